@@ -1,0 +1,93 @@
+//! The catalog: one Postgres database shared by every service, a schema per service.
+//!
+//! [`Catalog::open`] connects to `DATABASE_URL` when one is given and otherwise starts a
+//! private Postgres cluster ([`PrivatePostgres`]) in the state directory. Migrations from
+//! `migrations/` are embedded and applied at start-up; sqlx takes a Postgres advisory lock
+//! around them, so two processes starting at once apply each migration exactly once.
+
+pub mod private_postgres;
+pub mod testing;
+
+use std::path::Path;
+use std::time::Duration;
+
+pub use private_postgres::{PrivatePostgres, PrivatePostgresOptions};
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+pub use sqlx::PgPool;
+
+/// Every migration in the repository's `migrations/` folder, embedded at build time.
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations");
+
+#[derive(Debug, thiserror::Error)]
+pub enum CatalogError {
+    #[error("could not start the private Postgres: {0}")]
+    PrivatePostgres(String),
+    #[error("could not connect to the catalog: {0}")]
+    Connect(#[source] sqlx::Error),
+    #[error("could not apply catalog migrations: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("catalog error: {0}")]
+    Database(#[from] sqlx::Error),
+}
+
+/// The open catalog: a connection pool, and the private cluster when we started one.
+pub struct Catalog {
+    pub pool: PgPool,
+    private: Option<PrivatePostgres>,
+}
+
+impl Catalog {
+    /// Connect to `database_url`, or start (or reuse) the private cluster under
+    /// `state_dir/postgres`; then apply migrations.
+    pub async fn open(database_url: Option<&str>, state_dir: &Path) -> Result<Self, CatalogError> {
+        let (pool, private) = match database_url {
+            Some(url) => (connect_url(url).await?, None),
+            None => {
+                let server = PrivatePostgres::start(PrivatePostgresOptions::durable(
+                    state_dir.join("postgres"),
+                ))?;
+                server.wait_ready().await?;
+                server.ensure_database("kumo").await?;
+                let pool = connect_options(server.connect_options("kumo")).await?;
+                (pool, Some(server))
+            }
+        };
+        migrate(&pool).await?;
+        Ok(Self { pool, private })
+    }
+
+    /// Is the catalog running on a private cluster we started?
+    pub fn is_private(&self) -> bool {
+        self.private.is_some()
+    }
+
+    /// Close the pool, then stop the private cluster (if any) cleanly.
+    pub async fn shutdown(self) {
+        self.pool.close().await;
+        if let Some(server) = self.private {
+            server.stop();
+        }
+    }
+}
+
+/// A pool on a `postgres://` URL.
+pub async fn connect_url(url: &str) -> Result<PgPool, CatalogError> {
+    let options: PgConnectOptions = url.parse().map_err(CatalogError::Connect)?;
+    connect_options(options).await
+}
+
+/// A pool on explicit connect options.
+pub async fn connect_options(options: PgConnectOptions) -> Result<PgPool, CatalogError> {
+    PgPoolOptions::new()
+        .max_connections(16)
+        .acquire_timeout(Duration::from_secs(30))
+        .connect_with(options)
+        .await
+        .map_err(CatalogError::Connect)
+}
+
+/// Apply every pending migration (safe to call from several processes at once).
+pub async fn migrate(pool: &PgPool) -> Result<(), CatalogError> {
+    MIGRATOR.run(pool).await?;
+    Ok(())
+}
