@@ -12,6 +12,7 @@ use std::path::Path;
 use std::time::Duration;
 
 pub use private_postgres::{PrivatePostgres, PrivatePostgresOptions};
+pub use sqlx;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 pub use sqlx::PgPool;
 
@@ -89,5 +90,11 @@ pub async fn connect_options(options: PgConnectOptions) -> Result<PgPool, Catalo
 /// Apply every pending migration (safe to call from several processes at once).
 pub async fn migrate(pool: &PgPool) -> Result<(), CatalogError> {
     MIGRATOR.run(pool).await?;
+    Ok(())
+}
+
+/// One round trip to the catalog (readiness checks).
+pub async fn ping(pool: &PgPool) -> Result<(), CatalogError> {
+    let _: i32 = sqlx::query_scalar("SELECT 1").fetch_one(pool).await?;
     Ok(())
 }

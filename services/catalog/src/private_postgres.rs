@@ -129,20 +129,57 @@ fn check_reachable(dir: &Path) -> Result<(), CatalogError> {
     Ok(())
 }
 
+/// A previous server on this data directory may still be shutting down (its owner was
+/// killed a moment ago and the supervisor is stopping it). Wait for it; if it stays, say
+/// plainly that another Kumo seems to be using this state directory.
+fn wait_for_previous_server(data: &Path) -> Result<(), CatalogError> {
+    let pid_file = data.join("postmaster.pid");
+    for _ in 0..300 {
+        let pid = std::fs::read_to_string(&pid_file).ok().and_then(|text| {
+            text.lines()
+                .next()
+                .and_then(|l| l.trim().parse::<i32>().ok())
+        });
+        let Some(pid) = pid else { return Ok(()) };
+        // SAFETY: kill with signal 0 only checks that the process exists.
+        let alive = pid > 0 && unsafe { libc::kill(pid, 0) } == 0;
+        if !alive {
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    Err(err(format!(
+        "another Postgres is running on {} (is another kumo using this state directory?)",
+        data.display()
+    )))
+}
+
 impl PrivatePostgres {
     /// Initialise the cluster if needed and start the server (does not wait for readiness).
     pub fn start(options: PrivatePostgresOptions) -> Result<Self, CatalogError> {
         let bindir = find_bindir()?;
         let identity = server_identity()?;
         let dir = options.dir.clone();
-        std::fs::create_dir_all(&dir)
-            .map_err(|e| err(format!("create {}: {e}", dir.display())))?;
+        std::fs::create_dir_all(&dir).map_err(|e| err(format!("create {}: {e}", dir.display())))?;
         let dir = dir
             .canonicalize()
             .map_err(|e| err(format!("resolve {}: {e}", dir.display())))?;
         std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700))
             .map_err(|e| err(format!("chmod {}: {e}", dir.display())))?;
         if identity.is_some() {
+            // The state directory holding us is ours: let the postgres user pass through it
+            // (search only; its files stay private by their own modes).
+            if let Some(parent) = dir.parent() {
+                if let Ok(meta) = std::fs::metadata(parent) {
+                    let mode = meta.permissions().mode();
+                    if mode & 0o001 == 0 {
+                        let _ = std::fs::set_permissions(
+                            parent,
+                            std::fs::Permissions::from_mode((mode & 0o7777) | 0o011),
+                        );
+                    }
+                }
+            }
             check_reachable(&dir)?;
         }
         chown(&dir, identity)?;
@@ -153,7 +190,13 @@ impl PrivatePostgres {
             initdb
                 .arg("-D")
                 .arg(&data)
-                .args(["-U", SUPERUSER, "--auth=trust", "--encoding=UTF8", "--locale=C"])
+                .args([
+                    "-U",
+                    SUPERUSER,
+                    "--auth=trust",
+                    "--encoding=UTF8",
+                    "--locale=C",
+                ])
                 .current_dir(&dir)
                 .stdin(Stdio::null());
             if options.ephemeral {
@@ -173,6 +216,8 @@ impl PrivatePostgres {
             }
             tracing::info!(dir = %data.display(), "initialised private Postgres cluster");
         }
+
+        wait_for_previous_server(&data)?;
 
         let mut settings = vec![
             "-c listen_addresses=''".to_string(),
@@ -274,10 +319,11 @@ impl PrivatePostgres {
         let mut conn = sqlx::PgConnection::connect_with(&self.connect_options("postgres"))
             .await
             .map_err(CatalogError::Connect)?;
-        let exists: Option<i32> = sqlx::query_scalar("SELECT 1 FROM pg_database WHERE datname = $1")
-            .bind(database)
-            .fetch_optional(&mut conn)
-            .await?;
+        let exists: Option<i32> =
+            sqlx::query_scalar("SELECT 1 FROM pg_database WHERE datname = $1")
+                .bind(database)
+                .fetch_optional(&mut conn)
+                .await?;
         if exists.is_none() {
             let quoted = database.replace('"', "\"\"");
             match sqlx::query(&format!("CREATE DATABASE \"{quoted}\""))
@@ -296,7 +342,11 @@ impl PrivatePostgres {
 
     /// Stop the server (fast shutdown) and wait for it to exit.
     pub fn stop(&self) {
-        let child = self.supervisor.lock().ok().and_then(|mut guard| guard.take());
+        let child = self
+            .supervisor
+            .lock()
+            .ok()
+            .and_then(|mut guard| guard.take());
         if let Some(mut child) = child {
             // Closing stdin tells the supervisor to shut Postgres down.
             if let Some(mut stdin) = child.stdin.take() {

@@ -27,7 +27,9 @@ async fn cluster() -> Result<&'static TestCluster, CatalogError> {
     CLUSTER
         .get_or_try_init(|| async {
             let admin = match std::env::var("KUMO_TEST_DATABASE_URL") {
-                Ok(url) => url.parse::<PgConnectOptions>().map_err(CatalogError::Connect)?,
+                Ok(url) => url
+                    .parse::<PgConnectOptions>()
+                    .map_err(CatalogError::Connect)?,
                 Err(_) => {
                     let dir = tempfile::Builder::new()
                         .prefix("kumo-test-pg-")

@@ -10,8 +10,14 @@ async fn concurrent_migrations_apply_once() {
     // A fresh database already migrated from the template; reset the schema history to
     // make both runs race on every migration.
     let pool = connect_options(options.clone()).await.unwrap();
-    sqlx::query("DROP SCHEMA identity CASCADE").execute(&pool).await.unwrap();
-    sqlx::query("DROP TABLE _sqlx_migrations").execute(&pool).await.unwrap();
+    sqlx::query("DROP SCHEMA identity CASCADE")
+        .execute(&pool)
+        .await
+        .unwrap();
+    sqlx::query("DROP TABLE _sqlx_migrations")
+        .execute(&pool)
+        .await
+        .unwrap();
     let a = connect_options(options.clone()).await.unwrap();
     let b = connect_options(options).await.unwrap();
     let (ra, rb) = tokio::join!(migrate(&a), migrate(&b));
@@ -26,7 +32,10 @@ async fn concurrent_migrations_apply_once() {
 
 #[tokio::test]
 async fn private_cluster_keeps_data_across_restarts() {
-    let state = tempfile::Builder::new().prefix("kumo-cat-").tempdir().unwrap();
+    let state = tempfile::Builder::new()
+        .prefix("kumo-cat-")
+        .tempdir()
+        .unwrap();
     let catalog = Catalog::open(None, state.path()).await.unwrap();
     assert!(catalog.is_private());
     sqlx::query("INSERT INTO identity.accounts (account_id, name) VALUES ('123456789012', 'kept')")

@@ -184,10 +184,9 @@ impl AwsError {
         let request_id = current_request_id();
         let body = self.to_xml(format, &request_id);
         let mut response = (self.status, body).into_response();
-        response.headers_mut().insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("text/xml"),
-        );
+        response
+            .headers_mut()
+            .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/xml"));
         response
     }
 }

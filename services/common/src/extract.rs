@@ -104,7 +104,10 @@ mod tests {
         let resp = app.oneshot(req).await.unwrap();
         let status = resp.status();
         let bytes = resp.into_body().collect().await.unwrap().to_bytes();
-        (status, serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null))
+        (
+            status,
+            serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null),
+        )
     }
 
     #[tokio::test]
@@ -114,6 +117,9 @@ mod tests {
         assert_eq!(body["error"]["code"], "InvalidInput");
         let (status, body) = call(r#"{"name":"a","extra":1}"#).await;
         assert_eq!(status, StatusCode::BAD_REQUEST);
-        assert!(body["error"]["message"].as_str().unwrap().contains("unknown field"));
+        assert!(body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("unknown field"));
     }
 }

@@ -5,9 +5,11 @@
 pub mod errors;
 pub mod extract;
 pub mod ids;
+pub mod query;
 pub mod request_id;
 pub mod xml;
 
 pub use errors::{ApiErrorBody, AwsError, AwsErrorFormat, JsonError};
 pub use extract::{ValidJson, ValidPath};
+pub use query::QueryRequest;
 pub use request_id::{current_request_id, request_id_middleware, RequestId, REQUEST_ID_HEADER};

@@ -35,7 +35,9 @@ pub async fn request_id_middleware(mut req: Request, next: Next) -> Response {
         })
         .await;
     if let Ok(value) = HeaderValue::from_str(&id) {
-        response.headers_mut().insert(REQUEST_ID_HEADER, value.clone());
+        response
+            .headers_mut()
+            .insert(REQUEST_ID_HEADER, value.clone());
         response.headers_mut().insert(S3_REQUEST_ID_HEADER, value);
     }
     response

@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Installs what Kumo needs and is missing, on Debian 12. Idempotent: run it as often as you like.
+#   deploy/install-deps.sh          runtime needs (PostgreSQL server binaries)
+#   deploy/install-deps.sh --test   also the test tools (aws-cli and boto3 in .venv)
+# Rust (cargo) must already be installed.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+want_test=false
+[ "${1:-}" = "--test" ] && want_test=true
+
+SUDO=""
+[ "$(id -u)" -ne 0 ] && SUDO="sudo"
+
+apt_updated=false
+apt_install() {
+    if ! $apt_updated; then
+        $SUDO apt-get update -qq
+        apt_updated=true
+    fi
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "$@"
+}
+
+missing=()
+ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || missing+=(postgresql)
+command -v python3 >/dev/null 2>&1 || missing+=(python3)
+command -v curl >/dev/null 2>&1 || missing+=(curl)
+if [ ${#missing[@]} -gt 0 ]; then
+    echo "installing: ${missing[*]}"
+    apt_install "${missing[@]}"
+fi
+
+if ! command -v cargo >/dev/null 2>&1; then
+    echo "cargo not found: install Rust (https://rustup.rs) first" >&2
+    exit 1
+fi
+
+if $want_test; then
+    # aws-cli and boto3 in a project venv, so the system Python stays untouched
+    # (Debian's Python refuses pip installs outside a venv).
+    if [ ! -x .venv/bin/aws ] || ! .venv/bin/python -c 'import boto3, botocore' >/dev/null 2>&1; then
+        if ! python3 -m venv --help >/dev/null 2>&1 || ! python3 -c 'import ensurepip' >/dev/null 2>&1; then
+            apt_install python3-venv
+        fi
+        rm -rf .venv
+        python3 -m venv .venv
+        .venv/bin/pip install --quiet --disable-pip-version-check awscli boto3
+    fi
+    echo "test tools: $(.venv/bin/aws --version 2>&1)"
+fi

@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# The README's first command: install what is missing, build, and run `kumo up`.
+# Extra arguments go to `kumo up` (e.g. --listen 0.0.0.0:8780 --state-dir /srv/kumo).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+deploy/install-deps.sh
+cargo build --release -p kumo
+exec target/release/kumo up "$@"

@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# The README's second command, and exactly what CI runs: every check and every test.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+deploy/install-deps.sh --test
+# Tests run the real aws-cli and botocore from the project venv.
+export KUMO_AWS_CLI="$PWD/.venv/bin/aws"
+export KUMO_PYTHON="$PWD/.venv/bin/python"
+export PATH="$PWD/.venv/bin:$PATH"
+
+echo "== cargo fmt --check"
+cargo fmt --all --check
+echo "== cargo clippy"
+cargo clippy --workspace --all-targets --quiet -- -D warnings
+echo "== cargo test"
+cargo test --workspace

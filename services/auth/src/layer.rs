@@ -1,0 +1,985 @@
+//! The tower layer that authenticates every request.
+//!
+//! It runs before routing so that every handler sees the same, already-verified
+//! [`Principal`]. Apply it to the outermost router: the signature covers the path as the
+//! client sent it (the layer prefers axum's `OriginalUri` when a router has rewritten it).
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use axum::body::{Body, Bytes};
+use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, Utc};
+use http::request::Parts;
+use http::{header, Request, Version};
+use http_body_util::BodyExt;
+use kumo_common::AwsErrorFormat;
+use tower::{Layer, Service};
+
+use crate::sigv4::{self, CanonicalInput, ParsedSignature};
+use crate::{jwt, AuthError, AuthMethod, CredentialStore, Principal};
+
+/// Limits and clock of the layer.
+#[derive(Debug, Clone, Copy)]
+pub struct AuthConfig {
+    /// Largest body buffered to check a non-S3 signature (S3 bodies stream and are checked
+    /// by the S3 service as they arrive).
+    pub max_signed_body_bytes: usize,
+    /// How far a signed request's time may be from ours, either way.
+    pub max_clock_skew: Duration,
+    /// The clock; tests inject a fixed one.
+    pub now: fn() -> DateTime<Utc>,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        Self {
+            max_signed_body_bytes: 1024 * 1024,
+            max_clock_skew: Duration::from_secs(15 * 60),
+            now: Utc::now,
+        }
+    }
+}
+
+/// What a SigV4-authenticated request was signed with, for handlers that need more than the
+/// Principal: the S3 service verifies aws-chunked bodies (chaining from `seed_signature`
+/// with `signing_key`) and checks a hex `payload_hash` against the body it streams.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SigV4Context {
+    pub access_key_id: String,
+    /// The credential scope's service; a handler should check it is its own.
+    pub service: String,
+    pub region: String,
+    /// `yyyymmdd` of the credential scope.
+    pub date: String,
+    /// `yyyymmddThhmmssZ` the request was signed at.
+    pub amz_date: String,
+    pub signing_key: Vec<u8>,
+    /// The request's (verified) signature.
+    pub seed_signature: String,
+    /// What the canonical request carried as payload hash: a hex digest, or one of S3's
+    /// `UNSIGNED-PAYLOAD` / `STREAMING-…` markers.
+    pub payload_hash: String,
+    pub presigned: bool,
+}
+
+impl SigV4Context {
+    /// `yyyymmdd/region/service/aws4_request`, as chunk signatures need it.
+    pub fn scope(&self) -> String {
+        sigv4::credential_scope(&self.date, &self.region, &self.service)
+    }
+}
+
+impl std::fmt::Debug for SigV4Context {
+    // The signing key is as good as the secret for a day: never print it.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SigV4Context")
+            .field("access_key_id", &self.access_key_id)
+            .field("service", &self.service)
+            .field("region", &self.region)
+            .field("amz_date", &self.amz_date)
+            .field("payload_hash", &self.payload_hash)
+            .field("presigned", &self.presigned)
+            .finish_non_exhaustive()
+    }
+}
+
+struct Shared {
+    store: Arc<dyn CredentialStore>,
+    config: AuthConfig,
+}
+
+/// Authenticates requests by Bearer JWT or AWS SigV4 and inserts the [`Principal`] (and for
+/// SigV4 a [`SigV4Context`]) into the request extensions.
+#[derive(Clone)]
+pub struct AuthLayer {
+    shared: Arc<Shared>,
+}
+
+impl AuthLayer {
+    pub fn new(store: Arc<dyn CredentialStore>) -> Self {
+        Self::with_config(store, AuthConfig::default())
+    }
+
+    pub fn with_config(store: Arc<dyn CredentialStore>, config: AuthConfig) -> Self {
+        Self {
+            shared: Arc::new(Shared { store, config }),
+        }
+    }
+}
+
+impl<S> Layer<S> for AuthLayer {
+    type Service = AuthService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        AuthService {
+            inner,
+            shared: self.shared.clone(),
+        }
+    }
+}
+
+/// The service [`AuthLayer`] wraps around the router.
+#[derive(Clone)]
+pub struct AuthService<S> {
+    inner: S,
+    shared: Arc<Shared>,
+}
+
+impl<S> Service<Request<Body>> for AuthService<S>
+where
+    S: Service<Request<Body>, Response = Response> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+{
+    type Response = Response;
+    type Error = S::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<Response, S::Error>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Request<Body>) -> Self::Future {
+        // The clone that was polled ready is the one that must be called.
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        let shared = self.shared.clone();
+        Box::pin(async move {
+            match authenticate(&shared, req).await {
+                Ok(req) => inner.call(req).await,
+                Err(response) => Ok(response),
+            }
+        })
+    }
+}
+
+/// The request with its Principal attached, or the response refusing it.
+async fn authenticate(shared: &Shared, req: Request<Body>) -> Result<Request<Body>, Response> {
+    let authorization = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+    match authorization {
+        Some(value) => {
+            if let Some(token) = bearer_token(&value) {
+                let token = token.to_string();
+                bearer(shared, req, &token).await
+            } else if sigv4::is_sigv4_authorization(&value) {
+                sigv4_auth(shared, req, Some(value)).await
+            } else if value.starts_with("AWS") {
+                // SigV2, SigV4a: clients that speak AWS, so answer in AWS's shape.
+                let service = sigv4::service_hint(Some(&value), "");
+                Err(aws_reject(
+                    AuthError::IncompleteSignature(format!(
+                        "Unsupported Authorization Type; only {} is supported",
+                        sigv4::ALGORITHM
+                    )),
+                    service.as_deref(),
+                    false,
+                    None,
+                ))
+            } else {
+                let e = AuthError::InvalidToken(
+                    "unsupported Authorization scheme; use 'Bearer <token>'".into(),
+                );
+                tracing::debug!(error = %e, "authentication failed");
+                Err(e.to_json().into_response())
+            }
+        }
+        None if query_has_algorithm(req.uri().query().unwrap_or("")) => {
+            sigv4_auth(shared, req, None).await
+        }
+        None => Ok(req),
+    }
+}
+
+fn bearer_token(value: &str) -> Option<&str> {
+    let (scheme, token) = value.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+}
+
+fn query_has_algorithm(query: &str) -> bool {
+    query
+        .split('&')
+        .any(|pair| pair.split('=').next() == Some("X-Amz-Algorithm"))
+}
+
+async fn bearer(
+    shared: &Shared,
+    mut req: Request<Body>,
+    token: &str,
+) -> Result<Request<Body>, Response> {
+    let result = async {
+        let kid = jwt::token_kid(token)?;
+        let key = shared.store.jwt_key(&kid).await?.ok_or_else(|| {
+            AuthError::InvalidToken("the bearer token's signing key is unknown or retired".into())
+        })?;
+        jwt::verify_at(&key, token, (shared.config.now)())
+    }
+    .await;
+    match result {
+        Ok(claims) => {
+            req.extensions_mut().insert(claims.principal());
+            Ok(req)
+        }
+        Err(e) => {
+            log_failure(&e, None);
+            Err(e.to_json().into_response())
+        }
+    }
+}
+
+async fn sigv4_auth(
+    shared: &Shared,
+    req: Request<Body>,
+    authorization: Option<String>,
+) -> Result<Request<Body>, Response> {
+    let presigned = authorization.is_none();
+    let (parts, body) = req.into_parts();
+    // The URI as the client sent it, even if a router has rewritten it.
+    let uri = parts
+        .extensions
+        .get::<axum::extract::OriginalUri>()
+        .map(|u| u.0.clone())
+        .unwrap_or_else(|| parts.uri.clone());
+    let query = uri.query().unwrap_or("");
+
+    let parsed = match &authorization {
+        Some(_) if query_has_algorithm(query) => Err(AuthError::IncompleteSignature(
+            "Only one auth mechanism allowed; only the X-Amz-Algorithm query parameter or the Authorization header should be specified".into(),
+        )),
+        Some(value) => sigv4::parse_authorization(value),
+        None => sigv4::parse_presigned(query).and_then(|p| {
+            p.ok_or_else(|| AuthError::IncompleteSignature("X-Amz-Algorithm is missing".into()))
+        }),
+    };
+    let parsed = match parsed {
+        Ok(p) => p,
+        Err(e) => {
+            let service = sigv4::service_hint(authorization.as_deref(), query);
+            return Err(aws_reject(e, service.as_deref(), presigned, None));
+        }
+    };
+    let service = parsed.credential.service.clone();
+    let reject = |e: AuthError| {
+        aws_reject(
+            e,
+            Some(&service),
+            presigned,
+            Some(&parsed.credential.access_key_id),
+        )
+    };
+
+    let headers = request_headers(&parts, &parsed);
+    let (time, amz_date) = sigv4::request_time(&parsed, &headers).map_err(&reject)?;
+    sigv4::check_freshness(
+        &parsed,
+        time,
+        (shared.config.now)(),
+        shared.config.max_clock_skew,
+    )
+    .map_err(&reject)?;
+    let s3_payload = if service == "s3" {
+        Some(s3_payload_hash(&parsed, &headers).map_err(&reject)?)
+    } else {
+        None
+    };
+    let key = shared
+        .store
+        .access_key(&parsed.credential.access_key_id)
+        .await
+        .map_err(|e| reject(e.into()))?
+        .ok_or_else(|| reject(AuthError::UnknownAccessKey))?;
+
+    // Non-S3 bodies are small API calls whose hash is signed: read, hash, and hand the same
+    // bytes on. S3 bodies may be gigabytes; they stream and S3 checks them.
+    let (payload_hash, body) = match s3_payload {
+        Some(hash) => (hash, body),
+        None => {
+            let bytes = read_body(body, &parts, shared.config.max_signed_body_bytes)
+                .await
+                .map_err(&reject)?;
+            (sigv4::sha256_hex(&bytes), Body::from(bytes))
+        }
+    };
+
+    let input = CanonicalInput {
+        method: parts.method.as_str(),
+        path: uri.path(),
+        query,
+        headers: &headers,
+        payload_hash: &payload_hash,
+    };
+    let signing_key =
+        sigv4::verify(&parsed, &input, &amz_date, &key.secret_access_key).map_err(&reject)?;
+
+    let principal = Principal {
+        account_id: key.account_id,
+        user_id: key.user_id,
+        user_name: key.user_name,
+        role: key.role,
+        method: AuthMethod::SigV4 {
+            access_key_id: parsed.credential.access_key_id.clone(),
+            service: service.clone(),
+            region: parsed.credential.region.clone(),
+        },
+    };
+    let context = SigV4Context {
+        access_key_id: parsed.credential.access_key_id.clone(),
+        service: service.clone(),
+        region: parsed.credential.region.clone(),
+        date: parsed.credential.date.clone(),
+        amz_date,
+        signing_key: signing_key.to_vec(),
+        seed_signature: parsed.signature.clone(),
+        payload_hash,
+        presigned,
+    };
+    let mut req = Request::from_parts(parts, body);
+    req.extensions_mut().insert(principal);
+    req.extensions_mut().insert(context);
+    Ok(req)
+}
+
+/// The headers the signature needs: the signed ones, plus the date and payload headers, with
+/// `host` taken from the Host header (HTTP/1) or the URI authority (HTTP/2, which has none).
+fn request_headers(parts: &Parts, parsed: &ParsedSignature) -> Vec<(String, String)> {
+    let authority = parts.uri.authority().map(|a| a.as_str().to_string());
+    let host_header = parts
+        .headers
+        .get(header::HOST)
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+    let host = if parts.version >= Version::HTTP_2 {
+        authority.or(host_header)
+    } else {
+        host_header.or(authority)
+    };
+    let mut out = Vec::new();
+    if let Some(host) = host {
+        out.push(("host".to_string(), host));
+    }
+    let extra = ["x-amz-date", "date", "x-amz-content-sha256"];
+    let mut seen: Vec<&str> = vec!["host"];
+    for name in parsed
+        .signed_headers
+        .iter()
+        .map(String::as_str)
+        .chain(extra)
+    {
+        if seen.contains(&name) {
+            continue;
+        }
+        seen.push(name);
+        for value in parts.headers.get_all(name) {
+            out.push((
+                name.to_string(),
+                String::from_utf8_lossy(value.as_bytes()).into_owned(),
+            ));
+        }
+    }
+    out
+}
+
+/// S3's payload hash: `x-amz-content-sha256` for header signatures; for presigned URLs
+/// `X-Amz-Content-Sha256` when the URL pins one, else `UNSIGNED-PAYLOAD`.
+fn s3_payload_hash(
+    parsed: &ParsedSignature,
+    headers: &[(String, String)],
+) -> Result<String, AuthError> {
+    let value = match &parsed.presigned {
+        Some(p) => p
+            .content_sha256
+            .clone()
+            .unwrap_or_else(|| sigv4::UNSIGNED_PAYLOAD.to_string()),
+        None => headers
+            .iter()
+            .find(|(n, _)| n == "x-amz-content-sha256")
+            .map(|(_, v)| v.trim().to_string())
+            .ok_or_else(|| {
+                AuthError::IncompleteSignature(
+                    "Missing required header for this request: x-amz-content-sha256".into(),
+                )
+            })?,
+    };
+    if !sigv4::is_valid_s3_payload_hash(&value) {
+        return Err(AuthError::IncompleteSignature(format!(
+            "x-amz-content-sha256 must be UNSIGNED-PAYLOAD, STREAMING-AWS4-HMAC-SHA256-PAYLOAD, STREAMING-UNSIGNED-PAYLOAD-TRAILER, STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER or a sha256 hex digest, not '{value}'"
+        )));
+    }
+    Ok(lowercase_if_hex(value))
+}
+
+/// Hex digests compare case-insensitively; the markers are kept as they are.
+fn lowercase_if_hex(value: String) -> String {
+    if value.len() == 64 && value.bytes().all(|b| b.is_ascii_hexdigit()) {
+        value.to_ascii_lowercase()
+    } else {
+        value
+    }
+}
+
+async fn read_body(body: Body, parts: &Parts, limit: usize) -> Result<Bytes, AuthError> {
+    let declared = parts
+        .headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        return Err(AuthError::BodyTooLarge);
+    }
+    match http_body_util::Limited::new(body, limit).collect().await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(e)
+            if e.downcast_ref::<http_body_util::LengthLimitError>()
+                .is_some() =>
+        {
+            Err(AuthError::BodyTooLarge)
+        }
+        Err(e) => Err(AuthError::IncompleteBody(format!(
+            "the request body could not be read: {e}"
+        ))),
+    }
+}
+
+fn log_failure(error: &AuthError, access_key_id: Option<&str>) {
+    match error {
+        AuthError::Store(e) => {
+            tracing::error!(error = %e, "credential store failed during authentication")
+        }
+        _ => {
+            tracing::debug!(access_key_id = access_key_id.unwrap_or("-"), error = %error, "authentication failed")
+        }
+    }
+}
+
+/// An AWS-shaped refusal, in the format of the service the credential names (STS's Query
+/// format when it names none we can read).
+fn aws_reject(
+    error: AuthError,
+    service: Option<&str>,
+    presigned: bool,
+    access_key_id: Option<&str>,
+) -> Response {
+    log_failure(&error, access_key_id);
+    let format = AwsErrorFormat::for_service(service.unwrap_or("sts"));
+    error.to_aws(format, presigned).into_response_as(format)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::jwt::Claims;
+    use crate::{AccessKeySecret, JwtKey, Role, StoreError};
+    use async_trait::async_trait;
+    use axum::routing::any;
+    use axum::Router;
+    use chrono::TimeZone;
+    use http::StatusCode;
+    use tower::ServiceExt;
+
+    const AKID: &str = "AKIAKUMOTEST0000001";
+    const SECRET: &str = "kumoSecretKey/For+Tests0123456789abcdefg";
+    const HOST: &str = "kumo.example.com";
+
+    fn fixed_now() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2025, 3, 1, 12, 0, 0).unwrap()
+    }
+
+    struct MemoryStore {
+        fail: bool,
+    }
+
+    #[async_trait]
+    impl CredentialStore for MemoryStore {
+        async fn access_key(&self, id: &str) -> Result<Option<AccessKeySecret>, StoreError> {
+            if self.fail {
+                return Err(StoreError("down".into()));
+            }
+            Ok((id == AKID).then(|| AccessKeySecret {
+                access_key_id: AKID.into(),
+                secret_access_key: SECRET.into(),
+                account_id: "123456789012".into(),
+                user_id: "AIDAUSER".into(),
+                user_name: "alice".into(),
+                role: Role::Member,
+            }))
+        }
+        async fn jwt_key(&self, kid: &str) -> Result<Option<JwtKey>, StoreError> {
+            Ok((kid == "kid1").then(jwt_key))
+        }
+    }
+
+    fn jwt_key() -> JwtKey {
+        JwtKey {
+            kid: "kid1".into(),
+            secret: b"jwt-secret-jwt-secret-jwt-secret".to_vec(),
+        }
+    }
+
+    /// Echoes who called and the body it received.
+    async fn echo(req: Request<Body>) -> String {
+        let who = match req.extensions().get::<Principal>() {
+            Some(p) => format!("{}:{}:{:?}", p.account_id, p.user_name, p.method),
+            None => "anonymous".to_string(),
+        };
+        let ctx = req
+            .extensions()
+            .get::<SigV4Context>()
+            .map(|c| c.payload_hash.clone())
+            .unwrap_or_default();
+        let body = req.into_body().collect().await.unwrap().to_bytes();
+        format!("{who}|{ctx}|{}", String::from_utf8_lossy(&body))
+    }
+
+    fn app_with(config: AuthConfig, fail: bool) -> Router {
+        Router::new()
+            .route("/", any(echo))
+            .route("/{*rest}", any(echo))
+            .layer(AuthLayer::with_config(
+                Arc::new(MemoryStore { fail }),
+                config,
+            ))
+    }
+
+    fn app() -> Router {
+        app_with(
+            AuthConfig {
+                now: fixed_now,
+                ..AuthConfig::default()
+            },
+            false,
+        )
+    }
+
+    async fn send(app: Router, req: Request<Body>) -> (StatusCode, String) {
+        let resp = app.oneshot(req).await.unwrap();
+        let status = resp.status();
+        let body = resp.into_body().collect().await.unwrap().to_bytes();
+        (status, String::from_utf8_lossy(&body).into_owned())
+    }
+
+    /// A request signed with `secret` at `time` for `service`.
+    #[allow(clippy::too_many_arguments)]
+    fn signed(
+        method: &str,
+        uri: &str,
+        body: &'static str,
+        secret: &str,
+        akid: &str,
+        service: &str,
+        time: DateTime<Utc>,
+        extra: &[(&str, &str)],
+    ) -> Request<Body> {
+        let mut headers = vec![("host".to_string(), HOST.to_string())];
+        headers.extend(extra.iter().map(|(n, v)| (n.to_string(), v.to_string())));
+        let added = sigv4::sign_request(
+            method,
+            uri,
+            &headers,
+            body.as_bytes(),
+            akid,
+            secret,
+            "us-east-1",
+            service,
+            time,
+        );
+        let mut builder = Request::builder().method(method).uri(uri);
+        for (n, v) in headers.iter().chain(added.iter()) {
+            builder = builder.header(n, v);
+        }
+        builder.body(Body::from(body)).unwrap()
+    }
+
+    const FORM: &str = "Action=GetCallerIdentity&Version=2011-06-15";
+
+    #[tokio::test]
+    async fn good_header_signature() {
+        let req = signed(
+            "POST",
+            "/",
+            FORM,
+            SECRET,
+            AKID,
+            "sts",
+            fixed_now(),
+            &[(
+                "content-type",
+                "application/x-www-form-urlencoded; charset=utf-8",
+            )],
+        );
+        let (status, body) = send(app(), req).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert!(body.starts_with("123456789012:alice:SigV4"), "{body}");
+        assert!(body.contains("service: \"sts\""), "{body}");
+        // The handler still gets the body the signature covered.
+        assert!(
+            body.ends_with(&format!("|{}|{FORM}", sigv4::sha256_hex(FORM.as_bytes()))),
+            "{body}"
+        );
+    }
+
+    #[tokio::test]
+    async fn good_s3_header_signature_does_not_buffer() {
+        let req = signed(
+            "PUT",
+            "/bucket/some%20key.txt",
+            "streamed body",
+            SECRET,
+            AKID,
+            "s3",
+            fixed_now(),
+            &[("x-amz-content-sha256", sigv4::UNSIGNED_PAYLOAD)],
+        );
+        let (status, body) = send(app(), req).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert!(body.ends_with("|UNSIGNED-PAYLOAD|streamed body"), "{body}");
+    }
+
+    #[tokio::test]
+    async fn s3_without_payload_header_is_malformed() {
+        let mut req = signed("GET", "/bucket/k", "", SECRET, AKID, "s3", fixed_now(), &[]);
+        req.headers_mut().remove("x-amz-content-sha256");
+        let (status, body) = send(app(), req).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert!(
+            body.contains("<Code>AuthorizationHeaderMalformed</Code>"),
+            "{body}"
+        );
+    }
+
+    #[tokio::test]
+    async fn good_presigned_url() {
+        let path = sigv4::presign_url(
+            "GET",
+            "/bucket/photo.jpg?versionId=3",
+            HOST,
+            AKID,
+            SECRET,
+            "us-east-1",
+            "s3",
+            fixed_now() - chrono::Duration::minutes(30),
+            3600,
+        );
+        let req = Request::get(path)
+            .header("host", HOST)
+            .body(Body::empty())
+            .unwrap();
+        let (status, body) = send(app(), req).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert!(body.starts_with("123456789012:alice:SigV4"), "{body}");
+        assert!(body.contains("|UNSIGNED-PAYLOAD|"), "{body}");
+    }
+
+    #[tokio::test]
+    async fn expired_presigned_url() {
+        let path = sigv4::presign_url(
+            "GET",
+            "/bucket/photo.jpg",
+            HOST,
+            AKID,
+            SECRET,
+            "us-east-1",
+            "s3",
+            fixed_now() - chrono::Duration::hours(2),
+            3600,
+        );
+        let req = Request::get(path)
+            .header("host", HOST)
+            .body(Body::empty())
+            .unwrap();
+        let (status, body) = send(app(), req).await;
+        assert_eq!(status, StatusCode::FORBIDDEN);
+        assert!(
+            body.contains("<Code>AccessDenied</Code><Message>Request has expired</Message>"),
+            "{body}"
+        );
+    }
+
+    #[tokio::test]
+    async fn presigned_url_over_a_week_is_refused() {
+        let path = sigv4::presign_url(
+            "GET",
+            "/bucket/k",
+            HOST,
+            AKID,
+            SECRET,
+            "us-east-1",
+            "s3",
+            fixed_now(),
+            604_801,
+        );
+        let req = Request::get(path)
+            .header("host", HOST)
+            .body(Body::empty())
+            .unwrap();
+        let (status, _) = send(app(), req).await;
+        assert_eq!(status, StatusCode::FORBIDDEN);
+    }
+
+    #[tokio::test]
+    async fn tampered_presigned_url() {
+        let path = sigv4::presign_url(
+            "GET",
+            "/bucket/photo.jpg",
+            HOST,
+            AKID,
+            SECRET,
+            "us-east-1",
+            "s3",
+            fixed_now(),
+            3600,
+        )
+        .replace("photo.jpg", "other.jpg");
+        let req = Request::get(path)
+            .header("host", HOST)
+            .body(Body::empty())
+            .unwrap();
+        let (status, body) = send(app(), req).await;
+        assert_eq!(status, StatusCode::FORBIDDEN);
+        assert!(
+            body.contains("<Error><Code>SignatureDoesNotMatch</Code>"),
+            "{body}"
+        );
+    }
+
+    #[tokio::test]
+    async fn wrong_secret() {
+        let req = signed(
+            "POST",
+            "/",
+            FORM,
+            "wrong-secret",
+            AKID,
+            "sts",
+            fixed_now(),
+            &[],
+        );
+        let (status, body) = send(app(), req).await;
+        assert_eq!(status, StatusCode::FORBIDDEN);
+        assert!(
+            body.contains("<ErrorResponse xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\">"),
+            "{body}"
+        );
+        assert!(
+            body.contains("<Code>SignatureDoesNotMatch</Code>"),
+            "{body}"
+        );
+    }
+
+    #[tokio::test]
+    async fn modified_body_fails() {
+        let mut req = signed("POST", "/", FORM, SECRET, AKID, "iam", fixed_now(), &[]);
+        *req.body_mut() = Body::from("Action=CreateUser&UserName=mallory");
+        req.headers_mut().remove(header::CONTENT_LENGTH);
+        let (status, body) = send(app(), req).await;
+        assert_eq!(status, StatusCode::FORBIDDEN);
+        assert!(
+            body.contains("https://iam.amazonaws.com/doc/2010-05-08/"),
+            "{body}"
+        );
+    }
+
+    #[tokio::test]
+    async fn unknown_key() {
+        let req = signed(
+            "POST",
+            "/",
+            FORM,
+            SECRET,
+            "AKIAUNKNOWN",
+            "sts",
+            fixed_now(),
+            &[],
+        );
+        let (status, body) = send(app(), req).await;
+        assert_eq!(status, StatusCode::FORBIDDEN);
+        assert!(body.contains("<Code>InvalidClientTokenId</Code>"), "{body}");
+        // EC2 says it its own way.
+        let req = signed(
+            "POST",
+            "/",
+            "Action=DescribeVpcs",
+            SECRET,
+            "AKIAUNKNOWN",
+            "ec2",
+            fixed_now(),
+            &[],
+        );
+        let (status, body) = send(app(), req).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+        assert!(
+            body.contains("<Response><Errors><Error><Code>AuthFailure</Code>"),
+            "{body}"
+        );
+    }
+
+    #[tokio::test]
+    async fn clock_skew() {
+        for minutes in [16, -16] {
+            let t = fixed_now() + chrono::Duration::minutes(minutes);
+            let req = signed("POST", "/", FORM, SECRET, AKID, "sts", t, &[]);
+            let (status, body) = send(app(), req).await;
+            assert_eq!(status, StatusCode::BAD_REQUEST);
+            assert!(body.contains("<Code>RequestExpired</Code>"), "{body}");
+        }
+        let t = fixed_now() - chrono::Duration::minutes(16);
+        let req = signed("GET", "/b/k", "", SECRET, AKID, "s3", t, &[]);
+        let (status, body) = send(app(), req).await;
+        assert_eq!(status, StatusCode::FORBIDDEN);
+        assert!(body.contains("<Code>RequestTimeTooSkewed</Code>"), "{body}");
+        let t = fixed_now() - chrono::Duration::minutes(14);
+        let req = signed("POST", "/", FORM, SECRET, AKID, "sts", t, &[]);
+        assert_eq!(send(app(), req).await.0, StatusCode::OK);
+    }
+
+    #[tokio::test]
+    async fn oversized_body() {
+        let config = AuthConfig {
+            now: fixed_now,
+            max_signed_body_bytes: 16,
+            ..AuthConfig::default()
+        };
+        let req = signed("POST", "/", FORM, SECRET, AKID, "sts", fixed_now(), &[]);
+        let (status, body) = send(app_with(config, false), req).await;
+        assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+        assert!(
+            body.contains("<Code>RequestEntityTooLarge</Code>"),
+            "{body}"
+        );
+        // Without a Content-Length the limit is enforced while reading.
+        let mut req = signed("POST", "/", FORM, SECRET, AKID, "sts", fixed_now(), &[]);
+        req.headers_mut().remove(header::CONTENT_LENGTH);
+        let (status, _) = send(app_with(config, false), req).await;
+        assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+    }
+
+    #[tokio::test]
+    async fn store_failure_is_500() {
+        let config = AuthConfig {
+            now: fixed_now,
+            ..AuthConfig::default()
+        };
+        let req = signed("POST", "/", FORM, SECRET, AKID, "sts", fixed_now(), &[]);
+        let (status, body) = send(app_with(config, true), req).await;
+        assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(body.contains("<Code>InternalFailure</Code>"), "{body}");
+    }
+
+    #[tokio::test]
+    async fn malformed_header_is_incomplete_signature() {
+        let req = Request::post("/")
+            .header("host", HOST)
+            .header(
+                "authorization",
+                "AWS4-HMAC-SHA256 Credential=AKIA/20250301/us-east-1/sts/aws4_request",
+            )
+            .body(Body::empty())
+            .unwrap();
+        let (status, body) = send(app(), req).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert!(body.contains("<Code>IncompleteSignature</Code>"), "{body}");
+        let req = Request::get("/b/k?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=AK%2F20250301%2Fus-east-1%2Fs3%2Faws4_request")
+            .header("host", HOST)
+            .body(Body::empty())
+            .unwrap();
+        let (status, body) = send(app(), req).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert!(
+            body.contains("<Code>AuthorizationQueryParametersError</Code>"),
+            "{body}"
+        );
+    }
+
+    #[tokio::test]
+    async fn http2_uses_the_authority() {
+        let mut req = signed("POST", "/", FORM, SECRET, AKID, "sts", fixed_now(), &[]);
+        req.headers_mut().remove(header::HOST);
+        *req.uri_mut() = format!("https://{HOST}/").parse().unwrap();
+        *req.version_mut() = Version::HTTP_2;
+        let (status, body) = send(app(), req).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+
+    fn bearer_request(token: &str) -> Request<Body> {
+        Request::get("/")
+            .header("authorization", format!("Bearer {token}"))
+            .body(Body::empty())
+            .unwrap()
+    }
+
+    fn claims(exp_offset_secs: i64) -> Claims {
+        let now = fixed_now().timestamp();
+        Claims {
+            sub: "AIDAUSER".into(),
+            account: "123456789012".into(),
+            name: "alice".into(),
+            role: Role::Admin,
+            iat: now,
+            exp: now + exp_offset_secs,
+        }
+    }
+
+    #[tokio::test]
+    async fn bearer_good() {
+        let token = jwt::issue(&jwt_key(), &claims(3600)).unwrap();
+        let (status, body) = send(app(), bearer_request(&token)).await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(body.starts_with("123456789012:alice:Bearer|"), "{body}");
+    }
+
+    #[tokio::test]
+    async fn bearer_expired() {
+        let token = jwt::issue(&jwt_key(), &claims(-3600)).unwrap();
+        let (status, body) = send(app(), bearer_request(&token)).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+        let json: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(json["error"]["code"], "ExpiredToken");
+    }
+
+    #[tokio::test]
+    async fn bearer_bad() {
+        for token in [
+            "garbage".to_string(),
+            jwt::issue(
+                &JwtKey {
+                    kid: "kid1".into(),
+                    secret: b"another-secret-another-secret".to_vec(),
+                },
+                &claims(3600),
+            )
+            .unwrap(),
+            jwt::issue(
+                &JwtKey {
+                    kid: "retired".into(),
+                    secret: jwt_key().secret,
+                },
+                &claims(3600),
+            )
+            .unwrap(),
+        ] {
+            let (status, body) = send(app(), bearer_request(&token)).await;
+            assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+            let json: serde_json::Value = serde_json::from_str(&body).unwrap();
+            assert_eq!(json["error"]["code"], "InvalidToken");
+        }
+        let req = Request::get("/")
+            .header("authorization", "Basic dXNlcjpwYXNz")
+            .body(Body::empty())
+            .unwrap();
+        assert_eq!(send(app(), req).await.0, StatusCode::UNAUTHORIZED);
+    }
+
+    #[tokio::test]
+    async fn no_credentials_pass_through() {
+        let req = Request::post("/anything")
+            .body(Body::from("hello"))
+            .unwrap();
+        let (status, body) = send(app(), req).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(body, "anonymous||hello");
+    }
+}

@@ -1,0 +1,92 @@
+//! Configuration shared by `kumo up` and the standalone binaries: flags with environment
+//! fallbacks, and the start-up sequence (catalog, master key, bootstrap).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use anyhow::Context;
+use kumo_catalog::Catalog;
+use kumo_identity::bootstrap::{self, OperatorCredentials};
+use kumo_identity::{Identity, IdentityConfig, MasterKey};
+
+/// The default public port.
+pub const DEFAULT_PORT: u16 = 8780;
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct CommonArgs {
+    /// Address to listen on.
+    #[arg(long, env = "KUMO_LISTEN", default_value_t = SocketAddr::from(([127, 0, 0, 1], DEFAULT_PORT)))]
+    pub listen: SocketAddr,
+    /// Postgres URL of the catalog; without one, a private Postgres runs in the state directory.
+    #[arg(long, env = "DATABASE_URL")]
+    pub database_url: Option<String>,
+    /// Where Kumo keeps its state (private Postgres, master key, credentials).
+    /// Default: /var/lib/kumo as root, else $XDG_DATA_HOME/kumo or ~/.local/share/kumo.
+    #[arg(long, env = "KUMO_STATE_DIR")]
+    pub state_dir: Option<PathBuf>,
+}
+
+impl CommonArgs {
+    pub fn state_dir(&self) -> PathBuf {
+        self.state_dir.clone().unwrap_or_else(default_state_dir)
+    }
+}
+
+pub fn default_state_dir() -> PathBuf {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } == 0 {
+        return PathBuf::from("/var/lib/kumo");
+    }
+    if let Some(dir) = std::env::var_os("XDG_DATA_HOME") {
+        return PathBuf::from(dir).join("kumo");
+    }
+    let home = std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("."));
+    home.join(".local/share/kumo")
+}
+
+/// Everything a started control plane holds.
+pub struct ControlPlane {
+    pub catalog: Catalog,
+    pub identity: Identity,
+    pub operator: OperatorCredentials,
+    pub state_dir: PathBuf,
+}
+
+/// Open the catalog (starting the private Postgres if needed), apply migrations, load the
+/// master key and make sure the operator exists.
+pub async fn start_control_plane(args: &CommonArgs) -> anyhow::Result<ControlPlane> {
+    let state_dir = args.state_dir();
+    std::fs::create_dir_all(&state_dir)
+        .with_context(|| format!("create state directory {}", state_dir.display()))?;
+    let catalog = Catalog::open(args.database_url.as_deref(), &state_dir).await?;
+    let master_key = MasterKey::load_or_create(
+        std::env::var("KUMO_MASTER_KEY").ok().as_deref(),
+        &state_dir.join("master.key"),
+    )?;
+    let identity = Identity::new(
+        catalog.pool.clone(),
+        master_key.clone(),
+        IdentityConfig::default(),
+    );
+    let operator = bootstrap::ensure_operator(&catalog.pool, &master_key).await?;
+    // Make sure a signing key exists before the first login races to create one.
+    kumo_identity::signing_keys::active(&catalog.pool, &master_key).await?;
+    Ok(ControlPlane {
+        catalog,
+        identity,
+        operator,
+        state_dir,
+    })
+}
+
+/// `RUST_LOG`-style logging to stderr; `info` by default.
+pub fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn,tower_http=info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}

@@ -1,0 +1,294 @@
+//! The native JSON API under `/v1/`. Handlers are thin: extract, call the domain
+//! function, encode.
+
+use axum::extract::{FromRequestParts, State};
+use axum::http::request::Parts;
+use axum::http::StatusCode;
+use axum::routing::{delete, get, post};
+use axum::{Json, Router};
+use kumo_auth::{AuthMethod, Principal, Role};
+use kumo_common::{ApiErrorBody, ValidJson, ValidPath};
+use serde::Serialize;
+
+use crate::access_keys::{self, AccessKey, NewAccessKey};
+use crate::accounts::{self, Account, CreateAccount};
+use crate::error::{IdentityError, Result};
+use crate::login::{self, LoginRequest, LoginResponse};
+use crate::signing_keys::{self, SigningKeyInfo};
+use crate::users::{self, CreateUser, UpdateUser, User};
+use crate::Identity;
+
+/// The authenticated caller; answers 401 when the request carried no credentials.
+pub struct Caller(pub Principal);
+
+impl<S: Send + Sync> FromRequestParts<S> for Caller {
+    type Rejection = IdentityError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self> {
+        parts
+            .extensions
+            .get::<Principal>()
+            .cloned()
+            .map(Caller)
+            .ok_or(IdentityError::Unauthenticated)
+    }
+}
+
+pub fn router(identity: Identity) -> Router {
+    Router::new()
+        .route("/v1/login", post(login_handler))
+        .route("/v1/whoami", get(whoami))
+        .route("/v1/accounts", get(list_accounts).post(create_account))
+        .route("/v1/accounts/{account_id}", get(get_account))
+        .route(
+            "/v1/accounts/{account_id}/users",
+            get(list_users).post(create_user),
+        )
+        .route(
+            "/v1/accounts/{account_id}/users/{user_name}",
+            get(get_user).patch(update_user).delete(delete_user),
+        )
+        .route(
+            "/v1/accounts/{account_id}/users/{user_name}/access-keys",
+            get(list_access_keys).post(create_access_key),
+        )
+        .route(
+            "/v1/accounts/{account_id}/users/{user_name}/access-keys/{access_key_id}",
+            delete(delete_access_key),
+        )
+        .route("/v1/signing-keys", get(list_signing_keys))
+        .route("/v1/signing-keys/rotate", post(rotate_signing_key))
+        .with_state(identity)
+}
+
+#[utoipa::path(post, path = "/v1/login", tag = "identity", request_body = LoginRequest,
+    responses((status = 200, body = LoginResponse), (status = 401, body = ApiErrorBody)))]
+async fn login_handler(
+    State(identity): State<Identity>,
+    ValidJson(request): ValidJson<LoginRequest>,
+) -> Result<Json<LoginResponse>> {
+    Ok(Json(login::login(&identity, &request).await?))
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct WhoAmI {
+    pub account_id: String,
+    pub user_id: String,
+    pub user_name: String,
+    pub role: Role,
+    pub arn: String,
+    /// `bearer` or `sigv4`.
+    pub auth_method: String,
+}
+
+#[utoipa::path(get, path = "/v1/whoami", tag = "identity",
+    responses((status = 200, body = WhoAmI), (status = 401, body = ApiErrorBody)))]
+async fn whoami(Caller(caller): Caller) -> Json<WhoAmI> {
+    Json(WhoAmI {
+        arn: caller.arn(),
+        account_id: caller.account_id,
+        user_id: caller.user_id,
+        user_name: caller.user_name,
+        role: caller.role,
+        auth_method: match caller.method {
+            AuthMethod::Bearer => "bearer".into(),
+            AuthMethod::SigV4 { .. } => "sigv4".into(),
+        },
+    })
+}
+
+#[utoipa::path(get, path = "/v1/accounts", tag = "identity",
+    responses((status = 200, body = Vec<Account>), (status = 401, body = ApiErrorBody)))]
+async fn list_accounts(
+    State(identity): State<Identity>,
+    Caller(caller): Caller,
+) -> Result<Json<Vec<Account>>> {
+    Ok(Json(accounts::list(&identity.pool, &caller).await?))
+}
+
+#[utoipa::path(post, path = "/v1/accounts", tag = "identity", request_body = CreateAccount,
+    responses((status = 201, body = Account), (status = 400, body = ApiErrorBody),
+              (status = 403, body = ApiErrorBody), (status = 409, body = ApiErrorBody)))]
+async fn create_account(
+    State(identity): State<Identity>,
+    Caller(caller): Caller,
+    ValidJson(input): ValidJson<CreateAccount>,
+) -> Result<(StatusCode, Json<Account>)> {
+    Ok((
+        StatusCode::CREATED,
+        Json(accounts::create(&identity.pool, &caller, &input).await?),
+    ))
+}
+
+#[utoipa::path(get, path = "/v1/accounts/{account_id}", tag = "identity",
+    params(("account_id" = String, Path, description = "12-digit account id")),
+    responses((status = 200, body = Account), (status = 404, body = ApiErrorBody)))]
+async fn get_account(
+    State(identity): State<Identity>,
+    Caller(caller): Caller,
+    ValidPath(account_id): ValidPath<String>,
+) -> Result<Json<Account>> {
+    Ok(Json(
+        accounts::get(&identity.pool, &caller, &account_id).await?,
+    ))
+}
+
+#[utoipa::path(get, path = "/v1/accounts/{account_id}/users", tag = "identity",
+    params(("account_id" = String, Path, description = "12-digit account id")),
+    responses((status = 200, body = Vec<User>), (status = 404, body = ApiErrorBody)))]
+async fn list_users(
+    State(identity): State<Identity>,
+    Caller(caller): Caller,
+    ValidPath(account_id): ValidPath<String>,
+) -> Result<Json<Vec<User>>> {
+    Ok(Json(
+        users::list(&identity.pool, &caller, &account_id).await?,
+    ))
+}
+
+#[utoipa::path(post, path = "/v1/accounts/{account_id}/users", tag = "identity", request_body = CreateUser,
+    params(("account_id" = String, Path, description = "12-digit account id")),
+    responses((status = 201, body = User), (status = 400, body = ApiErrorBody),
+              (status = 403, body = ApiErrorBody), (status = 404, body = ApiErrorBody),
+              (status = 409, body = ApiErrorBody)))]
+async fn create_user(
+    State(identity): State<Identity>,
+    Caller(caller): Caller,
+    ValidPath(account_id): ValidPath<String>,
+    ValidJson(input): ValidJson<CreateUser>,
+) -> Result<(StatusCode, Json<User>)> {
+    let user = users::create(&identity.pool, &caller, &account_id, &input).await?;
+    Ok((StatusCode::CREATED, Json(user)))
+}
+
+#[utoipa::path(get, path = "/v1/accounts/{account_id}/users/{user_name}", tag = "identity",
+    params(("account_id" = String, Path), ("user_name" = String, Path)),
+    responses((status = 200, body = User), (status = 404, body = ApiErrorBody)))]
+async fn get_user(
+    State(identity): State<Identity>,
+    Caller(caller): Caller,
+    ValidPath((account_id, user_name)): ValidPath<(String, String)>,
+) -> Result<Json<User>> {
+    Ok(Json(
+        users::get(&identity.pool, &caller, &account_id, &user_name).await?,
+    ))
+}
+
+#[utoipa::path(patch, path = "/v1/accounts/{account_id}/users/{user_name}", tag = "identity",
+    request_body = UpdateUser,
+    params(("account_id" = String, Path), ("user_name" = String, Path)),
+    responses((status = 200, body = User), (status = 403, body = ApiErrorBody), (status = 404, body = ApiErrorBody)))]
+async fn update_user(
+    State(identity): State<Identity>,
+    Caller(caller): Caller,
+    ValidPath((account_id, user_name)): ValidPath<(String, String)>,
+    ValidJson(input): ValidJson<UpdateUser>,
+) -> Result<Json<User>> {
+    Ok(Json(
+        users::update(&identity.pool, &caller, &account_id, &user_name, &input).await?,
+    ))
+}
+
+#[utoipa::path(delete, path = "/v1/accounts/{account_id}/users/{user_name}", tag = "identity",
+    params(("account_id" = String, Path), ("user_name" = String, Path)),
+    responses((status = 204), (status = 403, body = ApiErrorBody), (status = 404, body = ApiErrorBody)))]
+async fn delete_user(
+    State(identity): State<Identity>,
+    Caller(caller): Caller,
+    ValidPath((account_id, user_name)): ValidPath<(String, String)>,
+) -> Result<StatusCode> {
+    users::delete(&identity.pool, &caller, &account_id, &user_name).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[utoipa::path(get, path = "/v1/accounts/{account_id}/users/{user_name}/access-keys", tag = "identity",
+    params(("account_id" = String, Path), ("user_name" = String, Path)),
+    responses((status = 200, body = Vec<AccessKey>), (status = 404, body = ApiErrorBody)))]
+async fn list_access_keys(
+    State(identity): State<Identity>,
+    Caller(caller): Caller,
+    ValidPath((account_id, user_name)): ValidPath<(String, String)>,
+) -> Result<Json<Vec<AccessKey>>> {
+    Ok(Json(
+        access_keys::list(&identity.pool, &caller, &account_id, &user_name).await?,
+    ))
+}
+
+#[utoipa::path(post, path = "/v1/accounts/{account_id}/users/{user_name}/access-keys", tag = "identity",
+    params(("account_id" = String, Path), ("user_name" = String, Path)),
+    responses((status = 201, body = NewAccessKey), (status = 403, body = ApiErrorBody),
+              (status = 404, body = ApiErrorBody), (status = 409, body = ApiErrorBody)))]
+async fn create_access_key(
+    State(identity): State<Identity>,
+    Caller(caller): Caller,
+    ValidPath((account_id, user_name)): ValidPath<(String, String)>,
+) -> Result<(StatusCode, Json<NewAccessKey>)> {
+    let key = access_keys::create(
+        &identity.pool,
+        &identity.master_key,
+        &caller,
+        &account_id,
+        &user_name,
+    )
+    .await?;
+    Ok((StatusCode::CREATED, Json(key)))
+}
+
+#[utoipa::path(delete, path = "/v1/accounts/{account_id}/users/{user_name}/access-keys/{access_key_id}", tag = "identity",
+    params(("account_id" = String, Path), ("user_name" = String, Path), ("access_key_id" = String, Path)),
+    responses((status = 204), (status = 403, body = ApiErrorBody), (status = 404, body = ApiErrorBody)))]
+async fn delete_access_key(
+    State(identity): State<Identity>,
+    Caller(caller): Caller,
+    ValidPath((account_id, user_name, access_key_id)): ValidPath<(String, String, String)>,
+) -> Result<StatusCode> {
+    access_keys::delete(
+        &identity.pool,
+        &caller,
+        &account_id,
+        &user_name,
+        &access_key_id,
+    )
+    .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[utoipa::path(get, path = "/v1/signing-keys", tag = "identity",
+    responses((status = 200, body = Vec<SigningKeyInfo>), (status = 403, body = ApiErrorBody)))]
+async fn list_signing_keys(
+    State(identity): State<Identity>,
+    Caller(caller): Caller,
+) -> Result<Json<Vec<SigningKeyInfo>>> {
+    Ok(Json(signing_keys::list(&identity.pool, &caller).await?))
+}
+
+#[utoipa::path(post, path = "/v1/signing-keys/rotate", tag = "identity",
+    responses((status = 200, body = SigningKeyInfo), (status = 403, body = ApiErrorBody)))]
+async fn rotate_signing_key(
+    State(identity): State<Identity>,
+    Caller(caller): Caller,
+) -> Result<Json<SigningKeyInfo>> {
+    Ok(Json(
+        signing_keys::rotate(
+            &identity.pool,
+            &identity.master_key,
+            &caller,
+            identity.config.token_ttl,
+        )
+        .await?,
+    ))
+}
+
+/// The identity service's part of the OpenAPI document.
+#[derive(utoipa::OpenApi)]
+#[openapi(
+    paths(
+        login_handler, whoami, list_accounts, create_account, get_account, list_users,
+        create_user, get_user, update_user, delete_user, list_access_keys, create_access_key,
+        delete_access_key, list_signing_keys, rotate_signing_key
+    ),
+    components(schemas(ApiErrorBody, Account, CreateAccount, User, CreateUser, UpdateUser,
+        AccessKey, NewAccessKey, LoginRequest, LoginResponse, WhoAmI, SigningKeyInfo, Role)),
+    tags((name = "identity", description = "Accounts, users, roles, access keys and login"))
+)]
+pub struct IdentityApi;

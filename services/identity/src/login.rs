@@ -1,0 +1,88 @@
+//! Password login → a short-lived JWT.
+
+use chrono::{DateTime, Utc};
+use kumo_auth::jwt::{self, Claims};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{IdentityError, Result};
+use crate::{accounts, passwords, signing_keys, users, Identity};
+
+#[derive(Clone, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LoginRequest {
+    /// The account's 12-digit id or its name.
+    pub account: String,
+    pub user_name: String,
+    pub password: String,
+}
+
+impl std::fmt::Debug for LoginRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoginRequest")
+            .field("account", &self.account)
+            .field("user_name", &self.user_name)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct LoginResponse {
+    /// Send as `Authorization: Bearer <token>`.
+    pub token: String,
+    pub token_type: String,
+    pub expires_at: DateTime<Utc>,
+    pub account_id: String,
+    pub user_name: String,
+}
+
+pub async fn login(identity: &Identity, request: &LoginRequest) -> Result<LoginResponse> {
+    if request.account.is_empty()
+        || request.account.len() > 64
+        || request.user_name.len() > 64
+        || request.password.len() > passwords::MAX_PASSWORD_LEN
+    {
+        return Err(IdentityError::BadLogin);
+    }
+    let account = accounts::find_by_id_or_name(&identity.pool, &request.account).await?;
+    let row = match &account {
+        Some(a) => users::fetch_row(&identity.pool, &a.account_id, &request.user_name).await?,
+        None => None,
+    };
+    let hash = row
+        .as_ref()
+        .and_then(|r| r.password_hash.clone())
+        .unwrap_or_else(|| passwords::dummy_hash().to_string());
+    let password = request.password.clone();
+    let verified = tokio::task::spawn_blocking(move || passwords::verify(&password, &hash))
+        .await
+        .map_err(|e| IdentityError::Crypto(e.to_string()))?;
+    let row = match row {
+        Some(row) if verified && row.password_hash.is_some() => row,
+        _ => {
+            tracing::info!(account = %request.account, user_name = %request.user_name, "failed login");
+            return Err(IdentityError::BadLogin);
+        }
+    };
+    let key = signing_keys::active(&identity.pool, &identity.master_key).await?;
+    let now = Utc::now();
+    let expires_at = now
+        + chrono::Duration::from_std(identity.config.token_ttl)
+            .map_err(|e| IdentityError::Crypto(e.to_string()))?;
+    let claims = Claims {
+        sub: row.user_id.clone(),
+        account: row.account_id.clone(),
+        name: row.user_name.clone(),
+        role: row.role()?,
+        iat: now.timestamp(),
+        exp: expires_at.timestamp(),
+    };
+    let token = jwt::issue(&key, &claims).map_err(|e| IdentityError::Crypto(e.to_string()))?;
+    tracing::info!(account_id = %row.account_id, user_name = %row.user_name, "login");
+    Ok(LoginResponse {
+        token,
+        token_type: "Bearer".into(),
+        expires_at,
+        account_id: row.account_id,
+        user_name: row.user_name,
+    })
+}

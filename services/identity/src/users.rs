@@ -1,0 +1,301 @@
+//! Users within an account, with one role each and an optional password (argon2).
+
+use chrono::{DateTime, Utc};
+use kumo_auth::{Principal, Role};
+use serde::{Deserialize, Serialize};
+use sqlx::PgPool;
+
+use crate::accounts;
+use crate::error::{IdentityError, Result};
+use crate::passwords;
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct User {
+    /// Stable id (`AIDA…`), as IAM's UserId.
+    pub user_id: String,
+    pub account_id: String,
+    pub user_name: String,
+    pub role: Role,
+    /// IAM-style ARN, `arn:aws:iam::<account>:user/<name>`.
+    pub arn: String,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(sqlx::FromRow)]
+/// A user row as stored (with the password hash); not for API output.
+pub struct UserRow {
+    pub user_id: String,
+    pub account_id: String,
+    pub user_name: String,
+    pub role: String,
+    pub password_hash: Option<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+impl UserRow {
+    pub fn role(&self) -> Result<Role> {
+        self.role
+            .parse()
+            .map_err(|e: String| IdentityError::Crypto(format!("corrupt role in catalog: {e}")))
+    }
+
+    pub fn into_user(self) -> Result<User> {
+        let role = self.role()?;
+        Ok(User {
+            arn: format!("arn:aws:iam::{}:user/{}", self.account_id, self.user_name),
+            user_id: self.user_id,
+            account_id: self.account_id,
+            user_name: self.user_name,
+            role,
+            created_at: self.created_at,
+        })
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateUser {
+    /// 1–64 characters of letters, digits and `+=,.@_-`; unique within the account.
+    pub user_name: String,
+    pub role: Role,
+    /// Optional; 8–256 characters. Without one the user signs in only with access keys.
+    #[serde(default)]
+    pub password: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateUser {
+    #[serde(default)]
+    pub role: Option<Role>,
+    #[serde(default)]
+    pub password: Option<String>,
+}
+
+pub fn validate_user_name(name: &str) -> Result<()> {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "+=,.@_-".contains(c));
+    if ok {
+        Ok(())
+    } else {
+        Err(IdentityError::InvalidInput(format!(
+            "invalid user name {name:?}: use 1 to 64 letters, digits or +=,.@_-"
+        )))
+    }
+}
+
+const USER_COLUMNS: &str = "user_id, account_id, user_name, role, password_hash, created_at";
+
+/// May `caller` manage the users and keys of `account_id`?
+fn require_admin_of(caller: &Principal, account_id: &str) -> Result<()> {
+    if !caller.may_access_account(account_id) {
+        return Err(accounts::not_found(account_id));
+    }
+    if !caller.role.can_administer_account() {
+        return Err(IdentityError::Forbidden(format!(
+            "role {} cannot manage users; an admin of the account or an operator can",
+            caller.role
+        )));
+    }
+    Ok(())
+}
+
+async fn require_account(
+    pool: &PgPool,
+    caller: &Principal,
+    account_id: &str,
+) -> Result<accounts::Account> {
+    accounts::get(pool, caller, account_id).await
+}
+
+/// Insert a user (no authorization check).
+pub async fn insert(
+    pool: &PgPool,
+    account_id: &str,
+    user_name: &str,
+    role: Role,
+    password: Option<&str>,
+) -> Result<User> {
+    validate_user_name(user_name)?;
+    let password_hash = match password {
+        Some(p) => {
+            passwords::validate(p)?;
+            // argon2 is deliberately slow: keep it off the async workers.
+            let p = p.to_string();
+            Some(
+                tokio::task::spawn_blocking(move || passwords::hash(&p))
+                    .await
+                    .map_err(|e| IdentityError::Crypto(e.to_string()))??,
+            )
+        }
+        None => None,
+    };
+    let user_id = kumo_common::ids::upper_base32_id("AIDA", 17);
+    let row = sqlx::query_as::<_, UserRow>(&format!(
+        "INSERT INTO identity.users (user_id, account_id, user_name, role, password_hash)
+         VALUES ($1, $2, $3, $4, $5) RETURNING {USER_COLUMNS}"
+    ))
+    .bind(&user_id)
+    .bind(account_id)
+    .bind(user_name)
+    .bind(role.as_str())
+    .bind(password_hash)
+    .fetch_one(pool)
+    .await
+    .map_err(|e| match e {
+        sqlx::Error::Database(d) if d.is_unique_violation() => IdentityError::AlreadyExists(
+            format!("a user named {user_name:?} already exists in account {account_id}"),
+        ),
+        other => other.into(),
+    })?;
+    row.into_user()
+}
+
+pub async fn create(
+    pool: &PgPool,
+    caller: &Principal,
+    account_id: &str,
+    input: &CreateUser,
+) -> Result<User> {
+    require_admin_of(caller, account_id)?;
+    let account = require_account(pool, caller, account_id).await?;
+    if input.role == Role::Operator && !(caller.is_operator() && account.is_operator) {
+        return Err(IdentityError::Forbidden(
+            "only operators can create operator users, and only in the operator account".into(),
+        ));
+    }
+    insert(
+        pool,
+        account_id,
+        &input.user_name,
+        input.role,
+        input.password.as_deref(),
+    )
+    .await
+}
+
+pub async fn list(pool: &PgPool, caller: &Principal, account_id: &str) -> Result<Vec<User>> {
+    require_account(pool, caller, account_id).await?;
+    let rows = sqlx::query_as::<_, UserRow>(&format!(
+        "SELECT {USER_COLUMNS} FROM identity.users WHERE account_id = $1 ORDER BY user_name"
+    ))
+    .bind(account_id)
+    .fetch_all(pool)
+    .await?;
+    rows.into_iter().map(UserRow::into_user).collect()
+}
+
+pub async fn fetch_row(
+    pool: &PgPool,
+    account_id: &str,
+    user_name: &str,
+) -> Result<Option<UserRow>> {
+    Ok(sqlx::query_as::<_, UserRow>(&format!(
+        "SELECT {USER_COLUMNS} FROM identity.users WHERE account_id = $1 AND user_name = $2"
+    ))
+    .bind(account_id)
+    .bind(user_name)
+    .fetch_optional(pool)
+    .await?)
+}
+
+pub fn not_found(account_id: &str, user_name: &str) -> IdentityError {
+    IdentityError::NotFound(format!(
+        "user {user_name:?} not found in account {account_id}"
+    ))
+}
+
+pub async fn get(
+    pool: &PgPool,
+    caller: &Principal,
+    account_id: &str,
+    user_name: &str,
+) -> Result<User> {
+    validate_user_name(user_name)?;
+    require_account(pool, caller, account_id).await?;
+    fetch_row(pool, account_id, user_name)
+        .await?
+        .ok_or_else(|| not_found(account_id, user_name))?
+        .into_user()
+}
+
+pub async fn update(
+    pool: &PgPool,
+    caller: &Principal,
+    account_id: &str,
+    user_name: &str,
+    input: &UpdateUser,
+) -> Result<User> {
+    validate_user_name(user_name)?;
+    let account = require_account(pool, caller, account_id).await?;
+    let is_self = caller.account_id == account_id && caller.user_name == user_name;
+    // Anyone may change their own password; roles are changed by admins only.
+    if input.role.is_some() || !is_self {
+        require_admin_of(caller, account_id)?;
+    }
+    if input.role == Some(Role::Operator) && !(caller.is_operator() && account.is_operator) {
+        return Err(IdentityError::Forbidden(
+            "only operators can grant the operator role, and only in the operator account".into(),
+        ));
+    }
+    let existing = fetch_row(pool, account_id, user_name)
+        .await?
+        .ok_or_else(|| not_found(account_id, user_name))?;
+    let password_hash = match &input.password {
+        Some(p) => {
+            passwords::validate(p)?;
+            let p = p.clone();
+            Some(
+                tokio::task::spawn_blocking(move || passwords::hash(&p))
+                    .await
+                    .map_err(|e| IdentityError::Crypto(e.to_string()))??,
+            )
+        }
+        None => existing.password_hash.clone(),
+    };
+    let role = input
+        .role
+        .map(|r| r.as_str().to_string())
+        .unwrap_or(existing.role.clone());
+    let row = sqlx::query_as::<_, UserRow>(&format!(
+        "UPDATE identity.users SET role = $3, password_hash = $4
+         WHERE account_id = $1 AND user_name = $2 RETURNING {USER_COLUMNS}"
+    ))
+    .bind(account_id)
+    .bind(user_name)
+    .bind(role)
+    .bind(password_hash)
+    .fetch_optional(pool)
+    .await?
+    .ok_or_else(|| not_found(account_id, user_name))?;
+    row.into_user()
+}
+
+pub async fn delete(
+    pool: &PgPool,
+    caller: &Principal,
+    account_id: &str,
+    user_name: &str,
+) -> Result<()> {
+    validate_user_name(user_name)?;
+    require_admin_of(caller, account_id)?;
+    require_account(pool, caller, account_id).await?;
+    if caller.account_id == account_id && caller.user_name == user_name {
+        return Err(IdentityError::InvalidInput(
+            "you cannot delete yourself; ask another admin".into(),
+        ));
+    }
+    let deleted =
+        sqlx::query("DELETE FROM identity.users WHERE account_id = $1 AND user_name = $2")
+            .bind(account_id)
+            .bind(user_name)
+            .execute(pool)
+            .await?;
+    if deleted.rows_affected() == 0 {
+        return Err(not_found(account_id, user_name));
+    }
+    Ok(())
+}
