@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what Kumo needs and is missing, on Debian 12. Idempotent: run it as often as you like.
-#   deploy/install-deps.sh          runtime needs (PostgreSQL server binaries)
+#   deploy/install-deps.sh          runtime needs (PostgreSQL, QEMU, runc, …) and the default images
 #   deploy/install-deps.sh --test   also the test tools (aws-cli and boto3 in .venv)
 # Rust (cargo) must already be installed.
 set -euo pipefail
@@ -25,10 +25,15 @@ missing=()
 ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || missing+=(postgresql)
 command -v python3 >/dev/null 2>&1 || missing+=(python3)
 command -v curl >/dev/null 2>&1 || missing+=(curl)
+command -v ssh-keygen >/dev/null 2>&1 || missing+=(openssh-client)
 if [ ${#missing[@]} -gt 0 ]; then
     echo "installing: ${missing[*]}"
     apt_install "${missing[@]}"
 fi
+
+# Compute: QEMU (bookworm-backports), runc, iproute2, nftables, busybox; then the default images.
+deploy/install-compute-deps.sh
+deploy/build-images.sh "${KUMO_IMAGE_DIR:-target/kumo-images}"
 
 if ! command -v cargo >/dev/null 2>&1; then
     echo "cargo not found: install Rust (https://rustup.rs) first" >&2

@@ -5,4 +5,4 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 deploy/install-deps.sh
 cargo build --release -p kumo
-exec target/release/kumo up "$@"
+exec target/release/kumo up --image-dir "$PWD/target/kumo-images" "$@"

@@ -7,6 +7,7 @@ deploy/install-deps.sh --test
 export KUMO_AWS_CLI="$PWD/.venv/bin/aws"
 export KUMO_PYTHON="$PWD/.venv/bin/python"
 export PATH="$PWD/.venv/bin:$PATH"
+export KUMO_IMAGE_DIR="$PWD/target/kumo-images"
 
 echo "== cargo fmt --check"
 cargo fmt --all --check

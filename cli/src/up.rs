@@ -1,31 +1,112 @@
 //! `kumo up`: the private catalog (or DATABASE_URL), migrations, the operator bootstrap,
-//! the operator's AWS CLI profile, and the gateway with every service, until Ctrl-C.
+//! the operator's AWS CLI profile, the default images, the gateway with every service and
+//! this host's compute agent, until Ctrl-C.
 
-use std::time::Instant;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
 
-use kumo_gateway::config::{start_control_plane, CommonArgs};
+use kumo_compute_node::agent::{Agent, AgentConfig};
+use kumo_gateway::config::{start_control_plane, CommonArgs, ControlPlane};
 
 use crate::profile;
 
-pub async fn run(args: CommonArgs) -> anyhow::Result<()> {
+#[derive(clap::Args)]
+pub struct UpArgs {
+    #[command(flatten)]
+    pub common: CommonArgs,
+    /// Where the default images are (built by deploy/build-images.sh); registered as public images.
+    #[arg(long, env = "KUMO_IMAGE_DIR")]
+    pub image_dir: Option<PathBuf>,
+    /// Run no compute agent on this host (control plane only).
+    #[arg(long)]
+    pub no_agent: bool,
+    /// OCI runtime for the agent: runc (default) or crun.
+    #[arg(long, default_value = "runc")]
+    pub container_runtime: PathBuf,
+    /// Capacity the agent reports instead of the machine's.
+    #[arg(long)]
+    pub agent_vcpus: Option<u32>,
+    #[arg(long)]
+    pub agent_memory_mib: Option<u32>,
+}
+
+/// Register the default images found in `dir` (idempotent).
+async fn register_default_images(
+    plane: &ControlPlane,
+    dir: &std::path::Path,
+) -> anyhow::Result<Vec<String>> {
+    let mut registered = Vec::new();
+    let pool = &plane.catalog.pool;
+    let owner = &plane.operator.account_id;
+    let vm = dir.join("vm");
+    if vm.join("vmlinuz").is_file() {
+        let image = kumo_compute::images::ensure_public(
+            pool,
+            owner,
+            "kumo-busybox-vm",
+            "Debian kernel with a busybox initramfs (boots under QEMU)",
+            &vm.canonicalize()?.to_string_lossy(),
+        )
+        .await?;
+        registered.push(format!("{} kumo-busybox-vm", image.image_id));
+    }
+    let rootfs = dir.join("container/rootfs.tar");
+    if rootfs.is_file() {
+        let image = kumo_compute::images::ensure_public(
+            pool,
+            owner,
+            "kumo-busybox-container",
+            "busybox root file system (runs under runc)",
+            &rootfs.canonicalize()?.to_string_lossy(),
+        )
+        .await?;
+        registered.push(format!("{} kumo-busybox-container", image.image_id));
+    }
+    Ok(registered)
+}
+
+pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     let started = Instant::now();
-    let plane = start_control_plane(&args).await?;
-    let listener = tokio::net::TcpListener::bind(args.listen)
+    let plane = start_control_plane(&args.common).await?;
+    let listener = tokio::net::TcpListener::bind(args.common.listen)
         .await
         .map_err(|e| {
             anyhow::anyhow!(
                 "cannot listen on {}: {e} (choose another with --listen)",
-                args.listen
+                args.common.listen
             )
         })?;
     let endpoint = format!("http://{}", listener.local_addr()?);
+    let image_dir = args
+        .image_dir
+        .clone()
+        .unwrap_or_else(|| plane.state_dir.join("images"));
+    let images = register_default_images(&plane, &image_dir).await?;
+    let app = kumo_gateway::app(plane.services(), Default::default());
+    let server = tokio::spawn(kumo_gateway::server::serve(
+        listener,
+        app,
+        kumo_gateway::server::shutdown_signal(),
+    ));
+
+    let agent_note = if args.no_agent {
+        "none (--no-agent)".to_string()
+    } else {
+        let token =
+            kumo_compute::hosts::create_join_token(&plane.catalog.pool, Duration::from_secs(600))
+                .await?;
+        let mut config = AgentConfig::new(endpoint.clone(), plane.state_dir.join("compute-node"));
+        config.join_token = Some(token.join_token);
+        config.container_runtime = args.container_runtime.clone();
+        config.vcpus = args.agent_vcpus;
+        config.memory_mib = args.agent_memory_mib;
+        let name = config.name.clone();
+        let agent = Agent::start(config).await?;
+        let host_id = agent.host_id().to_string();
+        tokio::spawn(agent.run());
+        format!("{host_id} ({name})")
+    };
     let files = profile::write(&plane.state_dir, &endpoint, &plane.operator)?;
-    let app = kumo_gateway::app(
-        kumo_gateway::Services {
-            identity: plane.identity.clone(),
-        },
-        Default::default(),
-    );
     let password_note = if plane.operator.new_password.is_some() {
         format!(
             "\n  console password: in {} (created now)",
@@ -38,6 +119,8 @@ pub async fn run(args: CommonArgs) -> anyhow::Result<()> {
         "Kumo is up at {endpoint} (ready in {:.2} s)\n  \
          catalog:  {}\n  \
          operator: account {} user {} (profile '{}'){password_note}\n  \
+         compute:  agent {agent_note}\n  \
+         images:   {}\n  \
          use it:   source {} && aws sts get-caller-identity\n  \
          or:       AWS_SHARED_CREDENTIALS_FILE={} aws --endpoint-url {endpoint} --profile {} --region us-east-1 sts get-caller-identity\n\
          Press Ctrl-C to stop.",
@@ -50,13 +133,18 @@ pub async fn run(args: CommonArgs) -> anyhow::Result<()> {
         plane.operator.account_id,
         plane.operator.user_name,
         profile::PROFILE,
+        if images.is_empty() {
+            format!("none found in {} (run deploy/build-images.sh {0})", image_dir.display())
+        } else {
+            images.join(", ")
+        },
         files.env.display(),
         files.credentials.display(),
         profile::PROFILE,
     );
     tracing::info!(%endpoint, "kumo up: ready");
-    kumo_gateway::server::serve(listener, app, kumo_gateway::server::shutdown_signal()).await?;
+    server.await??;
     plane.catalog.shutdown().await;
-    println!("Kumo stopped.");
+    println!("Kumo stopped. Instances keep running and are re-adopted at the next start.");
     Ok(())
 }

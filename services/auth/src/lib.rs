@@ -8,12 +8,14 @@
 //! the layer itself, in the error shape the client speaks (JSON or AWS XML).
 
 pub mod error;
+pub mod extract;
 pub mod jwt;
 pub mod layer;
 pub mod principal;
 pub mod sigv4;
 
 pub use error::AuthError;
+pub use extract::Caller;
 pub use layer::{AuthConfig, AuthLayer, SigV4Context};
 pub use principal::{AuthMethod, Principal, Role};
 

@@ -10,10 +10,19 @@ async fn concurrent_migrations_apply_once() {
     // A fresh database already migrated from the template; reset the schema history to
     // make both runs race on every migration.
     let pool = connect_options(options.clone()).await.unwrap();
-    sqlx::query("DROP SCHEMA identity CASCADE")
-        .execute(&pool)
-        .await
-        .unwrap();
+    let schemas: Vec<String> = sqlx::query_scalar(
+        "SELECT nspname::text FROM pg_namespace
+         WHERE nspname NOT IN ('public', 'information_schema') AND nspname NOT LIKE 'pg\\_%'",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    for schema in schemas {
+        sqlx::query(&format!("DROP SCHEMA \"{schema}\" CASCADE"))
+            .execute(&pool)
+            .await
+            .unwrap();
+    }
     sqlx::query("DROP TABLE _sqlx_migrations")
         .execute(&pool)
         .await

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use kumo_catalog::Catalog;
+use kumo_compute::{Compute, ComputeConfig};
 use kumo_identity::bootstrap::{self, OperatorCredentials};
 use kumo_identity::{Identity, IdentityConfig, MasterKey};
 
@@ -50,6 +51,7 @@ pub fn default_state_dir() -> PathBuf {
 pub struct ControlPlane {
     pub catalog: Catalog,
     pub identity: Identity,
+    pub compute: Compute,
     pub operator: OperatorCredentials,
     pub state_dir: PathBuf,
 }
@@ -73,9 +75,12 @@ pub async fn start_control_plane(args: &CommonArgs) -> anyhow::Result<ControlPla
     let operator = bootstrap::ensure_operator(&catalog.pool, &master_key).await?;
     // Make sure a signing key exists before the first login races to create one.
     kumo_identity::signing_keys::active(&catalog.pool, &master_key).await?;
+    let compute = Compute::new(catalog.pool.clone(), ComputeConfig::default());
+    tokio::spawn(compute.clone().run_housekeeping());
     Ok(ControlPlane {
         catalog,
         identity,
+        compute,
         operator,
         state_dir,
     })
@@ -89,4 +94,14 @@ pub fn init_logging() {
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .try_init();
+}
+
+impl ControlPlane {
+    /// Every service of this control plane, for the router.
+    pub fn services(&self) -> crate::Services {
+        crate::Services {
+            identity: self.identity.clone(),
+            compute: self.compute.clone(),
+        }
+    }
 }

@@ -2,7 +2,7 @@
 //! - the native JSON API under `/v1/` (each service's router, merged);
 //! - AWS Query requests (`POST /` with a form body, or `GET /?Action=…`), routed by the
 //!   SigV4 credential scope's service name: `sts`/`iam` to identity, `ec2` to the compute
-//!   facade (not yet built: answered with EC2's error shape);
+//!   service's EC2 facade;
 //! - room for S3 path-style and virtual-host requests (service `s3`), answered with S3's
 //!   `NotImplemented` until the object store exists.
 //!
@@ -20,6 +20,7 @@ use axum::{Extension, Json, Router};
 use http::{Method, StatusCode};
 use kumo_auth::{AuthConfig, AuthLayer, Principal, SigV4Context};
 use kumo_common::{AwsError, AwsErrorFormat, JsonError, QueryRequest};
+use kumo_compute::Compute;
 use kumo_identity::Identity;
 
 /// Largest request body the gateway reads for the JSON and Query APIs.
@@ -29,6 +30,7 @@ pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 #[derive(Clone)]
 pub struct Services {
     pub identity: Identity,
+    pub compute: Compute,
 }
 
 /// What one process serves: the whole gateway, or one service on its own.
@@ -36,6 +38,7 @@ pub struct Services {
 enum Mount {
     Gateway,
     IdentityOnly,
+    ComputeOnly,
 }
 
 #[derive(Clone)]
@@ -51,21 +54,33 @@ pub fn app(services: Services, auth_config: AuthConfig) -> Router {
 
 /// The identity service alone (the `kumo-identity` binary): `/v1/` identity routes and
 /// STS/IAM Query actions, behind the same edge layers.
-pub fn identity_app(identity: Identity, auth_config: AuthConfig) -> Router {
-    build(Services { identity }, auth_config, Mount::IdentityOnly)
+pub fn identity_app(services: Services, auth_config: AuthConfig) -> Router {
+    build(services, auth_config, Mount::IdentityOnly)
+}
+
+/// The compute service alone (the `kumo-compute` binary): `/v1/` compute routes, the agent
+/// protocol and EC2 Query actions. It authenticates callers against the shared catalog.
+pub fn compute_app(services: Services, auth_config: AuthConfig) -> Router {
+    build(services, auth_config, Mount::ComputeOnly)
 }
 
 fn build(services: Services, auth_config: AuthConfig, mount: Mount) -> Router {
     let auth = AuthLayer::with_config(services.identity.credential_store(), auth_config);
-    Router::new()
+    let mut router = Router::new()
         .route("/", get(aws_query).post(aws_query))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(ready))
         .with_state(AppState {
             services: services.clone(),
             mount,
-        })
-        .merge(services.identity.router())
+        });
+    if mount != Mount::ComputeOnly {
+        router = router.merge(services.identity.router());
+    }
+    if mount != Mount::IdentityOnly {
+        router = router.merge(services.compute.router());
+    }
+    router
         .fallback(fallback)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(auth)
@@ -137,18 +152,12 @@ async fn aws_query(
     };
     let principal = principal.map(|Extension(p)| p);
     match service.as_deref() {
-        Some(s) if kumo_identity::aws::SERVICES.contains(&s) => {
+        Some(s) if kumo_identity::aws::SERVICES.contains(&s) && mount != Mount::ComputeOnly => {
             kumo_identity::aws::dispatch(&services.identity, s, principal.as_ref(), &parsed).await
         }
-        Some("ec2") if mount == Mount::Gateway => AwsError::new(
-            StatusCode::BAD_REQUEST,
-            "InvalidAction",
-            format!(
-                "The action {} is not valid for this web service.",
-                parsed.action
-            ),
-        )
-        .into_response_as(AwsErrorFormat::Ec2),
+        Some("ec2") if mount != Mount::IdentityOnly => {
+            kumo_compute::ec2::dispatch(&services.compute, principal.as_ref(), &parsed).await
+        }
         Some(other) => AwsError::new(
             StatusCode::BAD_REQUEST,
             "InvalidAction",
@@ -184,6 +193,7 @@ async fn fallback(context: Option<Extension<SigV4Context>>) -> Response {
 pub fn openapi() -> utoipa::openapi::OpenApi {
     use utoipa::OpenApi;
     let mut doc = kumo_identity::api::IdentityApi::openapi();
+    doc.merge(kumo_compute::api::ComputeApi::openapi());
     doc.info = utoipa::openapi::InfoBuilder::new()
         .title("Kumo native API")
         .version(env!("CARGO_PKG_VERSION"))

@@ -385,11 +385,11 @@ async fn aws_query_errors_have_the_aws_shapes() {
         .unwrap()
         .contains("<Code>MissingAction</Code>"));
 
-    // EC2 is not built yet; its errors already use EC2's <Response><Errors> shape.
+    // EC2 errors use EC2's <Response><Errors> shape.
     let resp = cloud
         .signed_query(
             "ec2",
-            "Action=DescribeInstances&Version=2016-11-15",
+            "Action=DescribeUnicorns&Version=2016-11-15",
             id,
             secret,
             now,

@@ -1,38 +1,21 @@
 //! The native JSON API under `/v1/`. Handlers are thin: extract, call the domain
 //! function, encode.
 
-use axum::extract::{FromRequestParts, State};
-use axum::http::request::Parts;
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
-use kumo_auth::{AuthMethod, Principal, Role};
+use kumo_auth::{AuthMethod, Caller, Role};
 use kumo_common::{ApiErrorBody, ValidJson, ValidPath};
 use serde::Serialize;
 
 use crate::access_keys::{self, AccessKey, NewAccessKey};
 use crate::accounts::{self, Account, CreateAccount};
-use crate::error::{IdentityError, Result};
+use crate::error::Result;
 use crate::login::{self, LoginRequest, LoginResponse};
 use crate::signing_keys::{self, SigningKeyInfo};
 use crate::users::{self, CreateUser, UpdateUser, User};
 use crate::Identity;
-
-/// The authenticated caller; answers 401 when the request carried no credentials.
-pub struct Caller(pub Principal);
-
-impl<S: Send + Sync> FromRequestParts<S> for Caller {
-    type Rejection = IdentityError;
-
-    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self> {
-        parts
-            .extensions
-            .get::<Principal>()
-            .cloned()
-            .map(Caller)
-            .ok_or(IdentityError::Unauthenticated)
-    }
-}
 
 pub fn router(identity: Identity) -> Router {
     Router::new()

@@ -18,12 +18,7 @@ async fn main() -> anyhow::Result<()> {
     init_logging();
     let args = Args::parse();
     let plane = start_control_plane(&args.common).await?;
-    let app = kumo_gateway::app(
-        kumo_gateway::Services {
-            identity: plane.identity.clone(),
-        },
-        Default::default(),
-    );
+    let app = kumo_gateway::app(plane.services(), Default::default());
     let listener = tokio::net::TcpListener::bind(args.common.listen).await?;
     tracing::info!(endpoint = %format!("http://{}", listener.local_addr()?), "kumo-gateway ready");
     kumo_gateway::server::serve(listener, app, kumo_gateway::server::shutdown_signal()).await?;

@@ -23,9 +23,11 @@ impl TestCloud {
         let operator = bootstrap::ensure_operator(&identity.pool, &identity.master_key)
             .await
             .unwrap();
+        let compute = kumo_compute::Compute::new(identity.pool.clone(), Default::default());
         let app = kumo_gateway::app(
             kumo_gateway::Services {
                 identity: identity.clone(),
+                compute,
             },
             Default::default(),
         );

@@ -1,0 +1,405 @@
+//! A real control plane (in this test process) and real compute hosts: each host is a
+//! `kumo agent` process in its own network namespace, joined to ours by a veth pair, so
+//! its bridges, taps, netns and metadata listeners are its own — as on separate machines.
+#![allow(dead_code, clippy::unwrap_used)]
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::Duration;
+
+use kumo_auth::{AuthMethod, Principal, Role};
+use kumo_identity::bootstrap::{self, OperatorCredentials};
+use kumo_identity::{Identity, IdentityConfig, MasterKey};
+
+pub struct Cloud {
+    /// For clients on this machine.
+    pub endpoint: String,
+    pub port: u16,
+    pub identity: Identity,
+    pub compute: kumo_compute::Compute,
+    pub operator: OperatorCredentials,
+    pub join_token: String,
+    pub vm_image: String,
+    pub container_image: String,
+}
+
+fn run(cmd: &str, args: &[&str]) -> Output {
+    let out = Command::new(cmd).args(args).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{cmd} {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+pub fn image_dir() -> PathBuf {
+    std::env::var_os("KUMO_IMAGE_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/kumo-images"))
+}
+
+impl Cloud {
+    pub async fn start() -> Self {
+        let pool = kumo_catalog::testing::fresh_database().await.unwrap();
+        let identity = Identity::new(pool.clone(), MasterKey::random(), IdentityConfig::default());
+        let operator = bootstrap::ensure_operator(&pool, &identity.master_key)
+            .await
+            .unwrap();
+        let compute = kumo_compute::Compute::new(pool.clone(), Default::default());
+        let app = kumo_gateway::app(
+            kumo_gateway::Services {
+                identity: identity.clone(),
+                compute: compute.clone(),
+            },
+            Default::default(),
+        );
+        // All addresses: agents in their namespaces reach us over their veth.
+        let listener = tokio::net::TcpListener::bind("0.0.0.0:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        tokio::spawn(async move {
+            axum::serve(listener, app).await.unwrap();
+        });
+        let images = image_dir();
+        assert!(
+            images.join("vm/vmlinuz").is_file() && images.join("container/rootfs.tar").is_file(),
+            "default images missing in {}: run deploy/build-images.sh",
+            images.display()
+        );
+        let vm = kumo_compute::images::ensure_public(
+            &pool,
+            &operator.account_id,
+            "kumo-busybox-vm",
+            "test",
+            &images.join("vm").canonicalize().unwrap().to_string_lossy(),
+        )
+        .await
+        .unwrap();
+        let container = kumo_compute::images::ensure_public(
+            &pool,
+            &operator.account_id,
+            "kumo-busybox-container",
+            "test",
+            &images
+                .join("container/rootfs.tar")
+                .canonicalize()
+                .unwrap()
+                .to_string_lossy(),
+        )
+        .await
+        .unwrap();
+        let token = kumo_compute::hosts::create_join_token(&pool, Duration::from_secs(3600))
+            .await
+            .unwrap();
+        Cloud {
+            endpoint: format!("http://127.0.0.1:{port}"),
+            port,
+            identity,
+            compute,
+            operator,
+            join_token: token.join_token,
+            vm_image: vm.image_id,
+            container_image: container.image_id,
+        }
+    }
+
+    /// A tenant account with an admin user and an access key: `(principal, key id, secret)`.
+    pub async fn tenant(&self, name: &str) -> (Principal, String, String) {
+        let op = Principal {
+            account_id: self.operator.account_id.clone(),
+            user_id: "AIDAOPERATOR".into(),
+            user_name: "operator".into(),
+            role: Role::Operator,
+            method: AuthMethod::Bearer,
+        };
+        let pool = &self.identity.pool;
+        let account = kumo_identity::accounts::create(
+            pool,
+            &op,
+            &kumo_identity::accounts::CreateAccount { name: name.into() },
+        )
+        .await
+        .unwrap();
+        kumo_identity::users::insert(pool, &account.account_id, "admin", Role::Admin, None)
+            .await
+            .unwrap();
+        let row = kumo_identity::users::fetch_row(pool, &account.account_id, "admin")
+            .await
+            .unwrap()
+            .unwrap();
+        let key = kumo_identity::access_keys::insert(pool, &self.identity.master_key, &row)
+            .await
+            .unwrap();
+        let principal = Principal {
+            account_id: account.account_id,
+            user_id: row.user_id,
+            user_name: "admin".into(),
+            role: Role::Admin,
+            method: AuthMethod::Bearer,
+        };
+        (principal, key.access_key_id, key.secret_access_key)
+    }
+
+    /// Run aws-cli with these credentials; returns (success, stdout JSON or Null, stderr).
+    pub async fn aws(
+        &self,
+        key: &str,
+        secret: &str,
+        args: &[&str],
+    ) -> (bool, serde_json::Value, String) {
+        let out = tokio::process::Command::new(
+            std::env::var("KUMO_AWS_CLI").unwrap_or_else(|_| "aws".into()),
+        )
+        .args([
+            "--endpoint-url",
+            &self.endpoint,
+            "--region",
+            "us-east-1",
+            "--output",
+            "json",
+        ])
+        .args(args)
+        .env("AWS_ACCESS_KEY_ID", key)
+        .env("AWS_SECRET_ACCESS_KEY", secret)
+        .env("AWS_CONFIG_FILE", "/dev/null")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+        .env("AWS_MAX_ATTEMPTS", "1")
+        .env_remove("AWS_PROFILE")
+        .env_remove("AWS_ENDPOINT_URL")
+        .output()
+        .await
+        .expect("aws-cli: run deploy/install-deps.sh --test");
+        let json = serde_json::from_slice(&out.stdout).unwrap_or(serde_json::Value::Null);
+        (
+            out.status.success(),
+            json,
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+
+    /// Poll until every instance is in `state` (bounded: at most `limit`).
+    pub async fn wait_state(
+        &self,
+        owner: &Principal,
+        ids: &[String],
+        state: &str,
+        limit: Duration,
+    ) {
+        let deadline = std::time::Instant::now() + limit;
+        loop {
+            let mut all = true;
+            let mut seen = Vec::new();
+            for id in ids {
+                let instance = kumo_compute::instances::get(&self.compute.pool, owner, id)
+                    .await
+                    .unwrap();
+                seen.push(format!("{id}={}", instance.state.as_str()));
+                if instance.state.as_str() != state {
+                    all = false;
+                }
+            }
+            if all {
+                return;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "instances did not reach {state}: {seen:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
+}
+
+/// One compute host: a network namespace with a `kumo agent` in it.
+pub struct Host {
+    pub name: String,
+    pub netns: String,
+    pub state_dir: tempfile::TempDir,
+    pub agent: Option<Child>,
+    subnet: u8,
+    vcpus: u32,
+    memory_mib: u32,
+    control_plane: String,
+    join_token: String,
+}
+
+impl Host {
+    pub fn start(cloud: &Cloud, name: &str, vcpus: u32, memory_mib: u32) -> Host {
+        let tag: String = uuid::Uuid::new_v4().simple().to_string()[..6].to_string();
+        let netns = format!("kumo-th-{tag}");
+        run("ip", &["netns", "add", &netns]);
+        // A /30 per host in 10.201.0.0/16, chosen at random; retry on a clash.
+        let mut subnet = 0u8;
+        for attempt in 0..20u8 {
+            subnet = (rand_byte() ^ attempt).max(1);
+            let outside = format!("kh{tag}o");
+            let inside = format!("kh{tag}i");
+            let _ = Command::new("ip").args(["link", "del", &outside]).output();
+            run(
+                "ip",
+                &[
+                    "link", "add", &outside, "type", "veth", "peer", "name", &inside, "netns",
+                    &netns,
+                ],
+            );
+            let ok = Command::new("ip")
+                .args([
+                    "addr",
+                    "add",
+                    &format!("10.201.{subnet}.1/30"),
+                    "dev",
+                    &outside,
+                ])
+                .status()
+                .unwrap()
+                .success();
+            if ok {
+                run("ip", &["link", "set", &outside, "up"]);
+                run(
+                    "ip",
+                    &[
+                        "-n",
+                        &netns,
+                        "addr",
+                        "add",
+                        &format!("10.201.{subnet}.2/30"),
+                        "dev",
+                        &inside,
+                    ],
+                );
+                run("ip", &["-n", &netns, "link", "set", &inside, "up"]);
+                run("ip", &["-n", &netns, "link", "set", "lo", "up"]);
+                break;
+            }
+        }
+        let mut host = Host {
+            name: name.to_string(),
+            netns,
+            state_dir: tempfile::Builder::new()
+                .prefix("kumo-host-")
+                .tempdir_in("/tmp")
+                .unwrap(),
+            agent: None,
+            subnet,
+            vcpus,
+            memory_mib,
+            control_plane: format!("http://10.201.{subnet}.1:{}", cloud.port),
+            join_token: cloud.join_token.clone(),
+        };
+        host.start_agent();
+        host
+    }
+
+    pub fn start_agent(&mut self) {
+        // nsenter switches only the network namespace (`ip netns exec` would also remount
+        // /sys and hide the cgroup hierarchies runc needs) and execs the agent in place.
+        let child = Command::new("nsenter")
+            .arg(format!("--net=/var/run/netns/{}", self.netns))
+            .args(["--", env!("CARGO_BIN_EXE_kumo"), "agent"])
+            .args([
+                "--control-plane",
+                &self.control_plane,
+                "--join-token",
+                &self.join_token,
+                "--name",
+                &self.name,
+            ])
+            .arg("--state-dir")
+            .arg(self.state_dir.path())
+            .args([
+                "--vcpus",
+                &self.vcpus.to_string(),
+                "--memory-mib",
+                &self.memory_mib.to_string(),
+            ])
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .spawn()
+            .unwrap();
+        self.agent = Some(child);
+    }
+
+    /// SIGKILL the agent (its workloads keep running).
+    pub fn kill_agent(&mut self) {
+        if let Some(mut child) = self.agent.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// The container runtime's view of this host (for checks from outside the agent).
+    pub fn containers(&self) -> kumo_compute_node::container::ContainerRuntime {
+        kumo_compute_node::container::ContainerRuntime::new(
+            kumo_compute_node::container::ContainerConfig::new(
+                self.state_dir.path().join("containers"),
+            ),
+        )
+    }
+
+    pub fn vms(&self) -> kumo_compute_node::vm::VmRuntime {
+        kumo_compute_node::vm::VmRuntime::new(kumo_compute_node::vm::VmConfig::new(
+            self.state_dir.path().join("vms"),
+        ))
+    }
+
+    /// Wait (bounded) until the control plane sees this host.
+    pub async fn wait_enrolled(&self, cloud: &Cloud) -> String {
+        for _ in 0..240 {
+            let host: Option<String> =
+                sqlx::query_scalar("SELECT host_id FROM compute.hosts WHERE name = $1")
+                    .bind(&self.name)
+                    .fetch_optional(&cloud.compute.pool)
+                    .await
+                    .unwrap();
+            if let Some(id) = host {
+                return id;
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+        panic!("host {} never enrolled", self.name);
+    }
+}
+
+fn rand_byte() -> u8 {
+    let b = uuid::Uuid::new_v4();
+    b.as_bytes()[0]
+}
+
+impl Drop for Host {
+    fn drop(&mut self) {
+        self.kill_agent();
+        // Whatever the test left running on this host goes with it.
+        let containers = self.containers();
+        let vms = self.vms();
+        let ids: Vec<String> = containers
+            .known_instances()
+            .unwrap_or_default()
+            .into_iter()
+            .chain(vms.known_instances().unwrap_or_default())
+            .collect();
+        // Drop may run inside the test's runtime: clean up on a thread with its own.
+        let cleanup_ids = ids.clone();
+        let _ = std::thread::spawn(move || {
+            if let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                rt.block_on(async {
+                    for id in &cleanup_ids {
+                        let _ = containers.remove(id).await;
+                        let _ = vms.remove(id).await;
+                    }
+                });
+            }
+        })
+        .join();
+        for id in &ids {
+            let _ = Command::new("ip")
+                .args(["netns", "del", &format!("kumo-{id}")])
+                .output();
+        }
+        let _ = Command::new("ip")
+            .args(["netns", "del", &self.netns])
+            .output();
+    }
+}

@@ -1,0 +1,613 @@
+//! The agent loop: enrol once, then every second report capacity and observed states to
+//! the control plane and converge the host to the specs it answers with. Actions on one
+//! instance never overlap; slow ones (a VM's stop grace) run in their own tasks so the
+//! loop keeps its heartbeat. Everything the agent must remember across a restart (its
+//! node credential, the generation it acted on per instance) lives in its state dir.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use base64::Engine;
+use kumo_compute_protocol::{
+    ConsoleUpload, DesiredState, EnrolRequest, EnrolResponse, HostCapacity, InstanceKind,
+    InstanceSpec, ObservedInstance, ObservedState, SyncRequest, SyncResponse, NODE_TOKEN_HEADER,
+};
+use serde::{Deserialize, Serialize};
+
+use crate::container::{ContainerConfig, ContainerRuntime};
+use crate::error::{NodeError, Result};
+use crate::metadata::MetadataService;
+use crate::network::HostNetwork;
+use crate::vm::{VmConfig, VmRuntime};
+
+#[derive(Debug, Clone)]
+pub struct AgentConfig {
+    /// The control plane's base URL, e.g. `http://127.0.0.1:8780`.
+    pub control_plane: String,
+    /// Needed only for the first start (enrolment).
+    pub join_token: Option<String>,
+    pub name: String,
+    pub zone: String,
+    pub address: String,
+    pub state_dir: PathBuf,
+    /// `runc` (default) or `crun`.
+    pub container_runtime: PathBuf,
+    pub qemu: PathBuf,
+    /// Report this capacity instead of the machine's (tests, benchmarks, reserving room).
+    pub vcpus: Option<u32>,
+    pub memory_mib: Option<u32>,
+    pub sync_interval: Duration,
+    pub stop_grace: Duration,
+}
+
+impl AgentConfig {
+    pub fn new(control_plane: impl Into<String>, state_dir: impl Into<PathBuf>) -> Self {
+        Self {
+            control_plane: control_plane.into(),
+            join_token: None,
+            name: hostname(),
+            zone: "us-east-1a".into(),
+            address: String::new(),
+            state_dir: state_dir.into(),
+            container_runtime: PathBuf::from("runc"),
+            qemu: PathBuf::from("qemu-system-x86_64"),
+            vcpus: None,
+            memory_mib: None,
+            sync_interval: Duration::from_secs(1),
+            stop_grace: Duration::from_secs(10),
+        }
+    }
+}
+
+pub fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_else(|_| "localhost".into())
+}
+
+/// The node credential, kept in `<state_dir>/node.json` (mode 0600).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct NodeCredential {
+    host_id: String,
+    node_token: String,
+}
+
+/// What the agent remembers about an instance it acted on.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+struct LocalInstance {
+    kind: Option<InstanceKind>,
+    /// The spec generation last acted on.
+    generation: i64,
+    reboot_count: i64,
+    /// The generation at which the workload was last seen running: if it is then seen
+    /// stopped without a new generation, it died on its own.
+    running_generation: Option<i64>,
+    /// Set once a death has been reported, so it is not restarted behind the user's back.
+    died_generation: Option<i64>,
+    #[serde(skip)]
+    console_len: u64,
+}
+
+struct Shared {
+    config: AgentConfig,
+    http: reqwest::Client,
+    vms: VmRuntime,
+    containers: ContainerRuntime,
+    network: HostNetwork,
+    metadata: MetadataService,
+    local: Mutex<BTreeMap<String, LocalInstance>>,
+    in_flight: Mutex<HashSet<String>>,
+    /// The last error of an action, reported once as the observation's detail.
+    last_error: Mutex<HashMap<String, String>>,
+    /// Instances the control plane assigned in the last round: each is reported, even
+    /// when nothing of it is left here (Absent is what completes a termination).
+    assigned: Mutex<HashSet<String>>,
+}
+
+/// The agent. `run` loops until the future is dropped.
+pub struct Agent {
+    shared: Arc<Shared>,
+    credential: NodeCredential,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // A poisoned lock only means another task panicked mid-update; the data is still usable.
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Agent {
+    /// Load the node credential, or enrol with the join token.
+    pub async fn start(config: AgentConfig) -> Result<Self> {
+        std::fs::create_dir_all(&config.state_dir)?;
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .build()
+            .map_err(|e| NodeError::ControlPlane(e.to_string()))?;
+        let vm_config = VmConfig {
+            qemu: config.qemu.clone(),
+            stop_grace: config.stop_grace,
+            ..VmConfig::new(config.state_dir.join("vms"))
+        };
+        let container_config = ContainerConfig {
+            runtime: config.container_runtime.clone(),
+            ..ContainerConfig::new(config.state_dir.join("containers"))
+        };
+        let shared = Arc::new(Shared {
+            vms: VmRuntime::new(vm_config),
+            containers: ContainerRuntime::new(container_config),
+            network: HostNetwork::new(),
+            metadata: MetadataService::new(),
+            local: Mutex::new(load_local(&config.state_dir)),
+            in_flight: Mutex::new(HashSet::new()),
+            last_error: Mutex::new(HashMap::new()),
+            assigned: Mutex::new(HashSet::new()),
+            http,
+            config,
+        });
+        let credential = match load_credential(&shared.config.state_dir) {
+            Some(c) => c,
+            None => enrol(&shared).await?,
+        };
+        tracing::info!(host_id = %credential.host_id, name = %shared.config.name, "compute agent started");
+        Ok(Self { shared, credential })
+    }
+
+    pub fn host_id(&self) -> &str {
+        &self.credential.host_id
+    }
+
+    /// Sync forever. Control-plane outages are logged and retried; workloads keep running.
+    pub async fn run(self) {
+        let mut tick = tokio::time::interval(self.shared.config.sync_interval);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut round: u64 = 0;
+        loop {
+            tick.tick().await;
+            round += 1;
+            if let Err(e) = self.sync_once(round.is_multiple_of(2)).await {
+                tracing::warn!(error = %e, "sync with the control plane failed; retrying");
+            }
+        }
+    }
+
+    /// One round: observe, report, converge, and (every other round) upload consoles.
+    pub async fn sync_once(&self, upload_consoles: bool) -> Result<()> {
+        let shared = &self.shared;
+        let observed = observe_all(shared).await;
+        let request = SyncRequest {
+            capacity: capacity(&shared.config),
+            instances: observed,
+        };
+        let response: SyncResponse = shared
+            .http
+            .post(format!("{}/v1/agent/sync", shared.config.control_plane))
+            .header(NODE_TOKEN_HEADER, &self.credential.node_token)
+            .json(&request)
+            .send()
+            .await
+            .map_err(|e| NodeError::ControlPlane(e.to_string()))?
+            .error_for_status()
+            .map_err(|e| NodeError::ControlPlane(e.to_string()))?
+            .json()
+            .await
+            .map_err(|e| NodeError::ControlPlane(e.to_string()))?;
+
+        let wanted: HashSet<String> = response
+            .instances
+            .iter()
+            .map(|s| s.instance_id.clone())
+            .collect();
+        *lock(&shared.assigned) = wanted.clone();
+        for spec in response.instances {
+            converge(shared, spec);
+        }
+        // Whatever the control plane no longer knows is removed from the host.
+        let known: Vec<String> = lock(&shared.local).keys().cloned().collect();
+        let mut orphans: HashSet<String> = known.into_iter().collect();
+        orphans.extend(shared.containers.known_instances().unwrap_or_default());
+        orphans.extend(shared.vms.known_instances().unwrap_or_default());
+        for id in orphans.into_iter().filter(|id| !wanted.contains(id)) {
+            remove_orphan(shared, id);
+        }
+        if upload_consoles {
+            self.upload_consoles(&wanted).await;
+        }
+        Ok(())
+    }
+
+    async fn upload_consoles(&self, ids: &HashSet<String>) {
+        let shared = &self.shared;
+        for id in ids {
+            let kind = lock(&shared.local).get(id).and_then(|l| l.kind);
+            let path = match kind {
+                Some(InstanceKind::Vm) => shared.vms.console_path(id),
+                Some(InstanceKind::Container) => shared.containers.console_path(id),
+                None => continue,
+            };
+            let Ok(meta) = std::fs::metadata(&path) else {
+                continue;
+            };
+            let previous = lock(&shared.local)
+                .get(id)
+                .map(|l| l.console_len)
+                .unwrap_or(0);
+            if meta.len() == previous {
+                continue;
+            }
+            let Ok(bytes) = read_tail(&path, 64 * 1024) else {
+                continue;
+            };
+            let upload = ConsoleUpload {
+                instance_id: id.clone(),
+                output_base64: base64::engine::general_purpose::STANDARD.encode(&bytes),
+            };
+            let sent = shared
+                .http
+                .put(format!("{}/v1/agent/console", shared.config.control_plane))
+                .header(NODE_TOKEN_HEADER, &self.credential.node_token)
+                .json(&upload)
+                .send()
+                .await;
+            if matches!(&sent, Ok(r) if r.status().is_success()) {
+                if let Some(local) = lock(&shared.local).get_mut(id) {
+                    local.console_len = meta.len();
+                }
+            }
+        }
+    }
+}
+
+fn read_tail(path: &Path, max: u64) -> std::io::Result<Vec<u8>> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut file = std::fs::File::open(path)?;
+    let len = file.metadata()?.len();
+    file.seek(SeekFrom::Start(len.saturating_sub(max)))?;
+    let mut out = Vec::new();
+    file.read_to_end(&mut out)?;
+    Ok(out)
+}
+
+fn load_credential(state_dir: &Path) -> Option<NodeCredential> {
+    let text = std::fs::read_to_string(state_dir.join("node.json")).ok()?;
+    serde_json::from_str(&text).ok()
+}
+
+fn save_private(path: &Path, contents: &str) -> Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    // A name of its own per write: concurrent saves must not rename each other's file.
+    let tmp = path.with_extension(format!("tmp.{}", uuid::Uuid::new_v4().simple()));
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&tmp)?;
+    file.write_all(contents.as_bytes())?;
+    file.sync_all()?;
+    std::fs::rename(tmp, path)?;
+    Ok(())
+}
+
+fn load_local(state_dir: &Path) -> BTreeMap<String, LocalInstance> {
+    std::fs::read_to_string(state_dir.join("instances.json"))
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok())
+        .unwrap_or_default()
+}
+
+fn save_local(shared: &Shared) {
+    let text = {
+        let local = lock(&shared.local);
+        serde_json::to_string_pretty(&*local).unwrap_or_default()
+    };
+    if let Err(e) = save_private(&shared.config.state_dir.join("instances.json"), &text) {
+        tracing::warn!(error = %e, "could not save the agent's instance state");
+    }
+}
+
+async fn enrol(shared: &Shared) -> Result<NodeCredential> {
+    let join_token = shared.config.join_token.clone().ok_or_else(|| {
+        NodeError::ControlPlane(
+            "this host is not enrolled yet: give it a join token (--join-token or KUMO_JOIN_TOKEN)"
+                .into(),
+        )
+    })?;
+    let request = EnrolRequest {
+        join_token,
+        name: shared.config.name.clone(),
+        zone: shared.config.zone.clone(),
+        address: shared.config.address.clone(),
+        capacity: capacity(&shared.config),
+    };
+    let response = shared
+        .http
+        .post(format!("{}/v1/agent/enrol", shared.config.control_plane))
+        .json(&request)
+        .send()
+        .await
+        .map_err(|e| NodeError::ControlPlane(e.to_string()))?;
+    if !response.status().is_success() {
+        let status = response.status();
+        let body = response.text().await.unwrap_or_default();
+        return Err(NodeError::ControlPlane(format!(
+            "enrolment refused ({status}): {body}"
+        )));
+    }
+    let enrolled: EnrolResponse = response
+        .json()
+        .await
+        .map_err(|e| NodeError::ControlPlane(e.to_string()))?;
+    let credential = NodeCredential {
+        host_id: enrolled.host_id,
+        node_token: enrolled.node_token,
+    };
+    save_private(
+        &shared.config.state_dir.join("node.json"),
+        &serde_json::to_string(&credential).map_err(|e| NodeError::Other(e.to_string()))?,
+    )?;
+    tracing::info!(host_id = %credential.host_id, "enrolled with the control plane");
+    Ok(credential)
+}
+
+/// What this host offers.
+pub fn capacity(config: &AgentConfig) -> HostCapacity {
+    let vcpus = config.vcpus.unwrap_or_else(|| {
+        std::thread::available_parallelism()
+            .map(|n| n.get() as u32)
+            .unwrap_or(1)
+    });
+    let memory_mib = config.memory_mib.unwrap_or_else(|| {
+        std::fs::read_to_string("/proc/meminfo")
+            .ok()
+            .and_then(|m| {
+                m.lines()
+                    .find(|l| l.starts_with("MemTotal:"))
+                    .and_then(|l| l.split_whitespace().nth(1))
+                    .and_then(|kb| kb.parse::<u64>().ok())
+            })
+            .map(|kb| (kb / 1024) as u32)
+            .unwrap_or(0)
+    });
+    let disk_gib = disk_gib(&config.state_dir);
+    let mut kinds = Vec::new();
+    if on_path(&config.container_runtime) {
+        kinds.push(InstanceKind::Container);
+    }
+    if on_path(&config.qemu) {
+        kinds.push(InstanceKind::Vm);
+    }
+    HostCapacity {
+        vcpus,
+        memory_mib,
+        disk_gib,
+        kinds,
+    }
+}
+
+fn disk_gib(path: &Path) -> u32 {
+    let Ok(c) = std::ffi::CString::new(path.as_os_str().to_string_lossy().as_bytes()) else {
+        return 0;
+    };
+    // SAFETY: statvfs writes into the zeroed struct we pass; c is a valid C string.
+    unsafe {
+        let mut stat: libc::statvfs = std::mem::zeroed();
+        if libc::statvfs(c.as_ptr(), &mut stat) == 0 {
+            ((stat.f_bavail as u64 * stat.f_frsize as u64) >> 30) as u32
+        } else {
+            0
+        }
+    }
+}
+
+fn on_path(program: &Path) -> bool {
+    if program.components().count() > 1 {
+        return program.exists();
+    }
+    std::env::var_os("PATH")
+        .map(|paths| std::env::split_paths(&paths).any(|dir| dir.join(program).is_file()))
+        .unwrap_or(false)
+}
+
+async fn observe_one(shared: &Shared, id: &str, kind: Option<InstanceKind>) -> ObservedState {
+    let result = match kind {
+        Some(InstanceKind::Vm) => shared.vms.observe(id).await,
+        Some(InstanceKind::Container) => shared.containers.observe(id).await,
+        None => match shared.vms.observe(id).await {
+            Ok(ObservedState::Absent) => shared.containers.observe(id).await,
+            other => other,
+        },
+    };
+    result.unwrap_or_else(|e| {
+        tracing::warn!(instance_id = %id, error = %e, "could not observe instance");
+        ObservedState::Stopped
+    })
+}
+
+async fn observe_all(shared: &Arc<Shared>) -> Vec<ObservedInstance> {
+    let mut entries: BTreeMap<String, LocalInstance> = lock(&shared.local).clone();
+    for id in lock(&shared.assigned).iter() {
+        entries.entry(id.clone()).or_default();
+    }
+    let mut out = Vec::with_capacity(entries.len());
+    for (id, local) in entries {
+        let in_flight = lock(&shared.in_flight).contains(&id);
+        let mut state = observe_one(shared, &id, local.kind).await;
+        if in_flight && state != ObservedState::Running {
+            state = ObservedState::Starting;
+        }
+        {
+            let mut all = lock(&shared.local);
+            if let Some(entry) = all.get_mut(&id) {
+                if state == ObservedState::Running {
+                    entry.running_generation = Some(entry.generation);
+                }
+            }
+        }
+        let detail = lock(&shared.last_error).remove(&id);
+        out.push(ObservedInstance {
+            instance_id: id,
+            state,
+            detail,
+            reboot_count: local.reboot_count,
+            generation: local.generation,
+        });
+    }
+    out
+}
+
+/// Start the action `spec` needs, unless one is already running for this instance.
+fn converge(shared: &Arc<Shared>, spec: InstanceSpec) {
+    if !lock(&shared.in_flight).insert(spec.instance_id.clone()) {
+        return;
+    }
+    let shared = shared.clone();
+    tokio::spawn(async move {
+        let id = spec.instance_id.clone();
+        if let Err(e) = converge_one(&shared, &spec).await {
+            tracing::warn!(instance_id = %id, error = %e, "converging instance failed");
+            lock(&shared.last_error).insert(id.clone(), e.to_string());
+        }
+        lock(&shared.in_flight).remove(&id);
+    });
+}
+
+async fn converge_one(shared: &Arc<Shared>, spec: &InstanceSpec) -> Result<()> {
+    let id = spec.instance_id.as_str();
+    let previous = {
+        let mut all = lock(&shared.local);
+        let entry = all.entry(id.to_string()).or_default();
+        entry.kind = Some(spec.kind);
+        entry.clone()
+    };
+    let current = observe_one(shared, id, Some(spec.kind)).await;
+    match spec.desired {
+        DesiredState::Running => {
+            shared.network.ensure_bridge(&spec.network).await?;
+            shared
+                .metadata
+                .ensure_listener(&spec.network.bridge)
+                .await?;
+            shared
+                .metadata
+                .register(&spec.network.bridge, spec.metadata.clone());
+            let died = current != ObservedState::Running
+                && previous.generation == spec.generation
+                && previous.running_generation == Some(spec.generation);
+            if died || previous.died_generation == Some(spec.generation) {
+                // Report the death; the control plane decides (stop, or terminate).
+                if previous.died_generation != Some(spec.generation) {
+                    tracing::warn!(instance_id = %id, "instance stopped on its own");
+                    if let Some(e) = lock(&shared.local).get_mut(id) {
+                        e.died_generation = Some(spec.generation);
+                    }
+                    save_local(shared);
+                }
+                return Ok(());
+            }
+            if current != ObservedState::Running {
+                if let Err(e) = start(shared, spec).await {
+                    // Do not retry forever: report the failure as this generation's outcome
+                    // (the control plane shows it stopped, with the reason).
+                    if let Some(entry) = lock(&shared.local).get_mut(id) {
+                        entry.generation = spec.generation;
+                        entry.reboot_count = spec.reboot_count;
+                        entry.died_generation = Some(spec.generation);
+                    }
+                    save_local(shared);
+                    return Err(e);
+                }
+            } else if spec.reboot_count > previous.reboot_count {
+                match spec.kind {
+                    InstanceKind::Vm => shared.vms.reboot(id).await?,
+                    InstanceKind::Container => {
+                        shared.containers.stop(id, shared.config.stop_grace).await?;
+                        start(shared, spec).await?;
+                    }
+                }
+                tracing::info!(instance_id = %id, "instance rebooted");
+            }
+        }
+        DesiredState::Stopped => {
+            if matches!(
+                current,
+                ObservedState::Running | ObservedState::Starting | ObservedState::Stopping
+            ) {
+                match spec.kind {
+                    InstanceKind::Vm => shared.vms.stop(id).await?,
+                    InstanceKind::Container => {
+                        shared.containers.stop(id, shared.config.stop_grace).await?
+                    }
+                }
+                tracing::info!(instance_id = %id, "instance stopped");
+            }
+        }
+        DesiredState::Terminated => {
+            remove(shared, id, Some(spec.kind)).await?;
+            shared
+                .metadata
+                .unregister(&spec.network.bridge, spec.network.ip);
+            lock(&shared.local).remove(id);
+            save_local(shared);
+            return Ok(());
+        }
+    }
+    if let Some(e) = lock(&shared.local).get_mut(id) {
+        e.generation = spec.generation;
+        e.reboot_count = spec.reboot_count;
+    }
+    save_local(shared);
+    Ok(())
+}
+
+async fn start(shared: &Shared, spec: &InstanceSpec) -> Result<()> {
+    let id = spec.instance_id.as_str();
+    match spec.kind {
+        InstanceKind::Container => {
+            let netns = shared.network.attach_container(id, &spec.network).await?;
+            shared.containers.start(spec, &netns).await?;
+        }
+        InstanceKind::Vm => {
+            let tap = shared.network.attach_vm(id, &spec.network).await?;
+            shared.vms.start(spec, Some(&tap)).await?;
+        }
+    }
+    tracing::info!(instance_id = %id, kind = spec.kind.as_str(), ip = %spec.network.ip, "instance started");
+    Ok(())
+}
+
+async fn remove(shared: &Shared, id: &str, kind: Option<InstanceKind>) -> Result<()> {
+    match kind {
+        Some(InstanceKind::Vm) => shared.vms.remove(id).await?,
+        Some(InstanceKind::Container) => shared.containers.remove(id).await?,
+        None => {
+            shared.vms.remove(id).await?;
+            shared.containers.remove(id).await?;
+        }
+    }
+    shared.network.detach(id).await?;
+    tracing::info!(instance_id = %id, "instance removed from host");
+    Ok(())
+}
+
+fn remove_orphan(shared: &Arc<Shared>, id: String) {
+    if !lock(&shared.in_flight).insert(id.clone()) {
+        return;
+    }
+    let shared = shared.clone();
+    tokio::spawn(async move {
+        let kind = lock(&shared.local).get(&id).and_then(|l| l.kind);
+        match remove(&shared, &id, kind).await {
+            Ok(()) => {
+                lock(&shared.local).remove(&id);
+                save_local(&shared);
+            }
+            Err(e) => {
+                tracing::warn!(instance_id = %id, error = %e, "removing orphaned instance failed")
+            }
+        }
+        lock(&shared.in_flight).remove(&id);
+    });
+}

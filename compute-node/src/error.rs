@@ -1,0 +1,41 @@
+//! The agent's one error type.
+
+#[derive(Debug, thiserror::Error)]
+pub enum NodeError {
+    /// A host command (ip, runc, qemu-img, …) failed.
+    #[error("{command}: {message}")]
+    Command { command: String, message: String },
+    #[error("QMP: {0}")]
+    Qmp(String),
+    #[error("invalid instance spec: {0}")]
+    InvalidSpec(String),
+    #[error("I/O: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("control plane: {0}")]
+    ControlPlane(String),
+    #[error("{0}")]
+    Other(String),
+}
+
+pub type Result<T, E = NodeError> = std::result::Result<T, E>;
+
+/// Run a host command to completion; a non-zero exit becomes [`NodeError::Command`] with
+/// its stderr.
+pub async fn run(program: &str, args: &[&str]) -> Result<String> {
+    let output = tokio::process::Command::new(program)
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .await
+        .map_err(|e| NodeError::Command {
+            command: format!("{program} {}", args.join(" ")),
+            message: e.to_string(),
+        })?;
+    if !output.status.success() {
+        return Err(NodeError::Command {
+            command: format!("{program} {}", args.join(" ")),
+            message: String::from_utf8_lossy(&output.stderr).trim().to_string(),
+        });
+    }
+    Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+}

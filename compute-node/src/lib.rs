@@ -1,0 +1,22 @@
+//! The compute-node agent: converges one host to the desired state the compute service
+//! holds in the catalog, and reports what it observes.
+//!
+//! - [`vm`]: QEMU virtual machines (KVM when the CPU has vmx/svm, else TCG), QMP control,
+//!   serial console captured to a file.
+//! - [`container`]: OCI containers run by runc (crun selectable), cgroup limits from the
+//!   instance type.
+//! - [`network`]: a Linux bridge per subnet, veth (containers) or tap (VMs) per instance.
+//! - [`metadata`]: the EC2-compatible instance metadata service at 169.254.169.254.
+//! - [`agent`]: enrolment, the sync loop, re-adoption after a restart.
+//!
+//! Workloads outlive the agent: QEMU and runc processes run in their own sessions, and
+//! everything needed to find them again lives in the agent's state directory.
+
+pub mod agent;
+pub mod container;
+pub mod error;
+pub mod metadata;
+pub mod network;
+pub mod vm;
+
+pub use error::{NodeError, Result};

@@ -1,0 +1,424 @@
+//! Host networking: one Linux bridge per subnet, a named network namespace plus a veth
+//! pair per container, a tap device per VM.
+//!
+//! Everything is done with the `ip` command (iproute2) and `nft`, and every operation is
+//! idempotent: the agent re-runs them on every convergence pass.
+//!
+//! Layout for an instance `i-…` on a subnet whose bridge is `kb-…`:
+//! - bridge `kb-…`, up, holding the subnet's gateway address and `169.254.169.254/32`
+//!   (the metadata service listens there);
+//! - container: netns `kumo-<instance-id>` (`/var/run/netns/kumo-<instance-id>`), veth
+//!   `kv<12 hex>` on the bridge, its peer `eth0` inside the netns with the instance's MAC
+//!   and address, and a default route via the gateway;
+//! - VM: tap `kt<12 hex>` on the bridge, for QEMU's `-netdev tap,ifname=…,script=no,downscript=no`.
+//!
+//! Isolation between subnets (and so between accounts): each subnet has its own bridge,
+//! and the `inet kumo` nftables table drops anything routed from one `kb-*` bridge to
+//! another.
+//!
+//! [`HostNetwork::in_netns`] runs all of this inside another network namespace instead
+//! of the current one (tests use it to stay out of the host's root namespace).
+
+use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
+
+use kumo_compute_protocol::NetworkAttachment;
+use sha2::{Digest, Sha256};
+
+use crate::error::{run, NodeError, Result};
+
+/// Where `ip netns` keeps named network namespaces.
+pub const NETNS_DIR: &str = "/var/run/netns";
+
+/// The metadata service's address, put on every bridge.
+pub const METADATA_ADDR: Ipv4Addr = Ipv4Addr::new(169, 254, 169, 254);
+
+/// The nftables rule set that keeps bridges apart, with `{ELEMENTS}` the `same_bridge`
+/// entries of the host's `kb-*` bridges: created (or reset) in one atomic `nft`
+/// transaction, so running it again changes nothing.
+///
+/// The Linux bridge netfilter hook (`bridge-nf-call-iptables`, built in and on here) also
+/// sends traffic *within* a bridge through the `forward` hook, with the bridge as both
+/// input and output interface: the `same_bridge` set lets that through, and everything
+/// else between two `kb-*` interfaces is dropped.
+const ISOLATION_RULESET: &str = "add table inet kumo; \
+     add set inet kumo same_bridge { type ifname . ifname; }; \
+     add element inet kumo same_bridge { {ELEMENTS} }; \
+     add chain inet kumo forward { type filter hook forward priority 0; policy accept; }; \
+     flush chain inet kumo forward; \
+     add rule inet kumo forward iifname . oifname @same_bridge accept; \
+     add rule inet kumo forward iifname \"kb-*\" oifname \"kb-*\" drop";
+
+/// Host networking for instances. Holds no global state: everything is on the host.
+#[derive(Debug, Clone, Default)]
+pub struct HostNetwork {
+    /// The named network namespace that plays the host's role; `None`: the current one.
+    host_netns: Option<String>,
+}
+
+impl HostNetwork {
+    /// Work in the current network namespace.
+    pub fn new() -> Self {
+        Self { host_netns: None }
+    }
+
+    /// Work inside the named network namespace `name` (which must exist) as if it were
+    /// the host: bridges, host ends of veths, taps and nftables rules go there. Instance
+    /// namespaces are still named `kumo-<instance-id>`.
+    pub fn in_netns(name: &str) -> Self {
+        Self {
+            host_netns: Some(name.to_string()),
+        }
+    }
+
+    /// The namespace this works in (`None`: the current one).
+    pub fn host_netns(&self) -> Option<&str> {
+        self.host_netns.as_deref()
+    }
+
+    /// Host end of an instance's veth pair: `kv` + 12 hex digits of sha256(id).
+    pub fn veth_name(instance_id: &str) -> String {
+        format!("kv{}", short_hash(instance_id))
+    }
+
+    /// A VM's tap device: `kt` + 12 hex digits of sha256(id).
+    pub fn tap_name(instance_id: &str) -> String {
+        format!("kt{}", short_hash(instance_id))
+    }
+
+    /// A container's network namespace name: `kumo-<instance-id>`.
+    pub fn netns_name(instance_id: &str) -> String {
+        format!("kumo-{instance_id}")
+    }
+
+    /// A container's network namespace path: `/var/run/netns/kumo-<instance-id>`.
+    pub fn netns_path(instance_id: &str) -> PathBuf {
+        Path::new(NETNS_DIR).join(Self::netns_name(instance_id))
+    }
+
+    /// The bridge for the attachment's subnet: created if missing, up, with
+    /// `gateway/prefix_len` and `169.254.169.254/32` on it; plus the isolation rules.
+    pub async fn ensure_bridge(&self, att: &NetworkAttachment) -> Result<()> {
+        validate_attachment(att)?;
+        let br = att.bridge.as_str();
+        if !self.link_exists(br).await {
+            // A fixed MAC: otherwise the bridge takes its ports' lowest MAC, which changes
+            // as instances come and go and leaves stale ARP entries for the gateway.
+            let mac = bridge_mac(br);
+            if let Err(e) = self
+                .ip(&["link", "add", br, "address", &mac, "type", "bridge"])
+                .await
+            {
+                // Someone else may have created it in the meantime.
+                if !self.link_exists(br).await {
+                    return Err(e);
+                }
+            }
+        }
+        let gw = format!("{}/{}", att.gateway, att.prefix_len);
+        self.ip(&["addr", "replace", &gw, "dev", br]).await?;
+        let md = format!("{METADATA_ADDR}/32");
+        self.ip(&["addr", "replace", &md, "dev", br]).await?;
+        self.ip(&["link", "set", br, "up"]).await?;
+        self.ensure_isolation(br).await
+    }
+
+    /// Attach a container: its netns (created if missing), a veth pair whose host end is
+    /// on the bridge and whose other end is `eth0` in the netns with the instance's MAC and
+    /// address, `lo` up, default route via the gateway. Creates the bridge if needed.
+    /// Returns the netns path, for the OCI config.
+    pub async fn attach_container(
+        &self,
+        instance_id: &str,
+        att: &NetworkAttachment,
+    ) -> Result<PathBuf> {
+        validate_instance_id(instance_id)?;
+        self.ensure_bridge(att).await?;
+        let ns = Self::netns_name(instance_id);
+        let ns_path = Self::netns_path(instance_id);
+        if !ns_path.exists() {
+            if let Err(e) = run("ip", &["netns", "add", &ns]).await {
+                if !ns_path.exists() {
+                    return Err(e);
+                }
+            }
+        }
+        let veth = Self::veth_name(instance_id);
+        let host_end = self.link_exists(&veth).await;
+        let inner_end = link_exists_in(&ns, "eth0").await;
+        if host_end && !inner_end {
+            // Half an attachment (the peer went elsewhere): start over.
+            self.ip(&["link", "del", &veth]).await?;
+        }
+        if !inner_end || !host_end {
+            if inner_end {
+                run("ip", &["-n", &ns, "link", "del", "eth0"]).await?;
+            }
+            self.ip(&[
+                "link", "add", &veth, "type", "veth", "peer", "name", "eth0", "address", &att.mac,
+                "netns", &ns,
+            ])
+            .await?;
+        }
+        self.ip(&["link", "set", &veth, "master", &att.bridge])
+            .await?;
+        self.ip(&["link", "set", &veth, "up"]).await?;
+
+        // Inside the instance's namespace.
+        let current_mac = link_mac_in(&ns, "eth0").await?;
+        if !current_mac.eq_ignore_ascii_case(&att.mac) {
+            run("ip", &["-n", &ns, "link", "set", "eth0", "down"]).await?;
+            run(
+                "ip",
+                &["-n", &ns, "link", "set", "eth0", "address", &att.mac],
+            )
+            .await?;
+        }
+        let want = format!("{}/{}", att.ip, att.prefix_len);
+        for old in inet_addrs_in(&ns, "eth0").await? {
+            if old != want {
+                run("ip", &["-n", &ns, "addr", "del", &old, "dev", "eth0"]).await?;
+            }
+        }
+        run("ip", &["-n", &ns, "addr", "replace", &want, "dev", "eth0"]).await?;
+        run("ip", &["-n", &ns, "link", "set", "lo", "up"]).await?;
+        run("ip", &["-n", &ns, "link", "set", "eth0", "up"]).await?;
+        let gw = att.gateway.to_string();
+        run(
+            "ip",
+            &[
+                "-n", &ns, "route", "replace", "default", "via", &gw, "dev", "eth0",
+            ],
+        )
+        .await?;
+        Ok(ns_path)
+    }
+
+    /// Attach a VM: a tap device on the bridge, up (created if missing; the bridge too).
+    /// Returns the tap's name for QEMU.
+    pub async fn attach_vm(&self, instance_id: &str, att: &NetworkAttachment) -> Result<String> {
+        validate_instance_id(instance_id)?;
+        self.ensure_bridge(att).await?;
+        let tap = Self::tap_name(instance_id);
+        if !self.link_exists(&tap).await {
+            if let Err(e) = self
+                .ip(&["tuntap", "add", "dev", &tap, "mode", "tap"])
+                .await
+            {
+                if !self.link_exists(&tap).await {
+                    return Err(e);
+                }
+            }
+        }
+        self.ip(&["link", "set", &tap, "master", &att.bridge])
+            .await?;
+        self.ip(&["link", "set", &tap, "up"]).await?;
+        Ok(tap)
+    }
+
+    /// Remove an instance's veth, tap and netns; anything already gone is fine.
+    pub async fn detach(&self, instance_id: &str) -> Result<()> {
+        validate_instance_id(instance_id)?;
+        for link in [Self::veth_name(instance_id), Self::tap_name(instance_id)] {
+            if self.link_exists(&link).await {
+                if let Err(e) = self.ip(&["link", "del", &link]).await {
+                    if self.link_exists(&link).await {
+                        return Err(e);
+                    }
+                }
+            }
+        }
+        let ns_path = Self::netns_path(instance_id);
+        if ns_path.exists() {
+            let ns = Self::netns_name(instance_id);
+            if let Err(e) = run("ip", &["netns", "del", &ns]).await {
+                if ns_path.exists() {
+                    return Err(e);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Delete a subnet's bridge (when no instance uses it any more); fine if already gone.
+    pub async fn remove_bridge(&self, bridge: &str) -> Result<()> {
+        validate_link_name(bridge)?;
+        if self.link_exists(bridge).await {
+            if let Err(e) = self.ip(&["link", "del", bridge]).await {
+                if self.link_exists(bridge).await {
+                    return Err(e);
+                }
+            }
+        }
+        // Fails when the table or the element is not there: nothing to remove then.
+        let _ = self
+            .nft(&format!(
+                "delete element inet kumo same_bridge {{ \"{bridge}\" . \"{bridge}\" }}"
+            ))
+            .await;
+        Ok(())
+    }
+
+    /// The `inet kumo` table: drop forwarding between `kb-*` bridges, let each bridge's
+    /// own traffic through. Covers every `kb-*` bridge on the host, not just `bridge`, so
+    /// a lost rule set comes back whole.
+    async fn ensure_isolation(&self, bridge: &str) -> Result<()> {
+        let mut bridges = vec![bridge.to_string()];
+        let out = self.ip(&["-j", "link", "show", "type", "bridge"]).await?;
+        if let Ok(serde_json::Value::Array(links)) = serde_json::from_str(&out) {
+            for link in links {
+                if let Some(name) = link.get("ifname").and_then(|n| n.as_str()) {
+                    if name.starts_with("kb-")
+                        && validate_link_name(name).is_ok()
+                        && !bridges.iter().any(|b| b == name)
+                    {
+                        bridges.push(name.to_string());
+                    }
+                }
+            }
+        }
+        let elements = bridges
+            .iter()
+            .map(|b| format!("\"{b}\" . \"{b}\""))
+            .collect::<Vec<_>>()
+            .join(", ");
+        self.nft(&ISOLATION_RULESET.replace("{ELEMENTS}", &elements))
+            .await
+            .map(|_| ())
+    }
+
+    /// `nft <script>` in the host namespace.
+    async fn nft(&self, script: &str) -> Result<String> {
+        match &self.host_netns {
+            Some(ns) => run("ip", &["netns", "exec", ns, "nft", script]).await,
+            None => run("nft", &[script]).await,
+        }
+    }
+
+    /// `ip …` in the host namespace.
+    async fn ip(&self, args: &[&str]) -> Result<String> {
+        match &self.host_netns {
+            Some(ns) => {
+                let mut all = vec!["-n", ns.as_str()];
+                all.extend_from_slice(args);
+                run("ip", &all).await
+            }
+            None => run("ip", args).await,
+        }
+    }
+
+    async fn link_exists(&self, name: &str) -> bool {
+        self.ip(&["link", "show", "dev", name]).await.is_ok()
+    }
+}
+
+/// A stable, locally administered unicast MAC for a bridge, from its name.
+fn bridge_mac(bridge: &str) -> String {
+    let digest = Sha256::digest(format!("kumo-bridge:{bridge}").as_bytes());
+    let mut bytes = [0u8; 6];
+    bytes.copy_from_slice(&digest[..6]);
+    bytes[0] = (bytes[0] & 0xfc) | 0x02;
+    bytes
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<Vec<_>>()
+        .join(":")
+}
+
+fn short_hash(instance_id: &str) -> String {
+    let digest = Sha256::digest(instance_id.as_bytes());
+    hex::encode(&digest[..6])
+}
+
+async fn link_exists_in(ns: &str, name: &str) -> bool {
+    run("ip", &["-n", ns, "link", "show", "dev", name])
+        .await
+        .is_ok()
+}
+
+/// The MAC address of a link in a namespace.
+async fn link_mac_in(ns: &str, name: &str) -> Result<String> {
+    let out = run("ip", &["-j", "-n", ns, "link", "show", "dev", name]).await?;
+    let v: serde_json::Value = serde_json::from_str(&out)
+        .map_err(|e| NodeError::Other(format!("ip -j link show {name}: {e}")))?;
+    Ok(v.get(0)
+        .and_then(|l| l.get("address"))
+        .and_then(|a| a.as_str())
+        .unwrap_or_default()
+        .to_string())
+}
+
+/// The global IPv4 addresses (`a.b.c.d/len`) of a link in a namespace.
+async fn inet_addrs_in(ns: &str, name: &str) -> Result<Vec<String>> {
+    let out = run("ip", &["-j", "-4", "-n", ns, "addr", "show", "dev", name]).await?;
+    let v: serde_json::Value = serde_json::from_str(&out)
+        .map_err(|e| NodeError::Other(format!("ip -j addr show {name}: {e}")))?;
+    let mut addrs = Vec::new();
+    for link in v.as_array().into_iter().flatten() {
+        for a in link
+            .get("addr_info")
+            .and_then(|a| a.as_array())
+            .into_iter()
+            .flatten()
+        {
+            if let (Some(local), Some(len)) = (
+                a.get("local").and_then(|x| x.as_str()),
+                a.get("prefixlen").and_then(|x| x.as_u64()),
+            ) {
+                addrs.push(format!("{local}/{len}"));
+            }
+        }
+    }
+    Ok(addrs)
+}
+
+/// Instance ids become file and namespace names: keep them to a safe alphabet.
+pub(crate) fn validate_instance_id(id: &str) -> Result<()> {
+    let ok = !id.is_empty()
+        && id.len() <= 128
+        && !id.starts_with('.')
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.');
+    if ok {
+        Ok(())
+    } else {
+        Err(NodeError::InvalidSpec(format!(
+            "instance id {id:?} is not a safe name"
+        )))
+    }
+}
+
+fn validate_link_name(name: &str) -> Result<()> {
+    let ok = !name.is_empty()
+        && name.len() <= 15
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.');
+    if ok {
+        Ok(())
+    } else {
+        Err(NodeError::InvalidSpec(format!(
+            "bridge name {name:?} must be 1–15 characters of [A-Za-z0-9._-]"
+        )))
+    }
+}
+
+fn validate_attachment(att: &NetworkAttachment) -> Result<()> {
+    validate_link_name(&att.bridge)?;
+    if att.prefix_len == 0 || att.prefix_len > 30 {
+        return Err(NodeError::InvalidSpec(format!(
+            "prefix length /{} out of range",
+            att.prefix_len
+        )));
+    }
+    let parts: Vec<&str> = att.mac.split(':').collect();
+    let mac_ok = parts.len() == 6
+        && parts
+            .iter()
+            .all(|p| p.len() == 2 && p.chars().all(|c| c.is_ascii_hexdigit()));
+    if !mac_ok {
+        return Err(NodeError::InvalidSpec(format!("bad MAC {:?}", att.mac)));
+    }
+    Ok(())
+}

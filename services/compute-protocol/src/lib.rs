@@ -1,0 +1,180 @@
+//! The protocol between the compute service (desired state, in the catalog) and the
+//! compute-node agents (which converge their host to it and report what they observe).
+//!
+//! An agent calls `POST /v1/agent/sync` every second or so with its capacity and the
+//! observed state of every instance it holds; the answer lists every instance assigned
+//! to the host with its desired state. Everything is idempotent: a lost call changes
+//! nothing, the next one converges.
+
+use std::net::Ipv4Addr;
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+/// Header that carries a node's credential (`<host_id>:<secret>`).
+pub const NODE_TOKEN_HEADER: &str = "x-kumo-node-token";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum InstanceKind {
+    Vm,
+    Container,
+}
+
+impl InstanceKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            InstanceKind::Vm => "vm",
+            InstanceKind::Container => "container",
+        }
+    }
+}
+
+/// What the control plane wants for an instance.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DesiredState {
+    Running,
+    Stopped,
+    /// Stop it and delete everything it had on the host.
+    Terminated,
+}
+
+/// What an agent sees on its host.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ObservedState {
+    /// Being created or booting.
+    Starting,
+    Running,
+    Stopping,
+    /// Exists on the host, not running (stopped on purpose, or its process died).
+    Stopped,
+    /// Nothing of it is left on the host.
+    Absent,
+}
+
+/// Where an image's files are on the host (a shared image store).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImageSource {
+    pub image_id: String,
+    pub kind: InstanceKind,
+    /// VM: kernel to boot directly (with `initramfs`).
+    pub kernel: Option<PathBuf>,
+    pub initramfs: Option<PathBuf>,
+    /// VM: a bootable qcow2 disk, or a root disk beside the kernel; used as a backing file.
+    pub disk: Option<PathBuf>,
+    /// Container: an uncompressed rootfs tarball.
+    pub rootfs: Option<PathBuf>,
+}
+
+/// An instance's place on its subnet. One Linux bridge per subnet per host.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NetworkAttachment {
+    pub subnet_id: String,
+    /// Host bridge name (≤ 15 characters), e.g. `kb-1a2b3c4d`.
+    pub bridge: String,
+    pub ip: Ipv4Addr,
+    pub prefix_len: u8,
+    /// The subnet's gateway; the host's address on the bridge.
+    pub gateway: Ipv4Addr,
+    /// `02:…` locally administered MAC.
+    pub mac: String,
+}
+
+/// What the metadata service (169.254.169.254) tells the instance about itself.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InstanceMetadata {
+    pub instance_id: String,
+    pub instance_type: String,
+    pub ami_id: String,
+    pub reservation_id: String,
+    pub account_id: String,
+    pub availability_zone: String,
+    pub region: String,
+    pub local_ipv4: Ipv4Addr,
+    pub mac: String,
+    pub hostname: String,
+    /// `(key name, OpenSSH public key)`.
+    pub public_keys: Vec<(String, String)>,
+    /// Raw user data (already base64-decoded), if any.
+    pub user_data: Option<Vec<u8>>,
+}
+
+/// Everything an agent needs to run one instance.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InstanceSpec {
+    pub instance_id: String,
+    pub account_id: String,
+    pub kind: InstanceKind,
+    pub desired: DesiredState,
+    /// Bumped on every change of desired state (reboot requests too).
+    pub generation: i64,
+    /// Reboot requests: the agent reboots when this grows past what it has done.
+    pub reboot_count: i64,
+    pub vcpus: u32,
+    pub memory_mib: u32,
+    pub image: ImageSource,
+    pub network: NetworkAttachment,
+    pub metadata: InstanceMetadata,
+}
+
+/// One instance as the agent sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ObservedInstance {
+    pub instance_id: String,
+    pub state: ObservedState,
+    /// Why, when it is not what was desired (e.g. "process exited with status 1").
+    pub detail: Option<String>,
+    /// The last reboot request carried out.
+    pub reboot_count: i64,
+    /// The spec generation the agent last acted on (0 when it never had a spec). A report
+    /// about an older generation cannot undo a newer request.
+    pub generation: i64,
+}
+
+/// A host's capacity as its agent reports it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HostCapacity {
+    pub vcpus: u32,
+    pub memory_mib: u32,
+    pub disk_gib: u32,
+    pub kinds: Vec<InstanceKind>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct EnrolRequest {
+    pub join_token: String,
+    pub name: String,
+    pub zone: String,
+    /// Where the control plane can reach the agent (informational for now).
+    pub address: String,
+    pub capacity: HostCapacity,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct EnrolResponse {
+    pub host_id: String,
+    /// Send as `x-kumo-node-token` from now on; store it, it is shown once.
+    pub node_token: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SyncRequest {
+    pub capacity: HostCapacity,
+    pub instances: Vec<ObservedInstance>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SyncResponse {
+    /// Every instance assigned to this host that is not yet gone.
+    pub instances: Vec<InstanceSpec>,
+}
+
+/// Serial-console upload: the tail of the console log.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ConsoleUpload {
+    pub instance_id: String,
+    /// Base64 of the last bytes of the console (at most 64 KiB, as EC2 keeps).
+    pub output_base64: String,
+}

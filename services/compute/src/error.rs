@@ -1,0 +1,120 @@
+//! The compute service's one error type, mapped once to the native JSON shape and once to
+//! EC2's error codes.
+
+use axum::response::{IntoResponse, Response};
+use http::StatusCode;
+use kumo_common::{AwsError, JsonError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ComputeError {
+    /// `(EC2 code, message)`, e.g. `("InvalidParameterValue", "…")`.
+    #[error("{1}")]
+    Invalid(&'static str, String),
+    #[error("The request must contain the parameter {0}")]
+    Missing(String),
+    /// `(EC2 code, message)`, e.g. `("InvalidInstanceID.NotFound", "…")`.
+    #[error("{1}")]
+    NotFound(&'static str, String),
+    /// `(EC2 code, message)`, e.g. `("InvalidKeyPair.Duplicate", "…")`.
+    #[error("{1}")]
+    Conflict(&'static str, String),
+    #[error("{0}")]
+    IncorrectState(String),
+    #[error("{0}")]
+    InsufficientCapacity(String),
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("authentication required")]
+    Unauthenticated,
+    #[error("{0}")]
+    Internal(String),
+    #[error("catalog error: {0}")]
+    Database(#[from] sqlx::Error),
+}
+
+pub type Result<T, E = ComputeError> = std::result::Result<T, E>;
+
+impl ComputeError {
+    pub fn invalid(message: impl Into<String>) -> Self {
+        ComputeError::Invalid("InvalidParameterValue", message.into())
+    }
+
+    pub fn instance_not_found(ids: &[String]) -> Self {
+        let message = if ids.len() == 1 {
+            format!("The instance ID '{}' does not exist", ids[0])
+        } else {
+            format!("The instance IDs '{}' do not exist", ids.join(", "))
+        };
+        ComputeError::NotFound("InvalidInstanceID.NotFound", message)
+    }
+
+    pub fn to_json(&self) -> JsonError {
+        match self {
+            ComputeError::Invalid(_, m) => JsonError::bad_request(m.clone()),
+            ComputeError::Missing(_) => JsonError::bad_request(self.to_string()),
+            ComputeError::NotFound(_, m) => JsonError::not_found(m.clone()),
+            ComputeError::Conflict(_, m) => JsonError::conflict(m.clone()),
+            ComputeError::IncorrectState(m) => {
+                JsonError::new(StatusCode::CONFLICT, "IncorrectState", m.clone())
+            }
+            ComputeError::InsufficientCapacity(m) => JsonError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "InsufficientCapacity",
+                m.clone(),
+            ),
+            ComputeError::Forbidden(m) => JsonError::forbidden(m.clone()),
+            ComputeError::Unauthenticated => JsonError::unauthorized(
+                "authentication required: send `Authorization: Bearer <token>` from POST /v1/login",
+            ),
+            ComputeError::Internal(_) | ComputeError::Database(_) => {
+                tracing::error!(error = %self, "compute internal error");
+                JsonError::internal()
+            }
+        }
+    }
+
+    pub fn to_aws(&self) -> AwsError {
+        match self {
+            ComputeError::Invalid(code, m) => {
+                AwsError::new(StatusCode::BAD_REQUEST, *code, m.clone())
+            }
+            ComputeError::Missing(name) => AwsError::missing_parameter(name),
+            ComputeError::NotFound(code, m) => {
+                AwsError::new(StatusCode::BAD_REQUEST, *code, m.clone())
+            }
+            ComputeError::Conflict(code, m) => {
+                AwsError::new(StatusCode::BAD_REQUEST, *code, m.clone())
+            }
+            ComputeError::IncorrectState(m) => {
+                AwsError::new(StatusCode::BAD_REQUEST, "IncorrectInstanceState", m.clone())
+            }
+            ComputeError::InsufficientCapacity(m) => AwsError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "InsufficientInstanceCapacity",
+                m.clone(),
+            ),
+            ComputeError::Forbidden(m) => {
+                AwsError::new(StatusCode::FORBIDDEN, "UnauthorizedOperation", m.clone())
+            }
+            ComputeError::Unauthenticated => AwsError::new(
+                StatusCode::UNAUTHORIZED,
+                "AuthFailure",
+                "AWS was not able to validate the provided access credentials",
+            ),
+            ComputeError::Internal(_) | ComputeError::Database(_) => {
+                tracing::error!(error = %self, "compute internal error");
+                AwsError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "InternalError",
+                    "An internal error has occurred",
+                )
+            }
+        }
+    }
+}
+
+impl IntoResponse for ComputeError {
+    fn into_response(self) -> Response {
+        self.to_json().into_response()
+    }
+}

@@ -1,0 +1,340 @@
+//! Hosts: enrolment with an operator-issued join token, the agent's sync (heartbeat,
+//! capacity, observed states in; desired specs out), and the operator's view and controls
+//! (list with capacity and usage, enable, disable, drain).
+
+use chrono::{DateTime, Utc};
+use kumo_auth::Principal;
+use kumo_compute_protocol::{
+    EnrolRequest, EnrolResponse, InstanceKind, ObservedState, SyncRequest, SyncResponse,
+};
+use serde::Serialize;
+use sha2::Digest;
+use sqlx::PgPool;
+
+use crate::error::{ComputeError, Result};
+use crate::instances::{self, InstanceRow, InstanceState};
+use crate::{require_operator, Compute};
+
+fn sha256_hex(text: &str) -> String {
+    hex::encode(sha2::Sha256::digest(text.as_bytes()))
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct JoinToken {
+    pub join_token: String,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// A join token for enrolling hosts (valid for `ttl`, usable by any number of hosts).
+pub async fn create_join_token(pool: &PgPool, ttl: std::time::Duration) -> Result<JoinToken> {
+    let token = format!("kjt-{}", kumo_common::ids::secret_string(40));
+    let expires_at: DateTime<Utc> = sqlx::query_scalar(
+        "INSERT INTO compute.join_tokens (token_sha256, expires_at) VALUES ($1, now() + make_interval(secs => $2))
+         RETURNING expires_at",
+    )
+    .bind(sha256_hex(&token))
+    .bind(ttl.as_secs_f64())
+    .fetch_one(pool)
+    .await?;
+    Ok(JoinToken {
+        join_token: token,
+        expires_at,
+    })
+}
+
+pub async fn issue_join_token(pool: &PgPool, caller: &Principal) -> Result<JoinToken> {
+    require_operator(caller)?;
+    create_join_token(pool, std::time::Duration::from_secs(24 * 3600)).await
+}
+
+fn validate_capacity(request: &EnrolRequest) -> Result<()> {
+    let name_ok = !request.name.is_empty()
+        && request.name.len() <= 64
+        && request
+            .name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
+    if !name_ok {
+        return Err(ComputeError::invalid(
+            "host name: 1 to 64 letters, digits, '-', '_' or '.'",
+        ));
+    }
+    if request.capacity.kinds.is_empty() {
+        return Err(ComputeError::invalid(
+            "a host must support at least one instance kind",
+        ));
+    }
+    if request.zone.is_empty() || request.zone.len() > 64 {
+        return Err(ComputeError::invalid("zone must be 1 to 64 characters"));
+    }
+    Ok(())
+}
+
+fn kinds(list: &[InstanceKind]) -> Vec<String> {
+    list.iter().map(|k| k.as_str().to_string()).collect()
+}
+
+/// Enrol (or re-enrol, replacing its credential) a host.
+pub async fn enrol(pool: &PgPool, request: &EnrolRequest) -> Result<EnrolResponse> {
+    validate_capacity(request)?;
+    let valid: Option<i32> = sqlx::query_scalar(
+        "SELECT 1 FROM compute.join_tokens WHERE token_sha256 = $1 AND expires_at > now()",
+    )
+    .bind(sha256_hex(&request.join_token))
+    .fetch_optional(pool)
+    .await?;
+    if valid.is_none() {
+        return Err(ComputeError::Forbidden(
+            "the join token is unknown or expired".into(),
+        ));
+    }
+    let secret = kumo_common::ids::secret_string(40);
+    let host_id: String = sqlx::query_scalar(
+        "INSERT INTO compute.hosts (host_id, name, zone, address, token_sha256, vcpus, memory_mib, disk_gib, kinds, last_heartbeat_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, now())
+         ON CONFLICT (name) DO UPDATE SET zone = EXCLUDED.zone, address = EXCLUDED.address,
+             token_sha256 = EXCLUDED.token_sha256, vcpus = EXCLUDED.vcpus, memory_mib = EXCLUDED.memory_mib,
+             disk_gib = EXCLUDED.disk_gib, kinds = EXCLUDED.kinds, last_heartbeat_at = now()
+         RETURNING host_id",
+    )
+    .bind(kumo_common::ids::resource_id("host"))
+    .bind(&request.name)
+    .bind(&request.zone)
+    .bind(&request.address)
+    .bind(sha256_hex(&secret))
+    .bind(request.capacity.vcpus as i32)
+    .bind(request.capacity.memory_mib as i32)
+    .bind(request.capacity.disk_gib as i32)
+    .bind(kinds(&request.capacity.kinds))
+    .fetch_one(pool)
+    .await?;
+    tracing::info!(%host_id, name = %request.name, vcpus = request.capacity.vcpus, memory_mib = request.capacity.memory_mib, "host enrolled");
+    Ok(EnrolResponse {
+        node_token: format!("{host_id}:{secret}"),
+        host_id,
+    })
+}
+
+/// The host a node token belongs to.
+pub async fn authenticate_node(pool: &PgPool, token: &str) -> Result<String> {
+    let (host_id, secret) = token.split_once(':').ok_or(ComputeError::Unauthenticated)?;
+    let stored: Option<String> =
+        sqlx::query_scalar("SELECT token_sha256 FROM compute.hosts WHERE host_id = $1")
+            .bind(host_id)
+            .fetch_optional(pool)
+            .await?;
+    match stored {
+        Some(hash) if constant_time_eq(hash.as_bytes(), sha256_hex(secret).as_bytes()) => {
+            Ok(host_id.to_string())
+        }
+        _ => Err(ComputeError::Unauthenticated),
+    }
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// What an observation means for the tenant-visible state: `(new state, new desired, reason)`.
+pub fn transition(
+    row: &InstanceRow,
+    observed: ObservedState,
+    observed_generation: i64,
+    detail: Option<&str>,
+) -> Option<(InstanceState, &'static str, Option<String>)> {
+    let current = row.state();
+    let desired = row.desired_state.as_str();
+    match observed {
+        ObservedState::Running => match current {
+            InstanceState::Pending if desired == "running" => {
+                Some((InstanceState::Running, "running", None))
+            }
+            _ => None,
+        },
+        ObservedState::Stopped => match current {
+            InstanceState::Stopping if desired == "stopped" => Some((
+                InstanceState::Stopped,
+                "stopped",
+                Some("Client.UserInitiatedShutdown: User initiated shutdown".into()),
+            )),
+            // The workload died on its own, or could not start (the agent acted on this
+            // very generation).
+            InstanceState::Running | InstanceState::Pending
+                if desired == "running" && observed_generation == row.generation =>
+            {
+                let reason = match detail {
+                    // The host could not run it: our fault, in the host's words.
+                    Some(detail) => format!("Server.InternalError: {detail}"),
+                    None => "Client.InstanceInitiatedShutdown: Instance initiated shutdown".into(),
+                };
+                if row.shutdown_behavior == "terminate" {
+                    Some((InstanceState::ShuttingDown, "terminated", Some(reason)))
+                } else {
+                    Some((InstanceState::Stopped, "stopped", Some(reason)))
+                }
+            }
+            _ => None,
+        },
+        ObservedState::Starting | ObservedState::Stopping | ObservedState::Absent => None,
+    }
+}
+
+/// One agent round: record capacity and heartbeat, apply observations, return the specs.
+pub async fn sync(compute: &Compute, host_id: &str, request: &SyncRequest) -> Result<SyncResponse> {
+    let pool = &compute.pool;
+    sqlx::query(
+        "UPDATE compute.hosts SET vcpus = $2, memory_mib = $3, disk_gib = $4, kinds = $5, last_heartbeat_at = now()
+         WHERE host_id = $1",
+    )
+    .bind(host_id)
+    .bind(request.capacity.vcpus as i32)
+    .bind(request.capacity.memory_mib as i32)
+    .bind(request.capacity.disk_gib as i32)
+    .bind(kinds(&request.capacity.kinds))
+    .execute(pool)
+    .await?;
+
+    for observed in &request.instances {
+        let mut tx = pool.begin().await?;
+        let row = sqlx::query_as::<_, InstanceRow>(&format!(
+            "SELECT {} FROM compute.instances WHERE instance_id = $1 AND host_id = $2 FOR UPDATE",
+            instances::COLUMNS
+        ))
+        .bind(&observed.instance_id)
+        .bind(host_id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(row) = row else { continue };
+        if observed.state == ObservedState::Absent {
+            if row.desired_state == "terminated" && row.state() != InstanceState::Terminated {
+                instances::finish_termination(&mut tx, &row).await?;
+            }
+        } else if let Some((state, desired, reason)) = transition(
+            &row,
+            observed.state,
+            observed.generation,
+            observed.detail.as_deref(),
+        ) {
+            sqlx::query(
+                "UPDATE compute.instances SET state = $2, desired_state = $3,
+                     state_reason = COALESCE($4, state_reason),
+                     generation = CASE WHEN desired_state <> $3 THEN generation + 1 ELSE generation END,
+                     updated_at = now()
+                 WHERE instance_id = $1",
+            )
+            .bind(&row.instance_id)
+            .bind(state.as_str())
+            .bind(desired)
+            .bind(&reason)
+            .execute(&mut *tx)
+            .await?;
+            tracing::info!(instance_id = %row.instance_id, from = %row.state, to = state.as_str(), detail = ?observed.detail, "instance state changed");
+        }
+        tx.commit().await?;
+    }
+
+    let rows = sqlx::query_as::<_, InstanceRow>(&format!(
+        "SELECT {} FROM compute.instances WHERE host_id = $1 AND state <> 'terminated' ORDER BY instance_id",
+        instances::COLUMNS
+    ))
+    .bind(host_id)
+    .fetch_all(pool)
+    .await?;
+    let mut specs = Vec::with_capacity(rows.len());
+    for row in &rows {
+        specs.push(instances::spec(pool, &compute.config, row).await?);
+    }
+    Ok(SyncResponse { instances: specs })
+}
+
+/// Store the tail of an instance's console (EC2 keeps the last 64 KiB).
+pub async fn upload_console(
+    pool: &PgPool,
+    host_id: &str,
+    instance_id: &str,
+    output: &[u8],
+) -> Result<()> {
+    let tail = &output[output.len().saturating_sub(64 * 1024)..];
+    let updated = sqlx::query(
+        "INSERT INTO compute.console_output (instance_id, output, updated_at)
+         SELECT $1, $3, now() WHERE EXISTS (SELECT 1 FROM compute.instances WHERE instance_id = $1 AND host_id = $2)
+         ON CONFLICT (instance_id) DO UPDATE SET output = EXCLUDED.output, updated_at = now()",
+    )
+    .bind(instance_id)
+    .bind(host_id)
+    .bind(tail)
+    .execute(pool)
+    .await?;
+    if updated.rows_affected() == 0 {
+        return Err(ComputeError::instance_not_found(&[instance_id.to_string()]));
+    }
+    Ok(())
+}
+
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+pub struct Host {
+    pub host_id: String,
+    pub name: String,
+    pub zone: String,
+    pub address: String,
+    /// `enabled`, `disabled` or `draining`.
+    pub state: String,
+    /// False when the agent has not synced within the heartbeat timeout.
+    pub reachable: bool,
+    pub vcpus: i32,
+    pub memory_mib: i32,
+    pub disk_gib: i32,
+    pub vcpus_used: i32,
+    pub memory_mib_used: i32,
+    pub kinds: Vec<String>,
+    pub instances: i64,
+    pub last_heartbeat_at: Option<DateTime<Utc>>,
+}
+
+pub async fn list(compute: &Compute, caller: &Principal) -> Result<Vec<Host>> {
+    require_operator(caller)?;
+    Ok(sqlx::query_as::<_, Host>(
+        "SELECT h.host_id, h.name, h.zone, h.address, h.state,
+                COALESCE(h.last_heartbeat_at > now() - make_interval(secs => $1), false) AS reachable,
+                h.vcpus, h.memory_mib, h.disk_gib, h.vcpus_used, h.memory_mib_used, h.kinds,
+                (SELECT count(*) FROM compute.instances i WHERE i.host_id = h.host_id AND i.state <> 'terminated') AS instances,
+                h.last_heartbeat_at
+         FROM compute.hosts h ORDER BY h.name",
+    )
+    .bind(compute.config.heartbeat_timeout.as_secs_f64())
+    .fetch_all(&compute.pool)
+    .await?)
+}
+
+/// Enable, disable (no new placements) or drain (no new placements; running instances
+/// stay until stopped or terminated — live migration is not available).
+pub async fn set_state(
+    compute: &Compute,
+    caller: &Principal,
+    host_id: &str,
+    state: &str,
+) -> Result<Host> {
+    require_operator(caller)?;
+    let updated = sqlx::query("UPDATE compute.hosts SET state = $2 WHERE host_id = $1")
+        .bind(host_id)
+        .bind(state)
+        .execute(&compute.pool)
+        .await?;
+    if updated.rows_affected() == 0 {
+        return Err(ComputeError::NotFound(
+            "InvalidHostID.NotFound",
+            format!("host {host_id} not found"),
+        ));
+    }
+    tracing::info!(%host_id, %state, "host state changed");
+    list(compute, caller)
+        .await?
+        .into_iter()
+        .find(|h| h.host_id == host_id)
+        .ok_or_else(|| {
+            ComputeError::NotFound(
+                "InvalidHostID.NotFound",
+                format!("host {host_id} not found"),
+            )
+        })
+}

@@ -1,0 +1,305 @@
+//! Images: a kernel + initramfs (+ optional disk), a bootable qcow2 disk, or a rootfs
+//! tarball for containers. The image decides the instance kind. Image files live in an
+//! image store every compute host can read (a shared path).
+
+use std::path::Path;
+
+use chrono::{DateTime, Utc};
+use kumo_auth::Principal;
+use kumo_compute_protocol::{ImageSource, InstanceKind};
+use serde::{Deserialize, Serialize};
+use sqlx::PgPool;
+
+use crate::error::{ComputeError, Result};
+use crate::require_write;
+
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+pub struct Image {
+    pub image_id: String,
+    /// The owning account.
+    pub account_id: String,
+    pub name: String,
+    pub description: String,
+    /// `vm` or `container`.
+    pub kind: String,
+    pub kernel: Option<String>,
+    pub initramfs: Option<String>,
+    pub disk: Option<String>,
+    pub rootfs: Option<String>,
+    pub is_public: bool,
+    pub state: String,
+    pub created_at: DateTime<Utc>,
+}
+
+impl Image {
+    pub fn kind(&self) -> InstanceKind {
+        if self.kind == "vm" {
+            InstanceKind::Vm
+        } else {
+            InstanceKind::Container
+        }
+    }
+
+    pub fn source(&self) -> ImageSource {
+        ImageSource {
+            image_id: self.image_id.clone(),
+            kind: self.kind(),
+            kernel: self.kernel.as_ref().map(Into::into),
+            initramfs: self.initramfs.as_ref().map(Into::into),
+            disk: self.disk.as_ref().map(Into::into),
+            rootfs: self.rootfs.as_ref().map(Into::into),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RegisterImage {
+    /// 3–128 characters, unique within the account.
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    /// Absolute path in the image store: a directory holding `vmlinuz` and `initramfs.img`
+    /// (VM booted by kernel), a `.qcow2` file (bootable VM disk), or a `.tar` rootfs (container).
+    pub location: String,
+    /// Visible to every account (operators only).
+    #[serde(default)]
+    pub public: bool,
+}
+
+const COLUMNS: &str = "image_id, account_id, name, description, kind, kernel, initramfs, disk, rootfs, is_public, state, created_at";
+
+pub fn validate_image_id(id: &str) -> Result<()> {
+    let ok =
+        id.len() == 21 && id.starts_with("ami-") && id[4..].bytes().all(|b| b.is_ascii_hexdigit());
+    if ok {
+        Ok(())
+    } else {
+        Err(ComputeError::Invalid(
+            "InvalidAMIID.Malformed",
+            format!("Invalid id: \"{id}\" (expecting \"ami-...\")"),
+        ))
+    }
+}
+
+/// What files a location names.
+struct Files {
+    kind: InstanceKind,
+    kernel: Option<String>,
+    initramfs: Option<String>,
+    disk: Option<String>,
+    rootfs: Option<String>,
+}
+
+fn inspect_location(location: &str) -> Result<Files> {
+    let path = Path::new(location);
+    if !path.is_absolute() || location.contains("..") {
+        return Err(ComputeError::invalid(format!(
+            "image location must be an absolute path in the image store, got {location:?}"
+        )));
+    }
+    let text = |p: &Path| p.to_string_lossy().into_owned();
+    if path.is_dir() {
+        let kernel = path.join("vmlinuz");
+        let initramfs = path.join("initramfs.img");
+        if !kernel.is_file() || !initramfs.is_file() {
+            return Err(ComputeError::invalid(format!(
+                "image directory {location} must hold vmlinuz and initramfs.img"
+            )));
+        }
+        let disk = path.join("disk.qcow2");
+        return Ok(Files {
+            kind: InstanceKind::Vm,
+            kernel: Some(text(&kernel)),
+            initramfs: Some(text(&initramfs)),
+            disk: disk.is_file().then(|| text(&disk)),
+            rootfs: None,
+        });
+    }
+    if !path.is_file() {
+        return Err(ComputeError::invalid(format!(
+            "image location {location} does not exist"
+        )));
+    }
+    match path.extension().and_then(|e| e.to_str()) {
+        Some("qcow2") => Ok(Files { kind: InstanceKind::Vm, kernel: None, initramfs: None, disk: Some(location.into()), rootfs: None }),
+        Some("tar") => Ok(Files { kind: InstanceKind::Container, kernel: None, initramfs: None, disk: None, rootfs: Some(location.into()) }),
+        _ => Err(ComputeError::invalid(format!(
+            "unsupported image location {location}: use a kernel directory, a .qcow2 disk or a .tar rootfs"
+        ))),
+    }
+}
+
+pub async fn register(pool: &PgPool, caller: &Principal, input: &RegisterImage) -> Result<Image> {
+    require_write(caller)?;
+    let name_ok = (3..=128).contains(&input.name.chars().count())
+        && input
+            .name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "()[] ./-'@_".contains(c));
+    if !name_ok {
+        return Err(ComputeError::invalid(format!(
+            "Invalid value '{}' for Name: 3 to 128 letters, digits and ()[] ./-'@_",
+            input.name
+        )));
+    }
+    if input.description.chars().count() > 255 {
+        return Err(ComputeError::invalid(
+            "Description is at most 255 characters",
+        ));
+    }
+    if input.public && !caller.is_operator() {
+        return Err(ComputeError::Forbidden(
+            "only operators can register public images".into(),
+        ));
+    }
+    let files = inspect_location(&input.location)?;
+    insert(
+        pool,
+        &caller.account_id,
+        &input.name,
+        &input.description,
+        &files,
+        input.public,
+    )
+    .await
+}
+
+async fn insert(
+    pool: &PgPool,
+    account_id: &str,
+    name: &str,
+    description: &str,
+    files: &Files,
+    public: bool,
+) -> Result<Image> {
+    let image_id = kumo_common::ids::resource_id("ami");
+    sqlx::query_as::<_, Image>(&format!(
+        "INSERT INTO compute.images (image_id, account_id, name, description, kind, kernel, initramfs, disk, rootfs, is_public)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING {COLUMNS}"
+    ))
+    .bind(&image_id)
+    .bind(account_id)
+    .bind(name)
+    .bind(description)
+    .bind(files.kind.as_str())
+    .bind(&files.kernel)
+    .bind(&files.initramfs)
+    .bind(&files.disk)
+    .bind(&files.rootfs)
+    .bind(public)
+    .fetch_one(pool)
+    .await
+    .map_err(|e| match e {
+        sqlx::Error::Database(d) if d.is_unique_violation() => ComputeError::Invalid(
+            "InvalidAMIName.Duplicate",
+            format!("AMI name {name} is already in use by AMI in this account"),
+        ),
+        other => other.into(),
+    })
+}
+
+/// Register (once) a public image owned by `account_id`; returns the existing one when present.
+pub async fn ensure_public(
+    pool: &PgPool,
+    account_id: &str,
+    name: &str,
+    description: &str,
+    location: &str,
+) -> Result<Image> {
+    if let Some(image) = sqlx::query_as::<_, Image>(&format!(
+        "SELECT {COLUMNS} FROM compute.images WHERE account_id = $1 AND name = $2 AND state = 'available'"
+    ))
+    .bind(account_id)
+    .bind(name)
+    .fetch_optional(pool)
+    .await?
+    {
+        return Ok(image);
+    }
+    let files = inspect_location(location)?;
+    insert(pool, account_id, name, description, &files, true).await
+}
+
+/// Images the caller can see: its own and public ones; optionally by id, owner or name.
+pub async fn list(
+    pool: &PgPool,
+    caller: &Principal,
+    image_ids: &[String],
+    owners: &[String],
+    names: &[String],
+) -> Result<Vec<Image>> {
+    for id in image_ids {
+        validate_image_id(id)?;
+    }
+    // Owner aliases: `self` is the caller's account.
+    let owners: Vec<String> = owners
+        .iter()
+        .map(|o| {
+            if o == "self" {
+                caller.account_id.clone()
+            } else {
+                o.clone()
+            }
+        })
+        .collect();
+    let images = sqlx::query_as::<_, Image>(&format!(
+        "SELECT {COLUMNS} FROM compute.images
+         WHERE state = 'available' AND (account_id = $1 OR is_public)
+           AND (cardinality($2::text[]) = 0 OR image_id = ANY($2))
+           AND (cardinality($3::text[]) = 0 OR account_id = ANY($3))
+           AND (cardinality($4::text[]) = 0 OR name = ANY($4))
+         ORDER BY created_at, image_id"
+    ))
+    .bind(&caller.account_id)
+    .bind(image_ids)
+    .bind(&owners)
+    .bind(names)
+    .fetch_all(pool)
+    .await?;
+    if let Some(missing) = image_ids
+        .iter()
+        .find(|id| !images.iter().any(|i| &i.image_id == *id))
+    {
+        return Err(not_found(missing));
+    }
+    Ok(images)
+}
+
+pub fn not_found(image_id: &str) -> ComputeError {
+    ComputeError::NotFound(
+        "InvalidAMIID.NotFound",
+        format!("The image id '[{image_id}]' does not exist"),
+    )
+}
+
+/// An image the caller may launch.
+pub async fn get_launchable<'e, E: sqlx::PgExecutor<'e>>(
+    executor: E,
+    caller: &Principal,
+    image_id: &str,
+) -> Result<Image> {
+    validate_image_id(image_id)?;
+    sqlx::query_as::<_, Image>(&format!(
+        "SELECT {COLUMNS} FROM compute.images WHERE image_id = $1 AND state = 'available' AND (account_id = $2 OR is_public)"
+    ))
+    .bind(image_id)
+    .bind(&caller.account_id)
+    .fetch_optional(executor)
+    .await?
+    .ok_or_else(|| not_found(image_id))
+}
+
+pub async fn deregister(pool: &PgPool, caller: &Principal, image_id: &str) -> Result<()> {
+    require_write(caller)?;
+    validate_image_id(image_id)?;
+    let done = sqlx::query("UPDATE compute.images SET state = 'deregistered' WHERE image_id = $1 AND account_id = $2 AND state = 'available'")
+        .bind(image_id)
+        .bind(&caller.account_id)
+        .execute(pool)
+        .await?;
+    if done.rows_affected() == 0 {
+        return Err(not_found(image_id));
+    }
+    Ok(())
+}

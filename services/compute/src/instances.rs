@@ -1,0 +1,1050 @@
+//! Instances and their state machine, exactly AWS's:
+//! `pending → running → stopping → stopped → pending …`, and `shutting-down → terminated`
+//! from any state. The tenant-visible `state` moves when agents report what they observe;
+//! the `desired_state` is what agents converge to. Terminated instances stay visible for a
+//! while (`terminated_retention`), then are purged.
+
+use std::collections::BTreeMap;
+
+use base64::Engine;
+use chrono::{DateTime, Utc};
+use kumo_auth::Principal;
+use kumo_compute_protocol::{DesiredState, InstanceKind, InstanceMetadata, InstanceSpec};
+use serde::{Deserialize, Serialize};
+use sqlx::PgPool;
+
+use crate::error::{ComputeError, Result};
+use crate::scheduler::{self, Demand};
+use crate::tags::{self, Tags};
+use crate::{images, instance_types, key_pairs, network, require_write, Compute};
+
+/// At most this many instances per RunInstances call.
+pub const MAX_LAUNCH_COUNT: i64 = 100;
+/// EC2's user-data limit (raw bytes).
+pub const MAX_USER_DATA: usize = 16 * 1024;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum InstanceState {
+    Pending,
+    Running,
+    Stopping,
+    Stopped,
+    ShuttingDown,
+    Terminated,
+}
+
+impl InstanceState {
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "pending" => Self::Pending,
+            "running" => Self::Running,
+            "stopping" => Self::Stopping,
+            "stopped" => Self::Stopped,
+            "shutting-down" => Self::ShuttingDown,
+            "terminated" => Self::Terminated,
+            _ => return None,
+        })
+    }
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Running => "running",
+            Self::Stopping => "stopping",
+            Self::Stopped => "stopped",
+            Self::ShuttingDown => "shutting-down",
+            Self::Terminated => "terminated",
+        }
+    }
+    /// AWS's state codes.
+    pub fn code(self) -> i32 {
+        match self {
+            Self::Pending => 0,
+            Self::Running => 16,
+            Self::ShuttingDown => 32,
+            Self::Terminated => 48,
+            Self::Stopping => 64,
+            Self::Stopped => 80,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Instance {
+    pub instance_id: String,
+    pub account_id: String,
+    pub reservation_id: String,
+    pub image_id: String,
+    pub instance_type: String,
+    /// `vm` or `container`.
+    pub kind: String,
+    pub state: InstanceState,
+    pub state_code: i32,
+    pub state_reason: Option<String>,
+    pub host_id: Option<String>,
+    pub availability_zone: String,
+    pub subnet_id: String,
+    pub private_ip: Option<String>,
+    pub mac: String,
+    pub key_name: Option<String>,
+    pub launch_index: i32,
+    pub launch_time: DateTime<Utc>,
+    pub disable_api_termination: bool,
+    pub shutdown_behavior: String,
+    /// The RunInstances `ClientToken` this instance was launched with.
+    pub client_token: Option<String>,
+    pub tags: Tags,
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct InstanceRow {
+    pub instance_id: String,
+    pub account_id: String,
+    pub reservation_id: String,
+    pub image_id: String,
+    pub instance_type: String,
+    pub kind: String,
+    pub vcpus: i32,
+    pub memory_mib: i32,
+    pub host_id: Option<String>,
+    pub zone: String,
+    pub state: String,
+    pub desired_state: String,
+    pub state_reason: Option<String>,
+    pub generation: i64,
+    pub reboot_count: i64,
+    pub subnet_id: String,
+    pub private_ip: Option<String>,
+    pub mac: String,
+    pub key_name: Option<String>,
+    pub user_data: Option<Vec<u8>>,
+    pub client_token: Option<String>,
+    pub launch_index: i32,
+    pub disable_api_termination: bool,
+    pub shutdown_behavior: String,
+    pub launch_time: DateTime<Utc>,
+}
+
+pub const COLUMNS: &str = "instance_id, account_id, reservation_id, image_id, instance_type, kind, vcpus, memory_mib, host_id, zone, state, desired_state, state_reason, generation, reboot_count, subnet_id, host(private_ip) AS private_ip, mac, key_name, user_data, client_token, launch_index, disable_api_termination, shutdown_behavior, launch_time";
+
+impl InstanceRow {
+    pub fn state(&self) -> InstanceState {
+        InstanceState::parse(&self.state).unwrap_or(InstanceState::Pending)
+    }
+
+    pub fn kind(&self) -> InstanceKind {
+        if self.kind == "vm" {
+            InstanceKind::Vm
+        } else {
+            InstanceKind::Container
+        }
+    }
+
+    fn into_instance(self, tags: Tags) -> Instance {
+        let state = self.state();
+        Instance {
+            instance_id: self.instance_id,
+            account_id: self.account_id,
+            reservation_id: self.reservation_id,
+            image_id: self.image_id,
+            instance_type: self.instance_type,
+            kind: self.kind,
+            state,
+            state_code: state.code(),
+            state_reason: self.state_reason,
+            host_id: self.host_id,
+            availability_zone: self.zone,
+            subnet_id: self.subnet_id,
+            private_ip: self.private_ip,
+            mac: self.mac,
+            key_name: self.key_name,
+            launch_index: self.launch_index,
+            launch_time: self.launch_time,
+            disable_api_termination: self.disable_api_termination,
+            shutdown_behavior: self.shutdown_behavior,
+            client_token: self.client_token,
+            tags,
+        }
+    }
+}
+
+/// A RunInstances request, in domain terms (both APIs decode into it).
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RunInstances {
+    pub image_id: String,
+    #[serde(default)]
+    pub instance_type: Option<String>,
+    #[serde(default)]
+    pub min_count: Option<i64>,
+    #[serde(default)]
+    pub max_count: Option<i64>,
+    #[serde(default)]
+    pub key_name: Option<String>,
+    /// Raw user data (the native API takes it as text; EC2 as base64).
+    #[serde(default)]
+    #[schema(value_type = Option<String>)]
+    pub user_data: Option<String>,
+    #[serde(skip)]
+    pub user_data_bytes: Option<Vec<u8>>,
+    #[serde(default)]
+    pub client_token: Option<String>,
+    #[serde(default)]
+    pub tags: BTreeMap<String, String>,
+    #[serde(default)]
+    pub availability_zone: Option<String>,
+    #[serde(default)]
+    pub disable_api_termination: Option<bool>,
+    /// `stop` (default) or `terminate`.
+    #[serde(default)]
+    pub shutdown_behavior: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Reservation {
+    pub reservation_id: String,
+    pub owner_id: String,
+    pub instances: Vec<Instance>,
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct StateChange {
+    pub instance_id: String,
+    pub previous_state: InstanceState,
+    pub current_state: InstanceState,
+}
+
+pub fn validate_instance_id(id: &str) -> Result<()> {
+    let ok = id.starts_with("i-")
+        && (10..=19).contains(&id.len())
+        && id[2..]
+            .bytes()
+            .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase());
+    if ok {
+        Ok(())
+    } else {
+        Err(ComputeError::Invalid(
+            "InvalidInstanceID.Malformed",
+            format!("Invalid id: \"{id}\""),
+        ))
+    }
+}
+
+fn to_instances(rows: Vec<InstanceRow>, mut tags: BTreeMap<String, Tags>) -> Vec<Instance> {
+    rows.into_iter()
+        .map(|r| {
+            let t = tags.remove(&r.instance_id).unwrap_or_default();
+            r.into_instance(t)
+        })
+        .collect()
+}
+
+async fn rows_with_tags(
+    pool: &PgPool,
+    account_id: &str,
+    rows: Vec<InstanceRow>,
+) -> Result<Vec<Instance>> {
+    let ids: Vec<String> = rows.iter().map(|r| r.instance_id.clone()).collect();
+    let tags = tags::for_resources(pool, account_id, &ids).await?;
+    Ok(to_instances(rows, tags))
+}
+
+async fn reservation(
+    pool: &PgPool,
+    caller: &Principal,
+    reservation_id: &str,
+) -> Result<Reservation> {
+    let rows = sqlx::query_as::<_, InstanceRow>(&format!(
+        "SELECT {COLUMNS} FROM compute.instances WHERE account_id = $1 AND reservation_id = $2 ORDER BY launch_index"
+    ))
+    .bind(&caller.account_id)
+    .bind(reservation_id)
+    .fetch_all(pool)
+    .await?;
+    Ok(Reservation {
+        reservation_id: reservation_id.to_string(),
+        owner_id: caller.account_id.clone(),
+        instances: rows_with_tags(pool, &caller.account_id, rows).await?,
+    })
+}
+
+/// RunInstances: validate, place the batch, and record every instance (desired running)
+/// in one transaction: a crash leaves either the whole reservation or nothing. Agents
+/// then converge. A repeated `ClientToken` returns the first call's reservation.
+pub async fn run(
+    compute: &Compute,
+    caller: &Principal,
+    input: &RunInstances,
+) -> Result<Reservation> {
+    require_write(caller)?;
+    let pool = &compute.pool;
+    let min_count = input.min_count.unwrap_or(1);
+    let max_count = input.max_count.unwrap_or(min_count);
+    if min_count < 1 || max_count < 1 {
+        return Err(ComputeError::invalid(
+            "MinCount and MaxCount must be at least 1",
+        ));
+    }
+    if min_count > max_count {
+        return Err(ComputeError::invalid(format!(
+            "MinCount ({min_count}) must not be greater than MaxCount ({max_count})"
+        )));
+    }
+    if max_count > MAX_LAUNCH_COUNT {
+        return Err(ComputeError::invalid(format!(
+            "MaxCount must be at most {MAX_LAUNCH_COUNT}"
+        )));
+    }
+    let user_data = match (&input.user_data_bytes, &input.user_data) {
+        (Some(bytes), _) => Some(bytes.clone()),
+        (None, Some(text)) => Some(text.as_bytes().to_vec()),
+        (None, None) => None,
+    };
+    if user_data.as_ref().is_some_and(|u| u.len() > MAX_USER_DATA) {
+        return Err(ComputeError::invalid(format!(
+            "User data is limited to {MAX_USER_DATA} bytes"
+        )));
+    }
+    if let Some(token) = &input.client_token {
+        if token.is_empty() || token.len() > 64 || !token.is_ascii() {
+            return Err(ComputeError::invalid(
+                "ClientToken must be 1 to 64 ASCII characters",
+            ));
+        }
+    }
+    let shutdown_behavior = input
+        .shutdown_behavior
+        .clone()
+        .unwrap_or_else(|| "stop".into());
+    if shutdown_behavior != "stop" && shutdown_behavior != "terminate" {
+        return Err(ComputeError::invalid(format!(
+            "Invalid value '{shutdown_behavior}' for InstanceInitiatedShutdownBehavior: stop or terminate"
+        )));
+    }
+    let tag_list: Vec<(String, String)> = input
+        .tags
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    tags::validate(&tag_list)?;
+    if let Some(zone) = &input.availability_zone {
+        if !zone.starts_with(&compute.config.region) {
+            return Err(ComputeError::invalid(format!(
+                "Invalid availability zone: [{zone}]"
+            )));
+        }
+    }
+
+    // Idempotency: an earlier call with this token already decided the answer.
+    if let Some(token) = &input.client_token {
+        if let Some(existing) = token_reservation(pool, caller, token).await? {
+            return reservation(pool, caller, &existing).await;
+        }
+    }
+
+    let mut tx = pool.begin().await?;
+    let image = images::get_launchable(&mut *tx, caller, &input.image_id).await?;
+    let type_name = input
+        .instance_type
+        .clone()
+        .unwrap_or_else(|| "t3.micro".into());
+    let instance_type = instance_types::get(&mut *tx, &type_name).await?;
+    if let Some(key_name) = &input.key_name {
+        key_pairs::get(&mut *tx, caller, key_name).await?;
+    }
+    let reservation_id = kumo_common::ids::resource_id("r");
+    if let Some(token) = &input.client_token {
+        // Claims the token; a concurrent twin waits here, then fails on the key and retries below.
+        let inserted = sqlx::query(
+            "INSERT INTO compute.client_tokens (account_id, client_token, reservation_id) VALUES ($1, $2, $3)
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(&caller.account_id)
+        .bind(token)
+        .bind(&reservation_id)
+        .execute(&mut *tx)
+        .await?;
+        if inserted.rows_affected() == 0 {
+            tx.rollback().await?;
+            let existing = token_reservation(pool, caller, token)
+                .await?
+                .ok_or_else(|| ComputeError::Internal("client token vanished".into()))?;
+            return reservation(pool, caller, &existing).await;
+        }
+    }
+    let demand = Demand {
+        kind: image.kind(),
+        vcpus: instance_type.vcpus,
+        memory_mib: instance_type.memory_mib,
+        zone: input.availability_zone.clone(),
+        min_count: min_count as usize,
+        max_count: max_count as usize,
+    };
+    let hosts = scheduler::claim(&mut tx, &demand, &compute.config).await?;
+    let subnet = network::default_subnet_for_update(&mut tx, &caller.account_id).await?;
+    for (index, host_id) in hosts.iter().enumerate() {
+        let instance_id = kumo_common::ids::resource_id("i");
+        let ip = network::allocate_ip(&mut tx, &subnet, &instance_id).await?;
+        let zone: String = sqlx::query_scalar("SELECT zone FROM compute.hosts WHERE host_id = $1")
+            .bind(host_id)
+            .fetch_one(&mut *tx)
+            .await?;
+        sqlx::query(
+            "INSERT INTO compute.instances (instance_id, account_id, reservation_id, image_id, instance_type, kind,
+                 vcpus, memory_mib, host_id, zone, state, desired_state, subnet_id, private_ip, mac, key_name,
+                 user_data, client_token, launch_index, disable_api_termination, shutdown_behavior)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'pending', 'running', $11, $12::inet, $13, $14, $15, $16, $17, $18, $19)",
+        )
+        .bind(&instance_id)
+        .bind(&caller.account_id)
+        .bind(&reservation_id)
+        .bind(&image.image_id)
+        .bind(&instance_type.name)
+        .bind(image.kind().as_str())
+        .bind(instance_type.vcpus)
+        .bind(instance_type.memory_mib)
+        .bind(host_id)
+        .bind(&zone)
+        .bind(&subnet.subnet_id)
+        .bind(ip.to_string())
+        .bind(network::mac_for(&instance_id))
+        .bind(&input.key_name)
+        .bind(&user_data)
+        .bind(&input.client_token)
+        .bind(index as i32)
+        .bind(input.disable_api_termination.unwrap_or(false))
+        .bind(&shutdown_behavior)
+        .execute(&mut *tx)
+        .await?;
+        tags::put(&mut *tx, &caller.account_id, &instance_id, &tag_list).await?;
+    }
+    tx.commit().await?;
+    tracing::info!(%reservation_id, count = hosts.len(), image_id = %image.image_id, instance_type = %type_name, account_id = %caller.account_id, "instances launched");
+    reservation(pool, caller, &reservation_id).await
+}
+
+async fn token_reservation(
+    pool: &PgPool,
+    caller: &Principal,
+    token: &str,
+) -> Result<Option<String>> {
+    Ok(sqlx::query_scalar("SELECT reservation_id FROM compute.client_tokens WHERE account_id = $1 AND client_token = $2")
+        .bind(&caller.account_id)
+        .bind(token)
+        .fetch_optional(pool)
+        .await?)
+}
+
+/// A DescribeInstances filter: name and accepted values (any of them matches).
+#[derive(Debug, Clone)]
+pub struct Filter {
+    pub name: String,
+    pub values: Vec<String>,
+}
+
+/// EC2 filter wildcards: `*` any run, `?` one character.
+fn wildcard_match(pattern: &str, text: &str) -> bool {
+    fn go(p: &[char], t: &[char]) -> bool {
+        match (p.first(), t.first()) {
+            (None, None) => true,
+            (Some('*'), _) => go(&p[1..], t) || (!t.is_empty() && go(p, &t[1..])),
+            (Some('?'), Some(_)) => go(&p[1..], &t[1..]),
+            (Some(a), Some(b)) if a == b => go(&p[1..], &t[1..]),
+            _ => false,
+        }
+    }
+    let p: Vec<char> = pattern.chars().collect();
+    let t: Vec<char> = text.chars().collect();
+    go(&p, &t)
+}
+
+fn filter_matches(filter: &Filter, instance: &Instance) -> Result<bool> {
+    let any = |value: Option<&str>| {
+        value.is_some_and(|v| filter.values.iter().any(|p| wildcard_match(p, v)))
+    };
+    Ok(match filter.name.as_str() {
+        "instance-id" => any(Some(&instance.instance_id)),
+        "instance-state-name" => any(Some(instance.state.as_str())),
+        "instance-state-code" => any(Some(&instance.state_code.to_string())),
+        "instance-type" => any(Some(&instance.instance_type)),
+        "image-id" => any(Some(&instance.image_id)),
+        "reservation-id" => any(Some(&instance.reservation_id)),
+        "availability-zone" => any(Some(&instance.availability_zone)),
+        "private-ip-address" => any(instance.private_ip.as_deref()),
+        "subnet-id" => any(Some(&instance.subnet_id)),
+        "key-name" => any(instance.key_name.as_deref()),
+        "owner-id" => any(Some(&instance.account_id)),
+        "tag-key" => instance
+            .tags
+            .keys()
+            .any(|k| filter.values.iter().any(|p| wildcard_match(p, k))),
+        "tag-value" => instance
+            .tags
+            .values()
+            .any(|v| filter.values.iter().any(|p| wildcard_match(p, v))),
+        name if name.starts_with("tag:") => any(instance.tags.get(&name[4..]).map(String::as_str)),
+        other => {
+            return Err(ComputeError::Invalid(
+                "InvalidParameterValue",
+                format!("The filter '{other}' is invalid"),
+            ))
+        }
+    })
+}
+
+/// A page of DescribeInstances.
+#[derive(Debug, Clone, Default)]
+pub struct DescribeQuery {
+    pub instance_ids: Vec<String>,
+    pub filters: Vec<Filter>,
+    pub max_results: Option<i64>,
+    pub next_token: Option<String>,
+}
+
+/// The caller's instances (never another account's), filtered and paginated; the
+/// `NextToken` is opaque to clients.
+pub async fn describe(
+    pool: &PgPool,
+    caller: &Principal,
+    query: &DescribeQuery,
+) -> Result<(Vec<Instance>, Option<String>)> {
+    for id in &query.instance_ids {
+        validate_instance_id(id)?;
+    }
+    if query.max_results.is_some() && !query.instance_ids.is_empty() {
+        return Err(ComputeError::Invalid(
+            "InvalidParameterCombination",
+            "The parameter instancesSet cannot be used with the parameter maxResults".into(),
+        ));
+    }
+    if let Some(max) = query.max_results {
+        if !(5..=1000).contains(&max) {
+            return Err(ComputeError::invalid(format!(
+                "Value ( {max} ) for parameter maxResults is invalid. Expecting a value greater than 5."
+            )));
+        }
+    }
+    let offset: usize = match &query.next_token {
+        Some(token) => base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(token)
+            .ok()
+            .and_then(|b| String::from_utf8(b).ok())
+            .and_then(|s| s.strip_prefix("offset:").and_then(|n| n.parse().ok()))
+            .ok_or_else(|| {
+                ComputeError::Invalid("InvalidNextToken", "The specified token is invalid".into())
+            })?,
+        None => 0,
+    };
+    let rows = sqlx::query_as::<_, InstanceRow>(&format!(
+        "SELECT {COLUMNS} FROM compute.instances WHERE account_id = $1
+           AND (cardinality($2::text[]) = 0 OR instance_id = ANY($2))
+         ORDER BY launch_time, reservation_id, launch_index, instance_id"
+    ))
+    .bind(&caller.account_id)
+    .bind(&query.instance_ids)
+    .fetch_all(pool)
+    .await?;
+    let missing: Vec<String> = query
+        .instance_ids
+        .iter()
+        .filter(|id| !rows.iter().any(|r| &r.instance_id == *id))
+        .cloned()
+        .collect();
+    if !missing.is_empty() {
+        return Err(ComputeError::instance_not_found(&missing));
+    }
+    let instances = rows_with_tags(pool, &caller.account_id, rows).await?;
+    let mut matching = Vec::new();
+    for instance in instances {
+        let mut keep = true;
+        for filter in &query.filters {
+            if !filter_matches(filter, &instance)? {
+                keep = false;
+                break;
+            }
+        }
+        if keep {
+            matching.push(instance);
+        }
+    }
+    let page_size = query.max_results.map(|m| m as usize).unwrap_or(usize::MAX);
+    let page: Vec<Instance> = matching
+        .iter()
+        .skip(offset)
+        .take(page_size)
+        .cloned()
+        .collect();
+    let next = (offset + page.len() < matching.len()).then(|| {
+        base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .encode(format!("offset:{}", offset + page.len()))
+    });
+    Ok((page, next))
+}
+
+pub async fn get(pool: &PgPool, caller: &Principal, instance_id: &str) -> Result<Instance> {
+    let (mut found, _) = describe(
+        pool,
+        caller,
+        &DescribeQuery {
+            instance_ids: vec![instance_id.to_string()],
+            ..Default::default()
+        },
+    )
+    .await?;
+    found
+        .pop()
+        .ok_or_else(|| ComputeError::instance_not_found(&[instance_id.to_string()]))
+}
+
+/// The caller's rows for `ids`, locked; every id must exist in the caller's account.
+async fn lock_rows(
+    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+    caller: &Principal,
+    ids: &[String],
+) -> Result<Vec<InstanceRow>> {
+    if ids.is_empty() {
+        return Err(ComputeError::Missing("InstanceId".into()));
+    }
+    for id in ids {
+        validate_instance_id(id)?;
+    }
+    let rows = sqlx::query_as::<_, InstanceRow>(&format!(
+        "SELECT {COLUMNS} FROM compute.instances WHERE account_id = $1 AND instance_id = ANY($2)
+         ORDER BY instance_id FOR UPDATE"
+    ))
+    .bind(&caller.account_id)
+    .bind(ids)
+    .fetch_all(&mut **tx)
+    .await?;
+    let missing: Vec<String> = ids
+        .iter()
+        .filter(|id| !rows.iter().any(|r| &r.instance_id == *id))
+        .cloned()
+        .collect();
+    if !missing.is_empty() {
+        return Err(ComputeError::instance_not_found(&missing));
+    }
+    Ok(rows)
+}
+
+async fn set_state(
+    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+    instance_id: &str,
+    state: InstanceState,
+    desired: &str,
+    reason: Option<&str>,
+) -> Result<()> {
+    sqlx::query(
+        "UPDATE compute.instances SET state = $2, desired_state = $3, state_reason = $4,
+             generation = generation + 1, updated_at = now()
+         WHERE instance_id = $1",
+    )
+    .bind(instance_id)
+    .bind(state.as_str())
+    .bind(desired)
+    .bind(reason)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+fn order_like(ids: &[String], mut changes: Vec<StateChange>) -> Vec<StateChange> {
+    changes.sort_by_key(|c| ids.iter().position(|i| i == &c.instance_id));
+    changes
+}
+
+pub async fn start(pool: &PgPool, caller: &Principal, ids: &[String]) -> Result<Vec<StateChange>> {
+    require_write(caller)?;
+    let mut tx = pool.begin().await?;
+    let rows = lock_rows(&mut tx, caller, ids).await?;
+    let mut changes = Vec::new();
+    for row in &rows {
+        let previous = row.state();
+        let current = match previous {
+            InstanceState::Stopped => {
+                set_state(
+                    &mut tx,
+                    &row.instance_id,
+                    InstanceState::Pending,
+                    "running",
+                    None,
+                )
+                .await?;
+                InstanceState::Pending
+            }
+            InstanceState::Pending | InstanceState::Running => previous,
+            _ => {
+                return Err(ComputeError::IncorrectState(format!(
+                    "The instance '{}' is not in a state from which it can be started.",
+                    row.instance_id
+                )))
+            }
+        };
+        changes.push(StateChange {
+            instance_id: row.instance_id.clone(),
+            previous_state: previous,
+            current_state: current,
+        });
+    }
+    tx.commit().await?;
+    Ok(order_like(ids, changes))
+}
+
+pub async fn stop(pool: &PgPool, caller: &Principal, ids: &[String]) -> Result<Vec<StateChange>> {
+    require_write(caller)?;
+    let mut tx = pool.begin().await?;
+    let rows = lock_rows(&mut tx, caller, ids).await?;
+    let mut changes = Vec::new();
+    for row in &rows {
+        let previous = row.state();
+        let current = match previous {
+            InstanceState::Pending | InstanceState::Running => {
+                set_state(
+                    &mut tx,
+                    &row.instance_id,
+                    InstanceState::Stopping,
+                    "stopped",
+                    Some("User initiated"),
+                )
+                .await?;
+                InstanceState::Stopping
+            }
+            InstanceState::Stopping | InstanceState::Stopped => previous,
+            _ => {
+                return Err(ComputeError::IncorrectState(format!(
+                    "The instance '{}' is not in a state from which it can be stopped.",
+                    row.instance_id
+                )))
+            }
+        };
+        changes.push(StateChange {
+            instance_id: row.instance_id.clone(),
+            previous_state: previous,
+            current_state: current,
+        });
+    }
+    tx.commit().await?;
+    Ok(order_like(ids, changes))
+}
+
+pub async fn reboot(pool: &PgPool, caller: &Principal, ids: &[String]) -> Result<()> {
+    require_write(caller)?;
+    let mut tx = pool.begin().await?;
+    let rows = lock_rows(&mut tx, caller, ids).await?;
+    for row in &rows {
+        match row.state() {
+            InstanceState::Running | InstanceState::Pending => {
+                sqlx::query("UPDATE compute.instances SET reboot_count = reboot_count + 1, generation = generation + 1, updated_at = now() WHERE instance_id = $1")
+                    .bind(&row.instance_id)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            InstanceState::Stopping | InstanceState::Stopped => {}
+            _ => {
+                return Err(ComputeError::IncorrectState(format!(
+                    "The instance '{}' is not in a state from which it can be rebooted.",
+                    row.instance_id
+                )))
+            }
+        }
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+pub async fn terminate(
+    pool: &PgPool,
+    caller: &Principal,
+    ids: &[String],
+) -> Result<Vec<StateChange>> {
+    require_write(caller)?;
+    let mut tx = pool.begin().await?;
+    let rows = lock_rows(&mut tx, caller, ids).await?;
+    if let Some(protected) = rows
+        .iter()
+        .find(|r| r.disable_api_termination && r.state() != InstanceState::Terminated)
+    {
+        return Err(ComputeError::Invalid(
+            "OperationNotPermitted",
+            format!(
+                "The instance '{}' may not be terminated. Modify its 'disableApiTermination' instance attribute and try again.",
+                protected.instance_id
+            ),
+        ));
+    }
+    let mut changes = Vec::new();
+    for row in &rows {
+        let previous = row.state();
+        let current = match previous {
+            InstanceState::Terminated | InstanceState::ShuttingDown => previous,
+            _ if row.host_id.is_none() => {
+                finish_termination(&mut tx, row).await?;
+                InstanceState::Terminated
+            }
+            _ => {
+                set_state(
+                    &mut tx,
+                    &row.instance_id,
+                    InstanceState::ShuttingDown,
+                    "terminated",
+                    Some("User initiated"),
+                )
+                .await?;
+                InstanceState::ShuttingDown
+            }
+        };
+        changes.push(StateChange {
+            instance_id: row.instance_id.clone(),
+            previous_state: previous,
+            current_state: current,
+        });
+    }
+    tx.commit().await?;
+    Ok(order_like(ids, changes))
+}
+
+/// The instance is gone from its host: mark it terminated and give back its capacity and address.
+pub async fn finish_termination(
+    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+    row: &InstanceRow,
+) -> Result<()> {
+    sqlx::query(
+        "UPDATE compute.instances SET state = 'terminated', desired_state = 'terminated', terminated_at = now(),
+             generation = generation + 1, updated_at = now()
+         WHERE instance_id = $1",
+    )
+    .bind(&row.instance_id)
+    .execute(&mut **tx)
+    .await?;
+    if let Some(host_id) = &row.host_id {
+        scheduler::release(&mut **tx, host_id, row.vcpus, row.memory_mib).await?;
+    }
+    network::release_ip(&mut **tx, &row.instance_id).await?;
+    sqlx::query("DELETE FROM compute.console_output WHERE instance_id = $1")
+        .bind(&row.instance_id)
+        .execute(&mut **tx)
+        .await?;
+    tracing::info!(instance_id = %row.instance_id, "instance terminated");
+    Ok(())
+}
+
+/// Delete instances terminated longer ago than `retention`.
+pub async fn purge_terminated(pool: &PgPool, retention: std::time::Duration) -> Result<u64> {
+    let purged: Vec<String> = sqlx::query_scalar(
+        "DELETE FROM compute.instances WHERE state = 'terminated' AND terminated_at < now() - make_interval(secs => $1)
+         RETURNING instance_id",
+    )
+    .bind(retention.as_secs_f64())
+    .fetch_all(pool)
+    .await?;
+    if !purged.is_empty() {
+        sqlx::query("DELETE FROM compute.tags WHERE resource_id = ANY($1)")
+            .bind(&purged)
+            .execute(pool)
+            .await?;
+    }
+    Ok(purged.len() as u64)
+}
+
+/// The console output the agent last uploaded, with its time.
+pub async fn console_output(
+    pool: &PgPool,
+    caller: &Principal,
+    instance_id: &str,
+) -> Result<(Vec<u8>, Option<DateTime<Utc>>)> {
+    get(pool, caller, instance_id).await?;
+    let row: Option<(Vec<u8>, DateTime<Utc>)> = sqlx::query_as(
+        "SELECT output, updated_at FROM compute.console_output WHERE instance_id = $1",
+    )
+    .bind(instance_id)
+    .fetch_optional(pool)
+    .await?;
+    Ok(match row {
+        Some((output, at)) => (output, Some(at)),
+        None => (Vec::new(), None),
+    })
+}
+
+/// Instance attributes, as DescribeInstanceAttribute names them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AttributeValue {
+    Text(String),
+    Bool(bool),
+    UserData(Option<Vec<u8>>),
+}
+
+pub async fn get_attribute(
+    pool: &PgPool,
+    caller: &Principal,
+    instance_id: &str,
+    attribute: &str,
+) -> Result<AttributeValue> {
+    validate_instance_id(instance_id)?;
+    let row = sqlx::query_as::<_, InstanceRow>(&format!(
+        "SELECT {COLUMNS} FROM compute.instances WHERE account_id = $1 AND instance_id = $2"
+    ))
+    .bind(&caller.account_id)
+    .bind(instance_id)
+    .fetch_optional(pool)
+    .await?
+    .ok_or_else(|| ComputeError::instance_not_found(&[instance_id.to_string()]))?;
+    Ok(match attribute {
+        "instanceType" => AttributeValue::Text(row.instance_type),
+        "userData" => AttributeValue::UserData(row.user_data),
+        "disableApiTermination" => AttributeValue::Bool(row.disable_api_termination),
+        "instanceInitiatedShutdownBehavior" => AttributeValue::Text(row.shutdown_behavior),
+        other => {
+            return Err(ComputeError::invalid(format!(
+                "Value ({other}) for parameter attribute is invalid. Supported: instanceType, userData, disableApiTermination, instanceInitiatedShutdownBehavior"
+            )))
+        }
+    })
+}
+
+pub async fn modify_attribute(
+    pool: &PgPool,
+    caller: &Principal,
+    instance_id: &str,
+    attribute: &str,
+    value: AttributeValue,
+) -> Result<()> {
+    require_write(caller)?;
+    let mut tx = pool.begin().await?;
+    let rows = lock_rows(&mut tx, caller, &[instance_id.to_string()]).await?;
+    let row = rows
+        .into_iter()
+        .next()
+        .ok_or_else(|| ComputeError::instance_not_found(&[instance_id.to_string()]))?;
+    let must_be_stopped = || {
+        if row.state() == InstanceState::Stopped {
+            Ok(())
+        } else {
+            Err(ComputeError::IncorrectState(format!(
+                "The instance '{instance_id}' is not in the 'stopped' state."
+            )))
+        }
+    };
+    match (attribute, value) {
+        ("instanceType", AttributeValue::Text(name)) => {
+            must_be_stopped()?;
+            let new_type = instance_types::get(&mut *tx, &name).await?;
+            // Capacity follows the type: adjust the host's claim.
+            if let Some(host_id) = &row.host_id {
+                sqlx::query("UPDATE compute.hosts SET vcpus_used = vcpus_used + $2, memory_mib_used = memory_mib_used + $3 WHERE host_id = $1")
+                    .bind(host_id)
+                    .bind(new_type.vcpus - row.vcpus)
+                    .bind(new_type.memory_mib - row.memory_mib)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            sqlx::query("UPDATE compute.instances SET instance_type = $2, vcpus = $3, memory_mib = $4, updated_at = now() WHERE instance_id = $1")
+                .bind(instance_id)
+                .bind(&new_type.name)
+                .bind(new_type.vcpus)
+                .bind(new_type.memory_mib)
+                .execute(&mut *tx)
+                .await?;
+        }
+        ("userData", AttributeValue::UserData(data)) => {
+            must_be_stopped()?;
+            if data.as_ref().is_some_and(|d| d.len() > MAX_USER_DATA) {
+                return Err(ComputeError::invalid(format!(
+                    "User data is limited to {MAX_USER_DATA} bytes"
+                )));
+            }
+            sqlx::query("UPDATE compute.instances SET user_data = $2, updated_at = now() WHERE instance_id = $1")
+                .bind(instance_id)
+                .bind(data)
+                .execute(&mut *tx)
+                .await?;
+        }
+        ("disableApiTermination", AttributeValue::Bool(flag)) => {
+            sqlx::query("UPDATE compute.instances SET disable_api_termination = $2, updated_at = now() WHERE instance_id = $1")
+                .bind(instance_id)
+                .bind(flag)
+                .execute(&mut *tx)
+                .await?;
+        }
+        ("instanceInitiatedShutdownBehavior", AttributeValue::Text(behavior)) => {
+            if behavior != "stop" && behavior != "terminate" {
+                return Err(ComputeError::invalid(format!(
+                    "Invalid value '{behavior}' for instanceInitiatedShutdownBehavior"
+                )));
+            }
+            sqlx::query("UPDATE compute.instances SET shutdown_behavior = $2, updated_at = now() WHERE instance_id = $1")
+                .bind(instance_id)
+                .bind(behavior)
+                .execute(&mut *tx)
+                .await?;
+        }
+        (other, _) => {
+            return Err(ComputeError::invalid(format!(
+                "Value ({other}) for parameter attribute is invalid"
+            )));
+        }
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+/// The agent's view of an instance: everything needed to run it.
+pub async fn spec(
+    pool: &PgPool,
+    config: &crate::ComputeConfig,
+    row: &InstanceRow,
+) -> Result<InstanceSpec> {
+    let image = sqlx::query_as::<_, images::Image>(
+        "SELECT image_id, account_id, name, description, kind, kernel, initramfs, disk, rootfs, is_public, state, created_at
+         FROM compute.images WHERE image_id = $1",
+    )
+    .bind(&row.image_id)
+    .fetch_one(pool)
+    .await?;
+    let subnet = network::subnet(pool, &row.subnet_id).await?;
+    let ip = row
+        .private_ip
+        .as_deref()
+        .and_then(|ip| ip.parse().ok())
+        .ok_or_else(|| {
+            ComputeError::Internal(format!("instance {} has no address", row.instance_id))
+        })?;
+    let public_keys = match &row.key_name {
+        Some(name) => sqlx::query_as::<_, (String, String)>("SELECT key_name, public_key FROM compute.key_pairs WHERE account_id = $1 AND key_name = $2")
+            .bind(&row.account_id)
+            .bind(name)
+            .fetch_all(pool)
+            .await?,
+        None => Vec::new(),
+    };
+    let desired = match row.desired_state.as_str() {
+        "running" => DesiredState::Running,
+        "stopped" => DesiredState::Stopped,
+        _ => DesiredState::Terminated,
+    };
+    Ok(InstanceSpec {
+        instance_id: row.instance_id.clone(),
+        account_id: row.account_id.clone(),
+        kind: row.kind(),
+        desired,
+        generation: row.generation,
+        reboot_count: row.reboot_count,
+        vcpus: row.vcpus as u32,
+        memory_mib: row.memory_mib as u32,
+        image: image.source(),
+        network: network::attachment(&subnet, ip, &row.mac)?,
+        metadata: InstanceMetadata {
+            instance_id: row.instance_id.clone(),
+            instance_type: row.instance_type.clone(),
+            ami_id: row.image_id.clone(),
+            reservation_id: row.reservation_id.clone(),
+            account_id: row.account_id.clone(),
+            availability_zone: row.zone.clone(),
+            region: config.region.clone(),
+            local_ipv4: ip,
+            mac: row.mac.clone(),
+            hostname: format!("ip-{}.ec2.internal", ip.to_string().replace('.', "-")),
+            public_keys,
+            user_data: row.user_data.clone(),
+        },
+    })
+}

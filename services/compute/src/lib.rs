@@ -1,0 +1,119 @@
+//! Compute service: instance types, images, key pairs, instances and hosts; the scheduler
+//! that places instances by free capacity; the agent protocol through which compute-node
+//! agents converge their hosts to the catalog's desired state; the native `/v1/` API and
+//! the EC2 facade. Domain logic lives in plain functions per resource.
+
+pub mod agent_api;
+pub mod api;
+pub mod ec2;
+pub mod error;
+pub mod hosts;
+pub mod images;
+pub mod instance_types;
+pub mod instances;
+pub mod key_pairs;
+pub mod network;
+pub mod scheduler;
+pub mod tags;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+pub use error::{ComputeError, Result};
+use kumo_auth::Principal;
+use sqlx::PgPool;
+
+/// How the scheduler chooses among hosts that fit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Weigher {
+    /// Fill the most-used host first (fewer hosts busy).
+    Pack,
+    /// Use the least-used host first (spread the load).
+    Spread,
+}
+
+#[derive(Debug, Clone)]
+pub struct ComputeConfig {
+    pub region: String,
+    pub default_zone: String,
+    pub weigher: Weigher,
+    /// vCPU overcommit: a host with N cores takes up to N × this many instance vCPUs.
+    pub cpu_allocation_ratio: f64,
+    /// Memory overcommit.
+    pub memory_allocation_ratio: f64,
+    /// A host that has not synced for this long is unreachable: no new placements.
+    pub heartbeat_timeout: Duration,
+    /// Terminated instances stay visible this long, then are purged.
+    pub terminated_retention: Duration,
+}
+
+impl Default for ComputeConfig {
+    fn default() -> Self {
+        Self {
+            region: "us-east-1".into(),
+            default_zone: "us-east-1a".into(),
+            weigher: Weigher::Spread,
+            cpu_allocation_ratio: 16.0,
+            memory_allocation_ratio: 1.0,
+            heartbeat_timeout: Duration::from_secs(30),
+            terminated_retention: Duration::from_secs(3600),
+        }
+    }
+}
+
+/// The compute service's state.
+#[derive(Clone)]
+pub struct Compute {
+    pub pool: PgPool,
+    pub config: Arc<ComputeConfig>,
+}
+
+impl Compute {
+    pub fn new(pool: PgPool, config: ComputeConfig) -> Self {
+        Self {
+            pool,
+            config: Arc::new(config),
+        }
+    }
+
+    /// The native API routes, including the agent protocol under `/v1/agent/`.
+    pub fn router(&self) -> axum::Router {
+        api::router(self.clone()).merge(agent_api::router(self.clone()))
+    }
+
+    /// Background upkeep: purge long-terminated instances. Runs until the task is dropped.
+    pub async fn run_housekeeping(self) {
+        let mut tick = tokio::time::interval(Duration::from_secs(60));
+        loop {
+            tick.tick().await;
+            if let Err(e) =
+                instances::purge_terminated(&self.pool, self.config.terminated_retention).await
+            {
+                tracing::warn!(error = %e, "purging terminated instances failed");
+            }
+        }
+    }
+}
+
+/// Writers need a role that can write.
+pub fn require_write(caller: &Principal) -> Result<()> {
+    if caller.role.can_write() {
+        Ok(())
+    } else {
+        Err(ComputeError::Forbidden(format!(
+            "You are not authorized to perform this operation: role {} is read-only",
+            caller.role
+        )))
+    }
+}
+
+/// Operator-only actions.
+pub fn require_operator(caller: &Principal) -> Result<()> {
+    if caller.is_operator() {
+        Ok(())
+    } else {
+        Err(ComputeError::Forbidden(
+            "only operators can manage hosts".into(),
+        ))
+    }
+}
