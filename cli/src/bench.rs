@@ -23,6 +23,32 @@ pub enum Which {
         #[arg(long, default_value_t = 16)]
         concurrency: usize,
     },
+    /// The scheduler alone on simulated hosts (rows in a private catalog; no agents).
+    Scheduler {
+        /// Pool sizes to measure.
+        #[arg(long, value_delimiter = ',', default_value = "1000,10000")]
+        hosts: Vec<usize>,
+        /// Placements per pool size.
+        #[arg(long, default_value_t = 2000)]
+        placements: usize,
+    },
+    /// RunInstances → running for container instances, one at a time, on this host's agent.
+    /// (Creates a bridge in this machine's network namespace.)
+    Launch {
+        #[arg(long, default_value_t = 100)]
+        count: usize,
+        /// Where deploy/build-images.sh put the images.
+        #[arg(long, env = "KUMO_IMAGE_DIR", default_value = "target/kumo-images")]
+        image_dir: PathBuf,
+    },
+    /// RunInstances → the guest's boot marker on the console, next to a bare QEMU boot of
+    /// the same image.
+    VmBoot {
+        #[arg(long, default_value_t = 3)]
+        runs: usize,
+        #[arg(long, env = "KUMO_IMAGE_DIR", default_value = "target/kumo-images")]
+        image_dir: PathBuf,
+    },
 }
 
 pub async fn run(which: Which) -> anyhow::Result<()> {
@@ -32,18 +58,28 @@ pub async fn run(which: Which) -> anyhow::Result<()> {
             requests,
             concurrency,
         } => sigv4(requests, concurrency.max(1)).await,
+        Which::Scheduler { hosts, placements } => {
+            crate::bench_compute::scheduler(&hosts, placements).await
+        }
+        Which::Launch { count, image_dir } => crate::bench_compute::launch(count, &image_dir).await,
+        Which::VmBoot { runs, image_dir } => crate::bench_compute::vm_boot(runs, &image_dir).await,
     }
 }
 
 /// A `kumo up` child with its own fresh state directory; stopped (SIGTERM) on drop.
-struct UpProcess {
+pub struct UpProcess {
     child: Child,
-    state_dir: PathBuf,
-    endpoint: String,
+    pub state_dir: PathBuf,
+    pub endpoint: String,
 }
 
 impl UpProcess {
     async fn start() -> anyhow::Result<(Self, Duration)> {
+        Self::start_with(&[]).await
+    }
+
+    /// `kumo up` with extra arguments.
+    pub async fn start_with(extra: &[&str]) -> anyhow::Result<(Self, Duration)> {
         let state_dir = tempfile::Builder::new()
             .prefix("kumo-bench-")
             .tempdir_in("/tmp")?
@@ -53,6 +89,7 @@ impl UpProcess {
         let child = Command::new(std::env::current_exe()?)
             .args(["up", "--listen", "127.0.0.1:0", "--state-dir"])
             .arg(&state_dir)
+            .args(extra)
             .env_remove("DATABASE_URL")
             .env("RUST_LOG", "warn")
             .stdin(Stdio::null())
@@ -115,7 +152,7 @@ fn read_profile(path: &Path) -> anyhow::Result<(String, String)> {
     ))
 }
 
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
+pub fn percentile(sorted: &[Duration], p: f64) -> Duration {
     if sorted.is_empty() {
         return Duration::ZERO;
     }

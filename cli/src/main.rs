@@ -2,6 +2,7 @@
 //! (`kumo openapi`), and measure it (`kumo bench`).
 
 mod bench;
+mod bench_compute;
 mod profile;
 mod up;
 

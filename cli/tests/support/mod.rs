@@ -225,6 +225,11 @@ pub struct Host {
 
 impl Host {
     pub fn start(cloud: &Cloud, name: &str, vcpus: u32, memory_mib: u32) -> Host {
+        Host::start_at(cloud.port, &cloud.join_token, name, vcpus, memory_mib)
+    }
+
+    /// A host whose agent talks to a control plane on this machine's `port`.
+    pub fn start_at(port: u16, join_token: &str, name: &str, vcpus: u32, memory_mib: u32) -> Host {
         let tag: String = uuid::Uuid::new_v4().simple().to_string()[..6].to_string();
         let netns = format!("kumo-th-{tag}");
         run("ip", &["netns", "add", &netns]);
@@ -283,8 +288,8 @@ impl Host {
             subnet,
             vcpus,
             memory_mib,
-            control_plane: format!("http://10.201.{subnet}.1:{}", cloud.port),
-            join_token: cloud.join_token.clone(),
+            control_plane: format!("http://10.201.{subnet}.1:{port}"),
+            join_token: join_token.to_string(),
         };
         host.start_agent();
         host
@@ -344,11 +349,15 @@ impl Host {
 
     /// Wait (bounded) until the control plane sees this host.
     pub async fn wait_enrolled(&self, cloud: &Cloud) -> String {
+        self.wait_enrolled_in(&cloud.compute.pool).await
+    }
+
+    pub async fn wait_enrolled_in(&self, pool: &sqlx::PgPool) -> String {
         for _ in 0..240 {
             let host: Option<String> =
                 sqlx::query_scalar("SELECT host_id FROM compute.hosts WHERE name = $1")
                     .bind(&self.name)
-                    .fetch_optional(&cloud.compute.pool)
+                    .fetch_optional(pool)
                     .await
                     .unwrap();
             if let Some(id) = host {

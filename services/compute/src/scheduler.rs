@@ -100,18 +100,24 @@ pub async fn claim(
         memory: config.memory_allocation_ratio,
     };
     let timeout_secs = config.heartbeat_timeout.as_secs_f64();
-    // Lock in a fixed order so concurrent rounds cannot deadlock.
-    let mut hosts = sqlx::query_as::<_, Candidate>(
-        "SELECT host_id, zone, vcpus, memory_mib, vcpus_used, memory_mib_used FROM compute.hosts
+    // Step 1, no locks: the best-weighed hosts that fit at least one instance. A batch never
+    // needs more hosts than instances, so a small multiple keeps 10,000-host pools cheap.
+    let order = match config.weigher {
+        Weigher::Pack => "DESC",
+        Weigher::Spread => "ASC",
+    };
+    let shortlist = (demand.max_count * 2).max(16) as i64;
+    let candidates: Vec<String> = sqlx::query_scalar(&format!(
+        "SELECT host_id FROM compute.hosts
          WHERE state = 'enabled'
            AND last_heartbeat_at > now() - make_interval(secs => $1)
            AND $2 = ANY(kinds)
            AND ($3::text IS NULL OR zone = $3)
            AND memory_mib_used + $4 <= memory_mib * $5
            AND vcpus_used + $6 <= vcpus * $7
-         ORDER BY host_id
-         FOR UPDATE",
-    )
+         ORDER BY memory_mib_used::float8 / GREATEST(memory_mib * $5, 1) {order}, host_id
+         LIMIT $8"
+    ))
     .bind(timeout_secs)
     .bind(demand.kind.as_str())
     .bind(&demand.zone)
@@ -119,6 +125,18 @@ pub async fn claim(
     .bind(ratios.memory)
     .bind(demand.vcpus)
     .bind(ratios.cpu)
+    .bind(shortlist)
+    .fetch_all(&mut **tx)
+    .await?;
+    // Step 2: lock the shortlist in host-id order (concurrent rounds cannot deadlock) and
+    // read the usage again: another scheduler may have claimed some in between.
+    let mut hosts = sqlx::query_as::<_, Candidate>(
+        "SELECT host_id, zone, vcpus, memory_mib, vcpus_used, memory_mib_used FROM compute.hosts
+         WHERE host_id = ANY($1) AND state = 'enabled'
+         ORDER BY host_id
+         FOR UPDATE",
+    )
+    .bind(&candidates)
     .fetch_all(&mut **tx)
     .await?;
     let placed = place(&mut hosts, demand, config.weigher, ratios);
@@ -132,7 +150,10 @@ pub async fn claim(
             demand.zone.as_deref().map(|z| format!(" in {z}")).unwrap_or_default(),
         )));
     }
-    for host in hosts.iter() {
+    let mut touched: Vec<usize> = placed.clone();
+    touched.sort_unstable();
+    touched.dedup();
+    for host in touched.iter().map(|&i| &hosts[i]) {
         sqlx::query(
             "UPDATE compute.hosts SET vcpus_used = $2, memory_mib_used = $3 WHERE host_id = $1",
         )
