@@ -499,3 +499,431 @@ async fn instances_spread_across_hosts() {
         .wait_state(&alice, &ids, "terminated", Duration::from_secs(120))
         .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_ec2_api_through_aws_cli() {
+    let cloud = Cloud::start().await;
+    let host = Host::start(&cloud, "host-api", 16, 8192);
+    host.wait_enrolled(&cloud).await;
+    let (owner, key, secret) = cloud.tenant("api").await;
+    let aws = |args: Vec<&str>| {
+        let (key, secret) = (key.clone(), secret.clone());
+        let args: Vec<String> = args.into_iter().map(String::from).collect();
+        let cloud = &cloud;
+        async move {
+            let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+            let (ok, out, err) = cloud.aws(&key, &secret, &refs).await;
+            assert!(ok, "aws {args:?}: {err}");
+            out
+        }
+    };
+
+    // Catalogue calls.
+    let types = aws(vec![
+        "ec2",
+        "describe-instance-types",
+        "--instance-types",
+        "t3.micro",
+    ])
+    .await;
+    assert_eq!(types["InstanceTypes"][0]["VCpuInfo"]["DefaultVCpus"], 2);
+    assert_eq!(types["InstanceTypes"][0]["MemoryInfo"]["SizeInMiB"], 1024);
+    let images = aws(vec![
+        "ec2",
+        "describe-images",
+        "--image-ids",
+        &cloud.container_image,
+    ])
+    .await;
+    assert_eq!(images["Images"][0]["Name"], "kumo-busybox-container");
+    let zones = aws(vec!["ec2", "describe-availability-zones"]).await;
+    assert!(zones["AvailabilityZones"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|z| z["ZoneName"] == "us-east-1a"));
+    let regions = aws(vec!["ec2", "describe-regions"]).await;
+    assert_eq!(regions["Regions"][0]["RegionName"], "us-east-1");
+
+    // Key pairs.
+    let created = aws(vec![
+        "ec2",
+        "create-key-pair",
+        "--key-name",
+        "made",
+        "--key-type",
+        "ed25519",
+    ])
+    .await;
+    assert!(created["KeyMaterial"]
+        .as_str()
+        .unwrap()
+        .contains("PRIVATE KEY"));
+    let dir = tempfile::tempdir().unwrap();
+    let status = std::process::Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+        .arg(dir.path().join("k"))
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let material = format!("fileb://{}", dir.path().join("k.pub").display());
+    aws(vec![
+        "ec2",
+        "import-key-pair",
+        "--key-name",
+        "imported",
+        "--public-key-material",
+        &material,
+    ])
+    .await;
+    let keys = aws(vec!["ec2", "describe-key-pairs"]).await;
+    let names: Vec<&str> = keys["KeyPairs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["KeyName"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, vec!["imported", "made"]);
+
+    // Launch with a client token, tags and a key; the same token returns the same reservation.
+    let launch = vec![
+        "ec2",
+        "run-instances",
+        "--image-id",
+        &cloud.container_image,
+        "--count",
+        "6",
+        "--instance-type",
+        "t3.nano",
+        "--key-name",
+        "imported",
+        "--client-token",
+        "api-test-token",
+        "--tag-specifications",
+        "ResourceType=instance,Tags=[{Key=Name,Value=web}]",
+    ];
+    let first = aws(launch.clone()).await;
+    let again = aws(launch).await;
+    assert_eq!(first["ReservationId"], again["ReservationId"]);
+    let ids = ids_of(&first);
+    assert_eq!(ids.len(), 6);
+    cloud
+        .wait_state(&owner, &ids, "running", Duration::from_secs(120))
+        .await;
+
+    // Filters and pagination.
+    let page = aws(vec![
+        "ec2",
+        "describe-instances",
+        "--max-results",
+        "5",
+        "--no-paginate",
+    ])
+    .await;
+    let on_page: usize = page["Reservations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["Instances"].as_array().unwrap().len())
+        .sum();
+    assert_eq!(on_page, 5);
+    assert!(page["NextToken"].is_string());
+    let tagged = aws(vec![
+        "ec2",
+        "describe-instances",
+        "--filters",
+        "Name=tag:Name,Values=web",
+        "Name=instance-state-name,Values=running",
+    ])
+    .await;
+    assert_eq!(
+        tagged["Reservations"][0]["Instances"]
+            .as_array()
+            .unwrap()
+            .len(),
+        6
+    );
+    let first_instance = &tagged["Reservations"][0]["Instances"][0];
+    assert_eq!(first_instance["KeyName"], "imported");
+    assert!(first_instance["PrivateIpAddress"]
+        .as_str()
+        .unwrap()
+        .starts_with("172.31."));
+
+    // Tags.
+    aws(vec![
+        "ec2",
+        "create-tags",
+        "--resources",
+        &ids[0],
+        "--tags",
+        "Key=team,Value=blue",
+    ])
+    .await;
+    let tags = aws(vec![
+        "ec2",
+        "describe-tags",
+        "--filters",
+        &format!("Name=resource-id,Values={}", ids[0]),
+    ])
+    .await;
+    let keys: Vec<&str> = tags["Tags"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["Key"].as_str().unwrap())
+        .collect();
+    assert_eq!(keys, vec!["Name", "team"]);
+    aws(vec![
+        "ec2",
+        "delete-tags",
+        "--resources",
+        &ids[0],
+        "--tags",
+        "Key=team",
+    ])
+    .await;
+
+    // Status, attributes, stop/start/reboot.
+    let status = aws(vec![
+        "ec2",
+        "describe-instance-status",
+        "--instance-ids",
+        &ids[0],
+    ])
+    .await;
+    assert_eq!(
+        status["InstanceStatuses"][0]["InstanceState"]["Name"],
+        "running"
+    );
+    let stopped = aws(vec!["ec2", "stop-instances", "--instance-ids", &ids[0]]).await;
+    assert_eq!(
+        stopped["StoppingInstances"][0]["CurrentState"]["Name"],
+        "stopping"
+    );
+    cloud
+        .wait_state(&owner, &ids[..1], "stopped", Duration::from_secs(120))
+        .await;
+    aws(vec![
+        "ec2",
+        "modify-instance-attribute",
+        "--instance-id",
+        &ids[0],
+        "--instance-type",
+        "Value=t3.micro",
+    ])
+    .await;
+    let attribute = aws(vec![
+        "ec2",
+        "describe-instance-attribute",
+        "--instance-id",
+        &ids[0],
+        "--attribute",
+        "instanceType",
+    ])
+    .await;
+    assert_eq!(attribute["InstanceType"]["Value"], "t3.micro");
+    let started = aws(vec!["ec2", "start-instances", "--instance-ids", &ids[0]]).await;
+    assert_eq!(
+        started["StartingInstances"][0]["PreviousState"]["Name"],
+        "stopped"
+    );
+    cloud
+        .wait_state(&owner, &ids[..1], "running", Duration::from_secs(120))
+        .await;
+    let pid = host.containers().pid(&ids[0]).await.unwrap().unwrap();
+    assert_eq!(
+        cgroup_limits(pid).0,
+        1024 * 1024 * 1024,
+        "the new type's memory limit applies after start"
+    );
+    aws(vec!["ec2", "reboot-instances", "--instance-ids", &ids[1]]).await;
+    let (ok, _, err) = cloud
+        .aws(
+            &key,
+            &secret,
+            &[
+                "ec2",
+                "start-instances",
+                "--instance-ids",
+                "i-0000000000000000f",
+            ],
+        )
+        .await;
+    assert!(!ok && err.contains("InvalidInstanceID.NotFound"), "{err}");
+
+    // Protection against termination.
+    aws(vec![
+        "ec2",
+        "modify-instance-attribute",
+        "--instance-id",
+        &ids[2],
+        "--disable-api-termination",
+    ])
+    .await;
+    let (ok, _, err) = cloud
+        .aws(
+            &key,
+            &secret,
+            &["ec2", "terminate-instances", "--instance-ids", &ids[2]],
+        )
+        .await;
+    assert!(!ok && err.contains("OperationNotPermitted"), "{err}");
+    aws(vec![
+        "ec2",
+        "modify-instance-attribute",
+        "--instance-id",
+        &ids[2],
+        "--no-disable-api-termination",
+    ])
+    .await;
+
+    let mut args = vec!["ec2", "terminate-instances", "--instance-ids"];
+    args.extend(ids.iter().map(String::as_str));
+    aws(args).await;
+    cloud
+        .wait_state(&owner, &ids, "terminated", Duration::from_secs(120))
+        .await;
+    aws(vec!["ec2", "delete-key-pair", "--key-name", "made"]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn operators_see_and_steer_hosts_through_the_native_api() {
+    let cloud = Cloud::start().await;
+    let host = Host::start(&cloud, "host-ops", 8, 4096);
+    let host_id = host.wait_enrolled(&cloud).await;
+    let http = reqwest::Client::new();
+    let login = |account: String, user: String, password: String| {
+        let http = http.clone();
+        let url = format!("{}/v1/login", cloud.endpoint);
+        async move {
+            let r: serde_json::Value = http
+                .post(url)
+                .json(&serde_json::json!({"account": account, "user_name": user, "password": password}))
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            r["token"].as_str().unwrap().to_string()
+        }
+    };
+    let op = login(
+        cloud.operator.account_id.clone(),
+        "operator".into(),
+        cloud.operator.new_password.clone().unwrap(),
+    )
+    .await;
+    let call =
+        |method: reqwest::Method, path: &str, token: &str, body: Option<serde_json::Value>| {
+            let mut r = http
+                .request(method, format!("{}{path}", cloud.endpoint))
+                .bearer_auth(token);
+            if let Some(b) = body {
+                r = r.json(&b);
+            }
+            async move {
+                let resp = r.send().await.unwrap();
+                let status = resp.status().as_u16();
+                (
+                    status,
+                    resp.json::<serde_json::Value>()
+                        .await
+                        .unwrap_or(serde_json::Value::Null),
+                )
+            }
+        };
+    let (status, hosts) = call(reqwest::Method::GET, "/v1/hosts", &op, None).await;
+    assert_eq!(status, 200);
+    assert_eq!(hosts[0]["host_id"], host_id.as_str());
+    assert_eq!(hosts[0]["vcpus"], 8);
+    assert_eq!(hosts[0]["memory_mib"], 4096);
+    assert_eq!(hosts[0]["reachable"], true);
+
+    // A disabled host takes no new instances; enabled again, it does.
+    let (status, _) = call(
+        reqwest::Method::POST,
+        &format!("/v1/hosts/{host_id}/disable"),
+        &op,
+        None,
+    )
+    .await;
+    assert_eq!(status, 200);
+    let run = serde_json::json!({"image_id": cloud.container_image, "instance_type": "t3.nano"});
+    let (status, body) = call(
+        reqwest::Method::POST,
+        "/v1/instances",
+        &op,
+        Some(run.clone()),
+    )
+    .await;
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body["error"]["code"], "InsufficientCapacity");
+    call(
+        reqwest::Method::POST,
+        &format!("/v1/hosts/{host_id}/enable"),
+        &op,
+        None,
+    )
+    .await;
+    let (status, body) = call(
+        reqwest::Method::POST,
+        "/v1/instances",
+        &op,
+        Some(run.clone()),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    let id = body["instances"][0]["instance_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (_, hosts) = call(reqwest::Method::GET, "/v1/hosts", &op, None).await;
+    assert_eq!(hosts[0]["instances"], 1);
+    assert_eq!(hosts[0]["memory_mib_used"], 512);
+
+    // Draining: the running instance stays, nothing new lands.
+    call(
+        reqwest::Method::POST,
+        &format!("/v1/hosts/{host_id}/drain"),
+        &op,
+        None,
+    )
+    .await;
+    let (status, _) = call(reqwest::Method::POST, "/v1/instances", &op, Some(run)).await;
+    assert_eq!(status, 503);
+    let (status, instance) = call(
+        reqwest::Method::GET,
+        &format!("/v1/instances/{id}"),
+        &op,
+        None,
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_ne!(instance["state"], "terminated");
+
+    // Without valid credentials there is nothing to see.
+    let (status, _) = call(reqwest::Method::GET, "/v1/hosts", "not-a-token", None).await;
+    assert_eq!(status, 401);
+    let (status, body) = call(reqwest::Method::GET, "/v1/instances/i-nothere", &op, None).await;
+    assert_eq!(status, 400, "{body}");
+    let (status, _) = call(
+        reqwest::Method::DELETE,
+        &format!("/v1/instances/{id}"),
+        &op,
+        None,
+    )
+    .await;
+    assert_eq!(status, 200);
+    let owner = kumo_auth::Principal {
+        account_id: cloud.operator.account_id.clone(),
+        user_id: String::new(),
+        user_name: "operator".into(),
+        role: kumo_auth::Role::Operator,
+        method: kumo_auth::AuthMethod::Bearer,
+    };
+    cloud
+        .wait_state(&owner, &[id], "terminated", Duration::from_secs(120))
+        .await;
+}
