@@ -927,3 +927,101 @@ async fn operators_see_and_steer_hosts_through_the_native_api() {
         .wait_state(&owner, &[id], "terminated", Duration::from_secs(120))
         .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_instance_whose_process_dies_is_reported_stopped() {
+    let cloud = Cloud::start().await;
+    let host = Host::start(&cloud, "host-crash", 4, 2048);
+    host.wait_enrolled(&cloud).await;
+    let (owner, key, secret) = cloud.tenant("fragile").await;
+    let (ok, run, err) = cloud
+        .aws(
+            &key,
+            &secret,
+            &[
+                "ec2",
+                "run-instances",
+                "--image-id",
+                &cloud.container_image,
+                "--count",
+                "1",
+                "--instance-type",
+                "t3.nano",
+            ],
+        )
+        .await;
+    assert!(ok, "{err}");
+    let id = ids_of(&run).remove(0);
+    cloud
+        .wait_state(
+            &owner,
+            std::slice::from_ref(&id),
+            "running",
+            Duration::from_secs(120),
+        )
+        .await;
+
+    // The workload dies behind everyone's back.
+    let pid = host.containers().pid(&id).await.unwrap().unwrap();
+    // SAFETY: kill(2) has no memory-safety preconditions.
+    unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) };
+    cloud
+        .wait_state(
+            &owner,
+            std::slice::from_ref(&id),
+            "stopped",
+            Duration::from_secs(120),
+        )
+        .await;
+    let (ok, described, err) = cloud
+        .aws(
+            &key,
+            &secret,
+            &["ec2", "describe-instances", "--instance-ids", &id],
+        )
+        .await;
+    assert!(ok, "{err}");
+    let instance = &described["Reservations"][0]["Instances"][0];
+    assert_eq!(instance["State"]["Name"], "stopped");
+    assert_eq!(
+        instance["StateReason"]["Code"],
+        "Client.InstanceInitiatedShutdown"
+    );
+    // Not restarted behind the user's back; a start brings it back.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(
+        kumo_compute::instances::get(&cloud.compute.pool, &owner, &id)
+            .await
+            .unwrap()
+            .state
+            .as_str(),
+        "stopped"
+    );
+    let (ok, _, err) = cloud
+        .aws(
+            &key,
+            &secret,
+            &["ec2", "start-instances", "--instance-ids", &id],
+        )
+        .await;
+    assert!(ok, "{err}");
+    cloud
+        .wait_state(
+            &owner,
+            std::slice::from_ref(&id),
+            "running",
+            Duration::from_secs(120),
+        )
+        .await;
+    let (ok, _, err) = cloud
+        .aws(
+            &key,
+            &secret,
+            &["ec2", "terminate-instances", "--instance-ids", &id],
+        )
+        .await;
+    assert!(ok, "{err}");
+    cloud
+        .wait_state(&owner, &[id], "terminated", Duration::from_secs(120))
+        .await;
+}
