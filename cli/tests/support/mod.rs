@@ -236,7 +236,7 @@ impl Host {
         // A /30 per host in 10.201.0.0/16, chosen at random; retry on a clash.
         let mut subnet = 0u8;
         for attempt in 0..20u8 {
-            subnet = (rand_byte() ^ attempt).max(1);
+            subnet = next_subnet().wrapping_add(attempt).max(1);
             let outside = format!("kh{tag}o");
             let inside = format!("kh{tag}i");
             let _ = Command::new("ip").args(["link", "del", &outside]).output();
@@ -369,9 +369,14 @@ impl Host {
     }
 }
 
-fn rand_byte() -> u8 {
-    let b = uuid::Uuid::new_v4();
-    b.as_bytes()[0]
+/// Each host of this test process gets its own /30 (from a random start, so two test
+/// processes running one after the other do not reuse a just-released one).
+fn next_subnet() -> u8 {
+    use std::sync::atomic::{AtomicU8, Ordering};
+    static NEXT: AtomicU8 = AtomicU8::new(0);
+    static START: std::sync::OnceLock<u8> = std::sync::OnceLock::new();
+    let start = *START.get_or_init(|| uuid::Uuid::new_v4().as_bytes()[0]);
+    start.wrapping_add(NEXT.fetch_add(1, Ordering::Relaxed))
 }
 
 impl Drop for Host {
