@@ -99,6 +99,9 @@ struct Shared {
     metadata: MetadataService,
     local: Mutex<BTreeMap<String, LocalInstance>>,
     in_flight: Mutex<HashSet<String>>,
+    /// Rung when an action finishes, so its outcome is reported at once rather than at
+    /// the next tick.
+    wake: tokio::sync::Notify,
     /// The last error of an action, reported once as the observation's detail.
     last_error: Mutex<HashMap<String, String>>,
     /// Instances the control plane assigned in the last round: each is reported, even
@@ -141,6 +144,7 @@ impl Agent {
             metadata: MetadataService::new(),
             local: Mutex::new(load_local(&config.state_dir)),
             in_flight: Mutex::new(HashSet::new()),
+            wake: tokio::sync::Notify::new(),
             last_error: Mutex::new(HashMap::new()),
             assigned: Mutex::new(HashSet::new()),
             http,
@@ -164,7 +168,10 @@ impl Agent {
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut round: u64 = 0;
         loop {
-            tick.tick().await;
+            tokio::select! {
+                _ = tick.tick() => {}
+                _ = self.shared.wake.notified() => {}
+            }
             round += 1;
             if let Err(e) = self.sync_once(round.is_multiple_of(2)).await {
                 tracing::warn!(error = %e, "sync with the control plane failed; retrying");
@@ -471,6 +478,7 @@ fn converge(shared: &Arc<Shared>, spec: InstanceSpec) {
             lock(&shared.last_error).insert(id.clone(), e.to_string());
         }
         lock(&shared.in_flight).remove(&id);
+        shared.wake.notify_one();
     });
 }
 
@@ -609,5 +617,6 @@ fn remove_orphan(shared: &Arc<Shared>, id: String) {
             }
         }
         lock(&shared.in_flight).remove(&id);
+        shared.wake.notify_one();
     });
 }
