@@ -266,6 +266,17 @@ pub async fn list(
     Ok(images)
 }
 
+/// An image by id, whatever its owner or state (for specs of existing instances).
+pub async fn by_id(pool: &PgPool, image_id: &str) -> Result<Image> {
+    sqlx::query_as::<_, Image>(&format!(
+        "SELECT {COLUMNS} FROM compute.images WHERE image_id = $1"
+    ))
+    .bind(image_id)
+    .fetch_optional(pool)
+    .await?
+    .ok_or_else(|| not_found(image_id))
+}
+
 pub fn not_found(image_id: &str) -> ComputeError {
     ComputeError::NotFound(
         "InvalidAMIID.NotFound",

@@ -382,13 +382,10 @@ pub async fn run(
     };
     let hosts = scheduler::claim(&mut tx, &demand, &compute.config).await?;
     let subnet = network::default_subnet_for_update(&mut tx, &caller.account_id).await?;
-    for (index, host_id) in hosts.iter().enumerate() {
+    for (index, (host_id, zone)) in hosts.iter().enumerate() {
         let instance_id = kumo_common::ids::resource_id("i");
         let ip = network::allocate_ip(&mut tx, &subnet, &instance_id).await?;
-        let zone: String = sqlx::query_scalar("SELECT zone FROM compute.hosts WHERE host_id = $1")
-            .bind(host_id)
-            .fetch_one(&mut *tx)
-            .await?;
+
         sqlx::query(
             "INSERT INTO compute.instances (instance_id, account_id, reservation_id, image_id, instance_type, kind,
                  vcpus, memory_mib, host_id, zone, state, desired_state, subnet_id, private_ip, mac, key_name,
@@ -404,7 +401,7 @@ pub async fn run(
         .bind(instance_type.vcpus)
         .bind(instance_type.memory_mib)
         .bind(host_id)
-        .bind(&zone)
+        .bind(zone)
         .bind(&subnet.subnet_id)
         .bind(ip.to_string())
         .bind(network::mac_for(&instance_id))
@@ -993,13 +990,7 @@ pub async fn spec(
     config: &crate::ComputeConfig,
     row: &InstanceRow,
 ) -> Result<InstanceSpec> {
-    let image = sqlx::query_as::<_, images::Image>(
-        "SELECT image_id, account_id, name, description, kind, kernel, initramfs, disk, rootfs, is_public, state, created_at
-         FROM compute.images WHERE image_id = $1",
-    )
-    .bind(&row.image_id)
-    .fetch_one(pool)
-    .await?;
+    let image = images::by_id(pool, &row.image_id).await?;
     let subnet = network::subnet(pool, &row.subnet_id).await?;
     let ip = row
         .private_ip

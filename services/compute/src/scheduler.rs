@@ -88,13 +88,13 @@ pub fn place(
     placed
 }
 
-/// Claim capacity for a batch inside `tx`: the host id for each placed instance (at least
+/// Claim capacity for a batch inside `tx`: the host id and zone for each placed instance (at least
 /// `min_count`, at most `max_count`), or `InsufficientInstanceCapacity`.
 pub async fn claim(
     tx: &mut Transaction<'_, Postgres>,
     demand: &Demand,
     config: &ComputeConfig,
-) -> Result<Vec<String>> {
+) -> Result<Vec<(String, String)>> {
     let ratios = Ratios {
         cpu: config.cpu_allocation_ratio,
         memory: config.memory_allocation_ratio,
@@ -165,7 +165,7 @@ pub async fn claim(
     }
     Ok(placed
         .into_iter()
-        .map(|i| hosts[i].host_id.clone())
+        .map(|i| (hosts[i].host_id.clone(), hosts[i].zone.clone()))
         .collect())
 }
 

@@ -15,8 +15,6 @@ pub enum IdentityError {
     AlreadyExists(String),
     #[error("{0}")]
     LimitExceeded(String),
-    #[error("authentication required")]
-    Unauthenticated,
     #[error("invalid account, user name or password")]
     BadLogin,
     #[error("{0}")]
@@ -42,9 +40,6 @@ impl IdentityError {
             IdentityError::LimitExceeded(m) => {
                 JsonError::new(StatusCode::CONFLICT, "LimitExceeded", m.clone())
             }
-            IdentityError::Unauthenticated => JsonError::unauthorized(
-                "authentication required: send `Authorization: Bearer <token>` from POST /v1/login",
-            ),
             IdentityError::BadLogin => JsonError::unauthorized(self.to_string()),
             IdentityError::Forbidden(m) => JsonError::forbidden(m.clone()),
             IdentityError::WrongMasterKey
@@ -70,7 +65,7 @@ impl IdentityError {
             IdentityError::LimitExceeded(m) => {
                 AwsError::new(StatusCode::CONFLICT, "LimitExceeded", m.clone())
             }
-            IdentityError::Unauthenticated | IdentityError::BadLogin => AwsError::new(
+            IdentityError::BadLogin => AwsError::new(
                 StatusCode::FORBIDDEN,
                 "MissingAuthenticationToken",
                 "Request is missing Authentication Token",

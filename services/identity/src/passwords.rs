@@ -37,6 +37,16 @@ pub fn verify(password: &str, phc: &str) -> bool {
         .unwrap_or(false)
 }
 
+/// Validate and hash on a blocking thread: argon2 is deliberately slow and must not stall
+/// the async workers.
+pub async fn validate_and_hash(password: &str) -> Result<String> {
+    validate(password)?;
+    let password = password.to_string();
+    tokio::task::spawn_blocking(move || hash(&password))
+        .await
+        .map_err(|e| IdentityError::Crypto(e.to_string()))?
+}
+
 /// A hash of a random password, verified against when the user does not exist so that a
 /// failed login takes the same time either way.
 pub fn dummy_hash() -> &'static str {

@@ -121,16 +121,7 @@ pub async fn insert(
 ) -> Result<User> {
     validate_user_name(user_name)?;
     let password_hash = match password {
-        Some(p) => {
-            passwords::validate(p)?;
-            // argon2 is deliberately slow: keep it off the async workers.
-            let p = p.to_string();
-            Some(
-                tokio::task::spawn_blocking(move || passwords::hash(&p))
-                    .await
-                    .map_err(|e| IdentityError::Crypto(e.to_string()))??,
-            )
-        }
+        Some(p) => Some(passwords::validate_and_hash(p).await?),
         None => None,
     };
     let user_id = kumo_common::ids::upper_base32_id("AIDA", 17);
@@ -245,15 +236,7 @@ pub async fn update(
         .await?
         .ok_or_else(|| not_found(account_id, user_name))?;
     let password_hash = match &input.password {
-        Some(p) => {
-            passwords::validate(p)?;
-            let p = p.clone();
-            Some(
-                tokio::task::spawn_blocking(move || passwords::hash(&p))
-                    .await
-                    .map_err(|e| IdentityError::Crypto(e.to_string()))??,
-            )
-        }
+        Some(p) => Some(passwords::validate_and_hash(p).await?),
         None => existing.password_hash.clone(),
     };
     let role = input
