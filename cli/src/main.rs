@@ -28,6 +28,8 @@ enum Command {
     Up(up::UpArgs),
     /// Run the compute agent of this host (as `kumo-compute-node` does).
     Agent(AgentArgs),
+    /// Run a storage node on this host (as `kumo-storage-node` does).
+    StorageNode(kumo_storage_node::args::NodeArgs),
     /// Print the native API's OpenAPI document (JSON).
     Openapi,
     /// Benchmarks that print figures.
@@ -50,6 +52,12 @@ fn main() -> anyhow::Result<()> {
         Command::Agent(args) => {
             kumo_gateway::config::init_logging();
             runtime.block_on(run_agent(args))
+        }
+        Command::StorageNode(args) => {
+            kumo_gateway::config::init_logging();
+            runtime
+                .block_on(kumo_storage_node::args::run_args(args))
+                .map_err(anyhow::Error::from)
         }
         Command::Openapi => {
             println!(

@@ -53,7 +53,7 @@ pub fn write(
     write_private(
         &files.config,
         &format!(
-            "[profile {PROFILE}]\nregion = us-east-1\noutput = json\nendpoint_url = {endpoint}\n"
+            "[profile {PROFILE}]\nregion = us-east-1\noutput = json\nendpoint_url = {endpoint}\ns3 =\n    addressing_style = path\n    signature_version = s3v4\n"
         ),
     )?;
     write_private(

@@ -1,6 +1,6 @@
 //! `kumo up`: the private catalog (or DATABASE_URL), migrations, the operator bootstrap,
-//! the operator's AWS CLI profile, the default images, the gateway with every service and
-//! this host's compute agent, until Ctrl-C.
+//! the operator's AWS CLI profile, the default images, the gateway with every service,
+//! this host's compute agent and storage node(s), until Ctrl-C.
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -28,6 +28,11 @@ pub struct UpArgs {
     pub agent_vcpus: Option<u32>,
     #[arg(long)]
     pub agent_memory_mib: Option<u32>,
+    /// Storage nodes to run in this process (each in `<state>/storage-node-<n>`); 0 for
+    /// none (storage nodes then join with `kumo storage-node`). Objects are replicated to
+    /// min(3, healthy nodes).
+    #[arg(long, default_value_t = 1)]
+    pub storage_nodes: u32,
 }
 
 /// Register the default images found in `dir` (idempotent).
@@ -106,6 +111,34 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
         tokio::spawn(agent.run());
         format!("{host_id} ({name})")
     };
+    let mut storage_nodes = Vec::new();
+    if args.storage_nodes > 0 {
+        let token = kumo_object_storage::nodes::create_join_token(
+            &plane.catalog.pool,
+            Duration::from_secs(600),
+        )
+        .await?;
+        let host = kumo_storage_node::agent::hostname();
+        for n in 1..=args.storage_nodes {
+            let mut config = kumo_storage_node::agent::NodeConfig::new(
+                plane.state_dir.join(format!("storage-node-{n}")),
+                endpoint.clone(),
+            );
+            config.listen = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
+            config.join_token = Some(token.join_token.clone());
+            config.name = format!("{host}-s{n}");
+            storage_nodes.push(kumo_storage_node::agent::StorageNode::start(config).await?);
+        }
+    }
+    let storage_note = if storage_nodes.is_empty() {
+        "no local storage node (--storage-nodes 0)".to_string()
+    } else {
+        storage_nodes
+            .iter()
+            .map(|n| format!("{} ({})", n.node_id(), n.address()))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
     let files = profile::write(&plane.state_dir, &endpoint, &plane.operator)?;
     let password_note = if plane.operator.new_password.is_some() {
         format!(
@@ -120,6 +153,7 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
          catalog:  {}\n  \
          operator: account {} user {} (profile '{}'){password_note}\n  \
          compute:  agent {agent_note}\n  \
+         storage:  {storage_note}\n  \
          images:   {}\n  \
          use it:   source {} && aws sts get-caller-identity\n  \
          or:       AWS_SHARED_CREDENTIALS_FILE={} aws --endpoint-url {endpoint} --profile {} --region us-east-1 sts get-caller-identity\n\
@@ -144,6 +178,9 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     );
     tracing::info!(%endpoint, "kumo up: ready");
     server.await??;
+    for node in storage_nodes {
+        node.shutdown().await;
+    }
     plane.catalog.shutdown().await;
     println!("Kumo stopped. Instances keep running and are re-adopted at the next start.");
     Ok(())

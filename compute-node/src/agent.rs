@@ -207,15 +207,21 @@ impl Agent {
             .map(|s| s.instance_id.clone())
             .collect();
         *lock(&shared.assigned) = wanted.clone();
+        let known: Vec<String> = lock(&shared.local).keys().cloned().collect();
+        let mut present: HashSet<String> = known.into_iter().collect();
+        present.extend(shared.containers.known_instances().unwrap_or_default());
+        present.extend(shared.vms.known_instances().unwrap_or_default());
         for spec in response.instances {
+            // A termination whose removal already finished has nothing left to do: running
+            // it again each round would keep it in flight and hide the Absent report that
+            // completes the termination.
+            if spec.desired == DesiredState::Terminated && !present.contains(&spec.instance_id) {
+                continue;
+            }
             converge(shared, spec);
         }
         // Whatever the control plane no longer knows is removed from the host.
-        let known: Vec<String> = lock(&shared.local).keys().cloned().collect();
-        let mut orphans: HashSet<String> = known.into_iter().collect();
-        orphans.extend(shared.containers.known_instances().unwrap_or_default());
-        orphans.extend(shared.vms.known_instances().unwrap_or_default());
-        for id in orphans.into_iter().filter(|id| !wanted.contains(id)) {
+        for id in present.into_iter().filter(|id| !wanted.contains(id)) {
             remove_orphan(shared, id);
         }
         if upload_consoles {

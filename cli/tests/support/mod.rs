@@ -51,6 +51,10 @@ impl Cloud {
             kumo_gateway::Services {
                 identity: identity.clone(),
                 compute: compute.clone(),
+                object_storage: kumo_object_storage::ObjectStorage::new(
+                    pool.clone(),
+                    Default::default(),
+                ),
             },
             Default::default(),
         );

@@ -9,6 +9,7 @@ use kumo_catalog::Catalog;
 use kumo_compute::{Compute, ComputeConfig};
 use kumo_identity::bootstrap::{self, OperatorCredentials};
 use kumo_identity::{Identity, IdentityConfig, MasterKey};
+use kumo_object_storage::{ObjectStorage, ObjectStorageConfig};
 
 /// The default public port.
 pub const DEFAULT_PORT: u16 = 8780;
@@ -52,6 +53,7 @@ pub struct ControlPlane {
     pub catalog: Catalog,
     pub identity: Identity,
     pub compute: Compute,
+    pub object_storage: ObjectStorage,
     pub operator: OperatorCredentials,
     pub state_dir: PathBuf,
 }
@@ -77,13 +79,29 @@ pub async fn start_control_plane(args: &CommonArgs) -> anyhow::Result<ControlPla
     kumo_identity::signing_keys::active(&catalog.pool, &master_key).await?;
     let compute = Compute::new(catalog.pool.clone(), ComputeConfig::default());
     tokio::spawn(compute.clone().run_housekeeping());
+    let object_storage = ObjectStorage::new(catalog.pool.clone(), object_storage_config());
+    tokio::spawn(object_storage.clone().run_housekeeping());
     Ok(ControlPlane {
         catalog,
         identity,
         compute,
+        object_storage,
         operator,
         state_dir,
     })
+}
+
+/// Object storage settings; `KUMO_S3_REPLICATION` overrides the replica count (default 3).
+fn object_storage_config() -> ObjectStorageConfig {
+    let mut config = ObjectStorageConfig::default();
+    if let Some(n) = std::env::var("KUMO_S3_REPLICATION")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+        .filter(|n| *n >= 1)
+    {
+        config.replication = n;
+    }
+    config
 }
 
 /// `RUST_LOG`-style logging to stderr; `info` by default.
@@ -102,6 +120,7 @@ impl ControlPlane {
         crate::Services {
             identity: self.identity.clone(),
             compute: self.compute.clone(),
+            object_storage: self.object_storage.clone(),
         }
     }
 }

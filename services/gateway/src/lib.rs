@@ -3,8 +3,10 @@
 //! - AWS Query requests (`POST /` with a form body, or `GET /?Action=…`), routed by the
 //!   SigV4 credential scope's service name: `sts`/`iam` to identity, `ec2` to the compute
 //!   service's EC2 facade;
-//! - room for S3 path-style and virtual-host requests (service `s3`), answered with S3's
-//!   `NotImplemented` until the object store exists.
+//! - S3 REST requests, path style and virtual-host style, to the object-storage service:
+//!   any request signed for `s3` (header or presigned URL), any request whose `Host` names
+//!   a bucket (`<bucket>.s3.localhost`), and any request outside the native and Query
+//!   routes (anonymous S3 requests, answered `AccessDenied`).
 //!
 //! Every request gets a request id (also the AWS `RequestId`) and passes the auth layer,
 //! which yields a `Principal` from a Bearer JWT or a SigV4 signature.
@@ -22,6 +24,7 @@ use kumo_auth::{AuthConfig, AuthLayer, Principal, SigV4Context};
 use kumo_common::{AwsError, AwsErrorFormat, JsonError, QueryRequest};
 use kumo_compute::Compute;
 use kumo_identity::Identity;
+use kumo_object_storage::ObjectStorage;
 
 /// Largest request body the gateway reads for the JSON and Query APIs.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
@@ -31,6 +34,7 @@ pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 pub struct Services {
     pub identity: Identity,
     pub compute: Compute,
+    pub object_storage: ObjectStorage,
 }
 
 /// What one process serves: the whole gateway, or one service on its own.
@@ -39,6 +43,7 @@ enum Mount {
     Gateway,
     IdentityOnly,
     ComputeOnly,
+    ObjectStorageOnly,
 }
 
 #[derive(Clone)]
@@ -64,6 +69,12 @@ pub fn compute_app(services: Services, auth_config: AuthConfig) -> Router {
     build(services, auth_config, Mount::ComputeOnly)
 }
 
+/// The object-storage service alone (the `kumo-object-storage` binary): `/v1/` bucket,
+/// object and storage-node routes, the storage-agent protocol and the S3 REST API.
+pub fn object_storage_app(services: Services, auth_config: AuthConfig) -> Router {
+    build(services, auth_config, Mount::ObjectStorageOnly)
+}
+
 fn build(services: Services, auth_config: AuthConfig, mount: Mount) -> Router {
     let auth = AuthLayer::with_config(services.identity.credential_store(), auth_config);
     let mut router = Router::new()
@@ -74,14 +85,22 @@ fn build(services: Services, auth_config: AuthConfig, mount: Mount) -> Router {
             services: services.clone(),
             mount,
         });
-    if mount != Mount::ComputeOnly {
+    if matches!(mount, Mount::Gateway | Mount::IdentityOnly) {
         router = router.merge(services.identity.router());
     }
-    if mount != Mount::IdentityOnly {
+    if matches!(mount, Mount::Gateway | Mount::ComputeOnly) {
         router = router.merge(services.compute.router());
     }
+    if matches!(mount, Mount::Gateway | Mount::ObjectStorageOnly) {
+        router = router.merge(services.object_storage.router());
+    }
+    let s3_state = AppState {
+        services: services.clone(),
+        mount,
+    };
     router
         .fallback(fallback)
+        .layer(axum::middleware::from_fn_with_state(s3_state, s3_intercept))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(auth)
         .layer(axum::middleware::from_fn(
@@ -120,10 +139,6 @@ async fn aws_query(
 ) -> Response {
     let service = signed_service(context.as_ref()).map(str::to_string);
     let query = request.uri().query().map(str::to_string);
-    // S3's ListBuckets is `GET /` signed for s3.
-    if service.as_deref() == Some("s3") && mount == Mount::Gateway {
-        return s3_not_implemented();
-    }
     if method == Method::GET && !query.as_deref().unwrap_or("").contains("Action=") {
         return Json(serde_json::json!({
             "service": "kumo",
@@ -152,10 +167,13 @@ async fn aws_query(
     };
     let principal = principal.map(|Extension(p)| p);
     match service.as_deref() {
-        Some(s) if kumo_identity::aws::SERVICES.contains(&s) && mount != Mount::ComputeOnly => {
+        Some(s)
+            if kumo_identity::aws::SERVICES.contains(&s)
+                && matches!(mount, Mount::Gateway | Mount::IdentityOnly) =>
+        {
             kumo_identity::aws::dispatch(&services.identity, s, principal.as_ref(), &parsed).await
         }
-        Some("ec2") if mount != Mount::IdentityOnly => {
+        Some("ec2") if matches!(mount, Mount::Gateway | Mount::ComputeOnly) => {
             kumo_compute::ec2::dispatch(&services.compute, principal.as_ref(), &parsed).await
         }
         Some(other) => AwsError::new(
@@ -173,19 +191,47 @@ async fn aws_query(
     }
 }
 
-fn s3_not_implemented() -> Response {
-    AwsError::new(
-        StatusCode::NOT_IMPLEMENTED,
-        "NotImplemented",
-        "Kumo's S3 service is not available yet.",
-    )
-    .into_response_as(AwsErrorFormat::S3)
+/// Is this an S3 REST request? Signed for s3, addressed to a bucket's virtual host, or
+/// outside the native and Query routes.
+fn is_s3_request(request: &Request, storage: &ObjectStorage) -> bool {
+    if let Some(context) = request.extensions().get::<SigV4Context>() {
+        return context.service == "s3";
+    }
+    let host = request
+        .headers()
+        .get(http::header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if kumo_object_storage::s3::bucket_from_host(host, &storage.config.virtual_host_suffixes)
+        .is_some()
+    {
+        return true;
+    }
+    let path = request.uri().path();
+    !(path == "/" || path == "/healthz" || path == "/readyz" || path.starts_with("/v1/"))
 }
 
-async fn fallback(context: Option<Extension<SigV4Context>>) -> Response {
-    if signed_service(context.as_ref()) == Some("s3") {
-        return s3_not_implemented();
+async fn s3_intercept(
+    State(AppState { services, mount }): State<AppState>,
+    request: Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let serves_s3 = matches!(mount, Mount::Gateway | Mount::ObjectStorageOnly);
+    if serves_s3 && is_s3_request(&request, &services.object_storage) {
+        let principal = request.extensions().get::<Principal>().cloned();
+        let context = request.extensions().get::<SigV4Context>().cloned();
+        return kumo_object_storage::s3::handle(
+            &services.object_storage,
+            principal,
+            context,
+            request,
+        )
+        .await;
     }
+    next.run(request).await
+}
+
+async fn fallback() -> Response {
     JsonError::not_found("no such route; the native API lives under /v1/").into_response()
 }
 
@@ -194,6 +240,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     use utoipa::OpenApi;
     let mut doc = kumo_identity::api::IdentityApi::openapi();
     doc.merge(kumo_compute::api::ComputeApi::openapi());
+    doc.merge(kumo_object_storage::api::ObjectStorageApi::openapi());
     doc.info = utoipa::openapi::InfoBuilder::new()
         .title("Kumo native API")
         .version(env!("CARGO_PKG_VERSION"))

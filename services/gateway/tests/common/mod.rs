@@ -28,6 +28,10 @@ impl TestCloud {
             kumo_gateway::Services {
                 identity: identity.clone(),
                 compute,
+                object_storage: kumo_object_storage::ObjectStorage::new(
+                    identity.pool.clone(),
+                    Default::default(),
+                ),
             },
             Default::default(),
         );

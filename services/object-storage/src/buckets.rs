@@ -1,0 +1,231 @@
+//! Buckets: globally unique names owned by one account, versioning state and tags.
+
+use chrono::{DateTime, Utc};
+use http::StatusCode;
+use kumo_auth::Principal;
+use serde::Serialize;
+
+use crate::error::{Result, StorageError};
+use crate::{require_write, ObjectStorage};
+
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+pub struct Bucket {
+    pub name: String,
+    pub account_id: String,
+    pub region: String,
+    /// `""` (never enabled), `Enabled` or `Suspended`.
+    pub versioning: String,
+    #[serde(skip)]
+    #[schema(value_type = Option<Object>)]
+    pub tags: Option<sqlx::types::Json<Vec<(String, String)>>>,
+    pub created_at: DateTime<Utc>,
+}
+
+impl Bucket {
+    pub fn versioning_enabled(&self) -> bool {
+        self.versioning == "Enabled"
+    }
+}
+
+const COLUMNS: &str = "name, account_id, region, versioning, tags, created_at";
+
+/// S3's bucket naming rules (general purpose buckets).
+pub fn validate_name(name: &str) -> Result<()> {
+    let invalid = |why: &str| {
+        Err(StorageError::S3(
+            StatusCode::BAD_REQUEST,
+            "InvalidBucketName",
+            format!("The specified bucket is not valid: {why}"),
+        ))
+    };
+    if name.len() < 3 || name.len() > 63 {
+        return invalid("bucket names must be 3 to 63 characters long");
+    }
+    if !name
+        .bytes()
+        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'-')
+    {
+        return invalid("only lowercase letters, digits, '.' and '-' are allowed");
+    }
+    let first = name.as_bytes()[0];
+    let last = name.as_bytes()[name.len() - 1];
+    if !(first.is_ascii_alphanumeric() && last.is_ascii_alphanumeric()) {
+        return invalid("names must begin and end with a letter or digit");
+    }
+    if name.contains("..") || name.contains(".-") || name.contains("-.") {
+        return invalid("adjacent periods or period-hyphen are not allowed");
+    }
+    if name.split('.').count() == 4 && name.split('.').all(|p| p.parse::<u8>().is_ok()) {
+        return invalid("names must not look like an IP address");
+    }
+    if name.starts_with("xn--") || name.starts_with("sthree-") || name.ends_with("-s3alias") {
+        return invalid("reserved prefix or suffix");
+    }
+    Ok(())
+}
+
+pub async fn create(
+    storage: &ObjectStorage,
+    caller: &Principal,
+    name: &str,
+    location_constraint: Option<&str>,
+) -> Result<Bucket> {
+    require_write(caller)?;
+    validate_name(name)?;
+    let region = storage.config.region.as_str();
+    match location_constraint {
+        None | Some("") => {}
+        Some(constraint) if constraint == region && region != "us-east-1" => {}
+        Some(constraint) => {
+            return Err(StorageError::S3(
+                StatusCode::BAD_REQUEST,
+                if constraint == region {
+                    "InvalidLocationConstraint"
+                } else {
+                    "IllegalLocationConstraintException"
+                },
+                format!(
+                    "The {constraint} location constraint is incompatible for the region specific endpoint this request was sent to."
+                ),
+            ))
+        }
+    }
+    let inserted = sqlx::query_as::<_, Bucket>(&format!(
+        "INSERT INTO object_storage.buckets (name, account_id, region) VALUES ($1, $2, $3)
+         ON CONFLICT (name) DO NOTHING RETURNING {COLUMNS}"
+    ))
+    .bind(name)
+    .bind(&caller.account_id)
+    .bind(region)
+    .fetch_optional(&storage.pool)
+    .await?;
+    match inserted {
+        Some(bucket) => {
+            tracing::info!(bucket = name, account_id = %caller.account_id, "bucket created");
+            Ok(bucket)
+        }
+        None => {
+            let owner: Option<String> =
+                sqlx::query_scalar("SELECT account_id FROM object_storage.buckets WHERE name = $1")
+                    .bind(name)
+                    .fetch_optional(&storage.pool)
+                    .await?;
+            if owner.as_deref() == Some(caller.account_id.as_str()) {
+                Err(StorageError::S3(
+                    StatusCode::CONFLICT,
+                    "BucketAlreadyOwnedByYou",
+                    "Your previous request to create the named bucket succeeded and you already own it.".into(),
+                ))
+            } else {
+                Err(StorageError::S3(
+                    StatusCode::CONFLICT,
+                    "BucketAlreadyExists",
+                    "The requested bucket name is not available. The bucket namespace is shared by all users of the system. Please select a different name and try again.".into(),
+                ))
+            }
+        }
+    }
+}
+
+pub async fn list(storage: &ObjectStorage, caller: &Principal) -> Result<Vec<Bucket>> {
+    Ok(sqlx::query_as::<_, Bucket>(&format!(
+        "SELECT {COLUMNS} FROM object_storage.buckets WHERE account_id = $1 ORDER BY name"
+    ))
+    .bind(&caller.account_id)
+    .fetch_all(&storage.pool)
+    .await?)
+}
+
+/// The bucket, if the caller's account owns it: `NoSuchBucket` when it does not exist,
+/// `AccessDenied` when another account owns it (as S3 answers for private buckets).
+pub async fn owned(storage: &ObjectStorage, caller: &Principal, name: &str) -> Result<Bucket> {
+    let bucket = sqlx::query_as::<_, Bucket>(&format!(
+        "SELECT {COLUMNS} FROM object_storage.buckets WHERE name = $1"
+    ))
+    .bind(name)
+    .fetch_optional(&storage.pool)
+    .await?
+    .ok_or_else(|| StorageError::NoSuchBucket(name.to_string()))?;
+    if bucket.account_id != caller.account_id {
+        return Err(StorageError::AccessDenied);
+    }
+    Ok(bucket)
+}
+
+/// The bucket, for a caller about to change something in it.
+pub async fn writable(storage: &ObjectStorage, caller: &Principal, name: &str) -> Result<Bucket> {
+    let bucket = owned(storage, caller, name).await?;
+    require_write(caller)?;
+    Ok(bucket)
+}
+
+pub async fn delete(storage: &ObjectStorage, caller: &Principal, name: &str) -> Result<()> {
+    writable(storage, caller, name).await?;
+    let mut tx = storage.pool.begin().await?;
+    // Lock the bucket row: a concurrent PUT commits under the same lock (FOR SHARE).
+    sqlx::query("SELECT 1 FROM object_storage.buckets WHERE name = $1 FOR UPDATE")
+        .bind(name)
+        .execute(&mut *tx)
+        .await?;
+    let in_use: bool = sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM object_storage.objects WHERE bucket = $1)
+             OR EXISTS (SELECT 1 FROM object_storage.multipart_uploads WHERE bucket = $1)",
+    )
+    .bind(name)
+    .fetch_one(&mut *tx)
+    .await?;
+    if in_use {
+        return Err(StorageError::S3(
+            StatusCode::CONFLICT,
+            "BucketNotEmpty",
+            "The bucket you tried to delete is not empty".into(),
+        ));
+    }
+    sqlx::query("DELETE FROM object_storage.buckets WHERE name = $1")
+        .bind(name)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    tracing::info!(bucket = name, "bucket deleted");
+    Ok(())
+}
+
+pub async fn set_versioning(
+    storage: &ObjectStorage,
+    caller: &Principal,
+    name: &str,
+    status: &str,
+) -> Result<()> {
+    writable(storage, caller, name).await?;
+    if !matches!(status, "Enabled" | "Suspended") {
+        return Err(StorageError::S3(
+            StatusCode::BAD_REQUEST,
+            "MalformedXML",
+            "The XML you provided was not well-formed or did not validate against our published schema".into(),
+        ));
+    }
+    sqlx::query("UPDATE object_storage.buckets SET versioning = $2 WHERE name = $1")
+        .bind(name)
+        .bind(status)
+        .execute(&storage.pool)
+        .await?;
+    Ok(())
+}
+
+pub async fn set_tags(
+    storage: &ObjectStorage,
+    caller: &Principal,
+    name: &str,
+    tags: Option<Vec<(String, String)>>,
+) -> Result<()> {
+    writable(storage, caller, name).await?;
+    if let Some(tags) = &tags {
+        crate::objects::validate_tags(tags, 50)?;
+    }
+    sqlx::query("UPDATE object_storage.buckets SET tags = $2 WHERE name = $1")
+        .bind(name)
+        .bind(tags.map(sqlx::types::Json))
+        .execute(&storage.pool)
+        .await?;
+    Ok(())
+}

@@ -1,0 +1,130 @@
+//! Object storage: buckets, object versions, multipart uploads and tags in the catalog
+//! (strongly consistent: a commit is one transaction); object data as content-addressed
+//! chunks replicated across storage nodes; the S3 REST facade and the native `/v1/` API.
+//!
+//! Data path: a PUT streams its body through [`blobs::write_blob`], which cuts it into
+//! chunks of [`ObjectStorageConfig::chunk_size`], hashes each, and writes each to N storage
+//! nodes before the next few are read (memory stays bounded). Only when every chunk is
+//! durable on its replicas does one catalog transaction make the version visible. A GET
+//! reads chunks from any healthy replica, verifying each chunk's SHA-256, and falls back to
+//! the next replica on a mismatch or a dead node.
+
+pub mod api;
+pub mod blobs;
+pub mod buckets;
+pub mod checksum;
+pub mod error;
+pub mod gc;
+pub mod multipart;
+pub mod nodes;
+pub mod objects;
+pub mod s3;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+pub use error::{Result, StorageError};
+use kumo_auth::Principal;
+use sqlx::PgPool;
+
+#[derive(Debug, Clone)]
+pub struct ObjectStorageConfig {
+    pub region: String,
+    /// Replicas per chunk; fewer when fewer healthy nodes exist (at least one).
+    pub replication: usize,
+    /// Size of the chunks object data is cut into.
+    pub chunk_size: usize,
+    /// A node silent this long is unhealthy: no new chunks, read last.
+    pub heartbeat_timeout: Duration,
+    /// What heartbeat interval nodes are asked for.
+    pub heartbeat_interval: Duration,
+    /// Unreferenced chunks younger than this are spared by garbage collection.
+    pub gc_grace: Duration,
+    /// Suffix of virtual-host-style names (`<bucket>.<suffix>`), e.g. `s3.localhost`.
+    pub virtual_host_suffixes: Vec<String>,
+}
+
+impl Default for ObjectStorageConfig {
+    fn default() -> Self {
+        Self {
+            region: "us-east-1".into(),
+            replication: 3,
+            chunk_size: 4 * 1024 * 1024,
+            heartbeat_timeout: Duration::from_secs(30),
+            heartbeat_interval: Duration::from_secs(5),
+            gc_grace: Duration::from_secs(3600),
+            virtual_host_suffixes: vec!["s3.localhost".into(), "localhost".into()],
+        }
+    }
+}
+
+/// The object-storage service's state.
+#[derive(Clone)]
+pub struct ObjectStorage {
+    pub pool: PgPool,
+    pub config: Arc<ObjectStorageConfig>,
+    /// Talks to storage nodes (pooled connections).
+    pub http: reqwest::Client,
+}
+
+impl ObjectStorage {
+    pub fn new(pool: PgPool, config: ObjectStorageConfig) -> Self {
+        let http = reqwest::Client::builder()
+            .pool_max_idle_per_host(64)
+            .connect_timeout(Duration::from_secs(3))
+            .build()
+            .unwrap_or_default();
+        Self {
+            pool,
+            config: Arc::new(config),
+            http,
+        }
+    }
+
+    /// The native API routes, including the storage-node protocol.
+    pub fn router(&self) -> axum::Router {
+        api::router(self.clone())
+    }
+
+    /// Background upkeep: garbage-collect chunks nobody references. Runs until dropped.
+    pub async fn run_housekeeping(self) {
+        let mut tick = tokio::time::interval(Duration::from_secs(300));
+        loop {
+            tick.tick().await;
+            match gc::collect(&self, self.config.gc_grace).await {
+                Ok(report) if report.chunks_deleted > 0 => {
+                    tracing::info!(?report, "garbage collection")
+                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "garbage collection failed"),
+            }
+        }
+    }
+}
+
+/// Writers need a role that can write.
+pub fn require_write(caller: &Principal) -> Result<()> {
+    if caller.role.can_write() {
+        Ok(())
+    } else {
+        Err(StorageError::AccessDenied)
+    }
+}
+
+/// Operator-only actions.
+pub fn require_operator(caller: &Principal) -> Result<()> {
+    if caller.is_operator() {
+        Ok(())
+    } else {
+        Err(StorageError::S3(
+            http::StatusCode::FORBIDDEN,
+            "AccessDenied",
+            "only operators can manage storage nodes".into(),
+        ))
+    }
+}
+
+fn sha256_hex(data: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(data))
+}

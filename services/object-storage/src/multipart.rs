@@ -1,0 +1,345 @@
+//! Multipart uploads: parts are blobs of their own; completion references the parts' chunks
+//! in order under one new blob (no data is copied) and commits it as the key's newest
+//! version with S3's multipart ETag (`md5 of the parts' md5s`-N).
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use http::StatusCode;
+use kumo_auth::Principal;
+use md5::Digest;
+use sqlx::types::Json;
+use uuid::Uuid;
+
+use crate::blobs;
+use crate::buckets::{self, Bucket};
+use crate::error::{Result, StorageError};
+use crate::objects::{self, NewVersion, ObjectVersion};
+use crate::ObjectStorage;
+
+/// Every part but the last must be at least this big.
+pub const MIN_PART_BYTES: i64 = 5 * 1024 * 1024;
+/// S3's largest part.
+pub const MAX_PART_BYTES: u64 = 5 * 1024 * 1024 * 1024;
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Upload {
+    pub upload_id: String,
+    pub bucket: String,
+    pub key: String,
+    pub account_id: String,
+    pub content_type: Option<String>,
+    pub headers: Json<BTreeMap<String, String>>,
+    pub metadata: Json<BTreeMap<String, String>>,
+    pub checksum_algorithm: Option<String>,
+    pub tags: Option<Json<Vec<(String, String)>>>,
+    pub initiated_at: DateTime<Utc>,
+}
+
+const UPLOAD_COLUMNS: &str = "upload_id, bucket, key, account_id, content_type, headers, metadata, checksum_algorithm, tags, initiated_at";
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Part {
+    pub part_number: i32,
+    pub size: i64,
+    pub md5_hex: String,
+    pub blob_id: Uuid,
+    pub checksum_value: Option<String>,
+    pub last_modified: DateTime<Utc>,
+}
+
+impl Part {
+    pub fn etag(&self) -> String {
+        format!("\"{}\"", self.md5_hex)
+    }
+}
+
+fn no_such_upload() -> StorageError {
+    StorageError::S3(
+        StatusCode::NOT_FOUND,
+        "NoSuchUpload",
+        "The specified upload does not exist. The upload ID may be invalid, or the upload may have been aborted or completed.".into(),
+    )
+}
+
+pub async fn create(
+    storage: &ObjectStorage,
+    caller: &Principal,
+    bucket_name: &str,
+    key: &str,
+    template: &NewVersion,
+) -> Result<Upload> {
+    objects::validate_key(key)?;
+    buckets::writable(storage, caller, bucket_name).await?;
+    let upload_id = kumo_common::ids::secret_string(48);
+    Ok(sqlx::query_as::<_, Upload>(&format!(
+        "INSERT INTO object_storage.multipart_uploads
+             (upload_id, bucket, key, account_id, content_type, headers, metadata, checksum_algorithm, tags)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING {UPLOAD_COLUMNS}"
+    ))
+    .bind(&upload_id)
+    .bind(bucket_name)
+    .bind(key)
+    .bind(&caller.account_id)
+    .bind(&template.content_type)
+    .bind(Json(&template.headers))
+    .bind(Json(&template.metadata))
+    .bind(&template.checksum_algorithm)
+    .bind(template.tags.as_ref().map(Json))
+    .fetch_one(&storage.pool)
+    .await?)
+}
+
+/// The upload, checked to belong to `bucket`/`key` in the caller's bucket.
+pub async fn get(
+    storage: &ObjectStorage,
+    caller: &Principal,
+    bucket: &str,
+    key: &str,
+    upload_id: &str,
+) -> Result<Upload> {
+    buckets::owned(storage, caller, bucket).await?;
+    let upload = sqlx::query_as::<_, Upload>(&format!(
+        "SELECT {UPLOAD_COLUMNS} FROM object_storage.multipart_uploads WHERE upload_id = $1"
+    ))
+    .bind(upload_id)
+    .fetch_optional(&storage.pool)
+    .await?
+    .ok_or_else(no_such_upload)?;
+    if upload.bucket != bucket || upload.key != key {
+        return Err(no_such_upload());
+    }
+    Ok(upload)
+}
+
+pub fn validate_part_number(number: i64) -> Result<i32> {
+    if (1..=10_000).contains(&number) {
+        Ok(number as i32)
+    } else {
+        Err(StorageError::invalid_argument(
+            "Part number must be an integer between 1 and 10000, inclusive",
+        ))
+    }
+}
+
+/// Store an uploaded part's blob (replacing an earlier upload of the same number).
+pub async fn save_part(
+    storage: &ObjectStorage,
+    upload: &Upload,
+    part_number: i32,
+    written: &blobs::WrittenBlob,
+    md5_hex: &str,
+    checksum_value: Option<&str>,
+) -> Result<Part> {
+    let mut tx = storage.pool.begin().await?;
+    // The upload must still exist (not completed or aborted meanwhile).
+    let alive: Option<i32> = sqlx::query_scalar(
+        "SELECT 1 FROM object_storage.multipart_uploads WHERE upload_id = $1 FOR SHARE",
+    )
+    .bind(&upload.upload_id)
+    .fetch_optional(&mut *tx)
+    .await?;
+    if alive.is_none() {
+        return Err(no_such_upload());
+    }
+    let blob_id = blobs::commit_blob(&mut tx, written).await?;
+    let previous: Option<Uuid> = sqlx::query_scalar(
+        "SELECT blob_id FROM object_storage.upload_parts WHERE upload_id = $1 AND part_number = $2 FOR UPDATE",
+    )
+    .bind(&upload.upload_id)
+    .bind(part_number)
+    .fetch_optional(&mut *tx)
+    .await?;
+    blobs::release_blob(&mut tx, previous).await?;
+    let part = sqlx::query_as::<_, Part>(
+        "INSERT INTO object_storage.upload_parts (upload_id, part_number, size, md5_hex, blob_id, checksum_value)
+         VALUES ($1, $2, $3, $4, $5, $6)
+         ON CONFLICT (upload_id, part_number) DO UPDATE SET size = EXCLUDED.size, md5_hex = EXCLUDED.md5_hex,
+             blob_id = EXCLUDED.blob_id, checksum_value = EXCLUDED.checksum_value, last_modified = now()
+         RETURNING part_number, size, md5_hex, blob_id, checksum_value, last_modified",
+    )
+    .bind(&upload.upload_id)
+    .bind(part_number)
+    .bind(written.size as i64)
+    .bind(md5_hex)
+    .bind(blob_id)
+    .bind(checksum_value)
+    .fetch_one(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(part)
+}
+
+pub async fn parts(
+    storage: &ObjectStorage,
+    upload_id: &str,
+    after_part: i32,
+    max_parts: i64,
+) -> Result<Vec<Part>> {
+    Ok(sqlx::query_as::<_, Part>(
+        "SELECT part_number, size, md5_hex, blob_id, checksum_value, last_modified
+         FROM object_storage.upload_parts WHERE upload_id = $1 AND part_number > $2
+         ORDER BY part_number LIMIT $3",
+    )
+    .bind(upload_id)
+    .bind(after_part)
+    .bind(max_parts)
+    .fetch_all(&storage.pool)
+    .await?)
+}
+
+fn invalid_part(number: i32) -> StorageError {
+    StorageError::S3(
+        StatusCode::BAD_REQUEST,
+        "InvalidPart",
+        format!("One or more of the specified parts could not be found. The part may not have been uploaded, or the specified entity tag may not match the part's entity tag. (part {number})"),
+    )
+}
+
+/// CompleteMultipartUpload with the client's `(part number, ETag)` list.
+pub async fn complete(
+    storage: &ObjectStorage,
+    caller: &Principal,
+    bucket: &Bucket,
+    upload: &Upload,
+    requested: &[(i32, String)],
+) -> Result<ObjectVersion> {
+    if requested.is_empty() {
+        return Err(StorageError::S3(
+            StatusCode::BAD_REQUEST,
+            "MalformedXML",
+            "The XML you provided was not well-formed or did not validate against our published schema".into(),
+        ));
+    }
+    if requested.windows(2).any(|w| w[0].0 >= w[1].0) {
+        return Err(StorageError::S3(
+            StatusCode::BAD_REQUEST,
+            "InvalidPartOrder",
+            "The list of parts was not in ascending order. Parts must be ordered by part number."
+                .into(),
+        ));
+    }
+    let mut tx = storage.pool.begin().await?;
+    let locked: Option<i32> = sqlx::query_scalar(
+        "SELECT 1 FROM object_storage.multipart_uploads WHERE upload_id = $1 FOR UPDATE",
+    )
+    .bind(&upload.upload_id)
+    .fetch_optional(&mut *tx)
+    .await?;
+    if locked.is_none() {
+        return Err(no_such_upload());
+    }
+    let stored: Vec<Part> = sqlx::query_as::<_, Part>(
+        "SELECT part_number, size, md5_hex, blob_id, checksum_value, last_modified
+         FROM object_storage.upload_parts WHERE upload_id = $1 ORDER BY part_number",
+    )
+    .bind(&upload.upload_id)
+    .fetch_all(&mut *tx)
+    .await?;
+    let by_number: std::collections::HashMap<i32, &Part> =
+        stored.iter().map(|p| (p.part_number, p)).collect();
+    let mut chosen = Vec::with_capacity(requested.len());
+    for (index, (number, etag)) in requested.iter().enumerate() {
+        let part = by_number.get(number).ok_or_else(|| invalid_part(*number))?;
+        if etag.trim_matches('"') != part.md5_hex {
+            return Err(invalid_part(*number));
+        }
+        if index + 1 < requested.len() && part.size < MIN_PART_BYTES {
+            return Err(StorageError::S3(
+                StatusCode::BAD_REQUEST,
+                "EntityTooSmall",
+                "Your proposed upload is smaller than the minimum allowed object size.".into(),
+            ));
+        }
+        chosen.push(*part);
+    }
+    let mut md5s = Vec::with_capacity(chosen.len() * 16);
+    for part in &chosen {
+        md5s.extend(hex::decode(&part.md5_hex).map_err(|e| StorageError::Internal(e.to_string()))?);
+    }
+    let etag = format!(
+        "\"{}-{}\"",
+        hex::encode(md5::Md5::digest(&md5s)),
+        chosen.len()
+    );
+    let size: i64 = chosen.iter().map(|p| p.size).sum();
+    let sources: Vec<Uuid> = chosen.iter().map(|p| p.blob_id).collect();
+    let blob_id = blobs::concat_blobs(&mut tx, &sources).await?;
+    for part in &stored {
+        blobs::release_blob(&mut tx, Some(part.blob_id)).await?;
+    }
+    sqlx::query("DELETE FROM object_storage.multipart_uploads WHERE upload_id = $1")
+        .bind(&upload.upload_id)
+        .execute(&mut *tx)
+        .await?;
+    let version = NewVersion {
+        size: size as u64,
+        etag,
+        content_type: upload.content_type.clone(),
+        headers: upload.headers.0.clone(),
+        metadata: upload.metadata.0.clone(),
+        checksum_algorithm: None,
+        checksum_value: None,
+        tags: upload.tags.as_ref().map(|t| t.0.clone()),
+        parts_count: Some(chosen.len() as i32),
+    };
+    let row = objects::commit_version(
+        &mut tx,
+        bucket,
+        &upload.key,
+        &caller.account_id,
+        Some(blob_id),
+        version,
+        false,
+    )
+    .await?;
+    tx.commit().await?;
+    tracing::info!(bucket = %bucket.name, key = %upload.key, parts = chosen.len(), size, "multipart upload completed");
+    Ok(row)
+}
+
+pub async fn abort(storage: &ObjectStorage, upload: &Upload) -> Result<()> {
+    let mut tx = storage.pool.begin().await?;
+    let blobs_of: Vec<Uuid> =
+        sqlx::query_scalar("SELECT blob_id FROM object_storage.upload_parts WHERE upload_id = $1")
+            .bind(&upload.upload_id)
+            .fetch_all(&mut *tx)
+            .await?;
+    let deleted = sqlx::query("DELETE FROM object_storage.multipart_uploads WHERE upload_id = $1")
+        .bind(&upload.upload_id)
+        .execute(&mut *tx)
+        .await?;
+    if deleted.rows_affected() == 0 {
+        return Err(no_such_upload());
+    }
+    for blob in blobs_of {
+        blobs::release_blob(&mut tx, Some(blob)).await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+/// In-progress uploads of a bucket, in (key, initiation) order.
+pub async fn list_uploads(
+    storage: &ObjectStorage,
+    bucket: &str,
+    prefix: &str,
+    key_marker: Option<&str>,
+    upload_id_marker: Option<&str>,
+    max_uploads: i64,
+) -> Result<Vec<Upload>> {
+    Ok(sqlx::query_as::<_, Upload>(&format!(
+        "SELECT {UPLOAD_COLUMNS} FROM object_storage.multipart_uploads
+         WHERE bucket = $1 AND starts_with(key, $2)
+           AND ($3::text IS NULL OR key COLLATE \"C\" > $3 COLLATE \"C\"
+                OR (key = $3 AND $4::text IS NOT NULL AND upload_id > $4))
+         ORDER BY key COLLATE \"C\", initiated_at, upload_id LIMIT $5"
+    ))
+    .bind(bucket)
+    .bind(prefix)
+    .bind(key_marker)
+    .bind(upload_id_marker)
+    .bind(max_uploads)
+    .fetch_all(&storage.pool)
+    .await?)
+}

@@ -1,0 +1,280 @@
+//! Storage nodes: enrolment with an operator-issued join token, heartbeats (address,
+//! capacity, usage), health, and the operator's view.
+
+use chrono::{DateTime, Utc};
+use kumo_auth::Principal;
+use kumo_storage_protocol::{EnrolRequest, EnrolResponse, HeartbeatRequest, HeartbeatResponse};
+use serde::Serialize;
+use sqlx::PgPool;
+
+use crate::error::{Result, StorageError};
+use crate::{require_operator, sha256_hex, ObjectStorage};
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct JoinToken {
+    pub join_token: String,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// A join token for enrolling storage nodes (valid for `ttl`, usable by any number of nodes).
+pub async fn create_join_token(pool: &PgPool, ttl: std::time::Duration) -> Result<JoinToken> {
+    let token = format!("ksj-{}", kumo_common::ids::secret_string(40));
+    let expires_at: DateTime<Utc> = sqlx::query_scalar(
+        "INSERT INTO object_storage.join_tokens (token_sha256, expires_at)
+         VALUES ($1, now() + make_interval(secs => $2)) RETURNING expires_at",
+    )
+    .bind(sha256_hex(token.as_bytes()))
+    .bind(ttl.as_secs_f64())
+    .fetch_one(pool)
+    .await?;
+    Ok(JoinToken {
+        join_token: token,
+        expires_at,
+    })
+}
+
+pub async fn issue_join_token(pool: &PgPool, caller: &Principal) -> Result<JoinToken> {
+    require_operator(caller)?;
+    create_join_token(pool, std::time::Duration::from_secs(24 * 3600)).await
+}
+
+fn validate_enrol(request: &EnrolRequest) -> Result<()> {
+    let name_ok = !request.name.is_empty()
+        && request.name.len() <= 64
+        && request
+            .name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
+    if !name_ok {
+        return Err(StorageError::invalid_argument(
+            "node name: 1 to 64 letters, digits, '-', '_' or '.'",
+        ));
+    }
+    validate_address(&request.address)?;
+    if request.zone.is_empty() || request.zone.len() > 64 {
+        return Err(StorageError::invalid_argument(
+            "zone must be 1 to 64 characters",
+        ));
+    }
+    Ok(())
+}
+
+fn validate_address(address: &str) -> Result<()> {
+    if !(address.starts_with("http://") || address.starts_with("https://")) || address.len() > 256 {
+        return Err(StorageError::invalid_argument(
+            "address must be an http(s) base URL",
+        ));
+    }
+    Ok(())
+}
+
+fn bytes_i64(value: u64) -> i64 {
+    i64::try_from(value).unwrap_or(i64::MAX)
+}
+
+/// Enrol (or re-enrol under the same name, replacing its token) a storage node.
+pub async fn enrol(pool: &PgPool, request: &EnrolRequest) -> Result<EnrolResponse> {
+    validate_enrol(request)?;
+    let valid: Option<i32> = sqlx::query_scalar(
+        "SELECT 1 FROM object_storage.join_tokens WHERE token_sha256 = $1 AND expires_at > now()",
+    )
+    .bind(sha256_hex(request.join_token.as_bytes()))
+    .fetch_optional(pool)
+    .await?;
+    if valid.is_none() {
+        return Err(StorageError::S3(
+            http::StatusCode::FORBIDDEN,
+            "AccessDenied",
+            "the join token is unknown or expired".into(),
+        ));
+    }
+    let candidate_id = kumo_common::ids::resource_id("sn");
+    let secret = kumo_common::ids::secret_string(40);
+    let node_id: String = sqlx::query_scalar(
+        "INSERT INTO object_storage.nodes (node_id, name, zone, address, node_token, capacity_bytes, last_heartbeat_at)
+         VALUES ($1, $2, $3, $4, $5, $6, now())
+         ON CONFLICT (name) DO UPDATE SET zone = EXCLUDED.zone, address = EXCLUDED.address,
+             node_token = object_storage.nodes.node_id || ':' || $7, capacity_bytes = EXCLUDED.capacity_bytes,
+             last_heartbeat_at = now()
+         RETURNING node_id",
+    )
+    .bind(&candidate_id)
+    .bind(&request.name)
+    .bind(&request.zone)
+    .bind(&request.address)
+    .bind(format!("{candidate_id}:{secret}"))
+    .bind(bytes_i64(request.capacity_bytes))
+    .bind(&secret)
+    .fetch_one(pool)
+    .await?;
+    tracing::info!(%node_id, name = %request.name, address = %request.address, "storage node enrolled");
+    Ok(EnrolResponse {
+        node_token: format!("{node_id}:{secret}"),
+        node_id,
+    })
+}
+
+/// The node a token belongs to.
+pub async fn authenticate(pool: &PgPool, token: &str) -> Result<String> {
+    let (node_id, _) = token.split_once(':').ok_or(StorageError::AccessDenied)?;
+    let stored: Option<String> =
+        sqlx::query_scalar("SELECT node_token FROM object_storage.nodes WHERE node_id = $1")
+            .bind(node_id)
+            .fetch_optional(pool)
+            .await?;
+    match stored {
+        Some(stored) if constant_time_eq(stored.as_bytes(), token.as_bytes()) => {
+            Ok(node_id.to_string())
+        }
+        _ => Err(StorageError::AccessDenied),
+    }
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+pub async fn heartbeat(
+    storage: &ObjectStorage,
+    node_id: &str,
+    request: &HeartbeatRequest,
+) -> Result<HeartbeatResponse> {
+    validate_address(&request.address)?;
+    sqlx::query(
+        "UPDATE object_storage.nodes SET address = $2, capacity_bytes = $3, used_bytes = $4, chunks = $5,
+             last_heartbeat_at = now()
+         WHERE node_id = $1",
+    )
+    .bind(node_id)
+    .bind(&request.address)
+    .bind(bytes_i64(request.capacity_bytes))
+    .bind(bytes_i64(request.used_bytes))
+    .bind(bytes_i64(request.chunks))
+    .execute(&storage.pool)
+    .await?;
+    Ok(HeartbeatResponse {
+        interval_seconds: storage.config.heartbeat_interval.as_secs().max(1),
+    })
+}
+
+/// What the data path needs to know of a node.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct NodeEndpoint {
+    pub node_id: String,
+    pub address: String,
+    pub node_token: String,
+    pub healthy: bool,
+    pub writable: bool,
+    pub free_bytes: i64,
+}
+
+/// Every node with its health (heartbeat within the timeout) and writability.
+pub async fn endpoints(storage: &ObjectStorage) -> Result<Vec<NodeEndpoint>> {
+    Ok(sqlx::query_as::<_, NodeEndpoint>(
+        "SELECT node_id, address, node_token,
+                COALESCE(last_heartbeat_at > now() - make_interval(secs => $1), false) AS healthy,
+                state = 'enabled' AS writable,
+                GREATEST(capacity_bytes - used_bytes, 0) AS free_bytes
+         FROM object_storage.nodes ORDER BY node_id",
+    )
+    .bind(storage.config.heartbeat_timeout.as_secs_f64())
+    .fetch_all(&storage.pool)
+    .await?)
+}
+
+/// The operator's view of one node.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+pub struct StorageNode {
+    pub node_id: String,
+    pub name: String,
+    pub zone: String,
+    pub address: String,
+    /// `enabled` or `disabled` (no new chunks).
+    pub state: String,
+    /// False when the node has not sent a heartbeat within the timeout.
+    pub healthy: bool,
+    pub capacity_bytes: i64,
+    /// Bytes on the node's disk, as it reports them.
+    pub used_bytes: i64,
+    /// Chunks the node holds, as it reports them.
+    pub chunks: i64,
+    /// Chunk replicas the catalog places on this node.
+    pub replicas: i64,
+    pub last_heartbeat_at: Option<DateTime<Utc>>,
+}
+
+pub async fn list(storage: &ObjectStorage, caller: &Principal) -> Result<Vec<StorageNode>> {
+    require_operator(caller)?;
+    Ok(sqlx::query_as::<_, StorageNode>(
+        "SELECT n.node_id, n.name, n.zone, n.address, n.state,
+                COALESCE(n.last_heartbeat_at > now() - make_interval(secs => $1), false) AS healthy,
+                n.capacity_bytes, n.used_bytes, n.chunks,
+                (SELECT count(*) FROM object_storage.chunk_replicas r WHERE r.node_id = n.node_id) AS replicas,
+                n.last_heartbeat_at
+         FROM object_storage.nodes n ORDER BY n.name",
+    )
+    .bind(storage.config.heartbeat_timeout.as_secs_f64())
+    .fetch_all(&storage.pool)
+    .await?)
+}
+
+/// Enable or disable (no new chunks; existing replicas are still read) a node.
+pub async fn set_state(
+    storage: &ObjectStorage,
+    caller: &Principal,
+    node_id: &str,
+    state: &str,
+) -> Result<StorageNode> {
+    require_operator(caller)?;
+    if !matches!(state, "enabled" | "disabled") {
+        return Err(StorageError::invalid_argument(
+            "state must be enabled or disabled",
+        ));
+    }
+    let updated = sqlx::query("UPDATE object_storage.nodes SET state = $2 WHERE node_id = $1")
+        .bind(node_id)
+        .bind(state)
+        .execute(&storage.pool)
+        .await?;
+    if updated.rows_affected() == 0 {
+        return Err(StorageError::S3(
+            http::StatusCode::NOT_FOUND,
+            "NoSuchStorageNode",
+            format!("storage node {node_id} not found"),
+        ));
+    }
+    tracing::info!(%node_id, %state, "storage node state changed");
+    list(storage, caller)
+        .await?
+        .into_iter()
+        .find(|n| n.node_id == node_id)
+        .ok_or_else(|| StorageError::Internal("node vanished".into()))
+}
+
+/// Per-account storage usage (operator view).
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+pub struct AccountUsage {
+    pub account_id: String,
+    pub buckets: i64,
+    /// Object versions (delete markers excluded).
+    pub objects: i64,
+    /// Logical bytes stored (every version), before replication.
+    pub bytes: i64,
+}
+
+pub async fn account_usage(
+    storage: &ObjectStorage,
+    caller: &Principal,
+) -> Result<Vec<AccountUsage>> {
+    require_operator(caller)?;
+    Ok(sqlx::query_as::<_, AccountUsage>(
+        "SELECT b.account_id, count(DISTINCT b.name) AS buckets,
+                count(o.key) FILTER (WHERE NOT o.delete_marker) AS objects,
+                COALESCE(sum(o.size), 0)::bigint AS bytes
+         FROM object_storage.buckets b
+         LEFT JOIN object_storage.objects o ON o.bucket = b.name
+         GROUP BY b.account_id ORDER BY b.account_id",
+    )
+    .fetch_all(&storage.pool)
+    .await?)
+}

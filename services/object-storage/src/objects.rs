@@ -1,0 +1,555 @@
+//! Objects and their versions: commit a written blob as a new version (one transaction,
+//! serialized per key), read, delete (versions, delete markers), copy, list, tags.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use http::StatusCode;
+use kumo_auth::Principal;
+use serde::Serialize;
+use sqlx::types::Json;
+use sqlx::{Postgres, Transaction};
+use uuid::Uuid;
+
+use crate::blobs;
+use crate::buckets::Bucket;
+use crate::error::{Result, StorageError};
+use crate::ObjectStorage;
+
+/// The version id S3 gives objects written while versioning is off or suspended.
+pub const NULL_VERSION: &str = "null";
+
+/// Longest key S3 accepts, in bytes.
+pub const MAX_KEY_BYTES: usize = 1024;
+
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct ObjectVersion {
+    pub bucket: String,
+    pub key: String,
+    pub version_id: String,
+    pub seq: i64,
+    pub is_latest: bool,
+    pub delete_marker: bool,
+    pub size: i64,
+    /// Quoted, as S3 sends it: `"<md5 hex>"` or `"<md5 of md5s>-N"`.
+    pub etag: String,
+    #[serde(skip)]
+    pub blob_id: Option<Uuid>,
+    pub content_type: Option<String>,
+    /// Content-Encoding, Content-Disposition, Cache-Control, Content-Language, Expires.
+    pub headers: Json<BTreeMap<String, String>>,
+    /// User metadata (`x-amz-meta-*`), names without the prefix.
+    pub metadata: Json<BTreeMap<String, String>>,
+    pub checksum_algorithm: Option<String>,
+    pub checksum_value: Option<String>,
+    #[serde(skip)]
+    pub tags: Option<Json<Vec<(String, String)>>>,
+    pub parts_count: Option<i32>,
+    pub owner_account: String,
+    pub last_modified: DateTime<Utc>,
+}
+
+const COLUMNS: &str = "bucket, key, version_id, seq, is_latest, delete_marker, size, etag, blob_id, content_type, headers, metadata, checksum_algorithm, checksum_value, tags, parts_count, owner_account, last_modified";
+
+/// What a new version carries besides its data.
+#[derive(Debug, Clone, Default)]
+pub struct NewVersion {
+    pub size: u64,
+    pub etag: String,
+    pub content_type: Option<String>,
+    pub headers: BTreeMap<String, String>,
+    pub metadata: BTreeMap<String, String>,
+    pub checksum_algorithm: Option<String>,
+    pub checksum_value: Option<String>,
+    pub tags: Option<Vec<(String, String)>>,
+    pub parts_count: Option<i32>,
+}
+
+pub fn validate_key(key: &str) -> Result<()> {
+    if key.is_empty() {
+        return Err(StorageError::invalid_argument(
+            "object keys must not be empty",
+        ));
+    }
+    if key.len() > MAX_KEY_BYTES {
+        return Err(StorageError::S3(
+            StatusCode::BAD_REQUEST,
+            "KeyTooLongError",
+            "Your key is too long".into(),
+        ));
+    }
+    Ok(())
+}
+
+pub fn validate_tags(tags: &[(String, String)], max: usize) -> Result<()> {
+    let bad = |m: &str| {
+        Err(StorageError::S3(
+            StatusCode::BAD_REQUEST,
+            "InvalidTag",
+            m.into(),
+        ))
+    };
+    if tags.len() > max {
+        return bad("Object tags cannot be greater than 10");
+    }
+    let mut seen = std::collections::HashSet::new();
+    for (k, v) in tags {
+        if k.is_empty() || k.chars().count() > 128 {
+            return bad("The TagKey you have provided is invalid");
+        }
+        if v.chars().count() > 256 {
+            return bad("The TagValue you have provided is invalid");
+        }
+        if !seen.insert(k) {
+            return bad("Cannot provide multiple Tags with the same key");
+        }
+    }
+    Ok(())
+}
+
+fn new_version_id() -> String {
+    kumo_common::ids::secret_string(32)
+}
+
+/// Serialize writers of one key (commits, deletes) for the rest of the transaction.
+async fn lock_key(tx: &mut Transaction<'_, Postgres>, bucket: &str, key: &str) -> Result<()> {
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
+        .bind(format!("{bucket}/{key}"))
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+/// The bucket's versioning state, read under a share lock so the bucket cannot be deleted
+/// before this transaction commits.
+async fn lock_bucket(tx: &mut Transaction<'_, Postgres>, bucket: &str) -> Result<String> {
+    sqlx::query_scalar("SELECT versioning FROM object_storage.buckets WHERE name = $1 FOR SHARE")
+        .bind(bucket)
+        .fetch_optional(&mut **tx)
+        .await?
+        .ok_or_else(|| StorageError::NoSuchBucket(bucket.to_string()))
+}
+
+/// Drop the `null` version of a key (overwritten in an unversioned or suspended bucket).
+async fn drop_null_version(
+    tx: &mut Transaction<'_, Postgres>,
+    bucket: &str,
+    key: &str,
+) -> Result<()> {
+    let old: Option<Option<Uuid>> = sqlx::query_scalar(
+        "DELETE FROM object_storage.objects WHERE bucket = $1 AND key = $2 AND version_id = 'null' RETURNING blob_id",
+    )
+    .bind(bucket)
+    .bind(key)
+    .fetch_optional(&mut **tx)
+    .await?;
+    if let Some(blob) = old {
+        blobs::release_blob(tx, blob).await?;
+    }
+    Ok(())
+}
+
+/// Make `blob_id` the newest version of `key`, inside `tx`.
+pub async fn commit_version(
+    tx: &mut Transaction<'_, Postgres>,
+    bucket: &Bucket,
+    key: &str,
+    owner_account: &str,
+    blob_id: Option<Uuid>,
+    version: NewVersion,
+    delete_marker: bool,
+) -> Result<ObjectVersion> {
+    let versioning = lock_bucket(tx, &bucket.name).await?;
+    lock_key(tx, &bucket.name, key).await?;
+    let version_id = if versioning == "Enabled" {
+        new_version_id()
+    } else {
+        drop_null_version(tx, &bucket.name, key).await?;
+        NULL_VERSION.to_string()
+    };
+    sqlx::query("UPDATE object_storage.objects SET is_latest = false WHERE bucket = $1 AND key = $2 AND is_latest")
+        .bind(&bucket.name)
+        .bind(key)
+        .execute(&mut **tx)
+        .await?;
+    let row = sqlx::query_as::<_, ObjectVersion>(&format!(
+        "INSERT INTO object_storage.objects (bucket, key, version_id, is_latest, delete_marker, size, etag, blob_id,
+             content_type, headers, metadata, checksum_algorithm, checksum_value, tags, parts_count, owner_account)
+         VALUES ($1, $2, $3, true, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
+         RETURNING {COLUMNS}"
+    ))
+    .bind(&bucket.name)
+    .bind(key)
+    .bind(&version_id)
+    .bind(delete_marker)
+    .bind(version.size as i64)
+    .bind(&version.etag)
+    .bind(blob_id)
+    .bind(&version.content_type)
+    .bind(Json(&version.headers))
+    .bind(Json(&version.metadata))
+    .bind(&version.checksum_algorithm)
+    .bind(&version.checksum_value)
+    .bind(version.tags.as_ref().map(Json))
+    .bind(version.parts_count)
+    .bind(owner_account)
+    .fetch_one(&mut **tx)
+    .await?;
+    Ok(row)
+}
+
+/// Commit a written blob as the key's newest version. With `only_if_absent`
+/// (`If-None-Match: *`), refuse when a live object exists.
+pub async fn commit_written(
+    storage: &ObjectStorage,
+    bucket: &Bucket,
+    caller: &Principal,
+    key: &str,
+    written: &blobs::WrittenBlob,
+    version: NewVersion,
+    only_if_absent: bool,
+) -> Result<ObjectVersion> {
+    let mut tx = storage.pool.begin().await?;
+    if only_if_absent {
+        lock_key(&mut tx, &bucket.name, key).await?;
+        let live: Option<bool> = sqlx::query_scalar(
+            "SELECT delete_marker FROM object_storage.objects WHERE bucket = $1 AND key = $2 AND is_latest",
+        )
+        .bind(&bucket.name)
+        .bind(key)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if live == Some(false) {
+            return Err(StorageError::S3(
+                StatusCode::PRECONDITION_FAILED,
+                "PreconditionFailed",
+                "At least one of the pre-conditions you specified did not hold".into(),
+            ));
+        }
+    }
+    let blob_id = blobs::commit_blob(&mut tx, written).await?;
+    let row = commit_version(
+        &mut tx,
+        bucket,
+        key,
+        &caller.account_id,
+        Some(blob_id),
+        version,
+        false,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(row)
+}
+
+/// A version to read: the latest unless `version_id` is given.
+pub async fn get(
+    storage: &ObjectStorage,
+    bucket: &str,
+    key: &str,
+    version_id: Option<&str>,
+) -> Result<ObjectVersion> {
+    let row = match version_id {
+        Some(v) => sqlx::query_as::<_, ObjectVersion>(&format!(
+            "SELECT {COLUMNS} FROM object_storage.objects WHERE bucket = $1 AND key = $2 AND version_id = $3"
+        ))
+        .bind(bucket)
+        .bind(key)
+        .bind(v)
+        .fetch_optional(&storage.pool)
+        .await?
+        .ok_or_else(|| {
+            StorageError::S3(
+                StatusCode::NOT_FOUND,
+                "NoSuchVersion",
+                "The specified version does not exist.".into(),
+            )
+        })?,
+        None => sqlx::query_as::<_, ObjectVersion>(&format!(
+            "SELECT {COLUMNS} FROM object_storage.objects WHERE bucket = $1 AND key = $2 AND is_latest"
+        ))
+        .bind(bucket)
+        .bind(key)
+        .fetch_optional(&storage.pool)
+        .await?
+        .ok_or_else(|| StorageError::NoSuchKey(key.to_string()))?,
+    };
+    Ok(row)
+}
+
+/// What a delete did.
+#[derive(Debug, Clone, Default)]
+pub struct Deleted {
+    /// The version removed, or the delete marker's version created.
+    pub version_id: Option<String>,
+    pub delete_marker: bool,
+}
+
+/// DeleteObject: without a version id, a delete marker (versioned buckets) or removal of the
+/// `null` version; with one, that version goes for good.
+pub async fn delete(
+    storage: &ObjectStorage,
+    bucket: &Bucket,
+    caller: &Principal,
+    key: &str,
+    version_id: Option<&str>,
+) -> Result<Deleted> {
+    let mut tx = storage.pool.begin().await?;
+    let versioning = lock_bucket(&mut tx, &bucket.name).await?;
+    lock_key(&mut tx, &bucket.name, key).await?;
+    let deleted = match version_id {
+        None if versioning.is_empty() => {
+            drop_null_version(&mut tx, &bucket.name, key).await?;
+            Deleted::default()
+        }
+        None => {
+            let marker = commit_version(
+                &mut tx,
+                bucket,
+                key,
+                &caller.account_id,
+                None,
+                NewVersion::default(),
+                true,
+            )
+            .await?;
+            Deleted {
+                version_id: Some(marker.version_id),
+                delete_marker: true,
+            }
+        }
+        Some(version_id) => {
+            let removed: Option<(bool, bool, Option<Uuid>)> = sqlx::query_as(
+                "DELETE FROM object_storage.objects WHERE bucket = $1 AND key = $2 AND version_id = $3
+                 RETURNING is_latest, delete_marker, blob_id",
+            )
+            .bind(&bucket.name)
+            .bind(key)
+            .bind(version_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+            match removed {
+                Some((was_latest, delete_marker, blob_id)) => {
+                    blobs::release_blob(&mut tx, blob_id).await?;
+                    if was_latest {
+                        sqlx::query(
+                            "UPDATE object_storage.objects SET is_latest = true
+                             WHERE (bucket, key, version_id) = (
+                                 SELECT bucket, key, version_id FROM object_storage.objects
+                                 WHERE bucket = $1 AND key = $2 ORDER BY seq DESC LIMIT 1)",
+                        )
+                        .bind(&bucket.name)
+                        .bind(key)
+                        .execute(&mut *tx)
+                        .await?;
+                    }
+                    Deleted {
+                        version_id: Some(version_id.to_string()),
+                        delete_marker,
+                    }
+                }
+                None => Deleted {
+                    version_id: Some(version_id.to_string()),
+                    delete_marker: false,
+                },
+            }
+        }
+    };
+    tx.commit().await?;
+    Ok(deleted)
+}
+
+/// CopyObject within the catalog: the new version shares the source's chunks.
+pub async fn copy(
+    storage: &ObjectStorage,
+    bucket: &Bucket,
+    caller: &Principal,
+    key: &str,
+    source: &ObjectVersion,
+    version: NewVersion,
+) -> Result<ObjectVersion> {
+    validate_key(key)?;
+    let mut tx = storage.pool.begin().await?;
+    let blob_id = match source.blob_id {
+        Some(id) => Some(blobs::concat_blobs(&mut tx, &[id]).await?),
+        None => None,
+    };
+    let row = commit_version(
+        &mut tx,
+        bucket,
+        key,
+        &caller.account_id,
+        blob_id,
+        version,
+        false,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(row)
+}
+
+pub async fn set_tags(
+    storage: &ObjectStorage,
+    bucket: &str,
+    key: &str,
+    version_id: Option<&str>,
+    tags: Option<Vec<(String, String)>>,
+) -> Result<ObjectVersion> {
+    if let Some(tags) = &tags {
+        validate_tags(tags, 10)?;
+    }
+    let target = get(storage, bucket, key, version_id).await?;
+    if target.delete_marker {
+        return Err(method_not_allowed());
+    }
+    sqlx::query("UPDATE object_storage.objects SET tags = $4 WHERE bucket = $1 AND key = $2 AND version_id = $3")
+        .bind(bucket)
+        .bind(key)
+        .bind(&target.version_id)
+        .bind(tags.map(Json))
+        .execute(&storage.pool)
+        .await?;
+    Ok(target)
+}
+
+pub fn method_not_allowed() -> StorageError {
+    StorageError::S3(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "MethodNotAllowed",
+        "The specified method is not allowed against this resource.".into(),
+    )
+}
+
+/// One page of a listing.
+#[derive(Debug, Clone, Default)]
+pub struct Listing {
+    pub entries: Vec<ObjectVersion>,
+    pub common_prefixes: Vec<String>,
+    pub truncated: bool,
+    /// Where the next page starts (exclusive): the last key, or the last common prefix.
+    pub next: Option<ListPosition>,
+}
+
+/// A position in key order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ListPosition {
+    /// Resume after this key.
+    AfterKey(String),
+    /// Resume after every key under this common prefix.
+    AfterPrefix(String),
+    /// Resume after this version of this key (version listings).
+    AfterVersion(String, i64),
+}
+
+/// The smallest string greater than every string that starts with `prefix` (in byte order),
+/// or None when there is none.
+fn prefix_successor(prefix: &str) -> Option<String> {
+    let mut chars: Vec<char> = prefix.chars().collect();
+    while let Some(last) = chars.pop() {
+        let mut next = last as u32 + 1;
+        // Skip the surrogate gap.
+        if (0xD800..=0xDFFF).contains(&next) {
+            next = 0xE000;
+        }
+        if let Some(c) = char::from_u32(next) {
+            chars.push(c);
+            return Some(chars.into_iter().collect());
+        }
+    }
+    None
+}
+
+/// Parameters of a listing.
+#[derive(Debug, Clone, Default)]
+pub struct ListQuery {
+    pub prefix: String,
+    pub delimiter: Option<String>,
+    pub max_keys: usize,
+    pub start: Option<ListPosition>,
+    /// List every version (ListObjectVersions) instead of the latest live ones.
+    pub versions: bool,
+}
+
+/// List a bucket in S3's byte order, rolling keys up into common prefixes at the delimiter.
+pub async fn list(storage: &ObjectStorage, bucket: &str, query: &ListQuery) -> Result<Listing> {
+    let mut listing = Listing::default();
+    if query.max_keys == 0 {
+        return Ok(listing);
+    }
+    // (key, seq) strictly after which the scan resumes; seq i64::MAX means "all of key".
+    let (mut after_key, mut after_seq): (Option<String>, i64) = match &query.start {
+        None => (None, i64::MAX),
+        Some(ListPosition::AfterKey(k)) => (Some(k.clone()), -1),
+        Some(ListPosition::AfterVersion(k, seq)) => (Some(k.clone()), *seq),
+        Some(ListPosition::AfterPrefix(p)) => match prefix_successor(p) {
+            Some(s) => (Some(s), i64::MAX),
+            None => return Ok(listing),
+        },
+    };
+    let mut count = 0usize;
+    let batch = (query.max_keys + 1).min(1001) as i64;
+    loop {
+        let rows = sqlx::query_as::<_, ObjectVersion>(&format!(
+            "SELECT {COLUMNS} FROM object_storage.objects
+             WHERE bucket = $1
+               AND ($5 OR (is_latest AND NOT delete_marker))
+               AND key COLLATE \"C\" >= $2 COLLATE \"C\"
+               AND ($3::text IS NULL OR key COLLATE \"C\" > $3 COLLATE \"C\" OR (key = $3 AND seq < $4))
+             ORDER BY key COLLATE \"C\", seq DESC
+             LIMIT $6"
+        ))
+        .bind(bucket)
+        .bind(&query.prefix)
+        .bind(&after_key)
+        .bind(after_seq)
+        .bind(query.versions)
+        .bind(batch)
+        .fetch_all(&storage.pool)
+        .await?;
+        let exhausted = (rows.len() as i64) < batch;
+        let mut jumped = false;
+        for row in rows {
+            if !row.key.starts_with(&query.prefix) {
+                return Ok(listing);
+            }
+            if count == query.max_keys {
+                listing.truncated = true;
+                return Ok(listing);
+            }
+            let rest = &row.key[query.prefix.len()..];
+            if let Some(delimiter) = query.delimiter.as_deref().filter(|d| !d.is_empty()) {
+                if let Some(at) = rest.find(delimiter) {
+                    let common = format!("{}{}", query.prefix, &rest[..at + delimiter.len()]);
+                    count += 1;
+                    listing.next = Some(ListPosition::AfterPrefix(common.clone()));
+                    listing.common_prefixes.push(common.clone());
+                    match prefix_successor(&common) {
+                        Some(s) => {
+                            after_key = Some(s);
+                            after_seq = i64::MAX;
+                            jumped = true;
+                            break;
+                        }
+                        None => return Ok(listing),
+                    }
+                }
+            }
+            count += 1;
+            listing.next = Some(if query.versions {
+                ListPosition::AfterVersion(row.key.clone(), row.seq)
+            } else {
+                ListPosition::AfterKey(row.key.clone())
+            });
+            after_key = Some(row.key.clone());
+            after_seq = row.seq;
+            listing.entries.push(row);
+        }
+        if exhausted && !jumped {
+            // The loop ran to the end of the bucket without filling the page.
+            return Ok(listing);
+        }
+        if !query.versions && !jumped {
+            after_seq = -1;
+        }
+    }
+}

@@ -1,0 +1,224 @@
+//! Upload bodies: the raw stream (or the decoded `aws-chunked` stream), and the checks made
+//! once its last byte arrived — the signed payload hash, `Content-MD5`, the
+//! `x-amz-checksum-*` value (header or trailer), and the declared length.
+
+use bytes::Bytes;
+use futures::stream::{BoxStream, StreamExt};
+use http::{HeaderMap, StatusCode};
+use kumo_auth::SigV4Context;
+use md5::Digest;
+
+use super::chunked::{self, ChunkSigning, ChunkedMode, TrailerHandle};
+use crate::checksum::{ChecksumError, IntegrityExpectation, ObjectHasher};
+use crate::error::{Result, StorageError};
+
+impl From<chunked::ChunkedError> for StorageError {
+    fn from(e: chunked::ChunkedError) -> Self {
+        tracing::debug!(error = %e, "aws-chunked body refused");
+        StorageError::S3(e.status(), e.code(), e.message().to_string())
+    }
+}
+
+impl From<ChecksumError> for StorageError {
+    fn from(e: ChecksumError) -> Self {
+        StorageError::S3(e.status(), e.code(), e.message())
+    }
+}
+
+/// What the body's checks found.
+#[derive(Debug, Clone)]
+pub struct Integrity {
+    pub md5: [u8; 16],
+    /// `(algorithm as S3 spells it, base64 value)`.
+    pub checksum: Option<(String, String)>,
+}
+
+/// Hashes an upload as it passes and judges it at the end.
+pub struct Verifier {
+    hasher: ObjectHasher,
+    expectation: IntegrityExpectation,
+    /// The signed `x-amz-content-sha256` of a plain body, with the running hash.
+    payload_sha256: Option<(String, sha2::Sha256)>,
+    trailers: Option<TrailerHandle>,
+    declared_length: Option<u64>,
+    received: u64,
+}
+
+impl Verifier {
+    pub fn update(&mut self, data: &[u8]) {
+        self.hasher.update(data);
+        if let Some((_, hash)) = &mut self.payload_sha256 {
+            hash.update(data);
+        }
+        self.received += data.len() as u64;
+    }
+
+    pub fn finish(self) -> Result<Integrity> {
+        if let Some(declared) = self.declared_length {
+            if declared != self.received {
+                return Err(StorageError::S3(
+                    StatusCode::BAD_REQUEST,
+                    "IncompleteBody",
+                    "You did not provide the number of bytes specified by the Content-Length HTTP header".into(),
+                ));
+            }
+        }
+        if let Some((expected, hash)) = self.payload_sha256 {
+            if hex::encode(hash.finalize()) != expected {
+                return Err(StorageError::S3(
+                    StatusCode::BAD_REQUEST,
+                    "XAmzContentSHA256Mismatch",
+                    "The provided 'x-amz-content-sha256' header does not match what was computed."
+                        .into(),
+                ));
+            }
+        }
+        let digests = self.hasher.finish();
+        let trailer_value = match (self.expectation.trailer_algorithm(), &self.trailers) {
+            (Some(algorithm), Some(trailers)) => trailers.get(algorithm.header_name()),
+            _ => None,
+        };
+        self.expectation
+            .verify(&digests, trailer_value.as_deref())?;
+        Ok(Integrity {
+            md5: digests.md5,
+            checksum: digests
+                .checksum
+                .map(|(algorithm, value)| (algorithm.as_str().to_string(), value)),
+        })
+    }
+}
+
+/// An upload body ready to be written.
+pub struct Incoming {
+    pub stream: BoxStream<'static, Result<Bytes>>,
+    pub verifier: Verifier,
+}
+
+fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+/// Open an upload body: decode `aws-chunked` when the payload hash says so, refuse bodies
+/// over `max_bytes` up front when their length is declared.
+pub fn incoming(
+    headers: &HeaderMap,
+    context: Option<&SigV4Context>,
+    body: axum::body::Body,
+    max_bytes: u64,
+) -> Result<Incoming> {
+    let expectation = IntegrityExpectation::from_headers(headers)?;
+    let payload_hash = header(headers, "x-amz-content-sha256")
+        .map(str::to_string)
+        .or_else(|| context.map(|c| c.payload_hash.clone()))
+        .unwrap_or_else(|| "UNSIGNED-PAYLOAD".into());
+    let content_length = header(headers, "content-length").and_then(|v| v.parse::<u64>().ok());
+    let raw_body = body.into_data_stream();
+    let plain = |raw_body: axum::body::BodyDataStream| {
+        raw_body.map(|r| {
+            r.map_err(|e| {
+                StorageError::S3(
+                    StatusCode::BAD_REQUEST,
+                    "IncompleteBody",
+                    format!("the request body could not be read: {e}"),
+                )
+            })
+        })
+    };
+    let too_large = || {
+        StorageError::S3(
+            StatusCode::BAD_REQUEST,
+            "EntityTooLarge",
+            "Your proposed upload exceeds the maximum allowed object size.".into(),
+        )
+    };
+    let signing = context.map(|c| ChunkSigning {
+        signing_key: c.signing_key.clone(),
+        amz_date: c.amz_date.clone(),
+        scope: c.scope(),
+        seed_signature: c.seed_signature.clone(),
+    });
+    let chunked_encoding = header(headers, "content-encoding")
+        .map(|v| {
+            v.split(',')
+                .any(|p| p.trim().eq_ignore_ascii_case("aws-chunked"))
+        })
+        .unwrap_or(false);
+    if let Some(mode) = ChunkedMode::from_payload_hash(&payload_hash, signing) {
+        let decoded_length = header(headers, "x-amz-decoded-content-length")
+            .map(|v| {
+                v.parse::<u64>().map_err(|_| {
+                    StorageError::invalid_argument("x-amz-decoded-content-length must be a number")
+                })
+            })
+            .transpose()?;
+        let Some(decoded_length) = decoded_length else {
+            return Err(StorageError::S3(
+                StatusCode::LENGTH_REQUIRED,
+                "MissingContentLength",
+                "You must provide the Content-Length HTTP header (x-amz-decoded-content-length for aws-chunked uploads).".into(),
+            ));
+        };
+        if decoded_length > max_bytes {
+            return Err(too_large());
+        }
+        let (stream, trailers) = chunked::decode(raw_body, mode, Some(decoded_length));
+        let stream = stream.map(|r| r.map_err(StorageError::from)).boxed();
+        return Ok(Incoming {
+            stream,
+            verifier: Verifier {
+                hasher: ObjectHasher::new(expectation.algorithm()),
+                expectation,
+                payload_sha256: None,
+                trailers: Some(trailers),
+                declared_length: Some(decoded_length),
+                received: 0,
+            },
+        });
+    }
+    if chunked_encoding && payload_hash.starts_with("STREAMING-") {
+        return Err(StorageError::not_implemented(&format!(
+            "x-amz-content-sha256: {payload_hash}"
+        )));
+    }
+    match content_length {
+        Some(length) if length > max_bytes => return Err(too_large()),
+        Some(_) => {}
+        None if header(headers, "transfer-encoding").is_some() => {}
+        None => {
+            return Err(StorageError::S3(
+                StatusCode::LENGTH_REQUIRED,
+                "MissingContentLength",
+                "You must provide the Content-Length HTTP header.".into(),
+            ))
+        }
+    }
+    let payload_sha256 = (payload_hash.len() == 64
+        && payload_hash.bytes().all(|b| b.is_ascii_hexdigit()))
+    .then(|| (payload_hash.to_ascii_lowercase(), sha2::Sha256::new()));
+    Ok(Incoming {
+        stream: plain(raw_body).boxed(),
+        verifier: Verifier {
+            hasher: ObjectHasher::new(expectation.algorithm()),
+            expectation,
+            payload_sha256,
+            trailers: None,
+            declared_length: content_length,
+            received: 0,
+        },
+    })
+}
+
+/// MD5 alone (part copies, whose bytes come from our own verified chunks).
+#[derive(Default)]
+pub struct Md5Only(md5::Md5);
+
+impl Md5Only {
+    pub fn update(&mut self, data: &[u8]) {
+        self.0.update(data);
+    }
+
+    pub fn finish_hex(self) -> String {
+        hex::encode(self.0.finalize())
+    }
+}

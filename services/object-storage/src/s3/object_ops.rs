@@ -1,0 +1,843 @@
+//! Object-level S3 operations: Put/Get/Head/Delete/CopyObject, object tags, and multipart
+//! uploads (create, upload part, upload part copy, complete, abort, list parts).
+
+use axum::body::Body;
+use axum::response::Response;
+use chrono::{DateTime, Utc};
+use http::{HeaderMap, Method, StatusCode};
+
+use super::xml::{self, XmlWriter};
+use super::{empty, malformed_xml, read_small_body, set_header, xml_response, S3Request};
+use crate::blobs;
+use crate::buckets::{self, Bucket};
+use crate::error::{Result, StorageError};
+use crate::multipart;
+use crate::objects::{self, NewVersion, ObjectVersion};
+use crate::ObjectStorage;
+
+/// Largest single PUT S3 accepts.
+pub const MAX_PUT_BYTES: u64 = 5 * 1024 * 1024 * 1024;
+
+/// Headers stored with an object and returned on GET/HEAD.
+const STORED_HEADERS: &[&str] = &[
+    "content-encoding",
+    "content-disposition",
+    "cache-control",
+    "content-language",
+    "expires",
+];
+
+pub async fn route(storage: &ObjectStorage, request: S3Request) -> Result<Response> {
+    match request.method {
+        Method::PUT if request.has("tagging") => put_tagging(storage, request).await,
+        Method::PUT if request.has("uploadId") || request.has("partNumber") => {
+            upload_part(storage, request).await
+        }
+        Method::PUT if request.header("x-amz-copy-source").is_some() => {
+            copy_object(storage, request).await
+        }
+        Method::PUT if request.has("acl") => {
+            get_readable(storage, &request).await?;
+            Err(StorageError::not_implemented("PutObjectAcl"))
+        }
+        Method::PUT => put_object(storage, request).await,
+        Method::GET if request.has("tagging") => get_tagging(storage, request).await,
+        Method::GET if request.has("uploadId") => list_parts(storage, request).await,
+        Method::GET if request.has("acl") => {
+            let (bucket, _) = get_readable(storage, &request).await?;
+            let mut w = XmlWriter::new("AccessControlPolicy");
+            w.owner("Owner", &bucket.account_id);
+            w.open("AccessControlList").open("Grant");
+            w.raw("<Grantee xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\" xsi:type=\"CanonicalUser\">");
+            w.text("ID", &xml::canonical_user_id(&bucket.account_id))
+                .text("DisplayName", &bucket.account_id)
+                .close("Grantee");
+            w.text("Permission", "FULL_CONTROL")
+                .close("Grant")
+                .close("AccessControlList");
+            Ok(xml_response(w.finish("AccessControlPolicy")))
+        }
+        Method::GET | Method::HEAD => get_object(storage, request).await,
+        Method::DELETE if request.has("tagging") => delete_tagging(storage, request).await,
+        Method::DELETE if request.has("uploadId") => abort_upload(storage, request).await,
+        Method::DELETE => delete_object(storage, request).await,
+        Method::POST if request.has("uploads") => create_upload(storage, request).await,
+        Method::POST if request.has("uploadId") => complete_upload(storage, request).await,
+        _ => Err(objects::method_not_allowed()),
+    }
+}
+
+/// The bucket (owned by the caller) and the version the request names.
+async fn get_readable(
+    storage: &ObjectStorage,
+    request: &S3Request,
+) -> Result<(Bucket, ObjectVersion)> {
+    let bucket = buckets::owned(storage, &request.principal, request.bucket()?).await?;
+    let version = objects::get(
+        storage,
+        &bucket.name,
+        request.key()?,
+        request.param("versionId"),
+    )
+    .await?;
+    Ok((bucket, version))
+}
+
+/// Content-Type, the stored headers, `x-amz-meta-*` and `x-amz-tagging` of a write.
+fn version_template(headers: &HeaderMap) -> Result<NewVersion> {
+    let mut template = NewVersion {
+        content_type: headers
+            .get(http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string),
+        ..NewVersion::default()
+    };
+    for name in STORED_HEADERS {
+        if let Some(value) = headers.get(*name).and_then(|v| v.to_str().ok()) {
+            // aws-chunked is how the body travelled, not what it is.
+            let value = if *name == "content-encoding" {
+                value
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|v| !v.eq_ignore_ascii_case("aws-chunked"))
+                    .collect::<Vec<_>>()
+                    .join(",")
+            } else {
+                value.to_string()
+            };
+            if !value.is_empty() {
+                template.headers.insert(name.to_string(), value);
+            }
+        }
+    }
+    let mut metadata_size = 0;
+    for (name, value) in headers {
+        if let Some(meta) = name.as_str().strip_prefix("x-amz-meta-") {
+            let value = String::from_utf8_lossy(value.as_bytes()).into_owned();
+            metadata_size += meta.len() + value.len();
+            template.metadata.insert(meta.to_string(), value);
+        }
+    }
+    if metadata_size > 2048 {
+        return Err(StorageError::S3(
+            StatusCode::BAD_REQUEST,
+            "MetadataTooLarge",
+            "Your metadata headers exceed the maximum allowed metadata size.".into(),
+        ));
+    }
+    if let Some(tagging) = headers.get("x-amz-tagging").and_then(|v| v.to_str().ok()) {
+        let tags: Vec<(String, String)> = form_urlencoded::parse(tagging.as_bytes())
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect();
+        objects::validate_tags(&tags, 10)?;
+        template.tags = Some(tags);
+    }
+    Ok(template)
+}
+
+fn version_header(response: &mut Response, bucket: &Bucket, version: &ObjectVersion) {
+    if !bucket.versioning.is_empty() {
+        set_header(response, "x-amz-version-id", &version.version_id);
+    }
+}
+
+async fn put_object(storage: &ObjectStorage, request: S3Request) -> Result<Response> {
+    let bucket_name = request.bucket()?.to_string();
+    let key = request.key()?.to_string();
+    objects::validate_key(&key)?;
+    let template = version_template(&request.headers)?;
+    // Conditional write: `If-None-Match: *` refuses to overwrite an existing object.
+    let if_none_match = request.header("if-none-match").map(str::to_string);
+    let mut incoming = super::body::incoming(
+        &request.headers,
+        request.context.as_ref(),
+        request.take_body(),
+        MAX_PUT_BYTES,
+    )?;
+    let verifier = &mut incoming.verifier;
+    let mut observe = |data: &[u8]| verifier.update(data);
+    let bucket = buckets::writable(storage, &request.principal, &bucket_name).await?;
+    let written = blobs::write_blob(storage, incoming.stream, &mut observe).await?;
+    let integrity = incoming.verifier.finish()?;
+    let version = NewVersion {
+        size: written.size,
+        etag: format!("\"{}\"", hex::encode(integrity.md5)),
+        checksum_algorithm: integrity.checksum.as_ref().map(|c| c.0.clone()),
+        checksum_value: integrity.checksum.as_ref().map(|c| c.1.clone()),
+        ..template
+    };
+    let only_if_absent = if_none_match.as_deref() == Some("*");
+    let row = objects::commit_written(
+        storage,
+        &bucket,
+        &request.principal,
+        &key,
+        &written,
+        version,
+        only_if_absent,
+    )
+    .await?;
+    let mut response = empty(StatusCode::OK);
+    set_header(&mut response, "etag", &row.etag);
+    version_header(&mut response, &bucket, &row);
+    if let (Some(alg), Some(value)) = (&row.checksum_algorithm, &row.checksum_value) {
+        set_header(
+            &mut response,
+            &format!("x-amz-checksum-{}", alg.to_ascii_lowercase()),
+            value,
+        );
+    }
+    Ok(response)
+}
+
+fn precondition_failed() -> StorageError {
+    StorageError::S3(
+        StatusCode::PRECONDITION_FAILED,
+        "PreconditionFailed",
+        "At least one of the pre-conditions you specified did not hold".into(),
+    )
+}
+
+fn parse_http_date(value: &str) -> Option<DateTime<Utc>> {
+    DateTime::parse_from_rfc2822(value)
+        .ok()
+        .map(|d| d.with_timezone(&Utc))
+        .or_else(|| {
+            chrono::NaiveDateTime::parse_from_str(value, "%a, %d %b %Y %H:%M:%S GMT")
+                .ok()
+                .map(|n| n.and_utc())
+        })
+}
+
+fn etag_matches(list: &str, etag: &str) -> bool {
+    list.split(',')
+        .map(str::trim)
+        .any(|candidate| candidate == "*" || candidate.trim_matches('"') == etag.trim_matches('"'))
+}
+
+/// What the conditional headers decide: `Ok(true)` to serve, `Ok(false)` for 304.
+fn check_conditions(
+    headers: &HeaderMap,
+    etag: &str,
+    modified: DateTime<Utc>,
+    prefix: &str,
+) -> Result<bool> {
+    let get = |name: &str| {
+        headers
+            .get(format!("{prefix}{name}"))
+            .and_then(|v| v.to_str().ok())
+    };
+    // Last-Modified has second precision.
+    let modified = DateTime::<Utc>::from_timestamp(modified.timestamp(), 0).unwrap_or(modified);
+    let if_match = get("if-match");
+    if let Some(list) = if_match {
+        if !etag_matches(list, etag) {
+            return Err(precondition_failed());
+        }
+    }
+    if let Some(since) = get("if-unmodified-since").and_then(parse_http_date) {
+        if if_match.is_none() && modified > since {
+            return Err(precondition_failed());
+        }
+    }
+    let if_none_match = get("if-none-match");
+    if let Some(list) = if_none_match {
+        if etag_matches(list, etag) {
+            return Ok(false);
+        }
+    }
+    if let Some(since) = get("if-modified-since").and_then(parse_http_date) {
+        if if_none_match.is_none() && modified <= since {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
+/// `bytes=a-b`, `bytes=a-`, `bytes=-n` → `[start, end)`; None to serve the whole object.
+fn parse_range(value: &str, size: u64) -> Result<Option<(u64, u64)>> {
+    let Some(spec) = value.trim().strip_prefix("bytes=") else {
+        return Ok(None);
+    };
+    if spec.contains(',') {
+        // S3 ignores multi-range requests and serves the whole object.
+        return Ok(None);
+    }
+    let (first, last) = spec.split_once('-').ok_or_else(invalid_range)?;
+    let range = match (first.trim(), last.trim()) {
+        ("", suffix) => {
+            let n: u64 = suffix.parse().map_err(|_| invalid_range())?;
+            if n == 0 {
+                return Err(invalid_range());
+            }
+            (size.saturating_sub(n), size)
+        }
+        (start, "") => {
+            let start: u64 = start.parse().map_err(|_| invalid_range())?;
+            (start, size)
+        }
+        (start, end) => {
+            let start: u64 = start.parse().map_err(|_| invalid_range())?;
+            let end: u64 = end.parse().map_err(|_| invalid_range())?;
+            if end < start {
+                return Ok(None);
+            }
+            (start, (end + 1).min(size))
+        }
+    };
+    if range.0 >= size {
+        return Err(invalid_range());
+    }
+    Ok(Some(range))
+}
+
+fn invalid_range() -> StorageError {
+    StorageError::S3(
+        StatusCode::RANGE_NOT_SATISFIABLE,
+        "InvalidRange",
+        "The requested range is not satisfiable".into(),
+    )
+}
+
+fn object_headers(response: &mut Response, bucket: &Bucket, version: &ObjectVersion) {
+    set_header(response, "etag", &version.etag);
+    set_header(
+        response,
+        "last-modified",
+        &xml::http_date(version.last_modified),
+    );
+    set_header(response, "accept-ranges", "bytes");
+    set_header(
+        response,
+        "content-type",
+        version
+            .content_type
+            .as_deref()
+            .unwrap_or("binary/octet-stream"),
+    );
+    for (name, value) in version.headers.0.iter() {
+        set_header(response, name, value);
+    }
+    for (name, value) in version.metadata.0.iter() {
+        set_header(response, &format!("x-amz-meta-{name}"), value);
+    }
+    if let Some(tags) = &version.tags {
+        if !tags.0.is_empty() {
+            set_header(response, "x-amz-tagging-count", &tags.0.len().to_string());
+        }
+    }
+    version_header(response, bucket, version);
+}
+
+async fn get_object(storage: &ObjectStorage, request: S3Request) -> Result<Response> {
+    let bucket = buckets::owned(storage, &request.principal, request.bucket()?).await?;
+    let key = request.key()?;
+    let version = match objects::get(storage, &bucket.name, key, request.param("versionId")).await {
+        Ok(v) => v,
+        Err(e) => return Err(e),
+    };
+    if version.delete_marker {
+        // S3 says which: the latest is a delete marker (404), or a marker was asked for (405).
+        let error = if request.param("versionId").is_some() {
+            objects::method_not_allowed()
+        } else {
+            StorageError::NoSuchKey(key.to_string())
+        };
+        return Err(error);
+    }
+    let size = version.size as u64;
+    if !check_conditions(&request.headers, &version.etag, version.last_modified, "")? {
+        let mut response = empty(StatusCode::NOT_MODIFIED);
+        response.headers_mut().remove(http::header::CONTENT_LENGTH);
+        set_header(&mut response, "etag", &version.etag);
+        set_header(
+            &mut response,
+            "last-modified",
+            &xml::http_date(version.last_modified),
+        );
+        return Ok(response);
+    }
+    let mut range = match request.header("range") {
+        Some(value) => parse_range(value, size)?,
+        None => None,
+    };
+    if let Some(part) = request.param("partNumber") {
+        let number = multipart::validate_part_number(part.parse().unwrap_or(0))?;
+        // A single-part object is one part; multipart objects keep no part boundaries
+        // after completion beyond their count, so only part 1 of a single-part object and
+        // whole-object reads are served.
+        if number != 1 || version.parts_count.unwrap_or(1) > 1 {
+            return Err(StorageError::not_implemented(
+                "partNumber reads of multipart objects",
+            ));
+        }
+    }
+    let status = if range.is_some() {
+        StatusCode::PARTIAL_CONTENT
+    } else {
+        StatusCode::OK
+    };
+    let (start, end) = range.take().unwrap_or((0, size));
+    let is_head = request.method == Method::HEAD;
+    let body = if is_head || end == start {
+        Body::empty()
+    } else {
+        let stream = blobs::read_range(storage, version.blob_id, start, end).await?;
+        Body::from_stream(futures::StreamExt::map(stream, |r| {
+            r.map_err(|e| std::io::Error::other(e.to_string()))
+        }))
+    };
+    let mut response = Response::new(body);
+    *response.status_mut() = status;
+    object_headers(&mut response, &bucket, &version);
+    set_header(&mut response, "content-length", &(end - start).to_string());
+    if status == StatusCode::PARTIAL_CONTENT {
+        set_header(
+            &mut response,
+            "content-range",
+            &format!("bytes {}-{}/{}", start, end.saturating_sub(1), size),
+        );
+    }
+    if request
+        .header("x-amz-checksum-mode")
+        .map(|m| m.eq_ignore_ascii_case("ENABLED"))
+        == Some(true)
+    {
+        if let (Some(alg), Some(value)) = (&version.checksum_algorithm, &version.checksum_value) {
+            set_header(
+                &mut response,
+                &format!("x-amz-checksum-{}", alg.to_ascii_lowercase()),
+                value,
+            );
+        }
+    }
+    if let Some(count) = version
+        .parts_count
+        .filter(|_| request.param("partNumber").is_some())
+    {
+        set_header(&mut response, "x-amz-mp-parts-count", &count.to_string());
+    }
+    // response-* query parameters override headers of this one response.
+    for (param, header) in [
+        ("response-content-type", "content-type"),
+        ("response-content-language", "content-language"),
+        ("response-expires", "expires"),
+        ("response-cache-control", "cache-control"),
+        ("response-content-disposition", "content-disposition"),
+        ("response-content-encoding", "content-encoding"),
+    ] {
+        if let Some(value) = request.param(param) {
+            set_header(&mut response, header, value);
+        }
+    }
+    Ok(response)
+}
+
+async fn delete_object(storage: &ObjectStorage, request: S3Request) -> Result<Response> {
+    let bucket = buckets::writable(storage, &request.principal, request.bucket()?).await?;
+    let key = request.key()?;
+    let deleted = objects::delete(
+        storage,
+        &bucket,
+        &request.principal,
+        key,
+        request.param("versionId"),
+    )
+    .await?;
+    let mut response = empty(StatusCode::NO_CONTENT);
+    if deleted.delete_marker {
+        set_header(&mut response, "x-amz-delete-marker", "true");
+    }
+    if let Some(version) = &deleted.version_id {
+        set_header(&mut response, "x-amz-version-id", version);
+    }
+    Ok(response)
+}
+
+/// `x-amz-copy-source: /bucket/key?versionId=…` (leading slash optional, URL-encoded).
+async fn copy_source(
+    storage: &ObjectStorage,
+    request: &S3Request,
+) -> Result<(Bucket, ObjectVersion)> {
+    let raw = request.header("x-amz-copy-source").unwrap_or("");
+    let (path, version) = match raw.split_once("?versionId=") {
+        Some((p, v)) => (p, Some(v.to_string())),
+        None => (raw, None),
+    };
+    let decoded = percent_encoding::percent_decode_str(path.trim_start_matches('/'))
+        .decode_utf8_lossy()
+        .into_owned();
+    let (bucket, key) = decoded
+        .split_once('/')
+        .filter(|(b, k)| !b.is_empty() && !k.is_empty())
+        .ok_or_else(|| {
+            StorageError::invalid_argument(
+                "Copy Source must mention the source bucket and key: sourcebucket/sourcekey",
+            )
+        })?;
+    let source_bucket = buckets::owned(storage, &request.principal, bucket).await?;
+    let source = objects::get(storage, bucket, key, version.as_deref()).await?;
+    if source.delete_marker {
+        return Err(if version.is_some() {
+            StorageError::invalid_request("The source of a copy request may not specifically refer to a delete marker by version id.")
+        } else {
+            StorageError::NoSuchKey(key.to_string())
+        });
+    }
+    if !check_conditions(
+        &request.headers,
+        &source.etag,
+        source.last_modified,
+        "x-amz-copy-source-",
+    )? {
+        return Err(precondition_failed());
+    }
+    Ok((source_bucket, source))
+}
+
+async fn copy_object(storage: &ObjectStorage, request: S3Request) -> Result<Response> {
+    let bucket = buckets::writable(storage, &request.principal, request.bucket()?).await?;
+    let key = request.key()?.to_string();
+    let (_, source) = copy_source(storage, &request).await?;
+    let replace = request.header("x-amz-metadata-directive") == Some("REPLACE");
+    let template = version_template(&request.headers)?;
+    if !replace
+        && source.bucket == bucket.name
+        && source.key == key
+        && request.header("x-amz-tagging-directive") != Some("REPLACE")
+        && bucket.versioning.is_empty()
+    {
+        return Err(StorageError::invalid_request("This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes."));
+    }
+    let mut version = NewVersion {
+        size: source.size as u64,
+        etag: source.etag.clone(),
+        checksum_algorithm: source.checksum_algorithm.clone(),
+        checksum_value: source.checksum_value.clone(),
+        parts_count: source.parts_count,
+        ..NewVersion::default()
+    };
+    if replace {
+        version.content_type = template.content_type;
+        version.headers = template.headers;
+        version.metadata = template.metadata;
+    } else {
+        version.content_type = source.content_type.clone();
+        version.headers = source.headers.0.clone();
+        version.metadata = source.metadata.0.clone();
+    }
+    version.tags = if request.header("x-amz-tagging-directive") == Some("REPLACE") {
+        template.tags
+    } else {
+        source.tags.as_ref().map(|t| t.0.clone())
+    };
+    let row = objects::copy(storage, &bucket, &request.principal, &key, &source, version).await?;
+    let mut w = XmlWriter::new("CopyObjectResult");
+    w.time("LastModified", row.last_modified)
+        .text("ETag", &row.etag);
+    let mut response = xml_response(w.finish("CopyObjectResult"));
+    version_header(&mut response, &bucket, &row);
+    if source.version_id != objects::NULL_VERSION {
+        set_header(
+            &mut response,
+            "x-amz-copy-source-version-id",
+            &source.version_id,
+        );
+    }
+    Ok(response)
+}
+
+async fn get_tagging(storage: &ObjectStorage, request: S3Request) -> Result<Response> {
+    let (_, version) = get_readable(storage, &request).await?;
+    if version.delete_marker {
+        return Err(objects::method_not_allowed());
+    }
+    let tags = version.tags.map(|t| t.0).unwrap_or_default();
+    let mut response = xml_response(xml::write_tagging(&tags));
+    if version.version_id != objects::NULL_VERSION {
+        set_header(&mut response, "x-amz-version-id", &version.version_id);
+    }
+    Ok(response)
+}
+
+async fn put_tagging(storage: &ObjectStorage, request: S3Request) -> Result<Response> {
+    let bucket = buckets::writable(storage, &request.principal, request.bucket()?).await?;
+    let key = request.key()?.to_string();
+    let version_id = request.param("versionId").map(str::to_string);
+    let body = read_small_body(request.take_body()).await?;
+    if !body.contains("Tagging") {
+        return Err(malformed_xml());
+    }
+    let tags = xml::parse_tagging(&body);
+    let target = objects::set_tags(
+        storage,
+        &bucket.name,
+        &key,
+        version_id.as_deref(),
+        Some(tags),
+    )
+    .await?;
+    let mut response = empty(StatusCode::OK);
+    if target.version_id != objects::NULL_VERSION {
+        set_header(&mut response, "x-amz-version-id", &target.version_id);
+    }
+    Ok(response)
+}
+
+async fn delete_tagging(storage: &ObjectStorage, request: S3Request) -> Result<Response> {
+    let bucket = buckets::writable(storage, &request.principal, request.bucket()?).await?;
+    let target = objects::set_tags(
+        storage,
+        &bucket.name,
+        request.key()?,
+        request.param("versionId"),
+        None,
+    )
+    .await?;
+    let mut response = empty(StatusCode::NO_CONTENT);
+    if target.version_id != objects::NULL_VERSION {
+        set_header(&mut response, "x-amz-version-id", &target.version_id);
+    }
+    Ok(response)
+}
+
+async fn create_upload(storage: &ObjectStorage, request: S3Request) -> Result<Response> {
+    let bucket = request.bucket()?.to_string();
+    let key = request.key()?.to_string();
+    let mut template = version_template(&request.headers)?;
+    template.checksum_algorithm = request
+        .header("x-amz-checksum-algorithm")
+        .map(|a| a.to_ascii_uppercase());
+    let upload = multipart::create(storage, &request.principal, &bucket, &key, &template).await?;
+    let mut w = XmlWriter::new("InitiateMultipartUploadResult");
+    w.text("Bucket", &bucket)
+        .text("Key", &key)
+        .text("UploadId", &upload.upload_id);
+    let mut response = xml_response(w.finish("InitiateMultipartUploadResult"));
+    if let Some(alg) = &template.checksum_algorithm {
+        set_header(&mut response, "x-amz-checksum-algorithm", alg);
+    }
+    Ok(response)
+}
+
+fn part_params(request: &S3Request) -> Result<(String, i32)> {
+    let upload_id = request
+        .param("uploadId")
+        .ok_or_else(|| StorageError::invalid_argument("uploadId is required"))?
+        .to_string();
+    let number = request
+        .param("partNumber")
+        .and_then(|n| n.parse::<i64>().ok())
+        .ok_or_else(|| {
+            StorageError::invalid_argument(
+                "Part number must be an integer between 1 and 10000, inclusive",
+            )
+        })?;
+    Ok((upload_id, multipart::validate_part_number(number)?))
+}
+
+async fn upload_part(storage: &ObjectStorage, request: S3Request) -> Result<Response> {
+    let (upload_id, number) = part_params(&request)?;
+    let bucket = request.bucket()?.to_string();
+    let key = request.key()?.to_string();
+    let upload = multipart::get(storage, &request.principal, &bucket, &key, &upload_id).await?;
+    crate::require_write(&request.principal)?;
+    if request.header("x-amz-copy-source").is_some() {
+        return upload_part_copy(storage, request, upload, number).await;
+    }
+    let mut incoming = super::body::incoming(
+        &request.headers,
+        request.context.as_ref(),
+        request.take_body(),
+        multipart::MAX_PART_BYTES,
+    )?;
+    let verifier = &mut incoming.verifier;
+    let mut observe = |data: &[u8]| verifier.update(data);
+    let written = blobs::write_blob(storage, incoming.stream, &mut observe).await?;
+    let integrity = incoming.verifier.finish()?;
+    let md5_hex = hex::encode(integrity.md5);
+    let checksum = integrity.checksum.as_ref().map(|c| c.1.clone());
+    let part = multipart::save_part(
+        storage,
+        &upload,
+        number,
+        &written,
+        &md5_hex,
+        checksum.as_deref(),
+    )
+    .await?;
+    let mut response = empty(StatusCode::OK);
+    set_header(&mut response, "etag", &part.etag());
+    if let Some((alg, value)) = &integrity.checksum {
+        set_header(
+            &mut response,
+            &format!("x-amz-checksum-{}", alg.to_ascii_lowercase()),
+            value,
+        );
+    }
+    Ok(response)
+}
+
+async fn upload_part_copy(
+    storage: &ObjectStorage,
+    request: S3Request,
+    upload: multipart::Upload,
+    number: i32,
+) -> Result<Response> {
+    let (_, source) = copy_source(storage, &request).await?;
+    let size = source.size as u64;
+    let (start, end) = match request.header("x-amz-copy-source-range") {
+        Some(value) => {
+            let range = value
+                .strip_prefix("bytes=")
+                .and_then(|r| r.split_once('-'))
+                .and_then(|(a, b)| Some((a.parse::<u64>().ok()?, b.parse::<u64>().ok()?)))
+                .filter(|(a, b)| a <= b && *b < size)
+                .ok_or_else(|| StorageError::invalid_argument("The x-amz-copy-source-range value must be of the form bytes=first-last where first and last are the zero-based offsets of the first and last bytes to copy"))?;
+            (range.0, range.1 + 1)
+        }
+        None => (0, size),
+    };
+    // A part copy re-writes the bytes (a range need not fall on chunk boundaries).
+    let stream = blobs::read_range(storage, source.blob_id, start, end).await?;
+    let mut md5 = super::body::Md5Only::default();
+    let mut observe = |data: &[u8]| md5.update(data);
+    let written = blobs::write_blob(storage, Box::pin(stream), &mut observe).await?;
+    let md5_hex = md5.finish_hex();
+    let part = multipart::save_part(storage, &upload, number, &written, &md5_hex, None).await?;
+    let mut w = XmlWriter::new("CopyPartResult");
+    w.time("LastModified", part.last_modified)
+        .text("ETag", &part.etag());
+    let mut response = xml_response(w.finish("CopyPartResult"));
+    if source.version_id != objects::NULL_VERSION {
+        set_header(
+            &mut response,
+            "x-amz-copy-source-version-id",
+            &source.version_id,
+        );
+    }
+    Ok(response)
+}
+
+async fn complete_upload(storage: &ObjectStorage, request: S3Request) -> Result<Response> {
+    let bucket_name = request.bucket()?.to_string();
+    let key = request.key()?.to_string();
+    let upload_id = request.param("uploadId").unwrap_or("").to_string();
+    let principal = request.principal.clone();
+    let upload = multipart::get(storage, &principal, &bucket_name, &key, &upload_id).await?;
+    let bucket = buckets::writable(storage, &principal, &bucket_name).await?;
+    let body = read_small_body(request.take_body()).await?;
+    if !body.contains("CompleteMultipartUpload") {
+        return Err(malformed_xml());
+    }
+    let mut parts = Vec::new();
+    for part in xml::elements(&body, "Part") {
+        let number = xml::first_text(part, "PartNumber")
+            .and_then(|n| n.parse::<i64>().ok())
+            .ok_or_else(malformed_xml)?;
+        let etag = xml::first_text(part, "ETag").ok_or_else(malformed_xml)?;
+        parts.push((multipart::validate_part_number(number)?, etag));
+    }
+    let row = multipart::complete(storage, &principal, &bucket, &upload, &parts).await?;
+    let mut w = XmlWriter::new("CompleteMultipartUploadResult");
+    w.text("Location", &format!("/{bucket_name}/{key}"))
+        .text("Bucket", &bucket_name)
+        .text("Key", &key)
+        .text("ETag", &row.etag);
+    let mut response = xml_response(w.finish("CompleteMultipartUploadResult"));
+    version_header(&mut response, &bucket, &row);
+    Ok(response)
+}
+
+async fn abort_upload(storage: &ObjectStorage, request: S3Request) -> Result<Response> {
+    let upload_id = request.param("uploadId").unwrap_or("");
+    let upload = multipart::get(
+        storage,
+        &request.principal,
+        request.bucket()?,
+        request.key()?,
+        upload_id,
+    )
+    .await?;
+    crate::require_write(&request.principal)?;
+    multipart::abort(storage, &upload).await?;
+    Ok(empty(StatusCode::NO_CONTENT))
+}
+
+async fn list_parts(storage: &ObjectStorage, request: S3Request) -> Result<Response> {
+    let bucket = request.bucket()?.to_string();
+    let key = request.key()?.to_string();
+    let upload_id = request.param("uploadId").unwrap_or("").to_string();
+    let upload = multipart::get(storage, &request.principal, &bucket, &key, &upload_id).await?;
+    let after: i32 = request
+        .param("part-number-marker")
+        .and_then(|m| m.parse().ok())
+        .unwrap_or(0);
+    let max: i64 = request
+        .param("max-parts")
+        .and_then(|m| m.parse().ok())
+        .unwrap_or(1000)
+        .clamp(0, 1000);
+    let mut parts = multipart::parts(storage, &upload_id, after, max + 1).await?;
+    let truncated = parts.len() as i64 > max;
+    parts.truncate(max as usize);
+    let mut w = XmlWriter::new("ListPartsResult");
+    w.text("Bucket", &bucket)
+        .text("Key", &key)
+        .text("UploadId", &upload_id);
+    w.owner("Initiator", &upload.account_id)
+        .owner("Owner", &upload.account_id);
+    w.text("StorageClass", "STANDARD")
+        .num("PartNumberMarker", after);
+    if let Some(last) = parts.last() {
+        w.num("NextPartNumberMarker", last.part_number);
+    }
+    w.num("MaxParts", max).bool("IsTruncated", truncated);
+    if let Some(alg) = &upload.checksum_algorithm {
+        w.text("ChecksumAlgorithm", alg);
+    }
+    for part in &parts {
+        w.open("Part")
+            .num("PartNumber", part.part_number)
+            .time("LastModified", part.last_modified)
+            .text("ETag", &part.etag())
+            .num("Size", part.size);
+        if let (Some(alg), Some(value)) = (&upload.checksum_algorithm, &part.checksum_value) {
+            w.text(&format!("Checksum{}", checksum_member(alg)), value);
+        }
+        w.close("Part");
+    }
+    Ok(xml_response(w.finish("ListPartsResult")))
+}
+
+/// `CRC32` → `CRC32`, `CRC32C`, `CRC64NVME`, `SHA1`, `SHA256`: the XML member suffix.
+fn checksum_member(alg: &str) -> String {
+    alg.to_ascii_uppercase()
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn ranges() {
+        assert_eq!(parse_range("bytes=0-9", 100).unwrap(), Some((0, 10)));
+        assert_eq!(parse_range("bytes=90-", 100).unwrap(), Some((90, 100)));
+        assert_eq!(parse_range("bytes=-10", 100).unwrap(), Some((90, 100)));
+        assert_eq!(parse_range("bytes=95-200", 100).unwrap(), Some((95, 100)));
+        assert!(parse_range("bytes=100-", 100).is_err());
+        assert_eq!(parse_range("bytes=0-1,5-6", 100).unwrap(), None);
+    }
+
+    #[test]
+    fn conditions() {
+        let mut headers = HeaderMap::new();
+        let now = Utc::now();
+        headers.insert("if-none-match", "\"abc\"".parse().unwrap());
+        assert!(!check_conditions(&headers, "\"abc\"", now, "").unwrap());
+        headers.clear();
+        headers.insert("if-match", "\"zzz\"".parse().unwrap());
+        assert!(check_conditions(&headers, "\"abc\"", now, "").is_err());
+    }
+}

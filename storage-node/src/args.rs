@@ -1,0 +1,114 @@
+//! Command-line arguments, shared by the `kumo-storage-node` binary and (flattened) a
+//! `kumo storage-node` subcommand.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::agent::{hostname, run, NodeConfig};
+use crate::error::{Result, StorageNodeError};
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct NodeArgs {
+    /// The control plane's URL (the gateway).
+    #[arg(
+        long,
+        env = "KUMO_CONTROL_PLANE",
+        default_value = "http://127.0.0.1:8780"
+    )]
+    pub control_plane: String,
+    /// Operator-issued join token; needed only to enrol the first time.
+    #[arg(long, env = "KUMO_JOIN_TOKEN")]
+    pub join_token: Option<String>,
+    /// Where chunks and the node credential are kept.
+    #[arg(
+        long,
+        env = "KUMO_STORAGE_DATA_DIR",
+        default_value = "/var/lib/kumo/storage-node"
+    )]
+    pub data_dir: PathBuf,
+    /// Address the chunk API listens on (port 0: any free port).
+    #[arg(long, env = "KUMO_STORAGE_LISTEN", default_value = "127.0.0.1:8790")]
+    pub listen: SocketAddr,
+    /// Base URL other hosts reach the chunk API at (default: http://<listen address>).
+    #[arg(long, env = "KUMO_STORAGE_ADVERTISE")]
+    pub advertise: Option<String>,
+    /// Node name in the cloud (default: the machine's hostname).
+    #[arg(long)]
+    pub name: Option<String>,
+    #[arg(long, default_value = "us-east-1a")]
+    pub zone: String,
+    /// Report this capacity instead of the size of the data directory's filesystem.
+    #[arg(long)]
+    pub capacity_bytes: Option<u64>,
+    /// Seconds between heartbeats, until the control plane asks for another interval.
+    #[arg(long, default_value_t = 5)]
+    pub heartbeat_seconds: u64,
+}
+
+impl NodeArgs {
+    pub fn into_config(self) -> Result<NodeConfig> {
+        if self.heartbeat_seconds == 0 {
+            return Err(StorageNodeError::Config(
+                "--heartbeat-seconds must be at least 1".into(),
+            ));
+        }
+        Ok(NodeConfig {
+            data_dir: self.data_dir,
+            listen: self.listen,
+            advertise: self.advertise,
+            control_plane: self.control_plane,
+            join_token: self.join_token,
+            name: self.name.unwrap_or_else(hostname),
+            zone: self.zone,
+            capacity_bytes: self.capacity_bytes,
+            heartbeat_interval: Duration::from_secs(self.heartbeat_seconds),
+        })
+    }
+}
+
+/// Run a storage node from command-line arguments until SIGTERM or SIGINT. Logging is
+/// the caller's to set up.
+pub async fn run_args(args: NodeArgs) -> Result<()> {
+    run(args.into_config()?).await
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        node: NodeArgs,
+    }
+
+    #[test]
+    fn defaults_and_flags() {
+        let cli = Cli::try_parse_from([
+            "kumo-storage-node",
+            "--data-dir",
+            "/tmp/x",
+            "--listen",
+            "0.0.0.0:0",
+            "--zone",
+            "z1",
+            "--capacity-bytes",
+            "1000",
+            "--advertise",
+            "http://10.0.0.5:8790",
+        ])
+        .unwrap();
+        let config = cli.node.into_config().unwrap();
+        assert_eq!(config.data_dir, PathBuf::from("/tmp/x"));
+        assert_eq!(config.listen.port(), 0);
+        assert_eq!(config.zone, "z1");
+        assert_eq!(config.capacity_bytes, Some(1000));
+        assert_eq!(config.advertise.as_deref(), Some("http://10.0.0.5:8790"));
+        assert!(!config.name.is_empty());
+        assert_eq!(config.heartbeat_interval, Duration::from_secs(5));
+    }
+}
