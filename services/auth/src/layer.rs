@@ -19,6 +19,7 @@ use http_body_util::BodyExt;
 use kumo_common::AwsErrorFormat;
 use tower::{Layer, Service};
 
+use crate::sigv2;
 use crate::sigv4::{self, CanonicalInput, ParsedSignature};
 use crate::{jwt, AuthError, AuthMethod, CredentialStore, Principal};
 
@@ -192,8 +193,95 @@ async fn authenticate(shared: &Shared, req: Request<Body>) -> Result<Request<Bod
         None if query_has_algorithm(req.uri().query().unwrap_or("")) => {
             sigv4_auth(shared, req, None).await
         }
+        None if sigv2::is_presigned_v2(req.uri().query().unwrap_or("")) => {
+            presigned_v2_auth(shared, req).await
+        }
         None => Ok(req),
     }
+}
+
+/// An S3 presigned URL in the SigV2 form (what `aws s3 presign` makes by default).
+async fn presigned_v2_auth(
+    shared: &Shared,
+    mut req: Request<Body>,
+) -> Result<Request<Body>, Response> {
+    let reject = |e: AuthError, akid: Option<&str>| aws_reject(e, Some("s3"), true, akid);
+    let query = req.uri().query().unwrap_or("").to_string();
+    let path = req.uri().path().to_string();
+    let parsed = sigv2::parse(&query).ok_or_else(|| {
+        reject(
+            AuthError::IncompleteSignature(
+                "Query-string authentication requires the Signature, Expires and AWSAccessKeyId parameters".into(),
+            ),
+            None,
+        )
+    })?;
+    let akid = Some(parsed.access_key_id.as_str());
+    if (shared.config.now)().timestamp() > parsed.expires {
+        return Err(reject(
+            AuthError::RequestExpired("the presigned URL has expired".into()),
+            akid,
+        ));
+    }
+    let key = shared
+        .store
+        .access_key(&parsed.access_key_id)
+        .await
+        .map_err(|e| reject(e.into(), akid))?
+        .ok_or_else(|| reject(AuthError::UnknownAccessKey, akid))?;
+    let header = |name: &str| {
+        req.headers()
+            .get(name)
+            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+            .unwrap_or_default()
+    };
+    let amz_headers: Vec<(String, String)> = req
+        .headers()
+        .iter()
+        .filter(|(n, _)| n.as_str().starts_with("x-amz-"))
+        .map(|(n, v)| {
+            (
+                n.as_str().to_string(),
+                String::from_utf8_lossy(v.as_bytes()).into_owned(),
+            )
+        })
+        .collect();
+    // Path style signs `/bucket/key`; virtual-host style signs `/<bucket from Host>/key`.
+    let mut resources = vec![sigv2::canonical_resource(&path, &query)];
+    let host = header("host");
+    if let Some((bucket, _)) = host.split(':').next().unwrap_or("").split_once('.') {
+        resources.push(sigv2::canonical_resource(
+            &format!("/{bucket}{path}"),
+            &query,
+        ));
+    }
+    let matches = resources.iter().any(|resource| {
+        let expected = sigv2::signature(
+            &key.secret_access_key,
+            &sigv2::string_to_sign(
+                req.method().as_str(),
+                &header("content-md5"),
+                &header("content-type"),
+                parsed.expires,
+                &amz_headers,
+                resource,
+            ),
+        );
+        sigv4::constant_time_eq(expected.as_bytes(), parsed.signature.as_bytes())
+    });
+    if !matches {
+        return Err(reject(AuthError::SignatureDoesNotMatch, akid));
+    }
+    req.extensions_mut().insert(Principal {
+        account_id: key.account_id,
+        user_id: key.user_id,
+        user_name: key.user_name,
+        role: key.role,
+        method: AuthMethod::PresignedV2 {
+            access_key_id: parsed.access_key_id.clone(),
+        },
+    });
+    Ok(req)
 }
 
 fn bearer_token(value: &str) -> Option<&str> {

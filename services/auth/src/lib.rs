@@ -12,6 +12,7 @@ pub mod extract;
 pub mod jwt;
 pub mod layer;
 pub mod principal;
+pub mod sigv2;
 pub mod sigv4;
 
 pub use error::AuthError;

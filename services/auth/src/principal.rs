@@ -65,6 +65,8 @@ pub enum AuthMethod {
         service: String,
         region: String,
     },
+    /// An S3 presigned URL signed with Signature Version 2 (HMAC-SHA1).
+    PresignedV2 { access_key_id: String },
 }
 
 /// The authenticated caller. Every handler receives it and scopes every query by it.

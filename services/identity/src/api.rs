@@ -76,6 +76,7 @@ async fn whoami(Caller(caller): Caller) -> Json<WhoAmI> {
         auth_method: match caller.method {
             AuthMethod::Bearer => "bearer".into(),
             AuthMethod::SigV4 { .. } => "sigv4".into(),
+            AuthMethod::PresignedV2 { .. } => "presigned-v2".into(),
         },
     })
 }
