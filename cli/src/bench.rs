@@ -1,6 +1,7 @@
 //! Benchmarks that print figures (never timed tests):
 //! - `kumo bench startup`: cold `kumo up` to ready, each run with a fresh private Postgres;
-//! - `kumo bench sigv4`: SigV4-signed STS GetCallerIdentity requests/s on loopback.
+//! - `kumo bench sigv4`: SigV4-signed STS GetCallerIdentity requests/s on loopback;
+//! - `kumo bench s3`: S3 PUT/GET throughput on loopback (see `bench_s3`).
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -49,6 +50,9 @@ pub enum Which {
         #[arg(long, env = "KUMO_IMAGE_DIR", default_value = "target/kumo-images")]
         image_dir: PathBuf,
     },
+    /// S3 PUT and GET throughput on loopback per object size, clients and replica count
+    /// (`kumo up --no-agent --storage-nodes 3` per replication setting).
+    S3(crate::bench_s3::S3Args),
 }
 
 pub async fn run(which: Which) -> anyhow::Result<()> {
@@ -63,6 +67,7 @@ pub async fn run(which: Which) -> anyhow::Result<()> {
         }
         Which::Launch { count, image_dir } => crate::bench_compute::launch(count, &image_dir).await,
         Which::VmBoot { runs, image_dir } => crate::bench_compute::vm_boot(runs, &image_dir).await,
+        Which::S3(args) => crate::bench_s3::run(args).await,
     }
 }
 
@@ -80,6 +85,14 @@ impl UpProcess {
 
     /// `kumo up` with extra arguments.
     pub async fn start_with(extra: &[&str]) -> anyhow::Result<(Self, Duration)> {
+        Self::start_with_env(extra, &[]).await
+    }
+
+    /// `kumo up` with extra arguments and extra environment variables.
+    pub async fn start_with_env(
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> anyhow::Result<(Self, Duration)> {
         let state_dir = tempfile::Builder::new()
             .prefix("kumo-bench-")
             .tempdir_in("/tmp")?
@@ -92,6 +105,7 @@ impl UpProcess {
             .args(extra)
             .env_remove("DATABASE_URL")
             .env("RUST_LOG", "warn")
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .spawn()
@@ -122,7 +136,7 @@ impl UpProcess {
         }
     }
 
-    fn credentials(&self) -> anyhow::Result<(String, String)> {
+    pub fn credentials(&self) -> anyhow::Result<(String, String)> {
         read_profile(&self.state_dir.join("aws/credentials"))
     }
 }

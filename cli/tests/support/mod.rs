@@ -10,6 +10,8 @@ use std::time::Duration;
 use kumo_auth::{AuthMethod, Principal, Role};
 use kumo_identity::bootstrap::{self, OperatorCredentials};
 use kumo_identity::{Identity, IdentityConfig, MasterKey};
+use kumo_object_storage::{ObjectStorage, ObjectStorageConfig};
+use kumo_storage_node::{ChunkStore, NodeConfig, RunningNode, StorageNode};
 
 pub struct Cloud {
     /// For clients on this machine.
@@ -21,6 +23,10 @@ pub struct Cloud {
     pub join_token: String,
     pub vm_image: String,
     pub container_image: String,
+    /// The object-storage service the gateway serves.
+    pub object_storage: ObjectStorage,
+    /// In-process storage nodes ([`Cloud::start_storage`]); none for [`Cloud::start`].
+    pub storage_nodes: Vec<TestStorageNode>,
 }
 
 fn run(cmd: &str, args: &[&str]) -> Output {
@@ -40,30 +46,45 @@ pub fn image_dir() -> PathBuf {
 }
 
 impl Cloud {
-    pub async fn start() -> Self {
+    /// The gateway in this process on a fresh database, listening on `bind`.
+    async fn gateway(
+        bind: &str,
+        storage_config: ObjectStorageConfig,
+    ) -> (
+        Identity,
+        OperatorCredentials,
+        kumo_compute::Compute,
+        ObjectStorage,
+        u16,
+    ) {
         let pool = kumo_catalog::testing::fresh_database().await.unwrap();
         let identity = Identity::new(pool.clone(), MasterKey::random(), IdentityConfig::default());
         let operator = bootstrap::ensure_operator(&pool, &identity.master_key)
             .await
             .unwrap();
         let compute = kumo_compute::Compute::new(pool.clone(), Default::default());
+        let object_storage = ObjectStorage::new(pool.clone(), storage_config);
         let app = kumo_gateway::app(
             kumo_gateway::Services {
                 identity: identity.clone(),
                 compute: compute.clone(),
-                object_storage: kumo_object_storage::ObjectStorage::new(
-                    pool.clone(),
-                    Default::default(),
-                ),
+                object_storage: object_storage.clone(),
             },
             Default::default(),
         );
-        // All addresses: agents in their namespaces reach us over their veth.
-        let listener = tokio::net::TcpListener::bind("0.0.0.0:0").await.unwrap();
+        let listener = tokio::net::TcpListener::bind(bind).await.unwrap();
         let port = listener.local_addr().unwrap().port();
         tokio::spawn(async move {
             axum::serve(listener, app).await.unwrap();
         });
+        (identity, operator, compute, object_storage, port)
+    }
+
+    pub async fn start() -> Self {
+        // All addresses: agents in their namespaces reach us over their veth.
+        let (identity, operator, compute, object_storage, port) =
+            Self::gateway("0.0.0.0:0", ObjectStorageConfig::default()).await;
+        let pool = identity.pool.clone();
         let images = image_dir();
         assert!(
             images.join("vm/vmlinuz").is_file() && images.join("container/rootfs.tar").is_file(),
@@ -104,7 +125,65 @@ impl Cloud {
             join_token: token.join_token,
             vm_image: vm.image_id,
             container_image: container.image_id,
+            object_storage,
+            storage_nodes: Vec::new(),
         }
+    }
+
+    /// The gateway (no compute images needed) and `nodes` in-process storage nodes, with
+    /// [`storage_test_config`]`(3)`.
+    pub async fn start_storage(nodes: usize) -> Self {
+        Self::start_storage_with(nodes, storage_test_config(3)).await
+    }
+
+    /// The gateway with this object-storage configuration and `nodes` in-process storage
+    /// nodes on 127.0.0.1, enrolled with a join token, their data in temporary directories.
+    pub async fn start_storage_with(nodes: usize, config: ObjectStorageConfig) -> Self {
+        let (identity, operator, compute, object_storage, port) =
+            Self::gateway("127.0.0.1:0", config).await;
+        let endpoint = format!("http://127.0.0.1:{port}");
+        let token =
+            kumo_object_storage::nodes::create_join_token(&identity.pool, Duration::from_secs(3600))
+                .await
+                .unwrap();
+        let mut storage_nodes = Vec::with_capacity(nodes);
+        for index in 0..nodes {
+            storage_nodes
+                .push(TestStorageNode::start(&endpoint, &token.join_token, &format!("sn-{index}")).await);
+        }
+        Cloud {
+            endpoint,
+            port,
+            identity,
+            compute,
+            operator,
+            join_token: String::new(),
+            vm_image: String::new(),
+            container_image: String::new(),
+            object_storage,
+            storage_nodes,
+        }
+    }
+
+    /// Log in through the native API: the bearer token.
+    pub async fn login(&self, account: &str, user: &str, password: &str) -> String {
+        let response = reqwest::Client::new()
+            .post(format!("{}/v1/login", self.endpoint))
+            .json(&serde_json::json!({"account": account, "user_name": user, "password": password}))
+            .send()
+            .await
+            .unwrap();
+        let status = response.status();
+        let body: serde_json::Value = response.json().await.unwrap();
+        assert_eq!(status, 200, "login failed: {body}");
+        body["token"].as_str().unwrap().to_string()
+    }
+
+    /// The operator's bearer token.
+    pub async fn operator_token(&self) -> String {
+        let password = self.operator.new_password.clone().unwrap();
+        self.login(&self.operator.account_id, &self.operator.user_name, &password)
+            .await
     }
 
     /// A tenant account with an admin user and an access key: `(principal, key id, secret)`.
@@ -419,5 +498,74 @@ impl Drop for Host {
         let _ = Command::new("ip")
             .args(["netns", "del", &self.netns])
             .output();
+    }
+}
+
+/// Object storage for tests: 256 KiB chunks (multi-chunk objects are cheap), heartbeats
+/// every second, a node silent for 10 s is unhealthy, GC grace of an hour (tests collect
+/// with their own grace).
+pub fn storage_test_config(replication: usize) -> ObjectStorageConfig {
+    ObjectStorageConfig {
+        replication,
+        chunk_size: 256 * 1024,
+        heartbeat_timeout: Duration::from_secs(10),
+        heartbeat_interval: Duration::from_secs(1),
+        gc_grace: Duration::from_secs(3600),
+        ..ObjectStorageConfig::default()
+    }
+}
+
+/// Capacity each test storage node reports.
+pub const TEST_NODE_CAPACITY: u64 = 1 << 30;
+
+/// A storage node running in this process (until [`TestStorageNode::shutdown`]).
+pub struct TestStorageNode {
+    pub name: String,
+    pub node_id: String,
+    /// The chunk API's base URL.
+    pub address: String,
+    node: Option<RunningNode>,
+    store: std::sync::Arc<ChunkStore>,
+    /// Last: removed after the node is gone.
+    pub data_dir: tempfile::TempDir,
+}
+
+impl TestStorageNode {
+    pub async fn start(control_plane: &str, join_token: &str, name: &str) -> Self {
+        let data_dir = tempfile::Builder::new()
+            .prefix("kumo-sn-")
+            .tempdir_in("/tmp")
+            .unwrap();
+        let mut config = NodeConfig::new(data_dir.path(), control_plane);
+        config.listen = "127.0.0.1:0".parse().unwrap();
+        config.join_token = Some(join_token.to_string());
+        config.name = name.to_string();
+        config.capacity_bytes = Some(TEST_NODE_CAPACITY);
+        config.heartbeat_interval = Duration::from_secs(1);
+        let node = StorageNode::start(config).await.unwrap();
+        TestStorageNode {
+            name: name.to_string(),
+            node_id: node.node_id().to_string(),
+            address: node.address().to_string(),
+            store: node.store().clone(),
+            node: Some(node),
+            data_dir,
+        }
+    }
+
+    /// Where this node keeps the chunk `sha256` (also after shutdown).
+    pub fn chunk_path(&self, sha256: &str) -> PathBuf {
+        self.store.chunk_path(sha256)
+    }
+
+    pub fn is_running(&self) -> bool {
+        self.node.is_some()
+    }
+
+    /// Stop serving and heartbeating (the data stays on disk).
+    pub async fn shutdown(&mut self) {
+        if let Some(node) = self.node.take() {
+            node.shutdown().await;
+        }
     }
 }
