@@ -165,7 +165,7 @@ pub async fn release_blob(tx: &mut Transaction<'_, Postgres>, blob_id: Option<Uu
 
 /// Replica order for a chunk: rendezvous hashing over the nodes, so a chunk written twice
 /// lands on the same nodes and the load spreads evenly.
-fn replica_order<'a>(sha256: &str, nodes: &'a [NodeEndpoint]) -> Vec<&'a NodeEndpoint> {
+pub(crate) fn replica_order<'a>(sha256: &str, nodes: &'a [NodeEndpoint]) -> Vec<&'a NodeEndpoint> {
     let mut scored: Vec<(Vec<u8>, &NodeEndpoint)> = nodes
         .iter()
         .filter(|n| n.healthy && n.writable)
@@ -248,7 +248,7 @@ async fn write_chunk(
     Ok(WrittenChunk { sha256, size })
 }
 
-async fn put_chunk(
+pub(crate) async fn put_chunk(
     storage: &ObjectStorage,
     node: &NodeEndpoint,
     sha256: &str,
@@ -341,7 +341,7 @@ pub async fn read_range(
 }
 
 /// A chunk's bytes from the first replica that has them intact.
-async fn fetch_chunk(
+pub(crate) async fn fetch_chunk(
     storage: &ObjectStorage,
     endpoints: &HashMap<String, NodeEndpoint>,
     chunk: &StoredChunk,

@@ -18,6 +18,7 @@ pub mod gc;
 pub mod multipart;
 pub mod nodes;
 pub mod objects;
+pub mod repair;
 pub mod s3;
 
 use std::sync::Arc;
@@ -86,11 +87,28 @@ impl ObjectStorage {
         api::router(self.clone())
     }
 
-    /// Background upkeep: garbage-collect chunks nobody references. Runs until dropped.
+    /// Background upkeep: re-replicate chunks that lost replicas (every 30 s) and
+    /// garbage-collect chunks nobody references (every 5 min). Runs until dropped.
     pub async fn run_housekeeping(self) {
-        let mut tick = tokio::time::interval(Duration::from_secs(300));
+        let mut tick = tokio::time::interval(Duration::from_secs(30));
+        let mut round: u64 = 0;
         loop {
             tick.tick().await;
+            round += 1;
+            // A full batch means more may wait: go on until a round finds less.
+            loop {
+                match repair::rereplicate(&self, 256).await {
+                    Ok(report) if report.under_replicated == 256 && report.failed == 0 => {}
+                    Ok(_) => break,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "re-replication failed");
+                        break;
+                    }
+                }
+            }
+            if !round.is_multiple_of(10) {
+                continue;
+            }
             match gc::collect(&self, self.config.gc_grace).await {
                 Ok(report) if report.chunks_deleted > 0 => {
                     tracing::info!(?report, "garbage collection")

@@ -282,6 +282,13 @@ pub fn encode_key(value: &str, url: bool) -> String {
     percent_encoding::utf8_percent_encode(value, SET).to_string()
 }
 
+/// The gateway spawns `handle` on a multi-threaded runtime: it must stay `Send`.
+#[allow(dead_code)]
+fn assert_handle_is_send(storage: &ObjectStorage, request: http::Request<Body>) {
+    fn is_send<T: Send>(_: T) {}
+    is_send(handle(storage, None, None, request));
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
@@ -325,10 +332,4 @@ mod tests {
         assert_eq!(q.get("prefix").unwrap(), "a/b");
         assert_eq!(encode_key("a b/ü+", true), "a%20b/%C3%BC%2B");
     }
-}
-
-#[allow(dead_code)]
-fn _assert_send(storage: &ObjectStorage, request: http::Request<Body>) {
-    fn is_send<T: Send>(_: T) {}
-    is_send(handle(storage, None, None, request));
 }
