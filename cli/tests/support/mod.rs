@@ -142,14 +142,17 @@ impl Cloud {
         let (identity, operator, compute, object_storage, port) =
             Self::gateway("127.0.0.1:0", config).await;
         let endpoint = format!("http://127.0.0.1:{port}");
-        let token =
-            kumo_object_storage::nodes::create_join_token(&identity.pool, Duration::from_secs(3600))
-                .await
-                .unwrap();
+        let token = kumo_object_storage::nodes::create_join_token(
+            &identity.pool,
+            Duration::from_secs(3600),
+        )
+        .await
+        .unwrap();
         let mut storage_nodes = Vec::with_capacity(nodes);
         for index in 0..nodes {
-            storage_nodes
-                .push(TestStorageNode::start(&endpoint, &token.join_token, &format!("sn-{index}")).await);
+            storage_nodes.push(
+                TestStorageNode::start(&endpoint, &token.join_token, &format!("sn-{index}")).await,
+            );
         }
         Cloud {
             endpoint,
@@ -163,6 +166,27 @@ impl Cloud {
             object_storage,
             storage_nodes,
         }
+    }
+
+    /// A new user of `account_id` with `role` and an access key: `(key id, secret)`.
+    pub async fn access_key(
+        &self,
+        account_id: &str,
+        user_name: &str,
+        role: Role,
+    ) -> (String, String) {
+        let pool = &self.identity.pool;
+        kumo_identity::users::insert(pool, account_id, user_name, role, None)
+            .await
+            .unwrap();
+        let row = kumo_identity::users::fetch_row(pool, account_id, user_name)
+            .await
+            .unwrap()
+            .unwrap();
+        let key = kumo_identity::access_keys::insert(pool, &self.identity.master_key, &row)
+            .await
+            .unwrap();
+        (key.access_key_id, key.secret_access_key)
     }
 
     /// Log in through the native API: the bearer token.
@@ -182,8 +206,12 @@ impl Cloud {
     /// The operator's bearer token.
     pub async fn operator_token(&self) -> String {
         let password = self.operator.new_password.clone().unwrap();
-        self.login(&self.operator.account_id, &self.operator.user_name, &password)
-            .await
+        self.login(
+            &self.operator.account_id,
+            &self.operator.user_name,
+            &password,
+        )
+        .await
     }
 
     /// A tenant account with an admin user and an access key: `(principal, key id, secret)`.
@@ -522,8 +550,11 @@ pub const TEST_NODE_CAPACITY: u64 = 1 << 30;
 pub struct TestStorageNode {
     pub name: String,
     pub node_id: String,
-    /// The chunk API's base URL.
+    /// The chunk API's base URL (a restart may change it).
     pub address: String,
+    /// What the chunk API requires in `x-kumo-storage-token`.
+    pub node_token: String,
+    control_plane: String,
     node: Option<RunningNode>,
     store: std::sync::Arc<ChunkStore>,
     /// Last: removed after the node is gone.
@@ -536,21 +567,42 @@ impl TestStorageNode {
             .prefix("kumo-sn-")
             .tempdir_in("/tmp")
             .unwrap();
-        let mut config = NodeConfig::new(data_dir.path(), control_plane);
-        config.listen = "127.0.0.1:0".parse().unwrap();
-        config.join_token = Some(join_token.to_string());
-        config.name = name.to_string();
-        config.capacity_bytes = Some(TEST_NODE_CAPACITY);
-        config.heartbeat_interval = Duration::from_secs(1);
-        let node = StorageNode::start(config).await.unwrap();
+        let node = Self::run(data_dir.path(), control_plane, Some(join_token), name).await;
         TestStorageNode {
             name: name.to_string(),
             node_id: node.node_id().to_string(),
             address: node.address().to_string(),
+            node_token: node.node_token().to_string(),
+            control_plane: control_plane.to_string(),
             store: node.store().clone(),
             node: Some(node),
             data_dir,
         }
+    }
+
+    async fn run(
+        data_dir: &std::path::Path,
+        control_plane: &str,
+        join_token: Option<&str>,
+        name: &str,
+    ) -> RunningNode {
+        let mut config = NodeConfig::new(data_dir, control_plane);
+        config.listen = "127.0.0.1:0".parse().unwrap();
+        config.join_token = join_token.map(str::to_string);
+        config.name = name.to_string();
+        config.capacity_bytes = Some(TEST_NODE_CAPACITY);
+        config.heartbeat_interval = Duration::from_secs(1);
+        StorageNode::start(config).await.unwrap()
+    }
+
+    /// Start a stopped node again on its data (it keeps its enrolment; the port changes).
+    pub async fn restart(&mut self) {
+        assert!(self.node.is_none(), "{} is running", self.name);
+        let node = Self::run(self.data_dir.path(), &self.control_plane, None, &self.name).await;
+        assert_eq!(node.node_id(), self.node_id);
+        self.address = node.address().to_string();
+        self.store = node.store().clone();
+        self.node = Some(node);
     }
 
     /// Where this node keeps the chunk `sha256` (also after shutdown).

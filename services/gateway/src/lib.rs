@@ -103,9 +103,69 @@ fn build(services: Services, auth_config: AuthConfig, mount: Mount) -> Router {
         .layer(axum::middleware::from_fn_with_state(s3_state, s3_intercept))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(auth)
+        .layer(axum::middleware::from_fn(drain_unread_body))
         .layer(axum::middleware::from_fn(
             kumo_common::request_id_middleware,
         ))
+}
+
+/// How much of a refused request's unread body is read and discarded before answering.
+const DRAIN_LIMIT_BYTES: usize = 64 * 1024 * 1024;
+
+/// A request body that the layers inside may read, and this one may finish reading after.
+#[derive(Clone)]
+struct SharedBody(std::sync::Arc<std::sync::Mutex<axum::body::BodyDataStream>>);
+
+impl futures::Stream for SharedBody {
+    type Item = Result<Bytes, axum::Error>;
+
+    fn poll_next(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Self::Item>> {
+        let mut stream = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        std::pin::Pin::new(&mut *stream).poll_next(cx)
+    }
+}
+
+/// Answers refused before their body was read (a bad signature, an unknown bucket) reach
+/// clients that send the whole body before reading the answer (no `Expect: 100-continue`):
+/// the rest of the body, up to [`DRAIN_LIMIT_BYTES`], is read and discarded first. Without
+/// this the server closes the connection under a client still sending, which then sees a
+/// reset instead of the error.
+async fn drain_unread_body(request: Request, next: axum::middleware::Next) -> Response {
+    let has_body = request
+        .headers()
+        .contains_key(http::header::TRANSFER_ENCODING)
+        || request
+            .headers()
+            .get(http::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok())
+            .is_some_and(|length| length > 0);
+    if !has_body {
+        return next.run(request).await;
+    }
+    let (parts, body) = request.into_parts();
+    let shared = SharedBody(std::sync::Arc::new(std::sync::Mutex::new(
+        body.into_data_stream(),
+    )));
+    let request = Request::from_parts(parts, axum::body::Body::from_stream(shared.clone()));
+    let response = next.run(request).await;
+    if response.status().is_client_error() || response.status().is_server_error() {
+        let mut drained = 0;
+        let mut rest = shared;
+        while let Some(Ok(frame)) = futures::StreamExt::next(&mut rest).await {
+            drained += frame.len();
+            if drained > DRAIN_LIMIT_BYTES {
+                break;
+            }
+        }
+    }
+    response
 }
 
 /// Ready when the catalog answers.

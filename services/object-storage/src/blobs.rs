@@ -297,7 +297,10 @@ pub async fn chunks_of(pool: &PgPool, blob_id: Uuid) -> Result<Vec<StoredChunk>>
     .await?)
 }
 
-/// The bytes `[start, end)` of a blob, as a stream of verified chunk slices.
+/// The bytes `[start, end)` of a blob, as a stream of verified chunk slices. The first
+/// chunk is fetched before this returns: when no replica of it can be read, the caller gets
+/// the error while it can still answer with an error status, rather than a response that
+/// breaks off after its headers.
 pub async fn read_range(
     storage: &ObjectStorage,
     blob_id: Option<Uuid>,
@@ -328,16 +331,23 @@ pub async fn read_range(
         .collect();
     let storage = storage.clone();
     let endpoints = std::sync::Arc::new(endpoints);
-    Ok(futures::stream::iter(wanted)
-        .map(move |(chunk, from, to)| {
-            let storage = storage.clone();
-            let endpoints = endpoints.clone();
-            async move {
-                let data = fetch_chunk(&storage, &endpoints, &chunk).await?;
-                Ok(data.slice(from..to))
-            }
-        })
-        .buffered(READS_AHEAD))
+    let mut chunks = Box::pin(
+        futures::stream::iter(wanted)
+            .map(move |(chunk, from, to)| {
+                let storage = storage.clone();
+                let endpoints = endpoints.clone();
+                async move {
+                    let data = fetch_chunk(&storage, &endpoints, &chunk).await?;
+                    Ok(data.slice(from..to))
+                }
+            })
+            .buffered(READS_AHEAD),
+    );
+    let first = match chunks.next().await {
+        Some(Err(e)) => return Err(e),
+        first => first,
+    };
+    Ok(futures::stream::iter(first).chain(chunks))
 }
 
 /// A chunk's bytes from the first replica that has them intact.

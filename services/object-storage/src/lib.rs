@@ -41,6 +41,10 @@ pub struct ObjectStorageConfig {
     pub heartbeat_interval: Duration,
     /// Unreferenced chunks younger than this are spared by garbage collection.
     pub gc_grace: Duration,
+    /// Longest a request to a storage node (one chunk, at most 8 MiB) may take: a node
+    /// that hangs (frozen process, partitioned network) counts as failed after this, and
+    /// the read or write moves on to another replica.
+    pub node_timeout: Duration,
     /// Suffix of virtual-host-style names (`<bucket>.<suffix>`), e.g. `s3.localhost`.
     pub virtual_host_suffixes: Vec<String>,
 }
@@ -54,6 +58,7 @@ impl Default for ObjectStorageConfig {
             heartbeat_timeout: Duration::from_secs(30),
             heartbeat_interval: Duration::from_secs(5),
             gc_grace: Duration::from_secs(3600),
+            node_timeout: Duration::from_secs(30),
             virtual_host_suffixes: vec!["s3.localhost".into(), "localhost".into()],
         }
     }
@@ -72,7 +77,8 @@ impl ObjectStorage {
     pub fn new(pool: PgPool, config: ObjectStorageConfig) -> Self {
         let http = reqwest::Client::builder()
             .pool_max_idle_per_host(64)
-            .connect_timeout(Duration::from_secs(3))
+            .connect_timeout(Duration::from_secs(3).min(config.node_timeout))
+            .timeout(config.node_timeout)
             .build()
             .unwrap_or_default();
         Self {

@@ -13,8 +13,9 @@ use uuid::Uuid;
 
 use crate::blobs;
 use crate::buckets::{self, Bucket};
+use crate::checksum::{composite_checksum, ChecksumAlgorithm};
 use crate::error::{Result, StorageError};
-use crate::objects::{self, NewVersion, ObjectVersion};
+use crate::objects::{self, NewVersion, ObjectVersion, WriteCondition};
 use crate::ObjectStorage;
 
 /// Every part but the last must be at least this big.
@@ -71,7 +72,7 @@ pub async fn create(
 ) -> Result<Upload> {
     objects::validate_key(key)?;
     buckets::writable(storage, caller, bucket_name).await?;
-    let upload_id = kumo_common::ids::secret_string(48);
+    let upload_id = new_upload_id();
     Ok(sqlx::query_as::<_, Upload>(&format!(
         "INSERT INTO object_storage.multipart_uploads
              (upload_id, bucket, key, account_id, content_type, headers, metadata, checksum_algorithm, tags)
@@ -88,6 +89,14 @@ pub async fn create(
     .bind(template.tags.as_ref().map(Json))
     .fetch_one(&storage.pool)
     .await?)
+}
+
+/// Upload ids sort by creation time (14 hex digits of microseconds, then randomness): S3
+/// lists a key's uploads in initiation order and resumes after `upload-id-marker` by
+/// comparing ids, and both orders must agree for listings to page correctly.
+fn new_upload_id() -> String {
+    let micros = Utc::now().timestamp_micros().max(0);
+    format!("{micros:014x}{}", kumo_common::ids::secret_string(34))
 }
 
 /// The upload, checked to belong to `bucket`/`key` in the caller's bucket.
@@ -196,13 +205,25 @@ fn invalid_part(number: i32) -> StorageError {
     )
 }
 
-/// CompleteMultipartUpload with the client's `(part number, ETag)` list.
+/// One part as the client lists it in CompleteMultipartUpload.
+#[derive(Debug, Clone)]
+pub struct RequestedPart {
+    pub number: i32,
+    pub etag: String,
+    /// The part's checksum (of the upload's algorithm), when the client lists it.
+    pub checksum: Option<String>,
+}
+
+/// CompleteMultipartUpload with the client's list of parts. An upload created with a
+/// checksum algorithm gets S3's `COMPOSITE` checksum: the checksum of the parts' raw
+/// checksums, `-<parts>`.
 pub async fn complete(
     storage: &ObjectStorage,
     caller: &Principal,
     bucket: &Bucket,
     upload: &Upload,
-    requested: &[(i32, String)],
+    requested: &[RequestedPart],
+    condition: &WriteCondition,
 ) -> Result<ObjectVersion> {
     if requested.is_empty() {
         return Err(StorageError::S3(
@@ -211,7 +232,7 @@ pub async fn complete(
             "The XML you provided was not well-formed or did not validate against our published schema".into(),
         ));
     }
-    if requested.windows(2).any(|w| w[0].0 >= w[1].0) {
+    if requested.windows(2).any(|w| w[0].number >= w[1].number) {
         return Err(StorageError::S3(
             StatusCode::BAD_REQUEST,
             "InvalidPartOrder",
@@ -229,6 +250,10 @@ pub async fn complete(
     if locked.is_none() {
         return Err(no_such_upload());
     }
+    if *condition != WriteCondition::Always {
+        objects::lock_for_write(&mut tx, &bucket.name, &upload.key).await?;
+        objects::check_write_condition(&mut tx, &bucket.name, &upload.key, condition).await?;
+    }
     let stored: Vec<Part> = sqlx::query_as::<_, Part>(
         "SELECT part_number, size, md5_hex, blob_id, checksum_value, last_modified
          FROM object_storage.upload_parts WHERE upload_id = $1 ORDER BY part_number",
@@ -239,10 +264,16 @@ pub async fn complete(
     let by_number: std::collections::HashMap<i32, &Part> =
         stored.iter().map(|p| (p.part_number, p)).collect();
     let mut chosen = Vec::with_capacity(requested.len());
-    for (index, (number, etag)) in requested.iter().enumerate() {
-        let part = by_number.get(number).ok_or_else(|| invalid_part(*number))?;
-        if etag.trim_matches('"') != part.md5_hex {
-            return Err(invalid_part(*number));
+    for (index, wanted) in requested.iter().enumerate() {
+        let number = wanted.number;
+        let part = by_number.get(&number).ok_or_else(|| invalid_part(number))?;
+        if wanted.etag.trim_matches('"') != part.md5_hex {
+            return Err(invalid_part(number));
+        }
+        if let Some(checksum) = &wanted.checksum {
+            if part.checksum_value.as_deref() != Some(checksum.trim()) {
+                return Err(invalid_part(number));
+            }
         }
         if index + 1 < requested.len() && part.size < MIN_PART_BYTES {
             return Err(StorageError::S3(
@@ -262,6 +293,15 @@ pub async fn complete(
         hex::encode(md5::Md5::digest(&md5s)),
         chosen.len()
     );
+    let checksum = upload
+        .checksum_algorithm
+        .as_deref()
+        .and_then(ChecksumAlgorithm::parse)
+        .and_then(|algorithm| {
+            let values: Option<Vec<&str>> =
+                chosen.iter().map(|p| p.checksum_value.as_deref()).collect();
+            Some((algorithm, composite_checksum(algorithm, &values?)?))
+        });
     let size: i64 = chosen.iter().map(|p| p.size).sum();
     let sources: Vec<Uuid> = chosen.iter().map(|p| p.blob_id).collect();
     let blob_id = blobs::concat_blobs(&mut tx, &sources).await?;
@@ -278,8 +318,8 @@ pub async fn complete(
         content_type: upload.content_type.clone(),
         headers: upload.headers.0.clone(),
         metadata: upload.metadata.0.clone(),
-        checksum_algorithm: None,
-        checksum_value: None,
+        checksum_algorithm: checksum.as_ref().map(|(a, _)| a.as_str().to_string()),
+        checksum_value: checksum.map(|(_, value)| value),
         tags: upload.tags.as_ref().map(|t| t.0.clone()),
         parts_count: Some(chosen.len() as i32),
     };
@@ -332,8 +372,8 @@ pub async fn list_uploads(
         "SELECT {UPLOAD_COLUMNS} FROM object_storage.multipart_uploads
          WHERE bucket = $1 AND starts_with(key, $2)
            AND ($3::text IS NULL OR key COLLATE \"C\" > $3 COLLATE \"C\"
-                OR (key = $3 AND $4::text IS NOT NULL AND upload_id > $4))
-         ORDER BY key COLLATE \"C\", initiated_at, upload_id LIMIT $5"
+                OR (key = $3 AND $4::text IS NOT NULL AND upload_id COLLATE \"C\" > $4 COLLATE \"C\"))
+         ORDER BY key COLLATE \"C\", upload_id COLLATE \"C\" LIMIT $5"
     ))
     .bind(bucket)
     .bind(prefix)

@@ -198,6 +198,78 @@ pub async fn commit_version(
     Ok(row)
 }
 
+/// A precondition on the object a write replaces (`If-None-Match: *`, `If-Match: <etag>`),
+/// checked under the key's lock in the committing transaction.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum WriteCondition {
+    #[default]
+    Always,
+    /// Only if no live object has the key.
+    IfAbsent,
+    /// Only if the live object has one of these ETags (a comma-separated list, or `*`).
+    IfMatch(String),
+}
+
+impl WriteCondition {
+    /// From a write request's `If-None-Match` / `If-Match` headers.
+    pub fn from_headers(if_none_match: Option<&str>, if_match: Option<&str>) -> Result<Self> {
+        match (if_none_match.map(str::trim), if_match.map(str::trim)) {
+            (Some(_), Some(_)) => Err(StorageError::invalid_request(
+                "If-None-Match and If-Match cannot be used together on a write",
+            )),
+            (Some("*"), None) => Ok(WriteCondition::IfAbsent),
+            (Some(_), None) => Err(StorageError::not_implemented(
+                "If-None-Match on a write takes only '*'",
+            )),
+            (None, Some(etags)) => Ok(WriteCondition::IfMatch(etags.to_string())),
+            (None, None) => Ok(WriteCondition::Always),
+        }
+    }
+}
+
+/// Check `condition` against the key's live version; the caller holds the key's lock.
+pub async fn check_write_condition(
+    tx: &mut Transaction<'_, Postgres>,
+    bucket: &str,
+    key: &str,
+    condition: &WriteCondition,
+) -> Result<()> {
+    if *condition == WriteCondition::Always {
+        return Ok(());
+    }
+    let live: Option<(bool, String)> = sqlx::query_as(
+        "SELECT delete_marker, etag FROM object_storage.objects WHERE bucket = $1 AND key = $2 AND is_latest",
+    )
+    .bind(bucket)
+    .bind(key)
+    .fetch_optional(&mut **tx)
+    .await?;
+    let live_etag = live.filter(|(marker, _)| !marker).map(|(_, etag)| etag);
+    let precondition_failed = || {
+        StorageError::S3(
+            StatusCode::PRECONDITION_FAILED,
+            "PreconditionFailed",
+            "At least one of the pre-conditions you specified did not hold".into(),
+        )
+    };
+    match (condition, live_etag) {
+        (WriteCondition::IfAbsent, Some(_)) => Err(precondition_failed()),
+        // S3: If-Match on a key with no current object (or a delete marker) is a 404.
+        (WriteCondition::IfMatch(_), None) => Err(StorageError::NoSuchKey(key.to_string())),
+        (WriteCondition::IfMatch(wanted), Some(etag)) => {
+            let matches = wanted.split(',').map(str::trim).any(|candidate| {
+                candidate == "*" || candidate.trim_matches('"') == etag.trim_matches('"')
+            });
+            if matches {
+                Ok(())
+            } else {
+                Err(precondition_failed())
+            }
+        }
+        _ => Ok(()),
+    }
+}
+
 /// Commit a written blob as the key's newest version. With `only_if_absent`
 /// (`If-None-Match: *`), refuse when a live object exists.
 pub async fn commit_written(
@@ -209,23 +281,30 @@ pub async fn commit_written(
     version: NewVersion,
     only_if_absent: bool,
 ) -> Result<ObjectVersion> {
+    let condition = if only_if_absent {
+        WriteCondition::IfAbsent
+    } else {
+        WriteCondition::Always
+    };
+    commit_written_if(storage, bucket, caller, key, written, version, &condition).await
+}
+
+/// [`commit_written`] under any [`WriteCondition`].
+pub async fn commit_written_if(
+    storage: &ObjectStorage,
+    bucket: &Bucket,
+    caller: &Principal,
+    key: &str,
+    written: &blobs::WrittenBlob,
+    version: NewVersion,
+    condition: &WriteCondition,
+) -> Result<ObjectVersion> {
     let mut tx = storage.pool.begin().await?;
-    if only_if_absent {
+    if *condition != WriteCondition::Always {
+        // Bucket, then key: the order every writer takes them in.
+        lock_bucket(&mut tx, &bucket.name).await?;
         lock_key(&mut tx, &bucket.name, key).await?;
-        let live: Option<bool> = sqlx::query_scalar(
-            "SELECT delete_marker FROM object_storage.objects WHERE bucket = $1 AND key = $2 AND is_latest",
-        )
-        .bind(&bucket.name)
-        .bind(key)
-        .fetch_optional(&mut *tx)
-        .await?;
-        if live == Some(false) {
-            return Err(StorageError::S3(
-                StatusCode::PRECONDITION_FAILED,
-                "PreconditionFailed",
-                "At least one of the pre-conditions you specified did not hold".into(),
-            ));
-        }
+        check_write_condition(&mut tx, &bucket.name, key, condition).await?;
     }
     let blob_id = blobs::commit_blob(&mut tx, written).await?;
     let row = commit_version(
@@ -240,6 +319,17 @@ pub async fn commit_written(
     .await?;
     tx.commit().await?;
     Ok(row)
+}
+
+/// Take the bucket's share lock and the key's lock (in that order) inside `tx`, for callers
+/// that check a [`WriteCondition`] before [`commit_version`].
+pub async fn lock_for_write(
+    tx: &mut Transaction<'_, Postgres>,
+    bucket: &str,
+    key: &str,
+) -> Result<()> {
+    lock_bucket(tx, bucket).await?;
+    lock_key(tx, bucket, key).await
 }
 
 /// A version to read: the latest unless `version_id` is given.
@@ -370,6 +460,20 @@ pub async fn copy(
 ) -> Result<ObjectVersion> {
     validate_key(key)?;
     let mut tx = storage.pool.begin().await?;
+    // The destination's locks first (the order every writer takes), then the source version
+    // held until commit: deleted meanwhile, its chunks could be collected under the copy.
+    lock_for_write(&mut tx, &bucket.name, key).await?;
+    let source_alive: Option<i32> = sqlx::query_scalar(
+        "SELECT 1 FROM object_storage.objects WHERE bucket = $1 AND key = $2 AND version_id = $3 FOR SHARE",
+    )
+    .bind(&source.bucket)
+    .bind(&source.key)
+    .bind(&source.version_id)
+    .fetch_optional(&mut *tx)
+    .await?;
+    if source_alive.is_none() {
+        return Err(StorageError::NoSuchKey(source.key.clone()));
+    }
     let blob_id = match source.blob_id {
         Some(id) => Some(blobs::concat_blobs(&mut tx, &[id]).await?),
         None => None,

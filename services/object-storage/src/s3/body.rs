@@ -9,7 +9,7 @@ use kumo_auth::SigV4Context;
 use md5::Digest;
 
 use super::chunked::{self, ChunkSigning, ChunkedMode, TrailerHandle};
-use crate::checksum::{ChecksumError, IntegrityExpectation, ObjectHasher};
+use crate::checksum::{ChecksumAlgorithm, ChecksumError, IntegrityExpectation, ObjectHasher};
 use crate::error::{Result, StorageError};
 
 impl From<chunked::ChunkedError> for StorageError {
@@ -101,19 +101,24 @@ fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
 
 /// Open an upload body: decode `aws-chunked` when the payload hash says so, refuse bodies
 /// over `max_bytes` up front when their length is declared.
+///
+/// `default_algorithm` is computed when the request names no checksum (an upload part of a
+/// multipart upload created with a checksum algorithm). `body` is taken only once the
+/// headers passed: a refused request leaves its body to the caller (to drain).
 pub fn incoming(
     headers: &HeaderMap,
     context: Option<&SigV4Context>,
-    body: axum::body::Body,
+    body: impl FnOnce() -> axum::body::Body,
     max_bytes: u64,
+    default_algorithm: Option<ChecksumAlgorithm>,
 ) -> Result<Incoming> {
     let expectation = IntegrityExpectation::from_headers(headers)?;
+    let algorithm = expectation.algorithm().or(default_algorithm);
     let payload_hash = header(headers, "x-amz-content-sha256")
         .map(str::to_string)
         .or_else(|| context.map(|c| c.payload_hash.clone()))
         .unwrap_or_else(|| "UNSIGNED-PAYLOAD".into());
     let content_length = header(headers, "content-length").and_then(|v| v.parse::<u64>().ok());
-    let raw_body = body.into_data_stream();
     let plain = |raw_body: axum::body::BodyDataStream| {
         raw_body.map(|r| {
             r.map_err(|e| {
@@ -162,12 +167,13 @@ pub fn incoming(
         if decoded_length > max_bytes {
             return Err(too_large());
         }
-        let (stream, trailers) = chunked::decode(raw_body, mode, Some(decoded_length));
+        let (stream, trailers) =
+            chunked::decode(body().into_data_stream(), mode, Some(decoded_length));
         let stream = stream.map(|r| r.map_err(StorageError::from)).boxed();
         return Ok(Incoming {
             stream,
             verifier: Verifier {
-                hasher: ObjectHasher::new(expectation.algorithm()),
+                hasher: ObjectHasher::new(algorithm),
                 expectation,
                 payload_sha256: None,
                 trailers: Some(trailers),
@@ -197,9 +203,9 @@ pub fn incoming(
         && payload_hash.bytes().all(|b| b.is_ascii_hexdigit()))
     .then(|| (payload_hash.to_ascii_lowercase(), sha2::Sha256::new()));
     Ok(Incoming {
-        stream: plain(raw_body).boxed(),
+        stream: plain(body().into_data_stream()).boxed(),
         verifier: Verifier {
-            hasher: ObjectHasher::new(expectation.algorithm()),
+            hasher: ObjectHasher::new(algorithm),
             expectation,
             payload_sha256,
             trailers: None,

@@ -6,7 +6,9 @@ use base64::Engine;
 use http::{Method, StatusCode};
 
 use super::xml::{self, XmlWriter};
-use super::{empty, encode_key, malformed_xml, read_small_body, xml_response, S3Request};
+use super::{
+    empty, encode_key, malformed_xml, read_document, read_small_body, xml_response, S3Request,
+};
 use crate::buckets;
 use crate::error::{Result, StorageError};
 use crate::multipart;
@@ -125,7 +127,7 @@ async fn create(storage: &ObjectStorage, request: S3Request) -> Result<Response>
     let constraint = if body.trim().is_empty() {
         None
     } else {
-        if !body.contains("CreateBucketConfiguration") {
+        if !xml::well_formed(&body, "CreateBucketConfiguration") {
             return Err(malformed_xml());
         }
         xml::first_text(&body, "LocationConstraint")
@@ -246,17 +248,14 @@ async fn put_subresource(
 ) -> Result<Response> {
     if request.has("versioning") {
         let principal = request.principal.clone();
-        let body = read_small_body(request.take_body()).await?;
+        let body = read_document(request.take_body(), "VersioningConfiguration").await?;
         let status = xml::first_text(&body, "Status").ok_or_else(malformed_xml)?;
         buckets::set_versioning(storage, &principal, name, &status).await?;
         return Ok(empty(StatusCode::OK));
     }
     if request.has("tagging") {
         let principal = request.principal.clone();
-        let body = read_small_body(request.take_body()).await?;
-        if !body.contains("Tagging") {
-            return Err(malformed_xml());
-        }
+        let body = read_document(request.take_body(), "Tagging").await?;
         let tags = xml::parse_tagging(&body);
         buckets::set_tags(storage, &principal, name, Some(tags)).await?;
         return Ok(empty(StatusCode::NO_CONTENT));
@@ -589,13 +588,11 @@ async fn delete_objects(storage: &ObjectStorage, request: S3Request) -> Result<R
     let name = request.bucket()?.to_string();
     let principal = request.principal.clone();
     let bucket = buckets::writable(storage, &principal, &name).await?;
-    let body = read_small_body(request.take_body()).await?;
-    if !body.contains("<Delete") {
-        return Err(malformed_xml());
-    }
+    let body = read_document(request.take_body(), "Delete").await?;
     let quiet = xml::first_text(&body, "Quiet").as_deref() == Some("true");
     let targets = xml::elements(&body, "Object");
-    if targets.len() > 1000 {
+    // S3 takes 1 to 1000 keys.
+    if targets.is_empty() || targets.len() > 1000 {
         return Err(malformed_xml());
     }
     let mut w = XmlWriter::new("DeleteResult");

@@ -7,9 +7,10 @@ use chrono::{DateTime, Utc};
 use http::{HeaderMap, Method, StatusCode};
 
 use super::xml::{self, XmlWriter};
-use super::{empty, malformed_xml, read_small_body, set_header, xml_response, S3Request};
+use super::{empty, malformed_xml, read_document, set_header, xml_response, S3Request};
 use crate::blobs;
 use crate::buckets::{self, Bucket};
+use crate::checksum::{ChecksumAlgorithm, ChecksumError, IntegrityExpectation, ObjectHasher};
 use crate::error::{Result, StorageError};
 use crate::multipart;
 use crate::objects::{self, NewVersion, ObjectVersion};
@@ -41,6 +42,16 @@ pub async fn route(storage: &ObjectStorage, request: S3Request) -> Result<Respon
             Err(StorageError::not_implemented("PutObjectAcl"))
         }
         Method::PUT => put_object(storage, request).await,
+        Method::GET if request.has("attributes") => get_attributes(storage, request).await,
+        _ if UNSUPPORTED_SUBRESOURCES.iter().any(|r| request.has(r)) => {
+            get_readable(storage, &request).await?;
+            let name = UNSUPPORTED_SUBRESOURCES
+                .iter()
+                .find(|r| request.has(r))
+                .copied()
+                .unwrap_or_default();
+            Err(StorageError::not_implemented(&format!("?{name}")))
+        }
         Method::GET if request.has("tagging") => get_tagging(storage, request).await,
         Method::GET if request.has("uploadId") => list_parts(storage, request).await,
         Method::GET if request.has("acl") => {
@@ -66,6 +77,11 @@ pub async fn route(storage: &ObjectStorage, request: S3Request) -> Result<Respon
         _ => Err(objects::method_not_allowed()),
     }
 }
+
+/// Object sub-resources Kumo does not serve: answered `NotImplemented`, never with the
+/// object itself.
+const UNSUPPORTED_SUBRESOURCES: &[&str] =
+    &["retention", "legal-hold", "torrent", "restore", "select"];
 
 /// The bucket (owned by the caller) and the version the request names.
 async fn get_readable(
@@ -146,17 +162,23 @@ async fn put_object(storage: &ObjectStorage, request: S3Request) -> Result<Respo
     let key = request.key()?.to_string();
     objects::validate_key(&key)?;
     let template = version_template(&request.headers)?;
-    // Conditional write: `If-None-Match: *` refuses to overwrite an existing object.
-    let if_none_match = request.header("if-none-match").map(str::to_string);
+    // Conditional write: `If-None-Match: *` refuses to overwrite an existing object,
+    // `If-Match` to replace anything but the named version.
+    let condition = objects::WriteCondition::from_headers(
+        request.header("if-none-match"),
+        request.header("if-match"),
+    )?;
+    // The bucket first: a refusal leaves the body unread (to be drained), not half-stored.
+    let bucket = buckets::writable(storage, &request.principal, &bucket_name).await?;
     let mut incoming = super::body::incoming(
         &request.headers,
         request.context.as_ref(),
-        request.take_body(),
+        || request.take_body(),
         MAX_PUT_BYTES,
+        None,
     )?;
     let verifier = &mut incoming.verifier;
     let mut observe = |data: &[u8]| verifier.update(data);
-    let bucket = buckets::writable(storage, &request.principal, &bucket_name).await?;
     let written = blobs::write_blob(storage, incoming.stream, &mut observe).await?;
     let integrity = incoming.verifier.finish()?;
     let version = NewVersion {
@@ -166,26 +188,21 @@ async fn put_object(storage: &ObjectStorage, request: S3Request) -> Result<Respo
         checksum_value: integrity.checksum.as_ref().map(|c| c.1.clone()),
         ..template
     };
-    let only_if_absent = if_none_match.as_deref() == Some("*");
-    let row = objects::commit_written(
+    let row = objects::commit_written_if(
         storage,
         &bucket,
         &request.principal,
         &key,
         &written,
         version,
-        only_if_absent,
+        &condition,
     )
     .await?;
     let mut response = empty(StatusCode::OK);
     set_header(&mut response, "etag", &row.etag);
     version_header(&mut response, &bucket, &row);
     if let (Some(alg), Some(value)) = (&row.checksum_algorithm, &row.checksum_value) {
-        set_header(
-            &mut response,
-            &format!("x-amz-checksum-{}", alg.to_ascii_lowercase()),
-            value,
-        );
+        checksum_headers(&mut response, alg, value);
     }
     Ok(response)
 }
@@ -329,6 +346,94 @@ fn object_headers(response: &mut Response, bucket: &Bucket, version: &ObjectVers
     version_header(response, bucket, version);
 }
 
+/// A read that found a delete marker. S3 says which: the latest version is a delete marker
+/// (404 NoSuchKey), or a marker was asked for by version id (405); and names the marker in
+/// headers.
+fn delete_marker_response(request: &S3Request, version: &ObjectVersion) -> Response {
+    let error = if request.param("versionId").is_some() {
+        objects::method_not_allowed()
+    } else {
+        StorageError::NoSuchKey(version.key.clone())
+    };
+    let mut error = error.to_s3(Some(&request.resource()));
+    if request.method == Method::HEAD {
+        error.message.clear();
+    }
+    let mut response = error.into_response_as(kumo_common::AwsErrorFormat::S3);
+    set_header(&mut response, "x-amz-delete-marker", "true");
+    set_header(&mut response, "x-amz-version-id", &version.version_id);
+    set_header(
+        &mut response,
+        "last-modified",
+        &xml::http_date(version.last_modified),
+    );
+    response
+}
+
+/// GetObjectAttributes: what `x-amz-object-attributes` asks for, without the data.
+async fn get_attributes(storage: &ObjectStorage, request: S3Request) -> Result<Response> {
+    const KNOWN: &[&str] = &[
+        "ETag",
+        "Checksum",
+        "ObjectParts",
+        "StorageClass",
+        "ObjectSize",
+    ];
+    let wanted: Vec<String> = request
+        .headers
+        .get_all("x-amz-object-attributes")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|a| a.trim().to_string())
+        .filter(|a| !a.is_empty())
+        .collect();
+    if wanted.is_empty() || wanted.iter().any(|a| !KNOWN.contains(&a.as_str())) {
+        return Err(StorageError::invalid_argument(
+            "Invalid attribute name specified.",
+        ));
+    }
+    let (bucket, version) = get_readable(storage, &request).await?;
+    if version.delete_marker {
+        return Ok(delete_marker_response(&request, &version));
+    }
+    let asked = |name: &str| wanted.iter().any(|a| a == name);
+    let mut w = XmlWriter::new("GetObjectAttributesResponse");
+    if asked("ETag") {
+        // Unquoted here, unlike every other ETag S3 sends.
+        w.text("ETag", version.etag.trim_matches('"'));
+    }
+    if asked("Checksum") {
+        if let (Some(alg), Some(value)) = (&version.checksum_algorithm, &version.checksum_value) {
+            w.open("Checksum")
+                .text(&format!("Checksum{}", checksum_member(alg)), value)
+                .text("ChecksumType", checksum_type(value))
+                .close("Checksum");
+        }
+    }
+    if asked("ObjectParts") {
+        if let Some(count) = version.parts_count {
+            w.open("ObjectParts")
+                .num("PartsCount", count)
+                .close("ObjectParts");
+        }
+    }
+    if asked("StorageClass") {
+        w.text("StorageClass", "STANDARD");
+    }
+    if asked("ObjectSize") {
+        w.num("ObjectSize", version.size);
+    }
+    let mut response = xml_response(w.finish("GetObjectAttributesResponse"));
+    set_header(
+        &mut response,
+        "last-modified",
+        &xml::http_date(version.last_modified),
+    );
+    version_header(&mut response, &bucket, &version);
+    Ok(response)
+}
+
 async fn get_object(storage: &ObjectStorage, request: S3Request) -> Result<Response> {
     let bucket = buckets::owned(storage, &request.principal, request.bucket()?).await?;
     let key = request.key()?;
@@ -337,13 +442,7 @@ async fn get_object(storage: &ObjectStorage, request: S3Request) -> Result<Respo
         Err(e) => return Err(e),
     };
     if version.delete_marker {
-        // S3 says which: the latest is a delete marker (404), or a marker was asked for (405).
-        let error = if request.param("versionId").is_some() {
-            objects::method_not_allowed()
-        } else {
-            StorageError::NoSuchKey(key.to_string())
-        };
-        return Err(error);
+        return Ok(delete_marker_response(&request, &version));
     }
     let size = version.size as u64;
     if !check_conditions(&request.headers, &version.etag, version.last_modified, "")? {
@@ -398,17 +497,16 @@ async fn get_object(storage: &ObjectStorage, request: S3Request) -> Result<Respo
             &format!("bytes {}-{}/{}", start, end.saturating_sub(1), size),
         );
     }
-    if request
-        .header("x-amz-checksum-mode")
-        .map(|m| m.eq_ignore_ascii_case("ENABLED"))
-        == Some(true)
+    // The stored checksum is the whole object's: a range does not get it (clients check
+    // the bytes they received against it).
+    if status == StatusCode::OK
+        && request
+            .header("x-amz-checksum-mode")
+            .map(|m| m.eq_ignore_ascii_case("ENABLED"))
+            == Some(true)
     {
         if let (Some(alg), Some(value)) = (&version.checksum_algorithm, &version.checksum_value) {
-            set_header(
-                &mut response,
-                &format!("x-amz-checksum-{}", alg.to_ascii_lowercase()),
-                value,
-            );
+            checksum_headers(&mut response, alg, value);
         }
     }
     if let Some(count) = version
@@ -564,10 +662,7 @@ async fn put_tagging(storage: &ObjectStorage, request: S3Request) -> Result<Resp
     let bucket = buckets::writable(storage, &request.principal, request.bucket()?).await?;
     let key = request.key()?.to_string();
     let version_id = request.param("versionId").map(str::to_string);
-    let body = read_small_body(request.take_body()).await?;
-    if !body.contains("Tagging") {
-        return Err(malformed_xml());
-    }
+    let body = read_document(request.take_body(), "Tagging").await?;
     let tags = xml::parse_tagging(&body);
     let target = objects::set_tags(
         storage,
@@ -605,9 +700,15 @@ async fn create_upload(storage: &ObjectStorage, request: S3Request) -> Result<Re
     let bucket = request.bucket()?.to_string();
     let key = request.key()?.to_string();
     let mut template = version_template(&request.headers)?;
-    template.checksum_algorithm = request
-        .header("x-amz-checksum-algorithm")
-        .map(|a| a.to_ascii_uppercase());
+    template.checksum_algorithm = match request.header("x-amz-checksum-algorithm") {
+        Some(name) => Some(
+            ChecksumAlgorithm::parse(name)
+                .ok_or(ChecksumError::UnsupportedAlgorithm)?
+                .as_str()
+                .to_string(),
+        ),
+        None => None,
+    };
     let upload = multipart::create(storage, &request.principal, &bucket, &key, &template).await?;
     let mut w = XmlWriter::new("InitiateMultipartUploadResult");
     w.text("Bucket", &bucket)
@@ -645,11 +746,28 @@ async fn upload_part(storage: &ObjectStorage, request: S3Request) -> Result<Resp
     if request.header("x-amz-copy-source").is_some() {
         return upload_part_copy(storage, request, upload, number).await;
     }
+    // A part of an upload created with a checksum algorithm carries that checksum (computed
+    // here when the client sent none); another algorithm is refused, as S3 does.
+    let upload_algorithm = upload
+        .checksum_algorithm
+        .as_deref()
+        .and_then(ChecksumAlgorithm::parse);
+    let sent = IntegrityExpectation::from_headers(&request.headers)?.algorithm();
+    if let (Some(expected), Some(sent)) = (upload_algorithm, sent) {
+        if expected != sent {
+            return Err(StorageError::invalid_request(format!(
+                "Checksum Type mismatch occurred, expected checksum Type: {}, actual checksum Type: {}",
+                expected.as_str().to_ascii_lowercase(),
+                sent.as_str().to_ascii_lowercase()
+            )));
+        }
+    }
     let mut incoming = super::body::incoming(
         &request.headers,
         request.context.as_ref(),
-        request.take_body(),
+        || request.take_body(),
         multipart::MAX_PART_BYTES,
+        upload_algorithm,
     )?;
     let verifier = &mut incoming.verifier;
     let mut observe = |data: &[u8]| verifier.update(data);
@@ -699,15 +817,34 @@ async fn upload_part_copy(
         None => (0, size),
     };
     // A part copy re-writes the bytes (a range need not fall on chunk boundaries).
+    // The part gets the upload's checksum like an uploaded one (the completed object's
+    // checksum is made of its parts').
     let stream = blobs::read_range(storage, source.blob_id, start, end).await?;
-    let mut md5 = super::body::Md5Only::default();
-    let mut observe = |data: &[u8]| md5.update(data);
+    let algorithm = upload
+        .checksum_algorithm
+        .as_deref()
+        .and_then(ChecksumAlgorithm::parse);
+    let mut hasher = ObjectHasher::new(algorithm);
+    let mut observe = |data: &[u8]| hasher.update(data);
     let written = blobs::write_blob(storage, Box::pin(stream), &mut observe).await?;
-    let md5_hex = md5.finish_hex();
-    let part = multipart::save_part(storage, &upload, number, &written, &md5_hex, None).await?;
+    let digests = hasher.finish();
+    let md5_hex = digests.md5_hex();
+    let checksum = digests.checksum;
+    let part = multipart::save_part(
+        storage,
+        &upload,
+        number,
+        &written,
+        &md5_hex,
+        checksum.as_ref().map(|(_, value)| value.as_str()),
+    )
+    .await?;
     let mut w = XmlWriter::new("CopyPartResult");
     w.time("LastModified", part.last_modified)
         .text("ETag", &part.etag());
+    if let Some((algorithm, value)) = &checksum {
+        w.text(&format!("Checksum{}", algorithm.as_str()), value);
+    }
     let mut response = xml_response(w.finish("CopyPartResult"));
     if source.version_id != objects::NULL_VERSION {
         set_header(
@@ -726,24 +863,41 @@ async fn complete_upload(storage: &ObjectStorage, request: S3Request) -> Result<
     let principal = request.principal.clone();
     let upload = multipart::get(storage, &principal, &bucket_name, &key, &upload_id).await?;
     let bucket = buckets::writable(storage, &principal, &bucket_name).await?;
-    let body = read_small_body(request.take_body()).await?;
-    if !body.contains("CompleteMultipartUpload") {
-        return Err(malformed_xml());
-    }
+    let body = read_document(request.take_body(), "CompleteMultipartUpload").await?;
+    // The part checksums the client lists are checked against the stored ones.
+    let listed_checksum = upload
+        .checksum_algorithm
+        .as_deref()
+        .map(|alg| format!("Checksum{}", checksum_member(alg)));
     let mut parts = Vec::new();
     for part in xml::elements(&body, "Part") {
         let number = xml::first_text(part, "PartNumber")
             .and_then(|n| n.parse::<i64>().ok())
             .ok_or_else(malformed_xml)?;
         let etag = xml::first_text(part, "ETag").ok_or_else(malformed_xml)?;
-        parts.push((multipart::validate_part_number(number)?, etag));
+        parts.push(multipart::RequestedPart {
+            number: multipart::validate_part_number(number)?,
+            etag,
+            checksum: listed_checksum
+                .as_deref()
+                .and_then(|member| xml::first_text(part, member)),
+        });
     }
-    let row = multipart::complete(storage, &principal, &bucket, &upload, &parts).await?;
+    let condition = objects::WriteCondition::from_headers(
+        request.header("if-none-match"),
+        request.header("if-match"),
+    )?;
+    let row =
+        multipart::complete(storage, &principal, &bucket, &upload, &parts, &condition).await?;
     let mut w = XmlWriter::new("CompleteMultipartUploadResult");
     w.text("Location", &format!("/{bucket_name}/{key}"))
         .text("Bucket", &bucket_name)
         .text("Key", &key)
         .text("ETag", &row.etag);
+    if let (Some(alg), Some(value)) = (&row.checksum_algorithm, &row.checksum_value) {
+        w.text(&format!("Checksum{}", checksum_member(alg)), value)
+            .text("ChecksumType", checksum_type(value));
+    }
     let mut response = xml_response(w.finish("CompleteMultipartUploadResult"));
     version_header(&mut response, &bucket, &row);
     Ok(response)
@@ -813,6 +967,26 @@ async fn list_parts(storage: &ObjectStorage, request: S3Request) -> Result<Respo
 /// `CRC32` → `CRC32`, `CRC32C`, `CRC64NVME`, `SHA1`, `SHA256`: the XML member suffix.
 fn checksum_member(alg: &str) -> String {
     alg.to_ascii_uppercase()
+}
+
+/// A multipart upload's checksum of checksums ends in `-<parts>`: `COMPOSITE`; any other
+/// checksum covers the object's bytes: `FULL_OBJECT`.
+fn checksum_type(value: &str) -> &'static str {
+    if value.contains('-') {
+        "COMPOSITE"
+    } else {
+        "FULL_OBJECT"
+    }
+}
+
+/// `x-amz-checksum-<alg>` and `x-amz-checksum-type` of a stored checksum.
+fn checksum_headers(response: &mut Response, algorithm: &str, value: &str) {
+    set_header(
+        response,
+        &format!("x-amz-checksum-{}", algorithm.to_ascii_lowercase()),
+        value,
+    );
+    set_header(response, "x-amz-checksum-type", checksum_type(value));
 }
 
 #[cfg(test)]

@@ -103,17 +103,14 @@ pub fn canonical_user_id(account_id: &str) -> String {
 /// for S3's flat request documents; nested same-name elements are not supported.
 pub fn elements<'a>(xml: &'a str, name: &str) -> Vec<&'a str> {
     let mut found = Vec::new();
-    let open_plain = format!("<{name}>");
-    let open_attr = format!("<{name} ");
+    let opens = [
+        format!("<{name}>"),
+        format!("<{name} "),
+        format!("<{name}/>"),
+    ];
     let close = format!("</{name}>");
     let mut rest = xml;
-    loop {
-        let start = match (rest.find(&open_plain), rest.find(&open_attr)) {
-            (Some(a), Some(b)) => a.min(b),
-            (Some(a), None) => a,
-            (None, Some(b)) => b,
-            (None, None) => break,
-        };
+    while let Some(start) = opens.iter().filter_map(|open| rest.find(open)).min() {
         let Some(tag_end) = rest[start..].find('>') else {
             break;
         };
@@ -177,6 +174,163 @@ pub fn unescape(text: &str) -> String {
     out
 }
 
+/// Is `xml` a well-formed document whose root element is `root` (namespace prefix aside)?
+/// Checks what a flat request document needs before [`elements`] reads it: every tag closes
+/// in order, entities are known, attributes are quoted, and nothing but comments, processing
+/// instructions and whitespace surrounds the root. (No DTDs: S3 refuses them too.)
+pub fn well_formed(xml: &str, root: &str) -> bool {
+    let mut open: Vec<&str> = Vec::new();
+    let mut seen_root = false;
+    let mut rest = xml.strip_prefix('\u{feff}').unwrap_or(xml);
+    loop {
+        let text_end = rest.find('<').unwrap_or(rest.len());
+        let text = &rest[..text_end];
+        // Outside the root only whitespace; inside, text with valid entities.
+        if open.is_empty() && !text.trim().is_empty() {
+            return false;
+        }
+        if !entities_valid(text) {
+            return false;
+        }
+        rest = &rest[text_end..];
+        if rest.is_empty() {
+            return seen_root && open.is_empty();
+        }
+        if let Some(after) = rest.strip_prefix("<!--") {
+            let Some(end) = after.find("-->") else {
+                return false;
+            };
+            rest = &after[end + 3..];
+        } else if let Some(after) = rest.strip_prefix("<![CDATA[") {
+            let Some(end) = after.find("]]>") else {
+                return false;
+            };
+            if open.is_empty() {
+                return false;
+            }
+            rest = &after[end + 3..];
+        } else if let Some(after) = rest.strip_prefix("<?") {
+            let Some(end) = after.find("?>") else {
+                return false;
+            };
+            rest = &after[end + 2..];
+        } else if rest.starts_with("<!") {
+            return false;
+        } else if let Some(after) = rest.strip_prefix("</") {
+            let Some(end) = after.find('>') else {
+                return false;
+            };
+            let name = after[..end].trim_end();
+            if open.pop() != Some(name) {
+                return false;
+            }
+            rest = &after[end + 1..];
+        } else {
+            let after = &rest[1..];
+            let name_end = after
+                .find(|c: char| c.is_whitespace() || c == '>' || c == '/')
+                .unwrap_or(after.len());
+            let name = &after[..name_end];
+            if !valid_name(name) {
+                return false;
+            }
+            let Some((self_closing, consumed)) = tag_rest(&after[name_end..]) else {
+                return false;
+            };
+            if open.is_empty() {
+                if seen_root {
+                    return false;
+                }
+                seen_root = true;
+                let local = name.rsplit(':').next().unwrap_or(name);
+                if local != root {
+                    return false;
+                }
+            }
+            if !self_closing {
+                open.push(name);
+            }
+            rest = &after[name_end + consumed..];
+        }
+    }
+}
+
+fn valid_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    matches!(chars.next(), Some(c) if c.is_alphabetic() || c == '_' || c == ':')
+        && chars.all(|c| c.is_alphanumeric() || matches!(c, '_' | ':' | '-' | '.'))
+}
+
+/// The attributes and end of a start tag (after its name): `(self-closing, bytes consumed)`.
+fn tag_rest(text: &str) -> Option<(bool, usize)> {
+    let mut i = 0;
+    let bytes = text.as_bytes();
+    loop {
+        while i < bytes.len() && bytes[i].is_ascii_whitespace() {
+            i += 1;
+        }
+        match bytes.get(i)? {
+            b'>' => return Some((false, i + 1)),
+            b'/' => return (bytes.get(i + 1) == Some(&b'>')).then_some((true, i + 2)),
+            _ => {
+                // name="value" or name='value'
+                let eq = i + text[i..].find('=')?;
+                if !valid_name(text[i..eq].trim_end()) {
+                    return None;
+                }
+                let mut j = eq + 1;
+                while j < bytes.len() && bytes[j].is_ascii_whitespace() {
+                    j += 1;
+                }
+                let quote = *bytes.get(j)?;
+                if quote != b'"' && quote != b'\'' {
+                    return None;
+                }
+                let close = j + 1 + text[j + 1..].find(quote as char)?;
+                let value = &text[j + 1..close];
+                if value.contains('<') || !entities_valid(value) {
+                    return None;
+                }
+                i = close + 1;
+                if !matches!(bytes.get(i), Some(b) if b.is_ascii_whitespace() || *b == b'>' || *b == b'/')
+                {
+                    return None;
+                }
+            }
+        }
+    }
+}
+
+/// Every `&` starts a known entity or a character reference.
+fn entities_valid(text: &str) -> bool {
+    let mut rest = text;
+    while let Some(at) = rest.find('&') {
+        rest = &rest[at + 1..];
+        let Some(end) = rest.find(';') else {
+            return false;
+        };
+        let entity = &rest[..end];
+        let known = match entity {
+            "amp" | "lt" | "gt" | "quot" | "apos" => true,
+            _ if entity.starts_with("#x") => u32::from_str_radix(&entity[2..], 16)
+                .ok()
+                .and_then(char::from_u32)
+                .is_some(),
+            _ if entity.starts_with('#') => entity[1..]
+                .parse::<u32>()
+                .ok()
+                .and_then(char::from_u32)
+                .is_some(),
+            _ => false,
+        };
+        if !known {
+            return false;
+        }
+        rest = &rest[end + 1..];
+    }
+    true
+}
+
 /// `<Tagging><TagSet><Tag><Key/><Value/></Tag>…` → pairs.
 pub fn parse_tagging(xml: &str) -> Vec<(String, String)> {
     elements(xml, "Tag")
@@ -218,6 +372,40 @@ mod tests {
             vec![("k".into(), "".into()), ("x".into(), "<y>".into())]
         );
         assert_eq!(elements("<A><B/><B>t</B></A>", "B"), vec!["", "t"]);
+    }
+
+    #[test]
+    fn well_formed_documents() {
+        let good = [
+            r#"<?xml version="1.0" encoding="UTF-8"?>
+<Tagging xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><TagSet><Tag><Key>a&amp;b</Key><Value/></Tag></TagSet></Tagging>"#,
+            "<Tagging><TagSet></TagSet></Tagging>\n",
+            "<!-- c --><s3:Tagging xmlns:s3='x'><s3:TagSet /></s3:Tagging>",
+            "<Tagging><TagSet><Tag><Key><![CDATA[<k>]]></Key><Value>&#x263A;&#9731;</Value></Tag></TagSet></Tagging>",
+        ];
+        for doc in good {
+            assert!(well_formed(doc, "Tagging"), "{doc}");
+        }
+        let bad = [
+            "",
+            "not xml",
+            "<Tagging>",
+            "<Tagging><TagSet><Tag><Key>a</Key>",
+            "<Tagging><TagSet></Tagging></TagSet>",
+            "<Tagging></Tagging><Tagging></Tagging>",
+            "<Tagging></Tagging>trailing",
+            "<Tagging>&bogus;</Tagging>",
+            "<Tagging>a & b</Tagging>",
+            "<Tagging a=b></Tagging>",
+            "<Tagging a=\"b></Tagging>",
+            "<Other></Other>",
+            "<!DOCTYPE x><Tagging></Tagging>",
+            "{}",
+            "<Tagging><1a></1a></Tagging>",
+        ];
+        for doc in bad {
+            assert!(!well_formed(doc, "Tagging"), "{doc}");
+        }
     }
 
     #[test]
