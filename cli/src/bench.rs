@@ -136,6 +136,11 @@ impl UpProcess {
         }
     }
 
+    /// The `kumo up` process's id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     pub fn credentials(&self) -> anyhow::Result<(String, String)> {
         read_profile(&self.state_dir.join("aws/credentials"))
     }
