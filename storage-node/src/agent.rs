@@ -233,6 +233,11 @@ impl StorageNode {
                 // Also stops when the RunningNode is dropped (the sender goes away).
                 let _ = server_stop.wait_for(|stop| *stop).await;
             };
+            use axum::serve::ListenerExt;
+            // Small chunk reads must not wait for the reader's delayed ACK.
+            let listener = listener.tap_io(|tcp| {
+                let _ = tcp.set_nodelay(true);
+            });
             if let Err(e) = axum::serve(listener, app)
                 .with_graceful_shutdown(stopped)
                 .await

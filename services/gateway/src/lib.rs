@@ -271,6 +271,20 @@ fn is_s3_request(request: &Request, storage: &ObjectStorage) -> bool {
     !(path == "/" || path == "/healthz" || path == "/readyz" || path.starts_with("/v1/"))
 }
 
+/// `Expect: 100-continue` with an empty body: the server never sends a 100 for it.
+fn expects_continue_without_body(request: &Request) -> bool {
+    let headers = request.headers();
+    let expects = headers
+        .get(http::header::EXPECT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("100-continue"));
+    let empty = headers
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim() == "0");
+    expects && empty
+}
+
 async fn s3_intercept(
     State(AppState { services, mount }): State<AppState>,
     request: Request,
@@ -280,13 +294,20 @@ async fn s3_intercept(
     if serves_s3 && is_s3_request(&request, &services.object_storage) {
         let principal = request.extensions().get::<Principal>().cloned();
         let context = request.extensions().get::<SigV4Context>().cloned();
-        return kumo_object_storage::s3::handle(
-            &services.object_storage,
-            principal,
-            context,
-            request,
-        )
-        .await;
+        let empty_expecting_continue = expects_continue_without_body(&request);
+        let mut response =
+            kumo_object_storage::s3::handle(&services.object_storage, principal, context, request)
+                .await;
+        if empty_expecting_continue {
+            // No body, so no `100 Continue` precedes the answer. botocore then keeps the
+            // final status it read while waiting for the 100 and misreads the next response
+            // on this connection (a read timeout in aws-cli): a fresh connection avoids it.
+            response.headers_mut().insert(
+                http::header::CONNECTION,
+                http::HeaderValue::from_static("close"),
+            );
+        }
+        return response;
     }
     next.run(request).await
 }

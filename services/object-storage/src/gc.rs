@@ -31,13 +31,14 @@ pub async fn collect(storage: &ObjectStorage, grace: Duration) -> Result<GcRepor
     let mut report = GcReport::default();
     let pool = &storage.pool;
 
-    let released = sqlx::query(
-        "WITH dead AS (DELETE FROM object_storage.dead_blobs RETURNING blob_id)
-         DELETE FROM object_storage.blob_chunks WHERE blob_id IN (SELECT blob_id FROM dead)",
+    let released: i64 = sqlx::query_scalar(
+        "WITH dead AS (DELETE FROM object_storage.dead_blobs RETURNING blob_id),
+              refs AS (DELETE FROM object_storage.blob_chunks WHERE blob_id IN (SELECT blob_id FROM dead))
+         SELECT count(*) FROM dead",
     )
-    .execute(pool)
+    .fetch_one(pool)
     .await?;
-    report.blobs_released = released.rows_affected();
+    report.blobs_released = released as u64;
 
     let endpoints: HashMap<String, NodeEndpoint> = nodes::endpoints(storage)
         .await?
