@@ -5,6 +5,7 @@
 //! `migrations/` are embedded and applied at start-up; sqlx takes a Postgres advisory lock
 //! around them, so two processes starting at once apply each migration exactly once.
 
+pub mod join_tokens;
 pub mod private_postgres;
 pub mod testing;
 

@@ -8,7 +8,6 @@ use kumo_compute_protocol::{
     EnrolRequest, EnrolResponse, InstanceKind, ObservedState, SyncRequest, SyncResponse,
 };
 use serde::Serialize;
-use sha2::Digest;
 use sqlx::PgPool;
 
 use crate::error::{ComputeError, Result};
@@ -16,7 +15,7 @@ use crate::instances::{self, InstanceRow, InstanceState};
 use crate::{require_operator, Compute};
 
 fn sha256_hex(text: &str) -> String {
-    hex::encode(sha2::Sha256::digest(text.as_bytes()))
+    kumo_auth::sigv4::sha256_hex(text.as_bytes())
 }
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -27,17 +26,10 @@ pub struct JoinToken {
 
 /// A join token for enrolling hosts (valid for `ttl`, usable by any number of hosts).
 pub async fn create_join_token(pool: &PgPool, ttl: std::time::Duration) -> Result<JoinToken> {
-    let token = format!("kjt-{}", kumo_common::ids::secret_string(40));
-    let expires_at: DateTime<Utc> = sqlx::query_scalar(
-        "INSERT INTO compute.join_tokens (token_sha256, expires_at) VALUES ($1, now() + make_interval(secs => $2))
-         RETURNING expires_at",
-    )
-    .bind(sha256_hex(&token))
-    .bind(ttl.as_secs_f64())
-    .fetch_one(pool)
-    .await?;
+    let (join_token, expires_at) =
+        kumo_catalog::join_tokens::create(pool, "compute.join_tokens", "kjt", ttl).await?;
     Ok(JoinToken {
-        join_token: token,
+        join_token,
         expires_at,
     })
 }
@@ -77,13 +69,9 @@ fn kinds(list: &[InstanceKind]) -> Vec<String> {
 /// Enrol (or re-enrol, replacing its credential) a host.
 pub async fn enrol(pool: &PgPool, request: &EnrolRequest) -> Result<EnrolResponse> {
     validate_capacity(request)?;
-    let valid: Option<i32> = sqlx::query_scalar(
-        "SELECT 1 FROM compute.join_tokens WHERE token_sha256 = $1 AND expires_at > now()",
-    )
-    .bind(sha256_hex(&request.join_token))
-    .fetch_optional(pool)
-    .await?;
-    if valid.is_none() {
+    if !kumo_catalog::join_tokens::is_valid(pool, "compute.join_tokens", &request.join_token)
+        .await?
+    {
         return Err(ComputeError::Forbidden(
             "the join token is unknown or expired".into(),
         ));
@@ -124,15 +112,16 @@ pub async fn authenticate_node(pool: &PgPool, token: &str) -> Result<String> {
             .fetch_optional(pool)
             .await?;
     match stored {
-        Some(hash) if constant_time_eq(hash.as_bytes(), sha256_hex(secret).as_bytes()) => {
+        Some(hash)
+            if kumo_auth::sigv4::constant_time_eq(
+                hash.as_bytes(),
+                sha256_hex(secret).as_bytes(),
+            ) =>
+        {
             Ok(host_id.to_string())
         }
         _ => Err(ComputeError::Unauthenticated),
     }
-}
-
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 /// What an observation means for the tenant-visible state: `(new state, new desired, reason)`.

@@ -3,6 +3,26 @@
 use axum::Router;
 use tokio::net::TcpListener;
 
+use crate::config::{init_logging, start_control_plane, CommonArgs};
+use crate::Services;
+
+/// The body of every standalone binary: start the control plane, serve the router `build`
+/// makes from its services until a signal, then stop the catalog.
+pub async fn run_standalone(
+    name: &str,
+    args: &CommonArgs,
+    build: fn(Services, kumo_auth::AuthConfig) -> Router,
+) -> anyhow::Result<()> {
+    init_logging();
+    let plane = start_control_plane(args).await?;
+    let app = build(plane.services(), Default::default());
+    let listener = TcpListener::bind(args.listen).await?;
+    tracing::info!(endpoint = %format!("http://{}", listener.local_addr()?), "{name} ready");
+    serve(listener, app, shutdown_signal()).await?;
+    plane.catalog.shutdown().await;
+    Ok(())
+}
+
 /// Resolves on Ctrl-C (SIGINT) or SIGTERM.
 pub async fn shutdown_signal() {
     let ctrl_c = async {

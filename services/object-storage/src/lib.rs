@@ -147,8 +147,3 @@ pub fn require_operator(caller: &Principal) -> Result<()> {
         ))
     }
 }
-
-fn sha256_hex(data: &[u8]) -> String {
-    use sha2::Digest;
-    hex::encode(sha2::Sha256::digest(data))
-}

@@ -8,7 +8,7 @@ use serde::Serialize;
 use sqlx::PgPool;
 
 use crate::error::{Result, StorageError};
-use crate::{require_operator, sha256_hex, ObjectStorage};
+use crate::{require_operator, ObjectStorage};
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct JoinToken {
@@ -18,17 +18,10 @@ pub struct JoinToken {
 
 /// A join token for enrolling storage nodes (valid for `ttl`, usable by any number of nodes).
 pub async fn create_join_token(pool: &PgPool, ttl: std::time::Duration) -> Result<JoinToken> {
-    let token = format!("ksj-{}", kumo_common::ids::secret_string(40));
-    let expires_at: DateTime<Utc> = sqlx::query_scalar(
-        "INSERT INTO object_storage.join_tokens (token_sha256, expires_at)
-         VALUES ($1, now() + make_interval(secs => $2)) RETURNING expires_at",
-    )
-    .bind(sha256_hex(token.as_bytes()))
-    .bind(ttl.as_secs_f64())
-    .fetch_one(pool)
-    .await?;
+    let (join_token, expires_at) =
+        kumo_catalog::join_tokens::create(pool, "object_storage.join_tokens", "ksj", ttl).await?;
     Ok(JoinToken {
-        join_token: token,
+        join_token,
         expires_at,
     })
 }
@@ -75,13 +68,9 @@ fn bytes_i64(value: u64) -> i64 {
 /// Enrol (or re-enrol under the same name, replacing its token) a storage node.
 pub async fn enrol(pool: &PgPool, request: &EnrolRequest) -> Result<EnrolResponse> {
     validate_enrol(request)?;
-    let valid: Option<i32> = sqlx::query_scalar(
-        "SELECT 1 FROM object_storage.join_tokens WHERE token_sha256 = $1 AND expires_at > now()",
-    )
-    .bind(sha256_hex(request.join_token.as_bytes()))
-    .fetch_optional(pool)
-    .await?;
-    if valid.is_none() {
+    if !kumo_catalog::join_tokens::is_valid(pool, "object_storage.join_tokens", &request.join_token)
+        .await?
+    {
         return Err(StorageError::S3(
             http::StatusCode::FORBIDDEN,
             "AccessDenied",
@@ -123,15 +112,11 @@ pub async fn authenticate(pool: &PgPool, token: &str) -> Result<String> {
             .fetch_optional(pool)
             .await?;
     match stored {
-        Some(stored) if constant_time_eq(stored.as_bytes(), token.as_bytes()) => {
+        Some(stored) if kumo_auth::sigv4::constant_time_eq(stored.as_bytes(), token.as_bytes()) => {
             Ok(node_id.to_string())
         }
         _ => Err(StorageError::AccessDenied),
     }
-}
-
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 pub async fn heartbeat(

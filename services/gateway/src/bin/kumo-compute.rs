@@ -1,7 +1,7 @@
 //! The compute service alone: its native `/v1/` routes, the agent protocol and EC2 in AWS Query form.
 
 use clap::Parser;
-use kumo_gateway::config::{init_logging, start_control_plane, CommonArgs};
+use kumo_gateway::config::CommonArgs;
 
 #[derive(Parser)]
 #[command(name = "kumo-compute", about = "Kumo's compute service on its own")]
@@ -12,13 +12,7 @@ struct Args {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    init_logging();
     let args = Args::parse();
-    let plane = start_control_plane(&args.common).await?;
-    let app = kumo_gateway::compute_app(plane.services(), Default::default());
-    let listener = tokio::net::TcpListener::bind(args.common.listen).await?;
-    tracing::info!(endpoint = %format!("http://{}", listener.local_addr()?), "kumo-compute ready");
-    kumo_gateway::server::serve(listener, app, kumo_gateway::server::shutdown_signal()).await?;
-    plane.catalog.shutdown().await;
-    Ok(())
+    kumo_gateway::server::run_standalone("kumo-compute", &args.common, kumo_gateway::compute_app)
+        .await
 }

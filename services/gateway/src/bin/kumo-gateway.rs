@@ -1,7 +1,7 @@
 //! The public endpoint with every service mounted, for a multi-process deployment.
 
 use clap::Parser;
-use kumo_gateway::config::{init_logging, start_control_plane, CommonArgs};
+use kumo_gateway::config::CommonArgs;
 
 #[derive(Parser)]
 #[command(
@@ -15,13 +15,6 @@ struct Args {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    init_logging();
     let args = Args::parse();
-    let plane = start_control_plane(&args.common).await?;
-    let app = kumo_gateway::app(plane.services(), Default::default());
-    let listener = tokio::net::TcpListener::bind(args.common.listen).await?;
-    tracing::info!(endpoint = %format!("http://{}", listener.local_addr()?), "kumo-gateway ready");
-    kumo_gateway::server::serve(listener, app, kumo_gateway::server::shutdown_signal()).await?;
-    plane.catalog.shutdown().await;
-    Ok(())
+    kumo_gateway::server::run_standalone("kumo-gateway", &args.common, kumo_gateway::app).await
 }
