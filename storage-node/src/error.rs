@@ -15,6 +15,9 @@ pub enum StorageNodeError {
     TooLarge,
     #[error("no such chunk {0}")]
     NoSuchChunk(String),
+    /// A conditional delete found the chunk written after the given time.
+    #[error("chunk {0} was written after the given time; not deleted")]
+    Modified(String),
     /// A bad request parameter other than a chunk name (e.g. `limit=abc`).
     #[error("invalid argument: {0}")]
     InvalidArgument(String),
@@ -42,6 +45,7 @@ impl StorageNodeError {
             Self::ChecksumMismatch { .. } => (StatusCode::BAD_REQUEST, "ChecksumMismatch"),
             Self::TooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "EntityTooLarge"),
             Self::NoSuchChunk(_) => (StatusCode::NOT_FOUND, "NoSuchChunk"),
+            Self::Modified(_) => (StatusCode::PRECONDITION_FAILED, "ChunkModified"),
             Self::InvalidArgument(_) => (StatusCode::BAD_REQUEST, "InvalidArgument"),
             Self::Body(_) => (StatusCode::BAD_REQUEST, "IncompleteBody"),
             Self::Io(_) | Self::ControlPlane(_) | Self::Config(_) | Self::Internal(_) => {

@@ -149,11 +149,21 @@ async fn get_chunk(State(api): State<Arc<ChunkApi>>, Path(hash): Path<String>) -
         .into_response())
 }
 
+#[derive(Debug, Deserialize)]
+struct DeleteParams {
+    /// Delete only if the chunk was not written after this (Unix seconds).
+    unmodified_since: Option<i64>,
+}
+
 async fn delete_chunk(
     State(api): State<Arc<ChunkApi>>,
     Path(hash): Path<String>,
+    params: std::result::Result<Query<DeleteParams>, QueryRejection>,
 ) -> Result<StatusCode> {
-    api.store.delete(&hash).await?;
+    let Query(params) = params.map_err(|e| StorageNodeError::InvalidArgument(e.body_text()))?;
+    api.store
+        .delete_unless_modified_after(&hash, params.unmodified_since)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

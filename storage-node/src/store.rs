@@ -368,11 +368,35 @@ impl ChunkStore {
     /// The directory is not fsynced: a deletion lost in a crash is redone by the next
     /// garbage-collection pass.
     pub async fn delete(&self, hash: &str) -> Result<bool> {
+        self.delete_unless_modified_after(hash, None).await
+    }
+
+    /// Remove the chunk unless it was written (or re-put, which refreshes its mtime) after
+    /// `unmodified_since` (Unix seconds): garbage collection's stray sweep must not delete
+    /// a chunk an upload has just written again. Checked under the chunk's lock, so no put
+    /// slips in between the check and the removal.
+    pub async fn delete_unless_modified_after(
+        &self,
+        hash: &str,
+        unmodified_since: Option<i64>,
+    ) -> Result<bool> {
         check_name(hash)?;
         let path = self.chunk_path(hash);
         let _guard = self.stripe(hash).lock().await;
         let size = match tokio::fs::metadata(&path).await {
-            Ok(metadata) => metadata.len(),
+            Ok(metadata) => {
+                if let Some(limit) = unmodified_since {
+                    let modified = metadata
+                        .modified()?
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .map(|d| d.as_secs() as i64)
+                        .unwrap_or(0);
+                    if modified > limit {
+                        return Err(StorageNodeError::Modified(hash.to_string()));
+                    }
+                }
+                metadata.len()
+            }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
             Err(e) => return Err(e.into()),
         };
@@ -658,6 +682,33 @@ mod tests {
                 chunks: 0
             }
         );
+    }
+
+    #[tokio::test]
+    async fn conditional_delete_spares_a_chunk_written_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = ChunkStore::open(dir.path()).await.unwrap();
+        let hash = sha256_hex(b"reused");
+        store.put(&hash, body(b"reused")).await.unwrap();
+        let an_hour_ago = (SystemTime::now() - std::time::Duration::from_secs(3600))
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs() as i64;
+        // Just written: newer than an hour ago, so a sweep with that cutoff keeps it.
+        assert!(matches!(
+            store
+                .delete_unless_modified_after(&hash, Some(an_hour_ago))
+                .await
+                .unwrap_err(),
+            StorageNodeError::Modified(_)
+        ));
+        assert!(store.chunk_path(&hash).exists());
+        let now = an_hour_ago + 7200;
+        assert!(store
+            .delete_unless_modified_after(&hash, Some(now))
+            .await
+            .unwrap());
+        assert!(!store.chunk_path(&hash).exists());
     }
 
     #[tokio::test]

@@ -439,20 +439,23 @@ pub async fn delete_chunk(
     storage: &ObjectStorage,
     node: &NodeEndpoint,
     sha256: &str,
-) -> Result<()> {
-    let response = storage
+    unmodified_since: Option<i64>,
+) -> Result<bool> {
+    let mut request = storage
         .http
         .delete(format!("{}/v1/chunks/{sha256}", node.address))
-        .header(NODE_TOKEN_HEADER, &node.node_token)
+        .header(NODE_TOKEN_HEADER, &node.node_token);
+    if let Some(since) = unmodified_since {
+        request = request.query(&[("unmodified_since", since)]);
+    }
+    let response = request
         .send()
         .await
         .map_err(|e| StorageError::Unavailable(e.to_string()))?;
-    if response.status().is_success() || response.status() == http::StatusCode::NOT_FOUND {
-        Ok(())
-    } else {
-        Err(StorageError::Unavailable(format!(
-            "node answered {}",
-            response.status()
-        )))
+    match response.status() {
+        s if s.is_success() || s == http::StatusCode::NOT_FOUND => Ok(true),
+        // Written again meanwhile (a new upload of the same content): keep it.
+        http::StatusCode::PRECONDITION_FAILED => Ok(false),
+        s => Err(StorageError::Unavailable(format!("node answered {s}"))),
     }
 }

@@ -122,8 +122,8 @@ async fn collect_batch(
         .map(|(node, sha256)| {
             let storage = storage.clone();
             async move {
-                match blobs::delete_chunk(&storage, &node, &sha256).await {
-                    Ok(()) => true,
+                match blobs::delete_chunk(&storage, &node, &sha256, None).await {
+                    Ok(deleted) => deleted,
                     Err(e) => {
                         tracing::warn!(node_id = %node.node_id, chunk = %sha256, error = %e, "could not delete chunk replica; the stray sweep retries");
                         false
@@ -178,8 +178,12 @@ async fn sweep_strays(
         .into_iter()
         .collect();
         for chunk in &page.chunks {
-            if !known.contains(&chunk.sha256) && chunk.modified_unix < cutoff {
-                blobs::delete_chunk(storage, node, &chunk.sha256).await?;
+            // Conditional: an upload may re-put this very chunk between our listing and
+            // the delete; the node then refuses (its mtime moved past the cutoff).
+            if !known.contains(&chunk.sha256)
+                && chunk.modified_unix < cutoff
+                && blobs::delete_chunk(storage, node, &chunk.sha256, Some(cutoff)).await?
+            {
                 deleted += 1;
             }
         }

@@ -15,7 +15,9 @@
 //!   durable, 200 if it was already stored. Idempotent.
 //! - `GET /v1/chunks/{sha256}` — the chunk bytes (200) or 404 `NoSuchChunk`. The node does
 //!   not promise integrity: readers verify the SHA-256 and try another replica on mismatch.
-//! - `DELETE /v1/chunks/{sha256}` — 204 (also when absent).
+//! - `DELETE /v1/chunks/{sha256}[?unmodified_since={unix seconds}]` — 204 (also when
+//!   absent); with `unmodified_since`, 412 `ChunkModified` (and nothing deleted) when the
+//!   chunk was written or re-put after that time.
 //! - `GET /v1/chunks?after={sha256}&limit={n}` — [`ChunkList`] in hash order, for garbage
 //!   collection.
 //! - `GET /v1/status` — [`NodeStatus`].
