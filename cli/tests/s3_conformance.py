@@ -815,6 +815,162 @@ def checksums():
 
 
 @section
+def part_numbers():
+    """GetObject/HeadObject with partNumber: exactly one part of a multipart object."""
+    bucket = "conf-part-numbers"
+    a.create_bucket(Bucket=bucket)
+    parts = [data_of(5 * MIB, 21), data_of(5 * MIB + 7, 22), data_of(1234, 23)]
+    whole = b"".join(parts)
+    upload_id = a.create_multipart_upload(Bucket=bucket, Key="mp")["UploadId"]
+    etags = [a.upload_part(Bucket=bucket, Key="mp", UploadId=upload_id, PartNumber=n, Body=p)["ETag"]
+             for n, p in enumerate(parts, 1)]
+    done = a.complete_multipart_upload(Bucket=bucket, Key="mp", UploadId=upload_id, MultipartUpload={
+        "Parts": [{"PartNumber": n, "ETag": e} for n, e in enumerate(etags, 1)]})
+    a.copy_object(Bucket=bucket, Key="mp-copy", CopySource={"Bucket": bucket, "Key": "mp"})
+    for key in ("mp", "mp-copy"):
+        start = 0
+        for n, part in enumerate(parts, 1):
+            content_range = f"bytes {start}-{start + len(part) - 1}/{len(whole)}"
+            got = a.get_object(Bucket=bucket, Key=key, PartNumber=n)
+            eq(got["ResponseMetadata"]["HTTPStatusCode"], 206, f"{key} part {n}: status")
+            eq(got["ContentLength"], len(part), f"{key} part {n}: Content-Length")
+            eq(got.get("ContentRange"), content_range, f"{key} part {n}: Content-Range")
+            eq(got.get("PartsCount"), 3, f"{key} part {n}: PartsCount")
+            eq(got["ETag"], done["ETag"], f"{key} part {n}: ETag of the whole object")
+            eq(body(got), part, f"{key} part {n}: bytes")
+            head = a.head_object(Bucket=bucket, Key=key, PartNumber=n)
+            eq(head["ResponseMetadata"]["HTTPStatusCode"], 206, f"{key} HEAD part {n}: status")
+            eq(head["ContentLength"], len(part), f"{key} HEAD part {n}: Content-Length")
+            eq(head.get("ContentRange"), content_range, f"{key} HEAD part {n}: Content-Range")
+            eq(head.get("PartsCount"), 3, f"{key} HEAD part {n}: PartsCount")
+            start += len(part)
+    expect_error("InvalidPartNumber", 416, a.get_object, Bucket=bucket, Key="mp", PartNumber=4)
+    eq(error_of(a.head_object, Bucket=bucket, Key="mp", PartNumber=4), ("416", 416), "HEAD of a missing part")
+    expect_error("InvalidArgument", 400, a.get_object, Bucket=bucket, Key="mp", PartNumber=10001)
+    expect_error("InvalidRequest", 400, a.get_object, Bucket=bucket, Key="mp", PartNumber=1, Range="bytes=0-9")
+    # An object written in one piece is its own part 1.
+    a.put_object(Bucket=bucket, Key="single", Body=b"0123456789")
+    got = a.get_object(Bucket=bucket, Key="single", PartNumber=1)
+    eq(got["ContentLength"], 10, "single part: Content-Length")
+    eq(got.get("ContentRange"), "bytes 0-9/10", "single part: Content-Range")
+    assert "PartsCount" not in got, got.get("PartsCount")
+    eq(body(got), b"0123456789", "single part: bytes")
+    eq(a.head_object(Bucket=bucket, Key="single", PartNumber=1)["ContentLength"], 10, "single part: HEAD")
+    expect_error("InvalidPartNumber", 416, a.get_object, Bucket=bucket, Key="single", PartNumber=2)
+    empty_bucket(a, bucket)
+    a.delete_bucket(Bucket=bucket)
+
+
+def _crc64nvme_table():
+    table = []
+    for i in range(256):
+        crc = i
+        for _ in range(8):
+            crc = (crc >> 1) ^ 0x9A6C9329AC4BC9B5 if crc & 1 else crc >> 1
+        table.append(crc)
+    return table
+
+
+CRC64NVME_TABLE = _crc64nvme_table()
+
+
+def crc64nvme(data, crc=0):
+    """CRC-64/NVME of data, continuing from crc (the CRC of what came before), like zlib.crc32."""
+    table, mask = CRC64NVME_TABLE, 0xFFFFFFFFFFFFFFFF
+    crc ^= mask
+    for byte in data:
+        crc = table[(crc ^ byte) & 0xFF] ^ (crc >> 8)
+    return crc ^ mask
+
+
+@section
+def full_object_checksums():
+    """x-amz-checksum-type: FULL_OBJECT multipart uploads: the CRC of the whole object."""
+    bucket = "conf-full-object"
+    a.create_bucket(Bucket=bucket)
+    parts = [data_of(5 * MIB, 31), data_of(5 * MIB + 11, 32), data_of(4321, 33)]
+    whole = b"".join(parts)
+    full = crc32_b64(whole)
+    created = a.create_multipart_upload(Bucket=bucket, Key="crc32", ChecksumAlgorithm="CRC32", ChecksumType="FULL_OBJECT")
+    eq(created.get("ChecksumType"), "FULL_OBJECT", "ChecksumType on create")
+    eq(created.get("ChecksumAlgorithm"), "CRC32", "ChecksumAlgorithm on create")
+    upload_id = created["UploadId"]
+    uploaded = [a.upload_part(Bucket=bucket, Key="crc32", UploadId=upload_id, PartNumber=n, Body=p, ChecksumAlgorithm="CRC32")
+                for n, p in enumerate(parts, 1)]
+    eq([u.get("ChecksumCRC32") for u in uploaded], [crc32_b64(p) for p in parts], "part CRC32s")
+    listed = a.list_parts(Bucket=bucket, Key="crc32", UploadId=upload_id)
+    eq(listed.get("ChecksumType"), "FULL_OBJECT", "ChecksumType listed")
+    completed = [{"PartNumber": n, "ETag": u["ETag"], "ChecksumCRC32": u["ChecksumCRC32"]} for n, u in enumerate(uploaded, 1)]
+    expect_error("BadDigest", 400, a.complete_multipart_upload, Bucket=bucket, Key="crc32", UploadId=upload_id,
+                 MultipartUpload={"Parts": completed}, ChecksumCRC32=crc32_b64(b"not the object"), ChecksumType="FULL_OBJECT")
+    expect_error("BadDigest", 400, a.complete_multipart_upload, Bucket=bucket, Key="crc32", UploadId=upload_id,
+                 MultipartUpload={"Parts": completed}, ChecksumType="COMPOSITE")
+    expect_error("InvalidRequest", 400, a.complete_multipart_upload, Bucket=bucket, Key="crc32", UploadId=upload_id,
+                 MultipartUpload={"Parts": completed}, MpuObjectSize=len(whole) + 1)
+    done = a.complete_multipart_upload(Bucket=bucket, Key="crc32", UploadId=upload_id, MultipartUpload={"Parts": completed},
+                                       ChecksumCRC32=full, ChecksumType="FULL_OBJECT", MpuObjectSize=len(whole))
+    eq(done.get("ChecksumCRC32"), full, "full-object CRC32 on completion")
+    eq(done.get("ChecksumType"), "FULL_OBJECT", "ChecksumType on completion")
+    head = a.head_object(Bucket=bucket, Key="crc32", ChecksumMode="ENABLED")
+    eq(head.get("ChecksumCRC32"), full, "full-object CRC32 on HEAD")
+    eq(head.get("ChecksumType"), "FULL_OBJECT", "ChecksumType on HEAD")
+    assert head["ETag"].endswith('-3"'), head["ETag"]
+    # botocore checks the bytes it receives against a full-object checksum.
+    got = a.get_object(Bucket=bucket, Key="crc32", ChecksumMode="ENABLED")
+    eq(got.get("ChecksumCRC32"), full, "full-object CRC32 on GET")
+    eq(got.get("ChecksumType"), "FULL_OBJECT", "ChecksumType on GET")
+    eq(body(got), whole, "bytes")
+    attributes = a.get_object_attributes(Bucket=bucket, Key="crc32", ObjectAttributes=["Checksum"])
+    eq(attributes["Checksum"].get("ChecksumType"), "FULL_OBJECT", "attributes: ChecksumType")
+    # Without a full checksum on completion, the computed one is stored.
+    upload_id = a.create_multipart_upload(Bucket=bucket, Key="crc32-unchecked", ChecksumAlgorithm="CRC32",
+                                          ChecksumType="FULL_OBJECT")["UploadId"]
+    part = a.upload_part(Bucket=bucket, Key="crc32-unchecked", UploadId=upload_id, PartNumber=1, Body=parts[2],
+                         ChecksumAlgorithm="CRC32")
+    done = a.complete_multipart_upload(Bucket=bucket, Key="crc32-unchecked", UploadId=upload_id,
+                                       MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": part["ETag"]}]})
+    eq(done.get("ChecksumCRC32"), crc32_b64(parts[2]), "computed full-object CRC32")
+
+    # CRC64NVME (botocore computes it only with awscrt: the values are given here).
+    eq(crc64nvme(b"123456789"), 0xAE8B14860A799888, "CRC-64/NVME check value")
+    nvme_parts = [parts[0], parts[2]]
+    part_crcs = [crc64nvme(p) for p in nvme_parts]
+    full_nvme = b64(crc64nvme(nvme_parts[1], part_crcs[0]).to_bytes(8, "big"))
+    upload_id = a.create_multipart_upload(Bucket=bucket, Key="nvme", ChecksumAlgorithm="CRC64NVME",
+                                          ChecksumType="FULL_OBJECT")["UploadId"]
+    completed = []
+    for n, (p, crc) in enumerate(zip(nvme_parts, part_crcs), 1):
+        value = b64(crc.to_bytes(8, "big"))
+        etag = a.upload_part(Bucket=bucket, Key="nvme", UploadId=upload_id, PartNumber=n, Body=p, ChecksumCRC64NVME=value)["ETag"]
+        completed.append({"PartNumber": n, "ETag": etag, "ChecksumCRC64NVME": value})
+    expect_error("BadDigest", 400, a.complete_multipart_upload, Bucket=bucket, Key="nvme", UploadId=upload_id,
+                 MultipartUpload={"Parts": completed}, ChecksumCRC64NVME=b64(bytes(8)))
+    done = a.complete_multipart_upload(Bucket=bucket, Key="nvme", UploadId=upload_id, MultipartUpload={"Parts": completed},
+                                       ChecksumCRC64NVME=full_nvme)
+    eq(done.get("ChecksumCRC64NVME"), full_nvme, "full-object CRC64NVME on completion")
+    head = a.head_object(Bucket=bucket, Key="nvme", ChecksumMode="ENABLED")
+    eq((head.get("ChecksumCRC64NVME"), head.get("ChecksumType")), (full_nvme, "FULL_OBJECT"), "CRC64NVME on HEAD")
+
+    # FULL_OBJECT needs a CRC, and an algorithm.
+    for algorithm in ("SHA1", "SHA256"):
+        expect_error("InvalidRequest", 400, a.create_multipart_upload, Bucket=bucket, Key="sha",
+                     ChecksumAlgorithm=algorithm, ChecksumType="FULL_OBJECT")
+    expect_error("InvalidRequest", 400, a.create_multipart_upload, Bucket=bucket, Key="none", ChecksumType="FULL_OBJECT")
+    # COMPOSITE asked for by name is what an upload with an algorithm gets anyway.
+    created = a.create_multipart_upload(Bucket=bucket, Key="composite", ChecksumAlgorithm="CRC32", ChecksumType="COMPOSITE")
+    eq(created.get("ChecksumType"), "COMPOSITE", "COMPOSITE on create")
+    part = a.upload_part(Bucket=bucket, Key="composite", UploadId=created["UploadId"], PartNumber=1, Body=b"abc",
+                         ChecksumAlgorithm="CRC32")
+    done = a.complete_multipart_upload(Bucket=bucket, Key="composite", UploadId=created["UploadId"], MultipartUpload={
+        "Parts": [{"PartNumber": 1, "ETag": part["ETag"], "ChecksumCRC32": part["ChecksumCRC32"]}]})
+    eq(done.get("ChecksumCRC32"), b64(zlib.crc32(base64.b64decode(part["ChecksumCRC32"])).to_bytes(4, "big")) + "-1",
+       "composite checksum")
+    eq(done.get("ChecksumType"), "COMPOSITE", "COMPOSITE on completion")
+    empty_bucket(a, bucket)
+    a.delete_bucket(Bucket=bucket)
+
+
+@section
 def presigned():
     bucket = "conf-presigned"
     a.create_bucket(Bucket=bucket)

@@ -1,6 +1,7 @@
 //! Multipart uploads: parts are blobs of their own; completion references the parts' chunks
 //! in order under one new blob (no data is copied) and commits it as the key's newest
-//! version with S3's multipart ETag (`md5 of the parts' md5s`-N).
+//! version with S3's multipart ETag (`md5 of the parts' md5s`-N), keeping the parts' sizes
+//! (for `partNumber` reads).
 
 use std::collections::BTreeMap;
 
@@ -13,7 +14,7 @@ use uuid::Uuid;
 
 use crate::blobs;
 use crate::buckets::{self, Bucket};
-use crate::checksum::{composite_checksum, ChecksumAlgorithm};
+use crate::checksum::{composite_checksum, full_object_crc, ChecksumAlgorithm, ChecksumError};
 use crate::error::{Result, StorageError};
 use crate::objects::{self, NewVersion, ObjectVersion, WriteCondition};
 use crate::ObjectStorage;
@@ -33,11 +34,25 @@ pub struct Upload {
     pub headers: Json<BTreeMap<String, String>>,
     pub metadata: Json<BTreeMap<String, String>>,
     pub checksum_algorithm: Option<String>,
+    /// [`FULL_OBJECT`] or [`COMPOSITE`] when the client asked for one; None is COMPOSITE.
+    pub checksum_type: Option<String>,
     pub tags: Option<Json<Vec<(String, String)>>>,
     pub initiated_at: DateTime<Utc>,
 }
 
-const UPLOAD_COLUMNS: &str = "upload_id, bucket, key, account_id, content_type, headers, metadata, checksum_algorithm, tags, initiated_at";
+impl Upload {
+    /// The checksum type the completed object gets: [`FULL_OBJECT`] or [`COMPOSITE`].
+    pub fn checksum_type(&self) -> &str {
+        self.checksum_type.as_deref().unwrap_or(COMPOSITE)
+    }
+}
+
+/// The object's checksum is the checksum of its parts' checksums, `-<parts>`.
+pub const COMPOSITE: &str = "COMPOSITE";
+/// The object's checksum is the CRC of all its bytes, combined from the parts' CRCs.
+pub const FULL_OBJECT: &str = "FULL_OBJECT";
+
+const UPLOAD_COLUMNS: &str = "upload_id, bucket, key, account_id, content_type, headers, metadata, checksum_algorithm, checksum_type, tags, initiated_at";
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct Part {
@@ -69,14 +84,15 @@ pub async fn create(
     bucket_name: &str,
     key: &str,
     template: &NewVersion,
+    checksum_type: Option<&str>,
 ) -> Result<Upload> {
     objects::validate_key(key)?;
     buckets::writable(storage, caller, bucket_name).await?;
     let upload_id = new_upload_id();
     Ok(sqlx::query_as::<_, Upload>(&format!(
         "INSERT INTO object_storage.multipart_uploads
-             (upload_id, bucket, key, account_id, content_type, headers, metadata, checksum_algorithm, tags)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING {UPLOAD_COLUMNS}"
+             (upload_id, bucket, key, account_id, content_type, headers, metadata, checksum_algorithm, tags, checksum_type)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING {UPLOAD_COLUMNS}"
     ))
     .bind(&upload_id)
     .bind(bucket_name)
@@ -87,6 +103,7 @@ pub async fn create(
     .bind(Json(&template.metadata))
     .bind(&template.checksum_algorithm)
     .bind(template.tags.as_ref().map(Json))
+    .bind(checksum_type)
     .fetch_one(&storage.pool)
     .await?)
 }
@@ -214,9 +231,20 @@ pub struct RequestedPart {
     pub checksum: Option<String>,
 }
 
+/// What the client says the completed object is (CompleteMultipartUpload's headers).
+#[derive(Debug, Clone, Default)]
+pub struct Expected {
+    /// The whole object's checksum (`x-amz-checksum-<the upload's algorithm>`), checked for
+    /// FULL_OBJECT uploads.
+    pub checksum: Option<String>,
+    /// `x-amz-mp-object-size`.
+    pub size: Option<u64>,
+}
+
 /// CompleteMultipartUpload with the client's list of parts. An upload created with a
-/// checksum algorithm gets S3's `COMPOSITE` checksum: the checksum of the parts' raw
-/// checksums, `-<parts>`.
+/// checksum algorithm gets S3's `COMPOSITE` checksum (the checksum of the parts' raw
+/// checksums, `-<parts>`), or with `FULL_OBJECT` the CRC of the whole object, combined from
+/// the parts' CRCs and sizes and checked against the client's.
 pub async fn complete(
     storage: &ObjectStorage,
     caller: &Principal,
@@ -224,6 +252,7 @@ pub async fn complete(
     upload: &Upload,
     requested: &[RequestedPart],
     condition: &WriteCondition,
+    expected: &Expected,
 ) -> Result<ObjectVersion> {
     if requested.is_empty() {
         return Err(StorageError::S3(
@@ -293,16 +322,38 @@ pub async fn complete(
         hex::encode(md5::Md5::digest(&md5s)),
         chosen.len()
     );
-    let checksum = upload
+    let full_object = upload.checksum_type() == FULL_OBJECT;
+    let algorithm = upload
         .checksum_algorithm
         .as_deref()
-        .and_then(ChecksumAlgorithm::parse)
-        .and_then(|algorithm| {
+        .and_then(ChecksumAlgorithm::parse);
+    let checksum = algorithm.and_then(|algorithm| {
+        let value = if full_object {
+            let parts: Option<Vec<(&str, u64)>> = chosen
+                .iter()
+                .map(|p| Some((p.checksum_value.as_deref()?, p.size as u64)))
+                .collect();
+            full_object_crc(algorithm, &parts?)?
+        } else {
             let values: Option<Vec<&str>> =
                 chosen.iter().map(|p| p.checksum_value.as_deref()).collect();
-            Some((algorithm, composite_checksum(algorithm, &values?)?))
-        });
+            composite_checksum(algorithm, &values?)?
+        };
+        Some((algorithm, value))
+    });
+    if let (true, Some(algorithm), Some(wanted)) = (full_object, algorithm, &expected.checksum) {
+        if checksum.as_ref().map(|(_, value)| value.as_str()) != Some(wanted.trim()) {
+            return Err(ChecksumError::ChecksumMismatch(algorithm).into());
+        }
+    }
     let size: i64 = chosen.iter().map(|p| p.size).sum();
+    if let Some(wanted) = expected.size {
+        if wanted != size as u64 {
+            return Err(StorageError::invalid_request(format!(
+                "The provided 'x-amz-mp-object-size' header value {wanted} does not match what was computed: {size}"
+            )));
+        }
+    }
     let sources: Vec<Uuid> = chosen.iter().map(|p| p.blob_id).collect();
     let blob_id = blobs::concat_blobs(&mut tx, &sources).await?;
     for part in &stored {
@@ -322,6 +373,7 @@ pub async fn complete(
         checksum_value: checksum.map(|(_, value)| value),
         tags: upload.tags.as_ref().map(|t| t.0.clone()),
         parts_count: Some(chosen.len() as i32),
+        part_sizes: Some(chosen.iter().map(|p| p.size).collect()),
     };
     let row = objects::commit_version(
         &mut tx,

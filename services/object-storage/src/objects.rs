@@ -45,11 +45,15 @@ pub struct ObjectVersion {
     #[serde(skip)]
     pub tags: Option<Json<Vec<(String, String)>>>,
     pub parts_count: Option<i32>,
+    /// Sizes of the parts a multipart upload was completed with, in order (None for an
+    /// object written in one piece).
+    #[serde(skip)]
+    pub part_sizes: Option<Vec<i64>>,
     pub owner_account: String,
     pub last_modified: DateTime<Utc>,
 }
 
-const COLUMNS: &str = "bucket, key, version_id, seq, is_latest, delete_marker, size, etag, blob_id, content_type, headers, metadata, checksum_algorithm, checksum_value, tags, parts_count, owner_account, last_modified";
+const COLUMNS: &str = "bucket, key, version_id, seq, is_latest, delete_marker, size, etag, blob_id, content_type, headers, metadata, checksum_algorithm, checksum_value, tags, parts_count, part_sizes, owner_account, last_modified";
 
 /// What a new version carries besides its data.
 #[derive(Debug, Clone, Default)]
@@ -63,6 +67,7 @@ pub struct NewVersion {
     pub checksum_value: Option<String>,
     pub tags: Option<Vec<(String, String)>>,
     pub parts_count: Option<i32>,
+    pub part_sizes: Option<Vec<i64>>,
 }
 
 pub fn validate_key(key: &str) -> Result<()> {
@@ -174,8 +179,8 @@ pub async fn commit_version(
         .await?;
     let row = sqlx::query_as::<_, ObjectVersion>(&format!(
         "INSERT INTO object_storage.objects (bucket, key, version_id, is_latest, delete_marker, size, etag, blob_id,
-             content_type, headers, metadata, checksum_algorithm, checksum_value, tags, parts_count, owner_account)
-         VALUES ($1, $2, $3, true, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
+             content_type, headers, metadata, checksum_algorithm, checksum_value, tags, parts_count, part_sizes, owner_account)
+         VALUES ($1, $2, $3, true, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
          RETURNING {COLUMNS}"
     ))
     .bind(&bucket.name)
@@ -192,6 +197,7 @@ pub async fn commit_version(
     .bind(&version.checksum_value)
     .bind(version.tags.as_ref().map(Json))
     .bind(version.parts_count)
+    .bind(&version.part_sizes)
     .bind(owner_account)
     .fetch_one(&mut **tx)
     .await?;

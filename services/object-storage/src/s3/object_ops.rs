@@ -308,6 +308,38 @@ fn parse_range(value: &str, size: u64) -> Result<Option<(u64, u64)>> {
     Ok(Some(range))
 }
 
+/// The byte range `[start, end)` of part `number` (the `partNumber` query value) of a
+/// version: a multipart object's parts as completed, or the whole of an object written in
+/// one piece (its only part). None for an empty object's part 1 (served whole).
+fn part_range(version: &ObjectVersion, number: &str) -> Result<Option<(u64, u64)>> {
+    let number = multipart::validate_part_number(number.parse().unwrap_or(0))? as usize;
+    let invalid_part_number = || {
+        StorageError::S3(
+            StatusCode::RANGE_NOT_SATISFIABLE,
+            "InvalidPartNumber",
+            "The requested partnumber is not satisfiable".into(),
+        )
+    };
+    let (start, size) = match &version.part_sizes {
+        Some(sizes) => {
+            let size = *sizes.get(number - 1).ok_or_else(invalid_part_number)?;
+            (sizes[..number - 1].iter().sum::<i64>(), size)
+        }
+        // A multipart object completed before part sizes were kept.
+        None if version.parts_count.unwrap_or(1) > 1 => {
+            return Err(StorageError::not_implemented(
+                "partNumber reads of multipart objects completed before part boundaries were kept",
+            ))
+        }
+        None if number == 1 => (0, version.size),
+        None => return Err(invalid_part_number()),
+    };
+    if size == 0 {
+        return Ok(None);
+    }
+    Ok(Some((start as u64, (start + size) as u64)))
+}
+
 fn invalid_range() -> StorageError {
     StorageError::S3(
         StatusCode::RANGE_NOT_SATISFIABLE,
@@ -456,21 +488,17 @@ async fn get_object(storage: &ObjectStorage, request: S3Request) -> Result<Respo
         );
         return Ok(response);
     }
-    let mut range = match request.header("range") {
-        Some(value) => parse_range(value, size)?,
-        None => None,
-    };
-    if let Some(part) = request.param("partNumber") {
-        let number = multipart::validate_part_number(part.parse().unwrap_or(0))?;
-        // A single-part object is one part; multipart objects keep no part boundaries
-        // after completion beyond their count, so only part 1 of a single-part object and
-        // whole-object reads are served.
-        if number != 1 || version.parts_count.unwrap_or(1) > 1 {
-            return Err(StorageError::not_implemented(
-                "partNumber reads of multipart objects",
-            ));
+    let part_number = request.param("partNumber");
+    let mut range = match (request.header("range"), part_number) {
+        (Some(_), Some(_)) => {
+            return Err(StorageError::invalid_request(
+                "Cannot specify both Range header and partNumber query parameter",
+            ))
         }
-    }
+        (Some(value), None) => parse_range(value, size)?,
+        (None, Some(part)) => part_range(&version, part)?,
+        (None, None) => None,
+    };
     let status = if range.is_some() {
         StatusCode::PARTIAL_CONTENT
     } else {
@@ -613,6 +641,7 @@ async fn copy_object(storage: &ObjectStorage, request: S3Request) -> Result<Resp
         checksum_algorithm: source.checksum_algorithm.clone(),
         checksum_value: source.checksum_value.clone(),
         parts_count: source.parts_count,
+        part_sizes: source.part_sizes.clone(),
         ..NewVersion::default()
     };
     if replace {
@@ -709,7 +738,16 @@ async fn create_upload(storage: &ObjectStorage, request: S3Request) -> Result<Re
         ),
         None => None,
     };
-    let upload = multipart::create(storage, &request.principal, &bucket, &key, &template).await?;
+    let checksum_type = requested_checksum_type(&request, template.checksum_algorithm.as_deref())?;
+    let upload = multipart::create(
+        storage,
+        &request.principal,
+        &bucket,
+        &key,
+        &template,
+        checksum_type,
+    )
+    .await?;
     let mut w = XmlWriter::new("InitiateMultipartUploadResult");
     w.text("Bucket", &bucket)
         .text("Key", &key)
@@ -717,8 +755,38 @@ async fn create_upload(storage: &ObjectStorage, request: S3Request) -> Result<Re
     let mut response = xml_response(w.finish("InitiateMultipartUploadResult"));
     if let Some(alg) = &template.checksum_algorithm {
         set_header(&mut response, "x-amz-checksum-algorithm", alg);
+        set_header(&mut response, "x-amz-checksum-type", upload.checksum_type());
     }
     Ok(response)
+}
+
+/// CreateMultipartUpload's `x-amz-checksum-type`, checked against the algorithm as S3
+/// does: it needs an algorithm, and FULL_OBJECT needs a CRC.
+fn requested_checksum_type(
+    request: &S3Request,
+    algorithm: Option<&str>,
+) -> Result<Option<&'static str>> {
+    let Some(value) = request.header("x-amz-checksum-type") else {
+        return Ok(None);
+    };
+    let checksum_type = [multipart::COMPOSITE, multipart::FULL_OBJECT]
+        .into_iter()
+        .find(|t| t.eq_ignore_ascii_case(value.trim()))
+        .ok_or_else(|| {
+            StorageError::invalid_request("Value for x-amz-checksum-type header is invalid.")
+        })?;
+    let algorithm = algorithm.and_then(ChecksumAlgorithm::parse).ok_or_else(|| {
+        StorageError::invalid_request(
+            "The x-amz-checksum-type header can only be used with the x-amz-checksum-algorithm header.",
+        )
+    })?;
+    if checksum_type == multipart::FULL_OBJECT && !algorithm.is_crc() {
+        return Err(StorageError::invalid_request(format!(
+            "The FULL_OBJECT checksum type cannot be used with the {} checksum algorithm.",
+            algorithm.as_str().to_ascii_lowercase()
+        )));
+    }
+    Ok(Some(checksum_type))
 }
 
 fn part_params(request: &S3Request) -> Result<(String, i32)> {
@@ -887,8 +955,37 @@ async fn complete_upload(storage: &ObjectStorage, request: S3Request) -> Result<
         request.header("if-none-match"),
         request.header("if-match"),
     )?;
-    let row =
-        multipart::complete(storage, &principal, &bucket, &upload, &parts, &condition).await?;
+    let algorithm = upload
+        .checksum_algorithm
+        .as_deref()
+        .and_then(ChecksumAlgorithm::parse);
+    if let (Some(_), Some(wanted)) = (algorithm, request.header("x-amz-checksum-type")) {
+        if !wanted.trim().eq_ignore_ascii_case(upload.checksum_type()) {
+            return Err(StorageError::S3(
+                StatusCode::BAD_REQUEST,
+                "BadDigest",
+                format!(
+                    "The upload was created using the {} checksum mode. The complete request must use the same checksum mode.",
+                    upload.checksum_type()
+                ),
+            ));
+        }
+    }
+    let expected = multipart::Expected {
+        checksum: algorithm
+            .and_then(|a| request.header(a.header_name()))
+            .map(str::to_string),
+        size: match request.header("x-amz-mp-object-size") {
+            Some(value) => Some(value.trim().parse().map_err(|_| {
+                StorageError::invalid_argument("Value for x-amz-mp-object-size header is invalid.")
+            })?),
+            None => None,
+        },
+    };
+    let row = multipart::complete(
+        storage, &principal, &bucket, &upload, &parts, &condition, &expected,
+    )
+    .await?;
     let mut w = XmlWriter::new("CompleteMultipartUploadResult");
     w.text("Location", &format!("/{bucket_name}/{key}"))
         .text("Bucket", &bucket_name)
@@ -948,7 +1045,8 @@ async fn list_parts(storage: &ObjectStorage, request: S3Request) -> Result<Respo
     }
     w.num("MaxParts", max).bool("IsTruncated", truncated);
     if let Some(alg) = &upload.checksum_algorithm {
-        w.text("ChecksumAlgorithm", alg);
+        w.text("ChecksumAlgorithm", alg)
+            .text("ChecksumType", upload.checksum_type());
     }
     for part in &parts {
         w.open("Part")
