@@ -33,6 +33,10 @@ pub fn router(storage: ObjectStorage) -> Router {
             get(download).put(upload).delete(delete_object),
         )
         .route("/v1/storage/nodes", get(list_nodes))
+        .route(
+            "/v1/storage/nodes/{node_id}",
+            axum::routing::delete(remove_node),
+        )
         .route("/v1/storage/nodes/{node_id}/enable", post(enable_node))
         .route("/v1/storage/nodes/{node_id}/disable", post(disable_node))
         .route("/v1/storage/join-tokens", post(join_token))
@@ -266,6 +270,19 @@ async fn list_nodes(
     Ok(Json(nodes::list(&storage, &caller).await?))
 }
 
+#[utoipa::path(delete, path = "/v1/storage/nodes/{node_id}", tag = "object-storage",
+    params(("node_id" = String, Path)),
+    responses((status = 204), (status = 404, body = ApiErrorBody),
+        (status = 409, description = "not disabled, or its chunks are not yet copied elsewhere", body = ApiErrorBody)))]
+async fn remove_node(
+    State(storage): State<ObjectStorage>,
+    Caller(caller): Caller,
+    Path(node_id): Path<String>,
+) -> Result<StatusCode> {
+    nodes::remove(&storage, &caller, &node_id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
 #[utoipa::path(post, path = "/v1/storage/nodes/{node_id}/enable", tag = "object-storage",
     params(("node_id" = String, Path)),
     responses((status = 200, body = StorageNode), (status = 404, body = ApiErrorBody)))]
@@ -367,7 +384,7 @@ async fn heartbeat(
 #[derive(utoipa::OpenApi)]
 #[openapi(
     paths(list_buckets, create_bucket, delete_bucket, list_objects, upload, download, delete_object,
-        list_nodes, enable_node, disable_node, join_token, usage, collect_garbage),
+        list_nodes, remove_node, enable_node, disable_node, join_token, usage, collect_garbage),
     components(schemas(Bucket, CreateBucket, ObjectSummary, ObjectPage, StorageNode, JoinToken, AccountUsage, GcReport, ApiErrorBody)),
     tags((name = "object-storage", description = "Buckets and objects; storage nodes for operators"))
 )]

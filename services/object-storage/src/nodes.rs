@@ -203,7 +203,80 @@ pub async fn list(storage: &ObjectStorage, caller: &Principal) -> Result<Vec<Sto
     .await?)
 }
 
-/// Enable or disable (no new chunks; existing replicas are still read) a node.
+/// Forget a disabled node once every chunk it holds has enough replicas elsewhere (on
+/// healthy, enabled nodes): re-replication copies a disabled node's chunks away, so
+/// disable, wait for `replicas` to be safe, then remove. Its disk is left as it is.
+pub async fn remove(storage: &ObjectStorage, caller: &Principal, node_id: &str) -> Result<()> {
+    require_operator(caller)?;
+    let endpoints = endpoints(storage).await?;
+    let node = endpoints
+        .iter()
+        .find(|n| n.node_id == node_id)
+        .ok_or_else(|| no_such_node(node_id))?;
+    if node.writable {
+        return Err(StorageError::S3(
+            http::StatusCode::CONFLICT,
+            "NodeNotDisabled",
+            format!(
+                "disable storage node {node_id} first; its chunks are then copied to the others"
+            ),
+        ));
+    }
+    let others: Vec<String> = endpoints
+        .iter()
+        .filter(|n| n.healthy && n.writable && n.node_id != node_id)
+        .map(|n| n.node_id.clone())
+        .collect();
+    let wanted = storage.config.replication.min(others.len()).max(1) as i64;
+    let mut tx = storage.pool.begin().await?;
+    // New replicas are recorded on other nodes only; lock this node's row so a concurrent
+    // removal or re-enable waits.
+    sqlx::query("SELECT 1 FROM object_storage.nodes WHERE node_id = $1 FOR UPDATE")
+        .bind(node_id)
+        .execute(&mut *tx)
+        .await?;
+    let short: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM object_storage.chunk_replicas mine
+         WHERE mine.node_id = $1
+           AND EXISTS (SELECT 1 FROM object_storage.blob_chunks b WHERE b.sha256 = mine.sha256)
+           AND (SELECT count(*) FROM object_storage.chunk_replicas r
+                WHERE r.sha256 = mine.sha256 AND r.node_id = ANY($2)) < $3",
+    )
+    .bind(node_id)
+    .bind(&others)
+    .bind(wanted)
+    .fetch_one(&mut *tx)
+    .await?;
+    if short > 0 {
+        return Err(StorageError::S3(
+            http::StatusCode::CONFLICT,
+            "NodeStillHoldsData",
+            format!("storage node {node_id} still holds {short} chunks not yet copied to enough other nodes; try again after re-replication"),
+        ));
+    }
+    sqlx::query("DELETE FROM object_storage.chunk_replicas WHERE node_id = $1")
+        .bind(node_id)
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query("DELETE FROM object_storage.nodes WHERE node_id = $1")
+        .bind(node_id)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    tracing::info!(%node_id, "storage node removed");
+    Ok(())
+}
+
+fn no_such_node(node_id: &str) -> StorageError {
+    StorageError::S3(
+        http::StatusCode::NOT_FOUND,
+        "NoSuchStorageNode",
+        format!("storage node {node_id} not found"),
+    )
+}
+
+/// Enable or disable a node. A disabled node takes no new chunks and is drained:
+/// re-replication copies its chunks to enabled nodes (it is still read until then).
 pub async fn set_state(
     storage: &ObjectStorage,
     caller: &Principal,
@@ -222,11 +295,7 @@ pub async fn set_state(
         .execute(&storage.pool)
         .await?;
     if updated.rows_affected() == 0 {
-        return Err(StorageError::S3(
-            http::StatusCode::NOT_FOUND,
-            "NoSuchStorageNode",
-            format!("storage node {node_id} not found"),
-        ));
+        return Err(no_such_node(node_id));
     }
     tracing::info!(%node_id, %state, "storage node state changed");
     list(storage, caller)

@@ -1,5 +1,5 @@
-//! Re-replication: chunks with fewer healthy replicas than wanted (a node died or was
-//! disabled, or a write found too few nodes) get new replicas on other healthy nodes,
+//! Re-replication: chunks with fewer replicas on healthy, enabled nodes than wanted (a node
+//! died or was disabled, or a write found too few nodes) get new replicas on other nodes,
 //! copied from a verified existing replica. Runs in the background, in batches.
 
 use std::collections::HashMap;
@@ -25,9 +25,11 @@ pub struct RepairReport {
 pub async fn rereplicate(storage: &ObjectStorage, batch: i64) -> Result<RepairReport> {
     let mut report = RepairReport::default();
     let endpoints = nodes::endpoints(storage).await?;
+    // Replicas count when their node is healthy and enabled: disabling a node drains it
+    // (its chunks are copied to the others; it is still read until then).
     let healthy: Vec<String> = endpoints
         .iter()
-        .filter(|n| n.healthy)
+        .filter(|n| n.healthy && n.writable)
         .map(|n| n.node_id.clone())
         .collect();
     let writable = endpoints.iter().filter(|n| n.healthy && n.writable).count();

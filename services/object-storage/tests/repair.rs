@@ -1,6 +1,7 @@
 #![allow(clippy::unwrap_used)]
-//! Re-replication against real storage nodes: when a node dies, its chunks get new
-//! replicas on the remaining healthy nodes, copied from verified replicas.
+//! Re-replication against real storage nodes: when a node dies or is disabled (drained),
+//! its chunks get new replicas on the other healthy nodes, copied from verified replicas;
+//! a drained node can then be removed.
 
 use std::time::Duration;
 
@@ -54,7 +55,7 @@ async fn replicas_on_healthy_nodes(storage: &ObjectStorage) -> Vec<i64> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_dead_nodes_chunks_are_copied_to_the_others() {
+async fn dead_and_disabled_nodes_chunks_are_copied_to_the_others() {
     let pool = kumo_catalog::testing::fresh_database().await.unwrap();
     let storage = ObjectStorage::new(
         pool,
@@ -119,6 +120,48 @@ async fn a_dead_nodes_chunks_are_copied_to_the_others() {
     assert_eq!(replicas_on_healthy_nodes(&storage).await, vec![3; 5]);
     let again = repair::rereplicate(&storage, 100).await.unwrap();
     assert_eq!(again.under_replicated, 0);
+
+    // Draining: with a fifth node joined, a disabled node cannot be removed while its chunks
+    // lack three copies elsewhere; re-replication copies them to the fifth node, then
+    // removal succeeds and the object still reads back.
+    let operator = Principal {
+        account_id: "000000000000".into(),
+        role: Role::Operator,
+        ..owner()
+    };
+    running.push(node(&url, &token.join_token, dir.path(), "n5").await);
+    let drained = running[0].node_id().to_string();
+    let refused = nodes::remove(&storage, &operator, &drained)
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), "NodeNotDisabled");
+    nodes::set_state(&storage, &operator, &drained, "disabled")
+        .await
+        .unwrap();
+    let refused = nodes::remove(&storage, &operator, &drained)
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), "NodeStillHoldsData");
+    let mut copied = 0;
+    for _ in 0..100 {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        copied += repair::rereplicate(&storage, 100)
+            .await
+            .unwrap()
+            .replicas_added;
+        if copied >= 5 {
+            break;
+        }
+    }
+    assert_eq!(copied, 5);
+    nodes::remove(&storage, &operator, &drained).await.unwrap();
+    let left: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM object_storage.chunk_replicas WHERE node_id = $1")
+            .bind(&drained)
+            .fetch_one(&storage.pool)
+            .await
+            .unwrap();
+    assert_eq!(left, 0);
 
     // The object reads back whole from the surviving and the new replicas.
     let row = objects::get(&storage, "repair-test", "k", None)
