@@ -3,6 +3,7 @@
 //! expires_at)`; only the SHA-256 of a token is stored.
 
 use chrono::{DateTime, Utc};
+use kumo_common::JoinToken;
 use sha2::Digest;
 use sqlx::PgPool;
 
@@ -17,7 +18,7 @@ pub async fn create(
     table: &'static str,
     prefix: &str,
     ttl: std::time::Duration,
-) -> Result<(String, DateTime<Utc>), sqlx::Error> {
+) -> Result<JoinToken, sqlx::Error> {
     let token = format!("{prefix}-{}", kumo_common::ids::secret_string(40));
     let expires_at: DateTime<Utc> = sqlx::query_scalar(&format!(
         "INSERT INTO {table} (token_sha256, expires_at) VALUES ($1, now() + make_interval(secs => $2))
@@ -27,7 +28,10 @@ pub async fn create(
     .bind(ttl.as_secs_f64())
     .fetch_one(pool)
     .await?;
-    Ok((token, expires_at))
+    Ok(JoinToken {
+        join_token: token,
+        expires_at,
+    })
 }
 
 /// Whether `token` is in `table` and not expired.

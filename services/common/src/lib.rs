@@ -2,6 +2,7 @@
 //! native JSON shape and in the AWS wire shapes (Query/IAM/STS, EC2, S3), validated
 //! extractors that turn bad input into clear 4xx answers, and AWS-style id generation.
 
+pub mod enrolment;
 pub mod errors;
 pub mod extract;
 pub mod ids;
@@ -9,6 +10,7 @@ pub mod query;
 pub mod request_id;
 pub mod xml;
 
+pub use enrolment::JoinToken;
 pub use errors::{ApiErrorBody, AwsError, AwsErrorFormat, JsonError};
 pub use extract::{ValidJson, ValidPath};
 pub use query::QueryRequest;

@@ -18,20 +18,11 @@ fn sha256_hex(text: &str) -> String {
     kumo_auth::sigv4::sha256_hex(text.as_bytes())
 }
 
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-pub struct JoinToken {
-    pub join_token: String,
-    pub expires_at: DateTime<Utc>,
-}
+pub use kumo_common::JoinToken;
 
 /// A join token for enrolling hosts (valid for `ttl`, usable by any number of hosts).
 pub async fn create_join_token(pool: &PgPool, ttl: std::time::Duration) -> Result<JoinToken> {
-    let (join_token, expires_at) =
-        kumo_catalog::join_tokens::create(pool, "compute.join_tokens", "kjt", ttl).await?;
-    Ok(JoinToken {
-        join_token,
-        expires_at,
-    })
+    Ok(kumo_catalog::join_tokens::create(pool, "compute.join_tokens", "kjt", ttl).await?)
 }
 
 pub async fn issue_join_token(pool: &PgPool, caller: &Principal) -> Result<JoinToken> {
@@ -40,13 +31,7 @@ pub async fn issue_join_token(pool: &PgPool, caller: &Principal) -> Result<JoinT
 }
 
 fn validate_capacity(request: &EnrolRequest) -> Result<()> {
-    let name_ok = !request.name.is_empty()
-        && request.name.len() <= 64
-        && request
-            .name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
-    if !name_ok {
+    if !kumo_common::enrolment::is_valid_agent_name(&request.name) {
         return Err(ComputeError::invalid(
             "host name: 1 to 64 letters, digits, '-', '_' or '.'",
         ));

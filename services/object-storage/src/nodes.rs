@@ -10,20 +10,11 @@ use sqlx::PgPool;
 use crate::error::{Result, StorageError};
 use crate::{require_operator, ObjectStorage};
 
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-pub struct JoinToken {
-    pub join_token: String,
-    pub expires_at: DateTime<Utc>,
-}
+pub use kumo_common::JoinToken;
 
 /// A join token for enrolling storage nodes (valid for `ttl`, usable by any number of nodes).
 pub async fn create_join_token(pool: &PgPool, ttl: std::time::Duration) -> Result<JoinToken> {
-    let (join_token, expires_at) =
-        kumo_catalog::join_tokens::create(pool, "object_storage.join_tokens", "ksj", ttl).await?;
-    Ok(JoinToken {
-        join_token,
-        expires_at,
-    })
+    Ok(kumo_catalog::join_tokens::create(pool, "object_storage.join_tokens", "ksj", ttl).await?)
 }
 
 pub async fn issue_join_token(pool: &PgPool, caller: &Principal) -> Result<JoinToken> {
@@ -32,13 +23,7 @@ pub async fn issue_join_token(pool: &PgPool, caller: &Principal) -> Result<JoinT
 }
 
 fn validate_enrol(request: &EnrolRequest) -> Result<()> {
-    let name_ok = !request.name.is_empty()
-        && request.name.len() <= 64
-        && request
-            .name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
-    if !name_ok {
+    if !kumo_common::enrolment::is_valid_agent_name(&request.name) {
         return Err(StorageError::invalid_argument(
             "node name: 1 to 64 letters, digits, '-', '_' or '.'",
         ));

@@ -9,7 +9,6 @@ pub mod object_ops;
 pub mod xml;
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
 use axum::body::Body;
 use axum::response::{IntoResponse, Response};
@@ -30,9 +29,9 @@ pub struct S3Request {
     pub principal: Principal,
     pub context: Option<SigV4Context>,
     /// Taken once by the operation that reads it (a Mutex so that `&S3Request` is `Sync`:
-    /// handlers hold references to the request across awaits). [`handle`] keeps a handle
-    /// to drain what no operation took.
-    body: Arc<std::sync::Mutex<Option<Body>>>,
+    /// handlers hold references to the request across awaits). What a refused request
+    /// leaves unread, the gateway drains (`drain_unread_body`).
+    body: std::sync::Mutex<Option<Body>>,
 }
 
 impl S3Request {
@@ -161,12 +160,10 @@ pub async fn handle(
     };
     let Some(principal) = principal else {
         // Every bucket is private: anonymous requests are refused as S3 refuses them.
-        drain(body).await;
         return StorageError::AccessDenied.into_s3_response(Some(&resource));
     };
     if let Some(context) = &context {
         if context.service != "s3" {
-            drain(body).await;
             return StorageError::S3(
                 StatusCode::BAD_REQUEST,
                 "AuthorizationHeaderMalformed",
@@ -178,7 +175,6 @@ pub async fn handle(
             .into_s3_response(Some(&resource));
         }
     }
-    let body = Arc::new(std::sync::Mutex::new(Some(body)));
     let request = S3Request {
         method: parts.method,
         bucket,
@@ -187,18 +183,11 @@ pub async fn handle(
         headers: parts.headers,
         principal,
         context,
-        body: body.clone(),
+        body: std::sync::Mutex::new(Some(body)),
     };
     let is_head = request.method == Method::HEAD;
     let bucket_name = request.bucket.clone();
     let result = route(storage, request).await;
-    let unread = body
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-        .take();
-    if let Some(unread) = unread {
-        drain(unread).await;
-    }
     let mut response = match result {
         Ok(response) => response,
         Err(e) => {
@@ -217,23 +206,6 @@ pub async fn handle(
             .or_insert(region);
     }
     response
-}
-
-/// Most of a refused request's body S3 reads and discards: a client that sends its whole
-/// body before reading the answer (no `Expect: 100-continue`) then gets the error instead of
-/// a reset connection. Beyond this much, the connection is dropped.
-const DRAIN_LIMIT_BYTES: usize = 64 * 1024 * 1024;
-
-async fn drain(body: Body) {
-    use futures::StreamExt;
-    let mut stream = body.into_data_stream();
-    let mut drained = 0;
-    while let Some(Ok(frame)) = stream.next().await {
-        drained += frame.len();
-        if drained > DRAIN_LIMIT_BYTES {
-            break;
-        }
-    }
 }
 
 async fn route(storage: &ObjectStorage, request: S3Request) -> Result<Response> {
