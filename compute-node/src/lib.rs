@@ -13,6 +13,7 @@
 //! everything needed to find them again lives in the agent's state directory.
 
 pub mod agent;
+pub mod args;
 pub mod container;
 pub mod error;
 pub mod metadata;
