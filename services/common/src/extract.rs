@@ -10,7 +10,8 @@ use serde::de::DeserializeOwned;
 use crate::errors::JsonError;
 
 /// A JSON body, deserialized strictly. Malformed JSON, a wrong content type, unknown
-/// fields (where the type denies them) and oversized bodies all become JSON errors.
+/// fields (where the type denies them), oversized bodies and strings (or keys) holding
+/// NUL or controls (see [`crate::text`]) all become JSON 400s before a handler runs.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct ValidJson<T>(pub T);
 
@@ -22,10 +23,24 @@ where
     type Rejection = JsonError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        match axum::Json::<T>::from_request(req, state).await {
-            Ok(axum::Json(value)) => Ok(ValidJson(value)),
-            Err(rejection) => Err(json_rejection(rejection)),
+        let value = match axum::Json::<serde_json::Value>::from_request(req, state).await {
+            Ok(axum::Json(value)) => value,
+            Err(rejection) => return Err(json_rejection(rejection)),
+        };
+        if let Err((path, problem)) = crate::text::check_json(&value) {
+            let field = if path.is_empty() { "/" } else { path.as_str() };
+            return Err(JsonError::bad_request(format!(
+                "invalid request body: the string at {} {problem}",
+                field
+                    .chars()
+                    .take(200)
+                    .flat_map(char::escape_debug)
+                    .collect::<String>()
+            )));
         }
+        serde_json::from_value(value)
+            .map(ValidJson)
+            .map_err(|e| JsonError::bad_request(format!("invalid request body: {e}")))
     }
 }
 
@@ -69,6 +84,15 @@ where
     type Rejection = JsonError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        if let Ok(raw) = axum::extract::RawPathParams::from_request_parts(parts, state).await {
+            for (name, value) in &raw {
+                if let Err(problem) = crate::text::check(value) {
+                    return Err(JsonError::bad_request(format!(
+                        "invalid path parameter: {name} {problem}"
+                    )));
+                }
+            }
+        }
         match axum::extract::Path::<T>::from_request_parts(parts, state).await {
             Ok(axum::extract::Path(value)) => Ok(ValidPath(value)),
             Err(rejection) => Err(path_rejection(rejection)),
@@ -78,6 +102,38 @@ where
 
 fn path_rejection(rejection: PathRejection) -> JsonError {
     JsonError::bad_request(format!("invalid path parameter: {}", rejection.body_text()))
+}
+
+/// A URL query string, deserialized strictly: undecodable values, NUL and controls
+/// (see [`crate::text`]) are a JSON 400 before a handler runs.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ValidQuery<T>(pub T);
+
+impl<T, S> FromRequestParts<S> for ValidQuery<T>
+where
+    T: DeserializeOwned + Send,
+    S: Send + Sync,
+{
+    type Rejection = JsonError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let query = parts.uri.query().unwrap_or("");
+        // Checked on the raw query string because lossy decoding would hide bad bytes.
+        let checked = crate::QueryRequest::parse(Some(&format!("Action=_&{query}")), b"");
+        if let Err(error) = checked {
+            return Err(JsonError::bad_request(format!(
+                "invalid query string: {}",
+                error.message
+            )));
+        }
+        match axum::extract::Query::<T>::try_from_uri(&parts.uri) {
+            Ok(axum::extract::Query(value)) => Ok(ValidQuery(value)),
+            Err(rejection) => Err(JsonError::bad_request(format!(
+                "invalid query string: {}",
+                rejection.body_text()
+            ))),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -110,6 +166,37 @@ mod tests {
         )
     }
 
+    #[derive(serde::Deserialize)]
+    #[allow(dead_code)]
+    struct Q {
+        prefix: Option<String>,
+    }
+
+    async fn get(uri: &str) -> StatusCode {
+        let app = Router::new()
+            .route(
+                "/q",
+                axum::routing::get(|ValidQuery(_q): ValidQuery<Q>| async { "ok" }),
+            )
+            .route(
+                "/p/{name}",
+                axum::routing::get(|ValidPath(_n): ValidPath<String>| async { "ok" }),
+            );
+        let req = Request::get(uri).body(axum::body::Body::empty()).unwrap();
+        app.oneshot(req).await.unwrap().status()
+    }
+
+    #[tokio::test]
+    async fn query_and_path_refuse_nul_and_bad_utf8() {
+        assert_eq!(get("/q?prefix=a%20b").await, StatusCode::OK);
+        assert_eq!(get("/q?prefix=a%00b").await, StatusCode::BAD_REQUEST);
+        assert_eq!(get("/q?prefix=a%FFb").await, StatusCode::BAD_REQUEST);
+        assert_eq!(get("/p/abc").await, StatusCode::OK);
+        assert_eq!(get("/p/a%00c").await, StatusCode::BAD_REQUEST);
+        assert_eq!(get("/p/a%01c").await, StatusCode::BAD_REQUEST);
+        assert_eq!(get("/p/a%FFc").await, StatusCode::BAD_REQUEST);
+    }
+
     #[tokio::test]
     async fn bad_json_is_a_clear_400() {
         let (status, body) = call("{not json").await;
@@ -121,5 +208,13 @@ mod tests {
             .as_str()
             .unwrap()
             .contains("unknown field"));
+        let (status, body) = call(r#"{"name":"a\u0000"}"#).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert_eq!(body["error"]["code"], "InvalidInput");
+        assert!(body["error"]["message"].as_str().unwrap().contains("NUL"));
+        let (status, _) = call(r#"{"name":"a\u0001"}"#).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        let (status, _) = call(r#"{"name":"ok\n"}"#).await;
+        assert_eq!(status, StatusCode::OK);
     }
 }

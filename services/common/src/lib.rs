@@ -8,10 +8,11 @@ pub mod extract;
 pub mod ids;
 pub mod query;
 pub mod request_id;
+pub mod text;
 pub mod xml;
 
 pub use enrolment::JoinToken;
 pub use errors::{ApiErrorBody, AwsError, AwsErrorFormat, JsonError};
-pub use extract::{ValidJson, ValidPath};
+pub use extract::{ValidJson, ValidPath, ValidQuery};
 pub use query::QueryRequest;
 pub use request_id::{current_request_id, request_id_middleware, RequestId, REQUEST_ID_HEADER};

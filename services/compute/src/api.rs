@@ -1,12 +1,12 @@
 //! The compute service's native JSON API under `/v1/`. Handlers are thin.
 
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use base64::Engine;
 use kumo_auth::Caller;
-use kumo_common::{ApiErrorBody, ValidJson, ValidPath};
+use kumo_common::{ApiErrorBody, ValidJson, ValidPath, ValidQuery};
 use serde::{Deserialize, Serialize};
 
 use crate::error::Result;
@@ -72,7 +72,7 @@ pub struct InstancePage {
 async fn list_instances(
     State(compute): State<Compute>,
     Caller(caller): Caller,
-    Query(query): Query<ListInstancesQuery>,
+    ValidQuery(query): ValidQuery<ListInstancesQuery>,
 ) -> Result<Json<InstancePage>> {
     let describe = DescribeQuery {
         instance_ids: Vec::new(),
