@@ -3,6 +3,10 @@
 //! instance never overlap; slow ones (a VM's stop grace) run in their own tasks so the
 //! loop keeps its heartbeat. Everything the agent must remember across a restart (its
 //! node credential, the generation it acted on per instance) lives in its state dir.
+//!
+//! Host plumbing (a subnet's bridge, its metadata listener, the isolation table) goes
+//! when the last instance on it leaves, and at start and stop the agent sweeps what no
+//! instance uses: running instances keep theirs across the agent's restarts.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -40,6 +44,9 @@ pub struct AgentConfig {
     pub memory_mib: Option<u32>,
     pub sync_interval: Duration,
     pub stop_grace: Duration,
+    /// Do the host networking (bridges, isolation rules, metadata listeners) inside this
+    /// named network namespace instead of the current one (tests).
+    pub host_netns: Option<String>,
 }
 
 impl AgentConfig {
@@ -57,6 +64,7 @@ impl AgentConfig {
             memory_mib: None,
             sync_interval: Duration::from_secs(1),
             stop_grace: Duration::from_secs(10),
+            host_netns: None,
         }
     }
 }
@@ -86,6 +94,9 @@ struct LocalInstance {
     running_generation: Option<i64>,
     /// Set once a death has been reported, so it is not restarted behind the user's back.
     died_generation: Option<i64>,
+    /// The bridge of its subnet: kept while the instance is on this host.
+    #[serde(default)]
+    bridge: Option<String>,
     #[serde(skip)]
     console_len: u64,
 }
@@ -107,6 +118,9 @@ struct Shared {
     /// Instances the control plane assigned in the last round: each is reported, even
     /// when nothing of it is left here (Absent is what completes a termination).
     assigned: Mutex<HashSet<String>>,
+    /// Held while a bridge is made or given a port, and while one is checked for removal,
+    /// so that a bridge is never removed between its creation and its first port.
+    plumbing: tokio::sync::Mutex<()>,
 }
 
 /// The agent. `run` loops until the future is dropped.
@@ -137,25 +151,55 @@ impl Agent {
             runtime: config.container_runtime.clone(),
             ..ContainerConfig::new(config.state_dir.join("containers"))
         };
+        let credential = match load_credential(&config.state_dir) {
+            Some(c) => c,
+            None => enrol(&http, &config).await?,
+        };
+        let (network, metadata) = match &config.host_netns {
+            Some(ns) => (HostNetwork::in_netns(ns), MetadataService::in_netns(ns)),
+            None => (HostNetwork::new(), MetadataService::new()),
+        };
         let shared = Arc::new(Shared {
             vms: VmRuntime::new(vm_config),
             containers: ContainerRuntime::new(container_config),
-            network: HostNetwork::new(),
-            metadata: MetadataService::new(),
+            network: network.with_owner(&credential.host_id),
+            metadata,
             local: Mutex::new(load_local(&config.state_dir)),
             in_flight: Mutex::new(HashSet::new()),
             wake: tokio::sync::Notify::new(),
             last_error: Mutex::new(HashMap::new()),
             assigned: Mutex::new(HashSet::new()),
+            plumbing: tokio::sync::Mutex::new(()),
             http,
             config,
         });
-        let credential = match load_credential(&shared.config.state_dir) {
-            Some(c) => c,
-            None => enrol(&shared).await?,
-        };
         tracing::info!(host_id = %credential.host_id, name = %shared.config.name, "compute agent started");
-        Ok(Self { shared, credential })
+        let agent = Self { shared, credential };
+        // What a previous run left behind and no instance uses (instances this host
+        // still runs keep theirs: they are re-adopted).
+        agent.sweep_unused_plumbing().await;
+        Ok(agent)
+    }
+
+    /// Remove the host plumbing no instance of this agent uses: its `kb-*` bridges that
+    /// have no port and belong to no instance it knows, their metadata listeners, and the
+    /// isolation table once no bridge is left. Errors are logged, not returned.
+    pub async fn sweep_unused_plumbing(&self) {
+        let shared = &self.shared;
+        let _plumbing = shared.plumbing.lock().await;
+        let keep: HashSet<String> = lock(&shared.local)
+            .values()
+            .filter_map(|l| l.bridge.clone())
+            .collect();
+        match shared.network.sweep(&keep).await {
+            Ok(removed) => {
+                for bridge in removed {
+                    shared.metadata.remove_listener(&bridge).await;
+                    tracing::info!(%bridge, "removed a bridge no instance uses");
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "sweeping unused host networking failed"),
+        }
     }
 
     pub fn host_id(&self) -> &str {
@@ -164,19 +208,37 @@ impl Agent {
 
     /// Sync forever. Control-plane outages are logged and retried; workloads keep running.
     pub async fn run(self) {
+        self.run_until(std::future::pending()).await
+    }
+
+    /// Sync until `shutdown` resolves, then let the actions under way finish (a few
+    /// seconds at most) and sweep the plumbing no instance uses. Workloads keep running.
+    pub async fn run_until(self, shutdown: impl std::future::Future<Output = ()>) {
         let mut tick = tokio::time::interval(self.shared.config.sync_interval);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut round: u64 = 0;
+        tokio::pin!(shutdown);
         loop {
             tokio::select! {
+                _ = &mut shutdown => break,
                 _ = tick.tick() => {}
                 _ = self.shared.wake.notified() => {}
             }
             round += 1;
-            if let Err(e) = self.sync_once(round.is_multiple_of(2)).await {
-                tracing::warn!(error = %e, "sync with the control plane failed; retrying");
+            tokio::select! {
+                _ = &mut shutdown => break,
+                result = self.sync_once(round.is_multiple_of(2)) => {
+                    if let Err(e) = result {
+                        tracing::warn!(error = %e, "sync with the control plane failed; retrying");
+                    }
+                }
             }
         }
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(3);
+        while !lock(&self.shared.in_flight).is_empty() && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        self.sweep_unused_plumbing().await;
     }
 
     /// One round: observe, report, converge, and (every other round) upload consoles.
@@ -321,8 +383,8 @@ fn save_local(shared: &Shared) {
     }
 }
 
-async fn enrol(shared: &Shared) -> Result<NodeCredential> {
-    let join_token = shared.config.join_token.clone().ok_or_else(|| {
+async fn enrol(http: &reqwest::Client, config: &AgentConfig) -> Result<NodeCredential> {
+    let join_token = config.join_token.clone().ok_or_else(|| {
         NodeError::ControlPlane(
             "this host is not enrolled yet: give it a join token (--join-token or KUMO_JOIN_TOKEN)"
                 .into(),
@@ -330,14 +392,13 @@ async fn enrol(shared: &Shared) -> Result<NodeCredential> {
     })?;
     let request = EnrolRequest {
         join_token,
-        name: shared.config.name.clone(),
-        zone: shared.config.zone.clone(),
-        address: shared.config.address.clone(),
-        capacity: capacity(&shared.config),
+        name: config.name.clone(),
+        zone: config.zone.clone(),
+        address: config.address.clone(),
+        capacity: capacity(config),
     };
-    let response = shared
-        .http
-        .post(format!("{}/v1/agent/enrol", shared.config.control_plane))
+    let response = http
+        .post(format!("{}/v1/agent/enrol", config.control_plane))
         .json(&request)
         .send()
         .await
@@ -358,7 +419,7 @@ async fn enrol(shared: &Shared) -> Result<NodeCredential> {
         node_token: enrolled.node_token,
     };
     save_private(
-        &shared.config.state_dir.join("node.json"),
+        &config.state_dir.join("node.json"),
         &serde_json::to_string(&credential).map_err(|e| NodeError::Other(e.to_string()))?,
     )?;
     tracing::info!(host_id = %credential.host_id, "enrolled with the control plane");
@@ -494,16 +555,22 @@ async fn converge_one(shared: &Arc<Shared>, spec: &InstanceSpec) -> Result<()> {
         let mut all = lock(&shared.local);
         let entry = all.entry(id.to_string()).or_default();
         entry.kind = Some(spec.kind);
+        if spec.desired != DesiredState::Terminated {
+            entry.bridge = Some(spec.network.bridge.clone());
+        }
         entry.clone()
     };
     let current = observe_one(shared, id, Some(spec.kind)).await;
     match spec.desired {
         DesiredState::Running => {
-            shared.network.ensure_bridge(&spec.network).await?;
-            shared
-                .metadata
-                .ensure_listener(&spec.network.bridge)
-                .await?;
+            {
+                let _plumbing = shared.plumbing.lock().await;
+                shared.network.ensure_bridge(&spec.network).await?;
+                shared
+                    .metadata
+                    .ensure_listener(&spec.network.bridge)
+                    .await?;
+            }
             shared
                 .metadata
                 .register(&spec.network.bridge, spec.metadata.clone());
@@ -559,12 +626,15 @@ async fn converge_one(shared: &Arc<Shared>, spec: &InstanceSpec) -> Result<()> {
             }
         }
         DesiredState::Terminated => {
-            remove(shared, id, Some(spec.kind)).await?;
+            let bridge = remove(shared, id, Some(spec.kind)).await?;
             shared
                 .metadata
                 .unregister(&spec.network.bridge, spec.network.ip);
             lock(&shared.local).remove(id);
             save_local(shared);
+            let mut bridges = vec![spec.network.bridge.clone()];
+            bridges.extend(bridge.into_iter().chain(previous.bridge));
+            release_bridges(shared, bridges).await;
             return Ok(());
         }
     }
@@ -580,11 +650,17 @@ async fn start(shared: &Shared, spec: &InstanceSpec) -> Result<()> {
     let id = spec.instance_id.as_str();
     match spec.kind {
         InstanceKind::Container => {
-            let netns = shared.network.attach_container(id, &spec.network).await?;
+            let netns = {
+                let _plumbing = shared.plumbing.lock().await;
+                shared.network.attach_container(id, &spec.network).await?
+            };
             shared.containers.start(spec, &netns).await?;
         }
         InstanceKind::Vm => {
-            let tap = shared.network.attach_vm(id, &spec.network).await?;
+            let tap = {
+                let _plumbing = shared.plumbing.lock().await;
+                shared.network.attach_vm(id, &spec.network).await?
+            };
             shared.vms.start(spec, Some(&tap)).await?;
         }
     }
@@ -592,7 +668,9 @@ async fn start(shared: &Shared, spec: &InstanceSpec) -> Result<()> {
     Ok(())
 }
 
-async fn remove(shared: &Shared, id: &str, kind: Option<InstanceKind>) -> Result<()> {
+/// Remove an instance from the host: its workload, then its network attachment. Returns
+/// the bridge it was attached to, if it still was.
+async fn remove(shared: &Shared, id: &str, kind: Option<InstanceKind>) -> Result<Option<String>> {
     match kind {
         Some(InstanceKind::Vm) => shared.vms.remove(id).await?,
         Some(InstanceKind::Container) => shared.containers.remove(id).await?,
@@ -601,9 +679,34 @@ async fn remove(shared: &Shared, id: &str, kind: Option<InstanceKind>) -> Result
             shared.containers.remove(id).await?;
         }
     }
+    let bridge = shared.network.bridge_of(id).await;
     shared.network.detach(id).await?;
     tracing::info!(instance_id = %id, "instance removed from host");
-    Ok(())
+    Ok(bridge)
+}
+
+/// After an instance left: remove each of `bridges` that no instance uses any more (no
+/// instance this agent knows is on it, no port is left), with its metadata listener.
+async fn release_bridges(shared: &Shared, mut bridges: Vec<String>) {
+    bridges.sort();
+    bridges.dedup();
+    let _plumbing = shared.plumbing.lock().await;
+    for bridge in bridges {
+        let known = lock(&shared.local)
+            .values()
+            .any(|l| l.bridge.as_deref() == Some(bridge.as_str()));
+        if known {
+            continue;
+        }
+        match shared.network.remove_bridge_if_unused(&bridge).await {
+            Ok(true) => {
+                shared.metadata.remove_listener(&bridge).await;
+                tracing::info!(%bridge, "removed the bridge: its last instance left");
+            }
+            Ok(false) => {}
+            Err(e) => tracing::warn!(%bridge, error = %e, "removing an unused bridge failed"),
+        }
+    }
 }
 
 fn remove_orphan(shared: &Arc<Shared>, id: String) {
@@ -612,11 +715,15 @@ fn remove_orphan(shared: &Arc<Shared>, id: String) {
     }
     let shared = shared.clone();
     tokio::spawn(async move {
-        let kind = lock(&shared.local).get(&id).and_then(|l| l.kind);
+        let (kind, known_bridge) = lock(&shared.local)
+            .get(&id)
+            .map(|l| (l.kind, l.bridge.clone()))
+            .unwrap_or_default();
         match remove(&shared, &id, kind).await {
-            Ok(()) => {
+            Ok(bridge) => {
                 lock(&shared.local).remove(&id);
                 save_local(&shared);
+                release_bridges(&shared, bridge.into_iter().chain(known_bridge).collect()).await;
             }
             Err(e) => {
                 tracing::warn!(instance_id = %id, error = %e, "removing orphaned instance failed")

@@ -63,7 +63,7 @@ impl AgentArgs {
 }
 
 /// Run the agent until SIGINT or SIGTERM. Workloads keep running; they are re-adopted at
-/// the next start. Logging is the caller's to set up.
+/// the next start; host networking no instance uses is removed. Logging is the caller's to set up.
 pub async fn run_args(args: AgentArgs) -> anyhow::Result<()> {
     let agent = Agent::start(args.into_config()).await?;
     let terminate = async {
@@ -74,11 +74,14 @@ pub async fn run_args(args: AgentArgs) -> anyhow::Result<()> {
             Err(_) => std::future::pending::<()>().await,
         }
     };
-    tokio::select! {
-        _ = agent.run() => {}
-        _ = tokio::signal::ctrl_c() => {}
-        _ = terminate => {}
-    }
-    tracing::info!("compute agent stopping; instances keep running");
+    let shutdown = async {
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = terminate => {}
+        }
+        tracing::info!("compute agent stopping; instances keep running");
+    };
+    // Sweeps the host networking no instance uses before returning.
+    agent.run_until(shutdown).await;
     Ok(())
 }

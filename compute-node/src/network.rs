@@ -16,9 +16,18 @@
 //! and the `inet kumo` nftables table drops anything routed from one `kb-*` bridge to
 //! another.
 //!
+//! Clean-up: a bridge is removed once no instance uses it (no port left on it), and the
+//! `inet kumo` table once no `kb-*` bridge is left ([`HostNetwork::remove_bridge_if_unused`],
+//! [`HostNetwork::sweep`]). Whose a bridge is shows in its MAC address, set atomically when
+//! it is created: derived from the owner's tag (the agent's host id) and the bridge name,
+//! so a sweep never touches the bridges of another agent sharing the machine (tests run
+//! several). Bridges made before owners existed carry the name-only MAC and count as
+//! anyone's.
+//!
 //! [`HostNetwork::in_netns`] runs all of this inside another network namespace instead
 //! of the current one (tests use it to stay out of the host's root namespace).
 
+use std::collections::HashSet;
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 
@@ -54,12 +63,14 @@ const ISOLATION_RULESET: &str = "add table inet kumo; \
 pub struct HostNetwork {
     /// The named network namespace that plays the host's role; `None`: the current one.
     host_netns: Option<String>,
+    /// Whose bridges these are (the agent's host id); goes into each bridge's MAC.
+    owner: Option<String>,
 }
 
 impl HostNetwork {
     /// Work in the current network namespace.
     pub fn new() -> Self {
-        Self { host_netns: None }
+        Self::default()
     }
 
     /// Work inside the named network namespace `name` (which must exist) as if it were
@@ -68,7 +79,15 @@ impl HostNetwork {
     pub fn in_netns(name: &str) -> Self {
         Self {
             host_netns: Some(name.to_string()),
+            owner: None,
         }
+    }
+
+    /// Mark the bridges this creates as `owner`'s (the agent's host id), so that
+    /// [`Self::sweep`] removes only its own.
+    pub fn with_owner(mut self, owner: &str) -> Self {
+        self.owner = Some(owner.to_string());
+        self
     }
 
     /// The namespace this works in (`None`: the current one).
@@ -104,7 +123,7 @@ impl HostNetwork {
         if !self.link_exists(br).await {
             // A fixed MAC: otherwise the bridge takes its ports' lowest MAC, which changes
             // as instances come and go and leaves stale ARP entries for the gateway.
-            let mac = bridge_mac(br);
+            let mac = bridge_mac(self.owner.as_deref(), br);
             if let Err(e) = self
                 .ip(&["link", "add", br, "address", &mac, "type", "bridge"])
                 .await
@@ -259,6 +278,88 @@ impl HostNetwork {
         Ok(())
     }
 
+    /// The bridge (if any) an instance's veth or tap is a port of.
+    pub async fn bridge_of(&self, instance_id: &str) -> Option<String> {
+        for link in [Self::veth_name(instance_id), Self::tap_name(instance_id)] {
+            let Ok(out) = self.ip(&["-j", "link", "show", "dev", &link]).await else {
+                continue;
+            };
+            let master = serde_json::from_str::<serde_json::Value>(&out)
+                .ok()
+                .and_then(|v| v.get(0)?.get("master")?.as_str().map(str::to_string));
+            if master.is_some() {
+                return master;
+            }
+        }
+        None
+    }
+
+    /// The ports (veths, taps) on a bridge; empty when the bridge is gone.
+    pub async fn bridge_ports(&self, bridge: &str) -> Result<Vec<String>> {
+        validate_link_name(bridge)?;
+        if !self.link_exists(bridge).await {
+            return Ok(Vec::new());
+        }
+        let out = self.ip(&["-j", "link", "show", "master", bridge]).await?;
+        Ok(link_names(&out))
+    }
+
+    /// Remove the bridge if no instance uses it any more (no port is left on it), and the
+    /// isolation table once no `kb-*` bridge is left. Returns whether the bridge went.
+    /// The caller makes sure no attachment to this bridge is under way.
+    pub async fn remove_bridge_if_unused(&self, bridge: &str) -> Result<bool> {
+        if !self.bridge_ports(bridge).await?.is_empty() {
+            return Ok(false);
+        }
+        self.remove_bridge(bridge).await?;
+        self.remove_isolation_if_unused().await?;
+        Ok(true)
+    }
+
+    /// Remove this owner's `kb-*` bridges that have no port and are not in `keep` (the
+    /// bridges of instances the caller knows), then the isolation table if no `kb-*`
+    /// bridge is left. Returns the bridges removed. The caller makes sure no attachment
+    /// is under way.
+    pub async fn sweep(&self, keep: &HashSet<String>) -> Result<Vec<String>> {
+        let out = self.ip(&["-j", "link", "show", "type", "bridge"]).await?;
+        let mut removed = Vec::new();
+        for (name, address) in links_with_address(&out) {
+            if !name.starts_with("kb-")
+                || validate_link_name(&name).is_err()
+                || keep.contains(&name)
+            {
+                continue;
+            }
+            let ours = address.eq_ignore_ascii_case(&bridge_mac(self.owner.as_deref(), &name))
+                || address.eq_ignore_ascii_case(&bridge_mac(None, &name));
+            if !ours || !self.bridge_ports(&name).await?.is_empty() {
+                continue;
+            }
+            self.remove_bridge(&name).await?;
+            removed.push(name);
+        }
+        self.remove_isolation_if_unused().await?;
+        Ok(removed)
+    }
+
+    /// The `kb-*` bridges on the host.
+    pub async fn bridges(&self) -> Result<Vec<String>> {
+        let out = self.ip(&["-j", "link", "show", "type", "bridge"]).await?;
+        Ok(link_names(&out)
+            .into_iter()
+            .filter(|n| n.starts_with("kb-"))
+            .collect())
+    }
+
+    /// Delete the `inet kumo` table when no `kb-*` bridge is left; fine if it is gone.
+    async fn remove_isolation_if_unused(&self) -> Result<()> {
+        if self.bridges().await?.is_empty() {
+            // Fails when there is no such table: nothing to remove then.
+            let _ = self.nft("delete table inet kumo").await;
+        }
+        Ok(())
+    }
+
     /// The `inet kumo` table: drop forwarding between `kb-*` bridges, let each bridge's
     /// own traffic through. Covers every `kb-*` bridge on the host, not just `bridge`, so
     /// a lost rule set comes back whole.
@@ -312,9 +413,14 @@ impl HostNetwork {
     }
 }
 
-/// A stable, locally administered unicast MAC for a bridge, from its name.
-fn bridge_mac(bridge: &str) -> String {
-    let digest = Sha256::digest(format!("kumo-bridge:{bridge}").as_bytes());
+/// A stable, locally administered unicast MAC for a bridge, from its owner and name
+/// (the name alone for bridges without an owner, as before owners existed).
+fn bridge_mac(owner: Option<&str>, bridge: &str) -> String {
+    let seed = match owner {
+        Some(owner) => format!("kumo-bridge:{owner}:{bridge}"),
+        None => format!("kumo-bridge:{bridge}"),
+    };
+    let digest = Sha256::digest(seed.as_bytes());
     let mut bytes = [0u8; 6];
     bytes.copy_from_slice(&digest[..6]);
     bytes[0] = (bytes[0] & 0xfc) | 0x02;
@@ -323,6 +429,33 @@ fn bridge_mac(bridge: &str) -> String {
         .map(|b| format!("{b:02x}"))
         .collect::<Vec<_>>()
         .join(":")
+}
+
+/// The `ifname`s in `ip -j link show` output.
+fn link_names(json: &str) -> Vec<String> {
+    links_with_address(json)
+        .into_iter()
+        .map(|(n, _)| n)
+        .collect()
+}
+
+/// The (`ifname`, `address`) pairs in `ip -j link show` output.
+fn links_with_address(json: &str) -> Vec<(String, String)> {
+    let Ok(serde_json::Value::Array(links)) = serde_json::from_str(json) else {
+        return Vec::new();
+    };
+    links
+        .iter()
+        .filter_map(|l| {
+            let name = l.get("ifname")?.as_str()?.to_string();
+            let address = l
+                .get("address")
+                .and_then(|a| a.as_str())
+                .unwrap_or_default()
+                .to_string();
+            Some((name, address))
+        })
+        .collect()
 }
 
 fn short_hash(instance_id: &str) -> String {
