@@ -3,14 +3,14 @@
 //! protocol under `/v1/storage-agent/`. Handlers are thin.
 
 use axum::body::Body;
-use axum::extract::{FromRequestParts, Path, Query, State};
+use axum::extract::{FromRequestParts, State};
 use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use http::{HeaderMap, StatusCode};
 use kumo_auth::Caller;
-use kumo_common::{ApiErrorBody, ValidJson};
+use kumo_common::{ApiErrorBody, ValidJson, ValidPath, ValidQuery};
 use kumo_storage_protocol::{
     EnrolRequest, EnrolResponse, HeartbeatRequest, HeartbeatResponse, NODE_TOKEN_HEADER,
 };
@@ -20,7 +20,7 @@ use crate::buckets::{self, Bucket};
 use crate::error::{Result, StorageError};
 use crate::gc::{self, GcReport};
 use crate::nodes::{self, AccountUsage, JoinToken, StorageNode};
-use crate::objects::{self, ListPosition, ListQuery, NewVersion};
+use crate::objects::{self, ListPosition, ListQuery, NewVersion, ObjectKey};
 use crate::ObjectStorage;
 
 pub fn router(storage: ObjectStorage) -> Router {
@@ -80,7 +80,7 @@ async fn create_bucket(
 async fn delete_bucket(
     State(storage): State<ObjectStorage>,
     Caller(caller): Caller,
-    Path(bucket): Path<String>,
+    ValidPath(bucket): ValidPath<String>,
 ) -> Result<StatusCode> {
     buckets::delete(&storage, &caller, &bucket).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -123,10 +123,19 @@ pub struct ObjectPage {
 async fn list_objects(
     State(storage): State<ObjectStorage>,
     Caller(caller): Caller,
-    Path(bucket): Path<String>,
-    Query(query): Query<ListObjectsQuery>,
+    ValidPath(bucket): ValidPath<String>,
+    ValidQuery(query): ValidQuery<ListObjectsQuery>,
 ) -> Result<Json<ObjectPage>> {
     let bucket = buckets::owned(&storage, &caller, &bucket).await?;
+    for (what, value) in [
+        ("prefix", &query.prefix),
+        ("delimiter", &query.delimiter),
+        ("after", &query.after),
+    ] {
+        if let Some(value) = value {
+            objects::check_listing_text(what, value)?;
+        }
+    }
     let max_keys = query.max_keys.unwrap_or(1000).clamp(1, 1000);
     let delimiter = query.delimiter.filter(|d| !d.is_empty());
     let start = query.after.map(|after| match &delimiter {
@@ -179,7 +188,7 @@ async fn list_objects(
 async fn upload(
     State(storage): State<ObjectStorage>,
     Caller(caller): Caller,
-    Path((bucket, key)): Path<(String, String)>,
+    ValidPath((bucket, key)): ValidPath<(String, String)>,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Json<ObjectSummary>> {
@@ -187,7 +196,7 @@ async fn upload(
         .get(http::header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
-    objects::validate_key(&key)?;
+    let key = ObjectKey::new(key)?;
     let bucket = buckets::writable(&storage, &caller, &bucket).await?;
     let mut md5 = crate::s3::body::Md5Only::default();
     let stream = futures::StreamExt::map(body.into_data_stream(), |r| {
@@ -221,12 +230,13 @@ async fn upload(
 async fn download(
     State(storage): State<ObjectStorage>,
     Caller(caller): Caller,
-    Path((bucket, key)): Path<(String, String)>,
+    ValidPath((bucket, key)): ValidPath<(String, String)>,
 ) -> Result<Response> {
+    let key = ObjectKey::new(key)?;
     let bucket = buckets::owned(&storage, &caller, &bucket).await?;
     let version = objects::get(&storage, &bucket.name, &key, None).await?;
     if version.delete_marker {
-        return Err(StorageError::NoSuchKey(key));
+        return Err(StorageError::NoSuchKey(key.to_string()));
     }
     let stream =
         crate::blobs::read_range(&storage, version.blob_id, 0, version.size as u64).await?;
@@ -253,10 +263,10 @@ async fn download(
 async fn delete_object(
     State(storage): State<ObjectStorage>,
     Caller(caller): Caller,
-    Path((bucket, key)): Path<(String, String)>,
+    ValidPath((bucket, key)): ValidPath<(String, String)>,
 ) -> Result<StatusCode> {
+    let key = ObjectKey::new(key)?;
     let bucket = buckets::writable(&storage, &caller, &bucket).await?;
-    objects::validate_key(&key)?;
     objects::delete(&storage, &bucket, &caller, &key, None).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -277,7 +287,7 @@ async fn list_nodes(
 async fn remove_node(
     State(storage): State<ObjectStorage>,
     Caller(caller): Caller,
-    Path(node_id): Path<String>,
+    ValidPath(node_id): ValidPath<String>,
 ) -> Result<StatusCode> {
     nodes::remove(&storage, &caller, &node_id).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -289,7 +299,7 @@ async fn remove_node(
 async fn enable_node(
     State(storage): State<ObjectStorage>,
     Caller(caller): Caller,
-    Path(node_id): Path<String>,
+    ValidPath(node_id): ValidPath<String>,
 ) -> Result<Json<StorageNode>> {
     Ok(Json(
         nodes::set_state(&storage, &caller, &node_id, "enabled").await?,
@@ -302,7 +312,7 @@ async fn enable_node(
 async fn disable_node(
     State(storage): State<ObjectStorage>,
     Caller(caller): Caller,
-    Path(node_id): Path<String>,
+    ValidPath(node_id): ValidPath<String>,
 ) -> Result<Json<StorageNode>> {
     Ok(Json(
         nodes::set_state(&storage, &caller, &node_id, "disabled").await?,
@@ -340,7 +350,7 @@ pub struct GcQuery {
 async fn collect_garbage(
     State(storage): State<ObjectStorage>,
     Caller(caller): Caller,
-    Query(query): Query<GcQuery>,
+    ValidQuery(query): ValidQuery<GcQuery>,
 ) -> Result<Json<GcReport>> {
     crate::require_operator(&caller)?;
     let grace = query

@@ -138,7 +138,13 @@ pub async fn list(storage: &ObjectStorage, caller: &Principal) -> Result<Vec<Buc
 
 /// The bucket, if the caller's account owns it: `NoSuchBucket` when it does not exist,
 /// `AccessDenied` when another account owns it (as S3 answers for private buckets).
+/// Every operation on an existing bucket comes through here: a name that breaks the naming
+/// rules (a NUL, a control character, anything `create` refuses) names no bucket and never
+/// reaches the catalog.
 pub async fn owned(storage: &ObjectStorage, caller: &Principal, name: &str) -> Result<Bucket> {
+    if validate_name(name).is_err() {
+        return Err(StorageError::NoSuchBucket(name.to_string()));
+    }
     let bucket = sqlx::query_as::<_, Bucket>(&format!(
         "SELECT {COLUMNS} FROM object_storage.buckets WHERE name = $1"
     ))

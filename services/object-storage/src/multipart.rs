@@ -70,7 +70,7 @@ impl Part {
     }
 }
 
-fn no_such_upload() -> StorageError {
+pub fn no_such_upload() -> StorageError {
     StorageError::S3(
         StatusCode::NOT_FOUND,
         "NoSuchUpload",

@@ -274,6 +274,9 @@ pub async fn set_state(
             "state must be enabled or disabled",
         ));
     }
+    if kumo_common::text::check(node_id).is_err() {
+        return Err(no_such_node(node_id));
+    }
     let updated = sqlx::query("UPDATE object_storage.nodes SET state = $2 WHERE node_id = $1")
         .bind(node_id)
         .bind(state)

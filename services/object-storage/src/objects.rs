@@ -70,6 +70,42 @@ pub struct NewVersion {
     pub part_sizes: Option<Vec<i64>>,
 }
 
+/// An object key as Kumo accepts it: 1 to [`MAX_KEY_BYTES`] bytes of UTF-8 text without
+/// the characters `kumo_common::text::check` refuses (NUL, other controls but TAB/LF/CR,
+/// U+FFFE/U+FFFF). Built only by [`ObjectKey::new`], so every operation that holds one
+/// (the S3 facade's path, copy sources and DeleteObjects keys, the native API) works on a
+/// key the catalog can store and XML can carry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectKey(String);
+
+impl ObjectKey {
+    pub fn new(key: impl Into<String>) -> Result<Self> {
+        let key = key.into();
+        validate_key(&key)?;
+        Ok(ObjectKey(key))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::ops::Deref for ObjectKey {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for ObjectKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// The rules of [`ObjectKey`]: `InvalidArgument` for an empty key or a refused character,
+/// `KeyTooLongError` beyond 1024 bytes.
 pub fn validate_key(key: &str) -> Result<()> {
     if key.is_empty() {
         return Err(StorageError::invalid_argument(
@@ -83,9 +119,28 @@ pub fn validate_key(key: &str) -> Result<()> {
             "Your key is too long".into(),
         ));
     }
-    Ok(())
+    kumo_common::text::check(key).map_err(|problem| {
+        StorageError::invalid_argument(format!("The object key is not valid: it {problem}"))
+    })
 }
 
+/// A listing bound that is compared with keys (`prefix`, `delimiter`, `marker`,
+/// `key-marker`, `start-after`, the native API's `after`): text a key could hold, at most
+/// [`MAX_KEY_BYTES`] bytes (no key is longer), else `InvalidArgument` naming `what`.
+pub fn check_listing_text(what: &str, value: &str) -> Result<()> {
+    if value.len() > MAX_KEY_BYTES {
+        return Err(StorageError::invalid_argument(format!(
+            "{what} must be at most {MAX_KEY_BYTES} bytes"
+        )));
+    }
+    kumo_common::text::check(value).map_err(|problem| {
+        StorageError::invalid_argument(format!("{what} is not valid: it {problem}"))
+    })
+}
+
+/// Tag rules (objects: 10 tags, buckets: 50): keys 1–128 characters, values up to 256,
+/// unique keys, and text without the characters `kumo_common::text::check` refuses; any
+/// breach is `InvalidTag`.
 pub fn validate_tags(tags: &[(String, String)], max: usize) -> Result<()> {
     let bad = |m: &str| {
         Err(StorageError::S3(
@@ -95,14 +150,14 @@ pub fn validate_tags(tags: &[(String, String)], max: usize) -> Result<()> {
         ))
     };
     if tags.len() > max {
-        return bad("Object tags cannot be greater than 10");
+        return bad(&format!("Object tags cannot be greater than {max}"));
     }
     let mut seen = std::collections::HashSet::new();
     for (k, v) in tags {
-        if k.is_empty() || k.chars().count() > 128 {
+        if k.is_empty() || k.chars().count() > 128 || kumo_common::text::check(k).is_err() {
             return bad("The TagKey you have provided is invalid");
         }
-        if v.chars().count() > 256 {
+        if v.chars().count() > 256 || kumo_common::text::check(v).is_err() {
             return bad("The TagValue you have provided is invalid");
         }
         if !seen.insert(k) {

@@ -5,6 +5,7 @@
 use base64::Engine;
 use http::{Method, StatusCode};
 
+use super::check_version_id;
 use super::xml::{self, XmlWriter};
 use super::{
     empty, encode_key, malformed_xml, read_document, read_small_body, xml_response, S3Request,
@@ -12,7 +13,7 @@ use super::{
 use crate::buckets;
 use crate::error::{Result, StorageError};
 use crate::multipart;
-use crate::objects::{self, ListPosition, ListQuery};
+use crate::objects::{self, ListPosition, ListQuery, ObjectKey};
 use crate::ObjectStorage;
 use axum::response::Response;
 
@@ -106,11 +107,21 @@ pub async fn route(storage: &ObjectStorage, request: S3Request) -> Result<Respon
         Method::POST if request.has("delete") => delete_objects(storage, request).await,
         Method::GET => get(storage, request, &name).await,
         Method::PUT => put_subresource(storage, request, &name).await,
-        Method::DELETE => {
-            let bucket = buckets::writable(storage, &request.principal, &name).await?;
-            let _ = bucket;
+        Method::DELETE if request.query.keys().any(|k| not_configured(k).is_some()) => {
+            buckets::writable(storage, &request.principal, &name).await?;
             // Deleting a configuration Kumo does not keep: there is nothing to delete.
             Ok(empty(StatusCode::NO_CONTENT))
+        }
+        Method::DELETE => {
+            buckets::writable(storage, &request.principal, &name).await?;
+            // Anything else is not a delete Kumo knows: never answer it as done.
+            let what = request
+                .query
+                .keys()
+                .find(|k| *k != "x-id")
+                .cloned()
+                .unwrap_or_default();
+            Err(StorageError::not_implemented(&format!("DELETE ?{what}")))
         }
         _ => Err(objects::method_not_allowed()),
     }
@@ -130,7 +141,7 @@ async fn create(storage: &ObjectStorage, request: S3Request) -> Result<Response>
         if !xml::well_formed(&body, "CreateBucketConfiguration") {
             return Err(malformed_xml());
         }
-        xml::first_text(&body, "LocationConstraint")
+        xml::first_token(&body, "LocationConstraint")
     };
     buckets::create(storage, &request.principal, &name, constraint.as_deref()).await?;
     let mut response = empty(StatusCode::OK);
@@ -249,7 +260,10 @@ async fn put_subresource(
     if request.has("versioning") {
         let principal = request.principal.clone();
         let body = read_document(request.take_body(), "VersioningConfiguration").await?;
-        let status = xml::first_text(&body, "Status").ok_or_else(malformed_xml)?;
+        let status = xml::first_token(&body, "Status").ok_or_else(malformed_xml)?;
+        if xml::first_token(&body, "MfaDelete").is_some_and(|m| m != "Disabled") {
+            return Err(StorageError::not_implemented("MFA delete (MfaDelete)"));
+        }
         buckets::set_versioning(storage, &principal, name, &status).await?;
         return Ok(empty(StatusCode::OK));
     }
@@ -589,19 +603,30 @@ async fn delete_objects(storage: &ObjectStorage, request: S3Request) -> Result<R
     let principal = request.principal.clone();
     let bucket = buckets::writable(storage, &principal, &name).await?;
     let body = read_document(request.take_body(), "Delete").await?;
-    let quiet = xml::first_text(&body, "Quiet").as_deref() == Some("true");
+    let quiet = xml::first_token(&body, "Quiet").as_deref() == Some("true");
     let targets = xml::elements(&body, "Object");
     // S3 takes 1 to 1000 keys.
     if targets.is_empty() || targets.len() > 1000 {
         return Err(malformed_xml());
     }
+    // Keys are data: taken exactly as sent (never trimmed), each checked as an ObjectKey.
+    let targets = targets
+        .into_iter()
+        .map(|target| {
+            let key = xml::first_text(target, "Key").ok_or_else(malformed_xml)?;
+            Ok((key, xml::first_text(target, "VersionId")))
+        })
+        .collect::<Result<Vec<_>>>()?;
     let mut w = XmlWriter::new("DeleteResult");
-    for target in targets {
-        let key = xml::first_text(target, "Key").unwrap_or_default();
-        let version = xml::first_text(target, "VersionId");
-        let outcome = match objects::validate_key(&key) {
-            Ok(()) => objects::delete(storage, &bucket, &principal, &key, version.as_deref()).await,
-            Err(e) => Err(e),
+    for (key, version) in targets {
+        let outcome = match (
+            ObjectKey::new(key.as_str()),
+            version.as_deref().map(check_version_id),
+        ) {
+            (Err(e), _) | (_, Some(Err(e))) => Err(e),
+            (Ok(key), _) => {
+                objects::delete(storage, &bucket, &principal, &key, version.as_deref()).await
+            }
         };
         match outcome {
             Ok(deleted) => {
@@ -621,8 +646,11 @@ async fn delete_objects(storage: &ObjectStorage, request: S3Request) -> Result<R
             Err(e) => {
                 w.open("Error").text("Key", &key);
                 w.opt("VersionId", version.as_deref());
-                w.text("Code", e.code())
-                    .text("Message", &e.to_string())
+                // The client's own error, or a generic one: internal details (catalog
+                // errors) are logged, never sent.
+                let error = e.to_s3(None);
+                w.text("Code", &error.code)
+                    .text("Message", &error.message)
                     .close("Error");
             }
         }

@@ -16,14 +16,17 @@ use http::{HeaderMap, HeaderValue, Method, StatusCode};
 use kumo_auth::{Principal, SigV4Context};
 
 use crate::error::{Result, StorageError};
+use crate::objects::{self, ObjectKey};
 use crate::ObjectStorage;
 
 /// One parsed S3 request.
 pub struct S3Request {
     pub method: Method,
     pub bucket: Option<String>,
-    pub key: Option<String>,
-    /// Query parameters (decoded); sub-resources like `versioning` have empty values.
+    /// The key, checked once here (see [`ObjectKey`]).
+    pub key: Option<ObjectKey>,
+    /// Query parameters, strictly decoded and checked by [`parse_query`]; sub-resources like
+    /// `versioning` have empty values.
     pub query: BTreeMap<String, String>,
     pub headers: HeaderMap,
     pub principal: Principal,
@@ -63,9 +66,9 @@ impl S3Request {
             .ok_or_else(|| StorageError::invalid_request("this request needs a bucket"))
     }
 
-    pub fn key(&self) -> Result<&str> {
+    pub fn key(&self) -> Result<&ObjectKey> {
         self.key
-            .as_deref()
+            .as_ref()
             .ok_or_else(|| StorageError::invalid_request("this request needs an object key"))
     }
 
@@ -89,51 +92,145 @@ pub fn bucket_from_host(host: &str, suffixes: &[String]) -> Option<String> {
     })
 }
 
-fn decode_component(text: &str) -> String {
-    percent_encoding::percent_decode_str(text)
-        .decode_utf8_lossy()
-        .into_owned()
+/// S3's answer to a request URI it cannot decode (percent-encoded bytes that are not UTF-8).
+pub fn invalid_uri() -> StorageError {
+    StorageError::S3(
+        StatusCode::BAD_REQUEST,
+        "InvalidURI",
+        "Couldn't parse the specified URI.".into(),
+    )
+}
+
+/// Percent-decode a path segment or query component strictly: the bytes must be UTF-8
+/// (never decoded lossily, so two different byte strings never name the same key).
+pub fn decode_component(text: &str) -> Result<String> {
+    String::from_utf8(percent_encoding::percent_decode_str(text).collect())
+        .map_err(|_| invalid_uri())
+}
+
+fn decode_key(text: &str) -> Result<Option<ObjectKey>> {
+    if text.is_empty() {
+        return Ok(None);
+    }
+    ObjectKey::new(decode_component(text)?).map(Some)
 }
 
 /// Split a request path into bucket and key (path style, unless the host named the bucket).
-pub fn split_path(path: &str, host_bucket: Option<String>) -> (Option<String>, Option<String>) {
+/// Undecodable segments are `InvalidURI`; the key must be a valid [`ObjectKey`].
+pub fn split_path(
+    path: &str,
+    host_bucket: Option<String>,
+) -> Result<(Option<String>, Option<ObjectKey>)> {
     let trimmed = path.strip_prefix('/').unwrap_or(path);
     match host_bucket {
-        Some(bucket) => {
-            let key = (!trimmed.is_empty()).then(|| decode_component(trimmed));
-            (Some(bucket), key)
-        }
+        Some(bucket) => Ok((Some(bucket), decode_key(trimmed)?)),
         None => {
             if trimmed.is_empty() {
-                return (None, None);
+                return Ok((None, None));
             }
             match trimmed.split_once('/') {
-                Some((bucket, key)) => (
-                    Some(decode_component(bucket)),
-                    (!key.is_empty()).then(|| decode_component(key)),
-                ),
-                None => (Some(decode_component(trimmed)), None),
+                Some((bucket, key)) => Ok((Some(decode_component(bucket)?), decode_key(key)?)),
+                None => Ok((Some(decode_component(trimmed)?), None)),
             }
         }
     }
 }
 
-pub fn parse_query(query: Option<&str>) -> BTreeMap<String, String> {
+/// At most this many query parameters (a presigned URL needs about 15).
+pub const MAX_QUERY_PARAMS: usize = 100;
+/// Longest query parameter value not bounded more tightly by its kind.
+pub const MAX_QUERY_VALUE_BYTES: usize = 8 * 1024;
+/// Longest continuation token (ours encode a key of at most 1024 bytes in ~1.4 KB).
+pub const MAX_CONTINUATION_TOKEN_BYTES: usize = 2048;
+/// Longest version id or upload id accepted (ours are 32 and 48 characters).
+pub const MAX_ID_BYTES: usize = 1024;
+
+/// Decode the query strictly (`InvalidURI` for bytes that are not UTF-8) and check every
+/// parameter once, here, by kind ([`check_param`]): no operation sees an unchecked value.
+pub fn parse_query(query: Option<&str>) -> Result<BTreeMap<String, String>> {
     let Some(query) = query else {
-        return BTreeMap::new();
+        return Ok(BTreeMap::new());
     };
-    query
-        .split('&')
-        .filter(|p| !p.is_empty())
-        .map(|pair| {
-            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-            // S3 clients encode spaces as %20; a literal '+' in a query is a space.
-            (
-                decode_component(&k.replace('+', " ")),
-                decode_component(&v.replace('+', " ")),
-            )
-        })
-        .collect()
+    let mut params = BTreeMap::new();
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        if params.len() == MAX_QUERY_PARAMS {
+            return Err(StorageError::invalid_argument(format!(
+                "A request takes at most {MAX_QUERY_PARAMS} query parameters"
+            )));
+        }
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        // S3 clients encode spaces as %20; a literal '+' in a query is a space.
+        let name = decode_component(&k.replace('+', " "))?;
+        let value = decode_component(&v.replace('+', " "))?;
+        check_param(&name, &value)?;
+        params.insert(name, value);
+    }
+    Ok(params)
+}
+
+/// A version id (query `versionId`, `version-id-marker`, a copy source's, a DeleteObjects
+/// entry's): text, at most [`MAX_ID_BYTES`]; else S3's `InvalidArgument` "Invalid version id
+/// specified".
+pub fn check_version_id(value: &str) -> Result<()> {
+    if value.len() > MAX_ID_BYTES || kumo_common::text::check(value).is_err() {
+        return Err(StorageError::invalid_argument(
+            "Invalid version id specified",
+        ));
+    }
+    Ok(())
+}
+
+/// One query parameter, by kind: version ids, upload ids (`NoSuchUpload`, as S3 answers an
+/// id it never issued), listing bounds compared with keys ([`objects::check_listing_text`]),
+/// continuation tokens; anything else must be text of at most [`MAX_QUERY_VALUE_BYTES`].
+pub fn check_param(name: &str, value: &str) -> Result<()> {
+    if name.len() > 256 || kumo_common::text::check(name).is_err() {
+        return Err(StorageError::invalid_argument(
+            "Invalid query parameter name",
+        ));
+    }
+    match name {
+        "versionId" | "version-id-marker" => check_version_id(value),
+        "uploadId" => {
+            if value.len() > MAX_ID_BYTES || kumo_common::text::check(value).is_err() {
+                return Err(crate::multipart::no_such_upload());
+            }
+            Ok(())
+        }
+        "upload-id-marker" => {
+            if value.len() > MAX_ID_BYTES || kumo_common::text::check(value).is_err() {
+                return Err(StorageError::invalid_argument(
+                    "Invalid uploadId marker specified",
+                ));
+            }
+            Ok(())
+        }
+        "prefix" | "delimiter" | "marker" | "key-marker" | "start-after" => {
+            objects::check_listing_text(name, value)
+        }
+        "continuation-token" => {
+            if value.len() > MAX_CONTINUATION_TOKEN_BYTES
+                || kumo_common::text::check(value).is_err()
+            {
+                return Err(StorageError::invalid_argument(
+                    "The continuation token provided is incorrect",
+                ));
+            }
+            Ok(())
+        }
+        _ => {
+            if value.len() > MAX_QUERY_VALUE_BYTES {
+                return Err(StorageError::invalid_argument(format!(
+                    "The value of query parameter {name} is too long"
+                )));
+            }
+            kumo_common::text::check(value).map_err(|problem| {
+                StorageError::invalid_argument(format!(
+                    "The value of query parameter {name} is not valid: it {problem}"
+                ))
+            })
+        }
+    }
 }
 
 /// Serve one S3 request.
@@ -152,7 +249,14 @@ pub async fn handle(
         .unwrap_or("")
         .to_string();
     let host_bucket = bucket_from_host(&host, &storage.config.virtual_host_suffixes);
-    let (bucket, key) = split_path(parts.uri.path(), host_bucket);
+    let path = parts.uri.path();
+    let parsed = split_path(path, host_bucket)
+        .and_then(|(bucket, key)| Ok((bucket, key, parse_query(parts.uri.query())?)));
+    let (bucket, key, query) = match parsed {
+        Ok(parsed) => parsed,
+        // The raw path names the resource: it is what the client sent, and escaped as is.
+        Err(e) => return e.into_s3_response(Some(path)),
+    };
     let resource = match (&bucket, &key) {
         (Some(b), Some(k)) => format!("/{b}/{k}"),
         (Some(b), None) => format!("/{b}"),
@@ -179,7 +283,7 @@ pub async fn handle(
         method: parts.method,
         bucket,
         key,
-        query: parse_query(parts.uri.query()),
+        query,
         headers: parts.headers,
         principal,
         context,
@@ -187,7 +291,10 @@ pub async fn handle(
     };
     let is_head = request.method == Method::HEAD;
     let bucket_name = request.bucket.clone();
-    let result = route(storage, request).await;
+    let result = match refuse_unsupported(&request) {
+        Ok(()) => route(storage, request).await,
+        Err(e) => Err(e),
+    };
     let mut response = match result {
         Ok(response) => response,
         Err(e) => {
@@ -206,6 +313,93 @@ pub async fn handle(
             .or_insert(region);
     }
     response
+}
+
+/// Canned ACLs that say what Kumo does anyway (the owning account alone has access).
+const CANNED_ACLS_HONOURED: &[&str] =
+    &["private", "bucket-owner-full-control", "bucket-owner-read"];
+
+/// Refuse, before anything is read or stored, a request that asks for a feature Kumo does
+/// not have: answering it as if the feature had been applied would half-honour it (a
+/// "customer-key encrypted" object stored in plaintext, a "locked" bucket that is not).
+/// Checked for every operation, so no handler can forget it.
+pub fn refuse_unsupported(request: &S3Request) -> Result<()> {
+    let headers = &request.headers;
+    for name in headers.keys() {
+        let name = name.as_str();
+        if name.starts_with("x-amz-server-side-encryption")
+            || name.starts_with("x-amz-copy-source-server-side-encryption")
+        {
+            return Err(StorageError::not_implemented(&format!(
+                "server-side encryption ({name})"
+            )));
+        }
+        if name.starts_with("x-amz-object-lock-") {
+            return Err(StorageError::not_implemented(&format!(
+                "object lock ({name})"
+            )));
+        }
+        if name.starts_with("x-amz-grant-") {
+            return Err(StorageError::not_implemented(&format!(
+                "ACL grants ({name})"
+            )));
+        }
+        let refused = match name {
+            "x-amz-website-redirect-location" => Some("website redirects"),
+            "x-amz-mfa" => Some("MFA delete"),
+            "x-amz-write-offset-bytes" => Some("appends"),
+            _ => None,
+        };
+        if let Some(what) = refused {
+            return Err(StorageError::not_implemented(&format!("{what} ({name})")));
+        }
+    }
+    let value = |name: &str| {
+        headers
+            .get(name)
+            .map(|v| v.to_str().unwrap_or("\u{fffd}").trim())
+    };
+    if let Some(lock) = value("x-amz-bucket-object-lock-enabled") {
+        if !lock.eq_ignore_ascii_case("false") {
+            return Err(StorageError::not_implemented(
+                "object lock (x-amz-bucket-object-lock-enabled)",
+            ));
+        }
+    }
+    if let Some(acl) = value("x-amz-acl") {
+        if !CANNED_ACLS_HONOURED.contains(&acl) {
+            return Err(StorageError::not_implemented(&format!(
+                "the canned ACL {acl:?} (only private access exists)"
+            )));
+        }
+    }
+    if let Some(ownership) = value("x-amz-object-ownership") {
+        if ownership != "BucketOwnerEnforced" {
+            return Err(StorageError::not_implemented(&format!(
+                "object ownership {ownership:?} (ACLs are disabled: BucketOwnerEnforced)"
+            )));
+        }
+    }
+    if let Some(class) = value("x-amz-storage-class") {
+        if class != "STANDARD" {
+            return Err(StorageError::not_implemented(&format!(
+                "the storage class {class:?} (only STANDARD exists)"
+            )));
+        }
+    }
+    // Every bucket is private to its account: a request that expects another owner must
+    // fail rather than act on this one.
+    for name in [
+        "x-amz-expected-bucket-owner",
+        "x-amz-source-expected-bucket-owner",
+    ] {
+        if let Some(owner) = value(name) {
+            if owner != request.principal.account_id {
+                return Err(StorageError::AccessDenied);
+            }
+        }
+    }
+    Ok(())
 }
 
 async fn route(storage: &ObjectStorage, request: S3Request) -> Result<Response> {
@@ -306,19 +500,88 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
 
+    fn split(path: &str, host: Option<&str>) -> (Option<String>, Option<String>) {
+        let (bucket, key) = split_path(path, host.map(str::to_string)).unwrap();
+        (bucket, key.map(|k| k.to_string()))
+    }
+
     #[test]
     fn paths_split_into_bucket_and_key() {
-        assert_eq!(split_path("/", None), (None, None));
-        assert_eq!(split_path("/b", None), (Some("b".into()), None));
-        assert_eq!(split_path("/b/", None), (Some("b".into()), None));
+        assert_eq!(split("/", None), (None, None));
+        assert_eq!(split("/b", None), (Some("b".into()), None));
+        assert_eq!(split("/b/", None), (Some("b".into()), None));
         assert_eq!(
-            split_path("/b/a%20b/c%2Fd", None),
+            split("/b/a%20b/c%2Fd", None),
             (Some("b".into()), Some("a b/c/d".into()))
         );
         assert_eq!(
-            split_path("/k/x", Some("vb".into())),
+            split("/k/x", Some("vb")),
             (Some("vb".into()), Some("k/x".into()))
         );
+        // Spaces are part of keys.
+        assert_eq!(split("/b/%20", None).1.as_deref(), Some(" "));
+    }
+
+    #[test]
+    fn hostile_paths_are_refused() {
+        let code = |path: &str| split_path(path, None).err().map(|e| e.code());
+        // Bytes that are not UTF-8 are never decoded lossily: %FF and %FE would collide.
+        assert_eq!(code("/b/lossy%FFkey"), Some("InvalidURI"));
+        assert_eq!(code("/b/lossy%FEkey"), Some("InvalidURI"));
+        assert_eq!(code("/b%C3/k"), Some("InvalidURI"));
+        assert_eq!(code("/b/a%00b"), Some("InvalidArgument"));
+        assert_eq!(code("/b/a%01b"), Some("InvalidArgument"));
+        assert_eq!(code("/b/a%EF%BF%BFb"), Some("InvalidArgument"));
+        assert_eq!(
+            code(&format!("/b/{}", "k".repeat(1025))),
+            Some("KeyTooLongError")
+        );
+        assert_eq!(code(&format!("/b/{}", "k".repeat(1024))), None);
+        // TAB, LF and CR are allowed in keys, as is any other character.
+        assert_eq!(code("/b/a%09%0A%0Db%E2%98%83"), None);
+    }
+
+    #[test]
+    fn hostile_queries_are_refused() {
+        let code = |query: &str| parse_query(Some(query)).err().map(|e| e.code());
+        assert_eq!(code("prefix=%FF"), Some("InvalidURI"));
+        assert_eq!(code("x%FF=1"), Some("InvalidURI"));
+        for name in [
+            "prefix",
+            "delimiter",
+            "marker",
+            "key-marker",
+            "start-after",
+            "continuation-token",
+            "upload-id-marker",
+            "versionId",
+            "version-id-marker",
+            "response-content-type",
+        ] {
+            assert_eq!(
+                code(&format!("{name}=a%00b")),
+                Some("InvalidArgument"),
+                "{name}"
+            );
+        }
+        assert_eq!(code("uploadId=a%00b"), Some("NoSuchUpload"));
+        assert_eq!(code("a%00=1"), Some("InvalidArgument"));
+        assert_eq!(
+            code(&format!("prefix={}", "p".repeat(1025))),
+            Some("InvalidArgument")
+        );
+        assert_eq!(
+            code(
+                &(0..=MAX_QUERY_PARAMS)
+                    .map(|i| format!("p{i}=1"))
+                    .collect::<Vec<_>>()
+                    .join("&")
+            ),
+            Some("InvalidArgument")
+        );
+        assert_eq!(code("prefix=a%09b&versions"), None);
+        let error = parse_query(Some("versionId=%00")).err().unwrap();
+        assert_eq!(error.to_string(), "Invalid version id specified");
     }
 
     #[test]
@@ -339,7 +602,7 @@ mod tests {
 
     #[test]
     fn queries_decode() {
-        let q = parse_query(Some("versions&prefix=a%2Fb&max-keys=2"));
+        let q = parse_query(Some("versions&prefix=a%2Fb&max-keys=2")).unwrap();
         assert_eq!(q.get("versions").unwrap(), "");
         assert_eq!(q.get("prefix").unwrap(), "a/b");
         assert_eq!(encode_key("a b/ü+", true), "a%20b/%C3%BC%2B");

@@ -13,7 +13,7 @@ use crate::buckets::{self, Bucket};
 use crate::checksum::{ChecksumAlgorithm, ChecksumError, IntegrityExpectation, ObjectHasher};
 use crate::error::{Result, StorageError};
 use crate::multipart;
-use crate::objects::{self, NewVersion, ObjectVersion};
+use crate::objects::{self, NewVersion, ObjectKey, ObjectVersion};
 use crate::ObjectStorage;
 
 /// Largest single PUT S3 accepts.
@@ -34,7 +34,7 @@ pub async fn route(storage: &ObjectStorage, request: S3Request) -> Result<Respon
         Method::PUT if request.has("uploadId") || request.has("partNumber") => {
             upload_part(storage, request).await
         }
-        Method::PUT if request.header("x-amz-copy-source").is_some() => {
+        Method::PUT if request.headers.contains_key("x-amz-copy-source") => {
             copy_object(storage, request).await
         }
         Method::PUT if request.has("acl") => {
@@ -129,9 +129,16 @@ fn version_template(headers: &HeaderMap) -> Result<NewVersion> {
     let mut metadata_size = 0;
     for (name, value) in headers {
         if let Some(meta) = name.as_str().strip_prefix("x-amz-meta-") {
-            let value = String::from_utf8_lossy(value.as_bytes()).into_owned();
+            // UTF-8 text, strictly (never decoded lossily), without refused characters.
+            let value = kumo_common::text::check_bytes(value.as_bytes()).map_err(|problem| {
+                StorageError::invalid_argument(format!(
+                    "The value of metadata header {name} is not valid: it {problem}"
+                ))
+            })?;
             metadata_size += meta.len() + value.len();
-            template.metadata.insert(meta.to_string(), value);
+            template
+                .metadata
+                .insert(meta.to_string(), value.to_string());
         }
     }
     if metadata_size > 2048 {
@@ -141,14 +148,55 @@ fn version_template(headers: &HeaderMap) -> Result<NewVersion> {
             "Your metadata headers exceed the maximum allowed metadata size.".into(),
         ));
     }
-    if let Some(tagging) = headers.get("x-amz-tagging").and_then(|v| v.to_str().ok()) {
-        let tags: Vec<(String, String)> = form_urlencoded::parse(tagging.as_bytes())
-            .map(|(k, v)| (k.into_owned(), v.into_owned()))
-            .collect();
+    if let Some(tagging) = headers.get("x-amz-tagging") {
+        let tags = parse_tagging_header(tagging.as_bytes())?;
         objects::validate_tags(&tags, 10)?;
         template.tags = Some(tags);
     }
     Ok(template)
+}
+
+/// `x-amz-tagging: k1=v1&k2=v2` (URL query encoding), decoded strictly: a pair that is not
+/// UTF-8 once decoded is `InvalidTag`, never replaced by U+FFFD.
+fn parse_tagging_header(value: &[u8]) -> Result<Vec<(String, String)>> {
+    let invalid = || {
+        StorageError::S3(
+            StatusCode::BAD_REQUEST,
+            "InvalidTag",
+            "The header 'x-amz-tagging' shall be encoded as UTF-8 then URLEncoded URL query parameters without tag name duplicates.".into(),
+        )
+    };
+    let decode = |part: &[u8]| -> Result<String> {
+        let plus_as_space: Vec<u8> = part
+            .iter()
+            .map(|b| if *b == b'+' { b' ' } else { *b })
+            .collect();
+        String::from_utf8(percent_encoding::percent_decode(&plus_as_space).collect())
+            .map_err(|_| invalid())
+    };
+    value
+        .split(|b| *b == b'&')
+        .filter(|pair| !pair.is_empty())
+        .map(|pair| {
+            let (k, v) = match pair.iter().position(|b| *b == b'=') {
+                Some(at) => (&pair[..at], &pair[at + 1..]),
+                None => (pair, &[][..]),
+            };
+            Ok((decode(k)?, decode(v)?))
+        })
+        .collect()
+}
+
+/// `x-amz-metadata-directive` / `x-amz-tagging-directive`: `COPY` (the default) or
+/// `REPLACE`; anything else is refused, not taken for `COPY`.
+fn replace_directive(request: &S3Request, header: &str) -> Result<bool> {
+    match request.headers.get(header).map(|v| v.as_bytes()) {
+        None | Some(b"COPY") => Ok(false),
+        Some(b"REPLACE") => Ok(true),
+        Some(_) => Err(StorageError::invalid_argument(format!(
+            "Unknown {header} value; expected COPY or REPLACE"
+        ))),
+    }
 }
 
 fn version_header(response: &mut Response, bucket: &Bucket, version: &ObjectVersion) {
@@ -585,24 +633,15 @@ async fn copy_source(
     storage: &ObjectStorage,
     request: &S3Request,
 ) -> Result<(Bucket, ObjectVersion)> {
-    let raw = request.header("x-amz-copy-source").unwrap_or("");
-    let (path, version) = match raw.split_once("?versionId=") {
-        Some((p, v)) => (p, Some(v.to_string())),
-        None => (raw, None),
-    };
-    let decoded = percent_encoding::percent_decode_str(path.trim_start_matches('/'))
-        .decode_utf8_lossy()
-        .into_owned();
-    let (bucket, key) = decoded
-        .split_once('/')
-        .filter(|(b, k)| !b.is_empty() && !k.is_empty())
-        .ok_or_else(|| {
-            StorageError::invalid_argument(
-                "Copy Source must mention the source bucket and key: sourcebucket/sourcekey",
-            )
-        })?;
-    let source_bucket = buckets::owned(storage, &request.principal, bucket).await?;
-    let source = objects::get(storage, bucket, key, version.as_deref()).await?;
+    let (bucket, key, version) = parse_copy_source(
+        request
+            .headers
+            .get("x-amz-copy-source")
+            .map(|v| v.as_bytes())
+            .unwrap_or_default(),
+    )?;
+    let source_bucket = buckets::owned(storage, &request.principal, &bucket).await?;
+    let source = objects::get(storage, &bucket, &key, version.as_deref()).await?;
     if source.delete_marker {
         return Err(if version.is_some() {
             StorageError::invalid_request("The source of a copy request may not specifically refer to a delete marker by version id.")
@@ -621,16 +660,42 @@ async fn copy_source(
     Ok((source_bucket, source))
 }
 
+/// `x-amz-copy-source: [/]bucket/key[?versionId=id]`, the bucket and key URL-encoded:
+/// decoded strictly (`InvalidArgument` for bytes that are not UTF-8), the key checked as an
+/// [`ObjectKey`], the version id as every version id is.
+fn parse_copy_source(raw: &[u8]) -> Result<(String, ObjectKey, Option<String>)> {
+    let encoding = || StorageError::invalid_argument("Invalid copy source encoding");
+    let raw = std::str::from_utf8(raw).map_err(|_| encoding())?;
+    let (path, version) = match raw.split_once("?versionId=") {
+        Some((p, v)) => (p, Some(super::decode_component(v).map_err(|_| encoding())?)),
+        None => (raw, None),
+    };
+    if let Some(version) = &version {
+        super::check_version_id(version)?;
+    }
+    let decoded = super::decode_component(path.trim_start_matches('/')).map_err(|_| encoding())?;
+    let (bucket, key) = decoded
+        .split_once('/')
+        .filter(|(b, k)| !b.is_empty() && !k.is_empty())
+        .ok_or_else(|| {
+            StorageError::invalid_argument(
+                "Copy Source must mention the source bucket and key: sourcebucket/sourcekey",
+            )
+        })?;
+    Ok((bucket.to_string(), ObjectKey::new(key)?, version))
+}
+
 async fn copy_object(storage: &ObjectStorage, request: S3Request) -> Result<Response> {
     let bucket = buckets::writable(storage, &request.principal, request.bucket()?).await?;
     let key = request.key()?.to_string();
     let (_, source) = copy_source(storage, &request).await?;
-    let replace = request.header("x-amz-metadata-directive") == Some("REPLACE");
+    let replace = replace_directive(&request, "x-amz-metadata-directive")?;
+    let replace_tags = replace_directive(&request, "x-amz-tagging-directive")?;
     let template = version_template(&request.headers)?;
     if !replace
         && source.bucket == bucket.name
         && source.key == key
-        && request.header("x-amz-tagging-directive") != Some("REPLACE")
+        && !replace_tags
         && bucket.versioning.is_empty()
     {
         return Err(StorageError::invalid_request("This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes."));
@@ -653,7 +718,7 @@ async fn copy_object(storage: &ObjectStorage, request: S3Request) -> Result<Resp
         version.headers = source.headers.0.clone();
         version.metadata = source.metadata.0.clone();
     }
-    version.tags = if request.header("x-amz-tagging-directive") == Some("REPLACE") {
+    version.tags = if replace_tags {
         template.tags
     } else {
         source.tags.as_ref().map(|t| t.0.clone())
@@ -811,7 +876,7 @@ async fn upload_part(storage: &ObjectStorage, request: S3Request) -> Result<Resp
     let key = request.key()?.to_string();
     let upload = multipart::get(storage, &request.principal, &bucket, &key, &upload_id).await?;
     crate::require_write(&request.principal)?;
-    if request.header("x-amz-copy-source").is_some() {
+    if request.headers.contains_key("x-amz-copy-source") {
         return upload_part_copy(storage, request, upload, number).await;
     }
     // A part of an upload created with a checksum algorithm carries that checksum (computed
@@ -939,16 +1004,16 @@ async fn complete_upload(storage: &ObjectStorage, request: S3Request) -> Result<
         .map(|alg| format!("Checksum{}", checksum_member(alg)));
     let mut parts = Vec::new();
     for part in xml::elements(&body, "Part") {
-        let number = xml::first_text(part, "PartNumber")
+        let number = xml::first_token(part, "PartNumber")
             .and_then(|n| n.parse::<i64>().ok())
             .ok_or_else(malformed_xml)?;
-        let etag = xml::first_text(part, "ETag").ok_or_else(malformed_xml)?;
+        let etag = xml::first_token(part, "ETag").ok_or_else(malformed_xml)?;
         parts.push(multipart::RequestedPart {
             number: multipart::validate_part_number(number)?,
             etag,
             checksum: listed_checksum
                 .as_deref()
-                .and_then(|member| xml::first_text(part, member)),
+                .and_then(|member| xml::first_token(part, member)),
         });
     }
     let condition = objects::WriteCondition::from_headers(
@@ -1020,15 +1085,18 @@ async fn list_parts(storage: &ObjectStorage, request: S3Request) -> Result<Respo
     let key = request.key()?.to_string();
     let upload_id = request.param("uploadId").unwrap_or("").to_string();
     let upload = multipart::get(storage, &request.principal, &bucket, &key, &upload_id).await?;
-    let after: i32 = request
-        .param("part-number-marker")
-        .and_then(|m| m.parse().ok())
-        .unwrap_or(0);
-    let max: i64 = request
-        .param("max-parts")
-        .and_then(|m| m.parse().ok())
-        .unwrap_or(1000)
-        .clamp(0, 1000);
+    let number = |name: &str, default: i64| -> Result<i64> {
+        match request.param(name) {
+            None => Ok(default),
+            Some(v) => v.parse::<i64>().ok().filter(|n| *n >= 0).ok_or_else(|| {
+                StorageError::invalid_argument(format!(
+                    "Provided {name} not an integer or within integer range"
+                ))
+            }),
+        }
+    };
+    let after = number("part-number-marker", 0)?.min(10_000) as i32;
+    let max = number("max-parts", 1000)?.min(1000);
     let mut parts = multipart::parts(storage, &upload_id, after, max + 1).await?;
     let truncated = parts.len() as i64 > max;
     parts.truncate(max as usize);

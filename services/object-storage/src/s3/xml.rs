@@ -129,9 +129,42 @@ pub fn elements<'a>(xml: &'a str, name: &str) -> Vec<&'a str> {
     found
 }
 
-/// The unescaped text of the first `<name>` element.
+/// The text of the first `<name>` element, exactly as sent (references resolved, CDATA
+/// sections unwrapped, nothing trimmed): for data such as keys, tag keys and values, whose
+/// spaces are part of them.
 pub fn first_text(xml: &str, name: &str) -> Option<String> {
-    elements(xml, name).first().map(|t| unescape(t.trim()))
+    elements(xml, name).first().map(|t| text_content(t))
+}
+
+/// The text of the first `<name>` element without surrounding whitespace: for tokens
+/// (numbers, `Enabled`, `true`, ETags) that pretty-printed documents may indent.
+pub fn first_token(xml: &str, name: &str) -> Option<String> {
+    elements(xml, name)
+        .first()
+        .map(|t| text_content(t).trim().to_string())
+}
+
+/// Character data of an element's inner text: references resolved outside CDATA sections,
+/// CDATA content taken as is.
+pub fn text_content(inner: &str) -> String {
+    let mut out = String::with_capacity(inner.len());
+    let mut rest = inner;
+    while let Some(start) = rest.find("<![CDATA[") {
+        out.push_str(&unescape(&rest[..start]));
+        let after = &rest[start + 9..];
+        match after.find("]]>") {
+            Some(end) => {
+                out.push_str(&after[..end]);
+                rest = &after[end + 3..];
+            }
+            None => {
+                out.push_str(after);
+                rest = "";
+            }
+        }
+    }
+    out.push_str(&unescape(rest));
+    out
 }
 
 pub fn unescape(text: &str) -> String {
@@ -174,11 +207,20 @@ pub fn unescape(text: &str) -> String {
     out
 }
 
+/// XML 1.0's `Char`: what a document may hold, raw or as a character reference (`&#0;` is
+/// not well-formed).
+fn xml_char(c: char) -> bool {
+    matches!(c, '\t' | '\n' | '\r' | '\u{20}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'..='\u{10FFFF}')
+}
+
 /// Is `xml` a well-formed document whose root element is `root` (namespace prefix aside)?
 /// Checks what a flat request document needs before [`elements`] reads it: every tag closes
 /// in order, entities are known, attributes are quoted, and nothing but comments, processing
 /// instructions and whitespace surrounds the root. (No DTDs: S3 refuses them too.)
 pub fn well_formed(xml: &str, root: &str) -> bool {
+    if !xml.chars().all(xml_char) {
+        return false;
+    }
     let mut open: Vec<&str> = Vec::new();
     let mut seen_root = false;
     let mut rest = xml.strip_prefix('\u{feff}').unwrap_or(xml);
@@ -315,12 +357,12 @@ fn entities_valid(text: &str) -> bool {
             _ if entity.starts_with("#x") => u32::from_str_radix(&entity[2..], 16)
                 .ok()
                 .and_then(char::from_u32)
-                .is_some(),
+                .is_some_and(xml_char),
             _ if entity.starts_with('#') => entity[1..]
                 .parse::<u32>()
                 .ok()
                 .and_then(char::from_u32)
-                .is_some(),
+                .is_some_and(xml_char),
             _ => false,
         };
         if !known {
@@ -406,6 +448,39 @@ mod tests {
         for doc in bad {
             assert!(!well_formed(doc, "Tagging"), "{doc}");
         }
+    }
+
+    #[test]
+    fn data_is_never_trimmed() {
+        let doc = "<Delete><Object><Key> </Key></Object><Object><Key>x </Key></Object><Object><Key> y</Key><VersionId>v</VersionId></Object><Quiet>\n true </Quiet></Delete>";
+        assert!(well_formed(doc, "Delete"));
+        let keys: Vec<String> = elements(doc, "Object")
+            .into_iter()
+            .map(|o| first_text(o, "Key").unwrap())
+            .collect();
+        assert_eq!(keys, vec![" ", "x ", " y"]);
+        assert_eq!(first_token(doc, "Quiet").as_deref(), Some("true"));
+        assert_eq!(text_content("a&amp;<![CDATA[<b>&amp;]]>c"), "a&<b>&amp;c");
+        let tags = parse_tagging(
+            "<Tagging><TagSet><Tag><Key> k </Key><Value> v </Value></Tag></TagSet></Tagging>",
+        );
+        assert_eq!(tags, vec![(" k ".into(), " v ".into())]);
+    }
+
+    #[test]
+    fn characters_xml_cannot_hold_are_not_well_formed() {
+        for doc in [
+            "<Tagging>&#0;</Tagging>",
+            "<Tagging>&#x0;</Tagging>",
+            "<Tagging>&#x1;</Tagging>",
+            "<Tagging>&#xFFFE;</Tagging>",
+            "<Tagging>a\u{0}b</Tagging>",
+            "<Tagging>a\u{1}b</Tagging>",
+            "<Tagging a='&#0;'></Tagging>",
+        ] {
+            assert!(!well_formed(doc, "Tagging"), "{doc:?}");
+        }
+        assert!(well_formed("<Tagging>&#9;&#xA;\t</Tagging>", "Tagging"));
     }
 
     #[test]
