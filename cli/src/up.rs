@@ -94,6 +94,8 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
         kumo_gateway::server::shutdown_signal(),
     ));
 
+    // Told to stop after the gateway: it then sweeps the host networking no instance uses.
+    let mut agent_stop = None;
     let agent_note = if args.no_agent {
         "none (--no-agent)".to_string()
     } else {
@@ -108,7 +110,13 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
         let name = config.name.clone();
         let agent = Agent::start(config).await?;
         let host_id = agent.host_id().to_string();
-        tokio::spawn(agent.run());
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        agent_stop = Some((
+            stop,
+            tokio::spawn(agent.run_until(async move {
+                let _ = stopped.await;
+            })),
+        ));
         format!("{host_id} ({name})")
     };
     let mut storage_nodes = Vec::new();
@@ -178,6 +186,10 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     );
     tracing::info!(%endpoint, "kumo up: ready");
     server.await??;
+    if let Some((stop, agent)) = agent_stop {
+        let _ = stop.send(());
+        let _ = agent.await;
+    }
     for node in storage_nodes {
         node.shutdown().await;
     }
