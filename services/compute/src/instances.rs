@@ -5,6 +5,7 @@
 //! while (`terminated_retention`), then are purged.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use base64::Engine;
 use chrono::{DateTime, Utc};
@@ -16,7 +17,7 @@ use sqlx::PgPool;
 use crate::error::{ComputeError, Result};
 use crate::scheduler::{self, Demand};
 use crate::tags::{self, Tags};
-use crate::{images, instance_types, key_pairs, network, require_write, Compute};
+use crate::{filters, images, instance_types, key_pairs, network, require_write, Compute};
 
 /// At most this many instances per RunInstances call.
 pub const MAX_LAUNCH_COUNT: i64 = 100;
@@ -432,34 +433,33 @@ async fn token_reservation(
         .await?)
 }
 
-/// A DescribeInstances filter: name and accepted values (any of them matches).
-#[derive(Debug, Clone)]
-pub struct Filter {
-    pub name: String,
-    pub values: Vec<String>,
+pub use crate::filters::Filter;
+
+/// DescribeInstances' filter names.
+pub const INSTANCE_FILTERS: [&str; 13] = [
+    "instance-id",
+    "instance-state-name",
+    "instance-state-code",
+    "instance-type",
+    "image-id",
+    "reservation-id",
+    "availability-zone",
+    "private-ip-address",
+    "subnet-id",
+    "key-name",
+    "owner-id",
+    "tag-key",
+    "tag-value",
+];
+
+fn is_instance_filter(name: &str) -> bool {
+    name.starts_with("tag:") || INSTANCE_FILTERS.contains(&name)
 }
 
-/// EC2 filter wildcards: `*` any run, `?` one character.
-fn wildcard_match(pattern: &str, text: &str) -> bool {
-    fn go(p: &[char], t: &[char]) -> bool {
-        match (p.first(), t.first()) {
-            (None, None) => true,
-            (Some('*'), _) => go(&p[1..], t) || (!t.is_empty() && go(p, &t[1..])),
-            (Some('?'), Some(_)) => go(&p[1..], &t[1..]),
-            (Some(a), Some(b)) if a == b => go(&p[1..], &t[1..]),
-            _ => false,
-        }
-    }
-    let p: Vec<char> = pattern.chars().collect();
-    let t: Vec<char> = text.chars().collect();
-    go(&p, &t)
-}
-
-fn filter_matches(filter: &Filter, instance: &Instance) -> Result<bool> {
-    let any = |value: Option<&str>| {
-        value.is_some_and(|v| filter.values.iter().any(|p| wildcard_match(p, v)))
-    };
-    Ok(match filter.name.as_str() {
+fn filter_matches(filter: &filters::Compiled, instance: &Instance) -> bool {
+    let values = &filter.values;
+    let any = |value: Option<&str>| value.is_some_and(|v| values.matches(v));
+    match filter.name.as_str() {
         "instance-id" => any(Some(&instance.instance_id)),
         "instance-state-name" => any(Some(instance.state.as_str())),
         "instance-state-code" => any(Some(&instance.state_code.to_string())),
@@ -471,22 +471,13 @@ fn filter_matches(filter: &Filter, instance: &Instance) -> Result<bool> {
         "subnet-id" => any(Some(&instance.subnet_id)),
         "key-name" => any(instance.key_name.as_deref()),
         "owner-id" => any(Some(&instance.account_id)),
-        "tag-key" => instance
-            .tags
-            .keys()
-            .any(|k| filter.values.iter().any(|p| wildcard_match(p, k))),
-        "tag-value" => instance
-            .tags
-            .values()
-            .any(|v| filter.values.iter().any(|p| wildcard_match(p, v))),
-        name if name.starts_with("tag:") => any(instance.tags.get(&name[4..]).map(String::as_str)),
-        other => {
-            return Err(ComputeError::Invalid(
-                "InvalidParameterValue",
-                format!("The filter '{other}' is invalid"),
-            ))
-        }
-    })
+        "tag-key" => values.matches_any(instance.tags.keys().map(String::as_str)),
+        "tag-value" => values.matches_any(instance.tags.values().map(String::as_str)),
+        name => match name.strip_prefix("tag:") {
+            Some(key) => any(instance.tags.get(key).map(String::as_str)),
+            None => false,
+        },
+    }
 }
 
 /// A page of DescribeInstances.
@@ -505,8 +496,16 @@ pub async fn describe(
     caller: &Principal,
     query: &DescribeQuery,
 ) -> Result<(Vec<Instance>, Option<String>)> {
+    filters::check_ids("InstanceId", &query.instance_ids)?;
     for id in &query.instance_ids {
         validate_instance_id(id)?;
+    }
+    let compiled = Arc::new(filters::compile(&query.filters)?);
+    if let Some(unknown) = query.filters.iter().find(|f| !is_instance_filter(&f.name)) {
+        return Err(ComputeError::invalid(format!(
+            "The filter '{}' is invalid",
+            unknown.name
+        )));
     }
     if query.max_results.is_some() && !query.instance_ids.is_empty() {
         return Err(ComputeError::Invalid(
@@ -551,19 +550,10 @@ pub async fn describe(
         return Err(ComputeError::instance_not_found(&missing));
     }
     let instances = rows_with_tags(pool, &caller.account_id, rows).await?;
-    let mut matching = Vec::new();
-    for instance in instances {
-        let mut keep = true;
-        for filter in &query.filters {
-            if !filter_matches(filter, &instance)? {
-                keep = false;
-                break;
-            }
-        }
-        if keep {
-            matching.push(instance);
-        }
-    }
+    let matching = filters::select(instances, compiled, |instance, filters| {
+        Ok(filters.iter().all(|f| filter_matches(f, instance)))
+    })
+    .await?;
     let page_size = query.max_results.map(|m| m as usize).unwrap_or(usize::MAX);
     let page: Vec<Instance> = matching
         .iter()
@@ -602,6 +592,7 @@ async fn lock_rows(
     if ids.is_empty() {
         return Err(ComputeError::Missing("InstanceId".into()));
     }
+    filters::check_ids("InstanceId", ids)?;
     for id in ids {
         validate_instance_id(id)?;
     }

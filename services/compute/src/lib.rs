@@ -7,6 +7,7 @@ pub mod agent_api;
 pub mod api;
 pub mod ec2;
 pub mod error;
+pub mod filters;
 pub mod hosts;
 pub mod images;
 pub mod instance_types;

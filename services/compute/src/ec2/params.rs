@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::error::{ComputeError, Result};
-use crate::instances::Filter;
+use crate::filters::{self, Filter};
 
 /// A view over one request's parameters.
 #[derive(Debug, Clone, Copy)]
@@ -86,24 +86,49 @@ impl<'a> Params<'a> {
         found.into_iter().collect()
     }
 
-    /// A flattened list of strings: the values of `{prefix}.1`, `{prefix}.2`, … in index order.
-    pub fn list(&self, prefix: &str) -> Vec<String> {
-        self.indices(prefix)
+    /// A flattened list of strings: the values of `{prefix}.1`, `{prefix}.2`, … in index
+    /// order; at most [`filters::MAX_IDS`] of them, each at most 255 characters.
+    pub fn list(&self, prefix: &str) -> Result<Vec<String>> {
+        let indices = self.indices(prefix);
+        if indices.len() > filters::MAX_IDS {
+            return Err(ComputeError::invalid(format!(
+                "The maximum number of {prefix} values on a single call is {}",
+                filters::MAX_IDS
+            )));
+        }
+        let list: Vec<String> = indices
             .into_iter()
             .filter_map(|n| self.string(&format!("{prefix}.{n}")).map(str::to_string))
-            .collect()
+            .collect();
+        filters::check_ids(prefix, &list)?;
+        Ok(list)
     }
 
-    /// `Filter.N.Name` with `Filter.N.Value.M`.
+    /// `Filter.N.Name` with `Filter.N.Value.M`, within the limits (at most
+    /// [`filters::MAX_FILTERS`] filters of at most [`filters::MAX_FILTER_VALUES`] values:
+    /// `FilterLimitExceeded`; names and values of at most 255 characters), checked before
+    /// any value is copied.
     pub fn filters(&self) -> Result<Vec<Filter>> {
-        self.indices("Filter")
-            .into_iter()
-            .map(|n| {
-                let name = self.required(&format!("Filter.{n}.Name"))?.to_string();
-                let values = self.list(&format!("Filter.{n}.Value"));
-                Ok(Filter { name, values })
-            })
-            .collect()
+        let indices = self.indices("Filter");
+        if indices.len() > filters::MAX_FILTERS {
+            return Err(filters::too_many_filters());
+        }
+        let mut out = Vec::with_capacity(indices.len());
+        for n in indices {
+            let name = self.required(&format!("Filter.{n}.Name"))?.to_string();
+            let prefix = format!("Filter.{n}.Value");
+            let value_indices = self.indices(&prefix);
+            if value_indices.len() > filters::MAX_FILTER_VALUES {
+                return Err(filters::too_many_values());
+            }
+            let values = value_indices
+                .into_iter()
+                .filter_map(|m| self.string(&format!("{prefix}.{m}")).map(str::to_string))
+                .collect();
+            out.push(Filter { name, values });
+        }
+        filters::check_limits(&out)?;
+        Ok(out)
     }
 
     /// `{prefix}.N.Key` with an optional `{prefix}.N.Value` (as CreateTags/DeleteTags name them).
@@ -187,8 +212,8 @@ mod tests {
             ("InstanceId.0", "no"),
         ]);
         let p = Params::new(&m);
-        assert_eq!(p.list("InstanceId"), vec!["i-1", "i-2", "i-10"]);
-        assert!(p.list("KeyName").is_empty());
+        assert_eq!(p.list("InstanceId").unwrap(), vec!["i-1", "i-2", "i-10"]);
+        assert!(p.list("KeyName").unwrap().is_empty());
     }
 
     #[test]

@@ -1,0 +1,454 @@
+//! Describe filters, shared by every describe action of both APIs: `Filter.N.Name` with
+//! values `Filter.N.Value.M` (filters are ANDed, a filter's values ORed), EC2 wildcards
+//! (`*` any run of characters, `?` exactly one).
+//!
+//! A request's filters are checked against the limits before any work ([`check_limits`]),
+//! then compiled once ([`compile`]): values without wildcards go into a hash set, each
+//! wildcard value becomes a bit-parallel NFA over its pattern positions, matched in
+//! `O(|text| · ⌈|pattern| / 64⌉)` without recursion or backtracking. A request that holds
+//! wildcard patterns is evaluated off the async workers ([`select`]).
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use crate::error::{ComputeError, Result};
+
+/// At most this many filters per request (more: `FilterLimitExceeded`).
+pub const MAX_FILTERS: usize = 50;
+/// At most this many values per filter (more: `FilterLimitExceeded`).
+pub const MAX_FILTER_VALUES: usize = 200;
+/// Longest filter value, in characters (longer: `InvalidParameterValue`).
+pub const MAX_FILTER_VALUE_CHARS: usize = 255;
+/// Longest filter name, in characters (longer: `InvalidParameterValue`).
+pub const MAX_FILTER_NAME_CHARS: usize = 255;
+/// At most this many ids in an `InstanceId.N`-style list (AWS: 1000).
+pub const MAX_IDS: usize = 1000;
+
+/// A describe filter: name and accepted values (any of them matches).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Filter {
+    pub name: String,
+    pub values: Vec<String>,
+}
+
+pub fn too_many_filters() -> ComputeError {
+    ComputeError::Invalid(
+        "FilterLimitExceeded",
+        format!("The maximum number of filters specified on a single call is {MAX_FILTERS}"),
+    )
+}
+
+pub fn too_many_values() -> ComputeError {
+    ComputeError::Invalid(
+        "FilterLimitExceeded",
+        format!(
+            "The maximum number of filter values specified on a single call is {MAX_FILTER_VALUES}"
+        ),
+    )
+}
+
+fn too_long(what: &str, max: usize) -> ComputeError {
+    ComputeError::invalid(format!(
+        "The {what} is too long: at most {max} characters are allowed"
+    ))
+}
+
+/// The text of a filter name or value: no control characters, at most `max` characters.
+fn check_text(what: &str, text: &str, max: usize) -> Result<()> {
+    kumo_common::text::check_len(text, max).map_err(|problem| match problem {
+        kumo_common::text::TextProblem::TooLong { max } => too_long(what, max),
+        other => ComputeError::invalid(format!("The {what} {other}")),
+    })
+}
+
+/// The limits on one request's filters, checked before any work.
+pub fn check_limits(filters: &[Filter]) -> Result<()> {
+    if filters.len() > MAX_FILTERS {
+        return Err(too_many_filters());
+    }
+    for filter in filters {
+        check_text("filter name", &filter.name, MAX_FILTER_NAME_CHARS)?;
+        if filter.values.len() > MAX_FILTER_VALUES {
+            return Err(too_many_values());
+        }
+        for value in &filter.values {
+            check_text("filter value", value, MAX_FILTER_VALUE_CHARS)?;
+        }
+    }
+    Ok(())
+}
+
+/// An id list (`InstanceId.N`, `ImageId.N`, …): at most [`MAX_IDS`] entries of at most
+/// 255 characters each.
+pub fn check_ids(name: &str, ids: &[String]) -> Result<()> {
+    if ids.len() > MAX_IDS {
+        return Err(ComputeError::invalid(format!(
+            "The maximum number of {name} values on a single call is {MAX_IDS}"
+        )));
+    }
+    for id in ids {
+        check_text(name, id, 255)?;
+    }
+    Ok(())
+}
+
+/// One EC2 wildcard pattern, compiled: state `i` means "the first `i` pattern characters
+/// are matched"; runs of `*` are collapsed to one, so the ε-closure is a single step.
+#[derive(Debug, Clone)]
+pub struct Wildcard {
+    /// Pattern characters (after collapsing `*` runs).
+    len: usize,
+    /// Words per state vector.
+    words: usize,
+    /// Per literal character: bit `i + 1` set where the pattern's `i`-th character is it.
+    literal: Vec<(char, Vec<u64>)>,
+    /// Bit `i + 1` set where the pattern's `i`-th character is `?`.
+    any_one: Vec<u64>,
+    /// Bit `i` set where the pattern's `i`-th character is `*`.
+    star: Vec<u64>,
+}
+
+fn set_bit(v: &mut [u64], bit: usize) {
+    v[bit / 64] |= 1 << (bit % 64);
+}
+
+fn get_bit(v: &[u64], bit: usize) -> bool {
+    v[bit / 64] & (1 << (bit % 64)) != 0
+}
+
+/// `out = v << 1` across words.
+fn shift_left_one(v: &[u64], out: &mut [u64]) {
+    let mut carry = 0;
+    for (o, w) in out.iter_mut().zip(v) {
+        *o = (w << 1) | carry;
+        carry = w >> 63;
+    }
+}
+
+impl Wildcard {
+    pub fn new(pattern: &str) -> Self {
+        let mut chars: Vec<char> = Vec::with_capacity(pattern.len());
+        for c in pattern.chars() {
+            if c == '*' && chars.last() == Some(&'*') {
+                continue;
+            }
+            chars.push(c);
+        }
+        let len = chars.len();
+        let words = (len + 1).div_ceil(64);
+        let mut literal: Vec<(char, Vec<u64>)> = Vec::new();
+        let mut any_one = vec![0; words];
+        let mut star = vec![0; words];
+        for (i, &c) in chars.iter().enumerate() {
+            match c {
+                '*' => set_bit(&mut star, i),
+                '?' => set_bit(&mut any_one, i + 1),
+                c => {
+                    let slot = match literal.iter().position(|(l, _)| *l == c) {
+                        Some(slot) => slot,
+                        None => {
+                            literal.push((c, vec![0; words]));
+                            literal.len() - 1
+                        }
+                    };
+                    set_bit(&mut literal[slot].1, i + 1);
+                }
+            }
+        }
+        literal.sort_by_key(|(c, _)| *c);
+        Self {
+            len,
+            words,
+            literal,
+            any_one,
+            star,
+        }
+    }
+
+    /// Add the ε-moves: a state before a `*` may also be past it.
+    fn close(&self, state: &mut [u64], scratch: &mut [u64]) {
+        for (s, (w, st)) in scratch.iter_mut().zip(state.iter().zip(&self.star)) {
+            *s = w & st;
+        }
+        let mut carry = 0;
+        for (w, s) in state.iter_mut().zip(scratch.iter()) {
+            *w |= (s << 1) | carry;
+            carry = s >> 63;
+        }
+    }
+
+    pub fn matches(&self, text: &str) -> bool {
+        let mut state = vec![0u64; self.words];
+        let mut next = vec![0u64; self.words];
+        let mut scratch = vec![0u64; self.words];
+        set_bit(&mut state, 0);
+        self.close(&mut state, &mut scratch);
+        for c in text.chars() {
+            let literal = self
+                .literal
+                .binary_search_by_key(&c, |(l, _)| *l)
+                .ok()
+                .map(|i| &self.literal[i].1);
+            shift_left_one(&state, &mut next);
+            let mut alive = 0;
+            for i in 0..self.words {
+                let step = self.any_one[i] | literal.map_or(0, |l| l[i]);
+                // Advance on this character, or stay on a `*` (which consumes it).
+                next[i] = (next[i] & step) | (state[i] & self.star[i]);
+                alive |= next[i];
+            }
+            if alive == 0 {
+                return false;
+            }
+            std::mem::swap(&mut state, &mut next);
+            self.close(&mut state, &mut scratch);
+        }
+        get_bit(&state, self.len)
+    }
+}
+
+/// Does `pattern` use wildcards?
+pub fn is_wildcard(pattern: &str) -> bool {
+    pattern.contains(['*', '?'])
+}
+
+/// One filter's values, compiled: exact values in a set, wildcard patterns as NFAs.
+#[derive(Debug, Clone, Default)]
+pub struct ValueSet {
+    exact: HashSet<String>,
+    patterns: Vec<Wildcard>,
+    /// A bare `*`: everything matches.
+    everything: bool,
+}
+
+impl ValueSet {
+    pub fn new(values: &[String]) -> Self {
+        let mut set = ValueSet::default();
+        for value in values {
+            if !is_wildcard(value) {
+                set.exact.insert(value.clone());
+            } else if value.chars().all(|c| c == '*') {
+                set.everything = true;
+            } else {
+                set.patterns.push(Wildcard::new(value));
+            }
+        }
+        set
+    }
+
+    pub fn matches(&self, text: &str) -> bool {
+        self.everything
+            || self.exact.contains(text)
+            || self.patterns.iter().any(|p| p.matches(text))
+    }
+
+    /// Does any of `texts` match?
+    pub fn matches_any<'a>(&self, mut texts: impl Iterator<Item = &'a str>) -> bool {
+        texts.any(|t| self.matches(t))
+    }
+
+    pub fn has_patterns(&self) -> bool {
+        !self.patterns.is_empty()
+    }
+}
+
+/// A filter, compiled.
+#[derive(Debug, Clone)]
+pub struct Compiled {
+    pub name: String,
+    pub values: ValueSet,
+}
+
+/// A request's filters, compiled once.
+#[derive(Debug, Clone, Default)]
+pub struct Filters {
+    pub filters: Vec<Compiled>,
+}
+
+impl Filters {
+    pub fn is_empty(&self) -> bool {
+        self.filters.is_empty()
+    }
+
+    pub fn has_patterns(&self) -> bool {
+        self.filters.iter().any(|f| f.values.has_patterns())
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &Compiled> {
+        self.filters.iter()
+    }
+}
+
+/// Check the limits, then compile every filter.
+pub fn compile(filters: &[Filter]) -> Result<Filters> {
+    check_limits(filters)?;
+    Ok(Filters {
+        filters: filters
+            .iter()
+            .map(|f| Compiled {
+                name: f.name.clone(),
+                values: ValueSet::new(&f.values),
+            })
+            .collect(),
+    })
+}
+
+/// Keep the items `keep` accepts. When the filters hold wildcard patterns, the work runs on
+/// the blocking pool, so a costly request never holds an async worker.
+pub async fn select<T, K>(items: Vec<T>, filters: Arc<Filters>, keep: K) -> Result<Vec<T>>
+where
+    T: Send + 'static,
+    K: Fn(&T, &Filters) -> Result<bool> + Send + 'static,
+{
+    let run = move |items: Vec<T>, filters: &Filters| -> Result<Vec<T>> {
+        let mut kept = Vec::with_capacity(items.len());
+        for item in items {
+            if keep(&item, filters)? {
+                kept.push(item);
+            }
+        }
+        Ok(kept)
+    };
+    if filters.is_empty() {
+        return Ok(items);
+    }
+    if !filters.has_patterns() {
+        return run(items, &filters);
+    }
+    tokio::task::spawn_blocking(move || run(items, &filters))
+        .await
+        .map_err(|e| ComputeError::Internal(format!("filter evaluation failed: {e}")))?
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn m(pattern: &str, text: &str) -> bool {
+        Wildcard::new(pattern).matches(text)
+    }
+
+    /// The reference: plain dynamic programming.
+    fn reference(pattern: &str, text: &str) -> bool {
+        let p: Vec<char> = pattern.chars().collect();
+        let t: Vec<char> = text.chars().collect();
+        let mut row = vec![false; t.len() + 1];
+        row[0] = true;
+        for &pc in &p {
+            let mut next = vec![false; t.len() + 1];
+            if pc == '*' {
+                let mut any = false;
+                for j in 0..=t.len() {
+                    any |= row[j];
+                    next[j] = any;
+                }
+            } else {
+                for j in 1..=t.len() {
+                    next[j] = row[j - 1] && (pc == '?' || pc == t[j - 1]);
+                }
+            }
+            row = next;
+        }
+        row[t.len()]
+    }
+
+    #[test]
+    fn wildcards() {
+        assert!(m("web-*", "web-1"));
+        assert!(m("*", ""));
+        assert!(m("a?c", "abc"));
+        assert!(m("*b*d", "abcbd"));
+        assert!(!m("a?c", "ac"));
+        assert!(!m("web", "web-1"));
+        assert!(m("", ""));
+        assert!(!m("", "a"));
+        assert!(m("é?*", "éü"));
+        assert!(m("**a**", "xxa"));
+        assert!(!m("*a*", "xyz"));
+    }
+
+    #[test]
+    fn agrees_with_the_reference() {
+        let alphabet = ['a', 'b', '*', '?'];
+        let texts = [
+            "", "a", "b", "ab", "ba", "aab", "abab", "bbba", "abba", "aaaaab",
+        ];
+        // Every pattern of up to 5 symbols.
+        let mut patterns = vec![String::new()];
+        for _ in 0..5 {
+            let mut longer = Vec::new();
+            for p in &patterns {
+                for c in alphabet {
+                    longer.push(format!("{p}{c}"));
+                }
+            }
+            patterns.extend(longer);
+        }
+        patterns.sort();
+        patterns.dedup();
+        for p in &patterns {
+            for t in texts {
+                assert_eq!(m(p, t), reference(p, t), "pattern {p:?} text {t:?}");
+            }
+        }
+        // Long patterns cross word boundaries.
+        let long = format!("{}b", "a?".repeat(100));
+        let text = format!("{}b", "ax".repeat(100));
+        assert_eq!(m(&long, &text), reference(&long, &text));
+        assert!(m(&long, &text));
+        assert!(!m(&long, &text[1..]));
+    }
+
+    #[test]
+    fn pathological_patterns_are_cheap() {
+        // Once a stack overflow (60,000 stars) and 13 s (15 stars and a `z`).
+        assert!(m(&"*".repeat(60_000), "anything"));
+        let p = format!("{}z", "*".repeat(15));
+        assert!(!m(&p, &"a".repeat(10_000)));
+        let p = format!("{}z", "*a".repeat(120));
+        assert!(!m(&p, &"a".repeat(10_000)));
+    }
+
+    #[test]
+    fn value_sets() {
+        let set = ValueSet::new(&["i-1".into(), "web-*".into()]);
+        assert!(set.matches("i-1"));
+        assert!(set.matches("web-9"));
+        assert!(!set.matches("i-2"));
+        assert!(set.has_patterns());
+        assert!(ValueSet::new(&["***".into()]).matches("x"));
+        assert!(!ValueSet::new(&[]).matches("x"));
+    }
+
+    #[test]
+    fn limits() {
+        let filter = |n: usize, len: usize| Filter {
+            name: "tag:Name".into(),
+            values: vec!["x".repeat(len); n],
+        };
+        assert!(check_limits(&vec![filter(200, 255); 50]).is_ok());
+        let code = |r: Result<()>| r.unwrap_err().to_aws().code;
+        assert_eq!(
+            code(check_limits(&vec![filter(1, 1); 51])),
+            "FilterLimitExceeded"
+        );
+        assert_eq!(code(check_limits(&[filter(201, 1)])), "FilterLimitExceeded");
+        assert_eq!(
+            code(check_limits(&[filter(1, 256)])),
+            "InvalidParameterValue"
+        );
+        let long_name = Filter {
+            name: "n".repeat(256),
+            values: vec![],
+        };
+        assert_eq!(code(check_limits(&[long_name])), "InvalidParameterValue");
+        let nul = Filter {
+            name: "tag:Name".into(),
+            values: vec!["a\0".into()],
+        };
+        assert_eq!(code(check_limits(&[nul])), "InvalidParameterValue");
+        assert!(check_ids("InstanceId", &vec!["i-1".to_string(); 1000]).is_ok());
+        assert!(check_ids("InstanceId", &vec!["i-1".to_string(); 1001]).is_err());
+    }
+}
