@@ -31,6 +31,16 @@ pub enum AuthError {
     /// A bearer token whose `exp` has passed.
     #[error("token expired")]
     ExpiredToken,
+    /// A well-signed bearer token that no longer counts: logged out, signed out everywhere,
+    /// its user deleted, disabled or changed (role, password).
+    #[error("token revoked: {0}")]
+    RevokedToken(String),
+    /// The credential scope names a region this endpoint does not serve.
+    #[error("the region '{region}' is wrong; expecting '{expected}'")]
+    WrongRegion { region: String, expected: String },
+    /// A SigV2 presigned URL that would stay valid longer than seven days.
+    #[error("presigned URL valid too long: {0}")]
+    PresignedTooLong(String),
     /// A signed body larger than the layer will buffer to hash.
     #[error("request body too large to verify")]
     BodyTooLarge,
@@ -50,6 +60,11 @@ const S3_UNKNOWN_KEY: &str = "The AWS Access Key Id you provided does not exist 
 const S3_SKEWED: &str =
     "The difference between the request time and the current time is too large.";
 const TOO_LARGE: &str = "Request body is larger than the limit for signed requests.";
+
+/// What IAM, STS and EC2 answer for a credential scoped to a region they do not serve.
+fn wrong_region(region: &str) -> String {
+    format!("Credential should be scoped to a valid region, not '{region}'. ")
+}
 
 impl AuthError {
     /// The AWS error for this failure, in the codes and statuses of the service family
@@ -89,6 +104,18 @@ impl AuthError {
                     "ExpiredToken",
                     "The provided token has expired.",
                 ),
+                E::RevokedToken(m) => s(StatusCode::BAD_REQUEST, "InvalidToken", m),
+                E::WrongRegion { region, expected } if presigned => s(
+                    StatusCode::BAD_REQUEST,
+                    "AuthorizationQueryParametersError",
+                    &format!("Error parsing the X-Amz-Credential parameter; the region '{region}' is wrong; expecting '{expected}'"),
+                ),
+                E::WrongRegion { region, expected } => s(
+                    StatusCode::BAD_REQUEST,
+                    "AuthorizationHeaderMalformed",
+                    &format!("The authorization header is malformed; the region '{region}' is wrong; expecting '{expected}'"),
+                ),
+                E::PresignedTooLong(m) => s(StatusCode::FORBIDDEN, "AccessDenied", m),
                 E::BodyTooLarge => s(StatusCode::BAD_REQUEST, "EntityTooLarge", TOO_LARGE),
                 E::IncompleteBody(m) => s(StatusCode::BAD_REQUEST, "IncompleteBody", m),
                 E::Store(_) => s(
@@ -99,9 +126,18 @@ impl AuthError {
             },
             AwsErrorFormat::Ec2 => match self {
                 E::IncompleteSignature(m) => s(StatusCode::BAD_REQUEST, "IncompleteSignature", m),
-                E::UnknownAccessKey | E::SignatureDoesNotMatch | E::InvalidToken(_) => {
+                E::UnknownAccessKey
+                | E::SignatureDoesNotMatch
+                | E::InvalidToken(_)
+                | E::RevokedToken(_) => {
                     s(StatusCode::UNAUTHORIZED, "AuthFailure", EC2_AUTH_FAILURE)
                 }
+                E::WrongRegion { region, .. } => s(
+                    StatusCode::UNAUTHORIZED,
+                    "AuthFailure",
+                    &wrong_region(region),
+                ),
+                E::PresignedTooLong(m) => s(StatusCode::BAD_REQUEST, "RequestExpired", m),
                 E::RequestExpired(m) => s(StatusCode::BAD_REQUEST, "RequestExpired", m),
                 E::ExpiredToken => s(
                     StatusCode::BAD_REQUEST,
@@ -122,11 +158,17 @@ impl AuthError {
             },
             AwsErrorFormat::Query { .. } => match self {
                 E::IncompleteSignature(m) => s(StatusCode::BAD_REQUEST, "IncompleteSignature", m),
-                E::UnknownAccessKey | E::InvalidToken(_) => s(
+                E::UnknownAccessKey | E::InvalidToken(_) | E::RevokedToken(_) => s(
                     StatusCode::FORBIDDEN,
                     "InvalidClientTokenId",
                     INVALID_CLIENT_TOKEN_ID,
                 ),
+                E::WrongRegion { region, .. } => s(
+                    StatusCode::FORBIDDEN,
+                    "SignatureDoesNotMatch",
+                    &wrong_region(region),
+                ),
+                E::PresignedTooLong(m) => s(StatusCode::BAD_REQUEST, "RequestExpired", m),
                 E::SignatureDoesNotMatch => s(
                     StatusCode::FORBIDDEN,
                     "SignatureDoesNotMatch",
@@ -161,6 +203,19 @@ impl AuthError {
                 "ExpiredToken",
                 "the bearer token has expired; log in again",
             ),
+            E::RevokedToken(m) => JsonError::new(
+                StatusCode::UNAUTHORIZED,
+                "RevokedToken",
+                format!("the bearer token has been revoked ({m}); log in again"),
+            ),
+            E::WrongRegion { region, .. } => JsonError::new(
+                StatusCode::UNAUTHORIZED,
+                "SignatureDoesNotMatch",
+                wrong_region(region),
+            ),
+            E::PresignedTooLong(m) => {
+                JsonError::new(StatusCode::FORBIDDEN, "AccessDenied", m.clone())
+            }
             E::IncompleteSignature(m) => {
                 JsonError::new(StatusCode::BAD_REQUEST, "IncompleteSignature", m.clone())
             }

@@ -27,6 +27,12 @@ pub struct Claims {
     pub iat: i64,
     /// Expires at, seconds since the epoch.
     pub exp: i64,
+    /// The token's own id, by which logout revokes it.
+    pub jti: String,
+    /// The user's token generation when the token was issued; the token is honoured only
+    /// while the user is still at it.
+    #[serde(rename = "gen")]
+    pub generation: i64,
 }
 
 impl Claims {
@@ -116,6 +122,8 @@ mod tests {
             role: Role::Admin,
             iat: now,
             exp: now + exp_in,
+            jti: "token-1".into(),
+            generation: 0,
         }
     }
 

@@ -23,8 +23,11 @@ use crate::sigv2;
 use crate::sigv4::{self, CanonicalInput, ParsedSignature};
 use crate::{jwt, AuthError, AuthMethod, CredentialStore, Principal};
 
-/// Limits and clock of the layer.
-#[derive(Debug, Clone, Copy)]
+/// The region `kumo up` writes into the AWS profile and every service reports.
+pub const DEFAULT_REGION: &str = "us-east-1";
+
+/// Limits, regions and clock of the layer.
+#[derive(Debug, Clone)]
 pub struct AuthConfig {
     /// Largest body buffered to check a non-S3 signature (S3 bodies stream and are checked
     /// by the S3 service as they arrive).
@@ -33,6 +36,9 @@ pub struct AuthConfig {
     pub max_clock_skew: Duration,
     /// The clock; tests inject a fixed one.
     pub now: fn() -> DateTime<Utc>,
+    /// The regions this endpoint serves: a SigV4 credential scoped to any other is refused
+    /// (the first one is named in the error as the one expected).
+    pub regions: Vec<String>,
 }
 
 impl Default for AuthConfig {
@@ -41,6 +47,7 @@ impl Default for AuthConfig {
             max_signed_body_bytes: 1024 * 1024,
             max_clock_skew: Duration::from_secs(15 * 60),
             now: Utc::now,
+            regions: vec![DEFAULT_REGION.to_string()],
         }
     }
 }
@@ -217,9 +224,24 @@ async fn presigned_v2_auth(
         )
     })?;
     let akid = Some(parsed.access_key_id.as_str());
-    if (shared.config.now)().timestamp() > parsed.expires {
+    let now = (shared.config.now)().timestamp();
+    if now > parsed.expires {
         return Err(reject(
             AuthError::RequestExpired("the presigned URL has expired".into()),
+            akid,
+        ));
+    }
+    // Like SigV4's X-Amz-Expires: at most seven days ahead (plus the allowed clock skew).
+    let skew = i64::try_from(shared.config.max_clock_skew.as_secs()).unwrap_or(i64::MAX);
+    let latest = now
+        .saturating_add(sigv4::MAX_PRESIGNED_EXPIRES as i64)
+        .saturating_add(skew);
+    if parsed.expires > latest {
+        return Err(reject(
+            AuthError::PresignedTooLong(format!(
+                "Expires must be at most {} seconds (seven days) from now",
+                sigv4::MAX_PRESIGNED_EXPIRES
+            )),
             akid,
         ));
     }
@@ -305,12 +327,17 @@ async fn bearer(
         let key = shared.store.jwt_key(&kid).await?.ok_or_else(|| {
             AuthError::InvalidToken("the bearer token's signing key is unknown or retired".into())
         })?;
-        jwt::verify_at(&key, token, (shared.config.now)())
+        let claims = jwt::verify_at(&key, token, (shared.config.now)())?;
+        let user = shared.store.user(&claims.sub).await?;
+        let principal = current_principal(&claims, user.as_ref())?;
+        Ok::<_, AuthError>((claims, principal))
     }
     .await;
     match result {
-        Ok(claims) => {
-            req.extensions_mut().insert(claims.principal());
+        Ok((claims, principal)) => {
+            req.extensions_mut().insert(principal);
+            // Logout needs the token's id and expiry.
+            req.extensions_mut().insert(claims);
             Ok(req)
         }
         Err(e) => {
@@ -318,6 +345,42 @@ async fn bearer(
             Err(e.to_json().into_response())
         }
     }
+}
+
+/// The caller a verified token stands for, if its user still honours it: the user exists in
+/// the token's account, is enabled, is still at the token's generation, has not revoked this
+/// token, and holds at least the role the token claims. The principal carries the user's
+/// current name and the lesser of the two roles.
+pub fn current_principal(
+    claims: &jwt::Claims,
+    user: Option<&crate::UserStatus>,
+) -> Result<Principal, AuthError> {
+    let revoked = |why: &str| Err(AuthError::RevokedToken(why.to_string()));
+    let Some(user) = user.filter(|u| u.account_id == claims.account && u.user_id == claims.sub)
+    else {
+        return revoked("its user no longer exists");
+    };
+    if !user.enabled {
+        return revoked("its user is disabled");
+    }
+    if user.token_generation != claims.generation {
+        return revoked(
+            "its user signed out everywhere, or its role or password changed since it was issued",
+        );
+    }
+    if user.revoked_tokens.contains(&claims.jti) {
+        return revoked("it was logged out");
+    }
+    if user.role.rank() < claims.role.rank() {
+        return revoked("its user's role was lowered since it was issued");
+    }
+    Ok(Principal {
+        account_id: user.account_id.clone(),
+        user_id: user.user_id.clone(),
+        user_name: user.user_name.clone(),
+        role: claims.role.at_most(user.role),
+        method: AuthMethod::Bearer,
+    })
 }
 
 async fn sigv4_auth(
@@ -361,6 +424,17 @@ async fn sigv4_auth(
         )
     };
 
+    if !shared.config.regions.contains(&parsed.credential.region) {
+        return Err(reject(AuthError::WrongRegion {
+            region: parsed.credential.region.clone(),
+            expected: shared
+                .config
+                .regions
+                .first()
+                .cloned()
+                .unwrap_or_else(|| DEFAULT_REGION.to_string()),
+        }));
+    }
     let headers = request_headers(&parts, &parsed);
     let (time, amz_date) = sigv4::request_time(&parsed, &headers).map_err(&reject)?;
     sigv4::check_freshness(
@@ -599,6 +673,21 @@ mod tests {
         async fn jwt_key(&self, kid: &str) -> Result<Option<JwtKey>, StoreError> {
             Ok((kid == "kid1").then(jwt_key))
         }
+        async fn user(&self, user_id: &str) -> Result<Option<crate::UserStatus>, StoreError> {
+            Ok((user_id == "AIDAUSER").then(alice))
+        }
+    }
+
+    fn alice() -> crate::UserStatus {
+        crate::UserStatus {
+            user_id: "AIDAUSER".into(),
+            account_id: "123456789012".into(),
+            user_name: "alice".into(),
+            role: Role::Admin,
+            enabled: true,
+            token_generation: 3,
+            revoked_tokens: vec!["logged-out".into()],
+        }
     }
 
     fn jwt_key() -> JwtKey {
@@ -804,8 +893,13 @@ mod tests {
             .header("host", HOST)
             .body(Body::empty())
             .unwrap();
-        let (status, _) = send(app(), req).await;
-        assert_eq!(status, StatusCode::FORBIDDEN);
+        let (status, body) = send(app(), req).await;
+        // What S3 answers: 400 AuthorizationQueryParametersError.
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert!(
+            body.contains("<Code>AuthorizationQueryParametersError</Code><Message>X-Amz-Expires must be less than a week"),
+            "{body}"
+        );
     }
 
     #[tokio::test]
@@ -932,7 +1026,7 @@ mod tests {
             ..AuthConfig::default()
         };
         let req = signed("POST", "/", FORM, SECRET, AKID, "sts", fixed_now(), &[]);
-        let (status, body) = send(app_with(config, false), req).await;
+        let (status, body) = send(app_with(config.clone(), false), req).await;
         assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
         assert!(
             body.contains("<Code>RequestEntityTooLarge</Code>"),
@@ -1008,6 +1102,8 @@ mod tests {
             role: Role::Admin,
             iat: now,
             exp: now + exp_offset_secs,
+            jti: "token-1".into(),
+            generation: 3,
         }
     }
 
@@ -1069,5 +1165,188 @@ mod tests {
         let (status, body) = send(app(), req).await;
         assert_eq!(status, StatusCode::OK);
         assert_eq!(body, "anonymous||hello");
+    }
+
+    /// A SigV2 presigned GET of `/bucket/k` expiring at `expires`.
+    fn presigned_v2(expires: i64) -> Request<Body> {
+        let sts = sigv2::string_to_sign(
+            "GET",
+            "",
+            "",
+            expires,
+            &[],
+            &sigv2::canonical_resource("/bucket/k", ""),
+        );
+        let signature = sigv2::signature(SECRET, &sts);
+        let encoded: String = form_urlencoded::byte_serialize(signature.as_bytes()).collect();
+        Request::get(format!(
+            "/bucket/k?AWSAccessKeyId={AKID}&Expires={expires}&Signature={encoded}"
+        ))
+        .header("host", HOST)
+        .body(Body::empty())
+        .unwrap()
+    }
+
+    #[tokio::test]
+    async fn presigned_v2_lifetime() {
+        let now = fixed_now().timestamp();
+        let (status, body) = send(app(), presigned_v2(now + 3600)).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert!(body.starts_with("123456789012:alice:PresignedV2"), "{body}");
+        // Seven days is the most, as for SigV4.
+        let (status, _) = send(app(), presigned_v2(now + 604_800)).await;
+        assert_eq!(status, StatusCode::OK);
+        for expires in [now + 604_800 + 3600, now + 10 * 365 * 86_400, i64::MAX] {
+            let (status, body) = send(app(), presigned_v2(expires)).await;
+            assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+            assert!(
+                body.contains(
+                    "<Code>AccessDenied</Code><Message>Expires must be at most 604800 seconds"
+                ),
+                "{body}"
+            );
+        }
+        // Expired: 403 AccessDenied "Request has expired", as S3 answers.
+        let (status, body) = send(app(), presigned_v2(now - 1)).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+        assert!(
+            body.contains("<Code>AccessDenied</Code><Message>Request has expired</Message>"),
+            "{body}"
+        );
+    }
+
+    #[tokio::test]
+    async fn credential_scope_region_is_checked() {
+        let presigned = |region: &str| {
+            let path = sigv4::presign_url(
+                "GET",
+                "/bucket/k",
+                HOST,
+                AKID,
+                SECRET,
+                region,
+                "s3",
+                fixed_now(),
+                3600,
+            );
+            Request::get(path)
+                .header("host", HOST)
+                .body(Body::empty())
+                .unwrap()
+        };
+        let (status, body) = send(app(), presigned("eu-west-1")).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert!(
+            body.contains("<Code>AuthorizationQueryParametersError</Code><Message>Error parsing the X-Amz-Credential parameter; the region &apos;eu-west-1&apos; is wrong; expecting &apos;us-east-1&apos;")
+                || body.contains("the region 'eu-west-1' is wrong; expecting 'us-east-1'"),
+            "{body}"
+        );
+        assert_eq!(send(app(), presigned("us-east-1")).await.0, StatusCode::OK);
+
+        let header_signed = |service: &str, region: &str| {
+            let headers = vec![
+                ("host".to_string(), HOST.to_string()),
+                (
+                    "x-amz-content-sha256".to_string(),
+                    sigv4::UNSIGNED_PAYLOAD.to_string(),
+                ),
+            ];
+            let added = sigv4::sign_request(
+                "POST",
+                "/",
+                &headers,
+                FORM.as_bytes(),
+                AKID,
+                SECRET,
+                region,
+                service,
+                fixed_now(),
+            );
+            let mut builder = Request::post("/");
+            for (n, v) in headers.iter().chain(added.iter()) {
+                builder = builder.header(n, v);
+            }
+            builder.body(Body::from(FORM)).unwrap()
+        };
+        let (status, body) = send(app(), header_signed("s3", "ap-south-1")).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert!(
+            body.contains("<Code>AuthorizationHeaderMalformed</Code>"),
+            "{body}"
+        );
+        assert!(body.contains("ap-south-1"), "{body}");
+        let (status, body) = send(app(), header_signed("sts", "ap-south-1")).await;
+        assert_eq!(status, StatusCode::FORBIDDEN);
+        assert!(body.contains("<Code>SignatureDoesNotMatch</Code><Message>Credential should be scoped to a valid region, not"), "{body}");
+        let (status, body) = send(app(), header_signed("ec2", "ap-south-1")).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+        assert!(body.contains("<Code>AuthFailure</Code>"), "{body}");
+        assert_eq!(
+            send(app(), header_signed("sts", "us-east-1")).await.0,
+            StatusCode::OK
+        );
+        // Another configured region is accepted.
+        let config = AuthConfig {
+            now: fixed_now,
+            regions: vec!["us-east-1".into(), "ap-south-1".into()],
+            ..AuthConfig::default()
+        };
+        let (status, body) =
+            send(app_with(config, false), header_signed("sts", "ap-south-1")).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+
+    #[tokio::test]
+    async fn bearer_token_follows_its_user() {
+        let key = jwt_key();
+        let json_code = |body: &str| {
+            let json: serde_json::Value = serde_json::from_str(body).unwrap();
+            json["error"]["code"].as_str().unwrap().to_string()
+        };
+        // Another generation: signed out everywhere, or role/password changed.
+        let mut c = claims(3600);
+        c.generation = 2;
+        let (status, body) = send(app(), bearer_request(&jwt::issue(&key, &c).unwrap())).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+        assert_eq!(json_code(&body), "RevokedToken");
+        // Logged out.
+        let mut c = claims(3600);
+        c.jti = "logged-out".into();
+        let (status, body) = send(app(), bearer_request(&jwt::issue(&key, &c).unwrap())).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+        assert_eq!(json_code(&body), "RevokedToken");
+        // A user that no longer exists, or a token naming another account.
+        for (sub, account) in [("AIDAGONE", "123456789012"), ("AIDAUSER", "210987654321")] {
+            let mut c = claims(3600);
+            c.sub = sub.into();
+            c.account = account.into();
+            let (status, body) = send(app(), bearer_request(&jwt::issue(&key, &c).unwrap())).await;
+            assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+            assert_eq!(json_code(&body), "RevokedToken");
+        }
+        // A token claiming more than the user now holds.
+        let mut c = claims(3600);
+        c.role = Role::Operator;
+        let (status, _) = send(app(), bearer_request(&jwt::issue(&key, &c).unwrap())).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+    }
+
+    #[test]
+    fn current_principal_takes_the_lesser_role_and_current_name() {
+        let mut user = alice();
+        let mut c = claims(3600);
+        c.role = Role::Member;
+        c.name = "old-name".into();
+        let p = current_principal(&c, Some(&user)).unwrap();
+        assert_eq!((p.role, p.user_name.as_str()), (Role::Member, "alice"));
+        user.enabled = false;
+        assert!(matches!(
+            current_principal(&c, Some(&user)),
+            Err(AuthError::RevokedToken(_))
+        ));
+        assert!(matches!(
+            current_principal(&c, None),
+            Err(AuthError::RevokedToken(_))
+        ));
     }
 }

@@ -17,7 +17,7 @@ pub mod sigv4;
 
 pub use error::AuthError;
 pub use extract::Caller;
-pub use layer::{AuthConfig, AuthLayer, SigV4Context};
+pub use layer::{AuthConfig, AuthLayer, SigV4Context, DEFAULT_REGION};
 pub use principal::{AuthMethod, Principal, Role};
 
 use async_trait::async_trait;
@@ -44,6 +44,24 @@ impl std::fmt::Debug for AccessKeySecret {
     }
 }
 
+/// A user as it is now, for checking a bearer token against it: tokens are honoured only
+/// while their user exists, is enabled, is still at the token's generation and the token
+/// itself has not been revoked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserStatus {
+    pub user_id: String,
+    pub account_id: String,
+    pub user_name: String,
+    /// The user's current role; a token never grants more than this.
+    pub role: Role,
+    pub enabled: bool,
+    /// Every token carries the generation it was issued under; bumping the user's
+    /// generation (sign out everywhere, a role or password change, disabling) revokes them.
+    pub token_generation: i64,
+    /// Ids (`jti`) of this user's tokens revoked one at a time (logout), until they expire.
+    pub revoked_tokens: Vec<String>,
+}
+
 /// A JWT signing/verification key (HMAC-SHA256), named by its `kid`.
 #[derive(Clone)]
 pub struct JwtKey {
@@ -68,8 +86,11 @@ pub struct StoreError(pub String);
 /// tests implement it in memory.
 #[async_trait]
 pub trait CredentialStore: Send + Sync + 'static {
-    /// The active access key with this id, or `None` when it is unknown or deactivated.
+    /// The active access key with this id and its owner's current role, or `None` when the
+    /// key is unknown or inactive, or its user is gone or disabled.
     async fn access_key(&self, access_key_id: &str) -> Result<Option<AccessKeySecret>, StoreError>;
+    /// The user with this id as it is now, or `None` when it no longer exists.
+    async fn user(&self, user_id: &str) -> Result<Option<UserStatus>, StoreError>;
     /// The JWT verification key with this `kid`, or `None` when unknown or retired.
     async fn jwt_key(&self, kid: &str) -> Result<Option<JwtKey>, StoreError>;
 }

@@ -31,6 +31,26 @@ impl Role {
     pub fn can_administer_account(self) -> bool {
         matches!(self, Role::Operator | Role::Admin)
     }
+
+    /// How much this role may do: operator 3, admin 2, member 1, reader 0.
+    pub fn rank(self) -> u8 {
+        match self {
+            Role::Operator => 3,
+            Role::Admin => 2,
+            Role::Member => 1,
+            Role::Reader => 0,
+        }
+    }
+
+    /// The lesser of two roles: what a credential may do when it claims `self` and its
+    /// user now holds `other` (or the other way round).
+    pub fn at_most(self, other: Role) -> Role {
+        if other.rank() < self.rank() {
+            other
+        } else {
+            self
+        }
+    }
 }
 
 impl std::str::FromStr for Role {

@@ -425,8 +425,9 @@ pub fn check_freshness(
         }
         Some(p) => {
             if p.expires > MAX_PRESIGNED_EXPIRES {
-                return Err(AuthError::RequestExpired(format!(
-                    "X-Amz-Expires must be less than a week (in seconds) that is {MAX_PRESIGNED_EXPIRES}"
+                // S3 answers this 400 AuthorizationQueryParametersError.
+                return Err(incomplete(format!(
+                    "X-Amz-Expires must be less than a week (in seconds); that is, the given X-Amz-Expires must be less than {MAX_PRESIGNED_EXPIRES} seconds"
                 )));
             }
             if ahead > skew {

@@ -17,7 +17,7 @@ use http_body_util::BodyExt;
 use kumo_auth::sigv4::{self, CanonicalInput};
 use kumo_auth::{
     AccessKeySecret, AuthConfig, AuthLayer, AuthMethod, CredentialStore, JwtKey, Principal, Role,
-    SigV4Context, StoreError,
+    SigV4Context, StoreError, UserStatus,
 };
 use tower::ServiceExt;
 
@@ -216,6 +216,9 @@ impl CredentialStore for Store {
         }))
     }
     async fn jwt_key(&self, _kid: &str) -> Result<Option<JwtKey>, StoreError> {
+        Ok(None)
+    }
+    async fn user(&self, _user_id: &str) -> Result<Option<UserStatus>, StoreError> {
         Ok(None)
     }
 }

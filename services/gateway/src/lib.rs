@@ -75,7 +75,16 @@ pub fn object_storage_app(services: Services, auth_config: AuthConfig) -> Router
     build(services, auth_config, Mount::ObjectStorageOnly)
 }
 
-fn build(services: Services, auth_config: AuthConfig, mount: Mount) -> Router {
+fn build(services: Services, mut auth_config: AuthConfig, mount: Mount) -> Router {
+    // SigV4 credential scopes must name a region this endpoint's services are configured for.
+    for region in [
+        &services.compute.config.region,
+        &services.object_storage.config.region,
+    ] {
+        if !auth_config.regions.contains(region) {
+            auth_config.regions.push(region.clone());
+        }
+    }
     let auth = AuthLayer::with_config(services.identity.credential_store(), auth_config);
     let mut router = Router::new()
         .route("/", get(aws_query).post(aws_query))

@@ -3,7 +3,7 @@
 //! signature needs the plaintext.
 
 use chrono::{DateTime, Utc};
-use kumo_auth::{AccessKeySecret, Principal, Role};
+use kumo_auth::Principal;
 use serde::Serialize;
 use sqlx::PgPool;
 
@@ -13,6 +13,9 @@ use crate::users::{self, UserRow};
 
 /// IAM allows two access keys per user.
 pub const MAX_KEYS_PER_USER: i64 = 2;
+
+pub const STATUS_ACTIVE: &str = "Active";
+pub const STATUS_INACTIVE: &str = "Inactive";
 
 #[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct AccessKey {
@@ -108,6 +111,7 @@ pub async fn insert(pool: &PgPool, master_key: &MasterKey, user: &UserRow) -> Re
     .fetch_one(&mut *tx)
     .await?;
     tx.commit().await?;
+    crate::store::changed();
     tracing::info!(%access_key_id, account_id = %user.account_id, user_name = %user.user_name, "access key created");
     Ok(NewAccessKey {
         access_key_id,
@@ -162,54 +166,113 @@ pub async fn delete(
             .bind(&user.user_id)
             .execute(pool)
             .await?;
+    crate::store::changed();
     if deleted.rows_affected() == 0 {
-        return Err(IdentityError::NotFound(format!(
-            "The Access Key with id {access_key_id} cannot be found."
-        )));
+        return Err(key_not_found(access_key_id));
     }
     tracing::info!(%access_key_id, %account_id, %user_name, "access key deleted");
     Ok(())
 }
 
+fn key_not_found(access_key_id: &str) -> IdentityError {
+    IdentityError::NotFound(format!(
+        "The Access Key with id {access_key_id} cannot be found."
+    ))
+}
+
+/// `Active` or `Inactive`, as IAM spells them.
+pub fn validate_status(status: &str) -> Result<()> {
+    if status == STATUS_ACTIVE || status == STATUS_INACTIVE {
+        Ok(())
+    } else {
+        Err(IdentityError::InvalidInput(format!(
+            "invalid access key status {:?}: expected Active or Inactive",
+            status.chars().take(32).collect::<String>()
+        )))
+    }
+}
+
+/// Activate or deactivate a key (IAM's UpdateAccessKey). An inactive key is refused at once.
+pub async fn set_status(
+    pool: &PgPool,
+    caller: &Principal,
+    account_id: &str,
+    user_name: &str,
+    access_key_id: &str,
+    status: &str,
+) -> Result<AccessKey> {
+    validate_access_key_id(access_key_id)?;
+    validate_status(status)?;
+    let user = authorize(pool, caller, account_id, user_name, true).await?;
+    let key = sqlx::query_as::<_, AccessKey>(
+        "UPDATE identity.access_keys k SET status = $3 FROM identity.users u
+         WHERE k.access_key_id = $1 AND k.user_id = $2 AND u.user_id = k.user_id
+         RETURNING k.access_key_id, k.account_id, u.user_name, k.status, k.created_at",
+    )
+    .bind(access_key_id)
+    .bind(&user.user_id)
+    .bind(status)
+    .fetch_optional(pool)
+    .await?;
+    crate::store::changed();
+    let key = key.ok_or_else(|| key_not_found(access_key_id))?;
+    tracing::info!(%access_key_id, %account_id, %user_name, %status, "access key status changed");
+    Ok(key)
+}
+
 #[derive(sqlx::FromRow)]
-struct KeyWithOwner {
+struct KeyRow {
     access_key_id: String,
     secret_ciphertext: Vec<u8>,
     secret_nonce: Vec<u8>,
     account_id: String,
     user_id: String,
-    user_name: String,
-    role: String,
+    status: String,
 }
 
-/// The active key with this id and its owner, secret unsealed (for the auth layer).
-pub async fn lookup_secret(
+/// An access key as the credential cache keeps it: secret unsealed, owner by id (the
+/// owner's name, role and state are looked up, and cached, separately).
+#[derive(Clone)]
+pub struct KeyEntry {
+    pub access_key_id: String,
+    pub secret_access_key: String,
+    pub account_id: String,
+    pub user_id: String,
+    pub active: bool,
+}
+
+impl std::fmt::Debug for KeyEntry {
+    // Never print the secret.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeyEntry")
+            .field("access_key_id", &self.access_key_id)
+            .field("user_id", &self.user_id)
+            .field("active", &self.active)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The key with this id (active or not), secret unsealed, for the credential store.
+pub async fn fetch_entry(
     pool: &PgPool,
     master_key: &MasterKey,
     access_key_id: &str,
-) -> Result<Option<AccessKeySecret>> {
-    let row = sqlx::query_as::<_, KeyWithOwner>(
-        "SELECT k.access_key_id, k.secret_ciphertext, k.secret_nonce, k.account_id,
-                u.user_id, u.user_name, u.role
-         FROM identity.access_keys k JOIN identity.users u USING (user_id)
-         WHERE k.access_key_id = $1 AND k.status = 'Active'",
+) -> Result<Option<KeyEntry>> {
+    let row = sqlx::query_as::<_, KeyRow>(
+        "SELECT access_key_id, secret_ciphertext, secret_nonce, account_id, user_id, status
+         FROM identity.access_keys WHERE access_key_id = $1",
     )
     .bind(access_key_id)
     .fetch_optional(pool)
     .await?;
     let Some(row) = row else { return Ok(None) };
     let secret = master_key.open(&row.secret_ciphertext, &row.secret_nonce)?;
-    let role: Role = row
-        .role
-        .parse()
-        .map_err(|e: String| IdentityError::Crypto(format!("corrupt role in catalog: {e}")))?;
-    Ok(Some(AccessKeySecret {
+    Ok(Some(KeyEntry {
         access_key_id: row.access_key_id,
         secret_access_key: String::from_utf8(secret)
             .map_err(|_| IdentityError::Crypto("access key secret is not UTF-8".into()))?,
         account_id: row.account_id,
         user_id: row.user_id,
-        user_name: row.user_name,
-        role,
+        active: row.status == STATUS_ACTIVE,
     }))
 }

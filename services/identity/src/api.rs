@@ -3,15 +3,16 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::{delete, get, post};
-use axum::{Json, Router};
+use axum::routing::{get, post};
+use axum::{Extension, Json, Router};
+use kumo_auth::jwt::Claims;
 use kumo_auth::{AuthMethod, Caller, Role};
 use kumo_common::{ApiErrorBody, ValidJson, ValidPath};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::access_keys::{self, AccessKey, NewAccessKey};
 use crate::accounts::{self, Account, CreateAccount};
-use crate::error::Result;
+use crate::error::{IdentityError, Result};
 use crate::login::{self, LoginRequest, LoginResponse};
 use crate::signing_keys::{self, SigningKeyInfo};
 use crate::users::{self, CreateUser, UpdateUser, User};
@@ -20,6 +21,7 @@ use crate::Identity;
 pub fn router(identity: Identity) -> Router {
     Router::new()
         .route("/v1/login", post(login_handler))
+        .route("/v1/logout", post(logout_handler))
         .route("/v1/whoami", get(whoami))
         .route("/v1/accounts", get(list_accounts).post(create_account))
         .route("/v1/accounts/{account_id}", get(get_account))
@@ -32,12 +34,16 @@ pub fn router(identity: Identity) -> Router {
             get(get_user).patch(update_user).delete(delete_user),
         )
         .route(
+            "/v1/accounts/{account_id}/users/{user_name}/sign-out",
+            post(sign_out_user),
+        )
+        .route(
             "/v1/accounts/{account_id}/users/{user_name}/access-keys",
             get(list_access_keys).post(create_access_key),
         )
         .route(
             "/v1/accounts/{account_id}/users/{user_name}/access-keys/{access_key_id}",
-            delete(delete_access_key),
+            axum::routing::patch(update_access_key).delete(delete_access_key),
         )
         .route("/v1/signing-keys", get(list_signing_keys))
         .route("/v1/signing-keys/rotate", post(rotate_signing_key))
@@ -51,6 +57,68 @@ async fn login_handler(
     ValidJson(request): ValidJson<LoginRequest>,
 ) -> Result<Json<LoginResponse>> {
     Ok(Json(login::login(&identity, &request).await?))
+}
+
+#[utoipa::path(post, path = "/v1/logout", tag = "identity",
+    responses((status = 204, description = "the presented token is revoked"),
+              (status = 400, body = ApiErrorBody), (status = 401, body = ApiErrorBody)))]
+async fn logout_handler(
+    State(identity): State<Identity>,
+    Caller(_caller): Caller,
+    claims: Option<Extension<Claims>>,
+) -> Result<StatusCode> {
+    let Some(Extension(claims)) = claims else {
+        return Err(IdentityError::InvalidInput(
+            "logout revokes a bearer token; this request carries none (access keys are deleted or deactivated instead)".into(),
+        ));
+    };
+    login::logout(&identity, &claims).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[utoipa::path(post, path = "/v1/accounts/{account_id}/users/{user_name}/sign-out", tag = "identity",
+    params(("account_id" = String, Path), ("user_name" = String, Path)),
+    responses((status = 204, description = "every token issued to the user so far is revoked"),
+              (status = 403, body = ApiErrorBody), (status = 404, body = ApiErrorBody)))]
+async fn sign_out_user(
+    State(identity): State<Identity>,
+    Caller(caller): Caller,
+    ValidPath((account_id, user_name)): ValidPath<(String, String)>,
+) -> Result<StatusCode> {
+    users::sign_out_everywhere(&identity.pool, &caller, &account_id, &user_name).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `{"status": "Active" | "Inactive"}`.
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateAccessKey {
+    /// `Active` or `Inactive`; an inactive key is refused at once.
+    pub status: String,
+}
+
+#[utoipa::path(patch, path = "/v1/accounts/{account_id}/users/{user_name}/access-keys/{access_key_id}", tag = "identity",
+    request_body = UpdateAccessKey,
+    params(("account_id" = String, Path), ("user_name" = String, Path), ("access_key_id" = String, Path)),
+    responses((status = 200, body = AccessKey), (status = 400, body = ApiErrorBody),
+              (status = 403, body = ApiErrorBody), (status = 404, body = ApiErrorBody)))]
+async fn update_access_key(
+    State(identity): State<Identity>,
+    Caller(caller): Caller,
+    ValidPath((account_id, user_name, access_key_id)): ValidPath<(String, String, String)>,
+    ValidJson(input): ValidJson<UpdateAccessKey>,
+) -> Result<Json<AccessKey>> {
+    Ok(Json(
+        access_keys::set_status(
+            &identity.pool,
+            &caller,
+            &account_id,
+            &user_name,
+            &access_key_id,
+            &input.status,
+        )
+        .await?,
+    ))
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -267,12 +335,14 @@ async fn rotate_signing_key(
 #[derive(utoipa::OpenApi)]
 #[openapi(
     paths(
-        login_handler, whoami, list_accounts, create_account, get_account, list_users,
-        create_user, get_user, update_user, delete_user, list_access_keys, create_access_key,
-        delete_access_key, list_signing_keys, rotate_signing_key
+        login_handler, logout_handler, whoami, list_accounts, create_account, get_account,
+        list_users, create_user, get_user, update_user, delete_user, sign_out_user,
+        list_access_keys, create_access_key, update_access_key, delete_access_key,
+        list_signing_keys, rotate_signing_key
     ),
     components(schemas(ApiErrorBody, Account, CreateAccount, User, CreateUser, UpdateUser,
-        AccessKey, NewAccessKey, LoginRequest, LoginResponse, WhoAmI, SigningKeyInfo, Role)),
+        AccessKey, NewAccessKey, UpdateAccessKey, LoginRequest, LoginResponse, WhoAmI,
+        SigningKeyInfo, Role)),
     tags((name = "identity", description = "Accounts, users, roles, access keys and login"))
 )]
 pub struct IdentityApi;

@@ -42,6 +42,7 @@ pub async fn dispatch(
         ("iam", "CreateAccessKey") => create_access_key(identity, caller, request).await,
         ("iam", "ListAccessKeys") => list_access_keys(identity, caller, request).await,
         ("iam", "DeleteAccessKey") => delete_access_key(identity, caller, request).await,
+        ("iam", "UpdateAccessKey") => update_access_key(identity, caller, request).await,
         (_, action) => Err(AwsError::invalid_action(action)),
     };
     match result {
@@ -179,5 +180,26 @@ async fn delete_access_key(
     access_keys::delete(&identity.pool, caller, &caller.account_id, name, key_id)
         .await
         .map_err(aws)?;
+    Ok(String::new())
+}
+
+async fn update_access_key(
+    identity: &Identity,
+    caller: &Principal,
+    request: &QueryRequest,
+) -> Result<String, AwsError> {
+    let name = user_name_param(caller, request);
+    let key_id = request.require("AccessKeyId")?;
+    let status = request.require("Status")?;
+    access_keys::set_status(
+        &identity.pool,
+        caller,
+        &caller.account_id,
+        name,
+        key_id,
+        status,
+    )
+    .await
+    .map_err(aws)?;
     Ok(String::new())
 }

@@ -115,7 +115,7 @@ pub async fn ensure_operator(pool: &PgPool, master_key: &MasterKey) -> Result<Op
     .await?;
     let (access_key_id, secret_access_key) = match existing {
         Some(id) => {
-            let secret = access_keys::lookup_secret(pool, master_key, &id)
+            let secret = access_keys::fetch_entry(pool, master_key, &id)
                 .await?
                 .ok_or_else(|| IdentityError::NotFound(format!("access key {id} vanished")))?;
             (id, secret.secret_access_key)

@@ -29,6 +29,18 @@ pub enum IdentityError {
 
 pub type Result<T, E = IdentityError> = std::result::Result<T, E>;
 
+/// A client-supplied value as error messages quote it: debug-escaped (control characters
+/// never reach a response raw) and cut to 64 characters so that a huge input is not echoed.
+pub fn shown(value: &str) -> String {
+    const MAX: usize = 64;
+    if value.chars().count() <= MAX {
+        format!("{value:?}")
+    } else {
+        let head: String = value.chars().take(MAX).collect();
+        format!("{head:?}…")
+    }
+}
+
 impl IdentityError {
     pub fn to_json(&self) -> JsonError {
         match self {

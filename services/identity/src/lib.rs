@@ -38,30 +38,32 @@ impl Default for IdentityConfig {
     }
 }
 
-/// The identity service's state: the catalog pool and the master key.
+/// The identity service's state: the catalog pool, the master key and the credential
+/// cache the auth layer reads through.
 #[derive(Clone)]
 pub struct Identity {
     pub pool: PgPool,
     pub master_key: MasterKey,
     pub config: Arc<IdentityConfig>,
+    pub credentials: store::CatalogCredentials,
 }
 
 impl Identity {
+    /// Inside a Tokio runtime this also starts the credential cache's listener.
     pub fn new(pool: PgPool, master_key: MasterKey, config: IdentityConfig) -> Self {
+        let credentials =
+            store::CatalogCredentials::new(pool.clone(), master_key.clone(), config.token_ttl);
         Self {
             pool,
             master_key,
             config: Arc::new(config),
+            credentials,
         }
     }
 
-    /// The credential store the auth layer uses.
+    /// The credential store the auth layer uses (every call shares one cache).
     pub fn credential_store(&self) -> Arc<dyn CredentialStore> {
-        Arc::new(store::CatalogCredentials {
-            pool: self.pool.clone(),
-            master_key: self.master_key.clone(),
-            token_ttl: self.config.token_ttl,
-        })
+        Arc::new(self.credentials.clone())
     }
 
     /// The native API routes.

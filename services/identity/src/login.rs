@@ -35,14 +35,31 @@ pub struct LoginResponse {
     pub user_name: String,
 }
 
-pub async fn login(identity: &Identity, request: &LoginRequest) -> Result<LoginResponse> {
-    if request.account.is_empty()
-        || request.account.len() > 64
-        || request.user_name.len() > 64
-        || request.password.len() > passwords::MAX_PASSWORD_LEN
-    {
-        return Err(IdentityError::BadLogin);
+/// Refuse malformed login input with a 400 before touching the catalog: an account id or
+/// name, a user name and a password that could exist. (A well-formed but wrong combination
+/// is a 401, the same whichever part is wrong.)
+pub fn validate(request: &LoginRequest) -> Result<()> {
+    if !kumo_common::ids::is_account_id(&request.account) {
+        accounts::validate_account_name(&request.account).map_err(|_| {
+            IdentityError::InvalidInput(format!(
+                "invalid account {}: give the 12-digit account id or the account name (1 to 64 letters, digits, '-', '_' or '.')",
+                crate::error::shown(&request.account)
+            ))
+        })?;
     }
+    users::validate_user_name(&request.user_name)?;
+    passwords::validate_chars(&request.password)?;
+    if request.password.len() > passwords::MAX_PASSWORD_LEN {
+        return Err(IdentityError::InvalidInput(format!(
+            "password must be at most {} characters",
+            passwords::MAX_PASSWORD_LEN
+        )));
+    }
+    Ok(())
+}
+
+pub async fn login(identity: &Identity, request: &LoginRequest) -> Result<LoginResponse> {
+    validate(request)?;
     let account = accounts::find_by_id_or_name(&identity.pool, &request.account).await?;
     let row = match &account {
         Some(a) => users::fetch_row(&identity.pool, &a.account_id, &request.user_name).await?,
@@ -57,7 +74,7 @@ pub async fn login(identity: &Identity, request: &LoginRequest) -> Result<LoginR
         .await
         .map_err(|e| IdentityError::Crypto(e.to_string()))?;
     let row = match row {
-        Some(row) if verified && row.password_hash.is_some() => row,
+        Some(row) if verified && row.password_hash.is_some() && row.enabled => row,
         _ => {
             tracing::info!(account = %request.account, user_name = %request.user_name, "failed login");
             return Err(IdentityError::BadLogin);
@@ -75,6 +92,8 @@ pub async fn login(identity: &Identity, request: &LoginRequest) -> Result<LoginR
         role: row.role()?,
         iat: now.timestamp(),
         exp: expires_at.timestamp(),
+        jti: uuid::Uuid::new_v4().simple().to_string(),
+        generation: row.token_generation,
     };
     let token = jwt::issue(&key, &claims).map_err(|e| IdentityError::Crypto(e.to_string()))?;
     tracing::info!(account_id = %row.account_id, user_name = %row.user_name, "login");
@@ -85,4 +104,14 @@ pub async fn login(identity: &Identity, request: &LoginRequest) -> Result<LoginR
         account_id: row.account_id,
         user_name: row.user_name,
     })
+}
+
+/// Revoke the token of this request (`POST /v1/logout`): it is refused from now on, by every
+/// process sharing the catalog. The user's other tokens stay valid.
+pub async fn logout(identity: &Identity, claims: &Claims) -> Result<()> {
+    let expires_at = DateTime::from_timestamp(claims.exp.saturating_add(jwt::LEEWAY_SECS), 0)
+        .unwrap_or_else(Utc::now);
+    users::revoke_token(&identity.pool, &claims.sub, &claims.jti, expires_at).await?;
+    tracing::info!(account_id = %claims.account, user_name = %claims.name, "logout");
+    Ok(())
 }

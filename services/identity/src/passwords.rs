@@ -10,13 +10,27 @@ use crate::error::{IdentityError, Result};
 pub const MIN_PASSWORD_LEN: usize = 8;
 pub const MAX_PASSWORD_LEN: usize = 256;
 
+/// Passwords may hold any character but NUL and the other controls (TAB excepted):
+/// nothing a keyboard types is refused, nothing that breaks storage or logs is accepted.
+pub fn validate_chars(password: &str) -> Result<()> {
+    if password.chars().any(|c| c != '\t' && c.is_control())
+        || kumo_common::text::check(password).is_err()
+    {
+        return Err(IdentityError::InvalidInput(
+            "password must not contain NUL or other control characters".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// 8 to 256 characters (at most 256 bytes), no control characters.
 pub fn validate(password: &str) -> Result<()> {
     if password.chars().count() < MIN_PASSWORD_LEN || password.len() > MAX_PASSWORD_LEN {
         return Err(IdentityError::InvalidInput(format!(
             "password must be {MIN_PASSWORD_LEN} to {MAX_PASSWORD_LEN} characters"
         )));
     }
-    Ok(())
+    validate_chars(password)
 }
 
 pub fn hash(password: &str) -> Result<String> {

@@ -107,6 +107,7 @@ pub async fn rotate(
     .bind(token_ttl.as_secs_f64() + 60.0)
     .execute(pool)
     .await?;
+    crate::store::changed();
     tracing::info!(kid = %new_key.kid, "JWT signing key rotated");
     let keys = list(pool, caller).await?;
     keys.into_iter()

@@ -1,7 +1,7 @@
 //! Users within an account, with one role each and an optional password (argon2).
 
 use chrono::{DateTime, Utc};
-use kumo_auth::{Principal, Role};
+use kumo_auth::{Principal, Role, UserStatus};
 use serde::{Deserialize, Serialize};
 use sqlx::PgPool;
 
@@ -18,6 +18,8 @@ pub struct User {
     pub role: Role,
     /// IAM-style ARN, `arn:aws:iam::<account>:user/<name>`.
     pub arn: String,
+    /// A disabled user can neither log in nor use its tokens or access keys.
+    pub enabled: bool,
     pub created_at: DateTime<Utc>,
 }
 
@@ -29,6 +31,9 @@ pub struct UserRow {
     pub user_name: String,
     pub role: String,
     pub password_hash: Option<String>,
+    pub enabled: bool,
+    /// Tokens issued under another generation are refused.
+    pub token_generation: i64,
     pub created_at: DateTime<Utc>,
 }
 
@@ -47,6 +52,7 @@ impl UserRow {
             account_id: self.account_id,
             user_name: self.user_name,
             role,
+            enabled: self.enabled,
             created_at: self.created_at,
         })
     }
@@ -63,15 +69,22 @@ pub struct CreateUser {
     pub password: Option<String>,
 }
 
-#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+/// A change to a user. Changing the role or the password, or disabling the user, signs the
+/// user out everywhere: every login token issued before is refused from then on (the
+/// caller's own included when it changes its own password).
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateUser {
     #[serde(default)]
     pub role: Option<Role>,
     #[serde(default)]
     pub password: Option<String>,
+    /// `false` disables the user at once (tokens and access keys refused); admins only.
+    #[serde(default)]
+    pub enabled: Option<bool>,
 }
 
+/// IAM's user-name rule, `[\w+=,.@-]+`, 1 to 64 characters (ASCII letters and digits).
 pub fn validate_user_name(name: &str) -> Result<()> {
     let ok = !name.is_empty()
         && name.len() <= 64
@@ -82,12 +95,14 @@ pub fn validate_user_name(name: &str) -> Result<()> {
         Ok(())
     } else {
         Err(IdentityError::InvalidInput(format!(
-            "invalid user name {name:?}: use 1 to 64 letters, digits or +=,.@_-"
+            "invalid user name {}: use 1 to 64 letters, digits or +=,.@_-",
+            crate::error::shown(name)
         )))
     }
 }
 
-const USER_COLUMNS: &str = "user_id, account_id, user_name, role, password_hash, created_at";
+const USER_COLUMNS: &str =
+    "user_id, account_id, user_name, role, password_hash, enabled, token_generation, created_at";
 
 /// May `caller` manage the users and keys of `account_id`?
 fn require_admin_of(caller: &Principal, account_id: &str) -> Result<()> {
@@ -142,6 +157,7 @@ pub async fn insert(
         ),
         other => other.into(),
     })?;
+    crate::store::changed();
     row.into_user()
 }
 
@@ -223,9 +239,14 @@ pub async fn update(
     validate_user_name(user_name)?;
     let account = require_account(pool, caller, account_id).await?;
     let is_self = caller.account_id == account_id && caller.user_name == user_name;
-    // Anyone may change their own password; roles are changed by admins only.
-    if input.role.is_some() || !is_self {
+    // Anyone may change their own password; roles and enabling are for admins only.
+    if input.role.is_some() || input.enabled.is_some() || !is_self {
         require_admin_of(caller, account_id)?;
+    }
+    if is_self && input.enabled == Some(false) {
+        return Err(IdentityError::InvalidInput(
+            "you cannot disable yourself; ask another admin".into(),
+        ));
     }
     if input.role == Some(Role::Operator) && !(caller.is_operator() && account.is_operator) {
         return Err(IdentityError::Forbidden(
@@ -235,25 +256,40 @@ pub async fn update(
     let existing = fetch_row(pool, account_id, user_name)
         .await?
         .ok_or_else(|| not_found(account_id, user_name))?;
-    let password_hash = match &input.password {
+    // Admins do not manage operators (only operators do).
+    if existing.role()? == Role::Operator && !caller.is_operator() {
+        return Err(IdentityError::Forbidden(
+            "only operators can change operator users".into(),
+        ));
+    }
+    let new_hash = match &input.password {
         Some(p) => Some(passwords::validate_and_hash(p).await?),
-        None => existing.password_hash.clone(),
+        None => None,
     };
-    let role = input
-        .role
-        .map(|r| r.as_str().to_string())
-        .unwrap_or(existing.role.clone());
+    let role_changed = input.role.is_some_and(|r| r.as_str() != existing.role);
+    let disabling = input.enabled == Some(false) && existing.enabled;
+    // A role or password change or disabling signs the user out everywhere.
+    let revoke = role_changed || new_hash.is_some() || disabling;
     let row = sqlx::query_as::<_, UserRow>(&format!(
-        "UPDATE identity.users SET role = $3, password_hash = $4
+        "UPDATE identity.users SET role = COALESCE($3, role),
+             password_hash = COALESCE($4, password_hash),
+             enabled = COALESCE($5, enabled),
+             token_generation = token_generation + CASE WHEN $6 THEN 1 ELSE 0 END
          WHERE account_id = $1 AND user_name = $2 RETURNING {USER_COLUMNS}"
     ))
     .bind(account_id)
     .bind(user_name)
-    .bind(role)
-    .bind(password_hash)
+    .bind(input.role.map(Role::as_str))
+    .bind(new_hash)
+    .bind(input.enabled)
+    .bind(revoke)
     .fetch_optional(pool)
-    .await?
-    .ok_or_else(|| not_found(account_id, user_name))?;
+    .await?;
+    crate::store::changed();
+    let row = row.ok_or_else(|| not_found(account_id, user_name))?;
+    if revoke {
+        tracing::info!(%account_id, %user_name, role_changed, password_changed = input.password.is_some(), disabling, "user changed; its tokens are revoked");
+    }
     row.into_user()
 }
 
@@ -271,14 +307,120 @@ pub async fn delete(
             "you cannot delete yourself; ask another admin".into(),
         ));
     }
+    if let Some(existing) = fetch_row(pool, account_id, user_name).await? {
+        if existing.role()? == Role::Operator && !caller.is_operator() {
+            return Err(IdentityError::Forbidden(
+                "only operators can delete operator users".into(),
+            ));
+        }
+    }
     let deleted =
         sqlx::query("DELETE FROM identity.users WHERE account_id = $1 AND user_name = $2")
             .bind(account_id)
             .bind(user_name)
             .execute(pool)
             .await?;
+    crate::store::changed();
     if deleted.rows_affected() == 0 {
         return Err(not_found(account_id, user_name));
     }
+    tracing::info!(%account_id, %user_name, "user deleted; its tokens and access keys are refused");
     Ok(())
+}
+
+/// Sign a user out everywhere: every login token issued to it so far is refused from now
+/// on. Admins of the account (and operators) may do it to anyone in reach; every user may
+/// do it to itself. Access keys are not affected (delete or deactivate them).
+pub async fn sign_out_everywhere(
+    pool: &PgPool,
+    caller: &Principal,
+    account_id: &str,
+    user_name: &str,
+) -> Result<()> {
+    validate_user_name(user_name)?;
+    require_account(pool, caller, account_id).await?;
+    let is_self = caller.account_id == account_id && caller.user_name == user_name;
+    if !is_self {
+        require_admin_of(caller, account_id)?;
+    }
+    let bumped = sqlx::query(
+        "UPDATE identity.users SET token_generation = token_generation + 1
+         WHERE account_id = $1 AND user_name = $2",
+    )
+    .bind(account_id)
+    .bind(user_name)
+    .execute(pool)
+    .await?;
+    crate::store::changed();
+    if bumped.rows_affected() == 0 {
+        return Err(not_found(account_id, user_name));
+    }
+    tracing::info!(%account_id, %user_name, by = %caller.user_name, "signed out everywhere");
+    Ok(())
+}
+
+/// Revoke one token (logout) until it would have expired anyway.
+pub async fn revoke_token(
+    pool: &PgPool,
+    user_id: &str,
+    jti: &str,
+    expires_at: DateTime<Utc>,
+) -> Result<()> {
+    let mut tx = pool.begin().await?;
+    // Rows of tokens that have expired anyway are useless.
+    sqlx::query(
+        "DELETE FROM identity.revoked_tokens WHERE expires_at < now() - interval '5 minutes'",
+    )
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query(
+        "INSERT INTO identity.revoked_tokens (jti, user_id, expires_at) VALUES ($1, $2, $3)
+         ON CONFLICT (jti) DO NOTHING",
+    )
+    .bind(jti)
+    .bind(user_id)
+    .bind(expires_at)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    crate::store::changed();
+    Ok(())
+}
+
+/// The user with this id as the auth layer needs it: role, state, token generation and the
+/// ids of its revoked tokens that have not expired yet.
+pub async fn status(pool: &PgPool, user_id: &str) -> Result<Option<UserStatus>> {
+    #[derive(sqlx::FromRow)]
+    struct Row {
+        user_id: String,
+        account_id: String,
+        user_name: String,
+        role: String,
+        enabled: bool,
+        token_generation: i64,
+        revoked: Vec<String>,
+    }
+    let row = sqlx::query_as::<_, Row>(
+        "SELECT u.user_id, u.account_id, u.user_name, u.role, u.enabled, u.token_generation,
+                ARRAY(SELECT r.jti FROM identity.revoked_tokens r
+                      WHERE r.user_id = u.user_id AND r.expires_at > now() - interval '5 minutes') AS revoked
+         FROM identity.users u WHERE u.user_id = $1",
+    )
+    .bind(user_id)
+    .fetch_optional(pool)
+    .await?;
+    let Some(row) = row else { return Ok(None) };
+    let role = row
+        .role
+        .parse()
+        .map_err(|e: String| IdentityError::Crypto(format!("corrupt role in catalog: {e}")))?;
+    Ok(Some(UserStatus {
+        user_id: row.user_id,
+        account_id: row.account_id,
+        user_name: row.user_name,
+        role,
+        enabled: row.enabled,
+        token_generation: row.token_generation,
+        revoked_tokens: row.revoked,
+    }))
 }

@@ -218,6 +218,7 @@ async fn account_b_cannot_see_or_touch_account_a() {
             &UpdateUser {
                 role: Some(Role::Reader),
                 password: None,
+                enabled: None,
             },
         )
         .await
@@ -341,6 +342,7 @@ async fn roles_limit_what_users_can_do() {
         &UpdateUser {
             role: None,
             password: Some("new-password-1".into()),
+            enabled: None,
         },
     )
     .await
@@ -354,6 +356,7 @@ async fn roles_limit_what_users_can_do() {
             &UpdateUser {
                 role: Some(Role::Admin),
                 password: None,
+                enabled: None,
             },
         )
         .await
@@ -494,11 +497,11 @@ async fn login_issues_a_token_and_rotation_keeps_old_tokens_valid() {
     assert_eq!(jwt::token_kid(&token2.token).unwrap(), rotated.kid);
     assert!(store.jwt_key(&kid).await.unwrap().is_some());
     // With a zero lifetime the retired key no longer verifies anything.
-    let strict = kumo_identity::store::CatalogCredentials {
-        pool: identity.pool.clone(),
-        master_key: identity.master_key.clone(),
-        token_ttl: std::time::Duration::ZERO,
-    };
+    let strict = kumo_identity::store::CatalogCredentials::new(
+        identity.pool.clone(),
+        identity.master_key.clone(),
+        std::time::Duration::ZERO,
+    );
     assert!(strict.jwt_key(&kid).await.unwrap().is_none());
     // Only operators rotate.
     let admin = principal(&a, "admin", Role::Admin);
