@@ -30,6 +30,16 @@ const STORED_HEADERS: &[&str] = &[
 
 pub async fn route(storage: &ObjectStorage, request: S3Request) -> Result<Response> {
     match request.method {
+        // First, for every method: a PUT ?retention must not store its body as the object.
+        _ if UNSUPPORTED_SUBRESOURCES.iter().any(|r| request.has(r)) => {
+            get_readable(storage, &request).await?;
+            let name = UNSUPPORTED_SUBRESOURCES
+                .iter()
+                .find(|r| request.has(r))
+                .copied()
+                .unwrap_or_default();
+            Err(StorageError::not_implemented(&format!("?{name}")))
+        }
         Method::PUT if request.has("tagging") => put_tagging(storage, request).await,
         Method::PUT if request.has("uploadId") || request.has("partNumber") => {
             upload_part(storage, request).await
@@ -43,15 +53,6 @@ pub async fn route(storage: &ObjectStorage, request: S3Request) -> Result<Respon
         }
         Method::PUT => put_object(storage, request).await,
         Method::GET if request.has("attributes") => get_attributes(storage, request).await,
-        _ if UNSUPPORTED_SUBRESOURCES.iter().any(|r| request.has(r)) => {
-            get_readable(storage, &request).await?;
-            let name = UNSUPPORTED_SUBRESOURCES
-                .iter()
-                .find(|r| request.has(r))
-                .copied()
-                .unwrap_or_default();
-            Err(StorageError::not_implemented(&format!("?{name}")))
-        }
         Method::GET if request.has("tagging") => get_tagging(storage, request).await,
         Method::GET if request.has("uploadId") => list_parts(storage, request).await,
         Method::GET if request.has("acl") => {
