@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use sqlx::PgPool;
 
 use crate::error::{ComputeError, Result};
-use crate::require_write;
+use crate::{filters, require_write, validate};
 
 #[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct Image {
@@ -143,11 +143,11 @@ pub async fn register(pool: &PgPool, caller: &Principal, input: &RegisterImage) 
             input.name
         )));
     }
-    if input.description.chars().count() > 255 {
-        return Err(ComputeError::invalid(
-            "Description is at most 255 characters",
-        ));
-    }
+    validate::field(
+        "Description",
+        &input.description,
+        validate::MAX_DESCRIPTION_CHARS,
+    )?;
     if input.public && !caller.is_operator() {
         return Err(ComputeError::Forbidden(
             "only operators can register public images".into(),
@@ -229,20 +229,29 @@ pub async fn list(
     owners: &[String],
     names: &[String],
 ) -> Result<Vec<Image>> {
+    filters::check_ids("ImageId", image_ids)?;
+    filters::check_ids("Owner", owners)?;
+    filters::check_ids("Name", names)?;
     for id in image_ids {
         validate_image_id(id)?;
     }
-    // Owner aliases: `self` is the caller's account.
-    let owners: Vec<String> = owners
-        .iter()
-        .map(|o| {
-            if o == "self" {
-                caller.account_id.clone()
-            } else {
-                o.clone()
+    // Owners: `self` (the caller's account), an account id, or EC2's aliases (`amazon`,
+    // `aws-marketplace`, which own nothing here).
+    let mut owner_ids: Vec<String> = Vec::with_capacity(owners.len());
+    for owner in owners {
+        match owner.as_str() {
+            "self" => owner_ids.push(caller.account_id.clone()),
+            "amazon" | "aws-marketplace" | "aws-backup-vault" => owner_ids.push(String::new()),
+            id if validate::is_account_id(id) => owner_ids.push(id.to_string()),
+            other => {
+                return Err(ComputeError::Invalid(
+                    "InvalidUserID.Malformed",
+                    format!("Invalid user id: '{other}'"),
+                ))
             }
-        })
-        .collect();
+        }
+    }
+    let owners = owner_ids;
     let images = sqlx::query_as::<_, Image>(&format!(
         "SELECT {COLUMNS} FROM compute.images
          WHERE state = 'available' AND (account_id = $1 OR is_public)

@@ -17,7 +17,9 @@ use sqlx::PgPool;
 use crate::error::{ComputeError, Result};
 use crate::scheduler::{self, Demand};
 use crate::tags::{self, Tags};
-use crate::{filters, images, instance_types, key_pairs, network, require_write, Compute};
+use crate::{
+    filters, images, instance_types, key_pairs, network, require_write, validate, Compute,
+};
 
 /// At most this many instances per RunInstances call.
 pub const MAX_LAUNCH_COUNT: i64 = 100;
@@ -307,11 +309,14 @@ pub async fn run(
         )));
     }
     if let Some(token) = &input.client_token {
-        if token.is_empty() || token.len() > 64 || !token.is_ascii() {
-            return Err(ComputeError::invalid(
-                "ClientToken must be 1 to 64 ASCII characters",
-            ));
-        }
+        validate::client_token(token)?;
+    }
+    images::validate_image_id(&input.image_id)?;
+    if let Some(key_name) = &input.key_name {
+        key_pairs::validate_key_name(key_name)?;
+    }
+    if let Some(name) = &input.instance_type {
+        validate::field("InstanceType", name, 64)?;
     }
     let shutdown_behavior = input
         .shutdown_behavior
@@ -329,6 +334,7 @@ pub async fn run(
         .collect();
     tags::validate(&tag_list)?;
     if let Some(zone) = &input.availability_zone {
+        validate::field("Placement.AvailabilityZone", zone, 64)?;
         if !zone.starts_with(&compute.config.region) {
             return Err(ComputeError::invalid(format!(
                 "Invalid availability zone: [{zone}]"

@@ -9,7 +9,7 @@ use sha2::Digest;
 use sqlx::PgPool;
 
 use crate::error::{ComputeError, Result};
-use crate::require_write;
+use crate::{require_write, validate};
 
 #[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct KeyPair {
@@ -59,6 +59,27 @@ pub fn validate_key_name(name: &str) -> Result<()> {
         )));
     }
     Ok(())
+}
+
+/// An OpenSSH public key line as stored: one line of at most
+/// [`validate::MAX_PUBLIC_KEY_BYTES`] bytes, no control characters.
+pub fn validate_public_key_line(line: &str) -> Result<()> {
+    let bad = |why: &str| {
+        ComputeError::Invalid(
+            "InvalidKeyPair.Format",
+            format!("Key is not in valid OpenSSH public key format: {why}"),
+        )
+    };
+    if line.len() > validate::MAX_PUBLIC_KEY_BYTES {
+        return Err(bad(&format!(
+            "longer than {} bytes",
+            validate::MAX_PUBLIC_KEY_BYTES
+        )));
+    }
+    if line.contains(['\n', '\r']) {
+        return Err(bad("more than one line"));
+    }
+    kumo_common::text::check(line).map_err(|problem| bad(&problem.to_string()))
 }
 
 /// Parse an OpenSSH public key line: `(type, blob, fingerprint)`.
@@ -127,6 +148,7 @@ pub async fn import(pool: &PgPool, caller: &Principal, input: &ImportKeyPair) ->
     require_write(caller)?;
     validate_key_name(&input.key_name)?;
     let line = input.public_key.trim();
+    validate_public_key_line(line)?;
     let (key_type, fingerprint) = parse_public_key(line)?;
     insert(pool, caller, &input.key_name, &key_type, line, &fingerprint).await
 }

@@ -16,6 +16,7 @@ pub mod key_pairs;
 pub mod network;
 pub mod scheduler;
 pub mod tags;
+pub mod validate;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -5,36 +5,55 @@ use std::collections::BTreeMap;
 use sqlx::PgPool;
 
 use crate::error::{ComputeError, Result};
+use crate::validate;
 
 pub type Tags = BTreeMap<String, String>;
 
-pub fn validate(tags: &[(String, String)]) -> Result<()> {
-    if tags.len() > 50 {
+/// At most this many tags on one resource (`TagLimitExceeded`).
+pub const MAX_TAGS: usize = 50;
+/// Tag keys: 1 to 128 characters, not starting with `aws:`.
+pub const MAX_KEY_CHARS: usize = 128;
+/// Tag values: 0 to 256 characters.
+pub const MAX_VALUE_CHARS: usize = 256;
+
+fn too_many() -> ComputeError {
+    ComputeError::Invalid(
+        "TagLimitExceeded",
+        format!("The maximum number of Tags for a resource has been reached: at most {MAX_TAGS}"),
+    )
+}
+
+/// A tag key's rules (also for DeleteTags' keys).
+pub fn validate_key(key: &str) -> Result<()> {
+    if key.is_empty() {
         return Err(ComputeError::Invalid(
-            "TagLimitExceeded",
-            "a resource has at most 50 tags".into(),
+            "InvalidTagKey.Malformed",
+            "The specified tag key is not valid: tag keys cannot be empty".into(),
         ));
     }
-    for (key, value) in tags {
-        if key.is_empty() || key.chars().count() > 128 {
-            return Err(ComputeError::invalid(
-                "Tag keys must be 1 to 128 characters",
-            ));
-        }
-        if key.starts_with("aws:") {
-            return Err(ComputeError::invalid(
-                "Tag keys starting with 'aws:' are reserved for internal use",
-            ));
-        }
-        if value.chars().count() > 256 {
-            return Err(ComputeError::invalid(
-                "Tag values must be at most 256 characters",
-            ));
-        }
+    validate::field("Tag.Key", key, MAX_KEY_CHARS)?;
+    if key.starts_with("aws:") {
+        return Err(ComputeError::invalid(format!(
+            "Value ( {key} ) for parameter key is invalid. Tag keys starting with 'aws:' are reserved for internal use"
+        )));
     }
     Ok(())
 }
 
+/// Tags to set: valid keys and values, at most [`MAX_TAGS`].
+pub fn validate(tags: &[(String, String)]) -> Result<()> {
+    if tags.len() > MAX_TAGS {
+        return Err(too_many());
+    }
+    for (key, value) in tags {
+        validate_key(key)?;
+        validate::field("Tag.Value", value, MAX_VALUE_CHARS)?;
+    }
+    Ok(())
+}
+
+/// Set tags on a resource (validated here too); a key given twice keeps its last value.
+/// The resource may hold at most [`MAX_TAGS`] tags afterwards (`TagLimitExceeded`).
 pub async fn put<'e, E: sqlx::PgExecutor<'e>>(
     executor: E,
     account_id: &str,
@@ -44,19 +63,29 @@ pub async fn put<'e, E: sqlx::PgExecutor<'e>>(
     if tags.is_empty() {
         return Ok(());
     }
-    let keys: Vec<&str> = tags.iter().map(|(k, _)| k.as_str()).collect();
-    let values: Vec<&str> = tags.iter().map(|(_, v)| v.as_str()).collect();
-    sqlx::query(
-        "INSERT INTO compute.tags (resource_id, account_id, key, value)
-         SELECT $1, $2, k, v FROM unnest($3::text[], $4::text[]) AS t(k, v)
+    validate(tags)?;
+    let unique: BTreeMap<&str, &str> = tags.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let keys: Vec<&str> = unique.keys().copied().collect();
+    let values: Vec<&str> = unique.values().copied().collect();
+    let written = sqlx::query(
+        "WITH new AS (SELECT k, v FROM unnest($3::text[], $4::text[]) AS t(k, v)),
+              total AS (SELECT count(*) AS n FROM (
+                  SELECT key FROM compute.tags WHERE resource_id = $1 AND account_id = $2
+                  UNION SELECT k FROM new) AS all_keys)
+         INSERT INTO compute.tags (resource_id, account_id, key, value)
+         SELECT $1, $2, k, v FROM new WHERE (SELECT n FROM total) <= $5
          ON CONFLICT (resource_id, key) DO UPDATE SET value = EXCLUDED.value",
     )
     .bind(resource_id)
     .bind(account_id)
     .bind(&keys)
     .bind(&values)
+    .bind(MAX_TAGS as i64)
     .execute(executor)
     .await?;
+    if written.rows_affected() == 0 {
+        return Err(too_many());
+    }
     Ok(())
 }
 

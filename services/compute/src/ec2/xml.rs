@@ -499,6 +499,14 @@ pub fn describe_tags_xml(tags: &[TagDescription], next_token: Option<&str>) -> S
 /// DescribeInstanceAttribute: `<instanceId>` and `<{attribute}><value>…</value></{attribute}>`
 /// (an attribute with no value is an empty element).
 pub fn instance_attribute_xml(instance_id: &str, attribute: &str, value: Option<&str>) -> String {
+    // The attribute names an element: only a known attribute's plain name ever gets here,
+    // and nothing else is ever written as markup.
+    let attribute = if !attribute.is_empty() && attribute.bytes().all(|b| b.is_ascii_alphanumeric())
+    {
+        attribute
+    } else {
+        "attribute"
+    };
     let inner = match value {
         Some(v) => el("value", v),
         None => String::new(),
