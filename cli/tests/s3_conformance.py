@@ -1214,6 +1214,43 @@ def bad_input():
     a.delete_bucket(Bucket=bucket)
 
 
+@section
+def refusals():
+    """What Kumo lacks is refused, as botocore sends it: nothing is stored or created."""
+    bucket = "conf-refusals"
+    a.create_bucket(Bucket=bucket)
+    sse_c = {"SSECustomerAlgorithm": "AES256", "SSECustomerKey": "k" * 32}
+    expect_error("NotImplemented", 501, a.put_object, Bucket=bucket, Key="secret", Body=b"plain", **sse_c)
+    expect_error("NoSuchKey", 404, a.get_object, Bucket=bucket, Key="secret")
+    for extra in ({"ServerSideEncryption": "AES256"}, {"ServerSideEncryption": "aws:kms", "SSEKMSKeyId": "k"},
+                  {"ObjectLockMode": "GOVERNANCE", "ObjectLockRetainUntilDate": "2099-01-01T00:00:00Z"},
+                  {"ObjectLockLegalHoldStatus": "ON"}, {"ACL": "public-read"}, {"GrantRead": "id=x"},
+                  {"StorageClass": "GLACIER"}, {"WebsiteRedirectLocation": "/x"}):
+        expect_error("NotImplemented", 501, a.put_object, Bucket=bucket, Key="refused", Body=b"x", **extra)
+        expect_error("NotImplemented", 501, a.create_multipart_upload, Bucket=bucket, Key="refused", **extra)
+    a.put_object(Bucket=bucket, Key="src", Body=b"x")
+    expect_error("NotImplemented", 501, a.get_object, Bucket=bucket, Key="src", **sse_c)
+    expect_error("NotImplemented", 501, a.copy_object, Bucket=bucket, Key="dst",
+                 CopySource={"Bucket": bucket, "Key": "src"}, ServerSideEncryption="AES256")
+    expect_error("NotImplemented", 501, a.copy_object, Bucket=bucket, Key="dst",
+                 CopySource={"Bucket": bucket, "Key": "src"}, CopySourceSSECustomerAlgorithm="AES256",
+                 CopySourceSSECustomerKey="k" * 32)
+    eq(keys_of(a.list_objects_v2(Bucket=bucket)), ["src"], "nothing stored by refused requests")
+    expect_error("NotImplemented", 501, a.put_bucket_encryption, Bucket=bucket,
+                 ServerSideEncryptionConfiguration={"Rules": [
+                     {"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]})
+    expect_error("NotImplemented", 501, a.create_bucket, Bucket="conf-locked", ObjectLockEnabledForBucket=True)
+    eq(error_of(a.head_bucket, Bucket="conf-locked"), ("404", 404), "no locked bucket created")
+    # Keys are bytes: whitespace keys are deleted exactly.
+    for key in (" ", "x ", " y"):
+        a.put_object(Bucket=bucket, Key=key, Body=b"w")
+    result = a.delete_objects(Bucket=bucket, Delete={"Objects": [{"Key": k} for k in (" ", "x ", " y")]})
+    eq(sorted(d["Key"] for d in result.get("Deleted", [])), [" ", " y", "x "], "whitespace keys deleted")
+    eq(keys_of(a.list_objects_v2(Bucket=bucket)), ["src"], "whitespace keys gone")
+    empty_bucket(a, bucket)
+    a.delete_bucket(Bucket=bucket)
+
+
 report = {"passed": [], "failed": {}}
 for fn in SECTIONS:
     if wanted_sections and fn.__name__ not in wanted_sections:

@@ -1172,6 +1172,84 @@ mod tests {
     }
 
     #[test]
+    fn copy_sources_decode_strictly() {
+        let (bucket, key, version) = parse_copy_source(b"/b/a%20b/c?versionId=v%2B1").unwrap();
+        assert_eq!((bucket.as_str(), key.as_str()), ("b", "a b/c"));
+        assert_eq!(version.as_deref(), Some("v+1"));
+        let (_, key, version) = parse_copy_source(b"b/k").unwrap();
+        assert_eq!((key.as_str(), version), ("k", None));
+        for (raw, code) in [
+            (&b"/b/a%FFb"[..], "InvalidArgument"),
+            (b"/b/a%00b", "InvalidArgument"),
+            (b"/b/k?versionId=%00", "InvalidArgument"),
+            (b"/b/k?versionId=%FF", "InvalidArgument"),
+            (b"/b/\xff", "InvalidArgument"),
+            (b"/b", "InvalidArgument"),
+        ] {
+            let error = parse_copy_source(raw).err().unwrap();
+            assert_eq!(error.code(), code, "{}", String::from_utf8_lossy(raw));
+        }
+        let long = format!("/b/{}", "k".repeat(1025));
+        assert_eq!(
+            parse_copy_source(long.as_bytes()).err().unwrap().code(),
+            "KeyTooLongError"
+        );
+    }
+
+    #[test]
+    fn tagging_headers_decode_strictly() {
+        assert_eq!(
+            parse_tagging_header(b"a=1&b+c=%20d&e").unwrap(),
+            vec![
+                ("a".to_string(), "1".to_string()),
+                ("b c".into(), " d".into()),
+                ("e".into(), "".into())
+            ]
+        );
+        assert_eq!(
+            parse_tagging_header(b"a=%FF").err().unwrap().code(),
+            "InvalidTag"
+        );
+        assert_eq!(
+            parse_tagging_header(b"a=\xff").err().unwrap().code(),
+            "InvalidTag"
+        );
+        // A NUL decodes, then the tag rules refuse it.
+        let tags = parse_tagging_header(b"a=%00").unwrap();
+        assert_eq!(
+            objects::validate_tags(&tags, 10).err().unwrap().code(),
+            "InvalidTag"
+        );
+    }
+
+    #[test]
+    fn metadata_is_strict_text() {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            "x-amz-meta-a",
+            http::HeaderValue::from_bytes(b"caf\xc3\xa9").unwrap(),
+        );
+        assert_eq!(version_template(&headers).unwrap().metadata["a"], "café");
+        headers.insert(
+            "x-amz-meta-b",
+            http::HeaderValue::from_bytes(b"\xff").unwrap(),
+        );
+        assert_eq!(
+            version_template(&headers).err().unwrap().code(),
+            "InvalidArgument"
+        );
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            "x-amz-meta-c",
+            http::HeaderValue::from_bytes(b"\xc2\x85").unwrap(),
+        );
+        assert_eq!(
+            version_template(&headers).err().unwrap().code(),
+            "InvalidArgument"
+        );
+    }
+
+    #[test]
     fn conditions() {
         let mut headers = HeaderMap::new();
         let now = Utc::now();
