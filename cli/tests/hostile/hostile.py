@@ -251,6 +251,15 @@ def run_a_instances():
     return f"A launched {a_instances} (pending on a host with no workload)"
 
 
+s3a = boto_client("s3", A["admin"])
+s3b = boto_client("s3", B["admin"])
+bucket_a = f"hostile-a-{run_tag}"
+bucket_b = f"hostile-b-{run_tag}"
+s3a.create_bucket(Bucket=bucket_a)
+s3b.create_bucket(Bucket=bucket_b)
+s3a.put_object(Bucket=bucket_a, Key="secret", Body=b"A's secret")
+
+
 # ---------------------------------------------------------------------------------------
 # 1. Describe filters: huge, pathological, too many.
 
@@ -421,6 +430,39 @@ def images_show_tenants_no_host_paths():
     return f"{len(value) if isinstance(value, list) else '?'} images listed, no path"
 
 
+@check
+def images_from_another_tenants_bucket_refused():
+    """B names A's private S3 object as an image location: refused. A's own works or is
+    refused cleanly; B launches none of A's images."""
+    import io
+    import tarfile
+
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        info = tarfile.TarInfo("etc/secret")
+        data = b"A's rootfs secret\n"
+        info.size = len(data)
+        tar.addfile(info, io.BytesIO(data))
+    boto_client("s3", A["admin"]).put_object(Bucket=bucket_a, Key="images/rootfs.tar", Body=buf.getvalue())
+    out = []
+    for location in (f"{bucket_a}/images/rootfs.tar", f"s3://{bucket_a}/images/rootfs.tar", f"/{bucket_a}/images/rootfs.tar"):
+        status, data, _ = query(B["admin"], "RegisterImage", [("Name", f"b-steal-{uuid.uuid4().hex[:6]}"), ("ImageLocation", location)])
+        expect(400 <= status < 500, f"B RegisterImage {location}: {status} {data[:300]!r}")
+        out.append(f"B {location}: {status} {aws_code(data)}")
+    status, data, _ = query(A["admin"], "RegisterImage", [("Name", f"a-own-{run_tag}"), ("ImageLocation", f"{bucket_a}/images/rootfs.tar")])
+    expect(status < 500, f"A RegisterImage from its own bucket: {status} {data[:300]!r}")
+    out.append(f"A own bucket: {status} {aws_code(data)}")
+    a_images = [i["ImageId"] for i in ec2(A["admin"]).describe_images(Owners=["self"])["Images"]]
+    b_visible = {i["ImageId"] for i in ec2(B["admin"]).describe_images()["Images"]}
+    expect(not set(a_images) & b_visible, f"B sees A's private images {set(a_images) & b_visible}")
+    host_heartbeat()
+    for image in a_images:
+        status, data, _ = query(B["admin"], "RunInstances", [("ImageId", image), ("MinCount", "1"), ("MaxCount", "1")])
+        expect(400 <= status < 500, f"B RunInstances {image} (A's): {status} {data[:300]!r}")
+    out.append(f"B refused {len(a_images)} of A's images")
+    return "; ".join(out)
+
+
 # ---------------------------------------------------------------------------------------
 # 3. Tokens after demotion, deletion and logout.
 
@@ -566,13 +608,6 @@ def oversized_ec2_values_refused():
 # S3
 
 
-s3a = boto_client("s3", A["admin"])
-s3b = boto_client("s3", B["admin"])
-bucket_a = f"hostile-a-{run_tag}"
-bucket_b = f"hostile-b-{run_tag}"
-s3a.create_bucket(Bucket=bucket_a)
-s3b.create_bucket(Bucket=bucket_b)
-s3a.put_object(Bucket=bucket_a, Key="secret", Body=b"A's secret")
 
 
 def s3_raw(creds, method, path, body=b"", headers=None, query_string=""):
