@@ -4,7 +4,13 @@
 //! private Postgres cluster ([`PrivatePostgres`]) in the state directory. Migrations from
 //! `migrations/` are embedded and applied at start-up; sqlx takes a Postgres advisory lock
 //! around them, so two processes starting at once apply each migration exactly once.
+//!
+//! Losing Postgres is survivable: the pool hands out connections for at most
+//! [`ACQUIRE_TIMEOUT`], errors that mean "unreachable" ([`is_unavailable`]) answer 503,
+//! a probe ([`CatalogHealth`]) logs the loss and the recovery once each, the private
+//! cluster's supervisor restarts a dead postmaster, and the pool reconnects by itself.
 
+pub mod health;
 pub mod join_tokens;
 pub mod private_postgres;
 pub mod testing;
@@ -12,6 +18,7 @@ pub mod testing;
 use std::path::Path;
 use std::time::Duration;
 
+pub use health::{is_unavailable, ping_within, CatalogHealth};
 pub use private_postgres::{PrivatePostgres, PrivatePostgresOptions};
 pub use sqlx;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
@@ -32,10 +39,19 @@ pub enum CatalogError {
     Database(#[from] sqlx::Error),
 }
 
+/// How long a request waits for a pooled connection before failing (with 503): short, so
+/// that losing Postgres answers quickly instead of stalling every request.
+pub const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// How long [`Catalog::shutdown`] waits for connections still in use to come back.
+pub const CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
+
 /// The open catalog: a connection pool, and the private cluster when we started one.
 pub struct Catalog {
     pub pool: PgPool,
     private: Option<PrivatePostgres>,
+    health: CatalogHealth,
+    probe: tokio::task::JoinHandle<()>,
 }
 
 impl Catalog {
@@ -55,7 +71,23 @@ impl Catalog {
             }
         };
         migrate(&pool).await?;
-        Ok(Self { pool, private })
+        let (health, probe) = CatalogHealth::spawn(pool.clone());
+        Ok(Self {
+            pool,
+            private,
+            health,
+            probe,
+        })
+    }
+
+    /// The background probe's view of the catalog (see [`health`]).
+    pub fn health(&self) -> CatalogHealth {
+        self.health.clone()
+    }
+
+    /// The private cluster, when we started one.
+    pub fn private_postgres(&self) -> Option<&PrivatePostgres> {
+        self.private.as_ref()
     }
 
     /// Is the catalog running on a private cluster we started?
@@ -63,11 +95,21 @@ impl Catalog {
         self.private.is_some()
     }
 
-    /// Close the pool, then stop the private cluster (if any) cleanly.
+    /// Close the pool, then stop the private cluster (if any) cleanly. Each step is
+    /// bounded: connections still in use after [`CLOSE_TIMEOUT`] are abandoned (Postgres
+    /// ends their sessions when it stops), and [`PrivatePostgres::stop`] escalates to an
+    /// immediate shutdown when a fast one takes too long.
     pub async fn shutdown(self) {
-        self.pool.close().await;
+        self.probe.abort();
+        if tokio::time::timeout(CLOSE_TIMEOUT, self.pool.close())
+            .await
+            .is_err()
+        {
+            tracing::warn!("catalog connections still busy at shutdown; not waiting for them");
+        }
         if let Some(server) = self.private {
-            server.stop();
+            // stop() waits for the server's processes: off the async workers.
+            let _ = tokio::task::spawn_blocking(move || server.stop()).await;
         }
     }
 }
@@ -82,7 +124,7 @@ pub async fn connect_url(url: &str) -> Result<PgPool, CatalogError> {
 pub async fn connect_options(options: PgConnectOptions) -> Result<PgPool, CatalogError> {
     PgPoolOptions::new()
         .max_connections(16)
-        .acquire_timeout(Duration::from_secs(30))
+        .acquire_timeout(ACQUIRE_TIMEOUT)
         .connect_with(options)
         .await
         .map_err(CatalogError::Connect)

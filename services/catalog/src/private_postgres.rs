@@ -8,15 +8,24 @@
 //! when our process exits for any reason (even SIGKILL) the pipe closes, and the
 //! supervisor stops Postgres with a fast shutdown. No orphaned server outlives `kumo up`
 //! or a test run.
+//!
+//! The supervisor also restarts a postmaster that dies on its own (killed, crashed, OOM):
+//! after 0.5 s, doubling up to 10 s while it keeps dying, back to 0.5 s once a run lasted
+//! a minute. It reports each start and exit on its standard output, which we read and log
+//! (with the exit status or signal). Postgres itself copes with the stale
+//! `postmaster.pid` a killed postmaster leaves (it checks whether that pid is alive); if
+//! the old server's backends still hold its shared memory, the new postmaster refuses to
+//! start and the back-off tries again after they have gone. Connections are then made
+//! anew by the pool, so the services resume without a restart.
 
 use std::ffi::CString;
-use std::io::Write;
+use std::io::{BufRead, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::Mutex;
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use sqlx::postgres::PgConnectOptions;
 use sqlx::{ConnectOptions, Connection};
@@ -52,6 +61,91 @@ impl PrivatePostgresOptions {
 pub struct PrivatePostgres {
     dir: PathBuf,
     supervisor: Mutex<Option<Child>>,
+    events: Arc<Mutex<Events>>,
+}
+
+/// What the supervisor has reported so far.
+#[derive(Debug, Default)]
+struct Events {
+    /// Postmasters started (the first one included).
+    starts: u64,
+    /// Why the last postmaster exited, when one has.
+    last_exit: Option<String>,
+}
+
+/// How long [`PrivatePostgres::stop`] lets a fast shutdown take before an immediate one,
+/// and that before killing the supervisor's process group.
+const FAST_SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+const IMMEDIATE_SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
+
+/// `sh`'s `$?` for a child: the exit code, or 128 + the signal that killed it.
+fn describe_exit(status: i32) -> String {
+    if status > 128 {
+        let signal = status - 128;
+        let name = match signal {
+            libc::SIGKILL => " (SIGKILL)",
+            libc::SIGTERM => " (SIGTERM)",
+            libc::SIGINT => " (SIGINT)",
+            libc::SIGQUIT => " (SIGQUIT)",
+            libc::SIGSEGV => " (SIGSEGV)",
+            libc::SIGABRT => " (SIGABRT)",
+            libc::SIGBUS => " (SIGBUS)",
+            _ => "",
+        };
+        format!("killed by signal {signal}{name}")
+    } else {
+        format!("exit status {status}")
+    }
+}
+
+/// Log what the supervisor reports, one line at a time, until it exits.
+fn follow_supervisor(stdout: std::process::ChildStdout, dir: PathBuf, events: Arc<Mutex<Events>>) {
+    let log = dir.join("postgres.log");
+    for line in std::io::BufReader::new(stdout).lines() {
+        let Ok(line) = line else { break };
+        let mut words = line.split_whitespace();
+        match words.next() {
+            Some("started") => {
+                let pid = words.next().unwrap_or("?");
+                let starts = {
+                    let mut e = events
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner);
+                    e.starts += 1;
+                    e.starts
+                };
+                if starts > 1 {
+                    tracing::info!(pid, dir = %dir.display(), "private Postgres restarted");
+                } else {
+                    tracing::debug!(pid, dir = %dir.display(), "private Postgres started");
+                }
+            }
+            Some("exited") => {
+                let status = words
+                    .next()
+                    .and_then(|w| w.parse::<i32>().ok())
+                    .unwrap_or(-1);
+                let ran = words.next().unwrap_or("?");
+                let delay_ms = words
+                    .next()
+                    .and_then(|w| w.parse::<u64>().ok())
+                    .unwrap_or(0);
+                let reason = describe_exit(status);
+                tracing::warn!(
+                    reason = %reason,
+                    ran_seconds = ran,
+                    restart_in_seconds = format!("{:.1}", delay_ms as f64 / 1000.0),
+                    log = %log.display(),
+                    "private Postgres exited on its own; restarting it"
+                );
+                events
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .last_exit = Some(reason);
+            }
+            _ => tracing::debug!(line, "private Postgres supervisor"),
+        }
+    }
 }
 
 fn err(message: impl Into<String>) -> CatalogError {
@@ -129,18 +223,39 @@ fn check_reachable(dir: &Path) -> Result<(), CatalogError> {
     Ok(())
 }
 
+/// The pid on the first line of a `postmaster.pid`.
+fn read_pid(pid_file: &Path) -> Option<i32> {
+    std::fs::read_to_string(pid_file)
+        .ok()?
+        .lines()
+        .next()?
+        .trim()
+        .parse::<i32>()
+        .ok()
+        .filter(|pid| *pid > 0)
+}
+
+/// Wait up to `limit` for `child` to exit.
+fn wait_until(child: &mut Child, limit: Duration) -> Option<std::process::ExitStatus> {
+    let deadline = Instant::now() + limit;
+    loop {
+        match child.try_wait() {
+            Ok(Some(status)) => return Some(status),
+            Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(20)),
+            _ => return None,
+        }
+    }
+}
+
 /// A previous server on this data directory may still be shutting down (its owner was
 /// killed a moment ago and the supervisor is stopping it). Wait for it; if it stays, say
 /// plainly that another Kumo seems to be using this state directory.
 fn wait_for_previous_server(data: &Path) -> Result<(), CatalogError> {
     let pid_file = data.join("postmaster.pid");
     for _ in 0..300 {
-        let pid = std::fs::read_to_string(&pid_file).ok().and_then(|text| {
-            text.lines()
-                .next()
-                .and_then(|l| l.trim().parse::<i32>().ok())
-        });
-        let Some(pid) = pid else { return Ok(()) };
+        let Some(pid) = read_pid(&pid_file) else {
+            return Ok(());
+        };
         // SAFETY: kill with signal 0 only checks that the process exists.
         let alive = pid > 0 && unsafe { libc::kill(pid, 0) } == 0;
         if !alive {
@@ -233,14 +348,41 @@ impl PrivatePostgres {
         } else {
             String::new()
         };
-        // The supervisor: start postgres, wait for our stdin to close, then shut it down fast.
+        // The supervisor. A watcher reads our pipe (kept on fd 3: an asynchronous command's
+        // stdin is /dev/null) and signals the supervisor when it closes. The supervisor
+        // runs postgres, restarts it with back-off when it dies on its own, and on TERM/INT
+        // (from the watcher or from us) stops it with a fast shutdown. Each start and
+        // exit is reported on stdout: `started <pid>`, `exited <status> <seconds> <delay ms>`.
         let script = format!(
-            "'{postgres}' -D '{data}' {settings} >>'{log}' 2>&1 &\n\
+            "exec 3<&0\n\
+             stop=0\n\
+             pid=\n\
+             trap '' PIPE\n\
+             trap 'stop=1; [ -n \"$pid\" ] && kill -INT $pid 2>/dev/null' TERM INT\n\
+             ( while read -r _ <&3; do :; done; kill -TERM $$ 2>/dev/null ) >/dev/null 2>&1 &\n\
+             exec 3<&-\n\
+             delay=500\n\
+             while [ $stop = 0 ]; do\n\
+             started=$(date +%s)\n\
+             '{postgres}' -D '{data}' {settings} >>'{log}' 2>&1 </dev/null &\n\
              pid=$!\n\
-             trap 'kill -INT $pid 2>/dev/null' TERM INT\n\
-             while read -r _; do :; done\n\
-             kill -INT $pid 2>/dev/null\n\
-             wait $pid\n\
+             [ $stop = 1 ] && kill -INT $pid 2>/dev/null\n\
+             echo \"started $pid\"\n\
+             while :; do\n\
+             wait $pid; status=$?\n\
+             kill -0 $pid 2>/dev/null || break\n\
+             done\n\
+             pid=\n\
+             [ $stop = 1 ] && break\n\
+             ran=$(( $(date +%s) - started ))\n\
+             [ $ran -ge 60 ] && delay=500\n\
+             echo \"exited $status $ran $delay\"\n\
+             sleep $((delay / 1000)).$((delay % 1000 / 100)) >/dev/null 2>&1 &\n\
+             wait $!\n\
+             kill $! 2>/dev/null\n\
+             delay=$((delay * 2))\n\
+             [ $delay -gt 10000 ] && delay=10000\n\
+             done\n\
              {remove}\n",
             postgres = bindir.join("postgres").display(),
             data = data.display(),
@@ -253,7 +395,7 @@ impl PrivatePostgres {
             .arg(script)
             .current_dir(&dir)
             .stdin(Stdio::piped())
-            .stdout(Stdio::null())
+            .stdout(Stdio::piped())
             .stderr(Stdio::null())
             // Not in our process group: a Ctrl-C at the terminal reaches us, and we stop
             // Postgres in order after the services have closed their connections.
@@ -261,13 +403,44 @@ impl PrivatePostgres {
         if let Some((uid, gid)) = identity {
             supervisor.uid(uid).gid(gid);
         }
-        let child = supervisor
+        let mut child = supervisor
             .spawn()
             .map_err(|e| err(format!("start postgres: {e}")))?;
+        let events = Arc::new(Mutex::new(Events::default()));
+        if let Some(stdout) = child.stdout.take() {
+            let (dir, events) = (dir.clone(), events.clone());
+            std::thread::Builder::new()
+                .name("postgres-supervisor".into())
+                .spawn(move || follow_supervisor(stdout, dir, events))
+                .map_err(|e| err(format!("start the supervisor's reader: {e}")))?;
+        }
         Ok(Self {
             dir,
             supervisor: Mutex::new(Some(child)),
+            events,
         })
+    }
+
+    /// How many postmasters the supervisor has started (1 until one died and was restarted).
+    pub fn starts(&self) -> u64 {
+        self.events
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .starts
+    }
+
+    /// Why the last postmaster exited on its own (e.g. "killed by signal 9 (SIGKILL)").
+    pub fn last_exit(&self) -> Option<String> {
+        self.events
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .last_exit
+            .clone()
+    }
+
+    /// The running postmaster's pid, from `data/postmaster.pid`.
+    pub fn postmaster_pid(&self) -> Option<i32> {
+        read_pid(&self.dir.join("data/postmaster.pid"))
     }
 
     /// The directory holding the socket, data and log.
@@ -296,11 +469,17 @@ impl PrivatePostgres {
                 }
                 Err(e) => last_error = e.to_string(),
             }
+            if let Some(reason) = self.last_exit() {
+                return Err(err(format!(
+                    "postgres exited ({reason}) before accepting connections; see {}",
+                    self.dir.join("postgres.log").display()
+                )));
+            }
             if let Ok(mut guard) = self.supervisor.lock() {
                 if let Some(child) = guard.as_mut() {
                     if let Ok(Some(status)) = child.try_wait() {
                         return Err(err(format!(
-                            "postgres exited ({status}) before accepting connections; see {}",
+                            "the postgres supervisor exited ({status}) before postgres accepted connections; see {}",
                             self.dir.join("postgres.log").display()
                         )));
                     }
@@ -348,12 +527,31 @@ impl PrivatePostgres {
             .ok()
             .and_then(|mut guard| guard.take());
         if let Some(mut child) = child {
-            // Closing stdin tells the supervisor to shut Postgres down.
+            // Closing stdin tells the supervisor to shut Postgres down (fast shutdown).
             if let Some(mut stdin) = child.stdin.take() {
                 let _ = stdin.flush();
                 drop(stdin);
             }
-            let _ = child.wait();
+            if wait_until(&mut child, FAST_SHUTDOWN_GRACE).is_none() {
+                // Still going (busy sessions, a slow checkpoint): immediate shutdown. Crash
+                // recovery at the next start replays the WAL; nothing committed is lost.
+                tracing::warn!(dir = %self.dir.display(), "private Postgres slow to stop; immediate shutdown");
+                if let Some(pid) = self.postmaster_pid() {
+                    // SAFETY: kill(2) has no memory-safety preconditions.
+                    unsafe { libc::kill(pid, libc::SIGQUIT) };
+                }
+                if wait_until(&mut child, IMMEDIATE_SHUTDOWN_GRACE).is_none() {
+                    tracing::warn!(dir = %self.dir.display(), "private Postgres still running; killing it");
+                    if let Some(pid) = self.postmaster_pid() {
+                        // SAFETY: as above.
+                        unsafe { libc::kill(pid, libc::SIGKILL) };
+                    }
+                    // The supervisor leads its own process group.
+                    // SAFETY: as above.
+                    unsafe { libc::kill(-(child.id() as i32), libc::SIGKILL) };
+                    let _ = child.wait();
+                }
+            }
             tracing::info!(dir = %self.dir.display(), "private Postgres stopped");
         }
     }
