@@ -216,7 +216,7 @@ async fn register_image(
 ) -> Result<(StatusCode, Json<Image>)> {
     Ok((
         StatusCode::CREATED,
-        Json(images::register(&compute.pool, &caller, &input).await?),
+        Json(images::register(&compute, &caller, &input).await?),
     ))
 }
 

@@ -66,6 +66,14 @@ impl ComputeError {
             ComputeError::Unauthenticated => JsonError::unauthorized(
                 "authentication required: send `Authorization: Bearer <token>` from POST /v1/login",
             ),
+            ComputeError::Database(e) if kumo_catalog::is_unavailable(e) => {
+                tracing::debug!(error = %e, "catalog unavailable");
+                JsonError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "ServiceUnavailable",
+                    "the catalog is unavailable; retry shortly",
+                )
+            }
             ComputeError::Internal(_) | ComputeError::Database(_) => {
                 tracing::error!(error = %self, "compute internal error");
                 JsonError::internal()
@@ -101,6 +109,15 @@ impl ComputeError {
                 "AuthFailure",
                 "AWS was not able to validate the provided access credentials",
             ),
+            // EC2's code for a temporary server-side failure (botocore retries any 503).
+            ComputeError::Database(e) if kumo_catalog::is_unavailable(e) => {
+                tracing::debug!(error = %e, "catalog unavailable");
+                AwsError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "Unavailable",
+                    "The server is overloaded and can't handle the request.",
+                )
+            }
             ComputeError::Internal(_) | ComputeError::Database(_) => {
                 tracing::error!(error = %self, "compute internal error");
                 AwsError::new(

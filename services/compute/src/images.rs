@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use sqlx::PgPool;
 
 use crate::error::{ComputeError, Result};
-use crate::{filters, require_write, validate};
+use crate::{filters, image_import, require_write, validate, Compute};
 
 #[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct Image {
@@ -22,9 +22,14 @@ pub struct Image {
     pub description: String,
     /// `vm` or `container`.
     pub kind: String,
+    /// Files in the image store: never shown through the APIs (agents get them in specs).
+    #[serde(skip)]
     pub kernel: Option<String>,
+    #[serde(skip)]
     pub initramfs: Option<String>,
+    #[serde(skip)]
     pub disk: Option<String>,
+    #[serde(skip)]
     pub rootfs: Option<String>,
     pub is_public: bool,
     pub state: String,
@@ -59,8 +64,10 @@ pub struct RegisterImage {
     pub name: String,
     #[serde(default)]
     pub description: String,
-    /// Absolute path in the image store: a directory holding `vmlinuz` and `initramfs.img`
-    /// (VM booted by kernel), a `.qcow2` file (bootable VM disk), or a `.tar` rootfs (container).
+    /// `bucket/key` (or `s3://bucket/key`) of an S3 object the caller can read: a `.tar`
+    /// root file system (container) or a self-contained `.qcow2` disk (VM), which Kumo copies
+    /// into its image store. Operators may also give an absolute host path: a directory
+    /// holding `vmlinuz` and `initramfs.img`, a `.qcow2` file or a `.tar` rootfs.
     pub location: String,
     /// Visible to every account (operators only).
     #[serde(default)]
@@ -130,7 +137,11 @@ fn inspect_location(location: &str) -> Result<Files> {
     }
 }
 
-pub async fn register(pool: &PgPool, caller: &Principal, input: &RegisterImage) -> Result<Image> {
+pub async fn register(
+    compute: &Compute,
+    caller: &Principal,
+    input: &RegisterImage,
+) -> Result<Image> {
     require_write(caller)?;
     let name_ok = (3..=128).contains(&input.name.chars().count())
         && input
@@ -153,32 +164,93 @@ pub async fn register(pool: &PgPool, caller: &Principal, input: &RegisterImage) 
             "only operators can register public images".into(),
         ));
     }
-    let files = inspect_location(&input.location)?;
-    insert(
+    let pool = &compute.pool;
+    let location = image_import::parse_location(&input.location)?;
+    let image_id = kumo_common::ids::resource_id("ami");
+    let (files, imported_dir) = match location {
+        image_import::Location::HostPath(path) => {
+            if !caller.is_operator() {
+                return Err(ComputeError::invalid(format!(
+                    "Invalid value '{path}' for ImageLocation: host paths are for operators; give bucket/key of an S3 object you can read"
+                )));
+            }
+            (inspect_location(path)?, None)
+        }
+        image_import::Location::Object { bucket, key } => {
+            // A taken name fails now, before a long copy.
+            if name_taken(pool, &caller.account_id, &input.name).await? {
+                return Err(duplicate_name(&input.name));
+            }
+            let imported = image_import::import(compute, caller, bucket, key, &image_id).await?;
+            let path = Some(imported.path.to_string_lossy().into_owned());
+            let files = match imported.kind {
+                InstanceKind::Vm => Files {
+                    kind: InstanceKind::Vm,
+                    kernel: None,
+                    initramfs: None,
+                    disk: path,
+                    rootfs: None,
+                },
+                InstanceKind::Container => Files {
+                    kind: InstanceKind::Container,
+                    kernel: None,
+                    initramfs: None,
+                    disk: None,
+                    rootfs: path,
+                },
+            };
+            (files, Some(imported.dir))
+        }
+    };
+    let inserted = insert(
         pool,
+        &image_id,
         &caller.account_id,
         &input.name,
         &input.description,
         &files,
         input.public,
     )
-    .await
+    .await;
+    if inserted.is_err() {
+        if let Some(dir) = imported_dir {
+            let _ = tokio::fs::remove_dir_all(dir).await;
+        }
+    }
+    inserted
+}
+
+async fn name_taken(pool: &PgPool, account_id: &str, name: &str) -> Result<bool> {
+    Ok(sqlx::query_scalar::<_, bool>(
+        "SELECT EXISTS (SELECT 1 FROM compute.images WHERE account_id = $1 AND name = $2 AND state = 'available')",
+    )
+    .bind(account_id)
+    .bind(name)
+    .fetch_one(pool)
+    .await?)
+}
+
+fn duplicate_name(name: &str) -> ComputeError {
+    ComputeError::Invalid(
+        "InvalidAMIName.Duplicate",
+        format!("AMI name {name} is already in use by AMI in this account"),
+    )
 }
 
 async fn insert(
     pool: &PgPool,
+    image_id: &str,
     account_id: &str,
     name: &str,
     description: &str,
     files: &Files,
     public: bool,
 ) -> Result<Image> {
-    let image_id = kumo_common::ids::resource_id("ami");
     sqlx::query_as::<_, Image>(&format!(
         "INSERT INTO compute.images (image_id, account_id, name, description, kind, kernel, initramfs, disk, rootfs, is_public)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING {COLUMNS}"
     ))
-    .bind(&image_id)
+    .bind(image_id)
     .bind(account_id)
     .bind(name)
     .bind(description)
@@ -191,10 +263,7 @@ async fn insert(
     .fetch_one(pool)
     .await
     .map_err(|e| match e {
-        sqlx::Error::Database(d) if d.is_unique_violation() => ComputeError::Invalid(
-            "InvalidAMIName.Duplicate",
-            format!("AMI name {name} is already in use by AMI in this account"),
-        ),
+        sqlx::Error::Database(d) if d.is_unique_violation() => duplicate_name(name),
         other => other.into(),
     })
 }
@@ -218,7 +287,8 @@ pub async fn ensure_public(
         return Ok(image);
     }
     let files = inspect_location(location)?;
-    insert(pool, account_id, name, description, &files, true).await
+    let image_id = kumo_common::ids::resource_id("ami");
+    insert(pool, &image_id, account_id, name, description, &files, true).await
 }
 
 /// Images the caller can see: its own and public ones; optionally by id, owner or name.

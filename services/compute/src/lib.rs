@@ -9,6 +9,7 @@ pub mod ec2;
 pub mod error;
 pub mod filters;
 pub mod hosts;
+pub mod image_import;
 pub mod images;
 pub mod instance_types;
 pub mod instances;
@@ -47,6 +48,9 @@ pub struct ComputeConfig {
     pub heartbeat_timeout: Duration,
     /// Terminated instances stay visible this long, then are purged.
     pub terminated_retention: Duration,
+    /// Where images imported from object storage are kept (a path every compute host can
+    /// read); `None`: RegisterImage from object storage is refused.
+    pub image_store: Option<std::path::PathBuf>,
 }
 
 impl Default for ComputeConfig {
@@ -59,6 +63,7 @@ impl Default for ComputeConfig {
             memory_allocation_ratio: 1.0,
             heartbeat_timeout: Duration::from_secs(30),
             terminated_retention: Duration::from_secs(3600),
+            image_store: None,
         }
     }
 }
@@ -68,6 +73,8 @@ impl Default for ComputeConfig {
 pub struct Compute {
     pub pool: PgPool,
     pub config: Arc<ComputeConfig>,
+    /// Object storage, for RegisterImage from `bucket/key` (wired by the gateway).
+    pub objects: Option<Arc<dyn image_import::ObjectReader>>,
 }
 
 impl Compute {
@@ -75,7 +82,14 @@ impl Compute {
         Self {
             pool,
             config: Arc::new(config),
+            objects: None,
         }
+    }
+
+    /// This service, reading objects for RegisterImage through `reader`.
+    pub fn with_object_reader(mut self, reader: Arc<dyn image_import::ObjectReader>) -> Self {
+        self.objects = Some(reader);
+        self
     }
 
     /// The native API routes, including the agent protocol under `/v1/agent/`.

@@ -4,9 +4,12 @@
 
 use kumo_auth::{AuthMethod, Principal, Role};
 use kumo_compute::hosts::transition;
+use kumo_compute::image_import::{BoxFuture, ObjectReader, ObjectStream, ReadError};
 use kumo_compute::instances::{InstanceRow, InstanceState};
-use kumo_compute::{images, key_pairs, tags, ComputeError};
+use kumo_compute::{images, key_pairs, tags, Compute, ComputeConfig, ComputeError};
 use kumo_compute_protocol::ObservedState;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 fn principal(account: &str, role: Role) -> Principal {
     Principal {
@@ -16,6 +19,70 @@ fn principal(account: &str, role: Role) -> Principal {
         role,
         method: AuthMethod::Bearer,
     }
+}
+
+/// Buckets as directories, each with an owning account: a stand-in for object storage that
+/// applies its rule (only the owner's account reads a bucket).
+struct DirObjects {
+    root: PathBuf,
+}
+
+impl DirObjects {
+    fn new(root: PathBuf) -> Self {
+        std::fs::create_dir_all(&root).unwrap();
+        Self { root }
+    }
+
+    fn put(&self, bucket: &str, owner: &str, key: &str, data: &[u8]) {
+        let dir = self.root.join(bucket);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join(".owner"), owner).unwrap();
+        std::fs::write(dir.join(key), data).unwrap();
+    }
+}
+
+impl ObjectReader for DirObjects {
+    fn open<'a>(
+        &'a self,
+        caller: &'a Principal,
+        bucket: &'a str,
+        key: &'a str,
+    ) -> BoxFuture<'a, Result<(u64, ObjectStream), ReadError>> {
+        Box::pin(async move {
+            let dir = self.root.join(bucket);
+            let owner =
+                std::fs::read_to_string(dir.join(".owner")).map_err(|_| ReadError::NotFound)?;
+            if owner != caller.account_id {
+                return Err(ReadError::AccessDenied);
+            }
+            let data = std::fs::read(dir.join(key)).map_err(|_| ReadError::NotFound)?;
+            let size = data.len() as u64;
+            let stream: ObjectStream = Box::pin(futures::stream::iter(
+                data.chunks(1000)
+                    .map(|c| Ok(bytes::Bytes::copy_from_slice(c)))
+                    .collect::<Vec<_>>(),
+            ));
+            Ok((size, stream))
+        })
+    }
+}
+
+/// A small real tar archive (made by `tar`).
+fn tarball(scratch: &Path) -> Vec<u8> {
+    let src = scratch.join("rootfs-src");
+    std::fs::create_dir_all(src.join("etc")).unwrap();
+    std::fs::write(src.join("etc/hostname"), "kumo\n").unwrap();
+    let out = scratch.join("made.tar");
+    let status = std::process::Command::new("tar")
+        .arg("-cf")
+        .arg(&out)
+        .arg("-C")
+        .arg(&src)
+        .arg(".")
+        .status()
+        .unwrap();
+    assert!(status.success());
+    std::fs::read(out).unwrap()
 }
 
 const KEY: &str =
@@ -93,23 +160,124 @@ async fn key_pairs_images_and_tags_are_per_account() {
         Err(ComputeError::Invalid("InvalidKeyPair.Format", _))
     ));
 
-    // A private image of Alice's is invisible to Bob; a public one is visible to all.
+    // Images come from buckets the caller can read (here: a directory per bucket, with an
+    // owner), imported into Kumo's image store; host paths are for operators.
     let dir = tempfile::tempdir().unwrap();
-    let rootfs = dir.path().join("rootfs.tar");
-    std::fs::write(&rootfs, b"not really a tar").unwrap();
-    let private = images::register(
-        &pool,
+    let store = dir.path().join("store");
+    let objects = DirObjects::new(dir.path().join("buckets"));
+    objects.put(
+        "alice-bucket",
+        &alice.account_id,
+        "root.tar",
+        &tarball(dir.path()),
+    );
+    objects.put(
+        "alice-bucket",
+        &alice.account_id,
+        "junk.tar",
+        b"not really a tar",
+    );
+    objects.put(
+        "bob-bucket",
+        &bob.account_id,
+        "root.tar",
+        &tarball(dir.path()),
+    );
+    let compute = Compute::new(
+        pool.clone(),
+        ComputeConfig {
+            image_store: Some(store.clone()),
+            ..ComputeConfig::default()
+        },
+    )
+    .with_object_reader(Arc::new(objects));
+    let register = |caller: Principal, name: &str, location: String, public: bool| {
+        let compute = compute.clone();
+        let name = name.to_string();
+        async move {
+            images::register(
+                &compute,
+                &caller,
+                &images::RegisterImage {
+                    name,
+                    description: String::new(),
+                    location,
+                    public,
+                },
+            )
+            .await
+        }
+    };
+    let private = register(alice.clone(), "mine", "alice-bucket/root.tar".into(), false)
+        .await
+        .unwrap();
+    assert_eq!(private.kind, "container");
+    // Kumo chose the path, in its store; the API never shows it.
+    let stored = images::by_id(&pool, &private.image_id).await.unwrap();
+    let rootfs = PathBuf::from(stored.rootfs.clone().unwrap());
+    assert!(rootfs.starts_with(&store) && rootfs.is_file());
+    let json = serde_json::to_string(&stored).unwrap();
+    assert!(
+        !json.contains(&store.to_string_lossy().into_owned()),
+        "{json}"
+    );
+    assert!(!json.contains("rootfs"), "{json}");
+    // Bob cannot import from Alice's bucket, nor register her file (or any host file) by path.
+    for location in [
+        "alice-bucket/root.tar".to_string(),
+        "s3://alice-bucket/root.tar".to_string(),
+        rootfs.to_string_lossy().into_owned(),
+        "/etc/passwd".to_string(),
+    ] {
+        let r = register(bob.clone(), "stolen", location.clone(), false).await;
+        assert!(
+            matches!(r, Err(ComputeError::Invalid("InvalidParameterValue", _))),
+            "{location}: {r:?}"
+        );
+    }
+    // Bob's own bucket works.
+    let bobs = register(bob.clone(), "bobs", "bob-bucket/root.tar".into(), false)
+        .await
+        .unwrap();
+    assert_eq!(bobs.account_id, bob.account_id);
+    // Not a tar archive, a missing object, an unknown format: clear errors, nothing kept.
+    for location in [
+        "alice-bucket/junk.tar",
+        "alice-bucket/missing.tar",
+        "alice-bucket/root.img",
+        "alice-bucket",
+    ] {
+        let r = register(alice.clone(), "bad", location.into(), false).await;
+        assert!(
+            matches!(r, Err(ComputeError::Invalid("InvalidParameterValue", _))),
+            "{location}: {r:?}"
+        );
+    }
+    assert_eq!(
+        std::fs::read_dir(&store).unwrap().count(),
+        2,
+        "failed imports leave nothing"
+    );
+    // Without object storage attached, bucket/key registration says so.
+    let standalone = Compute::new(pool.clone(), ComputeConfig::default());
+    let r = images::register(
+        &standalone,
         &alice,
         &images::RegisterImage {
-            name: "mine".into(),
+            name: "nowhere".into(),
             description: String::new(),
-            location: rootfs.to_string_lossy().into(),
+            location: "alice-bucket/root.tar".into(),
             public: false,
         },
     )
-    .await
-    .unwrap();
-    assert_eq!(private.kind, "container");
+    .await;
+    match r {
+        Err(ComputeError::Invalid(_, message)) => {
+            assert!(message.contains("not available"), "{message}")
+        }
+        other => panic!("{other:?}"),
+    }
+
     assert!(matches!(
         images::list(
             &pool,
@@ -129,15 +297,13 @@ async fn key_pairs_images_and_tags_are_per_account() {
         images::deregister(&pool, &bob, &private.image_id).await,
         Err(ComputeError::NotFound(..))
     ));
-    let public = images::register(
-        &pool,
-        &alice,
-        &images::RegisterImage {
-            name: "shared".into(),
-            description: String::new(),
-            location: rootfs.to_string_lossy().into(),
-            public: true,
-        },
+    let host_rootfs = dir.path().join("host-rootfs.tar");
+    std::fs::write(&host_rootfs, tarball(dir.path())).unwrap();
+    let public = register(
+        alice.clone(),
+        "shared",
+        "alice-bucket/root.tar".into(),
+        true,
     )
     .await;
     assert!(
@@ -145,15 +311,11 @@ async fn key_pairs_images_and_tags_are_per_account() {
         "only operators publish images"
     );
     let op = principal("333333333333", Role::Operator);
-    let public = images::register(
-        &pool,
-        &op,
-        &images::RegisterImage {
-            name: "shared".into(),
-            description: String::new(),
-            location: rootfs.to_string_lossy().into(),
-            public: true,
-        },
+    let public = register(
+        op.clone(),
+        "shared",
+        host_rootfs.to_string_lossy().into(),
+        true,
     )
     .await
     .unwrap();
@@ -170,19 +332,31 @@ async fn key_pairs_images_and_tags_are_per_account() {
         .len(),
         1
     );
-    // Bad locations are clear errors.
+    // Owners: self, account ids, EC2's aliases; anything else is malformed.
+    assert_eq!(
+        images::list(&pool, &bob, &[], &["self".into()], &[])
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    assert!(images::list(&pool, &bob, &[], &["amazon".into()], &[])
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(matches!(
+        images::list(&pool, &bob, &[], &["a\0".into()], &[]).await,
+        Err(ComputeError::Invalid("InvalidParameterValue", _))
+    ));
+    for owner in ["me", "12345678901"] {
+        assert!(matches!(
+            images::list(&pool, &bob, &[], &[owner.into()], &[]).await,
+            Err(ComputeError::Invalid("InvalidUserID.Malformed", _))
+        ));
+    }
+    // Bad host locations are clear errors, for operators too.
     for location in ["relative/path.tar", "/nonexistent/x.tar", "/etc/passwd"] {
-        let r = images::register(
-            &pool,
-            &alice,
-            &images::RegisterImage {
-                name: "bad".into(),
-                description: String::new(),
-                location: location.into(),
-                public: false,
-            },
-        )
-        .await;
+        let r = register(op.clone(), "bad", location.into(), false).await;
         assert!(
             matches!(r, Err(ComputeError::Invalid(..))),
             "{location}: {r:?}"

@@ -77,7 +77,14 @@ pub async fn start_control_plane(args: &CommonArgs) -> anyhow::Result<ControlPla
     let operator = bootstrap::ensure_operator(&catalog.pool, &master_key).await?;
     // Make sure a signing key exists before the first login races to create one.
     kumo_identity::signing_keys::active(&catalog.pool, &master_key).await?;
-    let compute = Compute::new(catalog.pool.clone(), ComputeConfig::default());
+    let compute = Compute::new(
+        catalog.pool.clone(),
+        ComputeConfig {
+            // Images imported from object storage (RegisterImage bucket/key).
+            image_store: Some(state_dir.join("images/imported")),
+            ..ComputeConfig::default()
+        },
+    );
     tokio::spawn(compute.clone().run_housekeeping());
     let object_storage = ObjectStorage::new(catalog.pool.clone(), object_storage_config());
     tokio::spawn(object_storage.clone().run_housekeeping());

@@ -75,7 +75,52 @@ pub fn object_storage_app(services: Services, auth_config: AuthConfig) -> Router
     build(services, auth_config, Mount::ObjectStorageOnly)
 }
 
+/// The compute service reads RegisterImage's `bucket/key` objects through object storage's
+/// own read path and permission check.
+struct StorageObjects(ObjectStorage);
+
+impl kumo_compute::image_import::ObjectReader for StorageObjects {
+    fn open<'a>(
+        &'a self,
+        caller: &'a Principal,
+        bucket: &'a str,
+        key: &'a str,
+    ) -> kumo_compute::image_import::BoxFuture<
+        'a,
+        Result<
+            (u64, kumo_compute::image_import::ObjectStream),
+            kumo_compute::image_import::ReadError,
+        >,
+    > {
+        use kumo_compute::image_import::ReadError;
+        use kumo_object_storage::StorageError;
+        Box::pin(async move {
+            match kumo_object_storage::objects::read_latest(&self.0, caller, bucket, key).await {
+                Ok((version, stream)) => {
+                    let stream = futures::StreamExt::map(stream, |r| r.map_err(|e| e.to_string()));
+                    Ok((version.size.max(0) as u64, Box::pin(stream) as _))
+                }
+                Err(StorageError::NoSuchBucket(_) | StorageError::NoSuchKey(_)) => {
+                    Err(ReadError::NotFound)
+                }
+                Err(StorageError::AccessDenied) => Err(ReadError::AccessDenied),
+                Err(StorageError::S3(status, _, message)) if status.is_client_error() => {
+                    Err(ReadError::Invalid(message))
+                }
+                Err(other) => Err(ReadError::Unavailable(other.to_string())),
+            }
+        })
+    }
+}
+
 fn build(services: Services, mut auth_config: AuthConfig, mount: Mount) -> Router {
+    let mut services = services;
+    services.compute = services
+        .compute
+        .clone()
+        .with_object_reader(std::sync::Arc::new(StorageObjects(
+            services.object_storage.clone(),
+        )));
     // SigV4 credential scopes must name a region this endpoint's services are configured for.
     for region in [
         &services.compute.config.region,
@@ -177,12 +222,19 @@ async fn drain_unread_body(request: Request, next: axum::middleware::Next) -> Re
     response
 }
 
-/// Ready when the catalog answers.
+/// How long `/readyz` waits for the catalog's answer.
+pub const READY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// `/readyz`: ready when the catalog answers a `SELECT 1` within [`READY_TIMEOUT`]; 503
+/// `NotReady` otherwise (within about a second of losing Postgres, and 200 again as soon
+/// as it is back). `/healthz` is liveness only: the process runs and serves HTTP; it stays
+/// 200 while the catalog is away (restarting the process would not bring it back).
 async fn ready(State(state): State<AppState>) -> Response {
-    match kumo_catalog::ping(&state.services.identity.pool).await {
+    match kumo_catalog::ping_within(&state.services.identity.pool, READY_TIMEOUT).await {
         Ok(()) => (StatusCode::OK, "ready").into_response(),
         Err(e) => {
-            tracing::warn!(error = %e, "catalog not reachable");
+            // The catalog's probe warns once per outage; not once per readiness check.
+            tracing::debug!(error = %e, "catalog not reachable");
             JsonError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "NotReady",

@@ -718,3 +718,25 @@ pub async fn list(storage: &ObjectStorage, bucket: &str, query: &ListQuery) -> R
         }
     }
 }
+
+/// The latest version of `bucket/key` and a stream of its bytes, for `caller` — read with
+/// the same permission check as GetObject (the caller's account must own the bucket). For
+/// other services that import objects (the compute service's RegisterImage).
+pub async fn read_latest(
+    storage: &ObjectStorage,
+    caller: &Principal,
+    bucket: &str,
+    key: &str,
+) -> Result<(
+    ObjectVersion,
+    impl futures::Stream<Item = Result<bytes::Bytes>> + Send + 'static,
+)> {
+    validate_key(key)?;
+    let bucket = crate::buckets::owned(storage, caller, bucket).await?;
+    let version = get(storage, &bucket.name, key, None).await?;
+    if version.delete_marker {
+        return Err(StorageError::NoSuchKey(key.to_string()));
+    }
+    let stream = blobs::read_range(storage, version.blob_id, 0, version.size.max(0) as u64).await?;
+    Ok((version, stream))
+}

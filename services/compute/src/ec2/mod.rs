@@ -594,7 +594,7 @@ async fn register_image(compute: &Compute, caller: &Principal, p: Params<'_>) ->
     }
     let tag_list = p.tags_for("image", &[])?;
     tags::validate(&tag_list)?;
-    let image = images::register(&compute.pool, caller, &input).await?;
+    let image = images::register(compute, caller, &input).await?;
     tags::put(
         &compute.pool,
         &caller.account_id,

@@ -376,18 +376,10 @@ pub fn describe_instance_types_xml(types: &[InstanceType], next_token: Option<&s
     )
 }
 
-/// Where an image's files are: its kernel directory, else its disk or rootfs.
+/// An image's location as tenants see it: `<owner account>/<name>` (as EC2 shows
+/// `amazon/<name>`); the image store's layout is never shown.
 pub fn image_location(image: &Image) -> String {
-    if let Some(kernel) = &image.kernel {
-        if let Some(dir) = std::path::Path::new(kernel).parent() {
-            return dir.to_string_lossy().into_owned();
-        }
-    }
-    image
-        .disk
-        .clone()
-        .or_else(|| image.rootfs.clone())
-        .unwrap_or_default()
+    format!("{}/{}", image.account_id, image.name)
 }
 
 /// One `imagesSet` item.
