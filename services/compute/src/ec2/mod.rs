@@ -1340,6 +1340,98 @@ mod tests {
         assert_eq!(code(&body), "InvalidParameterValue");
     }
 
+    /// NUL and control characters in stored fields answer 400 with the field's code before
+    /// the catalog is reached (the Query edge refuses them too; these are the domain rules).
+    #[tokio::test]
+    async fn control_characters_refused_before_any_work() {
+        let alice = principal(Role::Admin);
+        let cases: [(&str, Vec<(&str, &str)>, &str); 9] = [
+            (
+                "CreateTags",
+                vec![
+                    ("ResourceId.1", "i-0123456789abcdef0"),
+                    ("Tag.1.Key", "k"),
+                    ("Tag.1.Value", "a\u{1}b"),
+                ],
+                "InvalidParameterValue",
+            ),
+            (
+                "CreateTags",
+                vec![
+                    ("ResourceId.1", "i-0123456789abcdef0"),
+                    ("Tag.1.Key", "a\0"),
+                    ("Tag.1.Value", "v"),
+                ],
+                "InvalidParameterValue",
+            ),
+            (
+                "CreateTags",
+                vec![("ResourceId.1", "i-0123456789abcdef0"), ("Tag.1.Key", "")],
+                "InvalidTagKey.Malformed",
+            ),
+            (
+                "CreateTags",
+                vec![
+                    ("ResourceId.1", "i-0123456789abcdef0"),
+                    ("Tag.1.Key", "aws:x"),
+                ],
+                "InvalidParameterValue",
+            ),
+            (
+                "ImportKeyPair",
+                vec![
+                    ("KeyName", "k\0"),
+                    ("PublicKeyMaterial", "c3NoLWVkMjU1MTk="),
+                ],
+                "InvalidParameterValue",
+            ),
+            (
+                "ImportKeyPair",
+                // base64 of "ssh-ed25519 AAAA\0x": a NUL inside the decoded material.
+                vec![
+                    ("KeyName", "k"),
+                    ("PublicKeyMaterial", "c3NoLWVkMjU1MTkgQUFBQQB4"),
+                ],
+                "InvalidKeyPair.Format",
+            ),
+            (
+                "RunInstances",
+                vec![
+                    ("ImageId", "ami-0123456789abcdef0"),
+                    ("MinCount", "1"),
+                    ("MaxCount", "1"),
+                    ("ClientToken", "t\0"),
+                ],
+                "InvalidParameterValue",
+            ),
+            (
+                "DescribeImages",
+                vec![("Owner.1", "a\0")],
+                "InvalidParameterValue",
+            ),
+            (
+                "RegisterImage",
+                vec![("Name", "img"), ("ImageLocation", "/etc/passwd")],
+                "InvalidParameterValue",
+            ),
+        ];
+        for (action, params, expected) in cases {
+            let (status, body) = call(Some(&alice), request(action, &params)).await;
+            assert_eq!(
+                status,
+                StatusCode::BAD_REQUEST,
+                "{action} {params:?}: {body}"
+            );
+            assert_eq!(code(&body), expected, "{action} {params:?}");
+        }
+        // 51 tags on one call.
+        let keys: Vec<String> = (1..=51).map(|n| format!("Tag.{n}.Key")).collect();
+        let mut params = vec![("ResourceId.1", "i-0123456789abcdef0")];
+        params.extend(keys.iter().map(|k| (k.as_str(), "k")));
+        let (_, body) = call(Some(&alice), request("CreateTags", &params)).await;
+        assert_eq!(code(&body), "TagLimitExceeded");
+    }
+
     #[tokio::test]
     async fn regions_need_no_database() {
         let alice = principal(Role::Admin);
