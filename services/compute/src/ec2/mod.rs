@@ -1345,7 +1345,8 @@ mod tests {
     #[tokio::test]
     async fn control_characters_refused_before_any_work() {
         let alice = principal(Role::Admin);
-        let cases: [(&str, Vec<(&str, &str)>, &str); 9] = [
+        type Case<'a> = (&'a str, Vec<(&'a str, &'a str)>, &'a str);
+        let cases: [Case; 9] = [
             (
                 "CreateTags",
                 vec![
