@@ -217,6 +217,7 @@ impl Agent {
         let mut tick = tokio::time::interval(self.shared.config.sync_interval);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut round: u64 = 0;
+        let mut failing = false;
         tokio::pin!(shutdown);
         loop {
             tokio::select! {
@@ -227,11 +228,21 @@ impl Agent {
             round += 1;
             tokio::select! {
                 _ = &mut shutdown => break,
-                result = self.sync_once(round.is_multiple_of(2)) => {
-                    if let Err(e) = result {
-                        tracing::warn!(error = %e, "sync with the control plane failed; retrying");
+                result = self.sync_once(round.is_multiple_of(2)) => match result {
+                    Ok(()) if failing => {
+                        tracing::info!("sync reaches the control plane again");
+                        failing = false;
                     }
-                }
+                    Ok(()) => {}
+                    // The first failure loudly, then quietly until it recovers.
+                    Err(e) if failing => {
+                        tracing::debug!(error = %e, "sync with the control plane failed; retrying")
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "sync with the control plane failed; retrying");
+                        failing = true;
+                    }
+                },
             }
         }
         let deadline = tokio::time::Instant::now() + Duration::from_secs(3);

@@ -3,7 +3,9 @@
 //! One error type serves both protocols: the native API answers with [`JsonError`], the AWS
 //! APIs with the exact code and status each AWS service uses for the same failure, because
 //! SDKs branch on those codes (e.g. botocore retries `RequestTimeTooSkewed` after fixing its
-//! clock offset, and treats `InvalidClientTokenId` as a credentials problem).
+//! clock offset, and treats `InvalidClientTokenId` as a credentials problem). A failing
+//! credential store (the catalog is unreachable) answers 503 in each service's code for a
+//! temporary failure, which SDKs retry.
 
 use http::StatusCode;
 use kumo_common::{AwsError, AwsErrorFormat, JsonError};
@@ -119,9 +121,9 @@ impl AuthError {
                 E::BodyTooLarge => s(StatusCode::BAD_REQUEST, "EntityTooLarge", TOO_LARGE),
                 E::IncompleteBody(m) => s(StatusCode::BAD_REQUEST, "IncompleteBody", m),
                 E::Store(_) => s(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "InternalError",
-                    "We encountered an internal error. Please try again.",
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "ServiceUnavailable",
+                    "Service is unable to handle request.",
                 ),
             },
             AwsErrorFormat::Ec2 => match self {
@@ -151,9 +153,9 @@ impl AuthError {
                 ),
                 E::IncompleteBody(m) => s(StatusCode::BAD_REQUEST, "IncompleteBody", m),
                 E::Store(_) => s(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "InternalError",
-                    "An internal error has occurred",
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "Unavailable",
+                    "The server is overloaded and can't handle the request.",
                 ),
             },
             AwsErrorFormat::Query { .. } => match self {
@@ -186,7 +188,11 @@ impl AuthError {
                     TOO_LARGE,
                 ),
                 E::IncompleteBody(m) => s(StatusCode::BAD_REQUEST, "IncompleteBody", m),
-                E::Store(_) => AwsError::internal(),
+                E::Store(_) => s(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "ServiceUnavailable",
+                    "The request has failed due to a temporary failure of the server.",
+                ),
             },
         }
     }
@@ -236,7 +242,11 @@ impl AuthError {
                 JsonError::new(StatusCode::PAYLOAD_TOO_LARGE, "PayloadTooLarge", TOO_LARGE)
             }
             E::IncompleteBody(m) => JsonError::bad_request(m.clone()),
-            E::Store(_) => JsonError::internal(),
+            E::Store(_) => JsonError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "ServiceUnavailable",
+                "credentials cannot be checked right now; retry shortly",
+            ),
         }
     }
 }
@@ -272,7 +282,7 @@ mod tests {
             );
             assert_eq!(
                 code(AuthError::Store(StoreError("db".into())), svc, false),
-                (500, "InternalFailure".into())
+                (503, "ServiceUnavailable".into())
             );
             assert_eq!(
                 code(AuthError::BodyTooLarge, svc, false),
@@ -351,7 +361,7 @@ mod tests {
         );
         assert_eq!(
             AuthError::Store(StoreError("x".into())).to_json().status,
-            StatusCode::INTERNAL_SERVER_ERROR
+            StatusCode::SERVICE_UNAVAILABLE
         );
     }
 }

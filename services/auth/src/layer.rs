@@ -608,8 +608,9 @@ async fn read_body(body: Body, parts: &Parts, limit: usize) -> Result<Bytes, Aut
 
 fn log_failure(error: &AuthError, access_key_id: Option<&str>) {
     match error {
+        // Warned once by the catalog's probe when the catalog is lost; not per request.
         AuthError::Store(e) => {
-            tracing::error!(error = %e, "credential store failed during authentication")
+            tracing::debug!(error = %e, "credential store failed during authentication")
         }
         _ => {
             tracing::debug!(access_key_id = access_key_id.unwrap_or("-"), error = %error, "authentication failed")
@@ -1040,15 +1041,15 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn store_failure_is_500() {
+    async fn store_failure_is_503_service_unavailable() {
         let config = AuthConfig {
             now: fixed_now,
             ..AuthConfig::default()
         };
         let req = signed("POST", "/", FORM, SECRET, AKID, "sts", fixed_now(), &[]);
         let (status, body) = send(app_with(config, true), req).await;
-        assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
-        assert!(body.contains("<Code>InternalFailure</Code>"), "{body}");
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        assert!(body.contains("<Code>ServiceUnavailable</Code>"), "{body}");
     }
 
     #[tokio::test]

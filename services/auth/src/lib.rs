@@ -77,7 +77,7 @@ impl std::fmt::Debug for JwtKey {
     }
 }
 
-/// A failure of the credential store itself (e.g. the catalog is down): a 500, not a 403.
+/// A failure of the credential store itself (e.g. the catalog is down): a 503 (retry), not a 403.
 #[derive(Debug, thiserror::Error)]
 #[error("credential store unavailable: {0}")]
 pub struct StoreError(pub String);

@@ -39,6 +39,26 @@ async fn concurrent_migrations_apply_once() {
     assert_eq!(applied as usize, kumo_catalog::MIGRATOR.iter().count());
 }
 
+/// Errors about the request or the data are not "unavailable" (they stay 4xx/500).
+#[tokio::test]
+async fn data_errors_are_not_unavailable() {
+    let pool = testing::fresh_database().await.unwrap();
+    let bad_cast = sqlx::query_scalar::<_, i32>("SELECT 'x'::int")
+        .fetch_one(&pool)
+        .await
+        .unwrap_err();
+    assert!(!kumo_catalog::is_unavailable(&bad_cast), "{bad_cast:?}");
+    let nul = sqlx::query_scalar::<_, String>("SELECT $1")
+        .bind("a\0b")
+        .fetch_one(&pool)
+        .await
+        .unwrap_err();
+    assert!(!kumo_catalog::is_unavailable(&nul), "{nul:?}");
+    kumo_catalog::ping_within(&pool, std::time::Duration::from_secs(5))
+        .await
+        .unwrap();
+}
+
 #[tokio::test]
 async fn private_cluster_keeps_data_across_restarts() {
     let state = tempfile::Builder::new()

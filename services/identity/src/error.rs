@@ -54,6 +54,14 @@ impl IdentityError {
             }
             IdentityError::BadLogin => JsonError::unauthorized(self.to_string()),
             IdentityError::Forbidden(m) => JsonError::forbidden(m.clone()),
+            IdentityError::Database(e) if kumo_catalog::is_unavailable(e) => {
+                tracing::debug!(error = %e, "catalog unavailable");
+                JsonError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "ServiceUnavailable",
+                    "the catalog is unavailable; retry shortly",
+                )
+            }
             IdentityError::WrongMasterKey
             | IdentityError::Crypto(_)
             | IdentityError::Database(_) => {
@@ -84,6 +92,14 @@ impl IdentityError {
             ),
             IdentityError::Forbidden(m) => {
                 AwsError::new(StatusCode::FORBIDDEN, "AccessDenied", m.clone())
+            }
+            IdentityError::Database(e) if kumo_catalog::is_unavailable(e) => {
+                tracing::debug!(error = %e, "catalog unavailable");
+                AwsError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "ServiceUnavailable",
+                    "The request has failed due to a temporary failure of the server.",
+                )
             }
             IdentityError::WrongMasterKey
             | IdentityError::Crypto(_)

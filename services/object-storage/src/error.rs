@@ -50,6 +50,9 @@ impl StorageError {
             StorageError::NoSuchBucket(_) | StorageError::NoSuchKey(_) => StatusCode::NOT_FOUND,
             StorageError::AccessDenied => StatusCode::FORBIDDEN,
             StorageError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            StorageError::Database(e) if kumo_catalog::is_unavailable(e) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             StorageError::Internal(_) | StorageError::Database(_) => {
                 StatusCode::INTERNAL_SERVER_ERROR
             }
@@ -63,6 +66,7 @@ impl StorageError {
             StorageError::NoSuchKey(_) => "NoSuchKey",
             StorageError::AccessDenied => "AccessDenied",
             StorageError::Unavailable(_) => "ServiceUnavailable",
+            StorageError::Database(e) if kumo_catalog::is_unavailable(e) => "ServiceUnavailable",
             StorageError::Internal(_) | StorageError::Database(_) => "InternalError",
         }
     }
@@ -70,6 +74,10 @@ impl StorageError {
     /// S3's XML error, naming the resource (`/bucket/key`) when known.
     pub fn to_s3(&self, resource: Option<&str>) -> AwsError {
         let message = match self {
+            StorageError::Database(e) if kumo_catalog::is_unavailable(e) => {
+                tracing::debug!(error = %e, "catalog unavailable");
+                "Service is unable to handle request.".to_string()
+            }
             StorageError::Internal(_) | StorageError::Database(_) => {
                 tracing::error!(error = %self, "object storage internal error");
                 "We encountered an internal error. Please try again.".to_string()
@@ -95,6 +103,14 @@ impl StorageError {
 
     pub fn to_json(&self) -> JsonError {
         match self {
+            StorageError::Database(e) if kumo_catalog::is_unavailable(e) => {
+                tracing::debug!(error = %e, "catalog unavailable");
+                JsonError::new(
+                    self.status(),
+                    self.code(),
+                    "the catalog is unavailable; retry shortly",
+                )
+            }
             StorageError::Internal(_) | StorageError::Database(_) => {
                 tracing::error!(error = %self, "object storage internal error");
                 JsonError::internal()
