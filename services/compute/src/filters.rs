@@ -106,6 +106,13 @@ pub struct Wildcard {
     any_one: Vec<u64>,
     /// Bit `i` set where the pattern's `i`-th character is `*`.
     star: Vec<u64>,
+    /// Characters any match needs (every one but `*`).
+    min_chars: usize,
+    /// Whether the pattern holds a `*` (else a match has exactly `min_chars` characters).
+    has_star: bool,
+    /// The literal characters before the first wildcard, and after the last.
+    prefix: String,
+    suffix: String,
 }
 
 fn set_bit(v: &mut [u64], bit: usize) {
@@ -156,12 +163,30 @@ impl Wildcard {
             }
         }
         literal.sort_by_key(|(c, _)| *c);
+        let is_wild = |c: &char| *c == '*' || *c == '?';
+        let prefix: String = chars.iter().take_while(|c| !is_wild(c)).collect();
+        let suffix: String = if prefix.len() == pattern.len() {
+            String::new()
+        } else {
+            let mut tail: Vec<char> = chars
+                .iter()
+                .rev()
+                .take_while(|c| !is_wild(c))
+                .copied()
+                .collect();
+            tail.reverse();
+            tail.into_iter().collect()
+        };
         Self {
             len,
             words,
             literal,
             any_one,
             star,
+            min_chars: chars.iter().filter(|&&c| c != '*').count(),
+            has_star: chars.contains(&'*'),
+            prefix,
+            suffix,
         }
     }
 
@@ -178,18 +203,42 @@ impl Wildcard {
     }
 
     pub fn matches(&self, text: &str) -> bool {
-        let mut state = vec![0u64; self.words];
-        let mut next = vec![0u64; self.words];
-        let mut scratch = vec![0u64; self.words];
-        set_bit(&mut state, 0);
-        self.close(&mut state, &mut scratch);
+        // Cheap refusals first: anchored literal ends, and length.
+        if !text.starts_with(&self.prefix) || !text.ends_with(&self.suffix) {
+            return false;
+        }
+        if text.len() < self.min_chars {
+            return false;
+        }
+        let chars = text.chars().count();
+        if chars < self.min_chars || (!self.has_star && chars != self.min_chars) {
+            return false;
+        }
+        // Three state vectors, on the stack for patterns of up to 511 characters.
+        let mut stack = [0u64; 24];
+        let mut heap = Vec::new();
+        let buffer: &mut [u64] = if self.words <= 8 {
+            &mut stack[..3 * self.words]
+        } else {
+            heap.resize(3 * self.words, 0);
+            &mut heap
+        };
+        let (state, rest) = buffer.split_at_mut(self.words);
+        let (next, scratch) = rest.split_at_mut(self.words);
+        self.run(text, state, next, scratch)
+    }
+
+    fn run(&self, text: &str, state: &mut [u64], next: &mut [u64], scratch: &mut [u64]) -> bool {
+        let (mut state, mut next) = (state, next);
+        set_bit(state, 0);
+        self.close(state, scratch);
         for c in text.chars() {
             let literal = self
                 .literal
                 .binary_search_by_key(&c, |(l, _)| *l)
                 .ok()
                 .map(|i| &self.literal[i].1);
-            shift_left_one(&state, &mut next);
+            shift_left_one(state, next);
             let mut alive = 0;
             for i in 0..self.words {
                 let step = self.any_one[i] | literal.map_or(0, |l| l[i]);
@@ -201,9 +250,9 @@ impl Wildcard {
                 return false;
             }
             std::mem::swap(&mut state, &mut next);
-            self.close(&mut state, &mut scratch);
+            self.close(state, scratch);
         }
-        get_bit(&state, self.len)
+        get_bit(state, self.len)
     }
 }
 
@@ -315,9 +364,23 @@ where
     if !filters.has_patterns() {
         return run(items, &filters);
     }
+    // Wildcard evaluations run on at most half the cores at a time (at least one): they
+    // queue rather than crowd out the async workers.
+    let _permit = evaluations()
+        .acquire()
+        .await
+        .map_err(|e| ComputeError::Internal(format!("filter evaluation failed: {e}")))?;
     tokio::task::spawn_blocking(move || run(items, &filters))
         .await
         .map_err(|e| ComputeError::Internal(format!("filter evaluation failed: {e}")))?
+}
+
+fn evaluations() -> &'static tokio::sync::Semaphore {
+    static PERMITS: std::sync::OnceLock<tokio::sync::Semaphore> = std::sync::OnceLock::new();
+    PERMITS.get_or_init(|| {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        tokio::sync::Semaphore::new((cores / 2).max(1))
+    })
 }
 
 #[cfg(test)]

@@ -462,7 +462,8 @@ fn is_instance_filter(name: &str) -> bool {
     name.starts_with("tag:") || INSTANCE_FILTERS.contains(&name)
 }
 
-fn filter_matches(filter: &filters::Compiled, instance: &Instance) -> bool {
+/// Does `instance` pass one (compiled) DescribeInstances filter?
+pub fn filter_matches(filter: &filters::Compiled, instance: &Instance) -> bool {
     let values = &filter.values;
     let any = |value: Option<&str>| value.is_some_and(|v| values.matches(v));
     match filter.name.as_str() {
