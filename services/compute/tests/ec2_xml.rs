@@ -571,7 +571,10 @@ fn types_images_and_key_pairs() {
     let images = parsed[1]["Images"].as_array().unwrap();
     let vm = &images[0];
     assert_eq!(vm["ImageId"], "ami-0123456789abcdef0");
-    assert_eq!(vm["ImageLocation"], "/srv/images/alpine");
+    // The image store's layout is never shown: the location is owner/name.
+    assert_eq!(vm["ImageLocation"], "123456789012/kumo-alpine");
+    let body = serde_json::to_string(&parsed).unwrap();
+    assert!(!body.contains("/srv/images"), "{body}");
     assert_eq!(vm["State"], "available");
     assert_eq!(vm["OwnerId"], "123456789012");
     assert_eq!(vm["Public"], true);
@@ -586,7 +589,7 @@ fn types_images_and_key_pairs() {
     assert_eq!(vm["CreationDate"], "2026-01-02T03:04:05.000Z");
     assert_eq!(vm["PlatformDetails"], "Linux/UNIX");
     assert_eq!(vm["Tags"], json!([{"Key": "os", "Value": "alpine"}]));
-    assert_eq!(images[1]["ImageLocation"], "/srv/images/busybox.tar");
+    assert_eq!(images[1]["ImageLocation"], "123456789012/busybox");
     assert_eq!(images[1]["Public"], false);
     assert_eq!(images[1]["Tags"], json!([]));
 
