@@ -45,7 +45,11 @@ fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Up(args) => {
             kumo_gateway::config::init_logging();
-            runtime.block_on(up::run(args))
+            let result = runtime.block_on(up::run(args));
+            // Blocking tasks still running (a file copy, a slow system call) are not waited
+            // for: stopping stays bounded.
+            runtime.shutdown_timeout(std::time::Duration::from_secs(2));
+            result
         }
         Command::Agent(args) => {
             kumo_gateway::config::init_logging();

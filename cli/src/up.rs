@@ -88,11 +88,11 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
         .unwrap_or_else(|| plane.state_dir.join("images"));
     let images = register_default_images(&plane, &image_dir).await?;
     let app = kumo_gateway::app(plane.services(), Default::default());
-    let server = tokio::spawn(kumo_gateway::server::serve(
-        listener,
-        app,
-        kumo_gateway::server::shutdown_signal(),
-    ));
+    // Stopping is ours to time: the gateway is told to stop when the signal has come.
+    let (stop_serving, serving_stopped) = tokio::sync::oneshot::channel::<()>();
+    let mut server = tokio::spawn(kumo_gateway::server::serve(listener, app, async move {
+        let _ = serving_stopped.await;
+    }));
 
     // Told to stop after the gateway: it then sweeps the host networking no instance uses.
     let mut agent_stop = None;
@@ -185,15 +185,52 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
         profile::PROFILE,
     );
     tracing::info!(%endpoint, "kumo up: ready");
-    server.await??;
-    if let Some((stop, agent)) = agent_stop {
-        let _ = stop.send(());
-        let _ = agent.await;
+    tokio::select! {
+        _ = kumo_gateway::server::shutdown_signal() => {}
+        // The server only ends on its own when it fails.
+        served = &mut server => {
+            served??;
+        }
     }
+    // A second Ctrl-C stops at once: the private Postgres's supervisor sees our pipe close
+    // and shuts it down itself.
+    tokio::spawn(async {
+        kumo_gateway::server::shutdown_signal().await;
+        eprintln!("Second signal: stopping now.");
+        std::process::exit(130);
+    });
+    // Each step is bounded, so that stopping takes seconds whatever the state of the
+    // catalog, the clients or the host (requests waiting for a lost catalog give up after
+    // the pool's 3 s acquire timeout).
+    let _ = stop_serving.send(());
+    match tokio::time::timeout(SERVE_GRACE, &mut server).await {
+        Ok(served) => served??,
+        Err(_) => {
+            tracing::warn!("requests still in flight after {SERVE_GRACE:?}; abandoning them");
+            server.abort();
+        }
+    }
+    let agent_stopped = async {
+        if let Some((stop, mut agent)) = agent_stop {
+            let _ = stop.send(());
+            if tokio::time::timeout(AGENT_GRACE, &mut agent).await.is_err() {
+                tracing::warn!("compute agent still busy after {AGENT_GRACE:?}; not waiting");
+                agent.abort();
+            }
+        }
+    };
+    // Storage nodes bound their own shutdown (a few seconds each); stop them together.
+    let mut nodes = tokio::task::JoinSet::new();
     for node in storage_nodes {
-        node.shutdown().await;
+        nodes.spawn(node.shutdown());
     }
+    tokio::join!(agent_stopped, nodes.join_all());
     plane.catalog.shutdown().await;
     println!("Kumo stopped. Instances keep running and are re-adopted at the next start.");
     Ok(())
 }
+
+/// How long requests in flight may take to finish once Kumo is told to stop.
+const SERVE_GRACE: Duration = Duration::from_secs(5);
+/// How long the compute agent may take to finish its actions and sweep unused networking.
+const AGENT_GRACE: Duration = Duration::from_secs(5);
