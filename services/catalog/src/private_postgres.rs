@@ -235,6 +235,11 @@ fn read_pid(pid_file: &Path) -> Option<i32> {
         .filter(|pid| *pid > 0)
 }
 
+/// Is `pid` a running `postgres` process?
+fn is_postgres(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|comm| comm.trim() == "postgres")
+}
+
 /// Wait up to `limit` for `child` to exit.
 fn wait_until(child: &mut Child, limit: Duration) -> Option<std::process::ExitStatus> {
     let deadline = Instant::now() + limit;
@@ -253,12 +258,13 @@ fn wait_until(child: &mut Child, limit: Duration) -> Option<std::process::ExitSt
 fn wait_for_previous_server(data: &Path) -> Result<(), CatalogError> {
     let pid_file = data.join("postmaster.pid");
     for _ in 0..300 {
-        let Some(pid) = read_pid(&pid_file) else {
+        // A killed postmaster leaves its file behind, and its pid may since name another
+        // process: only a live `postgres` counts (Postgres itself then reclaims the file).
+        let Some(pid) = read_pid(&pid_file).filter(|pid| is_postgres(*pid)) else {
             return Ok(());
         };
         // SAFETY: kill with signal 0 only checks that the process exists.
-        let alive = pid > 0 && unsafe { libc::kill(pid, 0) } == 0;
-        if !alive {
+        if unsafe { libc::kill(pid, 0) } != 0 {
             return Ok(());
         }
         std::thread::sleep(Duration::from_millis(100));
@@ -450,10 +456,7 @@ impl PrivatePostgres {
     /// The running postmaster's pid, from `data/postmaster.pid` (a killed postmaster
     /// leaves its file behind: the pid is only returned while it names a `postgres`).
     pub fn postmaster_pid(&self) -> Option<i32> {
-        read_pid(&self.dir.join("data/postmaster.pid")).filter(|pid| {
-            std::fs::read_to_string(format!("/proc/{pid}/comm"))
-                .is_ok_and(|comm| comm.trim() == "postgres")
-        })
+        read_pid(&self.dir.join("data/postmaster.pid")).filter(|pid| is_postgres(*pid))
     }
 
     /// The directory holding the socket, data and log.
