@@ -28,6 +28,10 @@ pub enum ComputeError {
     Unauthenticated,
     #[error("{0}")]
     Internal(String),
+    /// A part this request needs (the catalog, object storage) cannot answer now: 503,
+    /// which AWS clients retry.
+    #[error("{0}")]
+    Unavailable(String),
     #[error("catalog error: {0}")]
     Database(#[from] sqlx::Error),
 }
@@ -66,6 +70,14 @@ impl ComputeError {
             ComputeError::Unauthenticated => JsonError::unauthorized(
                 "authentication required: send `Authorization: Bearer <token>` from POST /v1/login",
             ),
+            ComputeError::Unavailable(m) => {
+                tracing::warn!(error = %m, "compute: a dependency is unavailable");
+                JsonError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "ServiceUnavailable",
+                    "a service this request needs is unavailable; retry shortly",
+                )
+            }
             ComputeError::Database(e) if kumo_catalog::is_unavailable(e) => {
                 tracing::debug!(error = %e, "catalog unavailable");
                 JsonError::new(
@@ -109,6 +121,14 @@ impl ComputeError {
                 "AuthFailure",
                 "AWS was not able to validate the provided access credentials",
             ),
+            ComputeError::Unavailable(m) => {
+                tracing::warn!(error = %m, "compute: a dependency is unavailable");
+                AwsError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "Unavailable",
+                    "The server is overloaded and can't handle the request.",
+                )
+            }
             // EC2's code for a temporary server-side failure (botocore retries any 503).
             ComputeError::Database(e) if kumo_catalog::is_unavailable(e) => {
                 tracing::debug!(error = %e, "catalog unavailable");

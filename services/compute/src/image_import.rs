@@ -145,7 +145,7 @@ pub async fn import(
                 ComputeError::invalid(format!("Invalid value for ImageLocation: {m}"))
             }
             ReadError::Unavailable(m) => {
-                ComputeError::Internal(format!("reading {location} from object storage: {m}"))
+                ComputeError::Unavailable(format!("reading {location} from object storage: {m}"))
             }
         })?;
     if size > MAX_IMAGE_BYTES {
