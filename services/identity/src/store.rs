@@ -256,12 +256,18 @@ impl CredentialStore for CatalogCredentials {
 /// back-off when the connection fails.
 async fn listen(pool: PgPool, shared: Weak<Shared>) {
     let mut backoff = Duration::from_millis(100);
+    // Warn once per outage; the catalog's own probe already reports the loss.
+    let mut warned = false;
     loop {
         if pool.is_closed() {
             return;
         }
         match listener(&pool).await {
             Ok(mut listener) => {
+                if warned {
+                    tracing::info!("credential cache listening for changes again");
+                    warned = false;
+                }
                 {
                     let Some(shared) = shared.upgrade() else {
                         return;
@@ -302,7 +308,12 @@ async fn listen(pool: PgPool, shared: Weak<Shared>) {
                 if pool.is_closed() {
                     return;
                 }
-                tracing::warn!(error = %e, "credential cache cannot listen for changes; not caching");
+                if !warned {
+                    tracing::warn!(error = %e, "credential cache cannot listen for changes; not caching until it can");
+                    warned = true;
+                } else {
+                    tracing::debug!(error = %e, "credential cache still cannot listen");
+                }
             }
         }
         tokio::time::sleep(backoff).await;
