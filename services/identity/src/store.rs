@@ -298,6 +298,7 @@ async fn listen(pool: PgPool, shared: Weak<Shared>) {
                             shared.invalidate();
                             if !pool.is_closed() {
                                 tracing::warn!(error = %e, "credential cache listener failed; not caching until it is back");
+                                warned = true;
                             }
                             break;
                         }
