@@ -138,6 +138,12 @@ impl Agent {
     /// Load the node credential, or enrol with the join token.
     pub async fn start(config: AgentConfig) -> Result<Self> {
         std::fs::create_dir_all(&config.state_dir)?;
+        // Tenants' root file systems are unpacked below it with their setuid bits: keep
+        // every other host user out.
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&config.state_dir, std::fs::Permissions::from_mode(0o700))?;
+        }
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(30))
             .build()

@@ -180,7 +180,7 @@ async fn copy(mut stream: ObjectStream, dir: &Path, path: &Path, kind: InstanceK
     let mut written: u64 = 0;
     while let Some(chunk) = stream.next().await {
         let chunk =
-            chunk.map_err(|m| ComputeError::Internal(format!("reading the object: {m}")))?;
+            chunk.map_err(|m| ComputeError::Unavailable(format!("reading the object: {m}")))?;
         written += chunk.len() as u64;
         if written > MAX_IMAGE_BYTES {
             return Err(too_large());
