@@ -324,7 +324,11 @@ def filter_backtracking_patterns_do_not_stall():
                 ]
                 results = [f.result() for f in futures]
                 for status, data, _ in results:
-                    expect(status == 200, f"{action}: {status} {data[:200]!r}")
+                    # An account runs at most two wildcard evaluations at once; a third
+                    # in flight is throttled as AWS throttles (clients retry it).
+                    throttled = status == 503 and b"RequestLimitExceeded" in data
+                    expect(status == 200 or throttled, f"{action}: {status} {data[:200]!r}")
+                expect(any(s == 200 for s, _, _ in results), f"{action}: none answered")
                 timings[action] = max(t for _, _, t in results)
     finally:
         stop.set()

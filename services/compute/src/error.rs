@@ -32,6 +32,9 @@ pub enum ComputeError {
     /// which AWS clients retry.
     #[error("{0}")]
     Unavailable(String),
+    /// The account has too many costly requests in flight (AWS: `RequestLimitExceeded`).
+    #[error("{0}")]
+    Throttled(String),
     #[error("catalog error: {0}")]
     Database(#[from] sqlx::Error),
 }
@@ -70,6 +73,9 @@ impl ComputeError {
             ComputeError::Unauthenticated => JsonError::unauthorized(
                 "authentication required: send `Authorization: Bearer <token>` from POST /v1/login",
             ),
+            ComputeError::Throttled(m) => {
+                JsonError::new(StatusCode::TOO_MANY_REQUESTS, "TooManyRequests", m.clone())
+            }
             ComputeError::Unavailable(m) => {
                 tracing::warn!(error = %m, "compute: a dependency is unavailable");
                 JsonError::new(
@@ -120,6 +126,11 @@ impl ComputeError {
                 StatusCode::UNAUTHORIZED,
                 "AuthFailure",
                 "AWS was not able to validate the provided access credentials",
+            ),
+            ComputeError::Throttled(m) => AwsError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "RequestLimitExceeded",
+                m.clone(),
             ),
             ComputeError::Unavailable(m) => {
                 tracing::warn!(error = %m, "compute: a dependency is unavailable");

@@ -8,7 +8,7 @@
 //! `O(|text| · ⌈|pattern| / 64⌉)` without recursion or backtracking. A request that holds
 //! wildcard patterns is evaluated off the async workers ([`select`]).
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use crate::error::{ComputeError, Result};
@@ -342,39 +342,75 @@ pub fn compile(filters: &[Filter]) -> Result<Filters> {
     })
 }
 
-/// Keep the items `keep` accepts. When the filters hold wildcard patterns, the work runs on
-/// the blocking pool, so a costly request never holds an async worker.
-pub async fn select<T, K>(items: Vec<T>, filters: Arc<Filters>, keep: K) -> Result<Vec<T>>
+/// Wildcard evaluations of one account that may run at once; more answer
+/// `RequestLimitExceeded` (AWS's throttling code, which clients retry with back-off).
+pub const MAX_EVALUATIONS_PER_ACCOUNT: usize = 2;
+
+/// How long one evaluation holds a core before it lets the next in line run.
+const SLICE: std::time::Duration = std::time::Duration::from_millis(10);
+
+/// Keep the items `keep` accepts. When the filters hold wildcard patterns the work runs on
+/// the blocking pool, so it never holds an async worker, in slices of about 10 ms that
+/// take turns (FIFO) for the permitted cores, so one costly request delays another by at
+/// most a slice per request ahead of it; and an account may run only a few at once.
+pub async fn select<T, K>(
+    account_id: &str,
+    items: Vec<T>,
+    filters: Arc<Filters>,
+    keep: K,
+) -> Result<Vec<T>>
 where
     T: Send + 'static,
-    K: Fn(&T, &Filters) -> Result<bool> + Send + 'static,
+    K: Fn(&T, &Filters) -> Result<bool> + Send + Sync + 'static,
 {
-    let run = move |items: Vec<T>, filters: &Filters| -> Result<Vec<T>> {
-        let mut kept = Vec::with_capacity(items.len());
-        for item in items {
-            if keep(&item, filters)? {
-                kept.push(item);
-            }
-        }
-        Ok(kept)
-    };
     if filters.is_empty() {
         return Ok(items);
     }
     if !filters.has_patterns() {
-        return run(items, &filters);
+        let mut kept = Vec::with_capacity(items.len());
+        for item in items {
+            if keep(&item, &filters)? {
+                kept.push(item);
+            }
+        }
+        return Ok(kept);
     }
-    // Wildcard evaluations run on at most half the cores at a time (at least one): they
-    // queue rather than crowd out the async workers.
-    let _permit = evaluations()
-        .acquire()
+    let _slot = AccountSlot::take(account_id)?;
+    let keep = Arc::new(keep);
+    let mut pending = items.into_iter();
+    let mut kept = Vec::new();
+    loop {
+        let permit = evaluations()
+            .acquire()
+            .await
+            .map_err(|e| ComputeError::Internal(format!("filter evaluation failed: {e}")))?;
+        let (filters, keep) = (filters.clone(), keep.clone());
+        let slice = tokio::task::spawn_blocking(move || -> Result<_> {
+            let started = std::time::Instant::now();
+            while started.elapsed() < SLICE {
+                match pending.next() {
+                    Some(item) => {
+                        if keep(&item, &filters)? {
+                            kept.push(item);
+                        }
+                    }
+                    None => return Ok((pending, kept, true)),
+                }
+            }
+            Ok((pending, kept, false))
+        })
         .await
-        .map_err(|e| ComputeError::Internal(format!("filter evaluation failed: {e}")))?;
-    tokio::task::spawn_blocking(move || run(items, &filters))
-        .await
-        .map_err(|e| ComputeError::Internal(format!("filter evaluation failed: {e}")))?
+        .map_err(|e| ComputeError::Internal(format!("filter evaluation failed: {e}")))??;
+        drop(permit);
+        let done;
+        (pending, kept, done) = slice;
+        if done {
+            return Ok(kept);
+        }
+    }
 }
 
+/// Wildcard evaluations run on at most half the cores at a time (at least one).
 fn evaluations() -> &'static tokio::sync::Semaphore {
     static PERMITS: std::sync::OnceLock<tokio::sync::Semaphore> = std::sync::OnceLock::new();
     PERMITS.get_or_init(|| {
@@ -383,10 +419,76 @@ fn evaluations() -> &'static tokio::sync::Semaphore {
     })
 }
 
+/// One of an account's [`MAX_EVALUATIONS_PER_ACCOUNT`] evaluation slots, given back on drop.
+struct AccountSlot(String);
+
+fn slots() -> &'static std::sync::Mutex<HashMap<String, usize>> {
+    static SLOTS: std::sync::OnceLock<std::sync::Mutex<HashMap<String, usize>>> =
+        std::sync::OnceLock::new();
+    SLOTS.get_or_init(Default::default)
+}
+
+impl AccountSlot {
+    fn take(account_id: &str) -> Result<Self> {
+        let mut slots = slots().lock().unwrap_or_else(|e| e.into_inner());
+        let in_use = slots.entry(account_id.to_string()).or_insert(0);
+        if *in_use >= MAX_EVALUATIONS_PER_ACCOUNT {
+            return Err(ComputeError::Throttled(format!(
+                "Request limit exceeded: at most {MAX_EVALUATIONS_PER_ACCOUNT} requests with wildcard filters run at once per account"
+            )));
+        }
+        *in_use += 1;
+        Ok(Self(account_id.to_string()))
+    }
+}
+
+impl Drop for AccountSlot {
+    fn drop(&mut self) {
+        let mut slots = slots().lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(in_use) = slots.get_mut(&self.0) {
+            *in_use = in_use.saturating_sub(1);
+            if *in_use == 0 {
+                slots.remove(&self.0);
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+
+    #[test]
+    fn an_account_runs_few_wildcard_evaluations_at_once() {
+        let first = AccountSlot::take("111111111111").unwrap();
+        let _second = AccountSlot::take("111111111111").unwrap();
+        let third = AccountSlot::take("111111111111").err().unwrap();
+        assert_eq!(third.to_aws().code, "RequestLimitExceeded");
+        // Another account is not held up.
+        let _other = AccountSlot::take("222222222222").unwrap();
+        drop(first);
+        let _again = AccountSlot::take("111111111111").unwrap();
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sliced_evaluation_keeps_every_match_in_order() {
+        let filters = Arc::new(
+            compile(&[Filter {
+                name: "n".into(),
+                values: vec!["*7*".into()],
+            }])
+            .unwrap(),
+        );
+        let items: Vec<String> = (0..20_000).map(|n| n.to_string()).collect();
+        let expected: Vec<String> = items.iter().filter(|s| s.contains('7')).cloned().collect();
+        let kept = select("333333333333", items, filters, |item: &String, f| {
+            Ok(f.iter().all(|c| c.values.matches(item)))
+        })
+        .await
+        .unwrap();
+        assert_eq!(kept, expected);
+    }
 
     fn m(pattern: &str, text: &str) -> bool {
         Wildcard::new(pattern).matches(text)

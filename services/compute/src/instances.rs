@@ -557,9 +557,12 @@ pub async fn describe(
         return Err(ComputeError::instance_not_found(&missing));
     }
     let instances = rows_with_tags(pool, &caller.account_id, rows).await?;
-    let matching = filters::select(instances, compiled, |instance, filters| {
-        Ok(filters.iter().all(|f| filter_matches(f, instance)))
-    })
+    let matching = filters::select(
+        &caller.account_id,
+        instances,
+        compiled,
+        |instance, filters| Ok(filters.iter().all(|f| filter_matches(f, instance))),
+    )
     .await?;
     let page_size = query.max_results.map(|m| m as usize).unwrap_or(usize::MAX);
     let page: Vec<Instance> = matching

@@ -79,7 +79,7 @@ pub async fn dispatch(
         "TerminateInstances" => terminate_instances(compute, caller, p).await,
         "DescribeInstanceStatus" => describe_instance_status(compute, caller, p).await,
         "GetConsoleOutput" => get_console_output(compute, caller, p).await,
-        "DescribeInstanceTypes" => describe_instance_types(compute, p).await,
+        "DescribeInstanceTypes" => describe_instance_types(compute, caller, p).await,
         "DescribeImages" => describe_images(compute, caller, p).await,
         "RegisterImage" => register_image(compute, caller, p).await,
         "DeregisterImage" => deregister_image(compute, caller, p).await,
@@ -92,8 +92,8 @@ pub async fn dispatch(
         "DescribeTags" => describe_tags(compute, caller, p).await,
         "DescribeInstanceAttribute" => describe_instance_attribute(compute, caller, p).await,
         "ModifyInstanceAttribute" => modify_instance_attribute(compute, caller, p).await,
-        "DescribeAvailabilityZones" => describe_availability_zones(compute, p).await,
-        "DescribeRegions" => describe_regions(compute, p).await,
+        "DescribeAvailabilityZones" => describe_availability_zones(compute, caller, p).await,
+        "DescribeRegions" => describe_regions(compute, caller, p).await,
         other => return AwsError::invalid_action(other).into_response_as(AwsErrorFormat::Ec2),
     };
     match result {
@@ -163,6 +163,7 @@ fn is_tag_filter(name: &str) -> bool {
 /// gives an item's values for a filter name, `tags_of` its tags for the tag filters. The
 /// filters are compiled once; wildcard requests run off the async workers.
 async fn apply_filters<T, F, G>(
+    caller: &Principal,
     items: Vec<T>,
     filters: &[Filter],
     fields: F,
@@ -170,11 +171,11 @@ async fn apply_filters<T, F, G>(
 ) -> Result<Vec<T>>
 where
     T: Send + 'static,
-    F: Fn(&T, &str) -> Vec<String> + Send + 'static,
-    G: Fn(&T) -> Option<&Tags> + Send + 'static,
+    F: Fn(&T, &str) -> Vec<String> + Send + Sync + 'static,
+    G: Fn(&T) -> Option<&Tags> + Send + Sync + 'static,
 {
     let compiled = Arc::new(filters::compile(filters)?);
-    filters::select(items, compiled, move |item, filters| {
+    filters::select(&caller.account_id, items, compiled, move |item, filters| {
         Ok(filters.iter().all(|filter| {
             match tags_of(item).and_then(|tags| tag_filter(filter, tags)) {
                 Some(accepted) => accepted,
@@ -473,7 +474,11 @@ fn instance_type_field(t: &InstanceType, name: &str) -> Vec<String> {
     }
 }
 
-async fn describe_instance_types(compute: &Compute, p: Params<'_>) -> Result<String> {
+async fn describe_instance_types(
+    compute: &Compute,
+    caller: &Principal,
+    p: Params<'_>,
+) -> Result<String> {
     let page = Page::parse(p, (5, 100))?;
     let names = p.list("InstanceType")?;
     let filters = p.filters()?;
@@ -497,7 +502,7 @@ async fn describe_instance_types(compute: &Compute, p: Params<'_>) -> Result<Str
         .into_iter()
         .filter(|t| names.is_empty() || names.contains(&t.name))
         .collect();
-    let selected = apply_filters(selected, &filters, instance_type_field, |_| None).await?;
+    let selected = apply_filters(caller, selected, &filters, instance_type_field, |_| None).await?;
     let (page, next_token) = page.apply(selected);
     Ok(xml::describe_instance_types_xml(
         &page,
@@ -573,7 +578,8 @@ async fn describe_images(compute: &Compute, caller: &Principal, p: Params<'_>) -
             (i, t)
         })
         .collect();
-    let selected = apply_filters(with_tags, &filters, image_field, |(_, t)| Some(t)).await?;
+    let selected =
+        apply_filters(caller, with_tags, &filters, image_field, |(_, t)| Some(t)).await?;
     let (page, next_token) = page.apply(selected);
     Ok(xml::describe_images_xml(&page, next_token.as_deref()))
 }
@@ -720,7 +726,10 @@ async fn describe_key_pairs(
             (k, t)
         })
         .collect();
-    let selected = apply_filters(with_tags, &filters, key_pair_field, |(_, t)| Some(t)).await?;
+    let selected = apply_filters(caller, with_tags, &filters, key_pair_field, |(_, t)| {
+        Some(t)
+    })
+    .await?;
     Ok(xml::describe_key_pairs_xml(&selected, include_public_key))
 }
 
@@ -842,7 +851,7 @@ async fn describe_tags(compute: &Compute, caller: &Principal, p: Params<'_>) -> 
         name.starts_with("tag:") || ["resource-id", "resource-type", "key", "value"].contains(&name)
     })?;
     let all = tags::describe(&compute.pool, &caller.account_id, &[], &[]).await?;
-    let selected = apply_filters(all, &filters, tag_description_field, |_| None).await?;
+    let selected = apply_filters(caller, all, &filters, tag_description_field, |_| None).await?;
     let (page, next_token) = page.apply(selected);
     Ok(xml::describe_tags_xml(&page, next_token.as_deref()))
 }
@@ -994,7 +1003,11 @@ async fn modify_instance_attribute(
 
 // ---------------------------------------------------------------- zones and regions
 
-async fn describe_availability_zones(compute: &Compute, p: Params<'_>) -> Result<String> {
+async fn describe_availability_zones(
+    compute: &Compute,
+    caller: &Principal,
+    p: Params<'_>,
+) -> Result<String> {
     let region = compute.config.region.as_str();
     let filters = p.filters()?;
     check_filters(&filters, |name| {
@@ -1052,6 +1065,7 @@ async fn describe_availability_zones(compute: &Compute, p: Params<'_>) -> Result
         .collect();
     let owned_region = region.to_string();
     let selected = apply_filters(
+        caller,
         zones,
         &filters,
         move |(name, id): &(String, String), filter: &str| {
@@ -1077,7 +1091,7 @@ async fn describe_availability_zones(compute: &Compute, p: Params<'_>) -> Result
     ))
 }
 
-async fn describe_regions(compute: &Compute, p: Params<'_>) -> Result<String> {
+async fn describe_regions(compute: &Compute, caller: &Principal, p: Params<'_>) -> Result<String> {
     let region = compute.config.region.clone();
     p.bool("AllRegions")?;
     let wanted = p.list("RegionName")?;
@@ -1089,6 +1103,7 @@ async fn describe_regions(compute: &Compute, p: Params<'_>) -> Result<String> {
         ["region-name", "endpoint", "opt-in-status"].contains(&name)
     })?;
     let selected = apply_filters(
+        caller,
         regions,
         &filters,
         |r: &String, filter: &str| match filter {

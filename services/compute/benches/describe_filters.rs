@@ -1,7 +1,7 @@
 #![allow(clippy::unwrap_used)]
 //! DescribeInstances' filter evaluation at the request limits: 50 filters of 200 values
-//! (wildcards included), over an account's instances. Prints the latency; run in release:
-//! `cargo test -p kumo-compute --release --test filter_bench -- --nocapture`.
+//! (wildcards included), over an account's instances. Prints the latency:
+//! `cargo bench -p kumo-compute --bench describe_filters`.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -62,7 +62,7 @@ async fn time(label: &str, instances: usize, tag_len: usize, filters: &[Filter])
     let items: Vec<Instance> = (0..instances).map(|n| instance(n, tag_len)).collect();
     let started = Instant::now();
     let compiled = Arc::new(filters::compile(filters).unwrap());
-    let kept = filters::select(items, compiled, |instance, filters| {
+    let kept = filters::select("bench", items, compiled, |instance, filters| {
         Ok(filters.iter().all(|f| filter_matches(f, instance)))
     })
     .await
@@ -78,7 +78,15 @@ async fn time(label: &str, instances: usize, tag_len: usize, filters: &[Filter])
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+fn main() {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(describe_filters_at_the_limits());
+}
+
 async fn describe_filters_at_the_limits() {
     // Exact values only: hash lookups.
     let exact: Vec<Filter> = (0..MAX_FILTERS)
