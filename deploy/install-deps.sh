@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what Kumo needs and is missing, on Debian 12. Idempotent: run it as often as you like.
 #   deploy/install-deps.sh          runtime needs (PostgreSQL, QEMU, runc, …) and the default images
-#   deploy/install-deps.sh --test   also the test tools (aws-cli and boto3 in .venv)
+#   deploy/install-deps.sh --test   also the test tools (aws-cli, boto3 and schemathesis in .venv)
 # Rust (cargo) must already be installed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -51,5 +51,10 @@ if $want_test; then
         python3 -m venv .venv
         .venv/bin/pip install --quiet --disable-pip-version-check awscli boto3
     fi
-    echo "test tools: $(.venv/bin/aws --version 2>&1)"
+    # schemathesis, pinned: cli/tests/schemathesis.rs runs it against openapi/kumo.json.
+    schemathesis_version=4.32.5
+    if ! .venv/bin/schemathesis --version 2>/dev/null | grep -qx "schemathesis, version $schemathesis_version"; then
+        .venv/bin/pip install --quiet --disable-pip-version-check "schemathesis==$schemathesis_version"
+    fi
+    echo "test tools: $(.venv/bin/aws --version 2>&1), $(.venv/bin/schemathesis --version 2>&1)"
 fi

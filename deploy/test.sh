@@ -15,3 +15,5 @@ echo "== cargo clippy"
 cargo clippy --workspace --all-targets --quiet -- -D warnings
 echo "== cargo test"
 cargo test --workspace
+echo "== fuzz (10 s per target; longer runs: docs/fuzzing.md)"
+fuzz/ci.sh 10
