@@ -33,7 +33,7 @@ export RUSTFLAGS
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}"
 cargo fmt --check
 echo "== fuzz: building ${targets[*]} ($profile)"
-cargo build --locked --profile "$profile" --target "$triple" --bins \
+cargo build --profile "$profile" --target "$triple" --bins \
     --config 'profile.dev.debug="line-tables-only"'
 
 for target in "${targets[@]}"; do
