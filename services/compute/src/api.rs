@@ -51,6 +51,7 @@ pub fn router(compute: Compute) -> Router {
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ListInstancesQuery {
     /// Only instances in this state (`pending`, `running`, …).

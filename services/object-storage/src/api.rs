@@ -87,6 +87,7 @@ async fn delete_bucket(
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ListObjectsQuery {
     /// Only keys starting with this.
@@ -337,7 +338,11 @@ async fn usage(
     Ok(Json(nodes::account_usage(&storage, &caller).await?))
 }
 
+/// The longest grace period a collection may ask for: beyond it, timestamps overflow.
+const MAX_GC_GRACE_SECONDS: u64 = 10 * 365 * 24 * 3600;
+
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct GcQuery {
     /// Spare unreferenced chunks younger than this many seconds (default: the configured
@@ -353,6 +358,14 @@ async fn collect_garbage(
     ValidQuery(query): ValidQuery<GcQuery>,
 ) -> Result<Json<GcReport>> {
     crate::require_operator(&caller)?;
+    if query
+        .grace_seconds
+        .is_some_and(|s| s > MAX_GC_GRACE_SECONDS)
+    {
+        return Err(StorageError::invalid_argument(format!(
+            "grace_seconds must be at most {MAX_GC_GRACE_SECONDS} (ten years)"
+        )));
+    }
     let grace = query
         .grace_seconds
         .map(std::time::Duration::from_secs)
