@@ -5,76 +5,15 @@
 //! restarts Postgres and the same process serves again; Ctrl-C while Postgres is down
 //! still stops Kumo cleanly. Timings are printed, never asserted.
 
+mod kumo_up;
+
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-struct Up {
-    child: Child,
-    endpoint: String,
-}
-
-impl Drop for Up {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start(state: &Path) -> Up {
-    let child = Command::new(env!("CARGO_BIN_EXE_kumo"))
-        .args(["up", "--listen", "127.0.0.1:0", "--no-agent", "--state-dir"])
-        .arg(state)
-        .env_remove("DATABASE_URL")
-        .env("RUST_LOG", "info")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(state.with_extension("log")).unwrap())
-        .spawn()
-        .unwrap();
-    let mut up = Up {
-        child,
-        endpoint: String::new(),
-    };
-    for _ in 0..1200 {
-        if let Some(status) = up.child.try_wait().unwrap() {
-            panic!("kumo up exited: {status}");
-        }
-        if let Ok(text) = std::fs::read_to_string(state.join("endpoint")) {
-            let endpoint = text.trim().to_string();
-            if status(&format!("{endpoint}/readyz"), &[]) == 200 {
-                up.endpoint = endpoint;
-                return up;
-            }
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    panic!("kumo up never became ready");
-}
-
-/// The HTTP status of a GET (0 when no answer at all).
-fn status(url: &str, headers: &[String]) -> u16 {
-    let mut cmd = Command::new("curl");
-    cmd.args([
-        "-s",
-        "-o",
-        "/dev/null",
-        "-w",
-        "%{http_code}",
-        "--max-time",
-        "60",
-    ]);
-    for h in headers {
-        cmd.args(["-H", h]);
-    }
-    let out = cmd.arg(url).output().unwrap();
-    String::from_utf8_lossy(&out.stdout)
-        .trim()
-        .parse()
-        .unwrap_or(0)
-}
+use kumo_up::{http_status, KumoUp};
 
 fn login(endpoint: &str, state: &Path) -> String {
     let password = std::fs::read_to_string(state.join("operator-password")).unwrap();
@@ -188,7 +127,7 @@ fn postgres_killed_under_traffic_answers_503_recovers_and_stops_on_sigint() {
         .tempdir_in("/tmp")
         .unwrap();
     let state = state_dir.path().to_path_buf();
-    let mut up = start(&state);
+    let mut up = KumoUp::start(&state, "info");
     let endpoint = up.endpoint.clone();
     let bearer = format!("authorization: Bearer {}", login(&endpoint, &state));
     let out = aws(
@@ -215,7 +154,7 @@ fn postgres_killed_under_traffic_answers_503_recovers_and_stops_on_sigint() {
             );
             std::thread::spawn(move || {
                 while on.load(Ordering::SeqCst) {
-                    let s = status(&url, std::slice::from_ref(&bearer));
+                    let s = http_status(&url, std::slice::from_ref(&bearer));
                     statuses.lock().unwrap().push(s);
                 }
             })
@@ -228,7 +167,7 @@ fn postgres_killed_under_traffic_answers_503_recovers_and_stops_on_sigint() {
     let killed_at = Instant::now();
     let killer = keep_postgres_down(state.clone(), hold.clone());
     assert!(
-        eventually(Duration::from_secs(60), || status(
+        eventually(Duration::from_secs(60), || http_status(
             &format!("{endpoint}/readyz"),
             &[]
         ) == 503),
@@ -236,9 +175,9 @@ fn postgres_killed_under_traffic_answers_503_recovers_and_stops_on_sigint() {
     );
     let to_not_ready = killed_at.elapsed();
     // /healthz is liveness only: the process is alive.
-    assert_eq!(status(&format!("{endpoint}/healthz"), &[]), 200);
+    assert_eq!(http_status(&format!("{endpoint}/healthz"), &[]), 200);
     assert!(
-        eventually(Duration::from_secs(60), || status(
+        eventually(Duration::from_secs(60), || http_status(
             &format!("{endpoint}/v1/buckets"),
             std::slice::from_ref(&bearer)
         ) == 503),
@@ -268,7 +207,7 @@ fn postgres_killed_under_traffic_answers_503_recovers_and_stops_on_sigint() {
     let killed = killer.join().unwrap();
     let released_at = Instant::now();
     assert!(
-        eventually(Duration::from_secs(120), || status(
+        eventually(Duration::from_secs(120), || http_status(
             &format!("{endpoint}/readyz"),
             &[]
         ) == 200),
@@ -276,7 +215,7 @@ fn postgres_killed_under_traffic_answers_503_recovers_and_stops_on_sigint() {
     );
     let to_ready = released_at.elapsed();
     assert!(
-        eventually(Duration::from_secs(60), || status(
+        eventually(Duration::from_secs(60), || http_status(
             &format!("{endpoint}/v1/buckets"),
             std::slice::from_ref(&bearer)
         ) == 200),
@@ -311,13 +250,12 @@ fn postgres_killed_under_traffic_answers_503_recovers_and_stops_on_sigint() {
     // cleanly and leaves no Postgres behind.
     let hold = Arc::new(AtomicBool::new(true));
     let killer = keep_postgres_down(state.clone(), hold.clone());
-    assert!(eventually(Duration::from_secs(60), || status(
+    assert!(eventually(Duration::from_secs(60), || http_status(
         &format!("{endpoint}/readyz"),
         &[]
     ) == 503));
     let interrupted_at = Instant::now();
-    // SAFETY: kill(2) has no memory-safety preconditions.
-    unsafe { libc::kill(up.child.id() as libc::pid_t, libc::SIGINT) };
+    up.signal(libc::SIGINT);
     let mut exit = None;
     assert!(
         eventually(Duration::from_secs(120), || {
@@ -337,7 +275,7 @@ fn postgres_killed_under_traffic_answers_503_recovers_and_stops_on_sigint() {
         postgres_processes(&state)
     );
 
-    let log = std::fs::read_to_string(state.with_extension("log")).unwrap();
+    let log = std::fs::read_to_string(&up.log).unwrap();
     assert!(log.contains("killed by signal 9 (SIGKILL)"), "{log}");
     assert!(log.contains("private Postgres restarted"), "{log}");
     assert!(log.contains("catalog unreachable"), "{log}");
@@ -352,5 +290,4 @@ fn postgres_killed_under_traffic_answers_503_recovers_and_stops_on_sigint() {
         statuses.len(),
         statuses.iter().filter(|s| **s == 503).count()
     );
-    let _ = std::fs::remove_file(state.with_extension("log"));
 }

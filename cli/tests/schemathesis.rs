@@ -15,16 +15,12 @@
 //! run's own token), and requests that would demote, delete, re-password or sign out the
 //! operator itself (`tests/schemathesis/hooks.py` points those at a user that does not exist).
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::Duration;
+mod kumo_up;
 
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("..")
-        .canonicalize()
-        .unwrap()
-}
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+
+use kumo_up::{repo_root, KumoUp};
 
 /// `$KUMO_SCHEMATHESIS`, else the project venv's.
 fn schemathesis() -> PathBuf {
@@ -38,70 +34,6 @@ fn schemathesis() -> PathBuf {
         venv.display()
     );
     venv
-}
-
-/// `kumo up` as a child process; stopped (SIGTERM, then SIGKILL) when dropped.
-struct Up {
-    child: Child,
-    endpoint: String,
-    log: PathBuf,
-}
-
-impl Drop for Up {
-    fn drop(&mut self) {
-        // SAFETY: kill(2) has no memory-safety preconditions.
-        unsafe { libc::kill(self.child.id() as libc::pid_t, libc::SIGTERM) };
-        for _ in 0..100 {
-            if matches!(self.child.try_wait(), Ok(Some(_))) {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Up {
-    fn start(state: &Path) -> Up {
-        let log = state.join("kumo-up.log");
-        let child = Command::new(env!("CARGO_BIN_EXE_kumo"))
-            .args(["up", "--listen", "127.0.0.1:0", "--no-agent", "--state-dir"])
-            .arg(state)
-            .env_remove("DATABASE_URL")
-            .env("RUST_LOG", "warn")
-            .stdin(Stdio::null())
-            .stdout(std::fs::File::create(&log).unwrap())
-            .stderr(std::fs::File::options().append(true).open(&log).unwrap())
-            .spawn()
-            .unwrap();
-        let mut up = Up {
-            child,
-            endpoint: String::new(),
-            log,
-        };
-        // Start-up takes a few seconds; poll (bounded) for the endpoint file and readiness.
-        for _ in 0..1200 {
-            if let Some(status) = up.child.try_wait().unwrap() {
-                panic!("kumo up exited: {status}\n{}", up.log_tail());
-            }
-            if let Ok(text) = std::fs::read_to_string(state.join("endpoint")) {
-                let endpoint = text.trim().to_string();
-                if curl(&["-sf", &format!("{endpoint}/readyz")]).is_some() {
-                    up.endpoint = endpoint;
-                    return up;
-                }
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        panic!("kumo up never became ready\n{}", up.log_tail());
-    }
-
-    fn log_tail(&self) -> String {
-        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
-        let lines: Vec<&str> = text.lines().collect();
-        lines[lines.len().saturating_sub(40)..].join("\n")
-    }
 }
 
 /// curl's stdout, or `None` if it failed.
@@ -120,7 +52,7 @@ fn schemathesis_finds_no_server_error() {
         .prefix("kumo-schemathesis-")
         .tempdir_in("/tmp")
         .unwrap();
-    let up = Up::start(state.path());
+    let up = KumoUp::start(state.path(), "warn");
 
     let password = std::fs::read_to_string(state.path().join("operator-password")).unwrap();
     let login = json(curl(&[

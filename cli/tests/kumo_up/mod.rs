@@ -1,0 +1,131 @@
+//! `kumo up` as a child process for the tests that attack or break a whole cloud (hostile
+//! inputs, schemathesis, catalog loss): started on a free port with a private Postgres and
+//! no compute agent, ready once `/readyz` answers; stopped (SIGTERM, then SIGKILL) when
+//! dropped.
+#![allow(dead_code, clippy::unwrap_used)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+/// The repository's root.
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .canonicalize()
+        .unwrap()
+}
+
+/// The default images: `$KUMO_IMAGE_DIR`, else `target/kumo-images`.
+pub fn image_dir() -> PathBuf {
+    std::env::var_os("KUMO_IMAGE_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo_root().join("target/kumo-images"))
+}
+
+/// The Python with boto3: `$KUMO_PYTHON`, else the workspace's `.venv`, else `python3`.
+pub fn python() -> String {
+    if let Ok(python) = std::env::var("KUMO_PYTHON") {
+        return python;
+    }
+    let venv = repo_root().join(".venv/bin/python");
+    if venv.exists() {
+        return venv.to_string_lossy().into_owned();
+    }
+    "python3".into()
+}
+
+/// The HTTP status of a GET with these headers (0 when nothing answered).
+pub fn http_status(url: &str, headers: &[String]) -> u16 {
+    let mut cmd = Command::new("curl");
+    cmd.args(["-s", "-o", "/dev/null", "-w", "%{http_code}"])
+        .args(["--max-time", "60"]);
+    for h in headers {
+        cmd.args(["-H", h]);
+    }
+    let out = cmd.arg(url).output().unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .parse()
+        .unwrap_or(0)
+}
+
+/// A running `kumo up`.
+pub struct KumoUp {
+    pub child: Child,
+    pub endpoint: String,
+    /// Its stdout and stderr.
+    pub log: PathBuf,
+}
+
+impl KumoUp {
+    /// `kumo up --listen 127.0.0.1:0 --no-agent --state-dir STATE` with `RUST_LOG` and the
+    /// default images when they are built; the log goes to `STATE/kumo-up.log`.
+    pub fn start(state: &Path, rust_log: &str) -> KumoUp {
+        let log = state.join("kumo-up.log");
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_kumo"));
+        cmd.args(["up", "--listen", "127.0.0.1:0", "--no-agent", "--state-dir"])
+            .arg(state);
+        if image_dir().join("container/rootfs.tar").is_file() {
+            cmd.arg("--image-dir").arg(image_dir());
+        }
+        let child = cmd
+            .env_remove("DATABASE_URL")
+            .env("RUST_LOG", rust_log)
+            .stdin(Stdio::null())
+            .stdout(std::fs::File::create(&log).unwrap())
+            .stderr(std::fs::File::options().append(true).open(&log).unwrap())
+            .spawn()
+            .unwrap();
+        let mut up = KumoUp {
+            child,
+            endpoint: String::new(),
+            log,
+        };
+        // Start-up takes a few seconds; poll (bounded) for the endpoint file and readiness.
+        for _ in 0..1200 {
+            if let Some(status) = up.child.try_wait().unwrap() {
+                panic!("kumo up exited: {status}\n{}", up.log_tail());
+            }
+            if let Ok(text) = std::fs::read_to_string(state.join("endpoint")) {
+                let endpoint = text.trim().to_string();
+                if http_status(&format!("{endpoint}/readyz"), &[]) == 200 {
+                    up.endpoint = endpoint;
+                    return up;
+                }
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!("kumo up never became ready\n{}", up.log_tail());
+    }
+
+    /// The last 40 lines of its log.
+    pub fn log_tail(&self) -> String {
+        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(40)..].join("\n")
+    }
+
+    /// Send it a signal (SIGINT, SIGTERM, …).
+    pub fn signal(&self, signal: libc::c_int) {
+        // SAFETY: kill(2) has no memory-safety preconditions.
+        unsafe { libc::kill(self.child.id() as libc::pid_t, signal) };
+    }
+}
+
+impl Drop for KumoUp {
+    fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(Some(_))) {
+            return;
+        }
+        self.signal(libc::SIGTERM);
+        for _ in 0..100 {
+            if matches!(self.child.try_wait(), Ok(Some(_))) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
