@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use kumo_compute_node::agent::{Agent, AgentConfig};
 use kumo_gateway::config::{start_control_plane, CommonArgs, ControlPlane};
+use kumo_gateway::server::SERVE_GRACE;
 
 use crate::profile;
 
@@ -230,7 +231,5 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// How long requests in flight may take to finish once Kumo is told to stop.
-const SERVE_GRACE: Duration = Duration::from_secs(5);
 /// How long the compute agent may take to finish its actions and sweep unused networking.
 const AGENT_GRACE: Duration = Duration::from_secs(5);

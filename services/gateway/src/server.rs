@@ -18,10 +18,35 @@ pub async fn run_standalone(
     let app = build(plane.services(), Default::default());
     let listener = TcpListener::bind(args.listen).await?;
     tracing::info!(endpoint = %format!("http://{}", listener.local_addr()?), "{name} ready");
-    serve(listener, app, shutdown_signal()).await?;
+    let (stop_serving, stopped) = tokio::sync::oneshot::channel::<()>();
+    let mut server = tokio::spawn(serve(listener, app, async {
+        let _ = stopped.await;
+    }));
+    tokio::select! {
+        _ = shutdown_signal() => {}
+        // The server only ends on its own when it fails.
+        served = &mut server => {
+            plane.catalog.shutdown().await;
+            served??;
+            return Ok(());
+        }
+    }
+    // In-flight requests get a bounded grace period (a long S3 transfer would otherwise
+    // hold the process up indefinitely).
+    let _ = stop_serving.send(());
+    match tokio::time::timeout(SERVE_GRACE, &mut server).await {
+        Ok(served) => served??,
+        Err(_) => {
+            tracing::warn!("requests still in flight after {SERVE_GRACE:?}; abandoning them");
+            server.abort();
+        }
+    }
     plane.catalog.shutdown().await;
     Ok(())
 }
+
+/// How long requests in flight may take to finish once a process is asked to stop.
+pub const SERVE_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Resolves on Ctrl-C (SIGINT) or SIGTERM.
 pub async fn shutdown_signal() {
