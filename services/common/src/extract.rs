@@ -119,11 +119,14 @@ where
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
         let query = parts.uri.query().unwrap_or("");
         // Checked on the raw query string because lossy decoding would hide bad bytes.
-        let checked = crate::QueryRequest::parse(Some(&format!("Action=_&{query}")), b"");
-        if let Err(error) = checked {
+        if let Some(Err(refused)) = crate::text::form_pairs(query.as_bytes()).find(Result::is_err) {
+            let what = refused.name.map_or_else(
+                || "a parameter name".to_string(),
+                |name| format!("the value of {}", name.chars().take(64).collect::<String>()),
+            );
             return Err(JsonError::bad_request(format!(
-                "invalid query string: {}",
-                error.message
+                "invalid query string: {what} {}",
+                refused.problem
             )));
         }
         match axum::extract::Query::<T>::try_from_uri(&parts.uri) {

@@ -30,25 +30,22 @@ impl QueryRequest {
         let sources = [query.unwrap_or("").as_bytes(), body];
         let mut count = 0usize;
         for source in sources {
-            for pair in source.split(|&b| b == b'&').filter(|p| !p.is_empty()) {
+            for pair in text::form_pairs(source) {
                 count += 1;
                 if count > MAX_PARAMETERS {
                     return Err(AwsError::invalid_parameter_value(format!(
                         "The request has more than {MAX_PARAMETERS} parameters"
                     )));
                 }
-                let (raw_key, raw_value) = match pair.iter().position(|&b| b == b'=') {
-                    Some(at) => (&pair[..at], &pair[at + 1..]),
-                    None => (pair, &b""[..]),
-                };
-                let key = decode_component(raw_key).map_err(|problem| {
-                    AwsError::invalid_parameter_value(format!("A parameter name {problem}"))
-                })?;
-                let value = decode_component(raw_value).map_err(|problem| {
-                    AwsError::invalid_parameter_value(format!(
-                        "The value for parameter {} {problem}",
-                        printable(&key)
-                    ))
+                let (key, value) = pair.map_err(|refused| {
+                    AwsError::invalid_parameter_value(match refused.name {
+                        None => format!("A parameter name {}", refused.problem),
+                        Some(name) => format!(
+                            "The value for parameter {} {}",
+                            printable(&name),
+                            refused.problem
+                        ),
+                    })
                 })?;
                 match key.as_str() {
                     "Action" => request.action = value,
@@ -79,43 +76,6 @@ impl QueryRequest {
     pub fn require(&self, name: &str) -> Result<&str, AwsError> {
         self.get(name)
             .ok_or_else(|| AwsError::missing_parameter(name))
-    }
-}
-
-/// `application/x-www-form-urlencoded` decoding of one key or value (`+` is a space),
-/// strict about UTF-8 and refused characters.
-fn decode_component(raw: &[u8]) -> Result<String, text::TextProblem> {
-    let mut bytes = Vec::with_capacity(raw.len());
-    let mut i = 0;
-    while i < raw.len() {
-        match raw[i] {
-            b'+' => bytes.push(b' '),
-            b'%' => match (
-                raw.get(i + 1).copied().and_then(hex),
-                raw.get(i + 2).copied().and_then(hex),
-            ) {
-                (Some(hi), Some(lo)) => {
-                    bytes.push(hi << 4 | lo);
-                    i += 2;
-                }
-                // A stray `%` stays literal, as browsers and form_urlencoded do.
-                _ => bytes.push(b'%'),
-            },
-            b => bytes.push(b),
-        }
-        i += 1;
-    }
-    let text = String::from_utf8(bytes).map_err(|_| text::TextProblem::InvalidUtf8)?;
-    text::check(&text)?;
-    Ok(text)
-}
-
-fn hex(b: u8) -> Option<u8> {
-    match b {
-        b'0'..=b'9' => Some(b - b'0'),
-        b'a'..=b'f' => Some(b - b'a' + 10),
-        b'A'..=b'F' => Some(b - b'A' + 10),
-        _ => None,
     }
 }
 

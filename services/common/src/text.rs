@@ -75,6 +75,70 @@ pub fn check_bytes(bytes: &[u8]) -> Result<&str, TextProblem> {
     Ok(text)
 }
 
+/// Percent-decode strictly: the decoded bytes must be UTF-8 (a stray `%` stays literal);
+/// with `plus_as_space`, `+` is a space as in `application/x-www-form-urlencoded`. Only
+/// the encoding is checked here: callers apply [`check`] or their own rules.
+pub fn percent_decode(raw: &[u8], plus_as_space: bool) -> Result<String, TextProblem> {
+    let bytes: Vec<u8> = if plus_as_space && raw.contains(&b'+') {
+        let spaced: Vec<u8> = raw
+            .iter()
+            .map(|&b| if b == b'+' { b' ' } else { b })
+            .collect();
+        percent_encoding::percent_decode(&spaced).collect()
+    } else {
+        percent_encoding::percent_decode(raw).collect()
+    };
+    String::from_utf8(bytes).map_err(|_| TextProblem::InvalidUtf8)
+}
+
+/// A form pair [`form_pairs`] refused: which part, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FormProblem {
+    /// The pair's decoded name, when the value was the refused part.
+    pub name: Option<String>,
+    pub problem: TextProblem,
+}
+
+/// The `name=value` pairs of an `application/x-www-form-urlencoded` string (a URL query,
+/// a form body, S3's `x-amz-tagging`), each part decoded with [`percent_decode`] and
+/// passed through [`check`].
+pub fn form_pairs(raw: &[u8]) -> impl Iterator<Item = Result<(String, String), FormProblem>> + '_ {
+    decode_form(raw).map(|pair| {
+        let (name, value) = pair?;
+        check(&name).map_err(|problem| FormProblem {
+            name: None,
+            problem,
+        })?;
+        check(&value).map_err(|problem| FormProblem {
+            name: Some(name.clone()),
+            problem,
+        })?;
+        Ok((name, value))
+    })
+}
+
+/// [`form_pairs`] with only the encoding checked, for callers whose own rules refuse
+/// characters with their own error (S3's tags).
+pub fn decode_form(raw: &[u8]) -> impl Iterator<Item = Result<(String, String), FormProblem>> + '_ {
+    raw.split(|&b| b == b'&')
+        .filter(|pair| !pair.is_empty())
+        .map(|pair| {
+            let (raw_name, raw_value) = match pair.iter().position(|&b| b == b'=') {
+                Some(at) => (&pair[..at], &pair[at + 1..]),
+                None => (pair, &b""[..]),
+            };
+            let name = percent_decode(raw_name, true).map_err(|problem| FormProblem {
+                name: None,
+                problem,
+            })?;
+            let value = percent_decode(raw_value, true).map_err(|problem| FormProblem {
+                name: Some(name.clone()),
+                problem,
+            })?;
+            Ok((name, value))
+        })
+}
+
 /// The first string in a JSON value (keys included) that [`check`] refuses, with a
 /// JSON-pointer-like path to it; recursion is bounded by serde_json's own depth limit.
 pub fn check_json(value: &serde_json::Value) -> Result<(), (String, TextProblem)> {
@@ -129,6 +193,32 @@ mod tests {
         assert_eq!(check_len("abcd", 3), Err(TextProblem::TooLong { max: 3 }));
         assert_eq!(check_len("ééé", 3), Ok(()));
         assert_eq!(TextProblem::Nul.to_string(), "contains a NUL character");
+    }
+
+    #[test]
+    fn strict_form_decoding() {
+        let pairs: Vec<_> = form_pairs(b"a=1+2%2B3&&b&c=").collect();
+        assert_eq!(
+            pairs,
+            vec![
+                Ok(("a".into(), "1 2+3".into())),
+                Ok(("b".into(), String::new())),
+                Ok(("c".into(), String::new()))
+            ]
+        );
+        assert_eq!(percent_decode(b"100%&%zz+", false).unwrap(), "100%&%zz+");
+        assert_eq!(
+            percent_decode(b"lossy%FFkey", false),
+            Err(TextProblem::InvalidUtf8)
+        );
+        let bad: Vec<_> = form_pairs(b"k=a%00b").collect();
+        assert_eq!(
+            bad,
+            vec![Err(FormProblem {
+                name: Some("k".into()),
+                problem: TextProblem::Nul
+            })]
+        );
     }
 
     #[test]

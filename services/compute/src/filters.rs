@@ -12,6 +12,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use crate::error::{ComputeError, Result};
+use crate::validate;
 
 /// At most this many filters per request (more: `FilterLimitExceeded`).
 pub const MAX_FILTERS: usize = 50;
@@ -47,32 +48,18 @@ pub fn too_many_values() -> ComputeError {
     )
 }
 
-fn too_long(what: &str, max: usize) -> ComputeError {
-    ComputeError::invalid(format!(
-        "The {what} is too long: at most {max} characters are allowed"
-    ))
-}
-
-/// The text of a filter name or value: no control characters, at most `max` characters.
-fn check_text(what: &str, text: &str, max: usize) -> Result<()> {
-    kumo_common::text::check_len(text, max).map_err(|problem| match problem {
-        kumo_common::text::TextProblem::TooLong { max } => too_long(what, max),
-        other => ComputeError::invalid(format!("The {what} {other}")),
-    })
-}
-
 /// The limits on one request's filters, checked before any work.
 pub fn check_limits(filters: &[Filter]) -> Result<()> {
     if filters.len() > MAX_FILTERS {
         return Err(too_many_filters());
     }
     for filter in filters {
-        check_text("filter name", &filter.name, MAX_FILTER_NAME_CHARS)?;
+        validate::field("Filter.Name", &filter.name, MAX_FILTER_NAME_CHARS)?;
         if filter.values.len() > MAX_FILTER_VALUES {
             return Err(too_many_values());
         }
         for value in &filter.values {
-            check_text("filter value", value, MAX_FILTER_VALUE_CHARS)?;
+            validate::field("Filter.Value", value, MAX_FILTER_VALUE_CHARS)?;
         }
     }
     Ok(())
@@ -87,7 +74,7 @@ pub fn check_ids(name: &str, ids: &[String]) -> Result<()> {
         )));
     }
     for id in ids {
-        check_text(name, id, 255)?;
+        validate::field(name, id, 255)?;
     }
     Ok(())
 }

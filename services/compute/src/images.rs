@@ -312,7 +312,7 @@ pub async fn list(
         match owner.as_str() {
             "self" => owner_ids.push(caller.account_id.clone()),
             "amazon" | "aws-marketplace" | "aws-backup-vault" => owner_ids.push(String::new()),
-            id if validate::is_account_id(id) => owner_ids.push(id.to_string()),
+            id if kumo_common::ids::is_account_id(id) => owner_ids.push(id.to_string()),
             other => {
                 return Err(ComputeError::Invalid(
                     "InvalidUserID.Malformed",

@@ -47,11 +47,6 @@ pub fn client_token(token: &str) -> Result<()> {
     }
 }
 
-/// An account id as EC2 names owners: 12 digits.
-pub fn is_account_id(value: &str) -> bool {
-    value.len() == 12 && value.bytes().all(|b| b.is_ascii_digit())
-}
-
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
@@ -71,7 +66,7 @@ mod tests {
         assert!(client_token("a\u{1}").is_err());
         assert!(client_token(&"a".repeat(65)).is_err());
         assert!(client_token("é").is_err());
-        assert!(is_account_id("123456789012"));
-        assert!(!is_account_id("12345678901x"));
+        assert!(kumo_common::ids::is_account_id("123456789012"));
+        assert!(!kumo_common::ids::is_account_id("12345678901x"));
     }
 }

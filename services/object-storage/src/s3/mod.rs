@@ -104,8 +104,7 @@ pub fn invalid_uri() -> StorageError {
 /// Percent-decode a path segment or query component strictly: the bytes must be UTF-8
 /// (never decoded lossily, so two different byte strings never name the same key).
 pub fn decode_component(text: &str) -> Result<String> {
-    String::from_utf8(percent_encoding::percent_decode_str(text).collect())
-        .map_err(|_| invalid_uri())
+    kumo_common::text::percent_decode(text.as_bytes(), false).map_err(|_| invalid_uri())
 }
 
 fn decode_key(text: &str) -> Result<Option<ObjectKey>> {

@@ -158,7 +158,8 @@ fn version_template(headers: &HeaderMap) -> Result<NewVersion> {
 }
 
 /// `x-amz-tagging: k1=v1&k2=v2` (URL query encoding), decoded strictly: a pair that is not
-/// UTF-8 once decoded is `InvalidTag`, never replaced by U+FFFD.
+/// UTF-8 once decoded is `InvalidTag`, never replaced by U+FFFD (the tag rules then
+/// refuse what tags may not hold).
 fn parse_tagging_header(value: &[u8]) -> Result<Vec<(String, String)>> {
     let invalid = || {
         StorageError::S3(
@@ -167,24 +168,8 @@ fn parse_tagging_header(value: &[u8]) -> Result<Vec<(String, String)>> {
             "The header 'x-amz-tagging' shall be encoded as UTF-8 then URLEncoded URL query parameters without tag name duplicates.".into(),
         )
     };
-    let decode = |part: &[u8]| -> Result<String> {
-        let plus_as_space: Vec<u8> = part
-            .iter()
-            .map(|b| if *b == b'+' { b' ' } else { *b })
-            .collect();
-        String::from_utf8(percent_encoding::percent_decode(&plus_as_space).collect())
-            .map_err(|_| invalid())
-    };
-    value
-        .split(|b| *b == b'&')
-        .filter(|pair| !pair.is_empty())
-        .map(|pair| {
-            let (k, v) = match pair.iter().position(|b| *b == b'=') {
-                Some(at) => (&pair[..at], &pair[at + 1..]),
-                None => (pair, &[][..]),
-            };
-            Ok((decode(k)?, decode(v)?))
-        })
+    kumo_common::text::decode_form(value)
+        .map(|pair| pair.map_err(|_| invalid()))
         .collect()
 }
 
