@@ -1,0 +1,146 @@
+//! EC2 DescribeInstanceAttribute and ModifyInstanceAttribute.
+
+use super::*;
+
+/// Attributes Kumo does not model: their fixed values (`None`: empty element).
+pub(super) fn fixed_attribute(attribute: &str) -> Option<Option<&'static str>> {
+    Some(match attribute {
+        "sourceDestCheck" | "enaSupport" => Some("true"),
+        "ebsOptimized" | "disableApiStop" => Some("false"),
+        "rootDeviceName" => Some("/dev/xvda"),
+        "kernel" | "ramdisk" | "sriovNetSupport" | "groupSet" | "blockDeviceMapping"
+        | "productCodes" => None,
+        _ => return None,
+    })
+}
+
+pub(super) async fn describe_instance_attribute(
+    compute: &Compute,
+    caller: &Principal,
+    p: Params<'_>,
+) -> Result<String> {
+    let instance_id = p.required("InstanceId")?;
+    let attribute = p.required("Attribute")?;
+    if let Some(fixed) = fixed_attribute(attribute) {
+        // Existence and ownership, through a modelled attribute.
+        instances::get_attribute(&compute.pool, caller, instance_id, "instanceType").await?;
+        return Ok(xml::instance_attribute_xml(instance_id, attribute, fixed));
+    }
+    let value = instances::get_attribute(&compute.pool, caller, instance_id, attribute).await?;
+    let text = match value {
+        AttributeValue::Text(t) => Some(t),
+        AttributeValue::Bool(b) => Some(b.to_string()),
+        AttributeValue::UserData(data) => data
+            .filter(|d| !d.is_empty())
+            .map(|d| base64::engine::general_purpose::STANDARD.encode(d)),
+    };
+    Ok(xml::instance_attribute_xml(
+        instance_id,
+        attribute,
+        text.as_deref(),
+    ))
+}
+
+/// The one attribute a ModifyInstanceAttribute call changes, and its raw value.
+pub fn modified_attribute(p: Params<'_>) -> Result<(String, String)> {
+    const STRUCTURED: [(&str, &str); 11] = [
+        ("InstanceType", "instanceType"),
+        ("UserData", "userData"),
+        ("DisableApiTermination", "disableApiTermination"),
+        (
+            "InstanceInitiatedShutdownBehavior",
+            "instanceInitiatedShutdownBehavior",
+        ),
+        ("SourceDestCheck", "sourceDestCheck"),
+        ("EbsOptimized", "ebsOptimized"),
+        ("EnaSupport", "enaSupport"),
+        ("DisableApiStop", "disableApiStop"),
+        ("Kernel", "kernel"),
+        ("Ramdisk", "ramdisk"),
+        ("SriovNetSupport", "sriovNetSupport"),
+    ];
+    let mut changes: Vec<(String, String)> = Vec::new();
+    if let Some(attribute) = p.string("Attribute") {
+        let value = p.required("Value")?;
+        changes.push((attribute.to_string(), value.to_string()));
+    }
+    for (param, attribute) in STRUCTURED {
+        if let Some(value) = p.string(&format!("{param}.Value")) {
+            changes.push((attribute.to_string(), value.to_string()));
+        }
+    }
+    if !p.list("GroupId")?.is_empty() || !p.indices("BlockDeviceMapping").is_empty() {
+        return Err(ComputeError::Invalid(
+            "UnsupportedOperation",
+            "Security groups and block device mappings cannot be modified".into(),
+        ));
+    }
+    match changes.len() {
+        0 => Err(ComputeError::Missing("Attribute".into())),
+        1 => Ok(changes.remove(0)),
+        _ => Err(ComputeError::Invalid(
+            "InvalidParameterCombination",
+            format!(
+                "Fields for multiple attribute types specified: {}",
+                changes
+                    .iter()
+                    .map(|(a, _)| a.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        )),
+    }
+}
+
+pub(super) fn parse_bool_value(attribute: &str, value: &str) -> Result<bool> {
+    match value.to_ascii_lowercase().as_str() {
+        "true" => Ok(true),
+        "false" => Ok(false),
+        _ => Err(ComputeError::invalid(format!(
+            "Invalid value '{value}' for {attribute}. Expecting a boolean (true or false)."
+        ))),
+    }
+}
+
+pub(super) async fn modify_instance_attribute(
+    compute: &Compute,
+    caller: &Principal,
+    p: Params<'_>,
+) -> Result<String> {
+    let instance_id = p.required("InstanceId")?;
+    let (attribute, raw) = modified_attribute(p)?;
+    let value = match attribute.as_str() {
+        "instanceType" | "instanceInitiatedShutdownBehavior" => AttributeValue::Text(raw),
+        "disableApiTermination" => AttributeValue::Bool(parse_bool_value(&attribute, &raw)?),
+        "userData" => {
+            let bytes = if raw.trim().is_empty() {
+                None
+            } else {
+                Some(api::decode_user_data(&raw)?)
+            };
+            AttributeValue::UserData(bytes)
+        }
+        other => {
+            // Unmodelled attributes: setting their fixed value is a no-op, anything else unsupported.
+            let fixed = fixed_attribute(other).flatten();
+            let same = match fixed {
+                Some(f) if f == "true" || f == "false" => {
+                    parse_bool_value(other, &raw)?.to_string() == f
+                }
+                Some(f) => raw == f,
+                None => false,
+            };
+            if !same {
+                return Err(ComputeError::Invalid(
+                    "UnsupportedOperation",
+                    format!("Modifying the attribute '{other}' is not supported"),
+                ));
+            }
+            require_write(caller)?;
+            instances::get_attribute(&compute.pool, caller, instance_id, "instanceType").await?;
+            return Ok(xml::return_true());
+        }
+    };
+    instances::modify_attribute(&compute.pool, caller, instance_id, &attribute, value).await?;
+    Ok(xml::return_true())
+}

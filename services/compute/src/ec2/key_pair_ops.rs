@@ -1,0 +1,156 @@
+//! EC2 ImportKeyPair, CreateKeyPair, DescribeKeyPairs and DeleteKeyPair.
+
+use super::*;
+
+/// `PublicKeyMaterial`: base64 of the OpenSSH line (SDKs encode it); a raw line is accepted too.
+pub(super) fn public_key_material(text: &str) -> Result<String> {
+    let text = text.trim();
+    if text.starts_with("ssh-") || text.starts_with("ecdsa-") {
+        return Ok(text.to_string());
+    }
+    base64::engine::general_purpose::STANDARD
+        .decode(text)
+        .ok()
+        .and_then(|bytes| String::from_utf8(bytes).ok())
+        .ok_or_else(|| {
+            ComputeError::Invalid(
+                "InvalidKeyPair.Format",
+                "Key is not in valid OpenSSH public key format".into(),
+            )
+        })
+}
+
+pub(super) async fn import_key_pair(
+    compute: &Compute,
+    caller: &Principal,
+    p: Params<'_>,
+) -> Result<String> {
+    let input = ImportKeyPair {
+        key_name: p.required("KeyName")?.to_string(),
+        public_key: public_key_material(p.required("PublicKeyMaterial")?)?,
+    };
+    let tag_list = p.tags_for("key-pair", &[])?;
+    tags::validate(&tag_list)?;
+    let key = key_pairs::import(&compute.pool, caller, &input).await?;
+    tags::put(
+        &compute.pool,
+        &caller.account_id,
+        &key.key_pair_id,
+        &tag_list,
+    )
+    .await?;
+    Ok(xml::imported_key_pair_xml(
+        &key,
+        &tag_list.into_iter().collect(),
+    ))
+}
+
+pub(super) async fn create_key_pair(
+    compute: &Compute,
+    caller: &Principal,
+    p: Params<'_>,
+) -> Result<String> {
+    if let Some(format) = p.string("KeyFormat") {
+        if format != "pem" {
+            return Err(ComputeError::invalid(format!(
+                "Invalid value '{format}' for KeyFormat: only pem"
+            )));
+        }
+    }
+    let input = CreateKeyPair {
+        key_name: p.required("KeyName")?.to_string(),
+        key_type: p.string("KeyType").map(str::to_string),
+    };
+    let tag_list = p.tags_for("key-pair", &[])?;
+    tags::validate(&tag_list)?;
+    let key = key_pairs::create(&compute.pool, caller, &input).await?;
+    tags::put(
+        &compute.pool,
+        &caller.account_id,
+        &key.key_pair.key_pair_id,
+        &tag_list,
+    )
+    .await?;
+    Ok(xml::created_key_pair_xml(
+        &key,
+        &tag_list.into_iter().collect(),
+    ))
+}
+
+pub(super) const KEY_PAIR_FILTERS: [&str; 4] =
+    ["key-name", "key-pair-id", "fingerprint", "key-type"];
+
+pub(super) fn key_pair_field(key: &(KeyPair, Tags), name: &str) -> Vec<String> {
+    let (key, _) = key;
+    let one = |s: &str| vec![s.to_string()];
+    match name {
+        "key-name" => one(&key.key_name),
+        "key-pair-id" => one(&key.key_pair_id),
+        "fingerprint" => one(&key.fingerprint),
+        "key-type" => one(&key.key_type),
+        _ => Vec::new(),
+    }
+}
+
+pub(super) async fn describe_key_pairs(
+    compute: &Compute,
+    caller: &Principal,
+    p: Params<'_>,
+) -> Result<String> {
+    let filters = p.filters()?;
+    check_filters(&filters, |name| {
+        is_tag_filter(name) || KEY_PAIR_FILTERS.contains(&name)
+    })?;
+    let include_public_key = p.bool("IncludePublicKey")?.unwrap_or(false);
+    let keys = key_pairs::list(
+        &compute.pool,
+        caller,
+        &p.list("KeyName")?,
+        &p.list("KeyPairId")?,
+    )
+    .await?;
+    let ids: Vec<String> = keys.iter().map(|k| k.key_pair_id.clone()).collect();
+    let mut tags = tags::for_resources(&compute.pool, &caller.account_id, &ids).await?;
+    let with_tags: Vec<(KeyPair, Tags)> = keys
+        .into_iter()
+        .map(|k| {
+            let t = tags.remove(&k.key_pair_id).unwrap_or_default();
+            (k, t)
+        })
+        .collect();
+    let selected = apply_filters(caller, with_tags, &filters, key_pair_field, |(_, t)| {
+        Some(t)
+    })
+    .await?;
+    Ok(xml::describe_key_pairs_xml(&selected, include_public_key))
+}
+
+pub(super) async fn delete_key_pair(
+    compute: &Compute,
+    caller: &Principal,
+    p: Params<'_>,
+) -> Result<String> {
+    let name = p.string("KeyName");
+    let id = p.string("KeyPairId");
+    require_write(caller)?;
+    if name.is_none() && id.is_none() {
+        return Err(ComputeError::Missing("KeyName".into()));
+    }
+    // Deleting a key pair that does not exist succeeds, as in EC2; a found one loses its tags too.
+    let names: Vec<String> = name.map(str::to_string).into_iter().collect();
+    let ids: Vec<String> = id.map(str::to_string).into_iter().collect();
+    let found = match key_pairs::list(&compute.pool, caller, &names, &ids).await {
+        Ok(keys) => keys,
+        Err(ComputeError::NotFound(..)) => Vec::new(),
+        Err(other) => return Err(other),
+    };
+    key_pairs::delete(&compute.pool, caller, name, id).await?;
+    for key in &found {
+        tags::delete(&compute.pool, &caller.account_id, &key.key_pair_id, &[]).await?;
+    }
+    let key_pair_id = found
+        .first()
+        .map(|k| element("keyPairId", &k.key_pair_id))
+        .unwrap_or_default();
+    Ok(format!("{}{key_pair_id}", xml::return_true()))
+}
