@@ -1,0 +1,349 @@
+//! Multipart uploads: CreateMultipartUpload, UploadPart, UploadPartCopy, CompleteMultipartUpload, AbortMultipartUpload and ListParts.
+
+use super::*;
+use crate::checksum::{ChecksumAlgorithm, ChecksumError, IntegrityExpectation, ObjectHasher};
+use crate::multipart;
+use crate::s3::{body, malformed_xml};
+
+pub(super) async fn create_upload(storage: &ObjectStorage, request: S3Request) -> Result<Response> {
+    let bucket = request.bucket()?.to_string();
+    let key = request.key()?.to_string();
+    let mut template = version_template(&request.headers)?;
+    template.checksum_algorithm = match request.header("x-amz-checksum-algorithm") {
+        Some(name) => Some(
+            ChecksumAlgorithm::parse(name)
+                .ok_or(ChecksumError::UnsupportedAlgorithm)?
+                .as_str()
+                .to_string(),
+        ),
+        None => None,
+    };
+    let checksum_type = requested_checksum_type(&request, template.checksum_algorithm.as_deref())?;
+    let upload = multipart::create(
+        storage,
+        &request.principal,
+        &bucket,
+        &key,
+        &template,
+        checksum_type,
+    )
+    .await?;
+    let mut w = XmlWriter::new("InitiateMultipartUploadResult");
+    w.text("Bucket", &bucket)
+        .text("Key", &key)
+        .text("UploadId", &upload.upload_id);
+    let mut response = xml_response(w.finish("InitiateMultipartUploadResult"));
+    if let Some(alg) = &template.checksum_algorithm {
+        set_header(&mut response, "x-amz-checksum-algorithm", alg);
+        set_header(&mut response, "x-amz-checksum-type", upload.checksum_type());
+    }
+    Ok(response)
+}
+
+/// CreateMultipartUpload's `x-amz-checksum-type`, checked against the algorithm as S3
+/// does: it needs an algorithm, and FULL_OBJECT needs a CRC.
+pub(super) fn requested_checksum_type(
+    request: &S3Request,
+    algorithm: Option<&str>,
+) -> Result<Option<&'static str>> {
+    let Some(value) = request.header("x-amz-checksum-type") else {
+        return Ok(None);
+    };
+    let checksum_type = [multipart::COMPOSITE, multipart::FULL_OBJECT]
+        .into_iter()
+        .find(|t| t.eq_ignore_ascii_case(value.trim()))
+        .ok_or_else(|| {
+            StorageError::invalid_request("Value for x-amz-checksum-type header is invalid.")
+        })?;
+    let algorithm = algorithm.and_then(ChecksumAlgorithm::parse).ok_or_else(|| {
+        StorageError::invalid_request(
+            "The x-amz-checksum-type header can only be used with the x-amz-checksum-algorithm header.",
+        )
+    })?;
+    if checksum_type == multipart::FULL_OBJECT && !algorithm.is_crc() {
+        return Err(StorageError::invalid_request(format!(
+            "The FULL_OBJECT checksum type cannot be used with the {} checksum algorithm.",
+            algorithm.as_str().to_ascii_lowercase()
+        )));
+    }
+    Ok(Some(checksum_type))
+}
+
+pub(super) fn part_params(request: &S3Request) -> Result<(String, i32)> {
+    let upload_id = request
+        .param("uploadId")
+        .ok_or_else(|| StorageError::invalid_argument("uploadId is required"))?
+        .to_string();
+    let number = request
+        .param("partNumber")
+        .and_then(|n| n.parse::<i64>().ok())
+        .ok_or_else(|| {
+            StorageError::invalid_argument(
+                "Part number must be an integer between 1 and 10000, inclusive",
+            )
+        })?;
+    Ok((upload_id, multipart::validate_part_number(number)?))
+}
+
+pub(super) async fn upload_part(storage: &ObjectStorage, request: S3Request) -> Result<Response> {
+    let (upload_id, number) = part_params(&request)?;
+    let bucket = request.bucket()?.to_string();
+    let key = request.key()?.to_string();
+    let upload = multipart::get(storage, &request.principal, &bucket, &key, &upload_id).await?;
+    crate::require_write(&request.principal)?;
+    if request.headers.contains_key("x-amz-copy-source") {
+        return upload_part_copy(storage, request, upload, number).await;
+    }
+    // A part of an upload created with a checksum algorithm carries that checksum (computed
+    // here when the client sent none); another algorithm is refused, as S3 does.
+    let upload_algorithm = upload
+        .checksum_algorithm
+        .as_deref()
+        .and_then(ChecksumAlgorithm::parse);
+    let sent = IntegrityExpectation::from_headers(&request.headers)?.algorithm();
+    if let (Some(expected), Some(sent)) = (upload_algorithm, sent) {
+        if expected != sent {
+            return Err(StorageError::invalid_request(format!(
+                "Checksum Type mismatch occurred, expected checksum Type: {}, actual checksum Type: {}",
+                expected.as_str().to_ascii_lowercase(),
+                sent.as_str().to_ascii_lowercase()
+            )));
+        }
+    }
+    let mut incoming = body::incoming(
+        &request.headers,
+        request.context.as_ref(),
+        || request.take_body(),
+        multipart::MAX_PART_BYTES,
+        upload_algorithm,
+    )?;
+    let verifier = &mut incoming.verifier;
+    let mut observe = |data: &[u8]| verifier.update(data);
+    let written = blobs::write_blob(storage, incoming.stream, &mut observe).await?;
+    let integrity = incoming.verifier.finish()?;
+    let md5_hex = hex::encode(integrity.md5);
+    let checksum = integrity.checksum.as_ref().map(|c| c.1.clone());
+    let part = multipart::save_part(
+        storage,
+        &upload,
+        number,
+        &written,
+        &md5_hex,
+        checksum.as_deref(),
+    )
+    .await?;
+    let mut response = empty(StatusCode::OK);
+    set_header(&mut response, "etag", &part.etag());
+    if let Some((alg, value)) = &integrity.checksum {
+        set_header(
+            &mut response,
+            &format!("x-amz-checksum-{}", alg.to_ascii_lowercase()),
+            value,
+        );
+    }
+    Ok(response)
+}
+
+pub(super) async fn upload_part_copy(
+    storage: &ObjectStorage,
+    request: S3Request,
+    upload: multipart::Upload,
+    number: i32,
+) -> Result<Response> {
+    let (_, source) = copy_source(storage, &request).await?;
+    let size = source.size as u64;
+    let (start, end) = match request.header("x-amz-copy-source-range") {
+        Some(value) => {
+            let range = value
+                .strip_prefix("bytes=")
+                .and_then(|r| r.split_once('-'))
+                .and_then(|(a, b)| Some((a.parse::<u64>().ok()?, b.parse::<u64>().ok()?)))
+                .filter(|(a, b)| a <= b && *b < size)
+                .ok_or_else(|| StorageError::invalid_argument("The x-amz-copy-source-range value must be of the form bytes=first-last where first and last are the zero-based offsets of the first and last bytes to copy"))?;
+            (range.0, range.1 + 1)
+        }
+        None => (0, size),
+    };
+    // A part copy re-writes the bytes (a range need not fall on chunk boundaries).
+    // The part gets the upload's checksum like an uploaded one (the completed object's
+    // checksum is made of its parts').
+    let stream = blobs::read_range(storage, source.blob_id, start, end).await?;
+    let algorithm = upload
+        .checksum_algorithm
+        .as_deref()
+        .and_then(ChecksumAlgorithm::parse);
+    let mut hasher = ObjectHasher::new(algorithm);
+    let mut observe = |data: &[u8]| hasher.update(data);
+    let written = blobs::write_blob(storage, Box::pin(stream), &mut observe).await?;
+    let digests = hasher.finish();
+    let md5_hex = digests.md5_hex();
+    let checksum = digests.checksum;
+    let part = multipart::save_part(
+        storage,
+        &upload,
+        number,
+        &written,
+        &md5_hex,
+        checksum.as_ref().map(|(_, value)| value.as_str()),
+    )
+    .await?;
+    let mut w = XmlWriter::new("CopyPartResult");
+    w.time("LastModified", part.last_modified)
+        .text("ETag", &part.etag());
+    if let Some((algorithm, value)) = &checksum {
+        w.text(&format!("Checksum{}", algorithm.as_str()), value);
+    }
+    let mut response = xml_response(w.finish("CopyPartResult"));
+    if source.version_id != objects::NULL_VERSION {
+        set_header(
+            &mut response,
+            "x-amz-copy-source-version-id",
+            &source.version_id,
+        );
+    }
+    Ok(response)
+}
+
+pub(super) async fn complete_upload(
+    storage: &ObjectStorage,
+    request: S3Request,
+) -> Result<Response> {
+    let bucket_name = request.bucket()?.to_string();
+    let key = request.key()?.to_string();
+    let upload_id = request.param("uploadId").unwrap_or("").to_string();
+    let principal = request.principal.clone();
+    let upload = multipart::get(storage, &principal, &bucket_name, &key, &upload_id).await?;
+    let bucket = buckets::writable(storage, &principal, &bucket_name).await?;
+    let body = read_document(request.take_body(), "CompleteMultipartUpload").await?;
+    // The part checksums the client lists are checked against the stored ones.
+    let listed_checksum = upload
+        .checksum_algorithm
+        .as_deref()
+        .map(|alg| format!("Checksum{}", checksum_member(alg)));
+    let mut parts = Vec::new();
+    for part in xml::elements(&body, "Part") {
+        let number = xml::first_token(part, "PartNumber")
+            .and_then(|n| n.parse::<i64>().ok())
+            .ok_or_else(malformed_xml)?;
+        let etag = xml::first_token(part, "ETag").ok_or_else(malformed_xml)?;
+        parts.push(multipart::RequestedPart {
+            number: multipart::validate_part_number(number)?,
+            etag,
+            checksum: listed_checksum
+                .as_deref()
+                .and_then(|member| xml::first_token(part, member)),
+        });
+    }
+    let condition = objects::WriteCondition::from_headers(
+        request.header("if-none-match"),
+        request.header("if-match"),
+    )?;
+    let algorithm = upload
+        .checksum_algorithm
+        .as_deref()
+        .and_then(ChecksumAlgorithm::parse);
+    if let (Some(_), Some(wanted)) = (algorithm, request.header("x-amz-checksum-type")) {
+        if !wanted.trim().eq_ignore_ascii_case(upload.checksum_type()) {
+            return Err(StorageError::S3(
+                StatusCode::BAD_REQUEST,
+                "BadDigest",
+                format!(
+                    "The upload was created using the {} checksum mode. The complete request must use the same checksum mode.",
+                    upload.checksum_type()
+                ),
+            ));
+        }
+    }
+    let expected = multipart::Expected {
+        checksum: algorithm
+            .and_then(|a| request.header(a.header_name()))
+            .map(str::to_string),
+        size: match request.header("x-amz-mp-object-size") {
+            Some(value) => Some(value.trim().parse().map_err(|_| {
+                StorageError::invalid_argument("Value for x-amz-mp-object-size header is invalid.")
+            })?),
+            None => None,
+        },
+    };
+    let row = multipart::complete(
+        storage, &principal, &bucket, &upload, &parts, &condition, &expected,
+    )
+    .await?;
+    let mut w = XmlWriter::new("CompleteMultipartUploadResult");
+    w.text("Location", &format!("/{bucket_name}/{key}"))
+        .text("Bucket", &bucket_name)
+        .text("Key", &key)
+        .text("ETag", &row.etag);
+    if let (Some(alg), Some(value)) = (&row.checksum_algorithm, &row.checksum_value) {
+        w.text(&format!("Checksum{}", checksum_member(alg)), value)
+            .text("ChecksumType", checksum_type(value));
+    }
+    let mut response = xml_response(w.finish("CompleteMultipartUploadResult"));
+    version_header(&mut response, &bucket, &row);
+    Ok(response)
+}
+
+pub(super) async fn abort_upload(storage: &ObjectStorage, request: S3Request) -> Result<Response> {
+    let upload_id = request.param("uploadId").unwrap_or("");
+    let upload = multipart::get(
+        storage,
+        &request.principal,
+        request.bucket()?,
+        request.key()?,
+        upload_id,
+    )
+    .await?;
+    crate::require_write(&request.principal)?;
+    multipart::abort(storage, &upload).await?;
+    Ok(empty(StatusCode::NO_CONTENT))
+}
+
+pub(super) async fn list_parts(storage: &ObjectStorage, request: S3Request) -> Result<Response> {
+    let bucket = request.bucket()?.to_string();
+    let key = request.key()?.to_string();
+    let upload_id = request.param("uploadId").unwrap_or("").to_string();
+    let upload = multipart::get(storage, &request.principal, &bucket, &key, &upload_id).await?;
+    let number = |name: &str, default: i64| -> Result<i64> {
+        match request.param(name) {
+            None => Ok(default),
+            Some(v) => v.parse::<i64>().ok().filter(|n| *n >= 0).ok_or_else(|| {
+                StorageError::invalid_argument(format!(
+                    "Provided {name} not an integer or within integer range"
+                ))
+            }),
+        }
+    };
+    let after = number("part-number-marker", 0)?.min(10_000) as i32;
+    let max = number("max-parts", 1000)?.min(1000);
+    let mut parts = multipart::parts(storage, &upload_id, after, max + 1).await?;
+    let truncated = parts.len() as i64 > max;
+    parts.truncate(max as usize);
+    let mut w = XmlWriter::new("ListPartsResult");
+    w.text("Bucket", &bucket)
+        .text("Key", &key)
+        .text("UploadId", &upload_id);
+    w.owner("Initiator", &upload.account_id)
+        .owner("Owner", &upload.account_id);
+    w.text("StorageClass", "STANDARD")
+        .num("PartNumberMarker", after);
+    if let Some(last) = parts.last() {
+        w.num("NextPartNumberMarker", last.part_number);
+    }
+    w.num("MaxParts", max).bool("IsTruncated", truncated);
+    if let Some(alg) = &upload.checksum_algorithm {
+        w.text("ChecksumAlgorithm", alg)
+            .text("ChecksumType", upload.checksum_type());
+    }
+    for part in &parts {
+        w.open("Part")
+            .num("PartNumber", part.part_number)
+            .time("LastModified", part.last_modified)
+            .text("ETag", &part.etag())
+            .num("Size", part.size);
+        if let (Some(alg), Some(value)) = (&upload.checksum_algorithm, &part.checksum_value) {
+            w.text(&format!("Checksum{}", checksum_member(alg)), value);
+        }
+        w.close("Part");
+    }
+    Ok(xml_response(w.finish("ListPartsResult")))
+}
