@@ -87,6 +87,35 @@ async fn aws_cli_iam_access_key_lifecycle() {
         .map(|m| m["AccessKeyId"].as_str().unwrap())
         .collect();
     assert!(ids.contains(&new_id.as_str()) && ids.contains(&id.as_str()));
+    // UpdateAccessKey, parsed by aws-cli against IAM's model; the listing shows the status.
+    let out = run_aws(
+        &cloud.endpoint,
+        id,
+        secret,
+        &[
+            "iam",
+            "update-access-key",
+            "--access-key-id",
+            &new_id,
+            "--status",
+            "Inactive",
+        ],
+    )
+    .await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = run_aws(&cloud.endpoint, id, secret, &["iam", "list-access-keys"]).await;
+    let listed: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let status = listed["AccessKeyMetadata"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["AccessKeyId"] == new_id.as_str())
+        .map(|m| m["Status"].clone());
+    assert_eq!(status, Some(serde_json::json!("Inactive")));
     let out = run_aws(
         &cloud.endpoint,
         id,
