@@ -7,7 +7,7 @@ use http::{header, HeaderValue, StatusCode};
 use serde::Serialize;
 
 use crate::request_id::current_request_id;
-use crate::xml::{element, escape, XML_DECLARATION};
+use crate::xml::XmlWriter;
 
 /// The body of every native-API error: `{"error": {"code", "message"}, "request_id"}`.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -153,29 +153,41 @@ impl AwsError {
     /// The XML body in the given shape.
     pub fn to_xml(&self, format: AwsErrorFormat, request_id: &str) -> String {
         match format {
-            AwsErrorFormat::Query { xmlns } => format!(
-                "{XML_DECLARATION}<ErrorResponse xmlns=\"{xmlns}\"><Error><Type>{}</Type>{}{}</Error>{}</ErrorResponse>",
-                if self.sender_fault { "Sender" } else { "Receiver" },
-                element("Code", &self.code),
-                element("Message", &self.message),
-                element("RequestId", request_id),
-            ),
-            AwsErrorFormat::Ec2 => format!(
-                "{XML_DECLARATION}<Response><Errors><Error>{}{}</Error></Errors>{}</Response>",
-                element("Code", &self.code),
-                element("Message", &self.message),
-                element("RequestID", request_id),
-            ),
-            AwsErrorFormat::S3 => format!(
-                "{XML_DECLARATION}<Error>{}{}{}{}</Error>",
-                element("Code", &self.code),
-                element("Message", &self.message),
-                self.resource
-                    .as_deref()
-                    .map(|r| format!("<Resource>{}</Resource>", escape(r)))
-                    .unwrap_or_default(),
-                element("RequestId", request_id),
-            ),
+            AwsErrorFormat::Query { xmlns } => {
+                let mut xml = XmlWriter::document("ErrorResponse", Some(xmlns));
+                xml.element("Error", |xml| {
+                    xml.text(
+                        "Type",
+                        if self.sender_fault {
+                            "Sender"
+                        } else {
+                            "Receiver"
+                        },
+                    )
+                    .text("Code", &self.code)
+                    .text("Message", &self.message);
+                })
+                .text("RequestId", request_id);
+                xml.finish()
+            }
+            AwsErrorFormat::Ec2 => {
+                let mut xml = XmlWriter::document("Response", None);
+                xml.element("Errors", |xml| {
+                    xml.element("Error", |xml| {
+                        xml.text("Code", &self.code).text("Message", &self.message);
+                    });
+                })
+                .text("RequestID", request_id);
+                xml.finish()
+            }
+            AwsErrorFormat::S3 => {
+                let mut xml = XmlWriter::document("Error", None);
+                xml.text("Code", &self.code)
+                    .text("Message", &self.message)
+                    .opt("Resource", self.resource.as_deref())
+                    .text("RequestId", request_id);
+                xml.finish()
+            }
         }
     }
 
