@@ -48,9 +48,184 @@ pub fn is_account_id(text: &str) -> bool {
     text.len() == 12 && text.bytes().all(|b| b.is_ascii_digit())
 }
 
+/// Why a text is not an id of the expected kind.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MalformedId {
+    /// The AWS error code for this kind of id, e.g. `InvalidInstanceID.Malformed`.
+    pub code: &'static str,
+    pub id: String,
+}
+
+impl std::fmt::Display for MalformedId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Shown to clients: keep it short and printable.
+        let shown: String = self
+            .id
+            .chars()
+            .take(64)
+            .filter(|c| !c.is_control())
+            .collect();
+        write!(f, "Invalid id: \"{shown}\"")
+    }
+}
+
+impl std::error::Error for MalformedId {}
+
+/// The one rule for every AWS-style resource id: `prefix-` then 8 (older AWS ids) or 17
+/// lowercase hex digits. Such ids are also safe as file, netns and link-name parts.
+pub fn is_resource_id(prefix: &str, text: &str) -> bool {
+    let Some(digits) = text
+        .strip_prefix(prefix)
+        .and_then(|rest| rest.strip_prefix('-'))
+    else {
+        return false;
+    };
+    matches!(digits.len(), 8 | 17)
+        && digits
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
+/// Declares a newtype for one kind of resource id: generated with [`resource_id`], parsed
+/// with [`is_resource_id`], shown and serialized as the plain string.
+macro_rules! resource_ids {
+    ($($(#[$doc:meta])* $name:ident = $prefix:literal, $code:literal;)*) => {$(
+        $(#[$doc])*
+        #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+        #[serde(transparent)]
+        pub struct $name(String);
+
+        impl $name {
+            /// The id's prefix, before the `-`.
+            pub const PREFIX: &'static str = $prefix;
+            /// The AWS error code for a malformed id of this kind.
+            pub const MALFORMED: &'static str = $code;
+
+            /// A fresh random id.
+            pub fn generate() -> Self {
+                Self(resource_id($prefix))
+            }
+
+            /// Check the shape: `prefix-` and 8 or 17 lowercase hex digits.
+            pub fn parse(text: &str) -> Result<Self, MalformedId> {
+                if is_resource_id($prefix, text) {
+                    Ok(Self(text.to_owned()))
+                } else {
+                    Err(MalformedId { code: $code, id: text.to_owned() })
+                }
+            }
+
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+
+            pub fn into_string(self) -> String {
+                self.0
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl AsRef<str> for $name {
+            fn as_ref(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl std::str::FromStr for $name {
+            type Err = MalformedId;
+            fn from_str(text: &str) -> Result<Self, MalformedId> {
+                Self::parse(text)
+            }
+        }
+
+        impl<'de> serde::Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let text = String::deserialize(d)?;
+                Self::parse(&text).map_err(serde::de::Error::custom)
+            }
+        }
+
+        impl From<$name> for String {
+            fn from(id: $name) -> String {
+                id.0
+            }
+        }
+    )*};
+}
+
+resource_ids! {
+    /// `i-…`: a virtual machine or container.
+    InstanceId = "i", "InvalidInstanceID.Malformed";
+    /// `r-…`: the instances of one RunInstances call.
+    ReservationId = "r", "InvalidReservationID.Malformed";
+    /// `ami-…`: a machine image.
+    ImageId = "ami", "InvalidAMIID.Malformed";
+    /// `key-…`: an SSH key pair.
+    KeyPairId = "key", "InvalidKeyPair.Malformed";
+    /// `vpc-…`: a virtual private cloud.
+    VpcId = "vpc", "InvalidVpcID.Malformed";
+    /// `subnet-…`: a subnet of a VPC.
+    SubnetId = "subnet", "InvalidSubnetID.Malformed";
+    /// `sg-…`: a security group.
+    SecurityGroupId = "sg", "InvalidGroupId.Malformed";
+    /// `eni-…`: a network interface.
+    NetworkInterfaceId = "eni", "InvalidNetworkInterfaceID.Malformed";
+    /// `eipalloc-…`: an Elastic IP allocation.
+    AllocationId = "eipalloc", "InvalidAllocationID.Malformed";
+    /// `eipassoc-…`: an Elastic IP association.
+    AssociationId = "eipassoc", "InvalidAssociationID.Malformed";
+    /// `igw-…`: an internet gateway.
+    InternetGatewayId = "igw", "InvalidInternetGatewayID.Malformed";
+    /// `rtb-…`: a route table.
+    RouteTableId = "rtb", "InvalidRouteTableID.Malformed";
+    /// `vol-…`: a block volume.
+    VolumeId = "vol", "InvalidVolumeID.Malformed";
+    /// `snap-…`: a volume snapshot.
+    SnapshotId = "snap", "InvalidSnapshotID.Malformed";
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn typed_ids_have_one_rule() {
+        let id = InstanceId::generate();
+        assert_eq!(InstanceId::parse(id.as_str()), Ok(id.clone()));
+        assert!(InstanceId::parse("i-0123abcd").is_ok());
+        for bad in [
+            "i-",
+            "i-1",
+            "i-0123ABCD",
+            "i-0123abcd0",
+            "ami-0123abcd",
+            "i-../../etc",
+            "i-0123abcg",
+        ] {
+            let err = InstanceId::parse(bad).unwrap_err();
+            assert_eq!(err.code, "InvalidInstanceID.Malformed");
+        }
+        assert_eq!(VolumeId::generate().as_str().len(), 21);
+        let parsed: ImageId = serde_json::from_str("\"ami-0123456789abcdef0\"").unwrap();
+        assert_eq!(
+            serde_json::to_string(&parsed).unwrap(),
+            "\"ami-0123456789abcdef0\""
+        );
+        assert!(serde_json::from_str::<ImageId>("\"ami-x\"").is_err());
+        assert_eq!(
+            MalformedId {
+                code: "c",
+                id: "i-\0x".into()
+            }
+            .to_string(),
+            "Invalid id: \"i-x\""
+        );
+    }
 
     #[test]
     fn shapes() {
