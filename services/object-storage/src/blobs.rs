@@ -180,7 +180,7 @@ pub(crate) fn replica_order<'a>(sha256: &str, nodes: &'a [NodeEndpoint]) -> Vec<
     scored.into_iter().map(|(_, n)| n).collect()
 }
 
-async fn write_chunk(
+pub(crate) async fn write_chunk(
     storage: &ObjectStorage,
     nodes: &[NodeEndpoint],
     data: Bytes,

@@ -20,6 +20,7 @@ pub mod nodes;
 pub mod objects;
 pub mod repair;
 pub mod s3;
+pub mod write;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -9,8 +9,11 @@ use kumo_auth::SigV4Context;
 use md5::Digest;
 
 use super::chunked::{self, ChunkSigning, ChunkedMode, TrailerHandle};
-use crate::checksum::{ChecksumAlgorithm, ChecksumError, IntegrityExpectation, ObjectHasher};
+use crate::checksum::{
+    ChecksumAlgorithm, ChecksumError, Digests, IntegrityExpectation, ObjectHasher,
+};
 use crate::error::{Result, StorageError};
+use crate::write::BodyCheck;
 
 impl From<chunked::ChunkedError> for StorageError {
     fn from(e: chunked::ChunkedError) -> Self {
@@ -54,6 +57,18 @@ impl Verifier {
     }
 
     pub fn finish(self) -> Result<Integrity> {
+        let digests = self.judge()?;
+        Ok(Integrity {
+            md5: digests.md5,
+            checksum: digests
+                .checksum
+                .map(|(algorithm, value)| (algorithm.as_str().to_string(), value)),
+        })
+    }
+
+    /// The declared length, the signed payload hash, then `Content-MD5` and the checksum
+    /// (header or trailer).
+    fn judge(self) -> Result<Digests> {
         if let Some(declared) = self.declared_length {
             if declared != self.received {
                 return Err(StorageError::S3(
@@ -80,12 +95,17 @@ impl Verifier {
         };
         self.expectation
             .verify(&digests, trailer_value.as_deref())?;
-        Ok(Integrity {
-            md5: digests.md5,
-            checksum: digests
-                .checksum
-                .map(|(algorithm, value)| (algorithm.as_str().to_string(), value)),
-        })
+        Ok(digests)
+    }
+}
+
+impl BodyCheck for Verifier {
+    fn update(&mut self, data: &[u8]) {
+        Verifier::update(self, data);
+    }
+
+    fn finish(self) -> Result<Digests> {
+        self.judge()
     }
 }
 
