@@ -1,19 +1,29 @@
 //! The AWS side of identity: STS and IAM actions in the AWS Query protocol, answered in
-//! their XML. The same domain functions as the native API do the work.
+//! their XML. One file per resource family ([`sts`], [`users`], [`access_keys`]); this one
+//! dispatches and writes the response envelope. The same domain functions as the native
+//! API do the work.
+
+mod access_keys;
+mod sts;
+mod users;
 
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use http::{header, HeaderValue, StatusCode};
 use kumo_auth::Principal;
 use kumo_common::errors::{IAM_XMLNS, STS_XMLNS};
-use kumo_common::xml::{element, XML_DECLARATION};
+use kumo_common::xml::XmlWriter;
 use kumo_common::{current_request_id, AwsError, AwsErrorFormat, QueryRequest};
 
 use crate::error::IdentityError;
-use crate::{access_keys, users, Identity};
+use crate::Identity;
 
 /// The SigV4 service names this crate answers.
 pub const SERVICES: [&str; 2] = ["sts", "iam"];
+
+/// What an action answers: the inside of `<{Action}Result>`, or nothing for actions that
+/// return nothing (AWS then leaves the result element out).
+type ActionResult = Result<Option<XmlWriter>, AwsError>;
 
 /// Answer one Query request for `service` (`sts` or `iam`).
 pub async fn dispatch(
@@ -37,40 +47,40 @@ pub async fn dispatch(
         .into_response_as(format);
     };
     let result = match (service, request.action.as_str()) {
-        ("sts", "GetCallerIdentity") => Ok(get_caller_identity(caller)),
-        ("iam", "GetUser") => get_user(identity, caller, request).await,
-        ("iam", "CreateAccessKey") => create_access_key(identity, caller, request).await,
-        ("iam", "ListAccessKeys") => list_access_keys(identity, caller, request).await,
-        ("iam", "DeleteAccessKey") => delete_access_key(identity, caller, request).await,
-        ("iam", "UpdateAccessKey") => update_access_key(identity, caller, request).await,
+        ("sts", "GetCallerIdentity") => Ok(Some(sts::get_caller_identity(caller))),
+        ("iam", "GetUser") => users::get_user(identity, caller, request).await,
+        ("iam", "CreateAccessKey") => access_keys::create(identity, caller, request).await,
+        ("iam", "ListAccessKeys") => access_keys::list(identity, caller, request).await,
+        ("iam", "DeleteAccessKey") => access_keys::delete(identity, caller, request).await,
+        ("iam", "UpdateAccessKey") => access_keys::update(identity, caller, request).await,
         (_, action) => Err(AwsError::invalid_action(action)),
     };
     match result {
-        Ok(body) => xml_response(&request.action, xmlns, &body),
+        Ok(body) => xml_response(&request.action, xmlns, body),
         Err(error) => error.into_response_as(format),
     }
 }
 
-/// `<{Action}Response xmlns><{Action}Result>…</…Result><ResponseMetadata/></…Response>`;
-/// an empty result element is left out, as AWS does for actions that return nothing.
-fn xml_response(action: &str, xmlns: &str, result: &str) -> Response {
-    let result = if result.is_empty() {
-        String::new()
-    } else {
-        format!("<{action}Result>{result}</{action}Result>")
-    };
-    let body = format!(
-        "{XML_DECLARATION}<{action}Response xmlns=\"{xmlns}\">{result}<ResponseMetadata>{}</ResponseMetadata></{action}Response>",
-        element("RequestId", &current_request_id())
-    );
-    let mut response = (StatusCode::OK, body).into_response();
+/// `<{Action}Response xmlns><{Action}Result>…</…Result><ResponseMetadata/></…Response>`.
+fn xml_response(action: &str, xmlns: &str, result: Option<XmlWriter>) -> Response {
+    let mut xml = XmlWriter::document(&format!("{action}Response"), Some(xmlns));
+    if let Some(result) = result {
+        xml.open(&format!("{action}Result"))
+            .fragment_of(result)
+            .close();
+    }
+    xml.element("ResponseMetadata", |xml| {
+        xml.text("RequestId", &current_request_id());
+    });
+    let mut response = (StatusCode::OK, xml.finish()).into_response();
     response
         .headers_mut()
         .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/xml"));
     response
 }
 
-fn iso8601(time: &DateTime<Utc>) -> String {
+/// IAM's timestamps carry whole seconds (`2009-10-12T17:50:30Z`), unlike EC2's and S3's.
+fn iam_time(time: &DateTime<Utc>) -> String {
     time.format("%Y-%m-%dT%H:%M:%SZ").to_string()
 }
 
@@ -78,128 +88,7 @@ fn aws(error: IdentityError) -> AwsError {
     error.to_aws()
 }
 
-fn get_caller_identity(caller: &Principal) -> String {
-    format!(
-        "{}{}{}",
-        element("Arn", &caller.arn()),
-        element("UserId", &caller.user_id),
-        element("Account", &caller.account_id)
-    )
-}
-
 /// IAM's `UserName` parameter, defaulting to the caller (IAM users live in one account).
 fn user_name_param<'a>(caller: &'a Principal, request: &'a QueryRequest) -> &'a str {
     request.get("UserName").unwrap_or(&caller.user_name)
-}
-
-async fn get_user(
-    identity: &Identity,
-    caller: &Principal,
-    request: &QueryRequest,
-) -> Result<String, AwsError> {
-    let name = user_name_param(caller, request);
-    let user = users::get(&identity.pool, caller, &caller.account_id, name)
-        .await
-        .map_err(|e| match e {
-            IdentityError::NotFound(_) => AwsError::new(
-                StatusCode::NOT_FOUND,
-                "NoSuchEntity",
-                format!("The user with name {name} cannot be found."),
-            ),
-            other => aws(other),
-        })?;
-    Ok(format!(
-        "<User>{}{}{}{}{}</User>",
-        element("Path", "/"),
-        element("UserName", &user.user_name),
-        element("UserId", &user.user_id),
-        element("Arn", &user.arn),
-        element("CreateDate", &iso8601(&user.created_at)),
-    ))
-}
-
-async fn create_access_key(
-    identity: &Identity,
-    caller: &Principal,
-    request: &QueryRequest,
-) -> Result<String, AwsError> {
-    let name = user_name_param(caller, request);
-    let key = access_keys::create(
-        &identity.pool,
-        &identity.master_key,
-        caller,
-        &caller.account_id,
-        name,
-    )
-    .await
-    .map_err(aws)?;
-    Ok(format!(
-        "<AccessKey>{}{}{}{}{}</AccessKey>",
-        element("UserName", &key.user_name),
-        element("AccessKeyId", &key.access_key_id),
-        element("Status", &key.status),
-        element("SecretAccessKey", &key.secret_access_key),
-        element("CreateDate", &iso8601(&key.created_at)),
-    ))
-}
-
-async fn list_access_keys(
-    identity: &Identity,
-    caller: &Principal,
-    request: &QueryRequest,
-) -> Result<String, AwsError> {
-    let name = user_name_param(caller, request);
-    let keys = access_keys::list(&identity.pool, caller, &caller.account_id, name)
-        .await
-        .map_err(aws)?;
-    let members: String = keys
-        .iter()
-        .map(|k| {
-            format!(
-                "<member>{}{}{}{}</member>",
-                element("UserName", &k.user_name),
-                element("AccessKeyId", &k.access_key_id),
-                element("Status", &k.status),
-                element("CreateDate", &iso8601(&k.created_at)),
-            )
-        })
-        .collect();
-    Ok(format!(
-        "{}<AccessKeyMetadata>{members}</AccessKeyMetadata><IsTruncated>false</IsTruncated>",
-        element("UserName", name)
-    ))
-}
-
-async fn delete_access_key(
-    identity: &Identity,
-    caller: &Principal,
-    request: &QueryRequest,
-) -> Result<String, AwsError> {
-    let name = user_name_param(caller, request);
-    let key_id = request.require("AccessKeyId")?;
-    access_keys::delete(&identity.pool, caller, &caller.account_id, name, key_id)
-        .await
-        .map_err(aws)?;
-    Ok(String::new())
-}
-
-async fn update_access_key(
-    identity: &Identity,
-    caller: &Principal,
-    request: &QueryRequest,
-) -> Result<String, AwsError> {
-    let name = user_name_param(caller, request);
-    let key_id = request.require("AccessKeyId")?;
-    let status = request.require("Status")?;
-    access_keys::set_status(
-        &identity.pool,
-        caller,
-        &caller.account_id,
-        name,
-        key_id,
-        status,
-    )
-    .await
-    .map_err(aws)?;
-    Ok(String::new())
 }
