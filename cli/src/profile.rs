@@ -1,8 +1,6 @@
 //! The AWS CLI profile `kumo up` writes for the operator: a credentials file, a config file
 //! and an env file to `source`, all under the state directory, mode 0600.
 
-use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use kumo_identity::bootstrap::OperatorCredentials;
@@ -15,21 +13,12 @@ pub struct ProfileFiles {
     pub env: PathBuf,
 }
 
+/// Create the file's directory, then write it with the one private-file writer.
 fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
     if let Some(parent) = path.parent() {
         std::fs::create_dir_all(parent)?;
     }
-    // Write then rename, so a reader never sees half a file.
-    let tmp = path.with_extension("tmp");
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(&tmp)?;
-    file.write_all(contents.as_bytes())?;
-    file.sync_all()?;
-    std::fs::rename(tmp, path)
+    kumo_common::fs::write_private(path, contents.as_bytes())
 }
 
 pub fn write(

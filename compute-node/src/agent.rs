@@ -14,6 +14,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use base64::Engine;
+use kumo_common::fs::write_private;
 use kumo_compute_protocol::{
     ConsoleUpload, DesiredState, EnrolRequest, EnrolResponse, HostCapacity, InstanceKind,
     InstanceSpec, ObservedInstance, ObservedState, SyncRequest, SyncResponse, NODE_TOKEN_HEADER,
@@ -366,23 +367,6 @@ fn load_credential(state_dir: &Path) -> Option<NodeCredential> {
     serde_json::from_str(&text).ok()
 }
 
-fn save_private(path: &Path, contents: &str) -> Result<()> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    // A name of its own per write: concurrent saves must not rename each other's file.
-    let tmp = path.with_extension(format!("tmp.{}", uuid::Uuid::new_v4().simple()));
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(&tmp)?;
-    file.write_all(contents.as_bytes())?;
-    file.sync_all()?;
-    std::fs::rename(tmp, path)?;
-    Ok(())
-}
-
 fn load_local(state_dir: &Path) -> BTreeMap<String, LocalInstance> {
     std::fs::read_to_string(state_dir.join("instances.json"))
         .ok()
@@ -395,7 +379,10 @@ fn save_local(shared: &Shared) {
         let local = lock(&shared.local);
         serde_json::to_string_pretty(&*local).unwrap_or_default()
     };
-    if let Err(e) = save_private(&shared.config.state_dir.join("instances.json"), &text) {
+    if let Err(e) = write_private(
+        &shared.config.state_dir.join("instances.json"),
+        text.as_bytes(),
+    ) {
         tracing::warn!(error = %e, "could not save the agent's instance state");
     }
 }
@@ -435,9 +422,11 @@ async fn enrol(http: &reqwest::Client, config: &AgentConfig) -> Result<NodeCrede
         host_id: enrolled.host_id,
         node_token: enrolled.node_token,
     };
-    save_private(
+    write_private(
         &config.state_dir.join("node.json"),
-        &serde_json::to_string(&credential).map_err(|e| NodeError::Other(e.to_string()))?,
+        serde_json::to_string(&credential)
+            .map_err(|e| NodeError::Other(e.to_string()))?
+            .as_bytes(),
     )?;
     tracing::info!(host_id = %credential.host_id, "enrolled with the control plane");
     Ok(credential)

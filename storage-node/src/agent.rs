@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use kumo_common::fs::write_private;
 use kumo_storage_protocol::{
     EnrolRequest, EnrolResponse, HeartbeatRequest, HeartbeatResponse, NODE_TOKEN_HEADER,
 };
@@ -114,30 +115,6 @@ fn load_credential(data_dir: &Path) -> Result<Option<NodeCredential>> {
 }
 
 /// Write `contents` to `path` atomically (temp file, fsync, rename, fsync dir), mode 0600.
-fn save_private(path: &Path, contents: &[u8]) -> Result<()> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    let tmp = path.with_extension(format!("tmp.{}", uuid::Uuid::new_v4().simple()));
-    let written = (|| -> std::io::Result<()> {
-        let mut file = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&tmp)?;
-        file.write_all(contents)?;
-        file.sync_all()?;
-        std::fs::rename(&tmp, path)?;
-        if let Some(dir) = path.parent() {
-            std::fs::File::open(dir)?.sync_all()?;
-        }
-        Ok(())
-    })();
-    if written.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    Ok(written?)
-}
-
 /// One node per data directory: a second one would wipe the first's temporaries and
 /// disagree with it about usage. The lock (flock) goes with the returned file.
 fn lock_data_dir(data_dir: &Path) -> Result<std::fs::File> {
@@ -338,7 +315,7 @@ async fn enrol(
     };
     let text = serde_json::to_vec_pretty(&credential)
         .map_err(|e| StorageNodeError::Internal(e.to_string()))?;
-    save_private(&config.data_dir.join(CREDENTIAL_FILE), &text)?;
+    write_private(&config.data_dir.join(CREDENTIAL_FILE), &text)?;
     tracing::info!(node_id = %credential.node_id, name = %config.name, "enrolled with the control plane");
     Ok(credential)
 }

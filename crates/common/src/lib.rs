@@ -5,6 +5,7 @@
 pub mod enrolment;
 pub mod errors;
 pub mod extract;
+pub mod fs;
 pub mod ids;
 pub mod query;
 pub mod request_id;
