@@ -1,8 +1,9 @@
 //! Tests of [`super`].
 #![allow(clippy::unwrap_used)]
 
+use super::signing::hmac;
 use super::*;
-use chrono::TimeZone;
+use chrono::{DateTime, TimeZone, Utc};
 
 // AWS SigV4 test suite: https://github.com/awslabs/aws-c-auth/tree/main/tests/aws-signing-test-suite/v4
 // (the 2015 suite: AKIDEXAMPLE, 20150830T123600Z, us-east-1, service "service").
