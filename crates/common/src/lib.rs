@@ -9,6 +9,7 @@ pub mod fs;
 pub mod ids;
 pub mod query;
 pub mod request_id;
+pub mod service;
 pub mod text;
 pub mod xml;
 
