@@ -68,6 +68,17 @@ pub fn check_len(value: &str, max: usize) -> Result<(), TextProblem> {
     Ok(())
 }
 
+/// [`check_len`] for a named request parameter, with the message every AWS facade sends
+/// (`Value for parameter {field} …`).
+pub fn check_parameter(field: &str, value: &str, max: usize) -> Result<(), String> {
+    check_len(value, max).map_err(|problem| match problem {
+        TextProblem::TooLong { max } => {
+            format!("Value for parameter {field} is too long: at most {max} characters")
+        }
+        other => format!("Value for parameter {field} {other}"),
+    })
+}
+
 /// Strict UTF-8, then [`check`].
 pub fn check_bytes(bytes: &[u8]) -> Result<&str, TextProblem> {
     let text = std::str::from_utf8(bytes).map_err(|_| TextProblem::InvalidUtf8)?;

@@ -7,8 +7,8 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use chrono::Utc;
-use kumo_compute::filters::{self, Filter, MAX_FILTERS, MAX_FILTER_VALUES};
 use kumo_compute::instances::{filter_matches, Instance, InstanceState};
+use kumo_describe::filters::{self, Filter, MAX_FILTERS, MAX_FILTER_VALUES};
 
 fn instance(n: usize, tag_len: usize) -> Instance {
     let mut tags = std::collections::BTreeMap::new();
@@ -63,7 +63,7 @@ async fn time(label: &str, instances: usize, tag_len: usize, filters: &[Filter])
     let started = Instant::now();
     let compiled = Arc::new(filters::compile(filters).unwrap());
     let kept = filters::select("bench", items, compiled, |instance, filters| {
-        Ok(filters.iter().all(|f| filter_matches(f, instance)))
+        filters.iter().all(|f| filter_matches(f, instance))
     })
     .await
     .unwrap();

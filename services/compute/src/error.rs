@@ -161,6 +161,18 @@ impl ComputeError {
     }
 }
 
+/// The describe toolkit's errors keep their AWS codes.
+impl From<kumo_describe::DescribeError> for ComputeError {
+    fn from(error: kumo_describe::DescribeError) -> Self {
+        use kumo_describe::DescribeError;
+        match error {
+            DescribeError::Invalid(code, message) => ComputeError::Invalid(code, message),
+            DescribeError::Throttled(message) => ComputeError::Throttled(message),
+            DescribeError::Internal(message) => ComputeError::Internal(message),
+        }
+    }
+}
+
 impl IntoResponse for ComputeError {
     fn into_response(self) -> Response {
         self.to_json().into_response()

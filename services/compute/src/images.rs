@@ -11,7 +11,8 @@ use serde::{Deserialize, Serialize};
 use sqlx::PgPool;
 
 use crate::error::{ComputeError, Result};
-use crate::{filters, image_import, require_write, validate, Compute};
+use crate::{image_import, require_write, validate, Compute};
+use kumo_describe::filters;
 
 #[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct Image {

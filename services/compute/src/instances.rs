@@ -7,7 +7,6 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use base64::Engine;
 use chrono::{DateTime, Utc};
 use kumo_auth::Principal;
 use kumo_compute_protocol::{DesiredState, InstanceKind, InstanceMetadata, InstanceSpec};
@@ -17,9 +16,8 @@ use sqlx::PgPool;
 use crate::error::{ComputeError, Result};
 use crate::scheduler::{self, Demand};
 use crate::tags::{self, Tags};
-use crate::{
-    filters, images, instance_types, key_pairs, network, require_write, validate, Compute,
-};
+use crate::{images, instance_types, key_pairs, network, require_write, validate, Compute};
+use kumo_describe::{filters, tags as tag_filters, Page};
 
 mod attributes;
 mod lifecycle;
@@ -445,7 +443,7 @@ async fn token_reservation(
         .await?)
 }
 
-pub use crate::filters::Filter;
+pub use kumo_describe::Filter;
 
 /// DescribeInstances' filter names.
 pub const INSTANCE_FILTERS: [&str; 13] = [
@@ -484,12 +482,7 @@ pub fn filter_matches(filter: &filters::Compiled, instance: &Instance) -> bool {
         "subnet-id" => any(Some(&instance.subnet_id)),
         "key-name" => any(instance.key_name.as_deref()),
         "owner-id" => any(Some(&instance.account_id)),
-        "tag-key" => values.matches_any(instance.tags.keys().map(String::as_str)),
-        "tag-value" => values.matches_any(instance.tags.values().map(String::as_str)),
-        name => match name.strip_prefix("tag:") {
-            Some(key) => any(instance.tags.get(key).map(String::as_str)),
-            None => false,
-        },
+        _ => tag_filters::matches(filter, &instance.tags).unwrap_or(false),
     }
 }
 
@@ -533,17 +526,7 @@ pub async fn describe(
             )));
         }
     }
-    let offset: usize = match &query.next_token {
-        Some(token) => base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .decode(token)
-            .ok()
-            .and_then(|b| String::from_utf8(b).ok())
-            .and_then(|s| s.strip_prefix("offset:").and_then(|n| n.parse().ok()))
-            .ok_or_else(|| {
-                ComputeError::Invalid("InvalidNextToken", "The specified token is invalid".into())
-            })?,
-        None => 0,
-    };
+    let page = Page::parse(query.max_results, query.next_token.as_deref(), (5, 1000))?;
     let rows = sqlx::query_as::<_, InstanceRow>(&format!(
         "SELECT {COLUMNS} FROM compute.instances WHERE account_id = $1
            AND (cardinality($2::text[]) = 0 OR instance_id = ANY($2))
@@ -567,21 +550,18 @@ pub async fn describe(
         &caller.account_id,
         instances,
         compiled,
-        |instance, filters| Ok(filters.iter().all(|f| filter_matches(f, instance))),
+        |instance, filters| filters.iter().all(|f| filter_matches(f, instance)),
     )
     .await?;
-    let page_size = query.max_results.map(|m| m as usize).unwrap_or(usize::MAX);
-    let page: Vec<Instance> = matching
-        .iter()
-        .skip(offset)
-        .take(page_size)
-        .cloned()
-        .collect();
-    let next = (offset + page.len() < matching.len()).then(|| {
-        base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .encode(format!("offset:{}", offset + page.len()))
-    });
-    Ok((page, next))
+    // The listing's order, as the page's sort key: launch time, then the batch.
+    Ok(page.apply(matching, |i| {
+        (
+            i.launch_time.timestamp_micros(),
+            i.reservation_id.clone(),
+            i.launch_index,
+            i.instance_id.clone(),
+        )
+    })?)
 }
 
 pub async fn get(pool: &PgPool, caller: &Principal, instance_id: &str) -> Result<Instance> {

@@ -7,7 +7,6 @@ pub mod agent_api;
 pub mod api;
 pub mod ec2;
 pub mod error;
-pub mod filters;
 pub mod hosts;
 pub mod image_import;
 pub mod images;

@@ -3,7 +3,7 @@
 //! refusal of the edges (`kumo_common::text`) is repeated here so that no caller of the
 //! domain functions can bypass it.
 
-use kumo_common::text::{self, TextProblem};
+use kumo_common::text;
 
 use crate::error::{ComputeError, Result};
 
@@ -17,15 +17,7 @@ pub const MAX_CLIENT_TOKEN: usize = 64;
 /// No NUL or control characters (TAB/LF/CR aside), at most `max` characters; else
 /// `code` with a message naming `field`.
 pub fn text(code: &'static str, field: &str, value: &str, max: usize) -> Result<()> {
-    text::check_len(value, max).map_err(|problem| {
-        let message = match problem {
-            TextProblem::TooLong { max } => {
-                format!("Value for parameter {field} is too long: at most {max} characters")
-            }
-            other => format!("Value for parameter {field} {other}"),
-        };
-        ComputeError::Invalid(code, message)
-    })
+    text::check_parameter(field, value, max).map_err(|message| ComputeError::Invalid(code, message))
 }
 
 /// [`text`] with `InvalidParameterValue`.

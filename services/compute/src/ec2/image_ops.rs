@@ -48,7 +48,7 @@ pub(super) async fn describe_images(
     caller: &Principal,
     p: Params<'_>,
 ) -> Result<String> {
-    let page = Page::parse(p, (5, 1000))?;
+    let page = page(p, (5, 1000))?;
     let filters = p.filters()?;
     check_filters(&filters, |name| {
         is_tag_filter(name) || IMAGE_FILTERS.contains(&name)
@@ -74,7 +74,10 @@ pub(super) async fn describe_images(
         .collect();
     let selected =
         apply_filters(caller, with_tags, &filters, image_field, |(_, t)| Some(t)).await?;
-    let (page, next_token) = page.apply(selected);
+    // The listing's order (oldest first) as the page's sort key.
+    let (page, next_token) = page.apply(selected, |(image, _)| {
+        (image.created_at.timestamp_micros(), image.image_id.clone())
+    })?;
     Ok(xml::describe_images_xml(&page, next_token.as_deref()))
 }
 

@@ -133,7 +133,7 @@ pub(super) fn states_with_status(values: &[String], reachability: bool) -> Vec<S
         "shutting-down",
         "terminated",
     ];
-    let wanted = filters::ValueSet::new(values);
+    let wanted = kumo_describe::ValueSet::new(values);
     let mut states = BTreeSet::new();
     for state in all {
         let running = state == "running";
@@ -170,7 +170,7 @@ pub(super) async fn describe_instance_status(
                 name: "instance-state-name".into(),
                 values: states_with_status(&filter.values, true),
             }),
-            other => return Err(invalid_filter(other)),
+            other => return Err(kumo_describe::filters::invalid_filter(other).into()),
         }
     }
     if !include_all {

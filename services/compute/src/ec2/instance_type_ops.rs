@@ -50,11 +50,13 @@ pub(super) async fn describe_instance_types(
     caller: &Principal,
     p: Params<'_>,
 ) -> Result<String> {
-    let page = Page::parse(p, (5, 100))?;
+    let page = page(p, (5, 100))?;
     let names = p.list("InstanceType")?;
     let filters = p.filters()?;
     check_filters(&filters, |name| INSTANCE_TYPE_FILTERS.contains(&name))?;
     let all = instance_types::list(&compute.pool).await?;
+    // The catalog's order (seeded by the migrations, never reordered) as the sort key.
+    let ordinal: Vec<String> = all.iter().map(|t| t.name.clone()).collect();
     let unknown: Vec<&str> = names
         .iter()
         .filter(|n| !all.iter().any(|t| &t.name == *n))
@@ -74,7 +76,12 @@ pub(super) async fn describe_instance_types(
         .filter(|t| names.is_empty() || names.contains(&t.name))
         .collect();
     let selected = apply_filters(caller, selected, &filters, instance_type_field, |_| None).await?;
-    let (page, next_token) = page.apply(selected);
+    let (page, next_token) = page.apply(selected, |t| {
+        ordinal
+            .iter()
+            .position(|name| *name == t.name)
+            .unwrap_or(usize::MAX)
+    })?;
     Ok(xml::describe_instance_types_xml(
         &page,
         next_token.as_deref(),

@@ -17,7 +17,6 @@ pub mod xml;
 pub use attribute_ops::modified_attribute;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::Arc;
 
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
@@ -32,7 +31,9 @@ use crate::instance_types::{self, InstanceType};
 use crate::instances::{self, AttributeValue, DescribeQuery, Filter, RunInstances};
 use crate::key_pairs::{self, CreateKeyPair, ImportKeyPair, KeyPair};
 use crate::tags::{self, TagDescription, Tags};
-use crate::{api, filters, require_write, Compute};
+use crate::{api, require_write, Compute};
+use kumo_describe::tags::is_tag_filter;
+use kumo_describe::Page;
 use params::Params;
 
 /// Every action this facade answers, and whether it writes.
@@ -149,40 +150,12 @@ fn xml_response(action: &str, inner: &str) -> Response {
     response
 }
 
-fn invalid_filter(name: &str) -> ComputeError {
-    ComputeError::invalid(format!("The filter '{name}' is invalid"))
-}
-
-/// Tag filters shared by every resource: `tag:Key`, `tag-key`, `tag-value`.
-fn tag_filter(filter: &filters::Compiled, tags: &Tags) -> Option<bool> {
-    let name = filter.name.as_str();
-    let values = &filter.values;
-    if let Some(key) = name.strip_prefix("tag:") {
-        return Some(tags.get(key).is_some_and(|v| values.matches(v)));
-    }
-    match name {
-        "tag-key" => Some(values.matches_any(tags.keys().map(String::as_str))),
-        "tag-value" => Some(values.matches_any(tags.values().map(String::as_str))),
-        _ => None,
-    }
-}
-
 /// Every filter must be one `known` accepts (else `InvalidParameterValue`).
 fn check_filters(filters: &[Filter], known: impl Fn(&str) -> bool) -> Result<()> {
-    match filters.iter().find(|f| !known(&f.name)) {
-        Some(filter) => Err(invalid_filter(&filter.name)),
-        None => Ok(()),
-    }
+    Ok(kumo_describe::filters::check_names(filters, known)?)
 }
 
-/// Is `name` one of the tag filters (`tag:Key`, `tag-key`, `tag-value`)?
-fn is_tag_filter(name: &str) -> bool {
-    name.starts_with("tag:") || name == "tag-key" || name == "tag-value"
-}
-
-/// Keep the items every filter accepts (filters are ANDed, their values ORed); `fields`
-/// gives an item's values for a filter name, `tags_of` its tags for the tag filters. The
-/// filters are compiled once; wildcard requests run off the async workers.
+/// Keep the items every filter accepts; see [`kumo_describe::filters::select_by_fields`].
 async fn apply_filters<T, F, G>(
     caller: &Principal,
     items: Vec<T>,
@@ -195,72 +168,23 @@ where
     F: Fn(&T, &str) -> Vec<String> + Send + Sync + 'static,
     G: Fn(&T) -> Option<&Tags> + Send + Sync + 'static,
 {
-    let compiled = Arc::new(filters::compile(filters)?);
-    filters::select(&caller.account_id, items, compiled, move |item, filters| {
-        Ok(filters.iter().all(|filter| {
-            match tags_of(item).and_then(|tags| tag_filter(filter, tags)) {
-                Some(accepted) => accepted,
-                None => filter
-                    .values
-                    .matches_any(fields(item, &filter.name).iter().map(String::as_str)),
-            }
-        }))
-    })
-    .await
+    Ok(kumo_describe::filters::select_by_fields(
+        &caller.account_id,
+        items,
+        filters,
+        fields,
+        tags_of,
+    )
+    .await?)
 }
 
-/// `MaxResults` (within bounds) and `NextToken`, parsed before any work is done.
-#[derive(Debug, Clone, Copy)]
-struct Page {
-    max: Option<usize>,
-    offset: usize,
-}
-
-impl Page {
-    fn parse(p: Params<'_>, bounds: (i64, i64)) -> Result<Self> {
-        let max = p.int("MaxResults")?;
-        if let Some(max) = max {
-            if max < bounds.0 || max > bounds.1 {
-                return Err(ComputeError::invalid(format!(
-                    "Value ( {max} ) for parameter maxResults is invalid. Expecting a value between {} and {}.",
-                    bounds.0, bounds.1
-                )));
-            }
-        }
-        let offset = match p.string("NextToken").filter(|t| !t.is_empty()) {
-            Some(token) => base64::engine::general_purpose::URL_SAFE_NO_PAD
-                .decode(token)
-                .ok()
-                .and_then(|b| String::from_utf8(b).ok())
-                .and_then(|s| s.strip_prefix("offset:").and_then(|n| n.parse().ok()))
-                .ok_or_else(|| {
-                    ComputeError::Invalid(
-                        "InvalidNextToken",
-                        "The specified token is invalid".into(),
-                    )
-                })?,
-            None => 0,
-        };
-        Ok(Self {
-            max: max.map(|m| m as usize),
-            offset,
-        })
-    }
-
-    /// This page of `items`, and the token for the next when there is more.
-    fn apply<T>(self, items: Vec<T>) -> (Vec<T>, Option<String>) {
-        let total = items.len();
-        let page: Vec<T> = items
-            .into_iter()
-            .skip(self.offset)
-            .take(self.max.unwrap_or(usize::MAX))
-            .collect();
-        let end = self.offset + page.len();
-        let next = (end < total).then(|| {
-            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("offset:{end}"))
-        });
-        (page, next)
-    }
+/// `MaxResults` (within `bounds`) and `NextToken`, parsed before any work is done.
+fn page(p: Params<'_>, bounds: (i64, i64)) -> Result<Page> {
+    Ok(Page::parse(
+        p.int("MaxResults")?,
+        p.string("NextToken"),
+        bounds,
+    )?)
 }
 
 #[cfg(test)]
@@ -656,41 +580,5 @@ mod tests {
             vec!["running"]
         );
         assert!(states_with_status(&["impaired".into()], false).is_empty());
-    }
-
-    #[test]
-    fn pages() {
-        let params = |pairs: &[(&str, &str)]| -> BTreeMap<String, String> {
-            pairs
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect()
-        };
-        let items = || (0..12).collect::<Vec<_>>();
-        let m = params(&[("MaxResults", "5")]);
-        let (page, next) = Page::parse(Params::new(&m), (5, 1000))
-            .unwrap()
-            .apply(items());
-        assert_eq!(page, vec![0, 1, 2, 3, 4]);
-        let m = params(&[("MaxResults", "5"), ("NextToken", &next.unwrap())]);
-        let (page, next) = Page::parse(Params::new(&m), (5, 1000))
-            .unwrap()
-            .apply(items());
-        assert_eq!(page, vec![5, 6, 7, 8, 9]);
-        let m = params(&[("MaxResults", "5"), ("NextToken", &next.unwrap())]);
-        let (page, next) = Page::parse(Params::new(&m), (5, 1000))
-            .unwrap()
-            .apply(items());
-        assert_eq!(page, vec![10, 11]);
-        assert!(next.is_none());
-        let (page, next) = Page::parse(Params::new(&params(&[])), (5, 1000))
-            .unwrap()
-            .apply(items());
-        assert_eq!((page.len(), next), (12, None));
-        let m = params(&[("NextToken", "garbage!")]);
-        let err = Page::parse(Params::new(&m), (5, 1000)).unwrap_err();
-        assert_eq!(err.to_aws().code, "InvalidNextToken");
-        let m = params(&[("MaxResults", "2")]);
-        assert!(Page::parse(Params::new(&m), (5, 1000)).is_err());
     }
 }

@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::error::{ComputeError, Result};
-use crate::filters::{self, Filter};
+use kumo_describe::filters::{self, Filter};
 
 /// A view over one request's parameters.
 #[derive(Debug, Clone, Copy)]
@@ -111,7 +111,7 @@ impl<'a> Params<'a> {
     pub fn filters(&self) -> Result<Vec<Filter>> {
         let indices = self.indices("Filter");
         if indices.len() > filters::MAX_FILTERS {
-            return Err(filters::too_many_filters());
+            return Err(filters::too_many_filters().into());
         }
         let mut out = Vec::with_capacity(indices.len());
         for n in indices {
@@ -119,7 +119,7 @@ impl<'a> Params<'a> {
             let prefix = format!("Filter.{n}.Value");
             let value_indices = self.indices(&prefix);
             if value_indices.len() > filters::MAX_FILTER_VALUES {
-                return Err(filters::too_many_values());
+                return Err(filters::too_many_values().into());
             }
             let values = value_indices
                 .into_iter()

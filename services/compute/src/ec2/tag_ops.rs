@@ -98,13 +98,13 @@ pub(super) async fn describe_tags(
     caller: &Principal,
     p: Params<'_>,
 ) -> Result<String> {
-    let page = Page::parse(p, (5, 1000))?;
+    let page = page(p, (5, 1000))?;
     let filters = p.filters()?;
     check_filters(&filters, |name| {
         name.starts_with("tag:") || ["resource-id", "resource-type", "key", "value"].contains(&name)
     })?;
     let all = tags::describe(&compute.pool, &caller.account_id, &[], &[]).await?;
     let selected = apply_filters(caller, all, &filters, tag_description_field, |_| None).await?;
-    let (page, next_token) = page.apply(selected);
+    let (page, next_token) = page.apply(selected, |t| (t.resource_id.clone(), t.key.clone()))?;
     Ok(xml::describe_tags_xml(&page, next_token.as_deref()))
 }

@@ -1,4 +1,4 @@
-//! Describe filters, shared by every describe action of both APIs: `Filter.N.Name` with
+//! Describe filters, shared by every describe action of every facade and the native API: `Filter.N.Name` with
 //! values `Filter.N.Value.M` (filters are ANDed, a filter's values ORed), EC2 wildcards
 //! (`*` any run of characters, `?` exactly one).
 //!
@@ -11,8 +11,10 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
-use crate::error::{ComputeError, Result};
-use crate::validate;
+use kumo_common::text;
+
+use crate::error::{DescribeError, Result};
+use crate::tags::{self, Tags};
 
 /// At most this many filters per request (more: `FilterLimitExceeded`).
 pub const MAX_FILTERS: usize = 50;
@@ -32,20 +34,25 @@ pub struct Filter {
     pub values: Vec<String>,
 }
 
-pub fn too_many_filters() -> ComputeError {
-    ComputeError::Invalid(
+pub fn too_many_filters() -> DescribeError {
+    DescribeError::Invalid(
         "FilterLimitExceeded",
         format!("The maximum number of filters specified on a single call is {MAX_FILTERS}"),
     )
 }
 
-pub fn too_many_values() -> ComputeError {
-    ComputeError::Invalid(
+pub fn too_many_values() -> DescribeError {
+    DescribeError::Invalid(
         "FilterLimitExceeded",
         format!(
             "The maximum number of filter values specified on a single call is {MAX_FILTER_VALUES}"
         ),
     )
+}
+
+/// `value` of parameter `field`: no control characters, at most `max` characters.
+fn check_text(field: &str, value: &str, max: usize) -> Result<()> {
+    text::check_parameter(field, value, max).map_err(DescribeError::invalid)
 }
 
 /// The limits on one request's filters, checked before any work.
@@ -54,12 +61,12 @@ pub fn check_limits(filters: &[Filter]) -> Result<()> {
         return Err(too_many_filters());
     }
     for filter in filters {
-        validate::field("Filter.Name", &filter.name, MAX_FILTER_NAME_CHARS)?;
+        check_text("Filter.Name", &filter.name, MAX_FILTER_NAME_CHARS)?;
         if filter.values.len() > MAX_FILTER_VALUES {
             return Err(too_many_values());
         }
         for value in &filter.values {
-            validate::field("Filter.Value", value, MAX_FILTER_VALUE_CHARS)?;
+            check_text("Filter.Value", value, MAX_FILTER_VALUE_CHARS)?;
         }
     }
     Ok(())
@@ -69,12 +76,12 @@ pub fn check_limits(filters: &[Filter]) -> Result<()> {
 /// 255 characters each.
 pub fn check_ids(name: &str, ids: &[String]) -> Result<()> {
     if ids.len() > MAX_IDS {
-        return Err(ComputeError::invalid(format!(
+        return Err(DescribeError::invalid(format!(
             "The maximum number of {name} values on a single call is {MAX_IDS}"
         )));
     }
     for id in ids {
-        validate::field(name, id, 255)?;
+        check_text(name, id, 255)?;
     }
     Ok(())
 }
@@ -348,19 +355,16 @@ pub async fn select<T, K>(
 ) -> Result<Vec<T>>
 where
     T: Send + 'static,
-    K: Fn(&T, &Filters) -> Result<bool> + Send + Sync + 'static,
+    K: Fn(&T, &Filters) -> bool + Send + Sync + 'static,
 {
     if filters.is_empty() {
         return Ok(items);
     }
     if !filters.has_patterns() {
-        let mut kept = Vec::with_capacity(items.len());
-        for item in items {
-            if keep(&item, &filters)? {
-                kept.push(item);
-            }
-        }
-        return Ok(kept);
+        return Ok(items
+            .into_iter()
+            .filter(|item| keep(item, &filters))
+            .collect());
     }
     let _slot = AccountSlot::take(account_id)?;
     let keep = Arc::new(keep);
@@ -370,24 +374,24 @@ where
         let permit = evaluations()
             .acquire()
             .await
-            .map_err(|e| ComputeError::Internal(format!("filter evaluation failed: {e}")))?;
+            .map_err(|e| DescribeError::Internal(format!("filter evaluation failed: {e}")))?;
         let (filters, keep) = (filters.clone(), keep.clone());
-        let slice = tokio::task::spawn_blocking(move || -> Result<_> {
+        let slice = tokio::task::spawn_blocking(move || {
             let started = std::time::Instant::now();
             while started.elapsed() < SLICE {
                 match pending.next() {
                     Some(item) => {
-                        if keep(&item, &filters)? {
+                        if keep(&item, &filters) {
                             kept.push(item);
                         }
                     }
-                    None => return Ok((pending, kept, true)),
+                    None => return (pending, kept, true),
                 }
             }
-            Ok((pending, kept, false))
+            (pending, kept, false)
         })
         .await
-        .map_err(|e| ComputeError::Internal(format!("filter evaluation failed: {e}")))??;
+        .map_err(|e| DescribeError::Internal(format!("filter evaluation failed: {e}")))?;
         drop(permit);
         let done;
         (pending, kept, done) = slice;
@@ -420,7 +424,7 @@ impl AccountSlot {
         let mut slots = slots().lock().unwrap_or_else(|e| e.into_inner());
         let in_use = slots.entry(account_id.to_string()).or_insert(0);
         if *in_use >= MAX_EVALUATIONS_PER_ACCOUNT {
-            return Err(ComputeError::Throttled(format!(
+            return Err(DescribeError::Throttled(format!(
                 "Request limit exceeded: at most {MAX_EVALUATIONS_PER_ACCOUNT} requests with wildcard filters run at once per account"
             )));
         }
@@ -441,166 +445,49 @@ impl Drop for AccountSlot {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    #![allow(clippy::unwrap_used)]
-    use super::*;
-
-    #[test]
-    fn an_account_runs_few_wildcard_evaluations_at_once() {
-        let first = AccountSlot::take("111111111111").unwrap();
-        let _second = AccountSlot::take("111111111111").unwrap();
-        let third = AccountSlot::take("111111111111").err().unwrap();
-        assert_eq!(third.to_aws().code, "RequestLimitExceeded");
-        // Another account is not held up.
-        let _other = AccountSlot::take("222222222222").unwrap();
-        drop(first);
-        let _again = AccountSlot::take("111111111111").unwrap();
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn sliced_evaluation_keeps_every_match_in_order() {
-        let filters = Arc::new(
-            compile(&[Filter {
-                name: "n".into(),
-                values: vec!["*7*".into()],
-            }])
-            .unwrap(),
-        );
-        let items: Vec<String> = (0..20_000).map(|n| n.to_string()).collect();
-        let expected: Vec<String> = items.iter().filter(|s| s.contains('7')).cloned().collect();
-        let kept = select("333333333333", items, filters, |item: &String, f| {
-            Ok(f.iter().all(|c| c.values.matches(item)))
+/// Keep the items every filter accepts (filters are ANDed, their values ORed): `fields`
+/// gives an item's values for a filter name, `tags_of` its tags for the tag filters
+/// (`tag:<key>`, `tag-key`, `tag-value`; `None` for untaggable resources). Checks the
+/// limits, compiles once, and evaluates as [`select`] does.
+pub async fn select_by_fields<T, F, G>(
+    account_id: &str,
+    items: Vec<T>,
+    filters: &[Filter],
+    fields: F,
+    tags_of: G,
+) -> Result<Vec<T>>
+where
+    T: Send + 'static,
+    F: Fn(&T, &str) -> Vec<String> + Send + Sync + 'static,
+    G: Fn(&T) -> Option<&Tags> + Send + Sync + 'static,
+{
+    let compiled = Arc::new(compile(filters)?);
+    select(account_id, items, compiled, move |item, filters| {
+        filters.iter().all(|filter| {
+            match tags_of(item).and_then(|tags| tags::matches(filter, tags)) {
+                Some(accepted) => accepted,
+                None => filter
+                    .values
+                    .matches_any(fields(item, &filter.name).iter().map(String::as_str)),
+            }
         })
-        .await
-        .unwrap();
-        assert_eq!(kept, expected);
-    }
+    })
+    .await
+}
 
-    fn m(pattern: &str, text: &str) -> bool {
-        Wildcard::new(pattern).matches(text)
-    }
-
-    /// The reference: plain dynamic programming.
-    fn reference(pattern: &str, text: &str) -> bool {
-        let p: Vec<char> = pattern.chars().collect();
-        let t: Vec<char> = text.chars().collect();
-        let mut row = vec![false; t.len() + 1];
-        row[0] = true;
-        for &pc in &p {
-            let mut next = vec![false; t.len() + 1];
-            if pc == '*' {
-                let mut any = false;
-                for j in 0..=t.len() {
-                    any |= row[j];
-                    next[j] = any;
-                }
-            } else {
-                for j in 1..=t.len() {
-                    next[j] = row[j - 1] && (pc == '?' || pc == t[j - 1]);
-                }
-            }
-            row = next;
-        }
-        row[t.len()]
-    }
-
-    #[test]
-    fn wildcards() {
-        assert!(m("web-*", "web-1"));
-        assert!(m("*", ""));
-        assert!(m("a?c", "abc"));
-        assert!(m("*b*d", "abcbd"));
-        assert!(!m("a?c", "ac"));
-        assert!(!m("web", "web-1"));
-        assert!(m("", ""));
-        assert!(!m("", "a"));
-        assert!(m("é?*", "éü"));
-        assert!(m("**a**", "xxa"));
-        assert!(!m("*a*", "xyz"));
-    }
-
-    #[test]
-    fn agrees_with_the_reference() {
-        let alphabet = ['a', 'b', '*', '?'];
-        let texts = [
-            "", "a", "b", "ab", "ba", "aab", "abab", "bbba", "abba", "aaaaab",
-        ];
-        // Every pattern of up to 5 symbols.
-        let mut patterns = vec![String::new()];
-        for _ in 0..5 {
-            let mut longer = Vec::new();
-            for p in &patterns {
-                for c in alphabet {
-                    longer.push(format!("{p}{c}"));
-                }
-            }
-            patterns.extend(longer);
-        }
-        patterns.sort();
-        patterns.dedup();
-        for p in &patterns {
-            for t in texts {
-                assert_eq!(m(p, t), reference(p, t), "pattern {p:?} text {t:?}");
-            }
-        }
-        // Long patterns cross word boundaries.
-        let long = format!("{}b", "a?".repeat(100));
-        let text = format!("{}b", "ax".repeat(100));
-        assert_eq!(m(&long, &text), reference(&long, &text));
-        assert!(m(&long, &text));
-        assert!(!m(&long, &text[1..]));
-    }
-
-    #[test]
-    fn pathological_patterns_are_cheap() {
-        // Once a stack overflow (60,000 stars) and 13 s (15 stars and a `z`).
-        assert!(m(&"*".repeat(60_000), "anything"));
-        let p = format!("{}z", "*".repeat(15));
-        assert!(!m(&p, &"a".repeat(10_000)));
-        let p = format!("{}z", "*a".repeat(120));
-        assert!(!m(&p, &"a".repeat(10_000)));
-    }
-
-    #[test]
-    fn value_sets() {
-        let set = ValueSet::new(&["i-1".into(), "web-*".into()]);
-        assert!(set.matches("i-1"));
-        assert!(set.matches("web-9"));
-        assert!(!set.matches("i-2"));
-        assert!(set.has_patterns());
-        assert!(ValueSet::new(&["***".into()]).matches("x"));
-        assert!(!ValueSet::new(&[]).matches("x"));
-    }
-
-    #[test]
-    fn limits() {
-        let filter = |n: usize, len: usize| Filter {
-            name: "tag:Name".into(),
-            values: vec!["x".repeat(len); n],
-        };
-        assert!(check_limits(&vec![filter(200, 255); 50]).is_ok());
-        let code = |r: Result<()>| r.unwrap_err().to_aws().code;
-        assert_eq!(
-            code(check_limits(&vec![filter(1, 1); 51])),
-            "FilterLimitExceeded"
-        );
-        assert_eq!(code(check_limits(&[filter(201, 1)])), "FilterLimitExceeded");
-        assert_eq!(
-            code(check_limits(&[filter(1, 256)])),
-            "InvalidParameterValue"
-        );
-        let long_name = Filter {
-            name: "n".repeat(256),
-            values: vec![],
-        };
-        assert_eq!(code(check_limits(&[long_name])), "InvalidParameterValue");
-        let nul = Filter {
-            name: "tag:Name".into(),
-            values: vec!["a\0".into()],
-        };
-        assert_eq!(code(check_limits(&[nul])), "InvalidParameterValue");
-        assert!(check_ids("InstanceId", &vec!["i-1".to_string(); 1000]).is_ok());
-        assert!(check_ids("InstanceId", &vec!["i-1".to_string(); 1001]).is_err());
+/// Every filter must be one `known` accepts (else `InvalidParameterValue`, as AWS answers
+/// an unknown filter name).
+pub fn check_names(filters: &[Filter], known: impl Fn(&str) -> bool) -> Result<()> {
+    match filters.iter().find(|f| !known(&f.name)) {
+        Some(filter) => Err(invalid_filter(&filter.name)),
+        None => Ok(()),
     }
 }
+
+/// AWS's answer to a filter name the action does not know.
+pub fn invalid_filter(name: &str) -> DescribeError {
+    DescribeError::invalid(format!("The filter '{name}' is invalid"))
+}
+
+#[cfg(test)]
+mod tests;
