@@ -21,11 +21,11 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use kumo_common::ids::InstanceId;
 use kumo_compute_protocol::{InstanceSpec, ObservedState};
 use serde_json::json;
 
 use crate::error::{run, NodeError, Result};
-use crate::network::validate_instance_id;
 
 /// CFS period used for the CPU quota, in microseconds.
 pub const CPU_PERIOD_US: u64 = 100_000;
@@ -123,7 +123,7 @@ impl ContainerRuntime {
     /// container is deleted from the runtime and started again.
     pub async fn start(&self, spec: &InstanceSpec, netns_path: &Path) -> Result<()> {
         let id = spec.instance_id.as_str();
-        validate_instance_id(id)?;
+        InstanceId::parse(id)?;
         if spec.vcpus == 0 || spec.memory_mib == 0 {
             return Err(NodeError::InvalidSpec(format!(
                 "{id}: vcpus and memory_mib must be positive"
@@ -219,7 +219,7 @@ impl ContainerRuntime {
     /// SIGTERM, wait up to `grace`, SIGKILL, then delete the container from the runtime.
     /// The instance directory (rootfs, console) stays. Fine if not running or unknown.
     pub async fn stop(&self, instance_id: &str, grace: Duration) -> Result<()> {
-        validate_instance_id(instance_id)?;
+        InstanceId::parse(instance_id)?;
         let lock = self.lock_for(instance_id);
         let _guard = lock.lock().await;
         self.stop_locked(instance_id, grace).await
@@ -227,7 +227,7 @@ impl ContainerRuntime {
 
     /// Stop the container and delete the instance directory (its disk) entirely.
     pub async fn remove(&self, instance_id: &str) -> Result<()> {
-        validate_instance_id(instance_id)?;
+        InstanceId::parse(instance_id)?;
         let lock = self.lock_for(instance_id);
         let _guard = lock.lock().await;
         self.stop_locked(instance_id, REMOVE_GRACE).await?;
@@ -242,7 +242,7 @@ impl ContainerRuntime {
 
     /// Running, Stopped (its directory exists, no running container) or Absent.
     pub async fn observe(&self, instance_id: &str) -> Result<ObservedState> {
-        validate_instance_id(instance_id)?;
+        InstanceId::parse(instance_id)?;
         if !self.instance_dir(instance_id).is_dir() {
             return Ok(ObservedState::Absent);
         }
@@ -254,7 +254,7 @@ impl ContainerRuntime {
 
     /// The container's init pid (host pid namespace) when running.
     pub async fn pid(&self, instance_id: &str) -> Result<Option<u32>> {
-        validate_instance_id(instance_id)?;
+        InstanceId::parse(instance_id)?;
         Ok(self
             .runtime_state(instance_id)
             .await
@@ -282,7 +282,7 @@ impl ContainerRuntime {
             let Some(name) = entry.file_name().to_str().map(str::to_string) else {
                 continue;
             };
-            if name == RUNTIME_ROOT_DIR || validate_instance_id(&name).is_err() {
+            if name == RUNTIME_ROOT_DIR || InstanceId::parse(&name).is_err() {
                 continue;
             }
             ids.push(name);

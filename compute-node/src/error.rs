@@ -17,6 +17,13 @@ pub enum NodeError {
     Other(String),
 }
 
+/// Instance ids become file, namespace and link names: only well-formed ids get that far.
+impl From<kumo_common::ids::MalformedId> for NodeError {
+    fn from(malformed: kumo_common::ids::MalformedId) -> Self {
+        NodeError::InvalidSpec(malformed.to_string())
+    }
+}
+
 pub type Result<T, E = NodeError> = std::result::Result<T, E>;
 
 /// Run a host command to completion; a non-zero exit becomes [`NodeError::Command`] with

@@ -31,6 +31,7 @@ use std::collections::HashSet;
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 
+use kumo_common::ids::InstanceId;
 use kumo_compute_protocol::NetworkAttachment;
 use sha2::{Digest, Sha256};
 
@@ -151,7 +152,7 @@ impl HostNetwork {
         instance_id: &str,
         att: &NetworkAttachment,
     ) -> Result<PathBuf> {
-        validate_instance_id(instance_id)?;
+        InstanceId::parse(instance_id)?;
         self.ensure_bridge(att).await?;
         let ns = Self::netns_name(instance_id);
         let ns_path = Self::netns_path(instance_id);
@@ -216,7 +217,7 @@ impl HostNetwork {
     /// Attach a VM: a tap device on the bridge, up (created if missing; the bridge too).
     /// Returns the tap's name for QEMU.
     pub async fn attach_vm(&self, instance_id: &str, att: &NetworkAttachment) -> Result<String> {
-        validate_instance_id(instance_id)?;
+        InstanceId::parse(instance_id)?;
         self.ensure_bridge(att).await?;
         let tap = Self::tap_name(instance_id);
         if !self.link_exists(&tap).await {
@@ -237,7 +238,7 @@ impl HostNetwork {
 
     /// Remove an instance's veth, tap and netns; anything already gone is fine.
     pub async fn detach(&self, instance_id: &str) -> Result<()> {
-        validate_instance_id(instance_id)?;
+        InstanceId::parse(instance_id)?;
         for link in [Self::veth_name(instance_id), Self::tap_name(instance_id)] {
             if self.link_exists(&link).await {
                 if let Err(e) = self.ip(&["link", "del", &link]).await {
@@ -503,23 +504,6 @@ async fn inet_addrs_in(ns: &str, name: &str) -> Result<Vec<String>> {
         }
     }
     Ok(addrs)
-}
-
-/// Instance ids become file and namespace names: keep them to a safe alphabet.
-pub(crate) fn validate_instance_id(id: &str) -> Result<()> {
-    let ok = !id.is_empty()
-        && id.len() <= 128
-        && !id.starts_with('.')
-        && id
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.');
-    if ok {
-        Ok(())
-    } else {
-        Err(NodeError::InvalidSpec(format!(
-            "instance id {id:?} is not a safe name"
-        )))
-    }
 }
 
 fn validate_link_name(name: &str) -> Result<()> {

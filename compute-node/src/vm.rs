@@ -28,6 +28,7 @@ use std::process::Stdio;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
+use kumo_common::ids::InstanceId;
 use kumo_compute_protocol::{InstanceSpec, ObservedState};
 use serde_json::Value;
 
@@ -190,7 +191,7 @@ impl VmRuntime {
     /// The QEMU arguments (without the binary) that [`start`](Self::start) uses.
     pub fn qemu_args(&self, spec: &InstanceSpec, tap: Option<&str>) -> Result<Vec<String>> {
         let id = spec.instance_id.as_str();
-        validate_instance_id(id)?;
+        InstanceId::parse(id)?;
         if spec.vcpus == 0 || spec.memory_mib == 0 {
             return Err(NodeError::InvalidSpec(format!(
                 "{id}: {} vCPUs and {} MiB of memory",
@@ -343,7 +344,7 @@ impl VmRuntime {
     /// Graceful stop: QMP `system_powerdown` and up to `stop_grace` for the guest to
     /// power off, then QMP `quit`, then SIGKILL. Keeps the instance directory.
     pub async fn stop(&self, instance_id: &str) -> Result<()> {
-        validate_instance_id(instance_id)?;
+        InstanceId::parse(instance_id)?;
         let lock = self.instance_lock(instance_id);
         let _held = lock.lock().await;
         self.stop_locked(instance_id).await
@@ -351,7 +352,7 @@ impl VmRuntime {
 
     /// Hard reset of the guest (QMP `system_reset`).
     pub async fn reboot(&self, instance_id: &str) -> Result<()> {
-        validate_instance_id(instance_id)?;
+        InstanceId::parse(instance_id)?;
         let lock = self.instance_lock(instance_id);
         let _held = lock.lock().await;
         if self.running(instance_id).is_none() {
@@ -364,7 +365,7 @@ impl VmRuntime {
 
     /// Stops the VM if it runs and deletes its directory (disk overlay included).
     pub async fn remove(&self, instance_id: &str) -> Result<()> {
-        validate_instance_id(instance_id)?;
+        InstanceId::parse(instance_id)?;
         let lock = self.instance_lock(instance_id);
         let _held = lock.lock().await;
         self.stop_locked(instance_id).await?;
@@ -384,7 +385,7 @@ impl VmRuntime {
     /// Absent without a directory. Starting/Stopping while this runtime starts or stops
     /// it, or while QEMU does not answer QMP.
     pub async fn observe(&self, instance_id: &str) -> Result<ObservedState> {
-        validate_instance_id(instance_id)?;
+        InstanceId::parse(instance_id)?;
         if let Some(state) = self.current_transition(instance_id) {
             return Ok(state);
         }
@@ -406,7 +407,7 @@ impl VmRuntime {
 
     /// The pid of the instance's live QEMU process.
     pub async fn pid(&self, instance_id: &str) -> Result<Option<u32>> {
-        validate_instance_id(instance_id)?;
+        InstanceId::parse(instance_id)?;
         Ok(self.running(instance_id).map(|p| p.pid))
     }
 
@@ -426,7 +427,7 @@ impl VmRuntime {
             let Ok(name) = entry.file_name().into_string() else {
                 continue;
             };
-            if validate_instance_id(&name).is_ok() && entry.path().join(SPEC_FILE).is_file() {
+            if InstanceId::parse(&name).is_ok() && entry.path().join(SPEC_FILE).is_file() {
                 ids.push(name);
             }
         }
@@ -436,7 +437,7 @@ impl VmRuntime {
 
     /// The spec the instance was last started with (`spec.json`), if any.
     pub fn load_spec(&self, instance_id: &str) -> Result<Option<InstanceSpec>> {
-        validate_instance_id(instance_id)?;
+        InstanceId::parse(instance_id)?;
         let path = self.instance_dir(instance_id).join(SPEC_FILE);
         let bytes = match std::fs::read(&path) {
             Ok(bytes) => bytes,
@@ -711,22 +712,6 @@ fn status_to_state(status: &str) -> ObservedState {
         // paused, suspended, debug, postmigrate, internal-error, io-error,
         // guest-panicked, watchdog, colo: the guest does not run.
         _ => ObservedState::Stopped,
-    }
-}
-
-/// Instance ids name directories: letters, digits, `-`, `_`, `.`; at most 64.
-fn validate_instance_id(id: &str) -> Result<()> {
-    let ok = !id.is_empty()
-        && id.len() <= 64
-        && id != "."
-        && id != ".."
-        && id
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
-    if ok {
-        Ok(())
-    } else {
-        Err(NodeError::InvalidSpec(format!("bad instance id {id:?}")))
     }
 }
 

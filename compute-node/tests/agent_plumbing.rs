@@ -242,7 +242,7 @@ async fn bridges_go_with_their_last_instance_and_sweeps_spare_running_ones() {
         .unwrap()
         .success());
     let ids: Vec<String> = (0..3)
-        .map(|_| format!("i-t{:016x}", rand::random::<u64>()))
+        .map(|_| format!("i-f{:016x}", rand::random::<u64>()))
         .collect();
     let _containers = ContainersGuard {
         root: state_dir.join("containers/runc"),

@@ -94,7 +94,7 @@ fn build_rootfs(dir: &Path) -> PathBuf {
 }
 
 fn instance_id() -> String {
-    format!("i-t{:016x}", rand::random::<u64>())
+    format!("i-f{:016x}", rand::random::<u64>())
 }
 
 fn attachment(bridge: &str, subnet: u8, host: u8) -> NetworkAttachment {

@@ -328,8 +328,8 @@ async fn listener_on_each_bridge_serves_its_own_subnet() {
         .unwrap()
         .success());
     let net = HostNetwork::in_netns(&host.0);
-    let a = format!("i-t{:016x}", rand::random::<u64>());
-    let b = format!("i-t{:016x}", rand::random::<u64>());
+    let a = format!("i-f{:016x}", rand::random::<u64>());
+    let b = format!("i-f{:016x}", rand::random::<u64>());
     let _ga = NetnsGuard(HostNetwork::netns_name(&a));
     let _gb = NetnsGuard(HostNetwork::netns_name(&b));
     let (att_a, att_b) = (att("kb-md000001", 21, 2), att("kb-md000002", 22, 2));
@@ -339,7 +339,10 @@ async fn listener_on_each_bridge_serves_its_own_subnet() {
     let svc = MetadataService::in_netns(&host.0);
     svc.register(&att_a.bridge, metadata(&a, att_a.ip, true));
     // b's address is known on a's bridge only: b, on its own bridge, is a stranger.
-    svc.register(&att_a.bridge, metadata("i-wrong-bridge", att_b.ip, false));
+    svc.register(
+        &att_a.bridge,
+        metadata("i-00000000deadbeef0", att_b.ip, false),
+    );
     for _ in 0..2 {
         svc.ensure_listener(&att_a.bridge).await.unwrap();
         svc.ensure_listener(&att_b.bridge).await.unwrap();

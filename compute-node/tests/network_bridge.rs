@@ -42,7 +42,7 @@ impl Drop for InstanceNetns {
 }
 
 fn instance_id() -> String {
-    format!("i-t{:016x}", rand::random::<u64>())
+    format!("i-f{:016x}", rand::random::<u64>())
 }
 
 fn att(bridge: &str, subnet: u8, host: u8) -> NetworkAttachment {

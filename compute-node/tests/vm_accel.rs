@@ -119,25 +119,25 @@ fn command_line_for_a_kernel_image_with_a_tap() {
     let state_dir = state.path().canonicalize().unwrap();
     let rt = runtime(&state_dir, Accel::Tcg);
     let args = rt
-        .qemu_args(&spec("i-1", kernel_image()), Some("kt-i-1"))
+        .qemu_args(&spec("i-00000001", kernel_image()), Some("kt-i-1"))
         .unwrap();
     let line = args.join(" ");
-    let dir = state_dir.join("i-1");
+    let dir = state_dir.join("i-00000001");
     let d = dir.display();
     let expected = format!(
-        "-name i-1 -machine pc -accel tcg -cpu max -m 512 -smp 2 -nodefaults -no-user-config \
+        "-name i-00000001 -machine pc -accel tcg -cpu max -m 512 -smp 2 -nodefaults -no-user-config \
          -display none -chardev socket,id=qmp,path={d}/qmp.sock,server=on,wait=off \
          -mon chardev=qmp,mode=control -chardev file,id=con,path={d}/console.log,append=on \
          -serial chardev:con -pidfile {d}/qemu.pid -daemonize -kernel /images/vmlinuz \
          -initrd /images/initramfs.img -append console=ttyS0 panic=-1 kumo.ip=10.1.2.3/24 \
-         kumo.gw=10.1.2.1 kumo.instance_id=i-1 -netdev tap,id=n0,ifname=kt-i-1,script=no,downscript=no \
+         kumo.gw=10.1.2.1 kumo.instance_id=i-00000001 -netdev tap,id=n0,ifname=kt-i-1,script=no,downscript=no \
          -device virtio-net-pci,netdev=n0,mac=02:00:0a:01:02:03"
     );
     assert_eq!(line, expected);
     // The kernel command line is one argument.
     let append = args.iter().position(|a| a == "-append").unwrap();
     assert!(args[append + 1].starts_with("console=ttyS0 "));
-    assert_eq!(rt.console_path("i-1"), dir.join("console.log"));
+    assert_eq!(rt.console_path("i-00000001"), dir.join("console.log"));
 }
 
 #[test]
@@ -150,12 +150,12 @@ fn command_line_for_a_disk_image_under_kvm_without_nic() {
         disk: Some(PathBuf::from("/images/disk.qcow2")),
         ..kernel_image()
     };
-    let args = rt.qemu_args(&spec("i-2", image), None).unwrap();
+    let args = rt.qemu_args(&spec("i-00000002", image), None).unwrap();
     let line = args.join(" ");
     assert!(line.contains("-accel kvm -cpu host"), "{line}");
     assert!(!line.contains("-kernel"), "{line}");
     assert!(!line.contains("-netdev"), "{line}");
-    let disk = rt.instance_dir("i-2").join("disk.qcow2");
+    let disk = rt.instance_dir("i-00000002").join("disk.qcow2");
     assert!(
         line.contains(&format!(
             "-drive file={},if=virtio,format=qcow2",
@@ -179,18 +179,19 @@ fn invalid_specs_are_refused() {
         initramfs: None,
         ..kernel_image()
     };
-    assert!(invalid(rt.qemu_args(&spec("i-3", nothing), None)));
-    assert!(invalid(
-        rt.qemu_args(&spec("i-3", kernel_image()), Some("tap,evil=1"))
-    ));
+    assert!(invalid(rt.qemu_args(&spec("i-00000003", nothing), None)));
     assert!(invalid(rt.qemu_args(
-        &spec("i-3", kernel_image()),
+        &spec("i-00000003", kernel_image()),
+        Some("tap,evil=1")
+    )));
+    assert!(invalid(rt.qemu_args(
+        &spec("i-00000003", kernel_image()),
         Some("a-very-long-tap-name")
     )));
-    let mut bad_mac = spec("i-3", kernel_image());
+    let mut bad_mac = spec("i-00000003", kernel_image());
     bad_mac.network.mac = "02:00:0a:01:02".to_string();
     assert!(invalid(rt.qemu_args(&bad_mac, Some("kt-3"))));
-    let mut no_cpu = spec("i-3", kernel_image());
+    let mut no_cpu = spec("i-00000003", kernel_image());
     no_cpu.vcpus = 0;
     assert!(invalid(rt.qemu_args(&no_cpu, None)));
     // No NIC: the MAC is not looked at.
