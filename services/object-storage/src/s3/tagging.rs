@@ -1,6 +1,17 @@
-//! GetObjectTagging, PutObjectTagging and DeleteObjectTagging.
+//! Object tags (GetObjectTagging, PutObjectTagging, DeleteObjectTagging).
 
-use super::*;
+use axum::response::Response;
+use http::StatusCode;
+
+use super::get::get_readable;
+use super::request::read_document;
+use super::response::{empty, set_header, xml_response};
+use super::xml;
+use super::S3Request;
+use crate::buckets;
+use crate::error::Result;
+use crate::objects;
+use crate::ObjectStorage;
 
 pub(super) async fn get_tagging(storage: &ObjectStorage, request: S3Request) -> Result<Response> {
     let (_, version) = get_readable(storage, &request).await?;

@@ -1,9 +1,26 @@
-//! Multipart uploads: CreateMultipartUpload, UploadPart, UploadPartCopy, CompleteMultipartUpload, AbortMultipartUpload and ListParts.
+//! Multipart uploads: CreateMultipartUpload, UploadPart, UploadPartCopy,
+//! CompleteMultipartUpload, AbortMultipartUpload, ListParts and ListMultipartUploads.
 
-use super::*;
+use axum::response::Response;
+use http::StatusCode;
+
+use super::body;
+use super::copy::copy_source;
+use super::list::{max_keys, url_encoding};
+use super::put::version_template;
+use super::request::{malformed_xml, read_document};
+use super::response::{
+    checksum_member, checksum_type, empty, encode_key, set_header, version_header, xml_response,
+};
+use super::xml::{self, XmlWriter};
+use super::S3Request;
+use crate::blobs;
+use crate::buckets;
 use crate::checksum::{ChecksumAlgorithm, ChecksumError, IntegrityExpectation, ObjectHasher};
+use crate::error::{Result, StorageError};
 use crate::multipart;
-use crate::s3::{body, malformed_xml};
+use crate::objects;
+use crate::ObjectStorage;
 
 pub(super) async fn create_upload(storage: &ObjectStorage, request: S3Request) -> Result<Response> {
     let bucket = request.bucket()?.to_string();
@@ -346,4 +363,47 @@ pub(super) async fn list_parts(storage: &ObjectStorage, request: S3Request) -> R
         w.close("Part");
     }
     Ok(xml_response(w.finish("ListPartsResult")))
+}
+
+pub(super) async fn list_uploads(
+    storage: &ObjectStorage,
+    request: &S3Request,
+    name: &str,
+) -> Result<Response> {
+    let url = url_encoding(request)?;
+    let prefix = request.param("prefix").unwrap_or("");
+    let max = max_keys(request, "max-uploads")?;
+    let key_marker = request.param("key-marker").filter(|s| !s.is_empty());
+    let id_marker = request.param("upload-id-marker").filter(|s| !s.is_empty());
+    let mut uploads =
+        multipart::list_uploads(storage, name, prefix, key_marker, id_marker, max as i64 + 1)
+            .await?;
+    let truncated = uploads.len() > max;
+    uploads.truncate(max);
+    let root = "ListMultipartUploadsResult";
+    let mut w = XmlWriter::new(root);
+    w.text("Bucket", name)
+        .text("KeyMarker", key_marker.unwrap_or(""))
+        .text("UploadIdMarker", id_marker.unwrap_or(""));
+    if let (true, Some(last)) = (truncated, uploads.last()) {
+        w.text("NextKeyMarker", &encode_key(&last.key, url))
+            .text("NextUploadIdMarker", &last.upload_id);
+    }
+    w.text("Prefix", &encode_key(prefix, url))
+        .num("MaxUploads", max)
+        .bool("IsTruncated", truncated);
+    if url {
+        w.text("EncodingType", "url");
+    }
+    for upload in &uploads {
+        w.open("Upload")
+            .text("Key", &encode_key(&upload.key, url))
+            .text("UploadId", &upload.upload_id);
+        w.owner("Initiator", &upload.account_id)
+            .owner("Owner", &upload.account_id);
+        w.text("StorageClass", "STANDARD")
+            .time("Initiated", upload.initiated_at)
+            .close("Upload");
+    }
+    Ok(xml_response(w.finish(root)))
 }
