@@ -1,0 +1,116 @@
+//! The additional checksum algorithms S3 knows, their names and value encoding.
+
+use std::fmt;
+use std::str::FromStr;
+
+use base64::engine::general_purpose::STANDARD as BASE64;
+use base64::Engine as _;
+
+use super::{ChecksumError, ChecksumHasher};
+
+/// The additional checksum algorithms S3 computes and stores next to the MD5.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ChecksumAlgorithm {
+    Crc32,
+    Crc32c,
+    Crc64Nvme,
+    Sha1,
+    Sha256,
+}
+
+impl ChecksumAlgorithm {
+    pub const ALL: [ChecksumAlgorithm; 5] = [
+        ChecksumAlgorithm::Crc32,
+        ChecksumAlgorithm::Crc32c,
+        ChecksumAlgorithm::Crc64Nvme,
+        ChecksumAlgorithm::Sha1,
+        ChecksumAlgorithm::Sha256,
+    ];
+
+    /// Parse an `x-amz-checksum-algorithm` / `x-amz-sdk-checksum-algorithm` value
+    /// (`CRC32`, `crc32c`, …: S3 ignores case).
+    pub fn parse(value: &str) -> Option<Self> {
+        let value = value.trim();
+        Self::ALL
+            .into_iter()
+            .find(|algorithm| algorithm.as_str().eq_ignore_ascii_case(value))
+    }
+
+    /// The algorithm whose value header is `name` (`x-amz-checksum-crc32`, any case).
+    pub fn from_header_name(name: &str) -> Option<Self> {
+        let name = name.trim();
+        Self::ALL
+            .into_iter()
+            .find(|algorithm| algorithm.header_name().eq_ignore_ascii_case(name))
+    }
+
+    /// The name as S3 spells it in requests, responses and error messages: `CRC32`, ….
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            ChecksumAlgorithm::Crc32 => "CRC32",
+            ChecksumAlgorithm::Crc32c => "CRC32C",
+            ChecksumAlgorithm::Crc64Nvme => "CRC64NVME",
+            ChecksumAlgorithm::Sha1 => "SHA1",
+            ChecksumAlgorithm::Sha256 => "SHA256",
+        }
+    }
+
+    /// The header carrying this checksum's value: `x-amz-checksum-crc32`, ….
+    pub const fn header_name(self) -> &'static str {
+        match self {
+            ChecksumAlgorithm::Crc32 => "x-amz-checksum-crc32",
+            ChecksumAlgorithm::Crc32c => "x-amz-checksum-crc32c",
+            ChecksumAlgorithm::Crc64Nvme => "x-amz-checksum-crc64nvme",
+            ChecksumAlgorithm::Sha1 => "x-amz-checksum-sha1",
+            ChecksumAlgorithm::Sha256 => "x-amz-checksum-sha256",
+        }
+    }
+
+    /// Length of the raw digest in bytes.
+    pub const fn digest_len(self) -> usize {
+        match self {
+            ChecksumAlgorithm::Crc32 | ChecksumAlgorithm::Crc32c => 4,
+            ChecksumAlgorithm::Crc64Nvme => 8,
+            ChecksumAlgorithm::Sha1 => 20,
+            ChecksumAlgorithm::Sha256 => 32,
+        }
+    }
+
+    /// Is this a CRC (whose part checksums can be combined into a full-object checksum)?
+    pub const fn is_crc(self) -> bool {
+        matches!(
+            self,
+            ChecksumAlgorithm::Crc32 | ChecksumAlgorithm::Crc32c | ChecksumAlgorithm::Crc64Nvme
+        )
+    }
+
+    /// Decode a base64 checksum value, `None` unless it is canonical base64 of exactly
+    /// [`digest_len`](Self::digest_len) bytes.
+    pub fn decode_value(self, value: &str) -> Option<Vec<u8>> {
+        BASE64
+            .decode(value.trim())
+            .ok()
+            .filter(|raw| raw.len() == self.digest_len())
+    }
+
+    /// The base64 checksum of `data`, in one go.
+    pub fn checksum(self, data: &[u8]) -> String {
+        let mut hasher = ChecksumHasher::new(self);
+        hasher.update(data);
+        hasher.finish()
+    }
+}
+
+impl fmt::Display for ChecksumAlgorithm {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for ChecksumAlgorithm {
+    type Err = ChecksumError;
+
+    fn from_str(value: &str) -> Result<Self, Self::Err> {
+        Self::parse(value).ok_or(ChecksumError::UnsupportedAlgorithm)
+    }
+}
