@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what Kumo needs and is missing, on Debian 12. Idempotent: run it as often as you like.
 #   deploy/install-deps.sh          runtime needs (PostgreSQL, QEMU, runc, …) and the default images
-#   deploy/install-deps.sh --test   also the test tools (aws-cli, boto3 and schemathesis in .venv)
+#   deploy/install-deps.sh --test   also the test tools (aws-cli, boto3, schemathesis and moto in .venv)
 # Rust (cargo) must already be installed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -56,5 +56,15 @@ if $want_test; then
     if ! .venv/bin/schemathesis --version 2>/dev/null | grep -qx "schemathesis, version $schemathesis_version"; then
         .venv/bin/pip install --quiet --disable-pip-version-check "schemathesis==$schemathesis_version"
     fi
-    echo "test tools: $(.venv/bin/aws --version 2>&1), $(.venv/bin/schemathesis --version 2>&1)"
+    # moto (server mode), pinned: cli/tests/conformance.rs compares Kumo's answers with its.
+    # Installed with the venv's boto3/botocore as constraints, so moto never upgrades them.
+    moto_version=5.2.5
+    if ! .venv/bin/python -c "import importlib.metadata as m, sys; sys.exit(m.version('moto') != '$moto_version')" 2>/dev/null \
+        || [ ! -x .venv/bin/moto_server ]; then
+        constraints="$(mktemp)"
+        .venv/bin/pip freeze --disable-pip-version-check | grep -iE '^(boto3|botocore|s3transfer)==' >"$constraints"
+        .venv/bin/pip install --quiet --disable-pip-version-check -c "$constraints" "moto[server]==$moto_version"
+        rm -f "$constraints"
+    fi
+    echo "test tools: $(.venv/bin/aws --version 2>&1), $(.venv/bin/schemathesis --version 2>&1), moto $moto_version"
 fi

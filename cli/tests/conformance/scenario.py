@@ -1,0 +1,262 @@
+"""The boto3 scenario the harness runs against moto and against Kumo: every EC2, STS, IAM
+and S3 action Kumo implements, plus NotFound errors. Both runs make the same calls in the
+same order; ids come from earlier answers, so the run goes on when one call fails (a
+failed call returns {} and the next ones get placeholder ids, and their errors are
+compared too).
+
+To cover a new action: add a `rec.call(client, "snake_name", **params)` where it fits.
+"""
+import io
+import subprocess
+import tarfile
+import tempfile
+import uuid
+
+MISSING_INSTANCE = "i-0123456789abcdef0"
+MISSING_IMAGE = "ami-0123456789abcdef0"
+INSTANCE_TYPE = "t3.micro"
+
+
+def public_key():
+    """A fresh ed25519 public key (ImportKeyPair)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", f"{tmp}/k"], check=True)
+        return open(f"{tmp}/k.pub").read().strip()
+
+
+def tiny_rootfs():
+    """A one-file root file system tar (RegisterImage on Kumo reads it from a bucket)."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        data = b"conformance\n"
+        info = tarfile.TarInfo("etc/conformance")
+        info.size = len(data)
+        tar.addfile(info, io.BytesIO(data))
+    return buf.getvalue()
+
+
+def first_instance_id(reservation):
+    instances = reservation.get("Instances") or [{}]
+    return instances[0].get("InstanceId", MISSING_INSTANCE)
+
+
+def identity(rec, target):
+    sts = rec.client("sts")
+    iam = rec.client("iam")
+    rec.call(sts, "get_caller_identity")
+    rec.call(iam, "get_user")
+    rec.call(iam, "get_user", label="GetUser#named", UserName=target.user_name)
+    created = rec.call(iam, "create_access_key", UserName=target.user_name)
+    key_id = created.get("AccessKey", {}).get("AccessKeyId", "AKIAIOSFODNN7EXAMPLE")
+    rec.call(iam, "list_access_keys", UserName=target.user_name)
+    rec.call(iam, "update_access_key", UserName=target.user_name, AccessKeyId=key_id, Status="Inactive")
+    rec.call(iam, "list_access_keys", label="ListAccessKeys#inactive", UserName=target.user_name)
+    rec.call(iam, "delete_access_key", UserName=target.user_name, AccessKeyId=key_id)
+    rec.call(iam, "get_user", label="GetUser#NoSuchEntity", UserName="nobody-conformance")
+    rec.call(iam, "delete_access_key", label="DeleteAccessKey#NoSuchEntity", UserName=target.user_name, AccessKeyId="AKIAIOSFODNN7EXAMPLE")
+
+
+def compute(rec, target, image_bucket):
+    ec2 = rec.client("ec2")
+    image = target.pick_image(ec2)
+    rec.call(ec2, "describe_regions")
+    rec.call(ec2, "describe_availability_zones")
+    rec.call(ec2, "describe_instance_types", InstanceTypes=[INSTANCE_TYPE])
+    rec.call(ec2, "describe_images", ImageIds=[image])
+
+    run = uuid.uuid4().hex[:8]
+    rec.call(ec2, "create_key_pair", KeyName=f"conf-created-{run}")
+    rec.call(ec2, "import_key_pair", KeyName=f"conf-imported-{run}", PublicKeyMaterial=public_key().encode())
+    rec.call(ec2, "describe_key_pairs", KeyNames=[f"conf-created-{run}", f"conf-imported-{run}"])
+
+    reservation = rec.call(
+        ec2,
+        "run_instances",
+        ImageId=image,
+        InstanceType=INSTANCE_TYPE,
+        MinCount=1,
+        MaxCount=1,
+        KeyName=f"conf-imported-{run}",
+        UserData="#!/bin/sh\necho conformance\n",
+        TagSpecifications=[{"ResourceType": "instance", "Tags": [{"Key": "Name", "Value": "conformance"}]}],
+    )
+    instance = first_instance_id(reservation)
+    target.settle()
+    rec.call(ec2, "describe_instances", InstanceIds=[instance])
+    rec.call(ec2, "describe_instance_status", InstanceIds=[instance], IncludeAllInstances=True)
+    rec.call(ec2, "create_tags", Resources=[instance], Tags=[{"Key": "team", "Value": "conformance"}, {"Key": "empty", "Value": ""}])
+    rec.call(ec2, "describe_tags", Filters=[{"Name": "resource-id", "Values": [instance]}])
+    rec.call(ec2, "delete_tags", Resources=[instance], Tags=[{"Key": "empty"}])
+    for attribute in (
+        "instanceType",
+        "userData",
+        "disableApiTermination",
+        "instanceInitiatedShutdownBehavior",
+        "sourceDestCheck",
+        "ebsOptimized",
+        "disableApiStop",
+        "kernel",
+        "ramdisk",
+        "rootDeviceName",
+        "groupSet",
+        "blockDeviceMapping",
+    ):
+        rec.call(ec2, "describe_instance_attribute", label=f"DescribeInstanceAttribute#{attribute}", InstanceId=instance, Attribute=attribute)
+    rec.call(ec2, "modify_instance_attribute", InstanceId=instance, DisableApiTermination={"Value": False})
+    rec.call(ec2, "get_console_output", InstanceId=instance)
+    rec.call(ec2, "stop_instances", InstanceIds=[instance])
+    target.settle()
+    rec.call(ec2, "describe_instances", label="DescribeInstances#stopped", InstanceIds=[instance])
+    rec.call(ec2, "start_instances", InstanceIds=[instance])
+    target.settle()
+    rec.call(ec2, "reboot_instances", InstanceIds=[instance])
+    target.settle()
+    rec.call(ec2, "terminate_instances", InstanceIds=[instance])
+    target.settle()
+    rec.call(ec2, "describe_instances", label="DescribeInstances#terminated", InstanceIds=[instance])
+
+    registered = rec.call(
+        ec2,
+        "register_image",
+        Name=f"conformance-{run}",
+        Description="conformance",
+        ImageLocation=f"{image_bucket}/images/rootfs.tar",
+        Architecture="x86_64",
+    )
+    new_image = registered.get("ImageId", MISSING_IMAGE)
+    rec.call(ec2, "describe_images", label="DescribeImages#registered", ImageIds=[new_image])
+    rec.call(ec2, "deregister_image", ImageId=new_image)
+    rec.call(ec2, "delete_key_pair", KeyName=f"conf-created-{run}")
+    rec.call(ec2, "delete_key_pair", label="DeleteKeyPair#2", KeyName=f"conf-imported-{run}")
+
+    # NotFound errors
+    rec.call(ec2, "describe_instances", label="DescribeInstances#NotFound", InstanceIds=[MISSING_INSTANCE])
+    rec.call(ec2, "describe_images", label="DescribeImages#NotFound", ImageIds=[MISSING_IMAGE])
+    rec.call(ec2, "describe_key_pairs", label="DescribeKeyPairs#NotFound", KeyNames=[f"conf-missing-{run}"])
+    rec.call(ec2, "terminate_instances", label="TerminateInstances#NotFound", InstanceIds=[MISSING_INSTANCE])
+
+
+def storage(rec, target):
+    """S3; returns the name of a bucket holding `images/rootfs.tar` (for RegisterImage)."""
+    s3 = rec.client("s3")
+    run = uuid.uuid4().hex[:8]
+    bucket = f"conformance-{run}"
+    versioned = f"conformance-v-{run}"
+    rec.call(s3, "create_bucket", Bucket=bucket)
+    rec.call(s3, "head_bucket", Bucket=bucket)
+    rec.call(s3, "list_buckets")
+    rec.call(s3, "get_bucket_location", Bucket=bucket)
+    rec.call(s3, "get_bucket_versioning", label="GetBucketVersioning#never", Bucket=bucket)
+    rec.call(s3, "put_bucket_tagging", Bucket=bucket, Tagging={"TagSet": [{"Key": "team", "Value": "conformance"}]})
+    rec.call(s3, "get_bucket_tagging", Bucket=bucket)
+    rec.call(s3, "delete_bucket_tagging", Bucket=bucket)
+    rec.call(s3, "get_bucket_tagging", label="GetBucketTagging#NoSuchTagSet", Bucket=bucket)
+    rec.call(s3, "get_bucket_acl", Bucket=bucket)
+    rec.call(s3, "get_bucket_accelerate_configuration", Bucket=bucket)
+    rec.call(s3, "get_bucket_request_payment", Bucket=bucket)
+    rec.call(s3, "get_bucket_logging", Bucket=bucket)
+    rec.call(s3, "get_bucket_notification_configuration", Bucket=bucket)
+    # Configurations Kumo does not keep: the "not configured" errors Terraform expects.
+    for method in (
+        "get_bucket_policy",
+        "get_bucket_cors",
+        "get_bucket_website",
+        "get_bucket_lifecycle_configuration",
+        "get_bucket_replication",
+        "get_bucket_encryption",
+        "get_object_lock_configuration",
+        "get_bucket_ownership_controls",
+        "get_public_access_block",
+        "get_bucket_policy_status",
+    ):
+        rec.call(s3, method, Bucket=bucket)
+    for method in ("delete_bucket_policy", "delete_bucket_cors", "delete_bucket_website", "delete_bucket_lifecycle"):
+        rec.call(s3, method, Bucket=bucket)
+
+    body = b"hello, conformance\n"
+    rec.call(s3, "put_object", Bucket=bucket, Key="dir/a.txt", Body=body, ContentType="text/plain", Metadata={"colour": "blue"}, Tagging="team=conformance")
+    rec.call(s3, "put_object", label="PutObject#rootfs", Bucket=bucket, Key="images/rootfs.tar", Body=tiny_rootfs())
+    rec.call(s3, "head_object", Bucket=bucket, Key="dir/a.txt")
+    rec.call(s3, "get_object", Bucket=bucket, Key="dir/a.txt")
+    rec.call(s3, "get_object_attributes", Bucket=bucket, Key="dir/a.txt", ObjectAttributes=["ETag", "ObjectSize", "StorageClass"])
+    rec.call(s3, "copy_object", Bucket=bucket, Key="copy.txt", CopySource={"Bucket": bucket, "Key": "dir/a.txt"})
+    rec.call(s3, "put_object_tagging", Bucket=bucket, Key="copy.txt", Tagging={"TagSet": [{"Key": "k", "Value": "v"}]})
+    rec.call(s3, "get_object_tagging", Bucket=bucket, Key="copy.txt")
+    rec.call(s3, "delete_object_tagging", Bucket=bucket, Key="copy.txt")
+    rec.call(s3, "get_object_acl", Bucket=bucket, Key="copy.txt")
+    rec.call(s3, "list_objects", Bucket=bucket)
+    rec.call(s3, "list_objects", label="ListObjects#delimiter", Bucket=bucket, Delimiter="/", MaxKeys=2)
+    rec.call(s3, "list_objects_v2", Bucket=bucket)
+    rec.call(s3, "list_objects_v2", label="ListObjectsV2#delimiter", Bucket=bucket, Delimiter="/", MaxKeys=2, FetchOwner=True)
+
+    upload = rec.call(s3, "create_multipart_upload", Bucket=bucket, Key="multi.bin", ContentType="application/octet-stream")
+    upload_id = upload.get("UploadId", "missing-upload")
+    part = rec.call(s3, "upload_part", Bucket=bucket, Key="multi.bin", UploadId=upload_id, PartNumber=1, Body=b"x" * (5 * 1024 * 1024))
+    copied = rec.call(
+        s3,
+        "upload_part_copy",
+        Bucket=bucket,
+        Key="multi.bin",
+        UploadId=upload_id,
+        PartNumber=2,
+        CopySource={"Bucket": bucket, "Key": "dir/a.txt"},
+    )
+    rec.call(s3, "list_parts", Bucket=bucket, Key="multi.bin", UploadId=upload_id)
+    rec.call(s3, "list_multipart_uploads", Bucket=bucket)
+    rec.call(
+        s3,
+        "complete_multipart_upload",
+        Bucket=bucket,
+        Key="multi.bin",
+        UploadId=upload_id,
+        MultipartUpload={
+            "Parts": [
+                {"PartNumber": 1, "ETag": part.get("ETag", '"x"')},
+                {"PartNumber": 2, "ETag": copied.get("CopyPartResult", {}).get("ETag", '"x"')},
+            ]
+        },
+    )
+    aborted = rec.call(s3, "create_multipart_upload", label="CreateMultipartUpload#aborted", Bucket=bucket, Key="gone.bin")
+    rec.call(s3, "abort_multipart_upload", Bucket=bucket, Key="gone.bin", UploadId=aborted.get("UploadId", "missing-upload"))
+
+    rec.call(s3, "create_bucket", label="CreateBucket#versioned", Bucket=versioned)
+    rec.call(s3, "put_bucket_versioning", Bucket=versioned, VersioningConfiguration={"Status": "Enabled"})
+    rec.call(s3, "get_bucket_versioning", Bucket=versioned)
+    rec.call(s3, "put_object", label="PutObject#versioned", Bucket=versioned, Key="v.txt", Body=b"one")
+    rec.call(s3, "put_object", label="PutObject#versioned2", Bucket=versioned, Key="v.txt", Body=b"two")
+    rec.call(s3, "delete_object", label="DeleteObject#marker", Bucket=versioned, Key="v.txt")
+    rec.call(s3, "list_object_versions", Bucket=versioned)
+
+    # NotFound errors
+    rec.call(s3, "get_object", label="GetObject#NoSuchKey", Bucket=bucket, Key="missing.txt")
+    rec.call(s3, "list_objects_v2", label="ListObjectsV2#NoSuchBucket", Bucket=f"conformance-missing-{run}")
+    rec.call(s3, "get_object_tagging", label="GetObjectTagging#NoSuchKey", Bucket=bucket, Key="missing.txt")
+    rec.call(s3, "list_parts", label="ListParts#NoSuchUpload", Bucket=bucket, Key="multi.bin", UploadId="missing-upload")
+    return bucket, versioned
+
+
+def cleanup(rec, bucket, versioned):
+    """Empty and delete the buckets (DeleteObjects, DeleteObject, DeleteBucket)."""
+    s3 = rec.client("s3")
+    rec.call(
+        s3,
+        "delete_objects",
+        Bucket=bucket,
+        Delete={"Objects": [{"Key": "copy.txt"}, {"Key": "multi.bin"}, {"Key": "never-there.txt"}]},
+    )
+    rec.call(s3, "delete_object", Bucket=bucket, Key="dir/a.txt")
+    rec.call(s3, "delete_object", label="DeleteObject#rootfs", Bucket=bucket, Key="images/rootfs.tar")
+    rec.call(s3, "delete_bucket", Bucket=bucket)
+    versions = s3.list_object_versions(Bucket=versioned)
+    entries = [{"Key": v["Key"], "VersionId": v["VersionId"]} for v in versions.get("Versions", []) + versions.get("DeleteMarkers", [])]
+    if entries:
+        rec.call(s3, "delete_objects", label="DeleteObjects#versions", Bucket=versioned, Delete={"Objects": entries})
+    rec.call(s3, "delete_bucket", label="DeleteBucket#versioned", Bucket=versioned)
+    rec.call(s3, "head_bucket", label="HeadBucket#NotFound", Bucket=bucket)
+
+
+def run(rec, target):
+    identity(rec, target)
+    bucket, versioned = storage(rec, target)
+    compute(rec, target, bucket)
+    cleanup(rec, bucket, versioned)
