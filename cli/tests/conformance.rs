@@ -33,12 +33,17 @@ fn kumo_answers_have_the_shape_of_moto_and_of_botocores_model() {
         .env_remove("AWS_ACCESS_KEY_ID")
         .env_remove("AWS_SECRET_ACCESS_KEY")
         .output()
-        .expect("python with boto3 and moto: run deploy/install-deps.sh --test, or set KUMO_PYTHON");
+        .expect(
+            "python with boto3 and moto: run deploy/install-deps.sh --test, or set KUMO_PYTHON",
+        );
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     println!("{stdout}");
     if !stderr.trim().is_empty() {
-        println!("stderr of the harness:\n{stderr}\nkumo up log tail:\n{}", up.log_tail());
+        println!(
+            "stderr of the harness:\n{stderr}\nkumo up log tail:\n{}",
+            up.log_tail()
+        );
     }
     assert!(
         out.status.success(),
