@@ -15,6 +15,7 @@ use std::time::Duration;
 
 use base64::Engine;
 use kumo_common::fs::write_private;
+use kumo_common::host::hostname;
 use kumo_compute_protocol::{
     ConsoleUpload, DesiredState, EnrolRequest, EnrolResponse, HostCapacity, InstanceKind,
     InstanceSpec, ObservedInstance, ObservedState, SyncRequest, SyncResponse, NODE_TOKEN_HEADER,
@@ -68,12 +69,6 @@ impl AgentConfig {
             host_netns: None,
         }
     }
-}
-
-pub fn hostname() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|h| h.trim().to_string())
-        .unwrap_or_else(|_| "localhost".into())
 }
 
 /// The node credential, kept in `<state_dir>/node.json` (mode 0600).

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use kumo_common::fs::write_private;
+pub use kumo_common::host::hostname;
 use kumo_storage_protocol::{
     EnrolRequest, EnrolResponse, HeartbeatRequest, HeartbeatResponse, NODE_TOKEN_HEADER,
 };
@@ -60,15 +61,6 @@ impl NodeConfig {
             heartbeat_interval: Duration::from_secs(5),
         }
     }
-}
-
-/// This machine's hostname (`localhost` when unknown).
-pub fn hostname() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|h| h.trim().to_string())
-        .ok()
-        .filter(|h| !h.is_empty())
-        .unwrap_or_else(|| "localhost".into())
 }
 
 /// Total size of the filesystem holding `path` (what the node offers by default).

@@ -6,6 +6,7 @@ pub mod enrolment;
 pub mod errors;
 pub mod extract;
 pub mod fs;
+pub mod host;
 pub mod ids;
 pub mod query;
 pub mod request_id;
