@@ -113,6 +113,8 @@ pub struct AwsError {
     pub sender_fault: bool,
     /// S3 names the resource (bucket/key) the error concerns.
     pub resource: Option<String>,
+    /// S3 also names it in elements of their own (`BucketName`, `Key`, `UploadId`).
+    pub names: Vec<(&'static str, String)>,
 }
 
 impl AwsError {
@@ -123,6 +125,7 @@ impl AwsError {
             message: message.into(),
             sender_fault: status.is_client_error(),
             resource: None,
+            names: Vec::new(),
         }
     }
     pub fn invalid_parameter_value(message: impl Into<String>) -> Self {
@@ -182,10 +185,14 @@ impl AwsError {
             }
             AwsErrorFormat::S3 => {
                 let mut xml = XmlWriter::document("Error", None);
-                xml.text("Code", &self.code)
-                    .text("Message", &self.message)
-                    .opt("Resource", self.resource.as_deref())
-                    .text("RequestId", request_id);
+                xml.text("Code", &self.code).text("Message", &self.message);
+                for (name, value) in &self.names {
+                    xml.text(name, value);
+                }
+                // S3's HostId identifies the serving host; ours is opaque: the request id.
+                xml.opt("Resource", self.resource.as_deref())
+                    .text("RequestId", request_id)
+                    .text("HostId", request_id);
                 xml.finish()
             }
         }
@@ -228,7 +235,8 @@ mod tests {
     fn s3_shape() {
         let mut e = AwsError::new(StatusCode::NOT_FOUND, "NoSuchBucket", "gone");
         e.resource = Some("/b".into());
+        e.names.push(("BucketName", "b".into()));
         let xml = e.to_xml(AwsErrorFormat::S3, "r");
-        assert!(xml.contains("<Error><Code>NoSuchBucket</Code><Message>gone</Message><Resource>/b</Resource><RequestId>r</RequestId></Error>"));
+        assert!(xml.contains("<Error><Code>NoSuchBucket</Code><Message>gone</Message><BucketName>b</BucketName><Resource>/b</Resource><RequestId>r</RequestId><HostId>r</HostId></Error>"));
     }
 }

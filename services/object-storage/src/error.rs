@@ -94,6 +94,7 @@ impl StorageError {
             StorageError::NoSuchKey(k) => Some(k.clone()),
             _ => None,
         });
+        error.names = s3_names(self.code(), resource);
         error
     }
 
@@ -117,6 +118,34 @@ impl StorageError {
             }
             other => JsonError::new(other.status(), other.code(), other.to_string()),
         }
+    }
+}
+
+/// What S3 names in an error's own elements, from the request's `/bucket/key`: the bucket
+/// that is missing or lacks a configuration, the key that is missing.
+fn s3_names(code: &str, resource: Option<&str>) -> Vec<(&'static str, String)> {
+    let Some(path) = resource.and_then(|r| r.strip_prefix('/')) else {
+        return Vec::new();
+    };
+    let (bucket, key) = path.split_once('/').unwrap_or((path, ""));
+    match code {
+        "NoSuchKey" if !key.is_empty() => vec![("Key", key.to_string())],
+        "NoSuchBucket"
+        | "NoSuchTagSet"
+        | "NoSuchBucketPolicy"
+        | "NoSuchCORSConfiguration"
+        | "NoSuchWebsiteConfiguration"
+        | "NoSuchLifecycleConfiguration"
+        | "ReplicationConfigurationNotFoundError"
+        | "ServerSideEncryptionConfigurationNotFoundError"
+        | "OwnershipControlsNotFoundError"
+        | "BucketNotEmpty"
+        | "BucketAlreadyOwnedByYou"
+            if !bucket.is_empty() =>
+        {
+            vec![("BucketName", bucket.to_string())]
+        }
+        _ => Vec::new(),
     }
 }
 
