@@ -75,8 +75,21 @@ impl XmlWriter {
 
     /// Open `<name>`; the matching [`close`](Self::close) ends it.
     pub fn open(&mut self, name: &str) -> &mut Self {
-        self.event(Event::Start(BytesStart::new(name)));
+        self.open_with(name, &[])
+    }
+
+    /// Open `<name key="value" …>` (S3's `Grantee` carries an `xsi:type`).
+    pub fn open_with(&mut self, name: &str, attributes: &[(&str, &str)]) -> &mut Self {
+        let start = BytesStart::new(name).with_attributes(attributes.iter().copied());
+        self.event(Event::Start(start));
         self.open.push(name.to_owned());
+        self
+    }
+
+    /// Escaped character data inside the innermost open element (S3's
+    /// `<LocationConstraint>` holds its region as the root's text).
+    pub fn content(&mut self, value: &str) -> &mut Self {
+        self.event(Event::Text(BytesText::from_escaped(escape(value))));
         self
     }
 
@@ -149,8 +162,14 @@ impl XmlWriter {
 
     /// Append a fragment built by another writer.
     pub fn fragment_of(&mut self, part: XmlWriter) -> &mut Self {
-        let text = part.finish();
-        self.writer.get_mut().extend_from_slice(text.as_bytes());
+        self.finished_fragment(&part.finish())
+    }
+
+    /// Append the text of a fragment another writer already finished (for callers that
+    /// hand fragments around as strings); never for text from elsewhere, which goes
+    /// through [`text`](Self::text).
+    pub fn finished_fragment(&mut self, xml: &str) -> &mut Self {
+        self.writer.get_mut().extend_from_slice(xml.as_bytes());
         self
     }
 
@@ -186,13 +205,13 @@ mod tests {
         xml.element("Owner", |xml| {
             xml.num("ID", 7);
         });
-        xml.open("Left").empty("Nothing");
+        xml.open_with("Left", &[("a", "1")]).empty("Nothing").content("x<");
         assert_eq!(
             xml.finish(),
             "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<ListResult xmlns=\"urn:x\">\
              <Name>a&amp;b</Name><Truncated>false</Truncated>\
              <tagSet><item><key>k</key><value>v</value></item></tagSet>\
-             <Owner><ID>7</ID></Owner><Left><Nothing/></Left></ListResult>"
+             <Owner><ID>7</ID></Owner><Left a=\"1\"><Nothing/>x&lt;</Left></ListResult>"
         );
         let mut part = XmlWriter::fragment();
         part.text("a", "\u{1}");

@@ -1,39 +1,35 @@
 //! The EC2 facade: EC2 Query actions (`Action=RunInstances&…`) answered in EC2's XML. The
-//! same domain functions as the native API do the work. This module dispatches and holds
-//! what every action shares (DryRun, filters, pages); one room per resource answers the
-//! actions (`instance_ops`, `image_ops`, `key_pair_ops`, `tag_ops`, …), parsing with
-//! [`params`] and rendering with [`xml`].
+//! same domain functions as the native API do the work. This module is the dispatcher
+//! (the action table, DryRun, the response envelope) and what every describe shares; one
+//! file per resource family answers its actions, reading their parameters ([`params`]),
+//! calling the domain and writing the XML, top to bottom: [`instances`],
+//! [`instance_attributes`], [`instance_types`], [`images`], [`key_pairs`], [`tags`],
+//! [`regions`]. Networking (`vpcs.rs`, …) and block storage (`volumes.rs`, …) join them
+//! as files of their own. Filters and pages come from the shared describe toolkit
+//! (`kumo-describe`).
 
-mod attribute_ops;
-mod image_ops;
-mod instance_ops;
-mod instance_type_ops;
-mod key_pair_ops;
+mod images;
+mod instance_attributes;
+mod instance_types;
+mod instances;
+mod key_pairs;
 pub mod params;
-mod region_ops;
-mod tag_ops;
+mod regions;
+mod tags;
 pub mod xml;
 
-pub use attribute_ops::modified_attribute;
-
-use std::collections::{BTreeMap, BTreeSet};
+pub use instance_attributes::modified_attribute;
 
 use axum::response::{IntoResponse, Response};
-use base64::Engine;
 use http::{header, HeaderValue, StatusCode};
 use kumo_auth::Principal;
-use kumo_common::xml::element;
+use kumo_common::xml::XmlWriter;
 use kumo_common::{current_request_id, AwsError, AwsErrorFormat, QueryRequest};
+use kumo_describe::{filters, Filter, Page};
 
 use crate::error::{ComputeError, Result};
-use crate::images::{self, Image, RegisterImage};
-use crate::instance_types::{self, InstanceType};
-use crate::instances::{self, AttributeValue, DescribeQuery, Filter, RunInstances};
-use crate::key_pairs::{self, CreateKeyPair, ImportKeyPair, KeyPair};
-use crate::tags::{self, TagDescription, Tags};
-use crate::{api, require_write, Compute};
-use kumo_describe::tags::is_tag_filter;
-use kumo_describe::Page;
+use crate::tags::Tags;
+use crate::{require_write, Compute};
 use params::Params;
 
 /// Every action this facade answers, and whether it writes.
@@ -83,43 +79,41 @@ pub async fn dispatch(
         return error.into_response_as(AwsErrorFormat::Ec2);
     }
     let result = match action {
-        "RunInstances" => instance_ops::run_instances(compute, caller, p).await,
-        "DescribeInstances" => instance_ops::describe_instances(compute, caller, p).await,
-        "StartInstances" => instance_ops::start_instances(compute, caller, p).await,
-        "StopInstances" => instance_ops::stop_instances(compute, caller, p).await,
-        "RebootInstances" => instance_ops::reboot_instances(compute, caller, p).await,
-        "TerminateInstances" => instance_ops::terminate_instances(compute, caller, p).await,
-        "DescribeInstanceStatus" => {
-            instance_ops::describe_instance_status(compute, caller, p).await
-        }
-        "GetConsoleOutput" => instance_ops::get_console_output(compute, caller, p).await,
+        "RunInstances" => instances::run_instances(compute, caller, p).await,
+        "DescribeInstances" => instances::describe_instances(compute, caller, p).await,
+        "StartInstances" => instances::start_instances(compute, caller, p).await,
+        "StopInstances" => instances::stop_instances(compute, caller, p).await,
+        "RebootInstances" => instances::reboot_instances(compute, caller, p).await,
+        "TerminateInstances" => instances::terminate_instances(compute, caller, p).await,
+        "DescribeInstanceStatus" => instances::describe_instance_status(compute, caller, p).await,
+        "GetConsoleOutput" => instances::get_console_output(compute, caller, p).await,
         "DescribeInstanceTypes" => {
-            instance_type_ops::describe_instance_types(compute, caller, p).await
+            instance_types::describe_instance_types(compute, caller, p).await
         }
-        "DescribeImages" => image_ops::describe_images(compute, caller, p).await,
-        "RegisterImage" => image_ops::register_image(compute, caller, p).await,
-        "DeregisterImage" => image_ops::deregister_image(compute, caller, p).await,
-        "ImportKeyPair" => key_pair_ops::import_key_pair(compute, caller, p).await,
-        "CreateKeyPair" => key_pair_ops::create_key_pair(compute, caller, p).await,
-        "DescribeKeyPairs" => key_pair_ops::describe_key_pairs(compute, caller, p).await,
-        "DeleteKeyPair" => key_pair_ops::delete_key_pair(compute, caller, p).await,
-        "CreateTags" => tag_ops::create_tags(compute, caller, p).await,
-        "DeleteTags" => tag_ops::delete_tags(compute, caller, p).await,
-        "DescribeTags" => tag_ops::describe_tags(compute, caller, p).await,
+        "DescribeImages" => images::describe_images(compute, caller, p).await,
+        "RegisterImage" => images::register_image(compute, caller, p).await,
+        "DeregisterImage" => images::deregister_image(compute, caller, p).await,
+        "ImportKeyPair" => key_pairs::import_key_pair(compute, caller, p).await,
+        "CreateKeyPair" => key_pairs::create_key_pair(compute, caller, p).await,
+        "DescribeKeyPairs" => key_pairs::describe_key_pairs(compute, caller, p).await,
+        "DeleteKeyPair" => key_pairs::delete_key_pair(compute, caller, p).await,
+        "CreateTags" => tags::create_tags(compute, caller, p).await,
+        "DeleteTags" => tags::delete_tags(compute, caller, p).await,
+        "DescribeTags" => tags::describe_tags(compute, caller, p).await,
         "DescribeInstanceAttribute" => {
-            attribute_ops::describe_instance_attribute(compute, caller, p).await
+            instance_attributes::describe_instance_attribute(compute, caller, p).await
         }
         "ModifyInstanceAttribute" => {
-            attribute_ops::modify_instance_attribute(compute, caller, p).await
+            instance_attributes::modify_instance_attribute(compute, caller, p).await
         }
         "DescribeAvailabilityZones" => {
-            region_ops::describe_availability_zones(compute, caller, p).await
+            regions::describe_availability_zones(compute, caller, p).await
         }
-        "DescribeRegions" => region_ops::describe_regions(compute, caller, p).await,
+        "DescribeRegions" => regions::describe_regions(compute, caller, p).await,
         other => return AwsError::invalid_action(other).into_response_as(AwsErrorFormat::Ec2),
     };
     match result {
-        Ok(inner) => xml_response(action, &inner),
+        Ok(inner) => xml_response(action, inner),
         Err(error) => error.to_aws().into_response_as(AwsErrorFormat::Ec2),
     }
 }
@@ -141,8 +135,8 @@ fn dry_run(caller: &Principal, writes: bool, p: Params<'_>) -> std::result::Resu
     }
 }
 
-fn xml_response(action: &str, inner: &str) -> Response {
-    let body = xml::envelope(action, &current_request_id(), inner);
+fn xml_response(action: &str, inner: XmlWriter) -> Response {
+    let body = xml::response(action, &current_request_id(), inner);
     let mut response = (StatusCode::OK, body).into_response();
     response
         .headers_mut()
@@ -152,10 +146,10 @@ fn xml_response(action: &str, inner: &str) -> Response {
 
 /// Every filter must be one `known` accepts (else `InvalidParameterValue`).
 fn check_filters(filters: &[Filter], known: impl Fn(&str) -> bool) -> Result<()> {
-    Ok(kumo_describe::filters::check_names(filters, known)?)
+    Ok(filters::check_names(filters, known)?)
 }
 
-/// Keep the items every filter accepts; see [`kumo_describe::filters::select_by_fields`].
+/// Keep the items every filter accepts; see [`filters::select_by_fields`].
 async fn apply_filters<T, F, G>(
     caller: &Principal,
     items: Vec<T>,
@@ -188,397 +182,4 @@ fn page(p: Params<'_>, bounds: (i64, i64)) -> Result<Page> {
 }
 
 #[cfg(test)]
-mod tests {
-    #![allow(clippy::unwrap_used)]
-    use super::instance_ops::states_with_status;
-    use super::*;
-    use crate::ComputeConfig;
-    use kumo_auth::{AuthMethod, Role};
-
-    /// A service whose database is never reached: these requests fail before it.
-    fn compute() -> Compute {
-        let pool = sqlx::postgres::PgPoolOptions::new()
-            .connect_lazy("postgres://nobody@127.0.0.1:1/none")
-            .unwrap();
-        Compute::new(pool, ComputeConfig::default())
-    }
-
-    fn principal(role: Role) -> Principal {
-        Principal {
-            account_id: "123456789012".into(),
-            user_id: "AIDAEXAMPLE".into(),
-            user_name: "alice".into(),
-            role,
-            method: AuthMethod::Bearer,
-        }
-    }
-
-    fn request(action: &str, params: &[(&str, &str)]) -> QueryRequest {
-        QueryRequest {
-            action: action.into(),
-            version: Some("2016-11-15".into()),
-            params: params
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
-        }
-    }
-
-    async fn call(principal: Option<&Principal>, req: QueryRequest) -> (StatusCode, String) {
-        let response = dispatch(&compute(), principal, &req).await;
-        let status = response.status();
-        assert_eq!(response.headers()[header::CONTENT_TYPE], "text/xml");
-        let body = axum::body::to_bytes(response.into_body(), 1 << 20)
-            .await
-            .unwrap();
-        (status, String::from_utf8(body.to_vec()).unwrap())
-    }
-
-    fn code(body: &str) -> &str {
-        let start = body.find("<Code>").unwrap() + 6;
-        let end = body.find("</Code>").unwrap();
-        &body[start..end]
-    }
-
-    #[tokio::test]
-    async fn errors_before_any_work() {
-        let alice = principal(Role::Admin);
-        let reader = principal(Role::Reader);
-
-        let (status, body) = call(None, request("DescribeInstances", &[])).await;
-        assert_eq!(status, StatusCode::UNAUTHORIZED);
-        assert_eq!(code(&body), "AuthFailure");
-        assert!(body.contains("<Response><Errors><Error>"));
-
-        let (status, body) = call(Some(&alice), request("LaunchRocket", &[])).await;
-        assert_eq!(status, StatusCode::BAD_REQUEST);
-        assert_eq!(code(&body), "InvalidAction");
-
-        let (status, body) = call(
-            Some(&alice),
-            request("RunInstances", &[("MinCount", "1"), ("MaxCount", "1")]),
-        )
-        .await;
-        assert_eq!(status, StatusCode::BAD_REQUEST);
-        assert_eq!(code(&body), "MissingParameter");
-        assert!(body.contains("ImageId"));
-
-        let run = [
-            ("ImageId", "ami-0123456789abcdef0"),
-            ("MinCount", "one"),
-            ("MaxCount", "1"),
-        ];
-        let (_, body) = call(Some(&alice), request("RunInstances", &run)).await;
-        assert_eq!(code(&body), "InvalidParameterValue");
-
-        let run = [("ImageId", "ami-0123456789abcdef0"), ("MinCount", "1")];
-        let (_, body) = call(Some(&alice), request("RunInstances", &run)).await;
-        assert_eq!(code(&body), "MissingParameter");
-        assert!(body.contains("MaxCount"));
-
-        let (_, body) = call(
-            Some(&alice),
-            request(
-                "StopInstances",
-                &[("InstanceId.1", "i-0123456789abcdef0"), ("Force", "maybe")],
-            ),
-        )
-        .await;
-        assert_eq!(code(&body), "InvalidParameterValue");
-
-        let (_, body) = call(Some(&alice), request("StartInstances", &[])).await;
-        assert_eq!(code(&body), "MissingParameter");
-
-        let (status, body) = call(
-            Some(&alice),
-            request(
-                "TerminateInstances",
-                &[("InstanceId.1", "i-x"), ("DryRun", "true")],
-            ),
-        )
-        .await;
-        assert_eq!(status, StatusCode::PRECONDITION_FAILED);
-        assert_eq!(code(&body), "DryRunOperation");
-
-        let (status, body) = call(
-            Some(&reader),
-            request(
-                "TerminateInstances",
-                &[("InstanceId.1", "i-x"), ("DryRun", "true")],
-            ),
-        )
-        .await;
-        assert_eq!(status, StatusCode::FORBIDDEN);
-        assert_eq!(code(&body), "UnauthorizedOperation");
-
-        let (_, body) = call(
-            Some(&alice),
-            request(
-                "DescribeImages",
-                &[("Filter.1.Name", "colour"), ("Filter.1.Value.1", "red")],
-            ),
-        )
-        .await;
-        assert_eq!(code(&body), "InvalidParameterValue");
-
-        let (_, body) = call(
-            Some(&alice),
-            request("DescribeTags", &[("MaxResults", "lots")]),
-        )
-        .await;
-        assert_eq!(code(&body), "InvalidParameterValue");
-
-        let (_, body) = call(
-            Some(&reader),
-            request(
-                "CreateTags",
-                &[("ResourceId.1", "i-0123456789abcdef0"), ("Tag.1.Key", "a")],
-            ),
-        )
-        .await;
-        assert_eq!(code(&body), "UnauthorizedOperation");
-
-        let (_, body) = call(
-            Some(&alice),
-            request("CreateTags", &[("ResourceId.1", "i-0123456789abcdef0")]),
-        )
-        .await;
-        assert_eq!(code(&body), "MissingParameter");
-
-        let (_, body) = call(
-            Some(&alice),
-            request(
-                "ModifyInstanceAttribute",
-                &[("InstanceId", "i-0123456789abcdef0")],
-            ),
-        )
-        .await;
-        assert_eq!(code(&body), "MissingParameter");
-    }
-
-    /// Filter limits are checked while parsing: no database is reached.
-    #[tokio::test]
-    async fn filter_limits_before_any_work() {
-        let reader = principal(Role::Reader);
-        let owned = |pairs: Vec<(String, String)>| QueryRequest {
-            action: String::new(),
-            version: None,
-            params: pairs.into_iter().collect(),
-        };
-        let actions = [
-            "DescribeInstances",
-            "DescribeImages",
-            "DescribeKeyPairs",
-            "DescribeTags",
-            "DescribeInstanceStatus",
-            "DescribeInstanceTypes",
-            "DescribeAvailabilityZones",
-            "DescribeRegions",
-        ];
-        for action in actions {
-            let mut many_filters = Vec::new();
-            for n in 1..=51 {
-                many_filters.push((format!("Filter.{n}.Name"), "tag:Name".to_string()));
-                many_filters.push((format!("Filter.{n}.Value.1"), "x".to_string()));
-            }
-            let mut req = owned(many_filters);
-            req.action = action.into();
-            let (status, body) = call(Some(&reader), req).await;
-            assert_eq!(status, StatusCode::BAD_REQUEST, "{action}");
-            assert_eq!(code(&body), "FilterLimitExceeded", "{action}");
-
-            let mut many_values = vec![("Filter.1.Name".to_string(), "tag:Name".to_string())];
-            for m in 1..=201 {
-                many_values.push((format!("Filter.1.Value.{m}"), "*x*".to_string()));
-            }
-            let mut req = owned(many_values);
-            req.action = action.into();
-            let (_, body) = call(Some(&reader), req).await;
-            assert_eq!(code(&body), "FilterLimitExceeded", "{action}");
-
-            // The finding: 60,000 stars once overflowed the stack.
-            let stars = "*".repeat(60_000);
-            let req = request(
-                action,
-                &[
-                    ("Filter.1.Name", "instance-id"),
-                    ("Filter.1.Value.1", &stars),
-                ],
-            );
-            let (status, body) = call(Some(&reader), req).await;
-            assert_eq!(status, StatusCode::BAD_REQUEST, "{action}");
-            assert_eq!(code(&body), "InvalidParameterValue", "{action}");
-            let long_name = "n".repeat(256);
-            let req = request(action, &[("Filter.1.Name", &long_name)]);
-            let (_, body) = call(Some(&reader), req).await;
-            assert_eq!(code(&body), "InvalidParameterValue", "{action}");
-        }
-        let ids: Vec<(String, String)> = (1..=1001)
-            .map(|n| (format!("InstanceId.{n}"), "i-0123456789abcdef0".to_string()))
-            .collect();
-        let mut req = owned(ids);
-        req.action = "DescribeInstances".into();
-        let (_, body) = call(Some(&reader), req).await;
-        assert_eq!(code(&body), "InvalidParameterValue");
-    }
-
-    /// NUL and control characters in stored fields answer 400 with the field's code before
-    /// the catalog is reached (the Query edge refuses them too; these are the domain rules).
-    #[tokio::test]
-    async fn control_characters_refused_before_any_work() {
-        let alice = principal(Role::Admin);
-        type Case<'a> = (&'a str, Vec<(&'a str, &'a str)>, &'a str);
-        let cases: [Case; 9] = [
-            (
-                "CreateTags",
-                vec![
-                    ("ResourceId.1", "i-0123456789abcdef0"),
-                    ("Tag.1.Key", "k"),
-                    ("Tag.1.Value", "a\u{1}b"),
-                ],
-                "InvalidParameterValue",
-            ),
-            (
-                "CreateTags",
-                vec![
-                    ("ResourceId.1", "i-0123456789abcdef0"),
-                    ("Tag.1.Key", "a\0"),
-                    ("Tag.1.Value", "v"),
-                ],
-                "InvalidParameterValue",
-            ),
-            (
-                "CreateTags",
-                vec![("ResourceId.1", "i-0123456789abcdef0"), ("Tag.1.Key", "")],
-                "InvalidTagKey.Malformed",
-            ),
-            (
-                "CreateTags",
-                vec![
-                    ("ResourceId.1", "i-0123456789abcdef0"),
-                    ("Tag.1.Key", "aws:x"),
-                ],
-                "InvalidParameterValue",
-            ),
-            (
-                "ImportKeyPair",
-                vec![
-                    ("KeyName", "k\0"),
-                    ("PublicKeyMaterial", "c3NoLWVkMjU1MTk="),
-                ],
-                "InvalidParameterValue",
-            ),
-            (
-                "ImportKeyPair",
-                // base64 of "ssh-ed25519 AAAA\0x": a NUL inside the decoded material.
-                vec![
-                    ("KeyName", "k"),
-                    ("PublicKeyMaterial", "c3NoLWVkMjU1MTkgQUFBQQB4"),
-                ],
-                "InvalidKeyPair.Format",
-            ),
-            (
-                "RunInstances",
-                vec![
-                    ("ImageId", "ami-0123456789abcdef0"),
-                    ("MinCount", "1"),
-                    ("MaxCount", "1"),
-                    ("ClientToken", "t\0"),
-                ],
-                "InvalidParameterValue",
-            ),
-            (
-                "DescribeImages",
-                vec![("Owner.1", "a\0")],
-                "InvalidParameterValue",
-            ),
-            (
-                "RegisterImage",
-                vec![("Name", "img"), ("ImageLocation", "/etc/passwd")],
-                "InvalidParameterValue",
-            ),
-        ];
-        for (action, params, expected) in cases {
-            let (status, body) = call(Some(&alice), request(action, &params)).await;
-            assert_eq!(
-                status,
-                StatusCode::BAD_REQUEST,
-                "{action} {params:?}: {body}"
-            );
-            assert_eq!(code(&body), expected, "{action} {params:?}");
-        }
-        // 51 tags on one call.
-        let keys: Vec<String> = (1..=51).map(|n| format!("Tag.{n}.Key")).collect();
-        let mut params = vec![("ResourceId.1", "i-0123456789abcdef0")];
-        params.extend(keys.iter().map(|k| (k.as_str(), "k")));
-        let (_, body) = call(Some(&alice), request("CreateTags", &params)).await;
-        assert_eq!(code(&body), "TagLimitExceeded");
-    }
-
-    #[tokio::test]
-    async fn regions_need_no_database() {
-        let alice = principal(Role::Admin);
-        let (status, body) = call(Some(&alice), request("DescribeRegions", &[])).await;
-        assert_eq!(status, StatusCode::OK);
-        assert!(body.contains("<DescribeRegionsResponse xmlns=\"http://ec2.amazonaws.com/doc/2016-11-15/\"><requestId>"));
-        assert!(body.contains("<regionInfo><item><regionName>us-east-1</regionName>"));
-        let (_, body) = call(
-            Some(&alice),
-            request("DescribeRegions", &[("RegionName.1", "eu-west-1")]),
-        )
-        .await;
-        assert!(body.contains("<regionInfo></regionInfo>"));
-    }
-
-    #[test]
-    fn modify_attribute_forms() {
-        let one = |pairs: &[(&str, &str)]| {
-            let m: BTreeMap<String, String> = pairs
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect();
-            modified_attribute(Params::new(&m))
-        };
-        assert_eq!(
-            one(&[("Attribute", "instanceType"), ("Value", "t3.large")]).unwrap(),
-            ("instanceType".to_string(), "t3.large".to_string())
-        );
-        assert_eq!(
-            one(&[("DisableApiTermination.Value", "true")]).unwrap(),
-            ("disableApiTermination".to_string(), "true".to_string())
-        );
-        assert_eq!(one(&[("UserData.Value", "aGk=")]).unwrap().0, "userData");
-        assert_eq!(
-            one(&[("Attribute", "userData")]).unwrap_err().to_aws().code,
-            "MissingParameter"
-        );
-        assert_eq!(
-            one(&[
-                ("InstanceType.Value", "t3.large"),
-                ("UserData.Value", "aGk=")
-            ])
-            .unwrap_err()
-            .to_aws()
-            .code,
-            "InvalidParameterCombination"
-        );
-        assert_eq!(
-            one(&[("GroupId.1", "sg-1")]).unwrap_err().to_aws().code,
-            "UnsupportedOperation"
-        );
-    }
-
-    #[test]
-    fn status_filters_map_to_states() {
-        assert_eq!(states_with_status(&["ok".into()], false), vec!["running"]);
-        assert_eq!(
-            states_with_status(&["not-applicable".into()], false).len(),
-            5
-        );
-        assert_eq!(
-            states_with_status(&["passed".into()], true),
-            vec!["running"]
-        );
-        assert!(states_with_status(&["impaired".into()], false).is_empty());
-    }
-}
+mod tests;

@@ -1,9 +1,17 @@
-//! EC2 DescribeInstanceAttribute and ModifyInstanceAttribute.
+//! EC2 DescribeInstanceAttribute and ModifyInstanceAttribute: their parameters and XML.
 
-use super::*;
+use base64::Engine;
+use kumo_auth::Principal;
+use kumo_common::xml::XmlWriter;
+
+use super::params::Params;
+use super::xml::returned_true;
+use crate::error::{ComputeError, Result};
+use crate::instances::{self, AttributeValue};
+use crate::{api, require_write, Compute};
 
 /// Attributes Kumo does not model: their fixed values (`None`: empty element).
-pub(super) fn fixed_attribute(attribute: &str) -> Option<Option<&'static str>> {
+fn fixed_attribute(attribute: &str) -> Option<Option<&'static str>> {
     Some(match attribute {
         "sourceDestCheck" | "enaSupport" => Some("true"),
         "ebsOptimized" | "disableApiStop" => Some("false"),
@@ -18,13 +26,13 @@ pub(super) async fn describe_instance_attribute(
     compute: &Compute,
     caller: &Principal,
     p: Params<'_>,
-) -> Result<String> {
+) -> Result<XmlWriter> {
     let instance_id = p.required("InstanceId")?;
     let attribute = p.required("Attribute")?;
     if let Some(fixed) = fixed_attribute(attribute) {
         // Existence and ownership, through a modelled attribute.
         instances::get_attribute(&compute.pool, caller, instance_id, "instanceType").await?;
-        return Ok(xml::instance_attribute_xml(instance_id, attribute, fixed));
+        return Ok(instance_attribute(instance_id, attribute, fixed));
     }
     let value = instances::get_attribute(&compute.pool, caller, instance_id, attribute).await?;
     let text = match value {
@@ -34,11 +42,7 @@ pub(super) async fn describe_instance_attribute(
             .filter(|d| !d.is_empty())
             .map(|d| base64::engine::general_purpose::STANDARD.encode(d)),
     };
-    Ok(xml::instance_attribute_xml(
-        instance_id,
-        attribute,
-        text.as_deref(),
-    ))
+    Ok(instance_attribute(instance_id, attribute, text.as_deref()))
 }
 
 /// The one attribute a ModifyInstanceAttribute call changes, and its raw value.
@@ -92,7 +96,7 @@ pub fn modified_attribute(p: Params<'_>) -> Result<(String, String)> {
     }
 }
 
-pub(super) fn parse_bool_value(attribute: &str, value: &str) -> Result<bool> {
+fn parse_bool_value(attribute: &str, value: &str) -> Result<bool> {
     match value.to_ascii_lowercase().as_str() {
         "true" => Ok(true),
         "false" => Ok(false),
@@ -106,7 +110,7 @@ pub(super) async fn modify_instance_attribute(
     compute: &Compute,
     caller: &Principal,
     p: Params<'_>,
-) -> Result<String> {
+) -> Result<XmlWriter> {
     let instance_id = p.required("InstanceId")?;
     let (attribute, raw) = modified_attribute(p)?;
     let value = match attribute.as_str() {
@@ -138,9 +142,35 @@ pub(super) async fn modify_instance_attribute(
             }
             require_write(caller)?;
             instances::get_attribute(&compute.pool, caller, instance_id, "instanceType").await?;
-            return Ok(xml::return_true());
+            return Ok(returned_true());
         }
     };
     instances::modify_attribute(&compute.pool, caller, instance_id, &attribute, value).await?;
-    Ok(xml::return_true())
+    Ok(returned_true())
+}
+
+// ---------------------------------------------------------------- XML
+
+/// DescribeInstanceAttribute: `<instanceId>` and `<{attribute}><value>…</value></{attribute}>`
+/// (an attribute with no value is an empty element).
+fn instance_attribute(instance_id: &str, attribute: &str, value: Option<&str>) -> XmlWriter {
+    // The attribute names an element: only a known attribute's plain name ever gets here,
+    // and nothing else is ever written as markup.
+    let attribute = if !attribute.is_empty() && attribute.bytes().all(|b| b.is_ascii_alphanumeric())
+    {
+        attribute
+    } else {
+        "attribute"
+    };
+    let mut xml = XmlWriter::fragment();
+    xml.text("instanceId", instance_id)
+        .element(attribute, |xml| {
+            xml.opt("value", value);
+        });
+    xml
+}
+
+/// [`instance_attribute`], as text.
+pub fn instance_attribute_xml(instance_id: &str, attribute: &str, value: Option<&str>) -> String {
+    instance_attribute(instance_id, attribute, value).finish()
 }

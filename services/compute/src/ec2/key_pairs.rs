@@ -1,9 +1,21 @@
-//! EC2 ImportKeyPair, CreateKeyPair, DescribeKeyPairs and DeleteKeyPair.
+//! EC2 ImportKeyPair, CreateKeyPair, DescribeKeyPairs and DeleteKeyPair: their
+//! parameters, filters and XML.
 
-use super::*;
+use base64::Engine;
+use kumo_auth::Principal;
+use kumo_common::xml::XmlWriter;
+use kumo_describe::tags::is_tag_filter;
+
+use super::params::Params;
+use super::xml::{fragment, tag_set};
+use super::{apply_filters, check_filters};
+use crate::error::{ComputeError, Result};
+use crate::key_pairs::{self, CreateKeyPair, ImportKeyPair, KeyPair, NewKeyPair};
+use crate::tags::{self, Tags};
+use crate::{require_write, Compute};
 
 /// `PublicKeyMaterial`: base64 of the OpenSSH line (SDKs encode it); a raw line is accepted too.
-pub(super) fn public_key_material(text: &str) -> Result<String> {
+fn public_key_material(text: &str) -> Result<String> {
     let text = text.trim();
     if text.starts_with("ssh-") || text.starts_with("ecdsa-") {
         return Ok(text.to_string());
@@ -24,7 +36,7 @@ pub(super) async fn import_key_pair(
     compute: &Compute,
     caller: &Principal,
     p: Params<'_>,
-) -> Result<String> {
+) -> Result<XmlWriter> {
     let input = ImportKeyPair {
         key_name: p.required("KeyName")?.to_string(),
         public_key: public_key_material(p.required("PublicKeyMaterial")?)?,
@@ -39,17 +51,16 @@ pub(super) async fn import_key_pair(
         &tag_list,
     )
     .await?;
-    Ok(xml::imported_key_pair_xml(
-        &key,
-        &tag_list.into_iter().collect(),
-    ))
+    let mut xml = XmlWriter::fragment();
+    write_imported_key_pair(&mut xml, &key, &tag_list.into_iter().collect());
+    Ok(xml)
 }
 
 pub(super) async fn create_key_pair(
     compute: &Compute,
     caller: &Principal,
     p: Params<'_>,
-) -> Result<String> {
+) -> Result<XmlWriter> {
     if let Some(format) = p.string("KeyFormat") {
         if format != "pem" {
             return Err(ComputeError::invalid(format!(
@@ -71,16 +82,14 @@ pub(super) async fn create_key_pair(
         &tag_list,
     )
     .await?;
-    Ok(xml::created_key_pair_xml(
-        &key,
-        &tag_list.into_iter().collect(),
-    ))
+    let mut xml = XmlWriter::fragment();
+    write_created_key_pair(&mut xml, &key, &tag_list.into_iter().collect());
+    Ok(xml)
 }
 
-pub(super) const KEY_PAIR_FILTERS: [&str; 4] =
-    ["key-name", "key-pair-id", "fingerprint", "key-type"];
+const KEY_PAIR_FILTERS: [&str; 4] = ["key-name", "key-pair-id", "fingerprint", "key-type"];
 
-pub(super) fn key_pair_field(key: &(KeyPair, Tags), name: &str) -> Vec<String> {
+fn key_pair_field(key: &(KeyPair, Tags), name: &str) -> Vec<String> {
     let (key, _) = key;
     let one = |s: &str| vec![s.to_string()];
     match name {
@@ -96,7 +105,7 @@ pub(super) async fn describe_key_pairs(
     compute: &Compute,
     caller: &Principal,
     p: Params<'_>,
-) -> Result<String> {
+) -> Result<XmlWriter> {
     let filters = p.filters()?;
     check_filters(&filters, |name| {
         is_tag_filter(name) || KEY_PAIR_FILTERS.contains(&name)
@@ -122,14 +131,16 @@ pub(super) async fn describe_key_pairs(
         Some(t)
     })
     .await?;
-    Ok(xml::describe_key_pairs_xml(&selected, include_public_key))
+    let mut xml = XmlWriter::fragment();
+    write_describe_key_pairs(&mut xml, &selected, include_public_key);
+    Ok(xml)
 }
 
 pub(super) async fn delete_key_pair(
     compute: &Compute,
     caller: &Principal,
     p: Params<'_>,
-) -> Result<String> {
+) -> Result<XmlWriter> {
     let name = p.string("KeyName");
     let id = p.string("KeyPairId");
     require_write(caller)?;
@@ -148,9 +159,58 @@ pub(super) async fn delete_key_pair(
     for key in &found {
         tags::delete(&compute.pool, &caller.account_id, &key.key_pair_id, &[]).await?;
     }
-    let key_pair_id = found
-        .first()
-        .map(|k| element("keyPairId", &k.key_pair_id))
-        .unwrap_or_default();
-    Ok(format!("{}{key_pair_id}", xml::return_true()))
+    let mut xml = XmlWriter::fragment();
+    xml.bool("return", true)
+        .opt("keyPairId", found.first().map(|k| k.key_pair_id.as_str()));
+    Ok(xml)
+}
+
+// ---------------------------------------------------------------- XML
+
+/// ImportKeyPair's answer.
+fn write_imported_key_pair(xml: &mut XmlWriter, key: &KeyPair, tags: &Tags) {
+    xml.text("keyName", &key.key_name)
+        .text("keyFingerprint", &key.fingerprint)
+        .text("keyPairId", &key.key_pair_id);
+    tag_set(xml, tags);
+}
+
+/// [`write_imported_key_pair`], as text.
+pub fn imported_key_pair_xml(key: &KeyPair, tags: &Tags) -> String {
+    fragment(|xml| write_imported_key_pair(xml, key, tags))
+}
+
+/// CreateKeyPair's answer, with the private key (shown once).
+fn write_created_key_pair(xml: &mut XmlWriter, key: &NewKeyPair, tags: &Tags) {
+    write_imported_key_pair(xml, &key.key_pair, tags);
+    xml.text("keyMaterial", &key.key_material);
+}
+
+/// [`write_created_key_pair`], as text.
+pub fn created_key_pair_xml(key: &NewKeyPair, tags: &Tags) -> String {
+    fragment(|xml| write_created_key_pair(xml, key, tags))
+}
+
+/// DescribeKeyPairs: `keySet` (the public key only when asked for).
+fn write_describe_key_pairs(
+    xml: &mut XmlWriter,
+    keys: &[(KeyPair, Tags)],
+    include_public_key: bool,
+) {
+    xml.list("keySet", "item", keys, |xml, (k, tags)| {
+        xml.text("keyPairId", &k.key_pair_id)
+            .text("keyName", &k.key_name)
+            .text("keyFingerprint", &k.fingerprint)
+            .text("keyType", &k.key_type)
+            .time("createTime", k.created_at);
+        if include_public_key {
+            xml.text("publicKey", &k.public_key);
+        }
+        tag_set(xml, tags);
+    });
+}
+
+/// [`write_describe_key_pairs`], as text.
+pub fn describe_key_pairs_xml(keys: &[(KeyPair, Tags)], include_public_key: bool) -> String {
+    fragment(|xml| write_describe_key_pairs(xml, keys, include_public_key))
 }

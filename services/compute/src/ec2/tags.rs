@@ -1,9 +1,17 @@
-//! EC2 CreateTags, DeleteTags and DescribeTags.
+//! EC2 CreateTags, DeleteTags and DescribeTags: their parameters, filters and XML.
 
-use super::*;
+use kumo_auth::Principal;
+use kumo_common::xml::XmlWriter;
+
+use super::params::Params;
+use super::xml::{fragment, returned_true};
+use super::{apply_filters, check_filters, page};
+use crate::error::{ComputeError, Result};
+use crate::tags::{self, TagDescription};
+use crate::{images, instances, key_pairs, require_write, Compute};
 
 /// Every resource must exist in the caller's account.
-pub(super) async fn check_resources(
+async fn check_resources(
     compute: &Compute,
     caller: &Principal,
     resource_ids: &[String],
@@ -44,7 +52,7 @@ pub(super) async fn create_tags(
     compute: &Compute,
     caller: &Principal,
     p: Params<'_>,
-) -> Result<String> {
+) -> Result<XmlWriter> {
     require_write(caller)?;
     let resource_ids = p.list("ResourceId")?;
     let tag_list: Vec<(String, String)> = p
@@ -60,14 +68,14 @@ pub(super) async fn create_tags(
     for id in &resource_ids {
         tags::put(&compute.pool, &caller.account_id, id, &tag_list).await?;
     }
-    Ok(xml::return_true())
+    Ok(returned_true())
 }
 
 pub(super) async fn delete_tags(
     compute: &Compute,
     caller: &Principal,
     p: Params<'_>,
-) -> Result<String> {
+) -> Result<XmlWriter> {
     require_write(caller)?;
     let resource_ids = p.list("ResourceId")?;
     let tag_list = p.tags("Tag")?;
@@ -75,11 +83,11 @@ pub(super) async fn delete_tags(
     for id in &resource_ids {
         tags::delete(&compute.pool, &caller.account_id, id, &tag_list).await?;
     }
-    Ok(xml::return_true())
+    Ok(returned_true())
 }
 
 /// DescribeTags' filters; `tag:Key` means "the key is Key and the value matches".
-pub(super) fn tag_description_field(tag: &TagDescription, name: &str) -> Vec<String> {
+fn tag_description_field(tag: &TagDescription, name: &str) -> Vec<String> {
     let one = |s: &str| vec![s.to_string()];
     match name {
         "resource-id" => one(&tag.resource_id),
@@ -97,7 +105,7 @@ pub(super) async fn describe_tags(
     compute: &Compute,
     caller: &Principal,
     p: Params<'_>,
-) -> Result<String> {
+) -> Result<XmlWriter> {
     let page = page(p, (5, 1000))?;
     let filters = p.filters()?;
     check_filters(&filters, |name| {
@@ -106,5 +114,25 @@ pub(super) async fn describe_tags(
     let all = tags::describe(&compute.pool, &caller.account_id, &[], &[]).await?;
     let selected = apply_filters(caller, all, &filters, tag_description_field, |_| None).await?;
     let (page, next_token) = page.apply(selected, |t| (t.resource_id.clone(), t.key.clone()))?;
-    Ok(xml::describe_tags_xml(&page, next_token.as_deref()))
+    let mut xml = XmlWriter::fragment();
+    write_describe_tags(&mut xml, &page, next_token.as_deref());
+    Ok(xml)
+}
+
+// ---------------------------------------------------------------- XML
+
+/// DescribeTags: `tagSet` of `{resourceId, resourceType, key, value}`.
+fn write_describe_tags(xml: &mut XmlWriter, tags: &[TagDescription], next_token: Option<&str>) {
+    xml.list("tagSet", "item", tags, |xml, t| {
+        xml.text("resourceId", &t.resource_id)
+            .text("resourceType", tags::resource_type(&t.resource_id))
+            .text("key", &t.key)
+            .text("value", &t.value);
+    })
+    .opt("nextToken", next_token);
+}
+
+/// [`write_describe_tags`], as text.
+pub fn describe_tags_xml(tags: &[TagDescription], next_token: Option<&str>) -> String {
+    fragment(|xml| write_describe_tags(xml, tags, next_token))
 }

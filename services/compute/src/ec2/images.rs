@@ -1,8 +1,18 @@
-//! EC2 DescribeImages, RegisterImage and DeregisterImage.
+//! EC2 DescribeImages, RegisterImage and DeregisterImage: their parameters, filters and XML.
 
-use super::*;
+use kumo_auth::Principal;
+use kumo_common::xml::XmlWriter;
 
-pub(super) const IMAGE_FILTERS: [&str; 15] = [
+use super::params::Params;
+use super::xml::{fragment, returned_true, tag_set};
+use super::{apply_filters, check_filters, page};
+use crate::error::{ComputeError, Result};
+use crate::images::{self, Image, RegisterImage};
+use crate::tags::{self, Tags};
+use crate::Compute;
+use kumo_describe::tags::is_tag_filter;
+
+const IMAGE_FILTERS: [&str; 15] = [
     "image-id",
     "name",
     "description",
@@ -20,7 +30,7 @@ pub(super) const IMAGE_FILTERS: [&str; 15] = [
     "ena-support",
 ];
 
-pub(super) fn image_field(image: &(Image, Tags), name: &str) -> Vec<String> {
+fn image_field(image: &(Image, Tags), name: &str) -> Vec<String> {
     let (image, _) = image;
     let one = |s: &str| vec![s.to_string()];
     match name {
@@ -30,7 +40,7 @@ pub(super) fn image_field(image: &(Image, Tags), name: &str) -> Vec<String> {
         "owner-id" => one(&image.account_id),
         "state" => one(&image.state),
         "is-public" => one(if image.is_public { "true" } else { "false" }),
-        "manifest-location" => one(&xml::image_location(image)),
+        "manifest-location" => one(&image_location(image)),
         "architecture" => one("x86_64"),
         "image-type" => one("machine"),
         "root-device-type" => one("ebs"),
@@ -47,7 +57,7 @@ pub(super) async fn describe_images(
     compute: &Compute,
     caller: &Principal,
     p: Params<'_>,
-) -> Result<String> {
+) -> Result<XmlWriter> {
     let page = page(p, (5, 1000))?;
     let filters = p.filters()?;
     check_filters(&filters, |name| {
@@ -78,14 +88,16 @@ pub(super) async fn describe_images(
     let (page, next_token) = page.apply(selected, |(image, _)| {
         (image.created_at.timestamp_micros(), image.image_id.clone())
     })?;
-    Ok(xml::describe_images_xml(&page, next_token.as_deref()))
+    let mut xml = XmlWriter::fragment();
+    write_describe_images(&mut xml, &page, next_token.as_deref());
+    Ok(xml)
 }
 
 pub(super) async fn register_image(
     compute: &Compute,
     caller: &Principal,
     p: Params<'_>,
-) -> Result<String> {
+) -> Result<XmlWriter> {
     let input = RegisterImage {
         name: p.required("Name")?.to_string(),
         description: p.string("Description").unwrap_or("").to_string(),
@@ -109,15 +121,67 @@ pub(super) async fn register_image(
         &tag_list,
     )
     .await?;
-    Ok(element("imageId", &image.image_id))
+    let mut xml = XmlWriter::fragment();
+    xml.text("imageId", &image.image_id);
+    Ok(xml)
 }
 
 pub(super) async fn deregister_image(
     compute: &Compute,
     caller: &Principal,
     p: Params<'_>,
-) -> Result<String> {
+) -> Result<XmlWriter> {
     let image_id = p.required("ImageId")?;
     images::deregister(&compute.pool, caller, image_id).await?;
-    Ok(xml::return_true())
+    Ok(returned_true())
+}
+
+// ---------------------------------------------------------------- XML
+
+/// An image's location as tenants see it: `<owner account>/<name>` (as EC2 shows
+/// `amazon/<name>`); the image store's layout is never shown.
+pub fn image_location(image: &Image) -> String {
+    format!("{}/{}", image.account_id, image.name)
+}
+
+/// One `imagesSet` item's fields.
+fn write_image(xml: &mut XmlWriter, image: &Image, tags: &Tags) {
+    xml.text("imageId", &image.image_id)
+        .text("imageLocation", &image_location(image))
+        .text("imageState", &image.state)
+        .text("imageOwnerId", &image.account_id)
+        .time("creationDate", image.created_at)
+        .bool("isPublic", image.is_public)
+        .text("architecture", "x86_64")
+        .text("imageType", "machine")
+        .text("name", &image.name)
+        .text("description", &image.description)
+        .text("rootDeviceType", "ebs")
+        .text("rootDeviceName", "/dev/xvda")
+        .text("virtualizationType", "hvm")
+        .text("hypervisor", "xen")
+        .text("platformDetails", "Linux/UNIX")
+        .text("usageOperation", "RunInstances")
+        .bool("enaSupport", true)
+        .empty("productCodes")
+        .empty("blockDeviceMapping");
+    tag_set(xml, tags);
+}
+
+/// One `imagesSet` item.
+pub fn image_xml(image: &Image, tags: &Tags) -> String {
+    fragment(|xml| write_image(xml, image, tags))
+}
+
+/// DescribeImages' answer.
+fn write_describe_images(xml: &mut XmlWriter, images: &[(Image, Tags)], next_token: Option<&str>) {
+    xml.list("imagesSet", "item", images, |xml, (image, tags)| {
+        write_image(xml, image, tags)
+    })
+    .opt("nextToken", next_token);
+}
+
+/// [`write_describe_images`], as text.
+pub fn describe_images_xml(images: &[(Image, Tags)], next_token: Option<&str>) -> String {
+    fragment(|xml| write_describe_images(xml, images, next_token))
 }

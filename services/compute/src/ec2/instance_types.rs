@@ -1,0 +1,175 @@
+//! EC2 DescribeInstanceTypes: its parameters, filters and XML.
+
+use kumo_auth::Principal;
+use kumo_common::xml::XmlWriter;
+
+use super::params::Params;
+use super::xml::fragment;
+use super::{apply_filters, check_filters, page};
+use crate::error::{ComputeError, Result};
+use crate::instance_types::{self, InstanceType};
+use crate::Compute;
+
+const INSTANCE_TYPE_FILTERS: [&str; 15] = [
+    "instance-type",
+    "vcpu-info.default-vcpus",
+    "vcpu-info.default-cores",
+    "vcpu-info.default-threads-per-core",
+    "memory-info.size-in-mib",
+    "current-generation",
+    "bare-metal",
+    "free-tier-eligible",
+    "instance-storage-supported",
+    "burstable-performance-supported",
+    "hypervisor",
+    "processor-info.supported-architecture",
+    "supported-usage-class",
+    "supported-root-device-type",
+    "supported-virtualization-type",
+];
+
+fn instance_type_field(t: &InstanceType, name: &str) -> Vec<String> {
+    let (cores, threads) = cpu_topology(t.vcpus);
+    let one = |s: &str| vec![s.to_string()];
+    match name {
+        "instance-type" => one(&t.name),
+        "vcpu-info.default-vcpus" => one(&t.vcpus.to_string()),
+        "vcpu-info.default-cores" => one(&cores.to_string()),
+        "vcpu-info.default-threads-per-core" => one(&threads.to_string()),
+        "memory-info.size-in-mib" => one(&t.memory_mib.to_string()),
+        "current-generation" => one("true"),
+        "bare-metal" | "free-tier-eligible" | "instance-storage-supported" => one("false"),
+        "burstable-performance-supported" => one(if is_burstable(t) { "true" } else { "false" }),
+        "hypervisor" => one("nitro"),
+        "processor-info.supported-architecture" => one("x86_64"),
+        "supported-usage-class" => one("on-demand"),
+        "supported-root-device-type" => one("ebs"),
+        "supported-virtualization-type" => one("hvm"),
+        _ => Vec::new(),
+    }
+}
+
+pub(super) async fn describe_instance_types(
+    compute: &Compute,
+    caller: &Principal,
+    p: Params<'_>,
+) -> Result<XmlWriter> {
+    let page = page(p, (5, 100))?;
+    let names = p.list("InstanceType")?;
+    let filters = p.filters()?;
+    check_filters(&filters, |name| INSTANCE_TYPE_FILTERS.contains(&name))?;
+    let all = instance_types::list(&compute.pool).await?;
+    // The catalog's order (seeded by the migrations, never reordered) as the sort key.
+    let ordinal: Vec<String> = all.iter().map(|t| t.name.clone()).collect();
+    let unknown: Vec<&str> = names
+        .iter()
+        .filter(|n| !all.iter().any(|t| &t.name == *n))
+        .map(String::as_str)
+        .collect();
+    if !unknown.is_empty() {
+        return Err(ComputeError::Invalid(
+            "InvalidInstanceType",
+            format!(
+                "The following supplied instance types do not exist: [{}]",
+                unknown.join(", ")
+            ),
+        ));
+    }
+    let selected: Vec<InstanceType> = all
+        .into_iter()
+        .filter(|t| names.is_empty() || names.contains(&t.name))
+        .collect();
+    let selected = apply_filters(caller, selected, &filters, instance_type_field, |_| None).await?;
+    let (page, next_token) = page.apply(selected, |t| {
+        ordinal
+            .iter()
+            .position(|name| *name == t.name)
+            .unwrap_or(usize::MAX)
+    })?;
+    let mut xml = XmlWriter::fragment();
+    write_describe_instance_types(&mut xml, &page, next_token.as_deref());
+    Ok(xml)
+}
+
+// ---------------------------------------------------------------- XML
+
+/// vCPUs as EC2 presents them: two threads per core when the count is even.
+pub fn cpu_topology(vcpus: i32) -> (i32, i32) {
+    let vcpus = vcpus.max(1);
+    if vcpus % 2 == 0 {
+        (vcpus / 2, 2)
+    } else {
+        (vcpus, 1)
+    }
+}
+
+/// The `t` family bursts.
+fn is_burstable(t: &InstanceType) -> bool {
+    t.name.starts_with('t')
+}
+
+/// One `instanceTypeSet` item's fields.
+fn write_instance_type(xml: &mut XmlWriter, t: &InstanceType) {
+    let (cores, threads) = cpu_topology(t.vcpus);
+    xml.text("instanceType", &t.name)
+        .bool("currentGeneration", true)
+        .bool("freeTierEligible", false)
+        .element("supportedUsageClasses", |xml| {
+            xml.text("item", "on-demand");
+        })
+        .element("supportedRootDeviceTypes", |xml| {
+            xml.text("item", "ebs");
+        })
+        .element("supportedVirtualizationTypes", |xml| {
+            xml.text("item", "hvm");
+        })
+        .bool("bareMetal", false)
+        .text("hypervisor", "nitro")
+        .element("processorInfo", |xml| {
+            xml.element("supportedArchitectures", |xml| {
+                xml.text("item", "x86_64");
+            });
+        })
+        .element("vCpuInfo", |xml| {
+            xml.num("defaultVCpus", t.vcpus)
+                .num("defaultCores", cores)
+                .num("defaultThreadsPerCore", threads);
+        })
+        .element("memoryInfo", |xml| {
+            xml.num("sizeInMiB", t.memory_mib);
+        })
+        .bool("instanceStorageSupported", false)
+        .bool("burstablePerformanceSupported", is_burstable(t));
+}
+
+/// One `instanceTypeSet` item.
+pub fn instance_type_xml(t: &InstanceType) -> String {
+    fragment(|xml| write_instance_type(xml, t))
+}
+
+/// DescribeInstanceTypes' answer.
+fn write_describe_instance_types(
+    xml: &mut XmlWriter,
+    types: &[InstanceType],
+    next_token: Option<&str>,
+) {
+    xml.list("instanceTypeSet", "item", types, write_instance_type)
+        .opt("nextToken", next_token);
+}
+
+/// [`write_describe_instance_types`], as text.
+pub fn describe_instance_types_xml(types: &[InstanceType], next_token: Option<&str>) -> String {
+    fragment(|xml| write_describe_instance_types(xml, types, next_token))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cpu_topology_pairs_threads() {
+        assert_eq!(cpu_topology(2), (1, 2));
+        assert_eq!(cpu_topology(1), (1, 1));
+        assert_eq!(cpu_topology(8), (4, 2));
+    }
+}

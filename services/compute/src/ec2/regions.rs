@@ -1,0 +1,220 @@
+//! EC2 DescribeAvailabilityZones and DescribeRegions: their parameters, filters and XML.
+
+use std::collections::BTreeSet;
+
+use kumo_auth::Principal;
+use kumo_common::xml::{escape, XmlWriter};
+
+use super::params::Params;
+use super::xml::fragment;
+use super::{apply_filters, check_filters};
+use crate::error::{ComputeError, Result};
+use crate::Compute;
+
+pub(super) async fn describe_availability_zones(
+    compute: &Compute,
+    caller: &Principal,
+    p: Params<'_>,
+) -> Result<XmlWriter> {
+    let region = compute.config.region.as_str();
+    let filters = p.filters()?;
+    check_filters(&filters, |name| {
+        [
+            "zone-name",
+            "zone-id",
+            "region-name",
+            "group-name",
+            "network-border-group",
+            "state",
+            "zone-type",
+            "opt-in-status",
+        ]
+        .contains(&name)
+    })?;
+    let wanted_names = p.list("ZoneName")?;
+    let wanted_ids = p.list("ZoneId")?;
+    p.bool("AllAvailabilityZones")?;
+    let mut names: BTreeSet<String> =
+        sqlx::query_scalar::<_, String>("SELECT DISTINCT zone FROM compute.hosts")
+            .fetch_all(&compute.pool)
+            .await?
+            .into_iter()
+            .collect();
+    names.insert(compute.config.default_zone.clone());
+    let zones: Vec<(String, String)> = names
+        .into_iter()
+        .enumerate()
+        .map(|(i, name)| {
+            let id = zone_id(region, &name, i + 1);
+            (name, id)
+        })
+        .collect();
+    for name in &wanted_names {
+        if !zones.iter().any(|(n, _)| n == name) {
+            return Err(ComputeError::invalid(format!(
+                "Invalid availability zone: [{name}]"
+            )));
+        }
+    }
+    for id in &wanted_ids {
+        if !zones.iter().any(|(_, i)| i == id) {
+            return Err(ComputeError::invalid(format!(
+                "Invalid availability zone id: [{id}]"
+            )));
+        }
+    }
+    let zones: Vec<(String, String)> = zones
+        .into_iter()
+        .filter(|(n, i)| {
+            (wanted_names.is_empty() && wanted_ids.is_empty())
+                || wanted_names.contains(n)
+                || wanted_ids.contains(i)
+        })
+        .collect();
+    let owned_region = region.to_string();
+    let selected = apply_filters(
+        caller,
+        zones,
+        &filters,
+        move |(name, id): &(String, String), filter: &str| {
+            let one = |s: &str| vec![s.to_string()];
+            match filter {
+                "zone-name" => one(name),
+                "zone-id" => one(id),
+                "region-name" | "group-name" | "network-border-group" => one(&owned_region),
+                "state" => one("available"),
+                "zone-type" => one("availability-zone"),
+                "opt-in-status" => one("opt-in-not-required"),
+                _ => Vec::new(),
+            }
+        },
+        |_| None,
+    )
+    .await?;
+    let mut xml = XmlWriter::fragment();
+    xml.list(
+        "availabilityZoneInfo",
+        "item",
+        &selected,
+        |xml, (name, id)| write_zone(xml, name, region, id),
+    );
+    Ok(xml)
+}
+
+pub(super) async fn describe_regions(
+    compute: &Compute,
+    caller: &Principal,
+    p: Params<'_>,
+) -> Result<XmlWriter> {
+    let region = compute.config.region.clone();
+    p.bool("AllRegions")?;
+    let wanted = p.list("RegionName")?;
+    let regions: Vec<String> = std::iter::once(region)
+        .filter(|r| wanted.is_empty() || wanted.contains(r))
+        .collect();
+    let filters = p.filters()?;
+    check_filters(&filters, |name| {
+        ["region-name", "endpoint", "opt-in-status"].contains(&name)
+    })?;
+    let selected = apply_filters(
+        caller,
+        regions,
+        &filters,
+        |r: &String, filter: &str| match filter {
+            "region-name" => vec![r.clone()],
+            "endpoint" => vec![endpoint(r)],
+            "opt-in-status" => vec!["opt-in-not-required".to_string()],
+            _ => Vec::new(),
+        },
+        |_| None,
+    )
+    .await?;
+    let mut xml = XmlWriter::fragment();
+    xml.list("regionInfo", "item", &selected, |xml, r| {
+        write_region(xml, r)
+    });
+    Ok(xml)
+}
+
+// ---------------------------------------------------------------- XML
+
+/// One availability zone's fields.
+fn write_zone(xml: &mut XmlWriter, zone: &str, region: &str, zone_id: &str) {
+    xml.text("zoneName", zone)
+        .text("zoneState", "available")
+        .text("regionName", region)
+        .text("zoneId", zone_id)
+        .text("zoneType", "availability-zone")
+        .text("optInStatus", "opt-in-not-required")
+        .text("groupName", region)
+        .text("networkBorderGroup", region)
+        .empty("messageSet");
+}
+
+/// One availability zone.
+pub fn zone_xml(zone: &str, region: &str, zone_id: &str) -> String {
+    fragment(|xml| write_zone(xml, zone, region, zone_id))
+}
+
+/// A region's EC2 endpoint.
+fn endpoint(region: &str) -> String {
+    format!("ec2.{region}.amazonaws.com")
+}
+
+/// One region's fields.
+fn write_region(xml: &mut XmlWriter, region: &str) {
+    xml.text("regionName", region)
+        .text("regionEndpoint", &endpoint(region))
+        .text("optInStatus", "opt-in-not-required");
+}
+
+/// One region.
+pub fn region_xml(region: &str) -> String {
+    fragment(|xml| write_region(xml, region))
+}
+
+/// EC2's zone id for a zone name: the region's short form and the zone letter's ordinal,
+/// e.g. `us-east-1a` → `use1-az1`, `ap-southeast-2b` → `apse2-az2`. `position` (1-based)
+/// numbers zones whose names do not end in a letter after the region.
+pub fn zone_id(region: &str, zone: &str, position: usize) -> String {
+    let mut short = String::new();
+    for (i, part) in region.split('-').enumerate() {
+        if i == 0 || part.bytes().all(|b| b.is_ascii_digit()) {
+            short.push_str(part);
+            continue;
+        }
+        let abbreviated = match part {
+            "north" => "n",
+            "south" => "s",
+            "east" => "e",
+            "west" => "w",
+            "central" => "c",
+            "northeast" => "ne",
+            "northwest" => "nw",
+            "southeast" => "se",
+            "southwest" => "sw",
+            "gov" => "g",
+            other => other.get(..1).unwrap_or(""),
+        };
+        short.push_str(abbreviated);
+    }
+    let number = zone
+        .strip_prefix(region)
+        .filter(|rest| rest.len() == 1 && rest.bytes().all(|b| b.is_ascii_lowercase()))
+        .map(|rest| (rest.as_bytes()[0] - b'a') as usize + 1)
+        .unwrap_or(position);
+    format!("{}-az{number}", escape(&short))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn zone_ids_follow_aws() {
+        assert_eq!(zone_id("us-east-1", "us-east-1a", 1), "use1-az1");
+        assert_eq!(zone_id("us-east-1", "us-east-1c", 1), "use1-az3");
+        assert_eq!(zone_id("ap-southeast-2", "ap-southeast-2b", 1), "apse2-az2");
+        assert_eq!(zone_id("eu-central-1", "lab", 4), "euc1-az4");
+    }
+}
