@@ -16,6 +16,11 @@ pub const NODE_TOKEN_HEADER: &str = "x-kumo-node-token";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
+#[cfg_attr(
+    feature = "sqlx",
+    derive(sqlx::Type),
+    sqlx(type_name = "text", rename_all = "lowercase")
+)]
 pub enum InstanceKind {
     Vm,
     Container,
@@ -33,11 +38,26 @@ impl InstanceKind {
 /// What the control plane wants for an instance.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
+#[cfg_attr(
+    feature = "sqlx",
+    derive(sqlx::Type),
+    sqlx(type_name = "text", rename_all = "lowercase")
+)]
 pub enum DesiredState {
     Running,
     Stopped,
     /// Stop it and delete everything it had on the host.
     Terminated,
+}
+
+impl DesiredState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DesiredState::Running => "running",
+            DesiredState::Stopped => "stopped",
+            DesiredState::Terminated => "terminated",
+        }
+    }
 }
 
 /// What an agent sees on its host.

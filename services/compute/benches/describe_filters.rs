@@ -7,7 +7,8 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use chrono::Utc;
-use kumo_compute::instances::{filter_matches, Instance, InstanceState};
+use kumo_compute::instances::{filter_matches, Instance, InstanceState, ShutdownBehavior};
+use kumo_compute_protocol::InstanceKind;
 use kumo_describe::filters::{self, Filter, MAX_FILTERS, MAX_FILTER_VALUES};
 
 fn instance(n: usize, tag_len: usize) -> Instance {
@@ -22,7 +23,7 @@ fn instance(n: usize, tag_len: usize) -> Instance {
         reservation_id: format!("r-{n:017x}"),
         image_id: "ami-0123456789abcdef0".into(),
         instance_type: "t3.micro".into(),
-        kind: "container".into(),
+        kind: InstanceKind::Container,
         state: InstanceState::Running,
         state_code: 16,
         state_reason: None,
@@ -35,7 +36,7 @@ fn instance(n: usize, tag_len: usize) -> Instance {
         launch_index: 0,
         launch_time: Utc::now(),
         disable_api_termination: false,
-        shutdown_behavior: "stop".into(),
+        shutdown_behavior: ShutdownBehavior::Stop,
         client_token: None,
         tags,
     }

@@ -307,7 +307,7 @@ async fn enable_host(
     ValidPath(id): ValidPath<String>,
 ) -> Result<Json<Host>> {
     Ok(Json(
-        hosts::set_state(&compute, &caller, &id, "enabled").await?,
+        hosts::set_state(&compute, &caller, &id, hosts::HostState::Enabled).await?,
     ))
 }
 
@@ -319,7 +319,7 @@ async fn disable_host(
     ValidPath(id): ValidPath<String>,
 ) -> Result<Json<Host>> {
     Ok(Json(
-        hosts::set_state(&compute, &caller, &id, "disabled").await?,
+        hosts::set_state(&compute, &caller, &id, hosts::HostState::Disabled).await?,
     ))
 }
 
@@ -331,7 +331,7 @@ async fn drain_host(
     ValidPath(id): ValidPath<String>,
 ) -> Result<Json<Host>> {
     Ok(Json(
-        hosts::set_state(&compute, &caller, &id, "draining").await?,
+        hosts::set_state(&compute, &caller, &id, hosts::HostState::Draining).await?,
     ))
 }
 

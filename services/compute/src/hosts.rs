@@ -11,7 +11,8 @@ use serde::Serialize;
 use sqlx::PgPool;
 
 use crate::error::{ComputeError, Result};
-use crate::instances::{self, InstanceRow, InstanceState};
+use crate::instances::transitions::{self, Action, Event, Observation, Transition};
+use crate::instances::{self, InstanceRow};
 use crate::{require_operator, Compute};
 
 fn sha256_hex(text: &str) -> String {
@@ -109,48 +110,23 @@ pub async fn authenticate_node(pool: &PgPool, token: &str) -> Result<String> {
     }
 }
 
-/// What an observation means for the tenant-visible state: `(new state, new desired, reason)`.
+/// What an agent's observation does to an instance (see [`instances::transitions`]);
+/// `None` when it changes nothing.
 pub fn transition(
     row: &InstanceRow,
     observed: ObservedState,
     observed_generation: i64,
     detail: Option<&str>,
-) -> Option<(InstanceState, &'static str, Option<String>)> {
-    let current = row.state();
-    let desired = row.desired_state.as_str();
-    match observed {
-        ObservedState::Running => match current {
-            InstanceState::Pending if desired == "running" => {
-                Some((InstanceState::Running, "running", None))
-            }
-            _ => None,
-        },
-        ObservedState::Stopped => match current {
-            InstanceState::Stopping if desired == "stopped" => Some((
-                InstanceState::Stopped,
-                "stopped",
-                Some("Client.UserInitiatedShutdown: User initiated shutdown".into()),
-            )),
-            // The workload died on its own, or could not start (the agent acted on this
-            // very generation).
-            InstanceState::Running | InstanceState::Pending
-                if desired == "running" && observed_generation == row.generation =>
-            {
-                let reason = match detail {
-                    // The host could not run it: our fault, in the host's words.
-                    Some(detail) => format!("Server.InternalError: {detail}"),
-                    None => "Client.InstanceInitiatedShutdown: Instance initiated shutdown".into(),
-                };
-                if row.shutdown_behavior == "terminate" {
-                    Some((InstanceState::ShuttingDown, "terminated", Some(reason)))
-                } else {
-                    Some((InstanceState::Stopped, "stopped", Some(reason)))
-                }
-            }
-            _ => None,
-        },
-        ObservedState::Starting | ObservedState::Stopping | ObservedState::Absent => None,
-    }
+) -> Option<Transition> {
+    let observation = Observation {
+        state: observed,
+        current_generation: observed_generation == row.generation,
+        detail,
+    };
+    // Observations are never refused.
+    transitions::transition(&row.facts(), Event::Observed(observation))
+        .ok()
+        .filter(|change| change.action != Action::None)
 }
 
 /// One agent round: record capacity and heartbeat, apply observations, return the specs.
@@ -179,30 +155,21 @@ pub async fn sync(compute: &Compute, host_id: &str, request: &SyncRequest) -> Re
         .fetch_optional(&mut *tx)
         .await?;
         let Some(row) = row else { continue };
-        if observed.state == ObservedState::Absent {
-            if row.desired_state == "terminated" && row.state() != InstanceState::Terminated {
-                instances::finish_termination(&mut tx, &row).await?;
-            }
-        } else if let Some((state, desired, reason)) = transition(
+        let change = transition(
             &row,
             observed.state,
             observed.generation,
             observed.detail.as_deref(),
-        ) {
-            sqlx::query(
-                "UPDATE compute.instances SET state = $2, desired_state = $3,
-                     state_reason = COALESCE($4, state_reason),
-                     generation = CASE WHEN desired_state <> $3 THEN generation + 1 ELSE generation END,
-                     updated_at = now()
-                 WHERE instance_id = $1",
-            )
-            .bind(&row.instance_id)
-            .bind(state.as_str())
-            .bind(desired)
-            .bind(&reason)
-            .execute(&mut *tx)
-            .await?;
-            tracing::info!(instance_id = %row.instance_id, from = %row.state, to = state.as_str(), detail = ?observed.detail, "instance state changed");
+        );
+        match change {
+            Some(change) if change.action == Action::FinishTermination => {
+                instances::finish_termination(&mut tx, &row).await?
+            }
+            Some(change) if change.action == Action::Update => {
+                record_observation(&mut tx, &row, &change).await?;
+                tracing::info!(instance_id = %row.instance_id, from = row.state.as_str(), to = change.state.as_str(), detail = ?observed.detail, "instance state changed");
+            }
+            _ => {}
         }
         tx.commit().await?;
     }
@@ -219,6 +186,29 @@ pub async fn sync(compute: &Compute, host_id: &str, request: &SyncRequest) -> Re
         specs.push(instances::spec(pool, &compute.config, row).await?);
     }
     Ok(SyncResponse { instances: specs })
+}
+
+/// An observation's new state: the reason stays unless there is a new one, and the
+/// generation moves only with the desired state (the agent already did what it saw).
+async fn record_observation(
+    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+    row: &InstanceRow,
+    change: &Transition,
+) -> Result<()> {
+    sqlx::query(
+                "UPDATE compute.instances SET state = $2, desired_state = $3,
+                     state_reason = COALESCE($4, state_reason),
+                     generation = CASE WHEN desired_state <> $3 THEN generation + 1 ELSE generation END,
+                     updated_at = now()
+                 WHERE instance_id = $1",
+            )
+    .bind(&row.instance_id)
+    .bind(change.state)
+    .bind(change.desired)
+    .bind(&change.reason)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
 }
 
 /// Store the tail of an instance's console (EC2 keeps the last 64 KiB).
@@ -245,6 +235,28 @@ pub async fn upload_console(
     Ok(())
 }
 
+/// Whether the scheduler places new instances on a host (the `state` column).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, sqlx::Type)]
+#[serde(rename_all = "lowercase")]
+#[sqlx(type_name = "text", rename_all = "lowercase")]
+pub enum HostState {
+    Enabled,
+    /// No new placements.
+    Disabled,
+    /// No new placements; running instances stay until stopped or terminated.
+    Draining,
+}
+
+impl HostState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Enabled => "enabled",
+            Self::Disabled => "disabled",
+            Self::Draining => "draining",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct Host {
     pub host_id: String,
@@ -252,7 +264,8 @@ pub struct Host {
     pub zone: String,
     pub address: String,
     /// `enabled`, `disabled` or `draining`.
-    pub state: String,
+    #[schema(value_type = String)]
+    pub state: HostState,
     /// False when the agent has not synced within the heartbeat timeout.
     pub reachable: bool,
     pub vcpus: i32,
@@ -286,7 +299,7 @@ pub async fn set_state(
     compute: &Compute,
     caller: &Principal,
     host_id: &str,
-    state: &str,
+    state: HostState,
 ) -> Result<Host> {
     require_operator(caller)?;
     let updated = sqlx::query("UPDATE compute.hosts SET state = $2 WHERE host_id = $1")
@@ -300,7 +313,7 @@ pub async fn set_state(
             format!("host {host_id} not found"),
         ));
     }
-    tracing::info!(%host_id, %state, "host state changed");
+    tracing::info!(%host_id, state = state.as_str(), "host state changed");
     list(compute, caller)
         .await?
         .into_iter()

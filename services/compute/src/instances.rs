@@ -21,6 +21,7 @@ use kumo_describe::{filters, tags as tag_filters, Page};
 
 mod attributes;
 mod lifecycle;
+pub mod transitions;
 
 pub use attributes::{get_attribute, modify_attribute, AttributeValue};
 pub use lifecycle::{finish_termination, purge_terminated, reboot, start, stop, terminate};
@@ -30,8 +31,12 @@ pub const MAX_LAUNCH_COUNT: i64 = 100;
 /// EC2's user-data limit (raw bytes).
 pub const MAX_USER_DATA: usize = 16 * 1024;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+/// The `state` column (a CHECKed TEXT).
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema, sqlx::Type,
+)]
 #[serde(rename_all = "kebab-case")]
+#[sqlx(type_name = "text", rename_all = "kebab-case")]
 pub enum InstanceState {
     Pending,
     Running,
@@ -76,6 +81,31 @@ impl InstanceState {
     }
 }
 
+/// What an instance does when its own OS shuts it down (`InstanceInitiatedShutdownBehavior`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, sqlx::Type)]
+#[serde(rename_all = "lowercase")]
+#[sqlx(type_name = "text", rename_all = "lowercase")]
+pub enum ShutdownBehavior {
+    Stop,
+    Terminate,
+}
+
+impl ShutdownBehavior {
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "stop" => Some(Self::Stop),
+            "terminate" => Some(Self::Terminate),
+            _ => None,
+        }
+    }
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Stop => "stop",
+            Self::Terminate => "terminate",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Instance {
     pub instance_id: String,
@@ -84,7 +114,8 @@ pub struct Instance {
     pub image_id: String,
     pub instance_type: String,
     /// `vm` or `container`.
-    pub kind: String,
+    #[schema(value_type = String)]
+    pub kind: InstanceKind,
     pub state: InstanceState,
     pub state_code: i32,
     pub state_reason: Option<String>,
@@ -97,7 +128,8 @@ pub struct Instance {
     pub launch_index: i32,
     pub launch_time: DateTime<Utc>,
     pub disable_api_termination: bool,
-    pub shutdown_behavior: String,
+    #[schema(value_type = String)]
+    pub shutdown_behavior: ShutdownBehavior,
     /// The RunInstances `ClientToken` this instance was launched with.
     pub client_token: Option<String>,
     pub tags: Tags,
@@ -110,13 +142,13 @@ pub struct InstanceRow {
     pub reservation_id: String,
     pub image_id: String,
     pub instance_type: String,
-    pub kind: String,
+    pub kind: InstanceKind,
     pub vcpus: i32,
     pub memory_mib: i32,
     pub host_id: Option<String>,
     pub zone: String,
-    pub state: String,
-    pub desired_state: String,
+    pub state: InstanceState,
+    pub desired_state: DesiredState,
     pub state_reason: Option<String>,
     pub generation: i64,
     pub reboot_count: i64,
@@ -128,27 +160,26 @@ pub struct InstanceRow {
     pub client_token: Option<String>,
     pub launch_index: i32,
     pub disable_api_termination: bool,
-    pub shutdown_behavior: String,
+    pub shutdown_behavior: ShutdownBehavior,
     pub launch_time: DateTime<Utc>,
 }
 
 pub const COLUMNS: &str = "instance_id, account_id, reservation_id, image_id, instance_type, kind, vcpus, memory_mib, host_id, zone, state, desired_state, state_reason, generation, reboot_count, subnet_id, host(private_ip) AS private_ip, mac, key_name, user_data, client_token, launch_index, disable_api_termination, shutdown_behavior, launch_time";
 
 impl InstanceRow {
-    pub fn state(&self) -> InstanceState {
-        InstanceState::parse(&self.state).unwrap_or(InstanceState::Pending)
-    }
-
-    pub fn kind(&self) -> InstanceKind {
-        if self.kind == "vm" {
-            InstanceKind::Vm
-        } else {
-            InstanceKind::Container
+    /// What the state machine looks at.
+    pub fn facts(&self) -> transitions::InstanceFacts {
+        transitions::InstanceFacts {
+            state: self.state,
+            desired: self.desired_state,
+            shutdown_behavior: self.shutdown_behavior,
+            termination_protected: self.disable_api_termination,
+            on_host: self.host_id.is_some(),
         }
     }
 
     fn into_instance(self, tags: Tags) -> Instance {
-        let state = self.state();
+        let state = self.state;
         Instance {
             instance_id: self.instance_id,
             account_id: self.account_id,
@@ -322,15 +353,14 @@ pub async fn run(
     if let Some(name) = &input.instance_type {
         validate::field("InstanceType", name, 64)?;
     }
-    let shutdown_behavior = input
-        .shutdown_behavior
-        .clone()
-        .unwrap_or_else(|| "stop".into());
-    if shutdown_behavior != "stop" && shutdown_behavior != "terminate" {
-        return Err(ComputeError::invalid(format!(
-            "Invalid value '{shutdown_behavior}' for InstanceInitiatedShutdownBehavior: stop or terminate"
-        )));
-    }
+    let shutdown_behavior = match input.shutdown_behavior.as_deref() {
+        None => ShutdownBehavior::Stop,
+        Some(text) => ShutdownBehavior::parse(text).ok_or_else(|| {
+            ComputeError::invalid(format!(
+                "Invalid value '{text}' for InstanceInitiatedShutdownBehavior: stop or terminate"
+            ))
+        })?,
+    };
     let tag_list: Vec<(String, String)> = input
         .tags
         .iter()
@@ -401,18 +431,20 @@ pub async fn run(
             "INSERT INTO compute.instances (instance_id, account_id, reservation_id, image_id, instance_type, kind,
                  vcpus, memory_mib, host_id, zone, state, desired_state, subnet_id, private_ip, mac, key_name,
                  user_data, client_token, launch_index, disable_api_termination, shutdown_behavior)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'pending', 'running', $11, $12::inet, $13, $14, $15, $16, $17, $18, $19)",
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14::inet, $15, $16, $17, $18, $19, $20, $21)",
         )
         .bind(&instance_id)
         .bind(&caller.account_id)
         .bind(&reservation_id)
         .bind(&image.image_id)
         .bind(&instance_type.name)
-        .bind(image.kind().as_str())
+        .bind(image.kind())
         .bind(instance_type.vcpus)
         .bind(instance_type.memory_mib)
         .bind(host_id)
         .bind(zone)
+        .bind(InstanceState::Pending)
+        .bind(DesiredState::Running)
         .bind(&subnet.subnet_id)
         .bind(ip.to_string())
         .bind(network::mac_for(&instance_id))
@@ -421,7 +453,7 @@ pub async fn run(
         .bind(&input.client_token)
         .bind(index as i32)
         .bind(input.disable_api_termination.unwrap_or(false))
-        .bind(&shutdown_behavior)
+        .bind(shutdown_behavior)
         .execute(&mut *tx)
         .await?;
         tags::put(&mut *tx, &caller.account_id, &instance_id, &tag_list).await?;
@@ -621,16 +653,11 @@ pub async fn spec(
             .await?,
         None => Vec::new(),
     };
-    let desired = match row.desired_state.as_str() {
-        "running" => DesiredState::Running,
-        "stopped" => DesiredState::Stopped,
-        _ => DesiredState::Terminated,
-    };
     Ok(InstanceSpec {
         instance_id: row.instance_id.clone(),
         account_id: row.account_id.clone(),
-        kind: row.kind(),
-        desired,
+        kind: row.kind,
+        desired: row.desired_state,
         generation: row.generation,
         reboot_count: row.reboot_count,
         vcpus: row.vcpus as u32,

@@ -5,9 +5,9 @@
 use kumo_auth::{AuthMethod, Principal, Role};
 use kumo_compute::hosts::transition;
 use kumo_compute::image_import::{BoxFuture, ObjectReader, ObjectStream, ReadError};
-use kumo_compute::instances::{InstanceRow, InstanceState};
+use kumo_compute::instances::{InstanceRow, InstanceState, ShutdownBehavior};
 use kumo_compute::{images, key_pairs, tags, Compute, ComputeConfig, ComputeError};
-use kumo_compute_protocol::ObservedState;
+use kumo_compute_protocol::{DesiredState, InstanceKind, ObservedState};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -385,20 +385,20 @@ async fn key_pairs_images_and_tags_are_per_account() {
     );
 }
 
-fn row(state: &str, desired: &str, generation: i64) -> InstanceRow {
+fn row(state: InstanceState, desired: DesiredState, generation: i64) -> InstanceRow {
     InstanceRow {
         instance_id: "i-0123456789abcdef0".into(),
         account_id: "111111111111".into(),
         reservation_id: "r-0".into(),
         image_id: "ami-0".into(),
         instance_type: "t3.nano".into(),
-        kind: "container".into(),
+        kind: InstanceKind::Container,
         vcpus: 2,
         memory_mib: 512,
         host_id: Some("host-0".into()),
         zone: "us-east-1a".into(),
-        state: state.into(),
-        desired_state: desired.into(),
+        state,
+        desired_state: desired,
         state_reason: None,
         generation,
         reboot_count: 0,
@@ -410,7 +410,7 @@ fn row(state: &str, desired: &str, generation: i64) -> InstanceRow {
         client_token: None,
         launch_index: 0,
         disable_api_termination: false,
-        shutdown_behavior: "stop".into(),
+        shutdown_behavior: ShutdownBehavior::Stop,
         launch_time: chrono::Utc::now(),
     }
 }
@@ -419,66 +419,77 @@ fn row(state: &str, desired: &str, generation: i64) -> InstanceRow {
 fn observations_move_the_state_machine() {
     // Booted.
     let t = transition(
-        &row("pending", "running", 3),
+        &row(InstanceState::Pending, DesiredState::Running, 3),
         ObservedState::Running,
         3,
         None,
     )
     .unwrap();
-    assert_eq!((t.0, t.1), (InstanceState::Running, "running"));
+    assert_eq!(
+        (t.state, t.desired),
+        (InstanceState::Running, DesiredState::Running)
+    );
     // Stopped on request.
     let t = transition(
-        &row("stopping", "stopped", 4),
+        &row(InstanceState::Stopping, DesiredState::Stopped, 4),
         ObservedState::Stopped,
         4,
         None,
     )
     .unwrap();
-    assert_eq!(t.0, InstanceState::Stopped);
+    assert_eq!(t.state, InstanceState::Stopped);
     // Died on its own, at the generation the agent acted on.
     let t = transition(
-        &row("running", "running", 5),
+        &row(InstanceState::Running, DesiredState::Running, 5),
         ObservedState::Stopped,
         5,
         None,
     )
     .unwrap();
-    assert_eq!(t.0, InstanceState::Stopped);
-    assert!(t.2.unwrap().starts_with("Client.InstanceInitiatedShutdown"));
+    assert_eq!(t.state, InstanceState::Stopped);
+    assert!(t
+        .reason
+        .unwrap()
+        .starts_with("Client.InstanceInitiatedShutdown"));
     // Could not start: the host's words become the reason.
     let t = transition(
-        &row("pending", "running", 5),
+        &row(InstanceState::Pending, DesiredState::Running, 5),
         ObservedState::Stopped,
         5,
         Some("runc failed"),
     )
     .unwrap();
-    assert_eq!(t.2.as_deref(), Some("Server.InternalError: runc failed"));
+    assert_eq!(
+        t.reason.as_deref(),
+        Some("Server.InternalError: runc failed")
+    );
     // A stale report (older generation) cannot undo a newer start request.
     assert!(transition(
-        &row("pending", "running", 6),
+        &row(InstanceState::Pending, DesiredState::Running, 6),
         ObservedState::Stopped,
         5,
         None
     )
     .is_none());
     // Shutdown behaviour `terminate`.
-    let mut r = row("running", "running", 7);
-    r.shutdown_behavior = "terminate".into();
+    let mut r = row(InstanceState::Running, DesiredState::Running, 7);
+    r.shutdown_behavior = ShutdownBehavior::Terminate;
     assert_eq!(
-        transition(&r, ObservedState::Stopped, 7, None).unwrap().0,
+        transition(&r, ObservedState::Stopped, 7, None)
+            .unwrap()
+            .state,
         InstanceState::ShuttingDown
     );
     // Nothing to do.
     assert!(transition(
-        &row("running", "running", 1),
+        &row(InstanceState::Running, DesiredState::Running, 1),
         ObservedState::Running,
         1,
         None
     )
     .is_none());
     assert!(transition(
-        &row("pending", "running", 1),
+        &row(InstanceState::Pending, DesiredState::Running, 1),
         ObservedState::Starting,
         1,
         None

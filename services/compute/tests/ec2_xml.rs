@@ -17,10 +17,13 @@ use kumo_common::errors::AwsErrorFormat;
 use kumo_compute::ec2::xml;
 use kumo_compute::images::Image;
 use kumo_compute::instance_types::InstanceType;
-use kumo_compute::instances::{Instance, InstanceState, Reservation, StateChange};
+use kumo_compute::instances::{
+    Instance, InstanceState, Reservation, ShutdownBehavior, StateChange,
+};
 use kumo_compute::key_pairs::{KeyPair, NewKeyPair};
 use kumo_compute::tags::{TagDescription, Tags};
 use kumo_compute::ComputeError;
+use kumo_compute_protocol::InstanceKind;
 use serde_json::{json, Value};
 
 /// Parses `[{"op", "body", "status"}]` from stdin with botocore's EC2 parser; prints
@@ -229,7 +232,7 @@ fn instance(id: &str, reservation: &str, state: InstanceState, index: i32) -> In
         reservation_id: reservation.into(),
         image_id: "ami-0123456789abcdef0".into(),
         instance_type: "t3.micro".into(),
-        kind: "vm".into(),
+        kind: InstanceKind::Vm,
         state,
         state_code: state.code(),
         state_reason: None,
@@ -242,7 +245,7 @@ fn instance(id: &str, reservation: &str, state: InstanceState, index: i32) -> In
         launch_index: index,
         launch_time: at(1_767_323_045, 678),
         disable_api_termination: false,
-        shutdown_behavior: "stop".into(),
+        shutdown_behavior: ShutdownBehavior::Stop,
         client_token: None,
         tags: Tags::new(),
     }

@@ -30,7 +30,9 @@ pub async fn get_attribute(
         "instanceType" => AttributeValue::Text(row.instance_type),
         "userData" => AttributeValue::UserData(row.user_data),
         "disableApiTermination" => AttributeValue::Bool(row.disable_api_termination),
-        "instanceInitiatedShutdownBehavior" => AttributeValue::Text(row.shutdown_behavior),
+        "instanceInitiatedShutdownBehavior" => {
+            AttributeValue::Text(row.shutdown_behavior.as_str().into())
+        }
         other => {
             return Err(ComputeError::invalid(format!(
                 "Value ({other}) for parameter attribute is invalid. Supported: instanceType, userData, disableApiTermination, instanceInitiatedShutdownBehavior"
@@ -54,7 +56,7 @@ pub async fn modify_attribute(
         .next()
         .ok_or_else(|| ComputeError::instance_not_found(&[instance_id.to_string()]))?;
     let must_be_stopped = || {
-        if row.state() == InstanceState::Stopped {
+        if row.state == InstanceState::Stopped {
             Ok(())
         } else {
             Err(ComputeError::IncorrectState(format!(
@@ -104,11 +106,11 @@ pub async fn modify_attribute(
                 .await?;
         }
         ("instanceInitiatedShutdownBehavior", AttributeValue::Text(behavior)) => {
-            if behavior != "stop" && behavior != "terminate" {
-                return Err(ComputeError::invalid(format!(
+            let behavior = ShutdownBehavior::parse(&behavior).ok_or_else(|| {
+                ComputeError::invalid(format!(
                     "Invalid value '{behavior}' for instanceInitiatedShutdownBehavior"
-                )));
-            }
+                ))
+            })?;
             sqlx::query("UPDATE compute.instances SET shutdown_behavior = $2, updated_at = now() WHERE instance_id = $1")
                 .bind(instance_id)
                 .bind(behavior)

@@ -1,5 +1,7 @@
 //! State changes asked of instances (start, stop, reboot, terminate) and the end of their lives (termination finished, purge).
+//! What each request does is [`transition`]'s decision; this file loads and writes rows.
 
+use super::transitions::{transition, Action, Event, Refusal, Transition};
 use super::*;
 
 /// The caller's rows for `ids`, locked; every id must exist in the caller's account.
@@ -34,128 +36,96 @@ pub(super) async fn lock_rows(
     Ok(rows)
 }
 
-pub(super) async fn set_state(
+/// The transition each row makes on `event`, decided before anything is written: the
+/// first refusal (in row order) refuses the whole call.
+fn decide(rows: &[InstanceRow], event: Event<'_>) -> Result<Vec<Transition>> {
+    rows.iter()
+        .map(|row| transition(&row.facts(), event).map_err(|refusal| refused(row, refusal)))
+        .collect()
+}
+
+fn refused(row: &InstanceRow, refusal: Refusal) -> ComputeError {
+    let instance_id = &row.instance_id;
+    match refusal {
+        Refusal::IncorrectState(verb) => ComputeError::IncorrectState(format!(
+            "The instance '{instance_id}' is not in a state from which it can be {verb}."
+        )),
+        Refusal::TerminationProtected => ComputeError::Invalid(
+            "OperationNotPermitted",
+            format!(
+                "The instance '{instance_id}' may not be terminated. Modify its 'disableApiTermination' instance attribute and try again."
+            ),
+        ),
+    }
+}
+
+/// Carry out a request's transition on one locked row.
+async fn apply(
     tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
-    instance_id: &str,
-    state: InstanceState,
-    desired: &str,
-    reason: Option<&str>,
+    row: &InstanceRow,
+    change: &Transition,
 ) -> Result<()> {
-    sqlx::query(
-        "UPDATE compute.instances SET state = $2, desired_state = $3, state_reason = $4,
-             generation = generation + 1, updated_at = now()
-         WHERE instance_id = $1",
-    )
-    .bind(instance_id)
-    .bind(state.as_str())
-    .bind(desired)
-    .bind(reason)
-    .execute(&mut **tx)
-    .await?;
+    match change.action {
+        Action::None => {}
+        Action::Update => {
+            sqlx::query(
+                "UPDATE compute.instances SET state = $2, desired_state = $3, state_reason = $4,
+                     generation = generation + 1, updated_at = now()
+                 WHERE instance_id = $1",
+            )
+            .bind(&row.instance_id)
+            .bind(change.state)
+            .bind(change.desired)
+            .bind(&change.reason)
+            .execute(&mut **tx)
+            .await?;
+        }
+        Action::Reboot => {
+            sqlx::query("UPDATE compute.instances SET reboot_count = reboot_count + 1, generation = generation + 1, updated_at = now() WHERE instance_id = $1")
+                .bind(&row.instance_id)
+                .execute(&mut **tx)
+                .await?;
+        }
+        Action::FinishTermination => finish_termination(tx, row).await?,
+    }
     Ok(())
 }
 
-pub(super) fn order_like(ids: &[String], mut changes: Vec<StateChange>) -> Vec<StateChange> {
+/// Start, stop, reboot or terminate the caller's instances `ids`, all or none.
+async fn request(
+    pool: &PgPool,
+    caller: &Principal,
+    ids: &[String],
+    event: Event<'_>,
+) -> Result<Vec<StateChange>> {
+    require_write(caller)?;
+    let mut tx = pool.begin().await?;
+    let rows = lock_rows(&mut tx, caller, ids).await?;
+    let decided = decide(&rows, event)?;
+    let mut changes = Vec::with_capacity(rows.len());
+    for (row, change) in rows.iter().zip(&decided) {
+        apply(&mut tx, row, change).await?;
+        changes.push(StateChange {
+            instance_id: row.instance_id.clone(),
+            previous_state: row.state,
+            current_state: change.state,
+        });
+    }
+    tx.commit().await?;
     changes.sort_by_key(|c| ids.iter().position(|i| i == &c.instance_id));
-    changes
+    Ok(changes)
 }
 
 pub async fn start(pool: &PgPool, caller: &Principal, ids: &[String]) -> Result<Vec<StateChange>> {
-    require_write(caller)?;
-    let mut tx = pool.begin().await?;
-    let rows = lock_rows(&mut tx, caller, ids).await?;
-    let mut changes = Vec::new();
-    for row in &rows {
-        let previous = row.state();
-        let current = match previous {
-            InstanceState::Stopped => {
-                set_state(
-                    &mut tx,
-                    &row.instance_id,
-                    InstanceState::Pending,
-                    "running",
-                    None,
-                )
-                .await?;
-                InstanceState::Pending
-            }
-            InstanceState::Pending | InstanceState::Running => previous,
-            _ => {
-                return Err(ComputeError::IncorrectState(format!(
-                    "The instance '{}' is not in a state from which it can be started.",
-                    row.instance_id
-                )))
-            }
-        };
-        changes.push(StateChange {
-            instance_id: row.instance_id.clone(),
-            previous_state: previous,
-            current_state: current,
-        });
-    }
-    tx.commit().await?;
-    Ok(order_like(ids, changes))
+    request(pool, caller, ids, Event::Start).await
 }
 
 pub async fn stop(pool: &PgPool, caller: &Principal, ids: &[String]) -> Result<Vec<StateChange>> {
-    require_write(caller)?;
-    let mut tx = pool.begin().await?;
-    let rows = lock_rows(&mut tx, caller, ids).await?;
-    let mut changes = Vec::new();
-    for row in &rows {
-        let previous = row.state();
-        let current = match previous {
-            InstanceState::Pending | InstanceState::Running => {
-                set_state(
-                    &mut tx,
-                    &row.instance_id,
-                    InstanceState::Stopping,
-                    "stopped",
-                    Some("User initiated"),
-                )
-                .await?;
-                InstanceState::Stopping
-            }
-            InstanceState::Stopping | InstanceState::Stopped => previous,
-            _ => {
-                return Err(ComputeError::IncorrectState(format!(
-                    "The instance '{}' is not in a state from which it can be stopped.",
-                    row.instance_id
-                )))
-            }
-        };
-        changes.push(StateChange {
-            instance_id: row.instance_id.clone(),
-            previous_state: previous,
-            current_state: current,
-        });
-    }
-    tx.commit().await?;
-    Ok(order_like(ids, changes))
+    request(pool, caller, ids, Event::Stop).await
 }
 
 pub async fn reboot(pool: &PgPool, caller: &Principal, ids: &[String]) -> Result<()> {
-    require_write(caller)?;
-    let mut tx = pool.begin().await?;
-    let rows = lock_rows(&mut tx, caller, ids).await?;
-    for row in &rows {
-        match row.state() {
-            InstanceState::Running | InstanceState::Pending => {
-                sqlx::query("UPDATE compute.instances SET reboot_count = reboot_count + 1, generation = generation + 1, updated_at = now() WHERE instance_id = $1")
-                    .bind(&row.instance_id)
-                    .execute(&mut *tx)
-                    .await?;
-            }
-            InstanceState::Stopping | InstanceState::Stopped => {}
-            _ => {
-                return Err(ComputeError::IncorrectState(format!(
-                    "The instance '{}' is not in a state from which it can be rebooted.",
-                    row.instance_id
-                )))
-            }
-        }
-    }
-    tx.commit().await?;
+    request(pool, caller, ids, Event::Reboot).await?;
     Ok(())
 }
 
@@ -164,50 +134,7 @@ pub async fn terminate(
     caller: &Principal,
     ids: &[String],
 ) -> Result<Vec<StateChange>> {
-    require_write(caller)?;
-    let mut tx = pool.begin().await?;
-    let rows = lock_rows(&mut tx, caller, ids).await?;
-    if let Some(protected) = rows
-        .iter()
-        .find(|r| r.disable_api_termination && r.state() != InstanceState::Terminated)
-    {
-        return Err(ComputeError::Invalid(
-            "OperationNotPermitted",
-            format!(
-                "The instance '{}' may not be terminated. Modify its 'disableApiTermination' instance attribute and try again.",
-                protected.instance_id
-            ),
-        ));
-    }
-    let mut changes = Vec::new();
-    for row in &rows {
-        let previous = row.state();
-        let current = match previous {
-            InstanceState::Terminated | InstanceState::ShuttingDown => previous,
-            _ if row.host_id.is_none() => {
-                finish_termination(&mut tx, row).await?;
-                InstanceState::Terminated
-            }
-            _ => {
-                set_state(
-                    &mut tx,
-                    &row.instance_id,
-                    InstanceState::ShuttingDown,
-                    "terminated",
-                    Some("User initiated"),
-                )
-                .await?;
-                InstanceState::ShuttingDown
-            }
-        };
-        changes.push(StateChange {
-            instance_id: row.instance_id.clone(),
-            previous_state: previous,
-            current_state: current,
-        });
-    }
-    tx.commit().await?;
-    Ok(order_like(ids, changes))
+    request(pool, caller, ids, Event::Terminate).await
 }
 
 /// The instance is gone from its host: mark it terminated and give back its capacity and address.
