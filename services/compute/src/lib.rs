@@ -5,6 +5,7 @@
 
 pub mod agent_api;
 pub mod api;
+pub mod default_images;
 pub mod ec2;
 pub mod error;
 pub mod hosts;
@@ -23,6 +24,8 @@ use std::time::Duration;
 
 pub use error::{ComputeError, Result};
 use kumo_auth::Principal;
+use kumo_common::service::{BackgroundTask, Started};
+use kumo_common::JoinToken;
 use sqlx::PgPool;
 
 /// How the scheduler chooses among hosts that fit.
@@ -96,8 +99,35 @@ impl Compute {
         api::router(self.clone()).merge(agent_api::router(self.clone()))
     }
 
+    /// Start this service: its routes, and its one loop (`compute.housekeeping`). Host
+    /// liveness and placement need no loop: both are read from heartbeats when asked.
+    pub fn start(&self) -> Started {
+        Started {
+            router: self.router(),
+            tasks: vec![BackgroundTask::spawn(
+                "compute.housekeeping",
+                self.clone().run_housekeeping(),
+            )],
+        }
+    }
+
+    /// A join token for a compute agent, valid for `ttl` (for agents started with the
+    /// control plane; operators get theirs through the API).
+    pub async fn create_join_token(&self, ttl: Duration) -> Result<JoinToken> {
+        hosts::create_join_token(&self.pool, ttl).await
+    }
+
+    /// Register the default images found in `dir` as public images of `owner`.
+    pub async fn register_default_images(
+        &self,
+        owner: &str,
+        dir: &std::path::Path,
+    ) -> Result<Vec<default_images::DefaultImage>> {
+        default_images::register(&self.pool, owner, dir).await
+    }
+
     /// Background upkeep: purge long-terminated instances. Runs until the task is dropped.
-    pub async fn run_housekeeping(self) {
+    async fn run_housekeeping(self) {
         let mut tick = tokio::time::interval(Duration::from_secs(60));
         loop {
             tick.tick().await;
