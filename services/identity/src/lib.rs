@@ -22,6 +22,7 @@ use std::time::Duration;
 pub use crypto::MasterKey;
 pub use error::IdentityError;
 use kumo_auth::CredentialStore;
+use kumo_common::service::Started;
 use sqlx::PgPool;
 
 #[derive(Debug, Clone)]
@@ -69,5 +70,12 @@ impl Identity {
     /// The native API routes.
     pub fn router(&self) -> axum::Router {
         api::router(self.clone())
+    }
+
+    /// Start this service: its routes. It has no loop of its own: the credential cache's
+    /// listener belongs to the auth layer of every process (see
+    /// [`store::CatalogCredentials::take_listener`]).
+    pub fn start(&self) -> Started {
+        Started::routes(self.router())
     }
 }

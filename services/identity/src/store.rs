@@ -24,11 +24,12 @@
 use std::collections::HashMap;
 use std::hash::Hash;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, RwLock, Weak};
+use std::sync::{Arc, Mutex, RwLock, Weak};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use kumo_auth::{AccessKeySecret, CredentialStore, JwtKey, StoreError, UserStatus};
+use kumo_common::service::BackgroundTask;
 use sqlx::postgres::PgListener;
 use sqlx::PgPool;
 
@@ -38,6 +39,10 @@ use crate::{signing_keys, users};
 
 /// The channel the identity tables' triggers notify.
 pub const CHANNEL: &str = "kumo_identity";
+
+/// The name of the listener's task: it serves the auth layer of whichever process holds
+/// the store, whatever services that process runs.
+pub const LISTENER_TASK: &str = "auth.credential-cache";
 
 /// The longest a cached credential is trusted without being read again.
 pub const CACHE_TTL: Duration = Duration::from_secs(1);
@@ -66,6 +71,8 @@ struct Shared {
     keys: RwLock<HashMap<String, Cached<KeyEntry>>>,
     users: RwLock<HashMap<String, Cached<UserStatus>>>,
     jwt_keys: RwLock<HashMap<String, Cached<JwtKey>>>,
+    /// The listener, until the composition root takes it to list it with its loops.
+    listener: Mutex<Option<BackgroundTask>>,
 }
 
 impl Shared {
@@ -123,6 +130,12 @@ impl Shared {
     }
 }
 
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 fn clear<T>(map: &RwLock<HashMap<String, T>>) {
     map.write()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -148,9 +161,12 @@ impl CatalogCredentials {
             keys: RwLock::default(),
             users: RwLock::default(),
             jwt_keys: RwLock::default(),
+            listener: Mutex::default(),
         });
-        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-            runtime.spawn(listen(pool.clone(), Arc::downgrade(&shared)));
+        if tokio::runtime::Handle::try_current().is_ok() {
+            let task =
+                BackgroundTask::spawn(LISTENER_TASK, listen(pool.clone(), Arc::downgrade(&shared)));
+            *lock(&shared.listener) = Some(task);
         }
         Self {
             pool,
@@ -158,6 +174,11 @@ impl CatalogCredentials {
             token_ttl,
             shared,
         }
+    }
+
+    /// The listener's task, once (`None` outside a Tokio runtime or when taken already).
+    pub fn take_listener(&self) -> Option<BackgroundTask> {
+        lock(&self.shared.listener).take()
     }
 
     /// Is the cache in use (the listener is listening)?
