@@ -20,6 +20,9 @@
 //! Acceleration: KVM only when the CPU shows `vmx`/`svm` and `/dev/kvm` opens (a nested
 //! "PVM" `/dev/kvm` without those flags hangs stock kernels), else TCG ([`detect_accel`]).
 
+mod accel;
+mod command_line;
+mod process;
 pub mod qmp;
 
 use std::collections::HashMap;
@@ -28,11 +31,16 @@ use std::process::Stdio;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
+use kumo_common::fs::write_private;
 use kumo_common::ids::InstanceId;
 use kumo_compute_protocol::{InstanceSpec, ObservedState};
 use serde_json::Value;
 
 use crate::error::{NodeError, Result};
+
+pub use accel::{cpu_has_virtualization, decide_accel, detect_accel, Accel};
+use command_line::{check_image_files, path_str};
+use process::{find_by_pidfile_arg, identify, process_alive, wait_gone, QemuProcess};
 
 /// File names inside an instance directory.
 pub const SPEC_FILE: &str = "spec.json";
@@ -52,68 +60,6 @@ const KILL_WAIT: Duration = Duration::from_secs(10);
 const POLL_INTERVAL: Duration = Duration::from_millis(100);
 /// `sizeof(sockaddr_un.sun_path) - 1`.
 const SUN_PATH_MAX: usize = 107;
-
-/// The accelerator QEMU runs guests with.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Accel {
-    Kvm,
-    Tcg,
-}
-
-impl Accel {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Accel::Kvm => "kvm",
-            Accel::Tcg => "tcg",
-        }
-    }
-}
-
-/// KVM when `/proc/cpuinfo` shows `vmx` or `svm` and `/dev/kvm` opens read-write, else
-/// TCG. The environment variable `KUMO_ACCEL=tcg|kvm` overrides the detection.
-pub fn detect_accel() -> Accel {
-    let env = std::env::var("KUMO_ACCEL").ok();
-    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
-    decide_accel(env.as_deref(), &cpuinfo, || {
-        std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .open("/dev/kvm")
-            .is_ok()
-    })
-}
-
-/// The decision behind [`detect_accel`], from its inputs: the `KUMO_ACCEL` value, the
-/// text of `/proc/cpuinfo`, and whether `/dev/kvm` opens (asked only when needed).
-pub fn decide_accel(env: Option<&str>, cpuinfo: &str, kvm_opens: impl FnOnce() -> bool) -> Accel {
-    match env.map(|v| v.trim().to_ascii_lowercase()).as_deref() {
-        Some("tcg") => return Accel::Tcg,
-        Some("kvm") => return Accel::Kvm,
-        None | Some("") => {}
-        Some(other) => {
-            tracing::warn!(
-                value = other,
-                "KUMO_ACCEL is neither tcg nor kvm; detecting"
-            )
-        }
-    }
-    if cpu_has_virtualization(cpuinfo) && kvm_opens() {
-        Accel::Kvm
-    } else {
-        Accel::Tcg
-    }
-}
-
-/// Whether a `/proc/cpuinfo` text shows hardware virtualization (`vmx` or `svm`).
-pub fn cpu_has_virtualization(cpuinfo: &str) -> bool {
-    cpuinfo
-        .lines()
-        .filter_map(|line| {
-            let (key, value) = line.split_once(':')?;
-            (key.trim() == "flags").then_some(value)
-        })
-        .any(|flags| flags.split_whitespace().any(|f| f == "vmx" || f == "svm"))
-}
 
 /// How the VM runtime runs QEMU.
 #[derive(Debug, Clone)]
@@ -141,13 +87,6 @@ impl VmConfig {
             stop_grace: Self::DEFAULT_STOP_GRACE,
         }
     }
-}
-
-/// A QEMU process known to be this instance's, pinned by its start time.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct QemuProcess {
-    pid: u32,
-    start_time: u64,
 }
 
 /// Runs the VMs of one host.
@@ -186,108 +125,6 @@ impl VmRuntime {
 
     pub fn console_path(&self, instance_id: &str) -> PathBuf {
         self.instance_dir(instance_id).join(CONSOLE_FILE)
-    }
-
-    /// The QEMU arguments (without the binary) that [`start`](Self::start) uses.
-    pub fn qemu_args(&self, spec: &InstanceSpec, tap: Option<&str>) -> Result<Vec<String>> {
-        let id = spec.instance_id.as_str();
-        InstanceId::parse(id)?;
-        if spec.vcpus == 0 || spec.memory_mib == 0 {
-            return Err(NodeError::InvalidSpec(format!(
-                "{id}: {} vCPUs and {} MiB of memory",
-                spec.vcpus, spec.memory_mib
-            )));
-        }
-        let dir = self.instance_dir(id);
-        let qmp = dir.join(QMP_SOCKET);
-        if qmp.as_os_str().len() > SUN_PATH_MAX {
-            return Err(NodeError::Other(format!(
-                "QMP socket path {} is longer than {SUN_PATH_MAX} bytes: use a shorter state dir",
-                qmp.display()
-            )));
-        }
-        let mut args: Vec<String> = Vec::new();
-        let mut push = |items: &[&str]| args.extend(items.iter().map(|s| s.to_string()));
-        push(&["-name", id]);
-        push(&["-machine", "pc", "-accel", self.config.accel.as_str()]);
-        push(&[
-            "-cpu",
-            match self.config.accel {
-                Accel::Kvm => "host",
-                Accel::Tcg => "max",
-            },
-        ]);
-        push(&["-m", &spec.memory_mib.to_string()]);
-        push(&["-smp", &spec.vcpus.to_string()]);
-        push(&["-nodefaults", "-no-user-config", "-display", "none"]);
-        push(&[
-            "-chardev",
-            &format!("socket,id=qmp,path={},server=on,wait=off", opt_path(&qmp)),
-            "-mon",
-            "chardev=qmp,mode=control",
-        ]);
-        push(&[
-            "-chardev",
-            &format!(
-                "file,id=con,path={},append=on",
-                opt_path(&dir.join(CONSOLE_FILE))
-            ),
-            "-serial",
-            "chardev:con",
-        ]);
-        push(&["-pidfile", &path_str(&dir.join(PID_FILE)), "-daemonize"]);
-
-        let image = &spec.image;
-        match (&image.kernel, &image.initramfs) {
-            (Some(kernel), initramfs) => {
-                push(&["-kernel", &path_str(&absolute(kernel))]);
-                if let Some(initramfs) = initramfs {
-                    push(&["-initrd", &path_str(&absolute(initramfs))]);
-                }
-                let net = &spec.network;
-                push(&[
-                    "-append",
-                    &format!(
-                        "console=ttyS0 panic=-1 kumo.ip={}/{} kumo.gw={} kumo.instance_id={id}",
-                        net.ip, net.prefix_len, net.gateway
-                    ),
-                ]);
-            }
-            (None, Some(_)) => {
-                return Err(NodeError::InvalidSpec(format!(
-                    "{id}: image {} has an initramfs but no kernel",
-                    image.image_id
-                )))
-            }
-            (None, None) if image.disk.is_none() => {
-                return Err(NodeError::InvalidSpec(format!(
-                    "{id}: image {} has neither a kernel nor a disk",
-                    image.image_id
-                )))
-            }
-            (None, None) => {}
-        }
-        if image.disk.is_some() {
-            push(&[
-                "-drive",
-                &format!(
-                    "file={},if=virtio,format=qcow2",
-                    opt_path(&dir.join(DISK_FILE))
-                ),
-            ]);
-        }
-        if let Some(tap) = tap {
-            validate_tap(tap)?;
-            let mac = &spec.network.mac;
-            validate_mac(mac)?;
-            push(&[
-                "-netdev",
-                &format!("tap,id=n0,ifname={tap},script=no,downscript=no"),
-                "-device",
-                &format!("virtio-net-pci,netdev=n0,mac={mac}"),
-            ]);
-        }
-        Ok(args)
     }
 
     /// Starts the VM for `spec` with its NIC on tap `tap` (no NIC when `None`), detached
@@ -332,7 +169,7 @@ impl VmRuntime {
         std::fs::create_dir_all(&dir)?;
         let spec_json = serde_json::to_vec_pretty(spec)
             .map_err(|e| NodeError::Other(format!("serializing spec of {id}: {e}")))?;
-        write_atomic(&dir.join(SPEC_FILE), &spec_json)?;
+        write_private(&dir.join(SPEC_FILE), &spec_json)?;
         if let Some(backing) = &spec.image.disk {
             self.ensure_disk(&dir, backing).await?;
         }
@@ -715,53 +552,6 @@ fn status_to_state(status: &str) -> ObservedState {
     }
 }
 
-fn validate_tap(tap: &str) -> Result<()> {
-    let ok = !tap.is_empty()
-        && tap.len() <= 15
-        && tap
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
-    if ok {
-        Ok(())
-    } else {
-        Err(NodeError::InvalidSpec(format!("bad tap name {tap:?}")))
-    }
-}
-
-fn validate_mac(mac: &str) -> Result<()> {
-    let parts: Vec<&str> = mac.split(':').collect();
-    let ok = parts.len() == 6
-        && parts
-            .iter()
-            .all(|p| p.len() == 2 && p.chars().all(|c| c.is_ascii_hexdigit()));
-    if ok {
-        Ok(())
-    } else {
-        Err(NodeError::InvalidSpec(format!("bad MAC address {mac:?}")))
-    }
-}
-
-fn check_image_files(spec: &InstanceSpec) -> Result<()> {
-    let image = &spec.image;
-    for (what, path) in [
-        ("kernel", &image.kernel),
-        ("initramfs", &image.initramfs),
-        ("disk", &image.disk),
-    ] {
-        if let Some(path) = path {
-            if !path.is_file() {
-                return Err(NodeError::InvalidSpec(format!(
-                    "{}: {what} {} of image {} does not exist",
-                    spec.instance_id,
-                    path.display(),
-                    image.image_id
-                )));
-            }
-        }
-    }
-    Ok(())
-}
-
 fn absolute(path: &Path) -> PathBuf {
     if let Ok(canonical) = path.canonicalize() {
         return canonical;
@@ -775,30 +565,12 @@ fn absolute(path: &Path) -> PathBuf {
     }
 }
 
-fn path_str(path: &Path) -> String {
-    path.to_string_lossy().into_owned()
-}
-
-/// A path inside a QEMU `key=value,…` option: commas are doubled.
-fn opt_path(path: &Path) -> String {
-    path_str(path).replace(',', ",,")
-}
-
 fn remove_file_if_exists(path: &Path) -> Result<()> {
     match std::fs::remove_file(path) {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
         Err(e) => Err(e.into()),
     }
-}
-
-fn write_atomic(path: &Path, contents: &[u8]) -> Result<()> {
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(".tmp");
-    let tmp = PathBuf::from(tmp);
-    std::fs::write(&tmp, contents)?;
-    std::fs::rename(&tmp, path)?;
-    Ok(())
 }
 
 async fn run_bounded(program: &str, args: &[&str]) -> Result<String> {
@@ -808,67 +580,4 @@ async fn run_bounded(program: &str, args: &[&str]) -> Result<String> {
             command: format!("{program} {}", args.join(" ")),
             message: format!("timed out after {QEMU_IMG_TIMEOUT:?}"),
         })?
-}
-
-/// State letter and start time (clock ticks since boot) from `/proc/<pid>/stat`.
-fn proc_stat(pid: u32) -> Option<(char, u64)> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // The command name (field 2) is parenthesized and may contain anything.
-    let rest = stat.get(stat.rfind(')')? + 1..)?;
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let state = fields.first()?.chars().next()?;
-    // Field 3 is the state, field 22 the start time.
-    let start_time = fields.get(19)?.parse().ok()?;
-    Some((state, start_time))
-}
-
-fn is_dead_state(state: char) -> bool {
-    matches!(state, 'Z' | 'X' | 'x')
-}
-
-/// `pid` as this instance's QEMU: a live process whose argv[0] names QEMU and whose
-/// `-pidfile` argument is the instance's pid file (guards against pid reuse).
-fn identify(pid: u32, pidfile_arg: &str) -> Option<QemuProcess> {
-    let (state, start_time) = proc_stat(pid)?;
-    if is_dead_state(state) {
-        return None;
-    }
-    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
-    let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
-    let argv0 = String::from_utf8_lossy(args.first()?);
-    let name = argv0.rsplit('/').next().unwrap_or_default();
-    if !name.contains("qemu") {
-        return None;
-    }
-    let has_pidfile = args
-        .windows(2)
-        .any(|w| w[0] == b"-pidfile" && w[1] == pidfile_arg.as_bytes());
-    has_pidfile.then_some(QemuProcess { pid, start_time })
-}
-
-/// Scans `/proc` for this instance's QEMU (when the pid file is gone or stale).
-fn find_by_pidfile_arg(pidfile_arg: &str) -> Option<QemuProcess> {
-    std::fs::read_dir("/proc")
-        .ok()?
-        .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse::<u32>().ok())
-        .find_map(|pid| identify(pid, pidfile_arg))
-}
-
-fn process_alive(process: QemuProcess) -> bool {
-    proc_stat(process.pid)
-        .is_some_and(|(state, start)| !is_dead_state(state) && start == process.start_time)
-}
-
-/// Polls until the process is gone (exited, reaped or a zombie); false on timeout.
-async fn wait_gone(process: QemuProcess, timeout: Duration) -> bool {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if !process_alive(process) {
-            return true;
-        }
-        if Instant::now() >= deadline {
-            return false;
-        }
-        tokio::time::sleep(POLL_INTERVAL).await;
-    }
 }
