@@ -14,6 +14,24 @@ use crate::error::{ComputeError, Result};
 use crate::{image_import, require_write, validate, Compute};
 use kumo_describe::filters;
 
+/// An image's `state` column: deregistered images stay for the instances launched from them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, sqlx::Type)]
+#[serde(rename_all = "lowercase")]
+#[sqlx(type_name = "text", rename_all = "lowercase")]
+pub enum ImageState {
+    Available,
+    Deregistered,
+}
+
+impl ImageState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Available => "available",
+            Self::Deregistered => "deregistered",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct Image {
     pub image_id: String,
@@ -22,7 +40,8 @@ pub struct Image {
     pub name: String,
     pub description: String,
     /// `vm` or `container`.
-    pub kind: String,
+    #[schema(value_type = String)]
+    pub kind: InstanceKind,
     /// Files in the image store: never shown through the APIs (agents get them in specs).
     #[serde(skip)]
     pub kernel: Option<String>,
@@ -33,23 +52,16 @@ pub struct Image {
     #[serde(skip)]
     pub rootfs: Option<String>,
     pub is_public: bool,
-    pub state: String,
+    #[schema(value_type = String)]
+    pub state: ImageState,
     pub created_at: DateTime<Utc>,
 }
 
 impl Image {
-    pub fn kind(&self) -> InstanceKind {
-        if self.kind == "vm" {
-            InstanceKind::Vm
-        } else {
-            InstanceKind::Container
-        }
-    }
-
     pub fn source(&self) -> ImageSource {
         ImageSource {
             image_id: self.image_id.clone(),
-            kind: self.kind(),
+            kind: self.kind,
             kernel: self.kernel.as_ref().map(Into::into),
             initramfs: self.initramfs.as_ref().map(Into::into),
             disk: self.disk.as_ref().map(Into::into),
@@ -255,7 +267,7 @@ async fn insert(
     .bind(account_id)
     .bind(name)
     .bind(description)
-    .bind(files.kind.as_str())
+    .bind(files.kind)
     .bind(&files.kernel)
     .bind(&files.initramfs)
     .bind(&files.disk)

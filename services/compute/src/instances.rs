@@ -414,7 +414,7 @@ pub async fn run(
         }
     }
     let demand = Demand {
-        kind: image.kind(),
+        kind: image.kind,
         vcpus: instance_type.vcpus,
         memory_mib: instance_type.memory_mib,
         zone: input.availability_zone.clone(),
@@ -438,7 +438,7 @@ pub async fn run(
         .bind(&reservation_id)
         .bind(&image.image_id)
         .bind(&instance_type.name)
-        .bind(image.kind())
+        .bind(image.kind)
         .bind(instance_type.vcpus)
         .bind(instance_type.memory_mib)
         .bind(host_id)

@@ -211,7 +211,7 @@ async fn key_pairs_images_and_tags_are_per_account() {
     let private = register(alice.clone(), "mine", "alice-bucket/root.tar".into(), false)
         .await
         .unwrap();
-    assert_eq!(private.kind, "container");
+    assert_eq!(private.kind, InstanceKind::Container);
     // Kumo chose the path, in its store; the API never shows it.
     let stored = images::by_id(&pool, &private.image_id).await.unwrap();
     let rootfs = PathBuf::from(stored.rootfs.clone().unwrap());

@@ -15,7 +15,7 @@ use std::process::{Command, Stdio};
 use chrono::{DateTime, TimeZone, Utc};
 use kumo_common::errors::AwsErrorFormat;
 use kumo_compute::ec2::xml;
-use kumo_compute::images::Image;
+use kumo_compute::images::{Image, ImageState};
 use kumo_compute::instance_types::InstanceType;
 use kumo_compute::instances::{
     Instance, InstanceState, Reservation, ShutdownBehavior, StateChange,
@@ -476,18 +476,18 @@ fn types_images_and_key_pairs() {
         account_id: "123456789012".into(),
         name: "kumo-alpine".into(),
         description: "Alpine & friends".into(),
-        kind: "vm".into(),
+        kind: InstanceKind::Vm,
         kernel: Some("/srv/images/alpine/vmlinuz".into()),
         initramfs: Some("/srv/images/alpine/initramfs.img".into()),
         disk: None,
         rootfs: None,
         is_public: true,
-        state: "available".into(),
+        state: ImageState::Available,
         created_at: at(1_767_323_045, 0),
     };
     let container = Image {
         image_id: "ami-0123456789abcdef1".into(),
-        kind: "container".into(),
+        kind: InstanceKind::Container,
         kernel: None,
         initramfs: None,
         rootfs: Some("/srv/images/busybox.tar".into()),

@@ -38,7 +38,7 @@ fn image_field(image: &(Image, Tags), name: &str) -> Vec<String> {
         "name" => one(&image.name),
         "description" => one(&image.description),
         "owner-id" => one(&image.account_id),
-        "state" => one(&image.state),
+        "state" => one(image.state.as_str()),
         "is-public" => one(if image.is_public { "true" } else { "false" }),
         "manifest-location" => one(&image_location(image)),
         "architecture" => one("x86_64"),
@@ -148,7 +148,7 @@ pub fn image_location(image: &Image) -> String {
 fn write_image(xml: &mut XmlWriter, image: &Image, tags: &Tags) {
     xml.text("imageId", &image.image_id)
         .text("imageLocation", &image_location(image))
-        .text("imageState", &image.state)
+        .text("imageState", image.state.as_str())
         .text("imageOwnerId", &image.account_id)
         .time("creationDate", image.created_at)
         .bool("isPublic", image.is_public)
