@@ -12,6 +12,7 @@ use sqlx::PgPool;
 
 use crate::error::{ComputeError, Result};
 use crate::{image_import, require_write, validate, Compute};
+use kumo_common::ids::ImageId;
 use kumo_describe::filters;
 
 /// An image's `state` column: deregistered images stay for the instances launched from them.
@@ -89,17 +90,14 @@ pub struct RegisterImage {
 
 const COLUMNS: &str = "image_id, account_id, name, description, kind, kernel, initramfs, disk, rootfs, is_public, state, created_at";
 
-pub fn validate_image_id(id: &str) -> Result<()> {
-    let ok =
-        id.len() == 21 && id.starts_with("ami-") && id[4..].bytes().all(|b| b.is_ascii_hexdigit());
-    if ok {
-        Ok(())
-    } else {
-        Err(ComputeError::Invalid(
-            "InvalidAMIID.Malformed",
-            format!("Invalid id: \"{id}\" (expecting \"ami-...\")"),
-        ))
-    }
+/// An image id, by the one rule of [`ImageId::parse`] (`InvalidAMIID.Malformed`).
+pub fn parse_image_id(id: &str) -> Result<ImageId> {
+    ImageId::parse(id).map_err(|malformed| {
+        ComputeError::Invalid(
+            malformed.code,
+            format!("{malformed} (expecting \"ami-...\")"),
+        )
+    })
 }
 
 /// What files a location names.
@@ -179,7 +177,7 @@ pub async fn register(
     }
     let pool = &compute.pool;
     let location = image_import::parse_location(&input.location)?;
-    let image_id = kumo_common::ids::resource_id("ami");
+    let image_id = ImageId::generate().into_string();
     let (files, imported_dir) = match location {
         image_import::Location::HostPath(path) => {
             if !caller.is_operator() {
@@ -300,7 +298,7 @@ pub async fn ensure_public(
         return Ok(image);
     }
     let files = inspect_location(location)?;
-    let image_id = kumo_common::ids::resource_id("ami");
+    let image_id = ImageId::generate().into_string();
     insert(pool, &image_id, account_id, name, description, &files, true).await
 }
 
@@ -316,7 +314,7 @@ pub async fn list(
     filters::check_ids("Owner", owners)?;
     filters::check_ids("Name", names)?;
     for id in image_ids {
-        validate_image_id(id)?;
+        parse_image_id(id)?;
     }
     // Owners: `self` (the caller's account), an account id, or EC2's aliases (`amazon`,
     // `aws-marketplace`, which own nothing here).
@@ -382,7 +380,7 @@ pub async fn get_launchable<'e, E: sqlx::PgExecutor<'e>>(
     caller: &Principal,
     image_id: &str,
 ) -> Result<Image> {
-    validate_image_id(image_id)?;
+    parse_image_id(image_id)?;
     sqlx::query_as::<_, Image>(&format!(
         "SELECT {COLUMNS} FROM compute.images WHERE image_id = $1 AND state = 'available' AND (account_id = $2 OR is_public)"
     ))
@@ -395,7 +393,7 @@ pub async fn get_launchable<'e, E: sqlx::PgExecutor<'e>>(
 
 pub async fn deregister(pool: &PgPool, caller: &Principal, image_id: &str) -> Result<()> {
     require_write(caller)?;
-    validate_image_id(image_id)?;
+    parse_image_id(image_id)?;
     let done = sqlx::query("UPDATE compute.images SET state = 'deregistered' WHERE image_id = $1 AND account_id = $2 AND state = 'available'")
         .bind(image_id)
         .bind(&caller.account_id)

@@ -17,6 +17,7 @@ use crate::error::{ComputeError, Result};
 use crate::scheduler::{self, Demand};
 use crate::tags::{self, Tags};
 use crate::{images, instance_types, key_pairs, network, require_write, validate, Compute};
+use kumo_common::ids::{InstanceId, ReservationId};
 use kumo_describe::{filters, tags as tag_filters, Page};
 
 mod attributes;
@@ -252,22 +253,6 @@ pub struct StateChange {
     pub current_state: InstanceState,
 }
 
-pub fn validate_instance_id(id: &str) -> Result<()> {
-    let ok = id.starts_with("i-")
-        && (10..=19).contains(&id.len())
-        && id[2..]
-            .bytes()
-            .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase());
-    if ok {
-        Ok(())
-    } else {
-        Err(ComputeError::Invalid(
-            "InvalidInstanceID.Malformed",
-            format!("Invalid id: \"{id}\""),
-        ))
-    }
-}
-
 fn to_instances(rows: Vec<InstanceRow>, mut tags: BTreeMap<String, Tags>) -> Vec<Instance> {
     rows.into_iter()
         .map(|r| {
@@ -346,7 +331,7 @@ pub async fn run(
     if let Some(token) = &input.client_token {
         validate::client_token(token)?;
     }
-    images::validate_image_id(&input.image_id)?;
+    images::parse_image_id(&input.image_id)?;
     if let Some(key_name) = &input.key_name {
         key_pairs::validate_key_name(key_name)?;
     }
@@ -393,7 +378,7 @@ pub async fn run(
     if let Some(key_name) = &input.key_name {
         key_pairs::get(&mut *tx, caller, key_name).await?;
     }
-    let reservation_id = kumo_common::ids::resource_id("r");
+    let reservation_id = ReservationId::generate().into_string();
     if let Some(token) = &input.client_token {
         // Claims the token; a concurrent twin waits here, then fails on the key and retries below.
         let inserted = sqlx::query(
@@ -424,7 +409,7 @@ pub async fn run(
     let hosts = scheduler::claim(&mut tx, &demand, &compute.config).await?;
     let subnet = network::default_subnet_for_update(&mut tx, &caller.account_id).await?;
     for (index, (host_id, zone)) in hosts.iter().enumerate() {
-        let instance_id = kumo_common::ids::resource_id("i");
+        let instance_id = InstanceId::generate().into_string();
         let ip = network::allocate_ip(&mut tx, &subnet, &instance_id).await?;
 
         sqlx::query(
@@ -521,7 +506,7 @@ pub fn filter_matches(filter: &filters::Compiled, instance: &Instance) -> bool {
 /// A page of DescribeInstances.
 #[derive(Debug, Clone, Default)]
 pub struct DescribeQuery {
-    pub instance_ids: Vec<String>,
+    pub instance_ids: Vec<InstanceId>,
     pub filters: Vec<Filter>,
     pub max_results: Option<i64>,
     pub next_token: Option<String>,
@@ -534,10 +519,8 @@ pub async fn describe(
     caller: &Principal,
     query: &DescribeQuery,
 ) -> Result<(Vec<Instance>, Option<String>)> {
-    filters::check_ids("InstanceId", &query.instance_ids)?;
-    for id in &query.instance_ids {
-        validate_instance_id(id)?;
-    }
+    let instance_ids: Vec<String> = query.instance_ids.iter().map(|id| id.to_string()).collect();
+    filters::check_ids("InstanceId", &instance_ids)?;
     let compiled = Arc::new(filters::compile(&query.filters)?);
     if let Some(unknown) = query.filters.iter().find(|f| !is_instance_filter(&f.name)) {
         return Err(ComputeError::invalid(format!(
@@ -565,11 +548,10 @@ pub async fn describe(
          ORDER BY launch_time, reservation_id, launch_index, instance_id"
     ))
     .bind(&caller.account_id)
-    .bind(&query.instance_ids)
+    .bind(&instance_ids)
     .fetch_all(pool)
     .await?;
-    let missing: Vec<String> = query
-        .instance_ids
+    let missing: Vec<String> = instance_ids
         .iter()
         .filter(|id| !rows.iter().any(|r| &r.instance_id == *id))
         .cloned()
@@ -596,12 +578,12 @@ pub async fn describe(
     })?)
 }
 
-pub async fn get(pool: &PgPool, caller: &Principal, instance_id: &str) -> Result<Instance> {
+pub async fn get(pool: &PgPool, caller: &Principal, instance_id: &InstanceId) -> Result<Instance> {
     let (mut found, _) = describe(
         pool,
         caller,
         &DescribeQuery {
-            instance_ids: vec![instance_id.to_string()],
+            instance_ids: vec![instance_id.clone()],
             ..Default::default()
         },
     )
@@ -615,13 +597,13 @@ pub async fn get(pool: &PgPool, caller: &Principal, instance_id: &str) -> Result
 pub async fn console_output(
     pool: &PgPool,
     caller: &Principal,
-    instance_id: &str,
+    instance_id: &InstanceId,
 ) -> Result<(Vec<u8>, Option<DateTime<Utc>>)> {
     get(pool, caller, instance_id).await?;
     let row: Option<(Vec<u8>, DateTime<Utc>)> = sqlx::query_as(
         "SELECT output, updated_at FROM compute.console_output WHERE instance_id = $1",
     )
-    .bind(instance_id)
+    .bind(instance_id.as_str())
     .fetch_optional(pool)
     .await?;
     Ok(match row {
