@@ -6,6 +6,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use base64::Engine;
 use kumo_auth::Caller;
+use kumo_common::ids::InstanceId;
 use kumo_common::{ApiErrorBody, ValidJson, ValidPath, ValidQuery};
 use serde::{Deserialize, Serialize};
 
@@ -116,7 +117,9 @@ async fn get_instance(
     Caller(caller): Caller,
     ValidPath(id): ValidPath<String>,
 ) -> Result<Json<Instance>> {
-    Ok(Json(instances::get(&compute.pool, &caller, &id).await?))
+    Ok(Json(
+        instances::get(&compute.pool, &caller, &InstanceId::parse(&id)?).await?,
+    ))
 }
 
 #[utoipa::path(delete, path = "/v1/instances/{instance_id}", tag = "compute",
@@ -126,7 +129,7 @@ async fn terminate_instance(
     Caller(caller): Caller,
     ValidPath(id): ValidPath<String>,
 ) -> Result<Json<StateChange>> {
-    single(instances::terminate(&compute.pool, &caller, &[id]).await?)
+    single(instances::terminate(&compute.pool, &caller, &[InstanceId::parse(&id)?]).await?)
 }
 
 #[utoipa::path(post, path = "/v1/instances/{instance_id}/start", tag = "compute",
@@ -136,7 +139,7 @@ async fn start_instance(
     Caller(caller): Caller,
     ValidPath(id): ValidPath<String>,
 ) -> Result<Json<StateChange>> {
-    single(instances::start(&compute.pool, &caller, &[id]).await?)
+    single(instances::start(&compute.pool, &caller, &[InstanceId::parse(&id)?]).await?)
 }
 
 #[utoipa::path(post, path = "/v1/instances/{instance_id}/stop", tag = "compute",
@@ -146,7 +149,7 @@ async fn stop_instance(
     Caller(caller): Caller,
     ValidPath(id): ValidPath<String>,
 ) -> Result<Json<StateChange>> {
-    single(instances::stop(&compute.pool, &caller, &[id]).await?)
+    single(instances::stop(&compute.pool, &caller, &[InstanceId::parse(&id)?]).await?)
 }
 
 #[utoipa::path(post, path = "/v1/instances/{instance_id}/reboot", tag = "compute",
@@ -156,7 +159,7 @@ async fn reboot_instance(
     Caller(caller): Caller,
     ValidPath(id): ValidPath<String>,
 ) -> Result<StatusCode> {
-    instances::reboot(&compute.pool, &caller, &[id]).await?;
+    instances::reboot(&compute.pool, &caller, &[InstanceId::parse(&id)?]).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -182,9 +185,10 @@ async fn console(
     Caller(caller): Caller,
     ValidPath(id): ValidPath<String>,
 ) -> Result<Json<ConsoleOutput>> {
+    let id = InstanceId::parse(&id)?;
     let (bytes, timestamp) = instances::console_output(&compute.pool, &caller, &id).await?;
     Ok(Json(ConsoleOutput {
-        instance_id: id,
+        instance_id: id.into_string(),
         output: String::from_utf8_lossy(&bytes).into_owned(),
         timestamp,
     }))

@@ -161,6 +161,13 @@ impl ComputeError {
     }
 }
 
+/// A malformed id keeps its kind's AWS code (`InvalidInstanceID.Malformed`, …).
+impl From<kumo_common::ids::MalformedId> for ComputeError {
+    fn from(error: kumo_common::ids::MalformedId) -> Self {
+        ComputeError::Invalid(error.code, error.to_string())
+    }
+}
+
 /// The describe toolkit's errors keep their AWS codes.
 impl From<kumo_describe::DescribeError> for ComputeError {
     fn from(error: kumo_describe::DescribeError) -> Self {

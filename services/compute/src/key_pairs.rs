@@ -127,7 +127,7 @@ async fn insert(
         "INSERT INTO compute.key_pairs (key_pair_id, account_id, key_name, key_type, public_key, fingerprint)
          VALUES ($1, $2, $3, $4, $5, $6) RETURNING {COLUMNS}"
     ))
-    .bind(kumo_common::ids::resource_id("key"))
+    .bind(kumo_common::ids::KeyPairId::generate().as_str())
     .bind(&caller.account_id)
     .bind(name)
     .bind(key_type)

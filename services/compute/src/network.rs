@@ -72,7 +72,7 @@ pub async fn default_subnet_for_update(
         "INSERT INTO compute.subnets (subnet_id, account_id, cidr, gateway) VALUES ($1, $2, $3::cidr, $4::inet)
          ON CONFLICT (account_id) DO NOTHING",
     )
-    .bind(kumo_common::ids::resource_id("subnet"))
+    .bind(kumo_common::ids::SubnetId::generate().as_str())
     .bind(account_id)
     .bind(format!("{net}/{prefix}"))
     .bind(gateway.to_string())

@@ -2,6 +2,7 @@
 
 use base64::Engine;
 use kumo_auth::Principal;
+use kumo_common::ids::InstanceId;
 use kumo_common::xml::XmlWriter;
 
 use super::params::Params;
@@ -29,12 +30,13 @@ pub(super) async fn describe_instance_attribute(
 ) -> Result<XmlWriter> {
     let instance_id = p.required("InstanceId")?;
     let attribute = p.required("Attribute")?;
+    let instance_id = InstanceId::parse(instance_id)?;
     if let Some(fixed) = fixed_attribute(attribute) {
         // Existence and ownership, through a modelled attribute.
-        instances::get_attribute(&compute.pool, caller, instance_id, "instanceType").await?;
-        return Ok(instance_attribute(instance_id, attribute, fixed));
+        instances::get_attribute(&compute.pool, caller, &instance_id, "instanceType").await?;
+        return Ok(instance_attribute(instance_id.as_str(), attribute, fixed));
     }
-    let value = instances::get_attribute(&compute.pool, caller, instance_id, attribute).await?;
+    let value = instances::get_attribute(&compute.pool, caller, &instance_id, attribute).await?;
     let text = match value {
         AttributeValue::Text(t) => Some(t),
         AttributeValue::Bool(b) => Some(b.to_string()),
@@ -42,7 +44,11 @@ pub(super) async fn describe_instance_attribute(
             .filter(|d| !d.is_empty())
             .map(|d| base64::engine::general_purpose::STANDARD.encode(d)),
     };
-    Ok(instance_attribute(instance_id, attribute, text.as_deref()))
+    Ok(instance_attribute(
+        instance_id.as_str(),
+        attribute,
+        text.as_deref(),
+    ))
 }
 
 /// The one attribute a ModifyInstanceAttribute call changes, and its raw value.
@@ -141,11 +147,13 @@ pub(super) async fn modify_instance_attribute(
                 ));
             }
             require_write(caller)?;
-            instances::get_attribute(&compute.pool, caller, instance_id, "instanceType").await?;
+            let instance_id = InstanceId::parse(instance_id)?;
+            instances::get_attribute(&compute.pool, caller, &instance_id, "instanceType").await?;
             return Ok(returned_true());
         }
     };
-    instances::modify_attribute(&compute.pool, caller, instance_id, &attribute, value).await?;
+    let instance_id = InstanceId::parse(instance_id)?;
+    instances::modify_attribute(&compute.pool, caller, &instance_id, &attribute, value).await?;
     Ok(returned_true())
 }
 

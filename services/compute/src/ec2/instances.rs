@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use base64::Engine;
 use chrono::{DateTime, Utc};
 use kumo_auth::Principal;
+use kumo_common::ids::InstanceId;
 use kumo_common::xml::XmlWriter;
 use kumo_describe::{filters::invalid_filter, ValueSet};
 
@@ -19,9 +20,17 @@ use crate::instances::{
 };
 use crate::{api, Compute};
 
+/// `InstanceId.N`, parsed (`InvalidInstanceID.Malformed`).
+fn parse_instance_ids(p: Params<'_>) -> Result<Vec<InstanceId>> {
+    p.list("InstanceId")?
+        .iter()
+        .map(|id| Ok(InstanceId::parse(id)?))
+        .collect()
+}
+
 /// `InstanceId.N`, at least one.
-fn instance_ids(p: Params<'_>) -> Result<Vec<String>> {
-    let ids = p.list("InstanceId")?;
+fn instance_ids(p: Params<'_>) -> Result<Vec<InstanceId>> {
+    let ids = parse_instance_ids(p)?;
     if ids.is_empty() {
         return Err(ComputeError::Missing("InstanceId".into()));
     }
@@ -78,7 +87,7 @@ pub(super) async fn describe_instances(
     p: Params<'_>,
 ) -> Result<XmlWriter> {
     let query = DescribeQuery {
-        instance_ids: p.list("InstanceId")?,
+        instance_ids: parse_instance_ids(p)?,
         filters: p.filters()?,
         max_results: p.int("MaxResults")?,
         next_token: next_token(p),
@@ -201,7 +210,7 @@ pub(super) async fn describe_instance_status(
         });
     }
     let query = DescribeQuery {
-        instance_ids: p.list("InstanceId")?,
+        instance_ids: parse_instance_ids(p)?,
         filters,
         max_results: p.int("MaxResults")?,
         next_token: next_token(p),
@@ -217,13 +226,13 @@ pub(super) async fn get_console_output(
     caller: &Principal,
     p: Params<'_>,
 ) -> Result<XmlWriter> {
-    let instance_id = p.required("InstanceId")?;
+    let instance_id = InstanceId::parse(p.required("InstanceId")?)?;
     p.bool("Latest")?;
-    let (output, at) = instances::console_output(&compute.pool, caller, instance_id).await?;
+    let (output, at) = instances::console_output(&compute.pool, caller, &instance_id).await?;
     let mut xml = XmlWriter::fragment();
     write_console_output(
         &mut xml,
-        instance_id,
+        instance_id.as_str(),
         &output,
         &at.unwrap_or_else(chrono::Utc::now),
     );

@@ -1,6 +1,7 @@
 //! EC2 CreateTags, DeleteTags and DescribeTags: their parameters, filters and XML.
 
 use kumo_auth::Principal;
+use kumo_common::ids::InstanceId;
 use kumo_common::xml::XmlWriter;
 
 use super::params::Params;
@@ -22,7 +23,7 @@ async fn check_resources(
     for id in resource_ids {
         match tags::resource_type(id) {
             "instance" => {
-                instances::get(&compute.pool, caller, id).await?;
+                instances::get(&compute.pool, caller, &InstanceId::parse(id)?).await?;
             }
             "image" => {
                 let found =

@@ -14,15 +14,14 @@ pub enum AttributeValue {
 pub async fn get_attribute(
     pool: &PgPool,
     caller: &Principal,
-    instance_id: &str,
+    instance_id: &InstanceId,
     attribute: &str,
 ) -> Result<AttributeValue> {
-    validate_instance_id(instance_id)?;
     let row = sqlx::query_as::<_, InstanceRow>(&format!(
         "SELECT {COLUMNS} FROM compute.instances WHERE account_id = $1 AND instance_id = $2"
     ))
     .bind(&caller.account_id)
-    .bind(instance_id)
+    .bind(instance_id.as_str())
     .fetch_optional(pool)
     .await?
     .ok_or_else(|| ComputeError::instance_not_found(&[instance_id.to_string()]))?;
@@ -44,13 +43,13 @@ pub async fn get_attribute(
 pub async fn modify_attribute(
     pool: &PgPool,
     caller: &Principal,
-    instance_id: &str,
+    instance_id: &InstanceId,
     attribute: &str,
     value: AttributeValue,
 ) -> Result<()> {
     require_write(caller)?;
     let mut tx = pool.begin().await?;
-    let rows = lock_rows(&mut tx, caller, &[instance_id.to_string()]).await?;
+    let rows = lock_rows(&mut tx, caller, std::slice::from_ref(instance_id)).await?;
     let row = rows
         .into_iter()
         .next()
@@ -78,7 +77,7 @@ pub async fn modify_attribute(
                     .await?;
             }
             sqlx::query("UPDATE compute.instances SET instance_type = $2, vcpus = $3, memory_mib = $4, updated_at = now() WHERE instance_id = $1")
-                .bind(instance_id)
+                .bind(instance_id.as_str())
                 .bind(&new_type.name)
                 .bind(new_type.vcpus)
                 .bind(new_type.memory_mib)
@@ -93,14 +92,14 @@ pub async fn modify_attribute(
                 )));
             }
             sqlx::query("UPDATE compute.instances SET user_data = $2, updated_at = now() WHERE instance_id = $1")
-                .bind(instance_id)
+                .bind(instance_id.as_str())
                 .bind(data)
                 .execute(&mut *tx)
                 .await?;
         }
         ("disableApiTermination", AttributeValue::Bool(flag)) => {
             sqlx::query("UPDATE compute.instances SET disable_api_termination = $2, updated_at = now() WHERE instance_id = $1")
-                .bind(instance_id)
+                .bind(instance_id.as_str())
                 .bind(flag)
                 .execute(&mut *tx)
                 .await?;
@@ -112,7 +111,7 @@ pub async fn modify_attribute(
                 ))
             })?;
             sqlx::query("UPDATE compute.instances SET shutdown_behavior = $2, updated_at = now() WHERE instance_id = $1")
-                .bind(instance_id)
+                .bind(instance_id.as_str())
                 .bind(behavior)
                 .execute(&mut *tx)
                 .await?;

@@ -8,21 +8,19 @@ use super::*;
 pub(super) async fn lock_rows(
     tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
     caller: &Principal,
-    ids: &[String],
+    ids: &[InstanceId],
 ) -> Result<Vec<InstanceRow>> {
     if ids.is_empty() {
         return Err(ComputeError::Missing("InstanceId".into()));
     }
-    filters::check_ids("InstanceId", ids)?;
-    for id in ids {
-        validate_instance_id(id)?;
-    }
+    let ids: Vec<String> = ids.iter().map(|id| id.to_string()).collect();
+    filters::check_ids("InstanceId", &ids)?;
     let rows = sqlx::query_as::<_, InstanceRow>(&format!(
         "SELECT {COLUMNS} FROM compute.instances WHERE account_id = $1 AND instance_id = ANY($2)
          ORDER BY instance_id FOR UPDATE"
     ))
     .bind(&caller.account_id)
-    .bind(ids)
+    .bind(&ids)
     .fetch_all(&mut **tx)
     .await?;
     let missing: Vec<String> = ids
@@ -95,7 +93,7 @@ async fn apply(
 async fn request(
     pool: &PgPool,
     caller: &Principal,
-    ids: &[String],
+    ids: &[InstanceId],
     event: Event<'_>,
 ) -> Result<Vec<StateChange>> {
     require_write(caller)?;
@@ -112,19 +110,27 @@ async fn request(
         });
     }
     tx.commit().await?;
-    changes.sort_by_key(|c| ids.iter().position(|i| i == &c.instance_id));
+    changes.sort_by_key(|c| ids.iter().position(|i| i.as_str() == c.instance_id));
     Ok(changes)
 }
 
-pub async fn start(pool: &PgPool, caller: &Principal, ids: &[String]) -> Result<Vec<StateChange>> {
+pub async fn start(
+    pool: &PgPool,
+    caller: &Principal,
+    ids: &[InstanceId],
+) -> Result<Vec<StateChange>> {
     request(pool, caller, ids, Event::Start).await
 }
 
-pub async fn stop(pool: &PgPool, caller: &Principal, ids: &[String]) -> Result<Vec<StateChange>> {
+pub async fn stop(
+    pool: &PgPool,
+    caller: &Principal,
+    ids: &[InstanceId],
+) -> Result<Vec<StateChange>> {
     request(pool, caller, ids, Event::Stop).await
 }
 
-pub async fn reboot(pool: &PgPool, caller: &Principal, ids: &[String]) -> Result<()> {
+pub async fn reboot(pool: &PgPool, caller: &Principal, ids: &[InstanceId]) -> Result<()> {
     request(pool, caller, ids, Event::Reboot).await?;
     Ok(())
 }
@@ -132,7 +138,7 @@ pub async fn reboot(pool: &PgPool, caller: &Principal, ids: &[String]) -> Result
 pub async fn terminate(
     pool: &PgPool,
     caller: &Principal,
-    ids: &[String],
+    ids: &[InstanceId],
 ) -> Result<Vec<StateChange>> {
     request(pool, caller, ids, Event::Terminate).await
 }
