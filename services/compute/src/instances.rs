@@ -32,7 +32,7 @@ pub const MAX_LAUNCH_COUNT: i64 = 100;
 /// EC2's user-data limit (raw bytes).
 pub const MAX_USER_DATA: usize = 16 * 1024;
 
-/// The `state` column (a CHECKed TEXT).
+// The `state` column (a CHECKed TEXT). A plain comment: a doc comment would change openapi.
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema, sqlx::Type,
 )]
