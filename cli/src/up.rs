@@ -5,8 +5,9 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use kumo_common::service::BackgroundTask;
 use kumo_compute_node::agent::{Agent, AgentConfig};
-use kumo_gateway::config::{start_control_plane, CommonArgs, ControlPlane};
+use kumo_gateway::config::{start_control_plane, CommonArgs};
 use kumo_gateway::server::SERVE_GRACE;
 
 use crate::profile;
@@ -36,41 +37,6 @@ pub struct UpArgs {
     pub storage_nodes: u32,
 }
 
-/// Register the default images found in `dir` (idempotent).
-async fn register_default_images(
-    plane: &ControlPlane,
-    dir: &std::path::Path,
-) -> anyhow::Result<Vec<String>> {
-    let mut registered = Vec::new();
-    let pool = &plane.catalog.pool;
-    let owner = &plane.operator.account_id;
-    let vm = dir.join("vm");
-    if vm.join("vmlinuz").is_file() {
-        let image = kumo_compute::images::ensure_public(
-            pool,
-            owner,
-            "kumo-busybox-vm",
-            "Debian kernel with a busybox initramfs (boots under QEMU)",
-            &vm.canonicalize()?.to_string_lossy(),
-        )
-        .await?;
-        registered.push(format!("{} kumo-busybox-vm", image.image_id));
-    }
-    let rootfs = dir.join("container/rootfs.tar");
-    if rootfs.is_file() {
-        let image = kumo_compute::images::ensure_public(
-            pool,
-            owner,
-            "kumo-busybox-container",
-            "busybox root file system (runs under runc)",
-            &rootfs.canonicalize()?.to_string_lossy(),
-        )
-        .await?;
-        registered.push(format!("{} kumo-busybox-container", image.image_id));
-    }
-    Ok(registered)
-}
-
 pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     let started = Instant::now();
     let plane = start_control_plane(&args.common).await?;
@@ -87,22 +53,39 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
         .image_dir
         .clone()
         .unwrap_or_else(|| plane.state_dir.join("images"));
-    let images = register_default_images(&plane, &image_dir).await?;
-    let app = kumo_gateway::app(plane.services(), Default::default());
+    let images: Vec<String> = plane
+        .compute
+        .register_default_images(&plane.operator.account_id, &image_dir)
+        .await?
+        .into_iter()
+        .map(|image| format!("{} {}", image.image_id, image.name))
+        .collect();
+    // Every service, with its loops.
+    let process = kumo_gateway::start(
+        plane.services(),
+        kumo_gateway::Mount::Gateway,
+        Default::default(),
+    );
+    tracing::debug!(tasks = ?process.task_names(), "services started");
     // Stopping is ours to time: the gateway is told to stop when the signal has come.
     let (stop_serving, serving_stopped) = tokio::sync::oneshot::channel::<()>();
-    let mut server = tokio::spawn(kumo_gateway::server::serve(listener, app, async move {
-        let _ = serving_stopped.await;
-    }));
+    let mut server = tokio::spawn(kumo_gateway::server::serve(
+        listener,
+        process.router,
+        async move {
+            let _ = serving_stopped.await;
+        },
+    ));
 
     // Told to stop after the gateway: it then sweeps the host networking no instance uses.
     let mut agent_stop = None;
     let agent_note = if args.no_agent {
         "none (--no-agent)".to_string()
     } else {
-        let token =
-            kumo_compute::hosts::create_join_token(&plane.catalog.pool, Duration::from_secs(600))
-                .await?;
+        let token = plane
+            .compute
+            .create_join_token(Duration::from_secs(600))
+            .await?;
         let mut config = AgentConfig::new(endpoint.clone(), plane.state_dir.join("compute-node"));
         config.join_token = Some(token.join_token);
         config.container_runtime = args.container_runtime.clone();
@@ -122,11 +105,10 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     };
     let mut storage_nodes = Vec::new();
     if args.storage_nodes > 0 {
-        let token = kumo_object_storage::nodes::create_join_token(
-            &plane.catalog.pool,
-            Duration::from_secs(600),
-        )
-        .await?;
+        let token = plane
+            .object_storage
+            .create_join_token(Duration::from_secs(600))
+            .await?;
         let host = kumo_storage_node::agent::hostname();
         for n in 1..=args.storage_nodes {
             let mut config = kumo_storage_node::agent::NodeConfig::new(
@@ -226,6 +208,8 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
         nodes.spawn(node.shutdown());
     }
     tokio::join!(agent_stopped, nodes.join_all());
+    // The services' loops end before the catalog they work on.
+    process.tasks.iter().for_each(BackgroundTask::abort);
     plane.catalog.shutdown().await;
     println!("Kumo stopped. Instances keep running and are re-adopted at the next start.");
     Ok(())

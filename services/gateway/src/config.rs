@@ -1,5 +1,7 @@
 //! Configuration shared by `kumo up` and the standalone binaries: flags with environment
-//! fallbacks, and the start-up sequence (catalog, master key, bootstrap).
+//! fallbacks, and the start-up sequence (catalog, master key, bootstrap, the service
+//! handles). Nothing here starts a service's loops: [`crate::start`] starts those of the
+//! services a process mounts.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -48,7 +50,8 @@ pub fn default_state_dir() -> PathBuf {
     home.join(".local/share/kumo")
 }
 
-/// Everything a started control plane holds.
+/// Everything an opened control plane holds: the catalog, the operator and a handle per
+/// service (none of them started yet).
 pub struct ControlPlane {
     pub catalog: Catalog,
     pub identity: Identity,
@@ -59,7 +62,7 @@ pub struct ControlPlane {
 }
 
 /// Open the catalog (starting the private Postgres if needed), apply migrations, load the
-/// master key and make sure the operator exists.
+/// master key, make sure the operator exists, and make the service handles.
 pub async fn start_control_plane(args: &CommonArgs) -> anyhow::Result<ControlPlane> {
     let state_dir = args.state_dir();
     std::fs::create_dir_all(&state_dir)
@@ -85,9 +88,7 @@ pub async fn start_control_plane(args: &CommonArgs) -> anyhow::Result<ControlPla
             ..ComputeConfig::default()
         },
     );
-    tokio::spawn(compute.clone().run_housekeeping());
     let object_storage = ObjectStorage::new(catalog.pool.clone(), object_storage_config());
-    tokio::spawn(object_storage.clone().run_housekeeping());
     Ok(ControlPlane {
         catalog,
         identity,

@@ -11,8 +11,11 @@
 //! Every request gets a request id (also the AWS `RequestId`) and passes the auth layer,
 //! which yields a `Principal` from a Bearer JWT or a SigV4 signature.
 
+pub mod compose;
 pub mod config;
 pub mod server;
+
+pub use compose::{start, Mount, Services};
 
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Request, State};
@@ -22,29 +25,10 @@ use axum::{Extension, Json, Router};
 use http::{Method, StatusCode};
 use kumo_auth::{AuthConfig, AuthLayer, Principal, SigV4Context};
 use kumo_common::{AwsError, AwsErrorFormat, JsonError, QueryRequest};
-use kumo_compute::Compute;
-use kumo_identity::Identity;
 use kumo_object_storage::ObjectStorage;
 
 /// Largest request body the gateway reads for the JSON and Query APIs.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
-
-/// The services this gateway mounts.
-#[derive(Clone)]
-pub struct Services {
-    pub identity: Identity,
-    pub compute: Compute,
-    pub object_storage: ObjectStorage,
-}
-
-/// What one process serves: the whole gateway, or one service on its own.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Mount {
-    Gateway,
-    IdentityOnly,
-    ComputeOnly,
-    ObjectStorageOnly,
-}
 
 #[derive(Clone)]
 struct AppState {
@@ -52,75 +36,22 @@ struct AppState {
     mount: Mount,
 }
 
-/// The whole HTTP application: routes plus the edge layers (request id, auth, limits).
+/// The whole HTTP application over `services` (every route, plus the edge layers), without
+/// starting any service's loops: what tests serve. Processes start theirs with [`start`].
 pub fn app(services: Services, auth_config: AuthConfig) -> Router {
-    build(services, auth_config, Mount::Gateway)
+    let services = services.wired();
+    let routes = services.routes(Mount::Gateway);
+    build(services, routes, auth_config, Mount::Gateway)
 }
 
-/// The identity service alone (the `kumo-identity` binary): `/v1/` identity routes and
-/// STS/IAM Query actions, behind the same edge layers.
-pub fn identity_app(services: Services, auth_config: AuthConfig) -> Router {
-    build(services, auth_config, Mount::IdentityOnly)
-}
-
-/// The compute service alone (the `kumo-compute` binary): `/v1/` compute routes, the agent
-/// protocol and EC2 Query actions. It authenticates callers against the shared catalog.
-pub fn compute_app(services: Services, auth_config: AuthConfig) -> Router {
-    build(services, auth_config, Mount::ComputeOnly)
-}
-
-/// The object-storage service alone (the `kumo-object-storage` binary): `/v1/` bucket,
-/// object and storage-node routes, the storage-agent protocol and the S3 REST API.
-pub fn object_storage_app(services: Services, auth_config: AuthConfig) -> Router {
-    build(services, auth_config, Mount::ObjectStorageOnly)
-}
-
-/// The compute service reads RegisterImage's `bucket/key` objects through object storage's
-/// own read path and permission check.
-struct StorageObjects(ObjectStorage);
-
-impl kumo_compute::image_import::ObjectReader for StorageObjects {
-    fn open<'a>(
-        &'a self,
-        caller: &'a Principal,
-        bucket: &'a str,
-        key: &'a str,
-    ) -> kumo_compute::image_import::BoxFuture<
-        'a,
-        Result<
-            (u64, kumo_compute::image_import::ObjectStream),
-            kumo_compute::image_import::ReadError,
-        >,
-    > {
-        use kumo_compute::image_import::ReadError;
-        use kumo_object_storage::StorageError;
-        Box::pin(async move {
-            match kumo_object_storage::objects::read_latest(&self.0, caller, bucket, key).await {
-                Ok((version, stream)) => {
-                    let stream = futures::StreamExt::map(stream, |r| r.map_err(|e| e.to_string()));
-                    Ok((version.size.max(0) as u64, Box::pin(stream) as _))
-                }
-                Err(StorageError::NoSuchBucket(_) | StorageError::NoSuchKey(_)) => {
-                    Err(ReadError::NotFound)
-                }
-                Err(StorageError::AccessDenied) => Err(ReadError::AccessDenied),
-                Err(StorageError::S3(status, _, message)) if status.is_client_error() => {
-                    Err(ReadError::Invalid(message))
-                }
-                Err(other) => Err(ReadError::Unavailable(other.to_string())),
-            }
-        })
-    }
-}
-
-fn build(services: Services, mut auth_config: AuthConfig, mount: Mount) -> Router {
-    let mut services = services;
-    services.compute = services
-        .compute
-        .clone()
-        .with_object_reader(std::sync::Arc::new(StorageObjects(
-            services.object_storage.clone(),
-        )));
+/// The edge in front of `service_routes` (the mounted services' native routes): the AWS
+/// Query and S3 routing, health and readiness, request ids, auth and limits.
+fn build(
+    services: Services,
+    service_routes: Router,
+    mut auth_config: AuthConfig,
+    mount: Mount,
+) -> Router {
     // SigV4 credential scopes must name a region this endpoint's services are configured for.
     for region in [
         &services.compute.config.region,
@@ -131,23 +62,15 @@ fn build(services: Services, mut auth_config: AuthConfig, mount: Mount) -> Route
         }
     }
     let auth = AuthLayer::with_config(services.identity.credential_store(), auth_config);
-    let mut router = Router::new()
+    let router = Router::new()
         .route("/", get(aws_query).post(aws_query))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(ready))
         .with_state(AppState {
             services: services.clone(),
             mount,
-        });
-    if matches!(mount, Mount::Gateway | Mount::IdentityOnly) {
-        router = router.merge(services.identity.router());
-    }
-    if matches!(mount, Mount::Gateway | Mount::ComputeOnly) {
-        router = router.merge(services.compute.router());
-    }
-    if matches!(mount, Mount::Gateway | Mount::ObjectStorageOnly) {
-        router = router.merge(services.object_storage.router());
-    }
+        })
+        .merge(service_routes);
     let s3_state = AppState {
         services: services.clone(),
         mount,
@@ -288,13 +211,10 @@ async fn aws_query(
     };
     let principal = principal.map(|Extension(p)| p);
     match service.as_deref() {
-        Some(s)
-            if kumo_identity::aws::SERVICES.contains(&s)
-                && matches!(mount, Mount::Gateway | Mount::IdentityOnly) =>
-        {
+        Some(s) if kumo_identity::aws::SERVICES.contains(&s) && mount.serves_identity() => {
             kumo_identity::aws::dispatch(&services.identity, s, principal.as_ref(), &parsed).await
         }
-        Some("ec2") if matches!(mount, Mount::Gateway | Mount::ComputeOnly) => {
+        Some("ec2") if mount.serves_compute() => {
             kumo_compute::ec2::dispatch(&services.compute, principal.as_ref(), &parsed).await
         }
         Some(other) => AwsError::new(
@@ -351,7 +271,7 @@ async fn s3_intercept(
     request: Request,
     next: axum::middleware::Next,
 ) -> Response {
-    let serves_s3 = matches!(mount, Mount::Gateway | Mount::ObjectStorageOnly);
+    let serves_s3 = mount.serves_object_storage();
     if serves_s3 && is_s3_request(&request, &services.object_storage) {
         let principal = request.extensions().get::<Principal>().cloned();
         let context = request.extensions().get::<SigV4Context>().cloned();

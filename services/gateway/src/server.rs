@@ -1,31 +1,33 @@
 //! Serving an app until Ctrl-C or SIGTERM, then shutting down cleanly.
 
 use axum::Router;
+use kumo_common::service::BackgroundTask;
 use tokio::net::TcpListener;
 
 use crate::config::{init_logging, start_control_plane, CommonArgs};
-use crate::Services;
+use crate::Mount;
 
-/// The body of every standalone binary: start the control plane, serve the router `build`
-/// makes from its services until a signal, then stop the catalog.
-pub async fn run_standalone(
-    name: &str,
-    args: &CommonArgs,
-    build: fn(Services, kumo_auth::AuthConfig) -> Router,
-) -> anyhow::Result<()> {
+/// The body of every standalone binary: open the control plane, start the services `mount`
+/// serves (and only their loops), serve until a signal, then stop the catalog.
+pub async fn run_standalone(name: &str, args: &CommonArgs, mount: Mount) -> anyhow::Result<()> {
     init_logging();
     let plane = start_control_plane(args).await?;
-    let app = build(plane.services(), Default::default());
+    let process = crate::start(plane.services(), mount, Default::default());
     let listener = TcpListener::bind(args.listen).await?;
-    tracing::info!(endpoint = %format!("http://{}", listener.local_addr()?), "{name} ready");
+    tracing::info!(
+        endpoint = %format!("http://{}", listener.local_addr()?),
+        tasks = ?process.task_names(),
+        "{name} ready"
+    );
     let (stop_serving, stopped) = tokio::sync::oneshot::channel::<()>();
-    let mut server = tokio::spawn(serve(listener, app, async {
+    let mut server = tokio::spawn(serve(listener, process.router, async {
         let _ = stopped.await;
     }));
     tokio::select! {
         _ = shutdown_signal() => {}
         // The server only ends on its own when it fails.
         served = &mut server => {
+            process.tasks.iter().for_each(BackgroundTask::abort);
             plane.catalog.shutdown().await;
             served??;
             return Ok(());
@@ -41,6 +43,8 @@ pub async fn run_standalone(
             server.abort();
         }
     }
+    // The services' loops end before the catalog they work on.
+    process.tasks.iter().for_each(BackgroundTask::abort);
     plane.catalog.shutdown().await;
     Ok(())
 }

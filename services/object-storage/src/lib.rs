@@ -27,6 +27,8 @@ use std::time::Duration;
 
 pub use error::{Result, StorageError};
 use kumo_auth::Principal;
+use kumo_common::service::{BackgroundTask, Started};
+use kumo_common::JoinToken;
 use sqlx::PgPool;
 
 #[derive(Debug, Clone)]
@@ -94,9 +96,28 @@ impl ObjectStorage {
         api::router(self.clone())
     }
 
+    /// Start this service: its routes, and its one loop (`object-storage.housekeeping`:
+    /// re-replication and garbage collection). Node health needs no loop: it is read from
+    /// heartbeats when asked.
+    pub fn start(&self) -> Started {
+        Started {
+            router: self.router(),
+            tasks: vec![BackgroundTask::spawn(
+                "object-storage.housekeeping",
+                self.clone().run_housekeeping(),
+            )],
+        }
+    }
+
+    /// A join token for a storage node, valid for `ttl` (for nodes started with the
+    /// control plane; operators get theirs through the API).
+    pub async fn create_join_token(&self, ttl: Duration) -> Result<JoinToken> {
+        nodes::create_join_token(&self.pool, ttl).await
+    }
+
     /// Background upkeep: re-replicate chunks that lost replicas (every 30 s) and
     /// garbage-collect chunks nobody references (every 5 min). Runs until dropped.
-    pub async fn run_housekeeping(self) {
+    async fn run_housekeeping(self) {
         let mut tick = tokio::time::interval(Duration::from_secs(30));
         let mut round: u64 = 0;
         loop {

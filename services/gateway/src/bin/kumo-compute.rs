@@ -13,6 +13,10 @@ struct Args {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    kumo_gateway::server::run_standalone("kumo-compute", &args.common, kumo_gateway::compute_app)
-        .await
+    kumo_gateway::server::run_standalone(
+        "kumo-compute",
+        &args.common,
+        kumo_gateway::Mount::ComputeOnly,
+    )
+    .await
 }

@@ -16,5 +16,6 @@ struct Args {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    kumo_gateway::server::run_standalone("kumo-gateway", &args.common, kumo_gateway::app).await
+    kumo_gateway::server::run_standalone("kumo-gateway", &args.common, kumo_gateway::Mount::Gateway)
+        .await
 }

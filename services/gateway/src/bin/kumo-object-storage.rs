@@ -19,7 +19,7 @@ async fn main() -> anyhow::Result<()> {
     kumo_gateway::server::run_standalone(
         "kumo-object-storage",
         &args.common,
-        kumo_gateway::object_storage_app,
+        kumo_gateway::Mount::ObjectStorageOnly,
     )
     .await
 }
