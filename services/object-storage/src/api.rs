@@ -16,11 +16,13 @@ use kumo_storage_protocol::{
 };
 use serde::{Deserialize, Serialize};
 
-use crate::buckets::{self, Bucket};
+use crate::buckets::{self, Access, Bucket};
+use crate::checksum::ObjectHasher;
 use crate::error::{Result, StorageError};
 use crate::gc::{self, GcReport};
 use crate::nodes::{self, AccountUsage, JoinToken, StorageNode};
 use crate::objects::{self, ListPosition, ListQuery, NewVersion, ObjectKey};
+use crate::write;
 use crate::ObjectStorage;
 
 pub fn router(storage: ObjectStorage) -> Router {
@@ -71,7 +73,7 @@ async fn create_bucket(
     ValidJson(request): ValidJson<CreateBucket>,
 ) -> Result<(StatusCode, Json<Bucket>)> {
     let bucket = buckets::create(&storage, &caller, &request.name, None).await?;
-    Ok((StatusCode::CREATED, Json(bucket)))
+    Ok((StatusCode::CREATED, Json(bucket.into_bucket())))
 }
 
 #[utoipa::path(delete, path = "/v1/buckets/{bucket}", tag = "object-storage",
@@ -82,7 +84,8 @@ async fn delete_bucket(
     Caller(caller): Caller,
     ValidPath(bucket): ValidPath<String>,
 ) -> Result<StatusCode> {
-    buckets::delete(&storage, &caller, &bucket).await?;
+    let bucket = buckets::authorize(&storage, &caller, &bucket, Access::Write).await?;
+    buckets::delete(&storage, bucket).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -127,7 +130,7 @@ async fn list_objects(
     ValidPath(bucket): ValidPath<String>,
     ValidQuery(query): ValidQuery<ListObjectsQuery>,
 ) -> Result<Json<ObjectPage>> {
-    let bucket = buckets::owned(&storage, &caller, &bucket).await?;
+    let bucket = buckets::authorize(&storage, &caller, &bucket, Access::Read).await?;
     for (what, value) in [
         ("prefix", &query.prefix),
         ("delimiter", &query.delimiter),
@@ -145,7 +148,7 @@ async fn list_objects(
     });
     let listing = objects::list(
         &storage,
-        &bucket.name,
+        &bucket,
         &ListQuery {
             prefix: query.prefix.unwrap_or_default(),
             delimiter,
@@ -198,23 +201,19 @@ async fn upload(
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
     let key = ObjectKey::new(key)?;
-    let bucket = buckets::writable(&storage, &caller, &bucket).await?;
-    let mut md5 = crate::s3::body::Md5Only::default();
+    let bucket = buckets::authorize(&storage, &caller, &bucket, Access::Write).await?;
     let stream = futures::StreamExt::map(body.into_data_stream(), |r| {
         r.map_err(|e| {
             StorageError::invalid_request(format!("the request body could not be read: {e}"))
         })
     });
-    let written =
-        crate::blobs::write_blob(&storage, Box::pin(stream), &mut |data| md5.update(data)).await?;
-    let version = NewVersion {
-        size: written.size,
-        etag: format!("\"{}\"", md5.finish_hex()),
+    // Nothing to check the body against: the MD5 (the ETag) is computed.
+    let written = write::write_object(&storage, Box::pin(stream), ObjectHasher::new(None)).await?;
+    let version = written.new_version(NewVersion {
         content_type,
         ..NewVersion::default()
-    };
-    let o =
-        objects::commit_written(&storage, &bucket, &caller, &key, &written, version, false).await?;
+    });
+    let o = objects::commit_written(&storage, &bucket, &key, &written.blob, version, false).await?;
     Ok(Json(ObjectSummary {
         key: o.key,
         size: o.size,
@@ -234,8 +233,8 @@ async fn download(
     ValidPath((bucket, key)): ValidPath<(String, String)>,
 ) -> Result<Response> {
     let key = ObjectKey::new(key)?;
-    let bucket = buckets::owned(&storage, &caller, &bucket).await?;
-    let version = objects::get(&storage, &bucket.name, &key, None).await?;
+    let bucket = buckets::authorize(&storage, &caller, &bucket, Access::Read).await?;
+    let version = objects::get(&storage, &bucket, &key, None).await?;
     if version.delete_marker {
         return Err(StorageError::NoSuchKey(key.to_string()));
     }
@@ -267,8 +266,8 @@ async fn delete_object(
     ValidPath((bucket, key)): ValidPath<(String, String)>,
 ) -> Result<StatusCode> {
     let key = ObjectKey::new(key)?;
-    let bucket = buckets::writable(&storage, &caller, &bucket).await?;
-    objects::delete(&storage, &bucket, &caller, &key, None).await?;
+    let bucket = buckets::authorize(&storage, &caller, &bucket, Access::Write).await?;
+    objects::delete(&storage, &bucket, &key, None).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -1,17 +1,17 @@
 //! The data path: object bytes as content-addressed chunks replicated across storage nodes.
 //!
-//! A blob is an ordered list of chunks (`object_storage.blob_chunks`). Writing cuts a byte
-//! stream into chunks, hashes each, and writes it to its replica nodes — at most
-//! [`WRITES_IN_FLIGHT`] chunks at once, so memory is bounded by a few chunks whatever the
-//! object's size. A chunk counts as written only when every chosen replica acknowledged it
-//! durably (the node fsyncs before answering). Reading fetches chunks from a healthy replica,
+//! A blob is an ordered list of chunks (`object_storage.blob_chunks`). Writing
+//! ([`crate::write::write_object`]) cuts a byte stream into chunks and hands each to
+//! [`write_chunk`], which hashes it and writes it to its replica nodes. A chunk counts as
+//! written only when every chosen replica acknowledged it durably (the node fsyncs before
+//! answering). Reading fetches chunks from a healthy replica,
 //! verifies the SHA-256, and tries the next replica on any failure; a replica found corrupt
 //! is repaired from the good copy in the background.
 
 use std::collections::HashMap;
 
-use bytes::{Bytes, BytesMut};
-use futures::stream::{FuturesOrdered, Stream, StreamExt};
+use bytes::Bytes;
+use futures::stream::{Stream, StreamExt};
 use kumo_storage_protocol::NODE_TOKEN_HEADER;
 use sha2::Digest;
 use sqlx::{PgPool, Postgres, Transaction};
@@ -21,8 +21,6 @@ use crate::error::{Result, StorageError};
 use crate::nodes::{self, NodeEndpoint};
 use crate::ObjectStorage;
 
-/// Chunks being written at once per upload (pipelining vs. memory).
-pub const WRITES_IN_FLIGHT: usize = 3;
 /// Chunks fetched ahead per download.
 pub const READS_AHEAD: usize = 2;
 
@@ -34,72 +32,12 @@ pub struct WrittenChunk {
 }
 
 /// A blob whose chunks are durable on their replicas but not yet referenced by the catalog:
-/// [`commit_blob`] references them inside the caller's transaction.
+/// [`commit_blob`] references them inside the caller's transaction. Made by
+/// [`crate::write::write_object`] only.
 #[derive(Debug, Clone)]
 pub struct WrittenBlob {
     pub chunks: Vec<WrittenChunk>,
     pub size: u64,
-}
-
-/// Read `body` to its end, writing it as chunks; `observe` sees every byte in order (for
-/// MD5 and checksums). Nothing is visible until the caller commits the blob.
-pub async fn write_blob<S>(
-    storage: &ObjectStorage,
-    mut body: S,
-    observe: &mut (dyn FnMut(&[u8]) + Send),
-) -> Result<WrittenBlob>
-where
-    S: Stream<Item = Result<Bytes>> + Send + Unpin,
-{
-    let chunk_size = storage.config.chunk_size.max(1);
-    let nodes = std::sync::Arc::new(nodes::endpoints(storage).await?);
-    // Writes run as tasks so they progress while the body is still being read.
-    let spawn_write = |data: Bytes| {
-        let storage = storage.clone();
-        let nodes = nodes.clone();
-        let task = tokio::spawn(async move { write_chunk(&storage, &nodes, data).await });
-        async move {
-            task.await
-                .map_err(|e| StorageError::Internal(format!("chunk write task: {e}")))?
-        }
-    };
-    let mut in_flight = FuturesOrdered::new();
-    let mut chunks = Vec::new();
-    let mut size = 0u64;
-    let mut buffer = BytesMut::with_capacity(chunk_size);
-    let mut ended = false;
-    while !ended {
-        match body.next().await {
-            Some(piece) => {
-                let mut piece = piece?;
-                observe(&piece);
-                size += piece.len() as u64;
-                while !piece.is_empty() {
-                    let take = (chunk_size - buffer.len()).min(piece.len());
-                    buffer.extend_from_slice(&piece.split_to(take));
-                    if buffer.len() == chunk_size {
-                        let full =
-                            std::mem::replace(&mut buffer, BytesMut::with_capacity(chunk_size));
-                        in_flight.push_back(spawn_write(full.freeze()));
-                        while in_flight.len() >= WRITES_IN_FLIGHT {
-                            if let Some(done) = in_flight.next().await {
-                                chunks.push(done?);
-                            }
-                        }
-                    }
-                }
-            }
-            None => ended = true,
-        }
-    }
-    // The last partial chunk (an empty object has no chunks at all).
-    if !buffer.is_empty() {
-        in_flight.push_back(spawn_write(buffer.freeze()));
-    }
-    while let Some(done) = in_flight.next().await {
-        chunks.push(done?);
-    }
-    Ok(WrittenBlob { chunks, size })
 }
 
 /// Reference a written blob's chunks under a new blob id, inside `tx`.
@@ -180,6 +118,8 @@ pub(crate) fn replica_order<'a>(sha256: &str, nodes: &'a [NodeEndpoint]) -> Vec<
     scored.into_iter().map(|(_, n)| n).collect()
 }
 
+/// Write one chunk to `min(replication, candidates)` nodes in its rendezvous order (a failed
+/// node is replaced by the next candidate) and record the replicas.
 pub(crate) async fn write_chunk(
     storage: &ObjectStorage,
     nodes: &[NodeEndpoint],

@@ -1,4 +1,11 @@
-//! Buckets: globally unique names owned by one account, versioning state and tags.
+//! Buckets: globally unique names owned by one account, versioning state and tags; and
+//! the one authorization of object storage, [`authorize`].
+//!
+//! The convention: a domain function that acts on a bucket (here, in `objects` and in
+//! `multipart`) takes an [`AuthorizedBucket`], never a bare name. The only ways to get one
+//! are [`authorize`] (the caller's account owns the bucket; writes also need a role that
+//! can write) and [`create`]; its fields are private. So no operation can reach a bucket
+//! its caller may not use, whichever edge (S3, the native API, another service) it came from.
 
 use chrono::{DateTime, Utc};
 use http::StatusCode;
@@ -24,6 +31,59 @@ pub struct Bucket {
 impl Bucket {
     pub fn versioning_enabled(&self) -> bool {
         self.versioning == "Enabled"
+    }
+}
+
+/// What a caller asks to do with a bucket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Read its objects, listings and configuration.
+    Read,
+    /// Change anything in it (objects, tags, versioning, uploads) or delete it.
+    Write,
+}
+
+/// A bucket its caller was authorized to act on with an [`Access`]: made only by
+/// [`authorize`] and [`create`]. Reads through to the [`Bucket`] row.
+#[derive(Debug, Clone)]
+pub struct AuthorizedBucket {
+    bucket: Bucket,
+    caller: Principal,
+    access: Access,
+}
+
+impl AuthorizedBucket {
+    pub fn name(&self) -> &str {
+        &self.bucket.name
+    }
+
+    /// Who was authorized: new versions and uploads are theirs.
+    pub fn caller(&self) -> &Principal {
+        &self.caller
+    }
+
+    pub fn access(&self) -> Access {
+        self.access
+    }
+
+    /// Refuse a change through a handle authorized only to read (`AccessDenied`).
+    pub fn require_write(&self) -> Result<()> {
+        match self.access {
+            Access::Write => Ok(()),
+            Access::Read => Err(StorageError::AccessDenied),
+        }
+    }
+
+    pub fn into_bucket(self) -> Bucket {
+        self.bucket
+    }
+}
+
+impl std::ops::Deref for AuthorizedBucket {
+    type Target = Bucket;
+
+    fn deref(&self) -> &Bucket {
+        &self.bucket
     }
 }
 
@@ -69,7 +129,7 @@ pub async fn create(
     caller: &Principal,
     name: &str,
     location_constraint: Option<&str>,
-) -> Result<Bucket> {
+) -> Result<AuthorizedBucket> {
     require_write(caller)?;
     validate_name(name)?;
     let region = storage.config.region.as_str();
@@ -102,7 +162,12 @@ pub async fn create(
     match inserted {
         Some(bucket) => {
             tracing::info!(bucket = name, account_id = %caller.account_id, "bucket created");
-            Ok(bucket)
+            // The creator owns it and may write (checked above).
+            Ok(AuthorizedBucket {
+                bucket,
+                caller: caller.clone(),
+                access: Access::Write,
+            })
         }
         None => {
             let owner: Option<String> =
@@ -136,12 +201,18 @@ pub async fn list(storage: &ObjectStorage, caller: &Principal) -> Result<Vec<Buc
     .await?)
 }
 
-/// The bucket, if the caller's account owns it: `NoSuchBucket` when it does not exist,
-/// `AccessDenied` when another account owns it (as S3 answers for private buckets).
+/// The bucket `name`, for `caller` to act on with `access`: `NoSuchBucket` when it does not
+/// exist, `AccessDenied` when another account owns it (as S3 answers for private buckets)
+/// or when `access` is [`Access::Write`] and the caller's role cannot write.
 /// Every operation on an existing bucket comes through here: a name that breaks the naming
 /// rules (a NUL, a control character, anything `create` refuses) names no bucket and never
 /// reaches the catalog.
-pub async fn owned(storage: &ObjectStorage, caller: &Principal, name: &str) -> Result<Bucket> {
+pub async fn authorize(
+    storage: &ObjectStorage,
+    caller: &Principal,
+    name: &str,
+    access: Access,
+) -> Result<AuthorizedBucket> {
     if validate_name(name).is_err() {
         return Err(StorageError::NoSuchBucket(name.to_string()));
     }
@@ -155,18 +226,19 @@ pub async fn owned(storage: &ObjectStorage, caller: &Principal, name: &str) -> R
     if bucket.account_id != caller.account_id {
         return Err(StorageError::AccessDenied);
     }
-    Ok(bucket)
+    if access == Access::Write {
+        require_write(caller)?;
+    }
+    Ok(AuthorizedBucket {
+        bucket,
+        caller: caller.clone(),
+        access,
+    })
 }
 
-/// The bucket, for a caller about to change something in it.
-pub async fn writable(storage: &ObjectStorage, caller: &Principal, name: &str) -> Result<Bucket> {
-    let bucket = owned(storage, caller, name).await?;
-    require_write(caller)?;
-    Ok(bucket)
-}
-
-pub async fn delete(storage: &ObjectStorage, caller: &Principal, name: &str) -> Result<()> {
-    writable(storage, caller, name).await?;
+pub async fn delete(storage: &ObjectStorage, bucket: AuthorizedBucket) -> Result<()> {
+    bucket.require_write()?;
+    let name = bucket.name();
     let mut tx = storage.pool.begin().await?;
     // Lock the bucket row: a concurrent PUT commits under the same lock (FOR SHARE).
     sqlx::query("SELECT 1 FROM object_storage.buckets WHERE name = $1 FOR UPDATE")
@@ -198,11 +270,10 @@ pub async fn delete(storage: &ObjectStorage, caller: &Principal, name: &str) -> 
 
 pub async fn set_versioning(
     storage: &ObjectStorage,
-    caller: &Principal,
-    name: &str,
+    bucket: &AuthorizedBucket,
     status: &str,
 ) -> Result<()> {
-    writable(storage, caller, name).await?;
+    bucket.require_write()?;
     if !matches!(status, "Enabled" | "Suspended") {
         return Err(StorageError::S3(
             StatusCode::BAD_REQUEST,
@@ -211,7 +282,7 @@ pub async fn set_versioning(
         ));
     }
     sqlx::query("UPDATE object_storage.buckets SET versioning = $2 WHERE name = $1")
-        .bind(name)
+        .bind(bucket.name())
         .bind(status)
         .execute(&storage.pool)
         .await?;
@@ -220,16 +291,15 @@ pub async fn set_versioning(
 
 pub async fn set_tags(
     storage: &ObjectStorage,
-    caller: &Principal,
-    name: &str,
+    bucket: &AuthorizedBucket,
     tags: Option<Vec<(String, String)>>,
 ) -> Result<()> {
-    writable(storage, caller, name).await?;
+    bucket.require_write()?;
     if let Some(tags) = &tags {
         crate::objects::validate_tags(tags, 50)?;
     }
     sqlx::query("UPDATE object_storage.buckets SET tags = $2 WHERE name = $1")
-        .bind(name)
+        .bind(bucket.name())
         .bind(tags.map(sqlx::types::Json))
         .execute(&storage.pool)
         .await?;

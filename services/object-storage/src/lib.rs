@@ -2,10 +2,12 @@
 //! (strongly consistent: a commit is one transaction); object data as content-addressed
 //! chunks replicated across storage nodes; the S3 REST facade and the native `/v1/` API.
 //!
-//! Data path: a PUT streams its body through [`blobs::write_blob`], which cuts it into
-//! chunks of [`ObjectStorageConfig::chunk_size`], hashes each, and writes each to N storage
-//! nodes before the next few are read (memory stays bounded). Only when every chunk is
-//! durable on its replicas does one catalog transaction make the version visible. A GET
+//! Data path: every write (S3 PutObject, UploadPart, UploadPartCopy, the native upload)
+//! streams its body through [`write::write_object`], which cuts it into chunks of
+//! [`ObjectStorageConfig::chunk_size`], hashes each, and writes each to N storage nodes
+//! before the next few are read (memory stays bounded), then checks the whole body. Only
+//! when every chunk is durable on its replicas and the body passed its checks does one
+//! catalog transaction make the version visible. A GET
 //! reads chunks from any healthy replica, verifying each chunk's SHA-256, and falls back to
 //! the next replica on a mismatch or a dead node.
 

@@ -7,16 +7,16 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 use http::StatusCode;
-use kumo_auth::Principal;
 use md5::Digest;
 use sqlx::types::Json;
 use uuid::Uuid;
 
 use crate::blobs;
-use crate::buckets::{self, Bucket};
+use crate::buckets::AuthorizedBucket;
 use crate::checksum::{composite_checksum, full_object_crc, ChecksumAlgorithm, ChecksumError};
 use crate::error::{Result, StorageError};
 use crate::objects::{self, NewVersion, ObjectVersion, WriteCondition};
+use crate::write::WrittenObject;
 use crate::ObjectStorage;
 
 /// Every part but the last must be at least this big.
@@ -80,14 +80,13 @@ pub fn no_such_upload() -> StorageError {
 
 pub async fn create(
     storage: &ObjectStorage,
-    caller: &Principal,
-    bucket_name: &str,
+    bucket: &AuthorizedBucket,
     key: &str,
     template: &NewVersion,
     checksum_type: Option<&str>,
 ) -> Result<Upload> {
     objects::validate_key(key)?;
-    buckets::writable(storage, caller, bucket_name).await?;
+    bucket.require_write()?;
     let upload_id = new_upload_id();
     Ok(sqlx::query_as::<_, Upload>(&format!(
         "INSERT INTO object_storage.multipart_uploads
@@ -95,9 +94,9 @@ pub async fn create(
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING {UPLOAD_COLUMNS}"
     ))
     .bind(&upload_id)
-    .bind(bucket_name)
+    .bind(bucket.name())
     .bind(key)
-    .bind(&caller.account_id)
+    .bind(&bucket.caller().account_id)
     .bind(&template.content_type)
     .bind(Json(&template.headers))
     .bind(Json(&template.metadata))
@@ -116,15 +115,13 @@ fn new_upload_id() -> String {
     format!("{micros:014x}{}", kumo_common::ids::secret_string(34))
 }
 
-/// The upload, checked to belong to `bucket`/`key` in the caller's bucket.
+/// The upload, checked to belong to `bucket`/`key`.
 pub async fn get(
     storage: &ObjectStorage,
-    caller: &Principal,
-    bucket: &str,
+    bucket: &AuthorizedBucket,
     key: &str,
     upload_id: &str,
 ) -> Result<Upload> {
-    buckets::owned(storage, caller, bucket).await?;
     let upload = sqlx::query_as::<_, Upload>(&format!(
         "SELECT {UPLOAD_COLUMNS} FROM object_storage.multipart_uploads WHERE upload_id = $1"
     ))
@@ -132,7 +129,7 @@ pub async fn get(
     .fetch_optional(&storage.pool)
     .await?
     .ok_or_else(no_such_upload)?;
-    if upload.bucket != bucket || upload.key != key {
+    if upload.bucket != bucket.name() || upload.key != key {
         return Err(no_such_upload());
     }
     Ok(upload)
@@ -148,14 +145,13 @@ pub fn validate_part_number(number: i64) -> Result<i32> {
     }
 }
 
-/// Store an uploaded part's blob (replacing an earlier upload of the same number).
+/// Store an uploaded part (replacing an earlier upload of the same number): its chunks,
+/// size, MD5 and checksum, as [`crate::write::write_object`] wrote and checked them.
 pub async fn save_part(
     storage: &ObjectStorage,
     upload: &Upload,
     part_number: i32,
-    written: &blobs::WrittenBlob,
-    md5_hex: &str,
-    checksum_value: Option<&str>,
+    written: &WrittenObject,
 ) -> Result<Part> {
     let mut tx = storage.pool.begin().await?;
     // The upload must still exist (not completed or aborted meanwhile).
@@ -168,7 +164,7 @@ pub async fn save_part(
     if alive.is_none() {
         return Err(no_such_upload());
     }
-    let blob_id = blobs::commit_blob(&mut tx, written).await?;
+    let blob_id = blobs::commit_blob(&mut tx, &written.blob).await?;
     let previous: Option<Uuid> = sqlx::query_scalar(
         "SELECT blob_id FROM object_storage.upload_parts WHERE upload_id = $1 AND part_number = $2 FOR UPDATE",
     )
@@ -186,10 +182,10 @@ pub async fn save_part(
     )
     .bind(&upload.upload_id)
     .bind(part_number)
-    .bind(written.size as i64)
-    .bind(md5_hex)
+    .bind(written.size() as i64)
+    .bind(written.md5_hex())
     .bind(blob_id)
-    .bind(checksum_value)
+    .bind(written.checksum_value())
     .fetch_one(&mut *tx)
     .await?;
     tx.commit().await?;
@@ -198,7 +194,7 @@ pub async fn save_part(
 
 pub async fn parts(
     storage: &ObjectStorage,
-    upload_id: &str,
+    upload: &Upload,
     after_part: i32,
     max_parts: i64,
 ) -> Result<Vec<Part>> {
@@ -207,7 +203,7 @@ pub async fn parts(
          FROM object_storage.upload_parts WHERE upload_id = $1 AND part_number > $2
          ORDER BY part_number LIMIT $3",
     )
-    .bind(upload_id)
+    .bind(&upload.upload_id)
     .bind(after_part)
     .bind(max_parts)
     .fetch_all(&storage.pool)
@@ -247,13 +243,13 @@ pub struct Expected {
 /// the parts' CRCs and sizes and checked against the client's.
 pub async fn complete(
     storage: &ObjectStorage,
-    caller: &Principal,
-    bucket: &Bucket,
+    bucket: &AuthorizedBucket,
     upload: &Upload,
     requested: &[RequestedPart],
     condition: &WriteCondition,
     expected: &Expected,
 ) -> Result<ObjectVersion> {
+    bucket.require_write()?;
     if requested.is_empty() {
         return Err(StorageError::S3(
             StatusCode::BAD_REQUEST,
@@ -280,8 +276,8 @@ pub async fn complete(
         return Err(no_such_upload());
     }
     if *condition != WriteCondition::Always {
-        objects::lock_for_write(&mut tx, &bucket.name, &upload.key).await?;
-        objects::check_write_condition(&mut tx, &bucket.name, &upload.key, condition).await?;
+        objects::lock_for_write(&mut tx, bucket, &upload.key).await?;
+        objects::check_write_condition(&mut tx, bucket, &upload.key, condition).await?;
     }
     let stored: Vec<Part> = sqlx::query_as::<_, Part>(
         "SELECT part_number, size, md5_hex, blob_id, checksum_value, last_modified
@@ -375,22 +371,19 @@ pub async fn complete(
         parts_count: Some(chosen.len() as i32),
         part_sizes: Some(chosen.iter().map(|p| p.size).collect()),
     };
-    let row = objects::commit_version(
-        &mut tx,
-        bucket,
-        &upload.key,
-        &caller.account_id,
-        Some(blob_id),
-        version,
-        false,
-    )
-    .await?;
+    let row = objects::commit_version(&mut tx, bucket, &upload.key, Some(blob_id), version, false)
+        .await?;
     tx.commit().await?;
     tracing::info!(bucket = %bucket.name, key = %upload.key, parts = chosen.len(), size, "multipart upload completed");
     Ok(row)
 }
 
-pub async fn abort(storage: &ObjectStorage, upload: &Upload) -> Result<()> {
+pub async fn abort(
+    storage: &ObjectStorage,
+    bucket: &AuthorizedBucket,
+    upload: &Upload,
+) -> Result<()> {
+    bucket.require_write()?;
     let mut tx = storage.pool.begin().await?;
     let blobs_of: Vec<Uuid> =
         sqlx::query_scalar("SELECT blob_id FROM object_storage.upload_parts WHERE upload_id = $1")
@@ -414,7 +407,7 @@ pub async fn abort(storage: &ObjectStorage, upload: &Upload) -> Result<()> {
 /// In-progress uploads of a bucket, in (key, initiation) order.
 pub async fn list_uploads(
     storage: &ObjectStorage,
-    bucket: &str,
+    bucket: &AuthorizedBucket,
     prefix: &str,
     key_marker: Option<&str>,
     upload_id_marker: Option<&str>,
@@ -427,7 +420,7 @@ pub async fn list_uploads(
                 OR (key = $3 AND $4::text IS NOT NULL AND upload_id COLLATE \"C\" > $4 COLLATE \"C\"))
          ORDER BY key COLLATE \"C\", upload_id COLLATE \"C\" LIMIT $5"
     ))
-    .bind(bucket)
+    .bind(bucket.name())
     .bind(prefix)
     .bind(key_marker)
     .bind(upload_id_marker)

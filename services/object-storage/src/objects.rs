@@ -12,7 +12,7 @@ use sqlx::{Postgres, Transaction};
 use uuid::Uuid;
 
 use crate::blobs;
-use crate::buckets::Bucket;
+use crate::buckets::{self, Access, AuthorizedBucket};
 use crate::error::{Result, StorageError};
 use crate::ObjectStorage;
 
@@ -209,12 +209,11 @@ async fn drop_null_version(
     Ok(())
 }
 
-/// Make `blob_id` the newest version of `key`, inside `tx`.
+/// Make `blob_id` the newest version of `key`, inside `tx`, owned by the bucket's caller.
 pub async fn commit_version(
     tx: &mut Transaction<'_, Postgres>,
-    bucket: &Bucket,
+    bucket: &AuthorizedBucket,
     key: &str,
-    owner_account: &str,
     blob_id: Option<Uuid>,
     version: NewVersion,
     delete_marker: bool,
@@ -253,7 +252,7 @@ pub async fn commit_version(
     .bind(version.tags.as_ref().map(Json))
     .bind(version.parts_count)
     .bind(&version.part_sizes)
-    .bind(owner_account)
+    .bind(&bucket.caller().account_id)
     .fetch_one(&mut **tx)
     .await?;
     Ok(row)
@@ -291,7 +290,7 @@ impl WriteCondition {
 /// Check `condition` against the key's live version; the caller holds the key's lock.
 pub async fn check_write_condition(
     tx: &mut Transaction<'_, Postgres>,
-    bucket: &str,
+    bucket: &AuthorizedBucket,
     key: &str,
     condition: &WriteCondition,
 ) -> Result<()> {
@@ -301,7 +300,7 @@ pub async fn check_write_condition(
     let live: Option<(bool, String)> = sqlx::query_as(
         "SELECT delete_marker, etag FROM object_storage.objects WHERE bucket = $1 AND key = $2 AND is_latest",
     )
-    .bind(bucket)
+    .bind(bucket.name())
     .bind(key)
     .fetch_optional(&mut **tx)
     .await?;
@@ -335,8 +334,7 @@ pub async fn check_write_condition(
 /// (`If-None-Match: *`), refuse when a live object exists.
 pub async fn commit_written(
     storage: &ObjectStorage,
-    bucket: &Bucket,
-    caller: &Principal,
+    bucket: &AuthorizedBucket,
     key: &str,
     written: &blobs::WrittenBlob,
     version: NewVersion,
@@ -347,37 +345,28 @@ pub async fn commit_written(
     } else {
         WriteCondition::Always
     };
-    commit_written_if(storage, bucket, caller, key, written, version, &condition).await
+    commit_written_if(storage, bucket, key, written, version, &condition).await
 }
 
 /// [`commit_written`] under any [`WriteCondition`].
 pub async fn commit_written_if(
     storage: &ObjectStorage,
-    bucket: &Bucket,
-    caller: &Principal,
+    bucket: &AuthorizedBucket,
     key: &str,
     written: &blobs::WrittenBlob,
     version: NewVersion,
     condition: &WriteCondition,
 ) -> Result<ObjectVersion> {
+    bucket.require_write()?;
     let mut tx = storage.pool.begin().await?;
     if *condition != WriteCondition::Always {
         // Bucket, then key: the order every writer takes them in.
         lock_bucket(&mut tx, &bucket.name).await?;
         lock_key(&mut tx, &bucket.name, key).await?;
-        check_write_condition(&mut tx, &bucket.name, key, condition).await?;
+        check_write_condition(&mut tx, bucket, key, condition).await?;
     }
     let blob_id = blobs::commit_blob(&mut tx, written).await?;
-    let row = commit_version(
-        &mut tx,
-        bucket,
-        key,
-        &caller.account_id,
-        Some(blob_id),
-        version,
-        false,
-    )
-    .await?;
+    let row = commit_version(&mut tx, bucket, key, Some(blob_id), version, false).await?;
     tx.commit().await?;
     Ok(row)
 }
@@ -386,20 +375,21 @@ pub async fn commit_written_if(
 /// that check a [`WriteCondition`] before [`commit_version`].
 pub async fn lock_for_write(
     tx: &mut Transaction<'_, Postgres>,
-    bucket: &str,
+    bucket: &AuthorizedBucket,
     key: &str,
 ) -> Result<()> {
-    lock_bucket(tx, bucket).await?;
-    lock_key(tx, bucket, key).await
+    lock_bucket(tx, bucket.name()).await?;
+    lock_key(tx, bucket.name(), key).await
 }
 
 /// A version to read: the latest unless `version_id` is given.
 pub async fn get(
     storage: &ObjectStorage,
-    bucket: &str,
+    bucket: &AuthorizedBucket,
     key: &str,
     version_id: Option<&str>,
 ) -> Result<ObjectVersion> {
+    let bucket = bucket.name();
     let row = match version_id {
         Some(v) => sqlx::query_as::<_, ObjectVersion>(&format!(
             "SELECT {COLUMNS} FROM object_storage.objects WHERE bucket = $1 AND key = $2 AND version_id = $3"
@@ -440,11 +430,11 @@ pub struct Deleted {
 /// `null` version; with one, that version goes for good.
 pub async fn delete(
     storage: &ObjectStorage,
-    bucket: &Bucket,
-    caller: &Principal,
+    bucket: &AuthorizedBucket,
     key: &str,
     version_id: Option<&str>,
 ) -> Result<Deleted> {
+    bucket.require_write()?;
     let mut tx = storage.pool.begin().await?;
     let versioning = lock_bucket(&mut tx, &bucket.name).await?;
     lock_key(&mut tx, &bucket.name, key).await?;
@@ -454,16 +444,8 @@ pub async fn delete(
             Deleted::default()
         }
         None => {
-            let marker = commit_version(
-                &mut tx,
-                bucket,
-                key,
-                &caller.account_id,
-                None,
-                NewVersion::default(),
-                true,
-            )
-            .await?;
+            let marker =
+                commit_version(&mut tx, bucket, key, None, NewVersion::default(), true).await?;
             Deleted {
                 version_id: Some(marker.version_id),
                 delete_marker: true,
@@ -513,17 +495,17 @@ pub async fn delete(
 /// CopyObject within the catalog: the new version shares the source's chunks.
 pub async fn copy(
     storage: &ObjectStorage,
-    bucket: &Bucket,
-    caller: &Principal,
+    bucket: &AuthorizedBucket,
     key: &str,
     source: &ObjectVersion,
     version: NewVersion,
 ) -> Result<ObjectVersion> {
+    bucket.require_write()?;
     validate_key(key)?;
     let mut tx = storage.pool.begin().await?;
     // The destination's locks first (the order every writer takes), then the source version
     // held until commit: deleted meanwhile, its chunks could be collected under the copy.
-    lock_for_write(&mut tx, &bucket.name, key).await?;
+    lock_for_write(&mut tx, bucket, key).await?;
     let source_alive: Option<i32> = sqlx::query_scalar(
         "SELECT 1 FROM object_storage.objects WHERE bucket = $1 AND key = $2 AND version_id = $3 FOR SHARE",
     )
@@ -539,27 +521,19 @@ pub async fn copy(
         Some(id) => Some(blobs::concat_blobs(&mut tx, &[id]).await?),
         None => None,
     };
-    let row = commit_version(
-        &mut tx,
-        bucket,
-        key,
-        &caller.account_id,
-        blob_id,
-        version,
-        false,
-    )
-    .await?;
+    let row = commit_version(&mut tx, bucket, key, blob_id, version, false).await?;
     tx.commit().await?;
     Ok(row)
 }
 
 pub async fn set_tags(
     storage: &ObjectStorage,
-    bucket: &str,
+    bucket: &AuthorizedBucket,
     key: &str,
     version_id: Option<&str>,
     tags: Option<Vec<(String, String)>>,
 ) -> Result<ObjectVersion> {
+    bucket.require_write()?;
     if let Some(tags) = &tags {
         validate_tags(tags, 10)?;
     }
@@ -568,13 +542,33 @@ pub async fn set_tags(
         return Err(method_not_allowed());
     }
     sqlx::query("UPDATE object_storage.objects SET tags = $4 WHERE bucket = $1 AND key = $2 AND version_id = $3")
-        .bind(bucket)
+        .bind(bucket.name())
         .bind(key)
         .bind(&target.version_id)
         .bind(tags.map(Json))
         .execute(&storage.pool)
         .await?;
     Ok(target)
+}
+
+/// Where a version listing resumes after `key`'s version `version_id` (its `seq`):
+/// `InvalidArgument` when the bucket holds no such version.
+pub async fn version_position(
+    storage: &ObjectStorage,
+    bucket: &AuthorizedBucket,
+    key: &str,
+    version_id: &str,
+) -> Result<ListPosition> {
+    let seq: Option<i64> = sqlx::query_scalar(
+        "SELECT seq FROM object_storage.objects WHERE bucket = $1 AND key = $2 AND version_id = $3",
+    )
+    .bind(bucket.name())
+    .bind(key)
+    .bind(version_id)
+    .fetch_optional(&storage.pool)
+    .await?;
+    let seq = seq.ok_or_else(|| StorageError::invalid_argument("Invalid version id specified"))?;
+    Ok(ListPosition::AfterVersion(key.to_string(), seq))
 }
 
 pub fn method_not_allowed() -> StorageError {
@@ -636,7 +630,12 @@ pub struct ListQuery {
 }
 
 /// List a bucket in S3's byte order, rolling keys up into common prefixes at the delimiter.
-pub async fn list(storage: &ObjectStorage, bucket: &str, query: &ListQuery) -> Result<Listing> {
+pub async fn list(
+    storage: &ObjectStorage,
+    bucket: &AuthorizedBucket,
+    query: &ListQuery,
+) -> Result<Listing> {
+    let bucket = bucket.name();
     let mut listing = Listing::default();
     if query.max_keys == 0 {
         return Ok(listing);
@@ -719,9 +718,9 @@ pub async fn list(storage: &ObjectStorage, bucket: &str, query: &ListQuery) -> R
     }
 }
 
-/// The latest version of `bucket/key` and a stream of its bytes, for `caller` — read with
-/// the same permission check as GetObject (the caller's account must own the bucket). For
-/// other services that import objects (the compute service's RegisterImage).
+/// The latest version of `bucket/key` and a stream of its bytes, for `caller` — authorized
+/// as GetObject is ([`buckets::authorize`] for reading). For other services that import
+/// objects (the compute service's RegisterImage), which hold a principal and a name.
 pub async fn read_latest(
     storage: &ObjectStorage,
     caller: &Principal,
@@ -732,8 +731,8 @@ pub async fn read_latest(
     impl futures::Stream<Item = Result<bytes::Bytes>> + Send + 'static,
 )> {
     validate_key(key)?;
-    let bucket = crate::buckets::owned(storage, caller, bucket).await?;
-    let version = get(storage, &bucket.name, key, None).await?;
+    let bucket = buckets::authorize(storage, caller, bucket, Access::Read).await?;
+    let version = get(storage, &bucket, key, None).await?;
     if version.delete_marker {
         return Err(StorageError::NoSuchKey(key.to_string()));
     }

@@ -8,8 +8,11 @@ use std::time::Duration;
 use bytes::Bytes;
 use futures::StreamExt;
 use kumo_auth::{AuthMethod, Principal, Role};
+use kumo_object_storage::checksum::ObjectHasher;
 use kumo_object_storage::objects::{self, NewVersion};
-use kumo_object_storage::{blobs, buckets, nodes, repair, ObjectStorage, ObjectStorageConfig};
+use kumo_object_storage::{
+    blobs, buckets, nodes, repair, write, ObjectStorage, ObjectStorageConfig,
+};
 use kumo_storage_node::agent::{NodeConfig, RunningNode, StorageNode};
 
 fn owner() -> Principal {
@@ -87,16 +90,17 @@ async fn dead_and_disabled_nodes_chunks_are_copied_to_the_others() {
             .map(|c| Ok(Bytes::copy_from_slice(c)))
             .collect::<Vec<_>>(),
     );
-    let written = blobs::write_blob(&storage, Box::pin(body), &mut |_| {})
+    let written = write::write_object(&storage, Box::pin(body), ObjectHasher::new(None))
         .await
-        .unwrap();
+        .unwrap()
+        .blob;
     assert_eq!(written.chunks.len(), 5);
     let version = NewVersion {
         size: written.size,
         etag: "\"x\"".into(),
         ..NewVersion::default()
     };
-    objects::commit_written(&storage, &bucket, &caller, "k", &written, version, false)
+    objects::commit_written(&storage, &bucket, "k", &written, version, false)
         .await
         .unwrap();
     assert_eq!(replicas_on_healthy_nodes(&storage).await, vec![3; 5]);
@@ -164,9 +168,7 @@ async fn dead_and_disabled_nodes_chunks_are_copied_to_the_others() {
     assert_eq!(left, 0);
 
     // The object reads back whole from the surviving and the new replicas.
-    let row = objects::get(&storage, "repair-test", "k", None)
-        .await
-        .unwrap();
+    let row = objects::get(&storage, &bucket, "k", None).await.unwrap();
     let mut read = Vec::new();
     let mut stream = Box::pin(
         blobs::read_range(&storage, row.blob_id, 0, row.size as u64)

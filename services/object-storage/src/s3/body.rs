@@ -6,7 +6,7 @@ use bytes::Bytes;
 use futures::stream::{BoxStream, StreamExt};
 use http::{HeaderMap, StatusCode};
 use kumo_auth::SigV4Context;
-use md5::Digest;
+use sha2::Digest;
 
 use super::chunked::{self, ChunkSigning, ChunkedMode, TrailerHandle};
 use crate::checksum::{
@@ -28,15 +28,8 @@ impl From<ChecksumError> for StorageError {
     }
 }
 
-/// What the body's checks found.
-#[derive(Debug, Clone)]
-pub struct Integrity {
-    pub md5: [u8; 16],
-    /// `(algorithm as S3 spells it, base64 value)`.
-    pub checksum: Option<(String, String)>,
-}
-
-/// Hashes an upload as it passes and judges it at the end.
+/// Hashes an S3 upload as it passes and judges it at the end (the [`BodyCheck`] of
+/// PutObject and UploadPart).
 pub struct Verifier {
     hasher: ObjectHasher,
     expectation: IntegrityExpectation,
@@ -47,8 +40,8 @@ pub struct Verifier {
     received: u64,
 }
 
-impl Verifier {
-    pub fn update(&mut self, data: &[u8]) {
+impl BodyCheck for Verifier {
+    fn update(&mut self, data: &[u8]) {
         self.hasher.update(data);
         if let Some((_, hash)) = &mut self.payload_sha256 {
             hash.update(data);
@@ -56,19 +49,9 @@ impl Verifier {
         self.received += data.len() as u64;
     }
 
-    pub fn finish(self) -> Result<Integrity> {
-        let digests = self.judge()?;
-        Ok(Integrity {
-            md5: digests.md5,
-            checksum: digests
-                .checksum
-                .map(|(algorithm, value)| (algorithm.as_str().to_string(), value)),
-        })
-    }
-
     /// The declared length, the signed payload hash, then `Content-MD5` and the checksum
     /// (header or trailer).
-    fn judge(self) -> Result<Digests> {
+    fn finish(self) -> Result<Digests> {
         if let Some(declared) = self.declared_length {
             if declared != self.received {
                 return Err(StorageError::S3(
@@ -96,16 +79,6 @@ impl Verifier {
         self.expectation
             .verify(&digests, trailer_value.as_deref())?;
         Ok(digests)
-    }
-}
-
-impl BodyCheck for Verifier {
-    fn update(&mut self, data: &[u8]) {
-        Verifier::update(self, data);
-    }
-
-    fn finish(self) -> Result<Digests> {
-        self.judge()
     }
 }
 
@@ -233,18 +206,4 @@ pub fn incoming(
             received: 0,
         },
     })
-}
-
-/// MD5 alone (part copies, whose bytes come from our own verified chunks).
-#[derive(Default)]
-pub struct Md5Only(md5::Md5);
-
-impl Md5Only {
-    pub fn update(&mut self, data: &[u8]) {
-        self.0.update(data);
-    }
-
-    pub fn finish_hex(self) -> String {
-        hex::encode(self.0.finalize())
-    }
 }

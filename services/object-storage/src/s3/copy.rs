@@ -5,9 +5,9 @@ use axum::response::Response;
 use super::get::{check_conditions, precondition_failed};
 use super::put::version_template;
 use super::response::{set_header, version_header, xml_response};
-use super::xml::XmlWriter;
+use super::xml;
 use super::S3Request;
-use crate::buckets::{self, Bucket};
+use crate::buckets::{self, Access, AuthorizedBucket};
 use crate::error::{Result, StorageError};
 use crate::objects::{self, NewVersion, ObjectKey, ObjectVersion};
 use crate::ObjectStorage;
@@ -24,11 +24,12 @@ pub(super) fn replace_directive(request: &S3Request, header: &str) -> Result<boo
     }
 }
 
-/// `x-amz-copy-source: /bucket/key?versionId=…` (leading slash optional, URL-encoded).
+/// The version `x-amz-copy-source: /bucket/key?versionId=…` names (leading slash optional,
+/// URL-encoded), its bucket authorized for reading like any GetObject's.
 pub(super) async fn copy_source(
     storage: &ObjectStorage,
     request: &S3Request,
-) -> Result<(Bucket, ObjectVersion)> {
+) -> Result<ObjectVersion> {
     let (bucket, key, version) = parse_copy_source(
         request
             .headers
@@ -36,8 +37,9 @@ pub(super) async fn copy_source(
             .map(|v| v.as_bytes())
             .unwrap_or_default(),
     )?;
-    let source_bucket = buckets::owned(storage, &request.principal, &bucket).await?;
-    let source = objects::get(storage, &bucket, &key, version.as_deref()).await?;
+    let source_bucket =
+        buckets::authorize(storage, &request.principal, &bucket, Access::Read).await?;
+    let source = objects::get(storage, &source_bucket, &key, version.as_deref()).await?;
     if source.delete_marker {
         return Err(if version.is_some() {
             StorageError::invalid_request("The source of a copy request may not specifically refer to a delete marker by version id.")
@@ -53,7 +55,7 @@ pub(super) async fn copy_source(
     )? {
         return Err(precondition_failed());
     }
-    Ok((source_bucket, source))
+    Ok(source)
 }
 
 /// `x-amz-copy-source: [/]bucket/key[?versionId=id]`, the bucket and key URL-encoded:
@@ -81,16 +83,19 @@ pub(super) fn parse_copy_source(raw: &[u8]) -> Result<(String, ObjectKey, Option
     Ok((bucket.to_string(), ObjectKey::new(key)?, version))
 }
 
-pub(super) async fn copy_object(storage: &ObjectStorage, request: S3Request) -> Result<Response> {
-    let bucket = buckets::writable(storage, &request.principal, request.bucket()?).await?;
-    let key = request.key()?.to_string();
-    let (_, source) = copy_source(storage, &request).await?;
-    let replace = replace_directive(&request, "x-amz-metadata-directive")?;
-    let replace_tags = replace_directive(&request, "x-amz-tagging-directive")?;
+pub(super) async fn copy_object(
+    storage: &ObjectStorage,
+    request: &S3Request,
+    bucket: &AuthorizedBucket,
+    key: &ObjectKey,
+) -> Result<Response> {
+    let source = copy_source(storage, request).await?;
+    let replace = replace_directive(request, "x-amz-metadata-directive")?;
+    let replace_tags = replace_directive(request, "x-amz-tagging-directive")?;
     let template = version_template(&request.headers)?;
     if !replace
         && source.bucket == bucket.name
-        && source.key == key
+        && source.key == key.as_str()
         && !replace_tags
         && bucket.versioning.is_empty()
     {
@@ -119,12 +124,12 @@ pub(super) async fn copy_object(storage: &ObjectStorage, request: S3Request) -> 
     } else {
         source.tags.as_ref().map(|t| t.0.clone())
     };
-    let row = objects::copy(storage, &bucket, &request.principal, &key, &source, version).await?;
-    let mut w = XmlWriter::new("CopyObjectResult");
+    let row = objects::copy(storage, bucket, key, &source, version).await?;
+    let mut w = xml::document("CopyObjectResult");
     w.time("LastModified", row.last_modified)
         .text("ETag", &row.etag);
-    let mut response = xml_response(w.finish("CopyObjectResult"));
-    version_header(&mut response, &bucket, &row);
+    let mut response = xml_response(w.finish());
+    version_header(&mut response, bucket, &row);
     if source.version_id != objects::NULL_VERSION {
         set_header(
             &mut response,

@@ -5,24 +5,20 @@ use http::StatusCode;
 
 use super::request::{check_version_id, malformed_xml, read_document};
 use super::response::{empty, set_header, xml_response};
-use super::xml::{self, XmlWriter};
+use super::xml;
 use super::S3Request;
-use crate::buckets;
+use crate::buckets::AuthorizedBucket;
 use crate::error::Result;
 use crate::objects::{self, ObjectKey};
 use crate::ObjectStorage;
 
-pub(super) async fn delete_object(storage: &ObjectStorage, request: S3Request) -> Result<Response> {
-    let bucket = buckets::writable(storage, &request.principal, request.bucket()?).await?;
-    let key = request.key()?;
-    let deleted = objects::delete(
-        storage,
-        &bucket,
-        &request.principal,
-        key,
-        request.param("versionId"),
-    )
-    .await?;
+pub(super) async fn delete_object(
+    storage: &ObjectStorage,
+    request: &S3Request,
+    bucket: &AuthorizedBucket,
+    key: &ObjectKey,
+) -> Result<Response> {
+    let deleted = objects::delete(storage, bucket, key, request.param("versionId")).await?;
     let mut response = empty(StatusCode::NO_CONTENT);
     if deleted.delete_marker {
         set_header(&mut response, "x-amz-delete-marker", "true");
@@ -36,11 +32,9 @@ pub(super) async fn delete_object(storage: &ObjectStorage, request: S3Request) -
 /// DeleteObjects: up to 1000 keys, each answered on its own.
 pub(super) async fn delete_objects(
     storage: &ObjectStorage,
-    request: S3Request,
+    request: &S3Request,
+    bucket: &AuthorizedBucket,
 ) -> Result<Response> {
-    let name = request.bucket()?.to_string();
-    let principal = request.principal.clone();
-    let bucket = buckets::writable(storage, &principal, &name).await?;
     let body = read_document(request.take_body(), "Delete").await?;
     let quiet = xml::first_token(&body, "Quiet").as_deref() == Some("true");
     let targets = xml::elements(&body, "Object");
@@ -56,16 +50,14 @@ pub(super) async fn delete_objects(
             Ok((key, xml::first_text(target, "VersionId")))
         })
         .collect::<Result<Vec<_>>>()?;
-    let mut w = XmlWriter::new("DeleteResult");
+    let mut w = xml::document("DeleteResult");
     for (key, version) in targets {
         let outcome = match (
             ObjectKey::new(key.as_str()),
             version.as_deref().map(check_version_id),
         ) {
             (Err(e), _) | (_, Some(Err(e))) => Err(e),
-            (Ok(key), _) => {
-                objects::delete(storage, &bucket, &principal, &key, version.as_deref()).await
-            }
+            (Ok(key), _) => objects::delete(storage, bucket, &key, version.as_deref()).await,
         };
         match outcome {
             Ok(deleted) => {
@@ -80,7 +72,7 @@ pub(super) async fn delete_objects(
                         w.opt("DeleteMarkerVersionId", deleted.version_id.as_deref());
                     }
                 }
-                w.close("Deleted");
+                w.close();
             }
             Err(e) => {
                 w.open("Error").text("Key", &key);
@@ -90,9 +82,9 @@ pub(super) async fn delete_objects(
                 let error = e.to_s3(None);
                 w.text("Code", &error.code)
                     .text("Message", &error.message)
-                    .close("Error");
+                    .close();
             }
         }
     }
-    Ok(xml_response(w.finish("DeleteResult")))
+    Ok(xml_response(w.finish()))
 }

@@ -10,29 +10,23 @@ use super::response::{
     checksum_headers, checksum_member, checksum_type, empty, set_header, version_header,
     xml_response,
 };
-use super::xml::{self, XmlWriter};
+use super::xml;
 use super::S3Request;
 use crate::blobs;
-use crate::buckets::{self, Bucket};
+use crate::buckets::{AuthorizedBucket, Bucket};
 use crate::error::{Result, StorageError};
 use crate::multipart;
-use crate::objects::{self, ObjectVersion};
+use crate::objects::{self, ObjectKey, ObjectVersion};
 use crate::ObjectStorage;
 
-/// The bucket (owned by the caller) and the version the request names.
+/// The version of `key` the request names (`versionId`, else the latest).
 pub(super) async fn get_readable(
     storage: &ObjectStorage,
     request: &S3Request,
-) -> Result<(Bucket, ObjectVersion)> {
-    let bucket = buckets::owned(storage, &request.principal, request.bucket()?).await?;
-    let version = objects::get(
-        storage,
-        &bucket.name,
-        request.key()?,
-        request.param("versionId"),
-    )
-    .await?;
-    Ok((bucket, version))
+    bucket: &AuthorizedBucket,
+    key: &ObjectKey,
+) -> Result<ObjectVersion> {
+    objects::get(storage, bucket, key, request.param("versionId")).await
 }
 
 pub(super) fn precondition_failed() -> StorageError {
@@ -215,7 +209,7 @@ pub(super) fn delete_marker_response(request: &S3Request, version: &ObjectVersio
     } else {
         StorageError::NoSuchKey(version.key.clone())
     };
-    let mut error = error.to_s3(Some(&request.resource()));
+    let mut error = error.to_s3(Some(&request.resource));
     if request.method == Method::HEAD {
         error.message.clear();
     }
@@ -233,7 +227,9 @@ pub(super) fn delete_marker_response(request: &S3Request, version: &ObjectVersio
 /// GetObjectAttributes: what `x-amz-object-attributes` asks for, without the data.
 pub(super) async fn get_attributes(
     storage: &ObjectStorage,
-    request: S3Request,
+    request: &S3Request,
+    bucket: &AuthorizedBucket,
+    key: &ObjectKey,
 ) -> Result<Response> {
     const KNOWN: &[&str] = &[
         "ETag",
@@ -256,12 +252,12 @@ pub(super) async fn get_attributes(
             "Invalid attribute name specified.",
         ));
     }
-    let (bucket, version) = get_readable(storage, &request).await?;
+    let version = get_readable(storage, request, bucket, key).await?;
     if version.delete_marker {
-        return Ok(delete_marker_response(&request, &version));
+        return Ok(delete_marker_response(request, &version));
     }
     let asked = |name: &str| wanted.iter().any(|a| a == name);
-    let mut w = XmlWriter::new("GetObjectAttributesResponse");
+    let mut w = xml::document("GetObjectAttributesResponse");
     if asked("ETag") {
         // Unquoted here, unlike every other ETag S3 sends.
         w.text("ETag", version.etag.trim_matches('"'));
@@ -271,14 +267,12 @@ pub(super) async fn get_attributes(
             w.open("Checksum")
                 .text(&format!("Checksum{}", checksum_member(alg)), value)
                 .text("ChecksumType", checksum_type(value))
-                .close("Checksum");
+                .close();
         }
     }
     if asked("ObjectParts") {
         if let Some(count) = version.parts_count {
-            w.open("ObjectParts")
-                .num("PartsCount", count)
-                .close("ObjectParts");
+            w.open("ObjectParts").num("PartsCount", count).close();
         }
     }
     if asked("StorageClass") {
@@ -287,25 +281,26 @@ pub(super) async fn get_attributes(
     if asked("ObjectSize") {
         w.num("ObjectSize", version.size);
     }
-    let mut response = xml_response(w.finish("GetObjectAttributesResponse"));
+    let mut response = xml_response(w.finish());
     set_header(
         &mut response,
         "last-modified",
         &xml::http_date(version.last_modified),
     );
-    version_header(&mut response, &bucket, &version);
+    version_header(&mut response, bucket, &version);
     Ok(response)
 }
 
-pub(super) async fn get_object(storage: &ObjectStorage, request: S3Request) -> Result<Response> {
-    let bucket = buckets::owned(storage, &request.principal, request.bucket()?).await?;
-    let key = request.key()?;
-    let version = match objects::get(storage, &bucket.name, key, request.param("versionId")).await {
-        Ok(v) => v,
-        Err(e) => return Err(e),
-    };
+/// GetObject and HeadObject (no body).
+pub(super) async fn get_object(
+    storage: &ObjectStorage,
+    request: &S3Request,
+    bucket: &AuthorizedBucket,
+    key: &ObjectKey,
+) -> Result<Response> {
+    let version = get_readable(storage, request, bucket, key).await?;
     if version.delete_marker {
-        return Ok(delete_marker_response(&request, &version));
+        return Ok(delete_marker_response(request, &version));
     }
     let size = version.size as u64;
     if !check_conditions(&request.headers, &version.etag, version.last_modified, "")? {
@@ -347,7 +342,7 @@ pub(super) async fn get_object(storage: &ObjectStorage, request: S3Request) -> R
     };
     let mut response = Response::new(body);
     *response.status_mut() = status;
-    object_headers(&mut response, &bucket, &version);
+    object_headers(&mut response, bucket, &version);
     set_header(&mut response, "content-length", &(end - start).to_string());
     if status == StatusCode::PARTIAL_CONTENT {
         set_header(

@@ -5,16 +5,16 @@ use axum::response::Response;
 use base64::Engine;
 
 use super::response::{encode_key, xml_response};
-use super::xml::XmlWriter;
+use super::xml::{self, S3Xml};
 use super::S3Request;
-use crate::buckets;
+use crate::buckets::{self, AuthorizedBucket};
 use crate::error::{Result, StorageError};
 use crate::objects::{self, ListPosition, ListQuery};
 use crate::ObjectStorage;
 
 pub async fn list_buckets(storage: &ObjectStorage, request: &S3Request) -> Result<Response> {
     let list = buckets::list(storage, &request.principal).await?;
-    let mut w = XmlWriter::new("ListAllMyBucketsResult");
+    let mut w = xml::document("ListAllMyBucketsResult");
     w.owner("Owner", &request.principal.account_id);
     w.open("Buckets");
     for bucket in &list {
@@ -22,10 +22,10 @@ pub async fn list_buckets(storage: &ObjectStorage, request: &S3Request) -> Resul
             .text("Name", &bucket.name)
             .time("CreationDate", bucket.created_at)
             .text("BucketRegion", &bucket.region)
-            .close("Bucket");
+            .close();
     }
-    w.close("Buckets");
-    Ok(xml_response(w.finish("ListAllMyBucketsResult")))
+    w.close();
+    Ok(xml_response(w.finish()))
 }
 
 pub(super) fn max_keys(request: &S3Request, name: &str) -> Result<usize> {
@@ -80,7 +80,7 @@ pub(super) fn decode_token(token: &str) -> Result<ListPosition> {
 pub(super) async fn list_objects(
     storage: &ObjectStorage,
     request: &S3Request,
-    name: &str,
+    bucket: &AuthorizedBucket,
     v2: bool,
 ) -> Result<Response> {
     let url = url_encoding(request)?;
@@ -112,7 +112,7 @@ pub(super) async fn list_objects(
     };
     let listing = objects::list(
         storage,
-        name,
+        bucket,
         &ListQuery {
             prefix: prefix.clone(),
             delimiter: delimiter.clone(),
@@ -122,9 +122,8 @@ pub(super) async fn list_objects(
         },
     )
     .await?;
-    let root = "ListBucketResult";
-    let mut w = XmlWriter::new(root);
-    w.text("Name", name)
+    let mut w = xml::document("ListBucketResult");
+    w.text("Name", bucket.name())
         .text("Prefix", &encode_key(&prefix, url));
     if v2 {
         w.opt(
@@ -181,20 +180,20 @@ pub(super) async fn list_objects(
         if !v2 || request.param("fetch-owner") == Some("true") {
             w.owner("Owner", &entry.owner_account);
         }
-        w.close("Contents");
+        w.close();
     }
     for prefix in &listing.common_prefixes {
         w.open("CommonPrefixes")
             .text("Prefix", &encode_key(prefix, url))
-            .close("CommonPrefixes");
+            .close();
     }
-    Ok(xml_response(w.finish(root)))
+    Ok(xml_response(w.finish()))
 }
 
 pub(super) async fn list_versions(
     storage: &ObjectStorage,
     request: &S3Request,
-    name: &str,
+    bucket: &AuthorizedBucket,
 ) -> Result<Response> {
     let url = url_encoding(request)?;
     let prefix = request.param("prefix").unwrap_or("").to_string();
@@ -214,22 +213,12 @@ pub(super) async fn list_versions(
             _ => ListPosition::AfterKey(key.to_string()),
         }),
         (Some(key), Some(version)) => {
-            let seq: Option<i64> = sqlx::query_scalar(
-                "SELECT seq FROM object_storage.objects WHERE bucket = $1 AND key = $2 AND version_id = $3",
-            )
-            .bind(name)
-            .bind(key)
-            .bind(version)
-            .fetch_optional(&storage.pool)
-            .await?;
-            let seq =
-                seq.ok_or_else(|| StorageError::invalid_argument("Invalid version id specified"))?;
-            Some(ListPosition::AfterVersion(key.to_string(), seq))
+            Some(objects::version_position(storage, bucket, key, version).await?)
         }
     };
     let listing = objects::list(
         storage,
-        name,
+        bucket,
         &ListQuery {
             prefix: prefix.clone(),
             delimiter: delimiter.clone(),
@@ -239,9 +228,8 @@ pub(super) async fn list_versions(
         },
     )
     .await?;
-    let root = "ListVersionsResult";
-    let mut w = XmlWriter::new(root);
-    w.text("Name", name)
+    let mut w = xml::document("ListVersionsResult");
+    w.text("Name", bucket.name())
         .text("Prefix", &encode_key(&prefix, url))
         .text("KeyMarker", &encode_key(key_marker.unwrap_or(""), url))
         .text(
@@ -293,12 +281,12 @@ pub(super) async fn list_versions(
                 .text("StorageClass", "STANDARD");
         }
         w.owner("Owner", &entry.owner_account);
-        w.close(element);
+        w.close();
     }
     for prefix in &listing.common_prefixes {
         w.open("CommonPrefixes")
             .text("Prefix", &encode_key(prefix, url))
-            .close("CommonPrefixes");
+            .close();
     }
-    Ok(xml_response(w.finish(root)))
+    Ok(xml_response(w.finish()))
 }

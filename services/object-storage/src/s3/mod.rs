@@ -1,7 +1,11 @@
 //! The S3 REST facade: path-style (`/bucket/key`) and virtual-host-style
-//! (`bucket.<suffix>/key`) requests, routed by method, bucket, key and sub-resource to the
-//! handlers (one file per concern); responses and errors in S3's XML.
+//! (`bucket.<suffix>/key`) requests. Each request is parsed ([`request`]) and routed to a
+//! typed [`router::Endpoint`], the bucket is authorized as the endpoint says
+//! ([`crate::buckets::authorize`]), then one handler runs: one file per concern (`put`,
+//! `get`, `copy`, `delete`, `tagging`, `multipart`, `list`, `bucket`, `acl`). Responses and
+//! errors are S3's XML.
 
+mod acl;
 pub mod body;
 mod bucket;
 pub mod chunked;
@@ -13,6 +17,7 @@ mod multipart;
 mod put;
 pub mod request;
 pub mod response;
+pub mod router;
 mod tagging;
 pub mod xml;
 
@@ -30,9 +35,9 @@ pub use response::{empty, encode_key, set_header, xml_response};
 
 use crate::buckets;
 use crate::error::{Result, StorageError};
-use crate::objects;
+use crate::objects::ObjectKey;
 use crate::ObjectStorage;
-use xml::XmlWriter;
+use router::{BucketOp, Endpoint, ObjectOp};
 
 /// Serve one S3 request.
 pub async fn handle(
@@ -80,10 +85,10 @@ pub async fn handle(
             .into_s3_response(Some(&resource));
         }
     }
+    let names_bucket = bucket.is_some();
     let request = S3Request {
         method: parts.method,
-        bucket,
-        key,
+        resource: resource.clone(),
         query,
         headers: parts.headers,
         principal,
@@ -91,9 +96,16 @@ pub async fn handle(
         body: std::sync::Mutex::new(Some(body)),
     };
     let is_head = request.method == Method::HEAD;
-    let bucket_name = request.bucket.clone();
-    let result = match refuse_unsupported(&request) {
-        Ok(()) => route(storage, request).await,
+    let result = match refuse_unsupported(&request).and_then(|()| {
+        router::parse(
+            &request.method,
+            bucket,
+            key,
+            &request.query,
+            &request.headers,
+        )
+    }) {
+        Ok(endpoint) => dispatch(storage, &request, endpoint).await,
         Err(e) => Err(e),
     };
     let mut response = match result {
@@ -107,7 +119,7 @@ pub async fn handle(
             response.into_response_as(kumo_common::AwsErrorFormat::S3)
         }
     };
-    if let (Some(_), Ok(region)) = (bucket_name, HeaderValue::from_str(&storage.config.region)) {
+    if let (true, Ok(region)) = (names_bucket, HeaderValue::from_str(&storage.config.region)) {
         response
             .headers_mut()
             .entry("x-amz-bucket-region")
@@ -116,126 +128,113 @@ pub async fn handle(
     response
 }
 
-async fn route(storage: &ObjectStorage, request: S3Request) -> Result<Response> {
-    match (&request.bucket, &request.key) {
-        (None, _) => match request.method {
-            Method::GET => list::list_buckets(storage, &request).await,
-            _ => Err(crate::objects::method_not_allowed()),
-        },
-        (Some(_), None) => route_bucket(storage, request).await,
-        (Some(_), Some(_)) => route_object(storage, request).await,
+/// Authorize the endpoint's bucket as the endpoint says, then run its handler.
+async fn dispatch(
+    storage: &ObjectStorage,
+    request: &S3Request,
+    endpoint: Endpoint,
+) -> Result<Response> {
+    match endpoint {
+        Endpoint::ListBuckets => list::list_buckets(storage, request).await,
+        Endpoint::CreateBucket { bucket } => bucket::create(storage, request, &bucket).await,
+        Endpoint::Bucket { bucket, op } => {
+            let bucket =
+                buckets::authorize(storage, &request.principal, &bucket, op.access()).await?;
+            bucket_operation(storage, request, bucket, op).await
+        }
+        Endpoint::Object { bucket, key, op } => {
+            let bucket =
+                buckets::authorize(storage, &request.principal, &bucket, op.access()).await?;
+            object_operation(storage, request, &bucket, &key, op).await
+        }
     }
 }
 
-async fn route_object(storage: &ObjectStorage, request: S3Request) -> Result<Response> {
-    match request.method {
-        // First, for every method: a PUT ?retention must not store its body as the object.
-        _ if UNSUPPORTED_SUBRESOURCES.iter().any(|r| request.has(r)) => {
-            get::get_readable(storage, &request).await?;
-            let name = UNSUPPORTED_SUBRESOURCES
-                .iter()
-                .find(|r| request.has(r))
-                .copied()
-                .unwrap_or_default();
-            Err(StorageError::not_implemented(&format!("?{name}")))
-        }
-        Method::PUT if request.has("tagging") => tagging::put_tagging(storage, request).await,
-        Method::PUT if request.has("uploadId") || request.has("partNumber") => {
-            multipart::upload_part(storage, request).await
-        }
-        Method::PUT if request.headers.contains_key("x-amz-copy-source") => {
-            copy::copy_object(storage, request).await
-        }
-        Method::PUT if request.has("acl") => {
-            get::get_readable(storage, &request).await?;
-            Err(StorageError::not_implemented("PutObjectAcl"))
-        }
-        Method::PUT => put::put_object(storage, request).await,
-        Method::GET if request.has("attributes") => get::get_attributes(storage, request).await,
-        Method::GET if request.has("tagging") => tagging::get_tagging(storage, request).await,
-        Method::GET if request.has("uploadId") => multipart::list_parts(storage, request).await,
-        Method::GET if request.has("acl") => {
-            let (bucket, _) = get::get_readable(storage, &request).await?;
-            let mut w = XmlWriter::new("AccessControlPolicy");
-            w.owner("Owner", &bucket.account_id);
-            w.open("AccessControlList").open("Grant");
-            w.raw("<Grantee xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\" xsi:type=\"CanonicalUser\">");
-            w.text("ID", &xml::canonical_user_id(&bucket.account_id))
-                .text("DisplayName", &bucket.account_id)
-                .close("Grantee");
-            w.text("Permission", "FULL_CONTROL")
-                .close("Grant")
-                .close("AccessControlList");
-            Ok(xml_response(w.finish("AccessControlPolicy")))
-        }
-        Method::GET | Method::HEAD => get::get_object(storage, request).await,
-        Method::DELETE if request.has("tagging") => tagging::delete_tagging(storage, request).await,
-        Method::DELETE if request.has("uploadId") => {
-            multipart::abort_upload(storage, request).await
-        }
-        Method::DELETE => delete::delete_object(storage, request).await,
-        Method::POST if request.has("uploads") => multipart::create_upload(storage, request).await,
-        Method::POST if request.has("uploadId") => {
-            multipart::complete_upload(storage, request).await
-        }
-        _ => Err(objects::method_not_allowed()),
+async fn bucket_operation(
+    storage: &ObjectStorage,
+    request: &S3Request,
+    bucket: buckets::AuthorizedBucket,
+    op: BucketOp,
+) -> Result<Response> {
+    match op {
+        BucketOp::Head => Ok(empty(StatusCode::OK)),
+        BucketOp::Delete => bucket::delete(storage, bucket).await,
+        BucketOp::GetLocation => Ok(bucket::location(&bucket)),
+        BucketOp::GetVersioning => Ok(bucket::versioning(&bucket)),
+        BucketOp::PutVersioning => bucket::put_versioning(storage, request, &bucket).await,
+        BucketOp::GetTagging => tagging::get_bucket_tagging(&bucket),
+        BucketOp::PutTagging => tagging::put_bucket_tagging(storage, request, &bucket).await,
+        BucketOp::DeleteTagging => tagging::delete_bucket_tagging(storage, &bucket).await,
+        BucketOp::GetAcl => Ok(acl::owner_full_control(&bucket)),
+        BucketOp::GetNotConfigured { code, message } => Err(StorageError::S3(
+            StatusCode::NOT_FOUND,
+            code,
+            message.into(),
+        )),
+        // Deleting a configuration Kumo does not keep: there is nothing to delete.
+        BucketOp::DeleteNotConfigured => Ok(empty(StatusCode::NO_CONTENT)),
+        BucketOp::GetAccelerate => Ok(bucket::empty_configuration("AccelerateConfiguration")),
+        BucketOp::GetRequestPayment => Ok(bucket::request_payment()),
+        BucketOp::GetLogging => Ok(bucket::empty_configuration("BucketLoggingStatus")),
+        BucketOp::GetNotification => Ok(bucket::empty_configuration("NotificationConfiguration")),
+        BucketOp::ListObjects => list::list_objects(storage, request, &bucket, false).await,
+        BucketOp::ListObjectsV2 => list::list_objects(storage, request, &bucket, true).await,
+        BucketOp::ListObjectVersions => list::list_versions(storage, request, &bucket).await,
+        BucketOp::ListMultipartUploads => multipart::list_uploads(storage, request, &bucket).await,
+        BucketOp::DeleteObjects => delete::delete_objects(storage, request, &bucket).await,
+        BucketOp::NotImplemented { what, .. } => Err(StorageError::not_implemented(&what)),
     }
 }
 
-/// Object sub-resources Kumo does not serve: answered `NotImplemented`, never with the
-/// object itself.
-const UNSUPPORTED_SUBRESOURCES: &[&str] =
-    &["retention", "legal-hold", "torrent", "restore", "select"];
-
-async fn route_bucket(storage: &ObjectStorage, request: S3Request) -> Result<Response> {
-    let name = request.bucket()?.to_string();
-    match request.method {
-        Method::PUT if request.query.is_empty() || only_harmless(&request) => {
-            bucket::create(storage, request).await
+async fn object_operation(
+    storage: &ObjectStorage,
+    request: &S3Request,
+    bucket: &buckets::AuthorizedBucket,
+    key: &ObjectKey,
+    op: ObjectOp,
+) -> Result<Response> {
+    match op {
+        ObjectOp::Put => put::put_object(storage, request, bucket, key).await,
+        ObjectOp::Copy => copy::copy_object(storage, request, bucket, key).await,
+        ObjectOp::Get | ObjectOp::Head => get::get_object(storage, request, bucket, key).await,
+        ObjectOp::GetAttributes => get::get_attributes(storage, request, bucket, key).await,
+        ObjectOp::Delete => delete::delete_object(storage, request, bucket, key).await,
+        ObjectOp::GetTagging => tagging::get_tagging(storage, request, bucket, key).await,
+        ObjectOp::PutTagging => tagging::put_tagging(storage, request, bucket, key).await,
+        ObjectOp::DeleteTagging => tagging::delete_tagging(storage, request, bucket, key).await,
+        ObjectOp::GetAcl => {
+            get::get_readable(storage, request, bucket, key).await?;
+            Ok(acl::owner_full_control(bucket))
         }
-        Method::HEAD => {
-            buckets::owned(storage, &request.principal, &name).await?;
-            Ok(empty(StatusCode::OK))
+        ObjectOp::CreateMultipartUpload => {
+            multipart::create_upload(storage, request, bucket, key).await
         }
-        Method::DELETE if request.has("tagging") => {
-            buckets::set_tags(storage, &request.principal, &name, None).await?;
-            Ok(empty(StatusCode::NO_CONTENT))
+        ObjectOp::UploadPart {
+            upload_id,
+            part_number,
+        } => multipart::upload_part(storage, request, bucket, key, &upload_id, part_number).await,
+        ObjectOp::UploadPartCopy {
+            upload_id,
+            part_number,
+        } => {
+            multipart::upload_part_copy(storage, request, bucket, key, &upload_id, part_number)
+                .await
         }
-        Method::DELETE if only_harmless(&request) => {
-            buckets::delete(storage, &request.principal, &name).await?;
-            Ok(empty(StatusCode::NO_CONTENT))
+        ObjectOp::CompleteMultipartUpload { upload_id } => {
+            multipart::complete_upload(storage, request, bucket, key, &upload_id).await
         }
-        Method::POST if request.has("delete") => delete::delete_objects(storage, request).await,
-        Method::GET => bucket::get(storage, request, &name).await,
-        Method::PUT => bucket::put_subresource(storage, request, &name).await,
-        Method::DELETE
-            if request
-                .query
-                .keys()
-                .any(|k| bucket::not_configured(k).is_some()) =>
-        {
-            buckets::writable(storage, &request.principal, &name).await?;
-            // Deleting a configuration Kumo does not keep: there is nothing to delete.
-            Ok(empty(StatusCode::NO_CONTENT))
+        ObjectOp::AbortMultipartUpload { upload_id } => {
+            multipart::abort_upload(storage, bucket, key, &upload_id).await
         }
-        Method::DELETE => {
-            buckets::writable(storage, &request.principal, &name).await?;
-            // Anything else is not a delete Kumo knows: never answer it as done.
-            let what = request
-                .query
-                .keys()
-                .find(|k| *k != "x-id")
-                .cloned()
-                .unwrap_or_default();
-            Err(StorageError::not_implemented(&format!("DELETE ?{what}")))
+        ObjectOp::ListParts { upload_id } => {
+            multipart::list_parts(storage, request, bucket, key, &upload_id).await
         }
-        _ => Err(objects::method_not_allowed()),
+        ObjectOp::NotImplemented(what) => {
+            // The object must exist: a missing one is NoSuchKey, as for any read.
+            get::get_readable(storage, request, bucket, key).await?;
+            Err(StorageError::not_implemented(&what))
+        }
     }
-}
-
-/// Query parameters SDKs add that change nothing (`x-id=…`).
-fn only_harmless(request: &S3Request) -> bool {
-    request.query.keys().all(|k| k == "x-id")
 }
 
 /// The gateway spawns `handle` on a multi-threaded runtime: it must stay `Send`.

@@ -12,19 +12,23 @@ use super::request::{malformed_xml, read_document};
 use super::response::{
     checksum_member, checksum_type, empty, encode_key, set_header, version_header, xml_response,
 };
-use super::xml::{self, XmlWriter};
+use super::xml::{self, S3Xml};
 use super::S3Request;
 use crate::blobs;
-use crate::buckets;
+use crate::buckets::AuthorizedBucket;
 use crate::checksum::{ChecksumAlgorithm, ChecksumError, IntegrityExpectation, ObjectHasher};
 use crate::error::{Result, StorageError};
 use crate::multipart;
-use crate::objects;
+use crate::objects::{self, ObjectKey};
+use crate::write;
 use crate::ObjectStorage;
 
-pub(super) async fn create_upload(storage: &ObjectStorage, request: S3Request) -> Result<Response> {
-    let bucket = request.bucket()?.to_string();
-    let key = request.key()?.to_string();
+pub(super) async fn create_upload(
+    storage: &ObjectStorage,
+    request: &S3Request,
+    bucket: &AuthorizedBucket,
+    key: &ObjectKey,
+) -> Result<Response> {
     let mut template = version_template(&request.headers)?;
     template.checksum_algorithm = match request.header("x-amz-checksum-algorithm") {
         Some(name) => Some(
@@ -35,21 +39,13 @@ pub(super) async fn create_upload(storage: &ObjectStorage, request: S3Request) -
         ),
         None => None,
     };
-    let checksum_type = requested_checksum_type(&request, template.checksum_algorithm.as_deref())?;
-    let upload = multipart::create(
-        storage,
-        &request.principal,
-        &bucket,
-        &key,
-        &template,
-        checksum_type,
-    )
-    .await?;
-    let mut w = XmlWriter::new("InitiateMultipartUploadResult");
-    w.text("Bucket", &bucket)
-        .text("Key", &key)
+    let checksum_type = requested_checksum_type(request, template.checksum_algorithm.as_deref())?;
+    let upload = multipart::create(storage, bucket, key, &template, checksum_type).await?;
+    let mut w = xml::document("InitiateMultipartUploadResult");
+    w.text("Bucket", bucket.name())
+        .text("Key", key)
         .text("UploadId", &upload.upload_id);
-    let mut response = xml_response(w.finish("InitiateMultipartUploadResult"));
+    let mut response = xml_response(w.finish());
     if let Some(alg) = &template.checksum_algorithm {
         set_header(&mut response, "x-amz-checksum-algorithm", alg);
         set_header(&mut response, "x-amz-checksum-type", upload.checksum_type());
@@ -86,31 +82,15 @@ pub(super) fn requested_checksum_type(
     Ok(Some(checksum_type))
 }
 
-pub(super) fn part_params(request: &S3Request) -> Result<(String, i32)> {
-    let upload_id = request
-        .param("uploadId")
-        .ok_or_else(|| StorageError::invalid_argument("uploadId is required"))?
-        .to_string();
-    let number = request
-        .param("partNumber")
-        .and_then(|n| n.parse::<i64>().ok())
-        .ok_or_else(|| {
-            StorageError::invalid_argument(
-                "Part number must be an integer between 1 and 10000, inclusive",
-            )
-        })?;
-    Ok((upload_id, multipart::validate_part_number(number)?))
-}
-
-pub(super) async fn upload_part(storage: &ObjectStorage, request: S3Request) -> Result<Response> {
-    let (upload_id, number) = part_params(&request)?;
-    let bucket = request.bucket()?.to_string();
-    let key = request.key()?.to_string();
-    let upload = multipart::get(storage, &request.principal, &bucket, &key, &upload_id).await?;
-    crate::require_write(&request.principal)?;
-    if request.headers.contains_key("x-amz-copy-source") {
-        return upload_part_copy(storage, request, upload, number).await;
-    }
+pub(super) async fn upload_part(
+    storage: &ObjectStorage,
+    request: &S3Request,
+    bucket: &AuthorizedBucket,
+    key: &ObjectKey,
+    upload_id: &str,
+    number: i32,
+) -> Result<Response> {
+    let upload = multipart::get(storage, bucket, key, upload_id).await?;
     // A part of an upload created with a checksum algorithm carries that checksum (computed
     // here when the client sent none); another algorithm is refused, as S3 does.
     let upload_algorithm = upload
@@ -127,47 +107,33 @@ pub(super) async fn upload_part(storage: &ObjectStorage, request: S3Request) -> 
             )));
         }
     }
-    let mut incoming = body::incoming(
+    let incoming = body::incoming(
         &request.headers,
         request.context.as_ref(),
         || request.take_body(),
         multipart::MAX_PART_BYTES,
         upload_algorithm,
     )?;
-    let verifier = &mut incoming.verifier;
-    let mut observe = |data: &[u8]| verifier.update(data);
-    let written = blobs::write_blob(storage, incoming.stream, &mut observe).await?;
-    let integrity = incoming.verifier.finish()?;
-    let md5_hex = hex::encode(integrity.md5);
-    let checksum = integrity.checksum.as_ref().map(|c| c.1.clone());
-    let part = multipart::save_part(
-        storage,
-        &upload,
-        number,
-        &written,
-        &md5_hex,
-        checksum.as_deref(),
-    )
-    .await?;
+    let written = write::write_object(storage, incoming.stream, incoming.verifier).await?;
+    let part = multipart::save_part(storage, &upload, number, &written).await?;
     let mut response = empty(StatusCode::OK);
     set_header(&mut response, "etag", &part.etag());
-    if let Some((alg, value)) = &integrity.checksum {
-        set_header(
-            &mut response,
-            &format!("x-amz-checksum-{}", alg.to_ascii_lowercase()),
-            value,
-        );
+    if let Some((algorithm, value)) = &written.digests.checksum {
+        set_header(&mut response, algorithm.header_name(), value);
     }
     Ok(response)
 }
 
 pub(super) async fn upload_part_copy(
     storage: &ObjectStorage,
-    request: S3Request,
-    upload: multipart::Upload,
+    request: &S3Request,
+    bucket: &AuthorizedBucket,
+    key: &ObjectKey,
+    upload_id: &str,
     number: i32,
 ) -> Result<Response> {
-    let (_, source) = copy_source(storage, &request).await?;
+    let upload = multipart::get(storage, bucket, key, upload_id).await?;
+    let source = copy_source(storage, request).await?;
     let size = source.size as u64;
     let (start, end) = match request.header("x-amz-copy-source-range") {
         Some(value) => {
@@ -189,28 +155,17 @@ pub(super) async fn upload_part_copy(
         .checksum_algorithm
         .as_deref()
         .and_then(ChecksumAlgorithm::parse);
-    let mut hasher = ObjectHasher::new(algorithm);
-    let mut observe = |data: &[u8]| hasher.update(data);
-    let written = blobs::write_blob(storage, Box::pin(stream), &mut observe).await?;
-    let digests = hasher.finish();
-    let md5_hex = digests.md5_hex();
-    let checksum = digests.checksum;
-    let part = multipart::save_part(
-        storage,
-        &upload,
-        number,
-        &written,
-        &md5_hex,
-        checksum.as_ref().map(|(_, value)| value.as_str()),
-    )
-    .await?;
-    let mut w = XmlWriter::new("CopyPartResult");
+    // Our own chunks, verified as they were read: nothing to check but to hash.
+    let written =
+        write::write_object(storage, Box::pin(stream), ObjectHasher::new(algorithm)).await?;
+    let part = multipart::save_part(storage, &upload, number, &written).await?;
+    let mut w = xml::document("CopyPartResult");
     w.time("LastModified", part.last_modified)
         .text("ETag", &part.etag());
-    if let Some((algorithm, value)) = &checksum {
+    if let Some((algorithm, value)) = &written.digests.checksum {
         w.text(&format!("Checksum{}", algorithm.as_str()), value);
     }
-    let mut response = xml_response(w.finish("CopyPartResult"));
+    let mut response = xml_response(w.finish());
     if source.version_id != objects::NULL_VERSION {
         set_header(
             &mut response,
@@ -223,14 +178,12 @@ pub(super) async fn upload_part_copy(
 
 pub(super) async fn complete_upload(
     storage: &ObjectStorage,
-    request: S3Request,
+    request: &S3Request,
+    bucket: &AuthorizedBucket,
+    key: &ObjectKey,
+    upload_id: &str,
 ) -> Result<Response> {
-    let bucket_name = request.bucket()?.to_string();
-    let key = request.key()?.to_string();
-    let upload_id = request.param("uploadId").unwrap_or("").to_string();
-    let principal = request.principal.clone();
-    let upload = multipart::get(storage, &principal, &bucket_name, &key, &upload_id).await?;
-    let bucket = buckets::writable(storage, &principal, &bucket_name).await?;
+    let upload = multipart::get(storage, bucket, key, upload_id).await?;
     let body = read_document(request.take_body(), "CompleteMultipartUpload").await?;
     // The part checksums the client lists are checked against the stored ones.
     let listed_checksum = upload
@@ -282,44 +235,40 @@ pub(super) async fn complete_upload(
             None => None,
         },
     };
-    let row = multipart::complete(
-        storage, &principal, &bucket, &upload, &parts, &condition, &expected,
-    )
-    .await?;
-    let mut w = XmlWriter::new("CompleteMultipartUploadResult");
-    w.text("Location", &format!("/{bucket_name}/{key}"))
-        .text("Bucket", &bucket_name)
-        .text("Key", &key)
+    let row = multipart::complete(storage, bucket, &upload, &parts, &condition, &expected).await?;
+    let mut w = xml::document("CompleteMultipartUploadResult");
+    w.text("Location", &format!("/{}/{key}", bucket.name()))
+        .text("Bucket", bucket.name())
+        .text("Key", key)
         .text("ETag", &row.etag);
     if let (Some(alg), Some(value)) = (&row.checksum_algorithm, &row.checksum_value) {
         w.text(&format!("Checksum{}", checksum_member(alg)), value)
             .text("ChecksumType", checksum_type(value));
     }
-    let mut response = xml_response(w.finish("CompleteMultipartUploadResult"));
-    version_header(&mut response, &bucket, &row);
+    let mut response = xml_response(w.finish());
+    version_header(&mut response, bucket, &row);
     Ok(response)
 }
 
-pub(super) async fn abort_upload(storage: &ObjectStorage, request: S3Request) -> Result<Response> {
-    let upload_id = request.param("uploadId").unwrap_or("");
-    let upload = multipart::get(
-        storage,
-        &request.principal,
-        request.bucket()?,
-        request.key()?,
-        upload_id,
-    )
-    .await?;
-    crate::require_write(&request.principal)?;
-    multipart::abort(storage, &upload).await?;
+pub(super) async fn abort_upload(
+    storage: &ObjectStorage,
+    bucket: &AuthorizedBucket,
+    key: &ObjectKey,
+    upload_id: &str,
+) -> Result<Response> {
+    let upload = multipart::get(storage, bucket, key, upload_id).await?;
+    multipart::abort(storage, bucket, &upload).await?;
     Ok(empty(StatusCode::NO_CONTENT))
 }
 
-pub(super) async fn list_parts(storage: &ObjectStorage, request: S3Request) -> Result<Response> {
-    let bucket = request.bucket()?.to_string();
-    let key = request.key()?.to_string();
-    let upload_id = request.param("uploadId").unwrap_or("").to_string();
-    let upload = multipart::get(storage, &request.principal, &bucket, &key, &upload_id).await?;
+pub(super) async fn list_parts(
+    storage: &ObjectStorage,
+    request: &S3Request,
+    bucket: &AuthorizedBucket,
+    key: &ObjectKey,
+    upload_id: &str,
+) -> Result<Response> {
+    let upload = multipart::get(storage, bucket, key, upload_id).await?;
     let number = |name: &str, default: i64| -> Result<i64> {
         match request.param(name) {
             None => Ok(default),
@@ -332,13 +281,13 @@ pub(super) async fn list_parts(storage: &ObjectStorage, request: S3Request) -> R
     };
     let after = number("part-number-marker", 0)?.min(10_000) as i32;
     let max = number("max-parts", 1000)?.min(1000);
-    let mut parts = multipart::parts(storage, &upload_id, after, max + 1).await?;
+    let mut parts = multipart::parts(storage, &upload, after, max + 1).await?;
     let truncated = parts.len() as i64 > max;
     parts.truncate(max as usize);
-    let mut w = XmlWriter::new("ListPartsResult");
-    w.text("Bucket", &bucket)
-        .text("Key", &key)
-        .text("UploadId", &upload_id);
+    let mut w = xml::document("ListPartsResult");
+    w.text("Bucket", bucket.name())
+        .text("Key", key)
+        .text("UploadId", upload_id);
     w.owner("Initiator", &upload.account_id)
         .owner("Owner", &upload.account_id);
     w.text("StorageClass", "STANDARD")
@@ -360,29 +309,34 @@ pub(super) async fn list_parts(storage: &ObjectStorage, request: S3Request) -> R
         if let (Some(alg), Some(value)) = (&upload.checksum_algorithm, &part.checksum_value) {
             w.text(&format!("Checksum{}", checksum_member(alg)), value);
         }
-        w.close("Part");
+        w.close();
     }
-    Ok(xml_response(w.finish("ListPartsResult")))
+    Ok(xml_response(w.finish()))
 }
 
 pub(super) async fn list_uploads(
     storage: &ObjectStorage,
     request: &S3Request,
-    name: &str,
+    bucket: &AuthorizedBucket,
 ) -> Result<Response> {
     let url = url_encoding(request)?;
     let prefix = request.param("prefix").unwrap_or("");
     let max = max_keys(request, "max-uploads")?;
     let key_marker = request.param("key-marker").filter(|s| !s.is_empty());
     let id_marker = request.param("upload-id-marker").filter(|s| !s.is_empty());
-    let mut uploads =
-        multipart::list_uploads(storage, name, prefix, key_marker, id_marker, max as i64 + 1)
-            .await?;
+    let mut uploads = multipart::list_uploads(
+        storage,
+        bucket,
+        prefix,
+        key_marker,
+        id_marker,
+        max as i64 + 1,
+    )
+    .await?;
     let truncated = uploads.len() > max;
     uploads.truncate(max);
-    let root = "ListMultipartUploadsResult";
-    let mut w = XmlWriter::new(root);
-    w.text("Bucket", name)
+    let mut w = xml::document("ListMultipartUploadsResult");
+    w.text("Bucket", bucket.name())
         .text("KeyMarker", key_marker.unwrap_or(""))
         .text("UploadIdMarker", id_marker.unwrap_or(""));
     if let (true, Some(last)) = (truncated, uploads.last()) {
@@ -403,7 +357,7 @@ pub(super) async fn list_uploads(
             .owner("Owner", &upload.account_id);
         w.text("StorageClass", "STANDARD")
             .time("Initiated", upload.initiated_at)
-            .close("Upload");
+            .close();
     }
-    Ok(xml_response(w.finish(root)))
+    Ok(xml_response(w.finish()))
 }

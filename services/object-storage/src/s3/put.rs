@@ -6,10 +6,10 @@ use http::{HeaderMap, StatusCode};
 
 use super::response::{checksum_headers, empty, set_header, version_header};
 use super::S3Request;
-use crate::blobs;
-use crate::buckets;
+use crate::buckets::AuthorizedBucket;
 use crate::error::{Result, StorageError};
-use crate::objects::{self, NewVersion};
+use crate::objects::{self, NewVersion, ObjectKey};
+use crate::write;
 use crate::ObjectStorage;
 
 /// Largest single PUT S3 accepts.
@@ -97,10 +97,12 @@ pub(super) fn parse_tagging_header(value: &[u8]) -> Result<Vec<(String, String)>
         .collect()
 }
 
-pub(super) async fn put_object(storage: &ObjectStorage, request: S3Request) -> Result<Response> {
-    let bucket_name = request.bucket()?.to_string();
-    let key = request.key()?.to_string();
-    objects::validate_key(&key)?;
+pub(super) async fn put_object(
+    storage: &ObjectStorage,
+    request: &S3Request,
+    bucket: &AuthorizedBucket,
+    key: &ObjectKey,
+) -> Result<Response> {
     let template = version_template(&request.headers)?;
     // Conditional write: `If-None-Match: *` refuses to overwrite an existing object,
     // `If-Match` to replace anything but the named version.
@@ -108,39 +110,22 @@ pub(super) async fn put_object(storage: &ObjectStorage, request: S3Request) -> R
         request.header("if-none-match"),
         request.header("if-match"),
     )?;
-    // The bucket first: a refusal leaves the body unread (to be drained), not half-stored.
-    let bucket = buckets::writable(storage, &request.principal, &bucket_name).await?;
-    let mut incoming = super::body::incoming(
+    // The bucket was authorized first: a refusal leaves the body unread (to be drained),
+    // not half-stored.
+    let incoming = super::body::incoming(
         &request.headers,
         request.context.as_ref(),
         || request.take_body(),
         MAX_PUT_BYTES,
         None,
     )?;
-    let verifier = &mut incoming.verifier;
-    let mut observe = |data: &[u8]| verifier.update(data);
-    let written = blobs::write_blob(storage, incoming.stream, &mut observe).await?;
-    let integrity = incoming.verifier.finish()?;
-    let version = NewVersion {
-        size: written.size,
-        etag: format!("\"{}\"", hex::encode(integrity.md5)),
-        checksum_algorithm: integrity.checksum.as_ref().map(|c| c.0.clone()),
-        checksum_value: integrity.checksum.as_ref().map(|c| c.1.clone()),
-        ..template
-    };
-    let row = objects::commit_written_if(
-        storage,
-        &bucket,
-        &request.principal,
-        &key,
-        &written,
-        version,
-        &condition,
-    )
-    .await?;
+    let written = write::write_object(storage, incoming.stream, incoming.verifier).await?;
+    let version = written.new_version(template);
+    let row = objects::commit_written_if(storage, bucket, key, &written.blob, version, &condition)
+        .await?;
     let mut response = empty(StatusCode::OK);
     set_header(&mut response, "etag", &row.etag);
-    version_header(&mut response, &bucket, &row);
+    version_header(&mut response, bucket, &row);
     if let (Some(alg), Some(value)) = (&row.checksum_algorithm, &row.checksum_value) {
         checksum_headers(&mut response, alg, value);
     }

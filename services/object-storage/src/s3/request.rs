@@ -15,9 +15,8 @@ use crate::objects::{self, ObjectKey};
 /// One parsed S3 request.
 pub struct S3Request {
     pub method: Method,
-    pub bucket: Option<String>,
-    /// The key, checked once here (see [`ObjectKey`]).
-    pub key: Option<ObjectKey>,
+    /// `/bucket/key` (as far as the request names them), for errors' `Resource`.
+    pub resource: String,
     /// Query parameters, strictly decoded and checked by [`parse_query`]; sub-resources like
     /// `versioning` have empty values.
     pub query: BTreeMap<String, String>,
@@ -50,28 +49,6 @@ impl S3Request {
 
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers.get(name).and_then(|v| v.to_str().ok())
-    }
-
-    /// The bucket, which every request but ListBuckets names.
-    pub fn bucket(&self) -> Result<&str> {
-        self.bucket
-            .as_deref()
-            .ok_or_else(|| StorageError::invalid_request("this request needs a bucket"))
-    }
-
-    pub fn key(&self) -> Result<&ObjectKey> {
-        self.key
-            .as_ref()
-            .ok_or_else(|| StorageError::invalid_request("this request needs an object key"))
-    }
-
-    /// `/bucket/key` for error `Resource` fields.
-    pub fn resource(&self) -> String {
-        match (&self.bucket, &self.key) {
-            (Some(b), Some(k)) => format!("/{b}/{k}"),
-            (Some(b), None) => format!("/{b}"),
-            _ => "/".to_string(),
-        }
     }
 }
 

@@ -1,89 +1,31 @@
-//! S3's XML: a small writer for responses and a reader for the flat request documents S3
-//! takes (CreateBucketConfiguration, VersioningConfiguration, Tagging,
-//! CompleteMultipartUpload, Delete).
+//! S3's XML: responses are written with the shared `kumo_common::xml::XmlWriter` (the
+//! root in S3's namespace, [`document`]); requests' flat documents
+//! (CreateBucketConfiguration, VersioningConfiguration, Tagging, CompleteMultipartUpload,
+//! Delete) are read here.
 
 use chrono::{DateTime, Utc};
-use kumo_common::xml::escape;
+pub use kumo_common::xml::XmlWriter;
 
 pub const NAMESPACE: &str = "http://s3.amazonaws.com/doc/2006-03-01/";
 
-/// Builds an XML document element by element.
-pub struct XmlWriter {
-    out: String,
+/// A response document whose root element carries S3's namespace.
+pub fn document(root: &str) -> XmlWriter {
+    XmlWriter::document(root, Some(NAMESPACE))
 }
 
-impl XmlWriter {
-    /// A document whose root element carries S3's namespace.
-    pub fn new(root: &str) -> Self {
-        Self {
-            out: format!(
-                "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<{root} xmlns=\"{NAMESPACE}\">"
-            ),
-        }
-    }
-
-    pub fn open(&mut self, name: &str) -> &mut Self {
-        self.out.push('<');
-        self.out.push_str(name);
-        self.out.push('>');
-        self
-    }
-
-    /// Append markup as is (callers pass constant, well-formed text).
-    pub fn raw(&mut self, markup: &str) -> &mut Self {
-        self.out.push_str(markup);
-        self
-    }
-
-    pub fn close(&mut self, name: &str) -> &mut Self {
-        self.out.push_str("</");
-        self.out.push_str(name);
-        self.out.push('>');
-        self
-    }
-
-    pub fn text(&mut self, name: &str, value: &str) -> &mut Self {
-        self.open(name);
-        self.out.push_str(&escape(value));
-        self.close(name)
-    }
-
-    pub fn opt(&mut self, name: &str, value: Option<&str>) -> &mut Self {
-        if let Some(value) = value {
-            self.text(name, value);
-        }
-        self
-    }
-
-    pub fn bool(&mut self, name: &str, value: bool) -> &mut Self {
-        self.text(name, if value { "true" } else { "false" })
-    }
-
-    pub fn num(&mut self, name: &str, value: impl std::fmt::Display) -> &mut Self {
-        self.text(name, &value.to_string())
-    }
-
-    pub fn time(&mut self, name: &str, value: DateTime<Utc>) -> &mut Self {
-        self.text(name, &iso8601(value))
-    }
-
-    /// `<Owner><ID/><DisplayName/></Owner>` for an account.
-    pub fn owner(&mut self, name: &str, account_id: &str) -> &mut Self {
-        self.open(name)
-            .text("ID", &canonical_user_id(account_id))
-            .text("DisplayName", account_id)
-            .close(name)
-    }
-
-    pub fn finish(mut self, root: &str) -> String {
-        self.close(root);
-        self.out
-    }
+/// What S3 documents write in many places.
+pub trait S3Xml {
+    /// `<name><ID/><DisplayName/></name>` for an account (`Owner`, `Initiator`).
+    fn owner(&mut self, name: &str, account_id: &str) -> &mut Self;
 }
 
-/// S3's timestamp in listings: `2009-10-12T17:50:30.000Z`.
-pub fn iso8601(value: DateTime<Utc>) -> String {
-    value.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
+impl S3Xml for XmlWriter {
+    fn owner(&mut self, name: &str, account_id: &str) -> &mut Self {
+        self.element(name, |xml| {
+            xml.text("ID", &canonical_user_id(account_id))
+                .text("DisplayName", account_id);
+        })
+    }
 }
 
 /// HTTP date for `Last-Modified`: `Wed, 12 Oct 2009 17:50:00 GMT`.
@@ -391,13 +333,11 @@ pub fn parse_tagging(xml: &str) -> Vec<(String, String)> {
 }
 
 pub fn write_tagging(tags: &[(String, String)]) -> String {
-    let mut w = XmlWriter::new("Tagging");
-    w.open("TagSet");
-    for (k, v) in tags {
-        w.open("Tag").text("Key", k).text("Value", v).close("Tag");
-    }
-    w.close("TagSet");
-    w.finish("Tagging")
+    let mut w = document("Tagging");
+    w.list("TagSet", "Tag", tags, |w, (k, v)| {
+        w.text("Key", k).text("Value", v);
+    });
+    w.finish()
 }
 
 #[cfg(test)]
@@ -493,9 +433,16 @@ mod tests {
 
     #[test]
     fn writes_namespaced_documents() {
-        let mut w = XmlWriter::new("Root");
-        w.text("Name", "a<b").bool("Flag", true);
-        let doc = w.finish("Root");
-        assert!(doc.contains(r#"<Root xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Name>a&lt;b</Name><Flag>true</Flag></Root>"#));
+        let mut w = document("Root");
+        w.text("Name", "a<b")
+            .bool("Flag", true)
+            .owner("Owner", "123");
+        let doc = w.finish();
+        assert!(doc.starts_with("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Root xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><Name>a&lt;b</Name><Flag>true</Flag><Owner><ID>"));
+        assert!(doc.ends_with("</ID><DisplayName>123</DisplayName></Owner></Root>"));
+        assert_eq!(
+            write_tagging(&[("k".into(), "v&".into())]),
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Tagging xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><TagSet><Tag><Key>k</Key><Value>v&amp;</Value></Tag></TagSet></Tagging>"
+        );
     }
 }
