@@ -117,9 +117,7 @@ async fn get_instance(
     Caller(caller): Caller,
     ValidPath(id): ValidPath<String>,
 ) -> Result<Json<Instance>> {
-    Ok(Json(
-        instances::get(&compute.pool, &caller, &InstanceId::parse(&id)?).await?,
-    ))
+    Ok(Json(instances::get(&compute.pool, &caller, &id).await?))
 }
 
 #[utoipa::path(delete, path = "/v1/instances/{instance_id}", tag = "compute",

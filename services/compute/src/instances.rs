@@ -25,7 +25,9 @@ mod lifecycle;
 pub mod transitions;
 
 pub use attributes::{get_attribute, modify_attribute, AttributeValue};
-pub use lifecycle::{finish_termination, purge_terminated, reboot, start, stop, terminate};
+pub use lifecycle::{
+    apply, finish_termination, purge_terminated, reboot, start, stop, terminate, Cause,
+};
 
 /// At most this many instances per RunInstances call.
 pub const MAX_LAUNCH_COUNT: i64 = 100;
@@ -503,6 +505,20 @@ pub fn filter_matches(filter: &filters::Compiled, instance: &Instance) -> bool {
     }
 }
 
+/// Every id of `ids` is among `rows` (else `InvalidInstanceID.NotFound` naming the missing).
+fn all_found(ids: &[String], rows: &[InstanceRow]) -> Result<()> {
+    let missing: Vec<String> = ids
+        .iter()
+        .filter(|id| !rows.iter().any(|r| &r.instance_id == *id))
+        .cloned()
+        .collect();
+    if missing.is_empty() {
+        Ok(())
+    } else {
+        Err(ComputeError::instance_not_found(&missing))
+    }
+}
+
 /// A page of DescribeInstances.
 #[derive(Debug, Clone, Default)]
 pub struct DescribeQuery {
@@ -551,14 +567,7 @@ pub async fn describe(
     .bind(&instance_ids)
     .fetch_all(pool)
     .await?;
-    let missing: Vec<String> = instance_ids
-        .iter()
-        .filter(|id| !rows.iter().any(|r| &r.instance_id == *id))
-        .cloned()
-        .collect();
-    if !missing.is_empty() {
-        return Err(ComputeError::instance_not_found(&missing));
-    }
+    all_found(&instance_ids, &rows)?;
     let instances = rows_with_tags(pool, &caller.account_id, rows).await?;
     let matching = filters::select(
         &caller.account_id,
@@ -578,12 +587,13 @@ pub async fn describe(
     })?)
 }
 
-pub async fn get(pool: &PgPool, caller: &Principal, instance_id: &InstanceId) -> Result<Instance> {
+/// One of the caller's instances; `instance_id` is parsed here (its callers hold ids as text).
+pub async fn get(pool: &PgPool, caller: &Principal, instance_id: &str) -> Result<Instance> {
     let (mut found, _) = describe(
         pool,
         caller,
         &DescribeQuery {
-            instance_ids: vec![instance_id.clone()],
+            instance_ids: vec![InstanceId::parse(instance_id)?],
             ..Default::default()
         },
     )
@@ -599,7 +609,7 @@ pub async fn console_output(
     caller: &Principal,
     instance_id: &InstanceId,
 ) -> Result<(Vec<u8>, Option<DateTime<Utc>>)> {
-    get(pool, caller, instance_id).await?;
+    get(pool, caller, instance_id.as_str()).await?;
     let row: Option<(Vec<u8>, DateTime<Utc>)> = sqlx::query_as(
         "SELECT output, updated_at FROM compute.console_output WHERE instance_id = $1",
     )

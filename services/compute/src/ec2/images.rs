@@ -3,13 +3,14 @@
 use kumo_auth::Principal;
 use kumo_common::xml::XmlWriter;
 
+use super::page;
 use super::params::Params;
 use super::xml::{fragment, returned_true, tag_set};
-use super::{apply_filters, check_filters, page};
 use crate::error::{ComputeError, Result};
 use crate::images::{self, Image, RegisterImage};
 use crate::tags::{self, Tags};
 use crate::Compute;
+use kumo_describe::filters::{check_names, select_by_fields};
 use kumo_describe::tags::is_tag_filter;
 
 const IMAGE_FILTERS: [&str; 15] = [
@@ -60,7 +61,7 @@ pub(super) async fn describe_images(
 ) -> Result<XmlWriter> {
     let page = page(p, (5, 1000))?;
     let filters = p.filters()?;
-    check_filters(&filters, |name| {
+    check_names(&filters, |name| {
         is_tag_filter(name) || IMAGE_FILTERS.contains(&name)
     })?;
     p.bool("IncludeDeprecated")?;
@@ -82,8 +83,14 @@ pub(super) async fn describe_images(
             (i, t)
         })
         .collect();
-    let selected =
-        apply_filters(caller, with_tags, &filters, image_field, |(_, t)| Some(t)).await?;
+    let selected = select_by_fields(
+        &caller.account_id,
+        with_tags,
+        &filters,
+        image_field,
+        |(_, t)| Some(t),
+    )
+    .await?;
     // The listing's order (oldest first) as the page's sort key.
     let (page, next_token) = page.apply(selected, |(image, _)| {
         (image.created_at.timestamp_micros(), image.image_id.clone())

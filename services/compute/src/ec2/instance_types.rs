@@ -3,12 +3,13 @@
 use kumo_auth::Principal;
 use kumo_common::xml::XmlWriter;
 
+use super::page;
 use super::params::Params;
 use super::xml::fragment;
-use super::{apply_filters, check_filters, page};
 use crate::error::{ComputeError, Result};
 use crate::instance_types::{self, InstanceType};
 use crate::Compute;
+use kumo_describe::filters::{check_names, select_by_fields};
 
 const INSTANCE_TYPE_FILTERS: [&str; 15] = [
     "instance-type",
@@ -57,7 +58,7 @@ pub(super) async fn describe_instance_types(
     let page = page(p, (5, 100))?;
     let names = p.list("InstanceType")?;
     let filters = p.filters()?;
-    check_filters(&filters, |name| INSTANCE_TYPE_FILTERS.contains(&name))?;
+    check_names(&filters, |name| INSTANCE_TYPE_FILTERS.contains(&name))?;
     let all = instance_types::list(&compute.pool).await?;
     // The catalog's order (seeded by the migrations, never reordered) as the sort key.
     let ordinal: Vec<String> = all.iter().map(|t| t.name.clone()).collect();
@@ -79,7 +80,14 @@ pub(super) async fn describe_instance_types(
         .into_iter()
         .filter(|t| names.is_empty() || names.contains(&t.name))
         .collect();
-    let selected = apply_filters(caller, selected, &filters, instance_type_field, |_| None).await?;
+    let selected = select_by_fields(
+        &caller.account_id,
+        selected,
+        &filters,
+        instance_type_field,
+        |_| None,
+    )
+    .await?;
     let (page, next_token) = page.apply(selected, |t| {
         ordinal
             .iter()

@@ -363,11 +363,17 @@ fn write_instance(xml: &mut XmlWriter, instance: &Instance, types: &[InstanceTyp
         })
         .text("platformDetails", "Linux/UNIX")
         .text("usageOperation", "RunInstances")
+        .element("hibernationOptions", |xml| {
+            xml.bool("configured", false);
+        })
+        // The metadata service answers on IPv4 only and serves no tags.
         .element("metadataOptions", |xml| {
             xml.text("state", "applied")
                 .text("httpTokens", "optional")
                 .num("httpPutResponseHopLimit", 1)
-                .text("httpEndpoint", "enabled");
+                .text("httpEndpoint", "enabled")
+                .text("httpProtocolIpv6", "disabled")
+                .text("instanceMetadataTags", "disabled");
         });
 }
 

@@ -8,11 +8,11 @@ use kumo_describe::tags::is_tag_filter;
 
 use super::params::Params;
 use super::xml::{fragment, tag_set};
-use super::{apply_filters, check_filters};
 use crate::error::{ComputeError, Result};
 use crate::key_pairs::{self, CreateKeyPair, ImportKeyPair, KeyPair, NewKeyPair};
 use crate::tags::{self, Tags};
 use crate::{require_write, Compute};
+use kumo_describe::filters::{check_names, select_by_fields};
 
 /// `PublicKeyMaterial`: base64 of the OpenSSH line (SDKs encode it); a raw line is accepted too.
 fn public_key_material(text: &str) -> Result<String> {
@@ -107,7 +107,7 @@ pub(super) async fn describe_key_pairs(
     p: Params<'_>,
 ) -> Result<XmlWriter> {
     let filters = p.filters()?;
-    check_filters(&filters, |name| {
+    check_names(&filters, |name| {
         is_tag_filter(name) || KEY_PAIR_FILTERS.contains(&name)
     })?;
     let include_public_key = p.bool("IncludePublicKey")?.unwrap_or(false);
@@ -127,9 +127,13 @@ pub(super) async fn describe_key_pairs(
             (k, t)
         })
         .collect();
-    let selected = apply_filters(caller, with_tags, &filters, key_pair_field, |(_, t)| {
-        Some(t)
-    })
+    let selected = select_by_fields(
+        &caller.account_id,
+        with_tags,
+        &filters,
+        key_pair_field,
+        |(_, t)| Some(t),
+    )
     .await?;
     let mut xml = XmlWriter::fragment();
     write_describe_key_pairs(&mut xml, &selected, include_public_key);

@@ -25,10 +25,9 @@ use http::{header, HeaderValue, StatusCode};
 use kumo_auth::Principal;
 use kumo_common::xml::XmlWriter;
 use kumo_common::{current_request_id, AwsError, AwsErrorFormat, QueryRequest};
-use kumo_describe::{filters, Filter, Page};
+use kumo_describe::Page;
 
 use crate::error::{ComputeError, Result};
-use crate::tags::Tags;
 use crate::{require_write, Compute};
 use params::Params;
 
@@ -142,34 +141,6 @@ fn xml_response(action: &str, inner: XmlWriter) -> Response {
         .headers_mut()
         .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/xml"));
     response
-}
-
-/// Every filter must be one `known` accepts (else `InvalidParameterValue`).
-fn check_filters(filters: &[Filter], known: impl Fn(&str) -> bool) -> Result<()> {
-    Ok(filters::check_names(filters, known)?)
-}
-
-/// Keep the items every filter accepts; see [`filters::select_by_fields`].
-async fn apply_filters<T, F, G>(
-    caller: &Principal,
-    items: Vec<T>,
-    filters: &[Filter],
-    fields: F,
-    tags_of: G,
-) -> Result<Vec<T>>
-where
-    T: Send + 'static,
-    F: Fn(&T, &str) -> Vec<String> + Send + Sync + 'static,
-    G: Fn(&T) -> Option<&Tags> + Send + Sync + 'static,
-{
-    Ok(kumo_describe::filters::select_by_fields(
-        &caller.account_id,
-        items,
-        filters,
-        fields,
-        tags_of,
-    )
-    .await?)
 }
 
 /// `MaxResults` (within `bounds`) and `NextToken`, parsed before any work is done.

@@ -7,9 +7,9 @@ use kumo_common::xml::{escape, XmlWriter};
 
 use super::params::Params;
 use super::xml::fragment;
-use super::{apply_filters, check_filters};
 use crate::error::{ComputeError, Result};
 use crate::Compute;
+use kumo_describe::filters::{check_names, select_by_fields};
 
 pub(super) async fn describe_availability_zones(
     compute: &Compute,
@@ -18,7 +18,7 @@ pub(super) async fn describe_availability_zones(
 ) -> Result<XmlWriter> {
     let region = compute.config.region.as_str();
     let filters = p.filters()?;
-    check_filters(&filters, |name| {
+    check_names(&filters, |name| {
         [
             "zone-name",
             "zone-id",
@@ -72,8 +72,8 @@ pub(super) async fn describe_availability_zones(
         })
         .collect();
     let owned_region = region.to_string();
-    let selected = apply_filters(
-        caller,
+    let selected = select_by_fields(
+        &caller.account_id,
         zones,
         &filters,
         move |(name, id): &(String, String), filter: &str| {
@@ -113,11 +113,11 @@ pub(super) async fn describe_regions(
         .filter(|r| wanted.is_empty() || wanted.contains(r))
         .collect();
     let filters = p.filters()?;
-    check_filters(&filters, |name| {
+    check_names(&filters, |name| {
         ["region-name", "endpoint", "opt-in-status"].contains(&name)
     })?;
-    let selected = apply_filters(
-        caller,
+    let selected = select_by_fields(
+        &caller.account_id,
         regions,
         &filters,
         |r: &String, filter: &str| match filter {

@@ -1,15 +1,15 @@
 //! EC2 CreateTags, DeleteTags and DescribeTags: their parameters, filters and XML.
 
 use kumo_auth::Principal;
-use kumo_common::ids::InstanceId;
 use kumo_common::xml::XmlWriter;
 
+use super::page;
 use super::params::Params;
 use super::xml::{fragment, returned_true};
-use super::{apply_filters, check_filters, page};
 use crate::error::{ComputeError, Result};
 use crate::tags::{self, TagDescription};
 use crate::{images, instances, key_pairs, require_write, Compute};
+use kumo_describe::filters::{check_names, select_by_fields};
 
 /// Every resource must exist in the caller's account.
 async fn check_resources(
@@ -23,7 +23,7 @@ async fn check_resources(
     for id in resource_ids {
         match tags::resource_type(id) {
             "instance" => {
-                instances::get(&compute.pool, caller, &InstanceId::parse(id)?).await?;
+                instances::get(&compute.pool, caller, id).await?;
             }
             "image" => {
                 let found =
@@ -109,11 +109,18 @@ pub(super) async fn describe_tags(
 ) -> Result<XmlWriter> {
     let page = page(p, (5, 1000))?;
     let filters = p.filters()?;
-    check_filters(&filters, |name| {
+    check_names(&filters, |name| {
         name.starts_with("tag:") || ["resource-id", "resource-type", "key", "value"].contains(&name)
     })?;
     let all = tags::describe(&compute.pool, &caller.account_id, &[], &[]).await?;
-    let selected = apply_filters(caller, all, &filters, tag_description_field, |_| None).await?;
+    let selected = select_by_fields(
+        &caller.account_id,
+        all,
+        &filters,
+        tag_description_field,
+        |_| None,
+    )
+    .await?;
     let (page, next_token) = page.apply(selected, |t| (t.resource_id.clone(), t.key.clone()))?;
     let mut xml = XmlWriter::fragment();
     write_describe_tags(&mut xml, &page, next_token.as_deref());

@@ -23,14 +23,7 @@ pub(super) async fn lock_rows(
     .bind(&ids)
     .fetch_all(&mut **tx)
     .await?;
-    let missing: Vec<String> = ids
-        .iter()
-        .filter(|id| !rows.iter().any(|r| &r.instance_id == *id))
-        .cloned()
-        .collect();
-    if !missing.is_empty() {
-        return Err(ComputeError::instance_not_found(&missing));
-    }
+    all_found(&ids, &rows)?;
     Ok(rows)
 }
 
@@ -57,24 +50,39 @@ fn refused(row: &InstanceRow, refusal: Refusal) -> ComputeError {
     }
 }
 
-/// Carry out a request's transition on one locked row.
-async fn apply(
+/// Who caused a transition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cause {
+    /// The tenant: the reason is written as is (`None` clears it) and the generation
+    /// always moves, so that agents act on the request.
+    Request,
+    /// The agent's observation: the reason stays unless there is a new one, and the
+    /// generation moves only with the desired state (the agent already did what it saw).
+    Observation,
+}
+
+/// Carry out a transition on one locked row.
+pub async fn apply(
     tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
     row: &InstanceRow,
     change: &Transition,
+    cause: Cause,
 ) -> Result<()> {
     match change.action {
         Action::None => {}
         Action::Update => {
             sqlx::query(
-                "UPDATE compute.instances SET state = $2, desired_state = $3, state_reason = $4,
-                     generation = generation + 1, updated_at = now()
+                "UPDATE compute.instances SET state = $2, desired_state = $3,
+                     state_reason = CASE WHEN $5 THEN $4 ELSE COALESCE($4, state_reason) END,
+                     generation = CASE WHEN $5 OR desired_state <> $3 THEN generation + 1 ELSE generation END,
+                     updated_at = now()
                  WHERE instance_id = $1",
             )
             .bind(&row.instance_id)
             .bind(change.state)
             .bind(change.desired)
             .bind(&change.reason)
+            .bind(cause == Cause::Request)
             .execute(&mut **tx)
             .await?;
         }
@@ -102,7 +110,7 @@ async fn request(
     let decided = decide(&rows, event)?;
     let mut changes = Vec::with_capacity(rows.len());
     for (row, change) in rows.iter().zip(&decided) {
-        apply(&mut tx, row, change).await?;
+        apply(&mut tx, row, change, Cause::Request).await?;
         changes.push(StateChange {
             instance_id: row.instance_id.clone(),
             previous_state: row.state,
