@@ -12,7 +12,7 @@ use sqlx::PgPool;
 
 use crate::error::{ComputeError, Result};
 use crate::instances::transitions::{self, Action, Event, Observation, Transition};
-use crate::instances::{self, InstanceRow};
+use crate::instances::{self, Cause, InstanceRow};
 use crate::{require_operator, Compute};
 
 fn sha256_hex(text: &str) -> String {
@@ -161,15 +161,11 @@ pub async fn sync(compute: &Compute, host_id: &str, request: &SyncRequest) -> Re
             observed.generation,
             observed.detail.as_deref(),
         );
-        match change {
-            Some(change) if change.action == Action::FinishTermination => {
-                instances::finish_termination(&mut tx, &row).await?
-            }
-            Some(change) if change.action == Action::Update => {
-                record_observation(&mut tx, &row, &change).await?;
+        if let Some(change) = change {
+            instances::apply(&mut tx, &row, &change, Cause::Observation).await?;
+            if change.action == Action::Update {
                 tracing::info!(instance_id = %row.instance_id, from = row.state.as_str(), to = change.state.as_str(), detail = ?observed.detail, "instance state changed");
             }
-            _ => {}
         }
         tx.commit().await?;
     }
@@ -186,29 +182,6 @@ pub async fn sync(compute: &Compute, host_id: &str, request: &SyncRequest) -> Re
         specs.push(instances::spec(pool, &compute.config, row).await?);
     }
     Ok(SyncResponse { instances: specs })
-}
-
-/// An observation's new state: the reason stays unless there is a new one, and the
-/// generation moves only with the desired state (the agent already did what it saw).
-async fn record_observation(
-    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
-    row: &InstanceRow,
-    change: &Transition,
-) -> Result<()> {
-    sqlx::query(
-                "UPDATE compute.instances SET state = $2, desired_state = $3,
-                     state_reason = COALESCE($4, state_reason),
-                     generation = CASE WHEN desired_state <> $3 THEN generation + 1 ELSE generation END,
-                     updated_at = now()
-                 WHERE instance_id = $1",
-            )
-    .bind(&row.instance_id)
-    .bind(change.state)
-    .bind(change.desired)
-    .bind(&change.reason)
-    .execute(&mut **tx)
-    .await?;
-    Ok(())
 }
 
 /// Store the tail of an instance's console (EC2 keeps the last 64 KiB).
