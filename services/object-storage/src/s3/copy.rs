@@ -58,6 +58,13 @@ pub(super) async fn copy_source(
     Ok(source)
 }
 
+/// A copy's answer names the source version it read, unless it is the `null` version.
+pub(super) fn copy_source_version_header(response: &mut Response, source: &ObjectVersion) {
+    if source.version_id != objects::NULL_VERSION {
+        set_header(response, "x-amz-copy-source-version-id", &source.version_id);
+    }
+}
+
 /// `x-amz-copy-source: [/]bucket/key[?versionId=id]`, the bucket and key URL-encoded:
 /// decoded strictly (`InvalidArgument` for bytes that are not UTF-8), the key checked as an
 /// [`ObjectKey`], the version id as every version id is.
@@ -130,13 +137,7 @@ pub(super) async fn copy_object(
         .text("ETag", &row.etag);
     let mut response = xml_response(w.finish());
     version_header(&mut response, bucket, &row);
-    if source.version_id != objects::NULL_VERSION {
-        set_header(
-            &mut response,
-            "x-amz-copy-source-version-id",
-            &source.version_id,
-        );
-    }
+    copy_source_version_header(&mut response, &source);
     Ok(response)
 }
 

@@ -5,7 +5,7 @@ use axum::response::Response;
 use http::StatusCode;
 
 use super::body;
-use super::copy::copy_source;
+use super::copy::{copy_source, copy_source_version_header};
 use super::list::{max_keys, url_encoding};
 use super::put::version_template;
 use super::request::{malformed_xml, read_document};
@@ -166,13 +166,7 @@ pub(super) async fn upload_part_copy(
         w.text(&format!("Checksum{}", algorithm.as_str()), value);
     }
     let mut response = xml_response(w.finish());
-    if source.version_id != objects::NULL_VERSION {
-        set_header(
-            &mut response,
-            "x-amz-copy-source-version-id",
-            &source.version_id,
-        );
-    }
+    copy_source_version_header(&mut response, &source);
     Ok(response)
 }
 
