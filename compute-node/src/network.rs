@@ -506,7 +506,8 @@ async fn inet_addrs_in(ns: &str, name: &str) -> Result<Vec<String>> {
     Ok(addrs)
 }
 
-fn validate_link_name(name: &str) -> Result<()> {
+/// A Linux interface name we create (bridge, veth, tap): 1–15 safe characters.
+pub(crate) fn validate_link_name(name: &str) -> Result<()> {
     let ok = !name.is_empty()
         && name.len() <= 15
         && name
@@ -516,7 +517,7 @@ fn validate_link_name(name: &str) -> Result<()> {
         Ok(())
     } else {
         Err(NodeError::InvalidSpec(format!(
-            "bridge name {name:?} must be 1–15 characters of [A-Za-z0-9._-]"
+            "link name {name:?} must be 1–15 characters of [A-Za-z0-9._-]"
         )))
     }
 }
@@ -529,13 +530,19 @@ fn validate_attachment(att: &NetworkAttachment) -> Result<()> {
             att.prefix_len
         )));
     }
-    let parts: Vec<&str> = att.mac.split(':').collect();
-    let mac_ok = parts.len() == 6
+    validate_mac(&att.mac)
+}
+
+/// `xx:xx:xx:xx:xx:xx` in hex.
+pub(crate) fn validate_mac(mac: &str) -> Result<()> {
+    let parts: Vec<&str> = mac.split(':').collect();
+    let ok = parts.len() == 6
         && parts
             .iter()
             .all(|p| p.len() == 2 && p.chars().all(|c| c.is_ascii_hexdigit()));
-    if !mac_ok {
-        return Err(NodeError::InvalidSpec(format!("bad MAC {:?}", att.mac)));
+    if ok {
+        Ok(())
+    } else {
+        Err(NodeError::InvalidSpec(format!("bad MAC address {mac:?}")))
     }
-    Ok(())
 }

@@ -9,6 +9,7 @@ use super::{
     absolute, Accel, VmRuntime, CONSOLE_FILE, DISK_FILE, PID_FILE, QMP_SOCKET, SUN_PATH_MAX,
 };
 use crate::error::{NodeError, Result};
+use crate::network::{validate_link_name, validate_mac};
 
 impl VmRuntime {
     /// The QEMU arguments (without the binary) that [`start`](Self::start) uses.
@@ -100,7 +101,7 @@ impl VmRuntime {
             ]);
         }
         if let Some(tap) = tap {
-            validate_tap(tap)?;
+            validate_link_name(tap)?;
             let mac = &spec.network.mac;
             validate_mac(mac)?;
             push(&[
@@ -111,32 +112,6 @@ impl VmRuntime {
             ]);
         }
         Ok(args)
-    }
-}
-
-fn validate_tap(tap: &str) -> Result<()> {
-    let ok = !tap.is_empty()
-        && tap.len() <= 15
-        && tap
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
-    if ok {
-        Ok(())
-    } else {
-        Err(NodeError::InvalidSpec(format!("bad tap name {tap:?}")))
-    }
-}
-
-fn validate_mac(mac: &str) -> Result<()> {
-    let parts: Vec<&str> = mac.split(':').collect();
-    let ok = parts.len() == 6
-        && parts
-            .iter()
-            .all(|p| p.len() == 2 && p.chars().all(|c| c.is_ascii_hexdigit()));
-    if ok {
-        Ok(())
-    } else {
-        Err(NodeError::InvalidSpec(format!("bad MAC address {mac:?}")))
     }
 }
 
