@@ -287,6 +287,24 @@ impl WriteCondition {
     }
 }
 
+/// `412 PreconditionFailed`: an `If-Match`, `If-None-Match: *` or `If-Unmodified-Since`
+/// (of a read, a write or a copy source) did not hold.
+pub fn precondition_failed() -> StorageError {
+    StorageError::S3(
+        StatusCode::PRECONDITION_FAILED,
+        "PreconditionFailed",
+        "At least one of the pre-conditions you specified did not hold".into(),
+    )
+}
+
+/// Does `etag` match an `If-Match` / `If-None-Match` list (comma-separated ETags, quoted or
+/// not, or `*`)?
+pub fn etag_matches(list: &str, etag: &str) -> bool {
+    list.split(',')
+        .map(str::trim)
+        .any(|candidate| candidate == "*" || candidate.trim_matches('"') == etag.trim_matches('"'))
+}
+
 /// Check `condition` against the key's live version; the caller holds the key's lock.
 pub async fn check_write_condition(
     tx: &mut Transaction<'_, Postgres>,
@@ -305,22 +323,12 @@ pub async fn check_write_condition(
     .fetch_optional(&mut **tx)
     .await?;
     let live_etag = live.filter(|(marker, _)| !marker).map(|(_, etag)| etag);
-    let precondition_failed = || {
-        StorageError::S3(
-            StatusCode::PRECONDITION_FAILED,
-            "PreconditionFailed",
-            "At least one of the pre-conditions you specified did not hold".into(),
-        )
-    };
     match (condition, live_etag) {
         (WriteCondition::IfAbsent, Some(_)) => Err(precondition_failed()),
         // S3: If-Match on a key with no current object (or a delete marker) is a 404.
         (WriteCondition::IfMatch(_), None) => Err(StorageError::NoSuchKey(key.to_string())),
         (WriteCondition::IfMatch(wanted), Some(etag)) => {
-            let matches = wanted.split(',').map(str::trim).any(|candidate| {
-                candidate == "*" || candidate.trim_matches('"') == etag.trim_matches('"')
-            });
-            if matches {
+            if etag_matches(wanted, &etag) {
                 Ok(())
             } else {
                 Err(precondition_failed())

@@ -2,14 +2,14 @@
 
 use axum::response::Response;
 
-use super::get::{check_conditions, precondition_failed};
+use super::get::check_conditions;
 use super::put::version_template;
 use super::response::{set_header, version_header, xml_response};
 use super::xml;
 use super::S3Request;
 use crate::buckets::{self, Access, AuthorizedBucket};
 use crate::error::{Result, StorageError};
-use crate::objects::{self, NewVersion, ObjectKey, ObjectVersion};
+use crate::objects::{self, precondition_failed, NewVersion, ObjectKey, ObjectVersion};
 use crate::ObjectStorage;
 
 /// `x-amz-metadata-directive` / `x-amz-tagging-directive`: `COPY` (the default) or

@@ -16,7 +16,7 @@ use crate::blobs;
 use crate::buckets::{AuthorizedBucket, Bucket};
 use crate::error::{Result, StorageError};
 use crate::multipart;
-use crate::objects::{self, ObjectKey, ObjectVersion};
+use crate::objects::{self, etag_matches, precondition_failed, ObjectKey, ObjectVersion};
 use crate::ObjectStorage;
 
 /// The version of `key` the request names (`versionId`, else the latest).
@@ -29,14 +29,6 @@ pub(super) async fn get_readable(
     objects::get(storage, bucket, key, request.param("versionId")).await
 }
 
-pub(super) fn precondition_failed() -> StorageError {
-    StorageError::S3(
-        StatusCode::PRECONDITION_FAILED,
-        "PreconditionFailed",
-        "At least one of the pre-conditions you specified did not hold".into(),
-    )
-}
-
 pub(super) fn parse_http_date(value: &str) -> Option<DateTime<Utc>> {
     DateTime::parse_from_rfc2822(value)
         .ok()
@@ -46,12 +38,6 @@ pub(super) fn parse_http_date(value: &str) -> Option<DateTime<Utc>> {
                 .ok()
                 .map(|n| n.and_utc())
         })
-}
-
-pub(super) fn etag_matches(list: &str, etag: &str) -> bool {
-    list.split(',')
-        .map(str::trim)
-        .any(|candidate| candidate == "*" || candidate.trim_matches('"') == etag.trim_matches('"'))
 }
 
 /// What the conditional headers decide: `Ok(true)` to serve, `Ok(false)` for 304.
