@@ -8,8 +8,12 @@ use crate::buckets::Bucket;
 
 /// `AccessControlPolicy` granting the bucket's owner FULL_CONTROL, and nobody else anything.
 pub(super) fn owner_full_control(bucket: &Bucket) -> Response {
+    xml_response(owner_full_control_document(&bucket.account_id))
+}
+
+fn owner_full_control_document(account_id: &str) -> String {
     let mut w = xml::document("AccessControlPolicy");
-    w.owner("Owner", &bucket.account_id);
+    w.owner("Owner", account_id);
     w.open("AccessControlList").open("Grant");
     w.open_with(
         "Grantee",
@@ -18,9 +22,32 @@ pub(super) fn owner_full_control(bucket: &Bucket) -> Response {
             ("xsi:type", "CanonicalUser"),
         ],
     )
-    .text("ID", &xml::canonical_user_id(&bucket.account_id))
-    .text("DisplayName", &bucket.account_id)
+    .text("ID", &xml::canonical_user_id(account_id))
+    .text("DisplayName", account_id)
     .close();
     w.text("Permission", "FULL_CONTROL");
-    xml_response(w.finish())
+    w.finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_owners_grant_reads_as_s3_writes_it() {
+        let id = xml::canonical_user_id("123456789012");
+        assert_eq!(
+            owner_full_control_document("123456789012"),
+            format!(
+                "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n\
+                 <AccessControlPolicy xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">\
+                 <Owner><ID>{id}</ID><DisplayName>123456789012</DisplayName></Owner>\
+                 <AccessControlList><Grant>\
+                 <Grantee xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\" xsi:type=\"CanonicalUser\">\
+                 <ID>{id}</ID><DisplayName>123456789012</DisplayName></Grantee>\
+                 <Permission>FULL_CONTROL</Permission></Grant></AccessControlList>\
+                 </AccessControlPolicy>"
+            )
+        );
+    }
 }
