@@ -21,7 +21,7 @@ use crate::checksum::ObjectHasher;
 use crate::error::{Result, StorageError};
 use crate::gc::{self, GcReport};
 use crate::nodes::{self, AccountUsage, JoinToken, StorageNode};
-use crate::objects::{self, ListPosition, ListQuery, NewVersion, ObjectKey};
+use crate::objects::{self, ListPosition, ListQuery, NewVersion, ObjectKey, WriteCondition};
 use crate::write;
 use crate::ObjectStorage;
 
@@ -209,11 +209,19 @@ async fn upload(
     });
     // Nothing to check the body against: the MD5 (the ETag) is computed.
     let written = write::write_object(&storage, Box::pin(stream), ObjectHasher::new(None)).await?;
-    let version = written.new_version(NewVersion {
+    let template = NewVersion {
         content_type,
         ..NewVersion::default()
-    });
-    let o = objects::commit_written(&storage, &bucket, &key, &written.blob, version, false).await?;
+    };
+    let o = objects::commit_written(
+        &storage,
+        &bucket,
+        &key,
+        &written,
+        template,
+        &WriteCondition::Always,
+    )
+    .await?;
     Ok(Json(ObjectSummary {
         key: o.key,
         size: o.size,

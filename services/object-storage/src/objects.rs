@@ -14,6 +14,7 @@ use uuid::Uuid;
 use crate::blobs;
 use crate::buckets::{self, Access, AuthorizedBucket};
 use crate::error::{Result, StorageError};
+use crate::write::WrittenObject;
 use crate::ObjectStorage;
 
 /// The version id S3 gives objects written while versioning is off or suspended.
@@ -338,31 +339,15 @@ pub async fn check_write_condition(
     }
 }
 
-/// Commit a written blob as the key's newest version. With `only_if_absent`
-/// (`If-None-Match: *`), refuse when a live object exists.
+/// Commit a written object (chunks durable, body checked) as the key's newest version, in
+/// one transaction, if `condition` holds: `template` gives its content type, headers,
+/// metadata and tags, `written` its size, ETag and checksum.
 pub async fn commit_written(
     storage: &ObjectStorage,
     bucket: &AuthorizedBucket,
     key: &str,
-    written: &blobs::WrittenBlob,
-    version: NewVersion,
-    only_if_absent: bool,
-) -> Result<ObjectVersion> {
-    let condition = if only_if_absent {
-        WriteCondition::IfAbsent
-    } else {
-        WriteCondition::Always
-    };
-    commit_written_if(storage, bucket, key, written, version, &condition).await
-}
-
-/// [`commit_written`] under any [`WriteCondition`].
-pub async fn commit_written_if(
-    storage: &ObjectStorage,
-    bucket: &AuthorizedBucket,
-    key: &str,
-    written: &blobs::WrittenBlob,
-    version: NewVersion,
+    written: &WrittenObject,
+    template: NewVersion,
     condition: &WriteCondition,
 ) -> Result<ObjectVersion> {
     bucket.require_write()?;
@@ -373,7 +358,8 @@ pub async fn commit_written_if(
         lock_key(&mut tx, &bucket.name, key).await?;
         check_write_condition(&mut tx, bucket, key, condition).await?;
     }
-    let blob_id = blobs::commit_blob(&mut tx, written).await?;
+    let blob_id = blobs::commit_blob(&mut tx, &written.blob).await?;
+    let version = written.new_version(template);
     let row = commit_version(&mut tx, bucket, key, Some(blob_id), version, false).await?;
     tx.commit().await?;
     Ok(row)

@@ -10,7 +10,7 @@
 //!
 //! No half-written object can become visible: [`write_object`] returns a [`WrittenObject`]
 //! only once every byte is durable on its replicas *and* the check accepted the whole body;
-//! until a caller commits it in one catalog transaction (`objects::commit_written_if`,
+//! until a caller commits it in one catalog transaction (`objects::commit_written`,
 //! `multipart::save_part`) its chunks are unreferenced, and garbage collection removes
 //! them if the commit never comes (a refused, failed or interrupted upload).
 

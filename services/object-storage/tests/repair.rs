@@ -9,7 +9,7 @@ use bytes::Bytes;
 use futures::StreamExt;
 use kumo_auth::{AuthMethod, Principal, Role};
 use kumo_object_storage::checksum::ObjectHasher;
-use kumo_object_storage::objects::{self, NewVersion};
+use kumo_object_storage::objects::{self, NewVersion, WriteCondition};
 use kumo_object_storage::{
     blobs, buckets, nodes, repair, write, ObjectStorage, ObjectStorageConfig,
 };
@@ -92,17 +92,19 @@ async fn dead_and_disabled_nodes_chunks_are_copied_to_the_others() {
     );
     let written = write::write_object(&storage, Box::pin(body), ObjectHasher::new(None))
         .await
-        .unwrap()
-        .blob;
-    assert_eq!(written.chunks.len(), 5);
-    let version = NewVersion {
-        size: written.size,
-        etag: "\"x\"".into(),
-        ..NewVersion::default()
-    };
-    objects::commit_written(&storage, &bucket, "k", &written, version, false)
-        .await
         .unwrap();
+    assert_eq!(written.blob.chunks.len(), 5);
+    let condition = WriteCondition::Always;
+    objects::commit_written(
+        &storage,
+        &bucket,
+        "k",
+        &written,
+        NewVersion::default(),
+        &condition,
+    )
+    .await
+    .unwrap();
     assert_eq!(replicas_on_healthy_nodes(&storage).await, vec![3; 5]);
 
     // One node dies; a fourth joins. Once the dead one is unhealthy, repair copies its

@@ -120,9 +120,7 @@ pub(super) async fn put_object(
         None,
     )?;
     let written = write::write_object(storage, incoming.stream, incoming.verifier).await?;
-    let version = written.new_version(template);
-    let row = objects::commit_written_if(storage, bucket, key, &written.blob, version, &condition)
-        .await?;
+    let row = objects::commit_written(storage, bucket, key, &written, template, &condition).await?;
     let mut response = empty(StatusCode::OK);
     set_header(&mut response, "etag", &row.etag);
     version_header(&mut response, bucket, &row);
