@@ -205,7 +205,9 @@ mod tests {
         xml.element("Owner", |xml| {
             xml.num("ID", 7);
         });
-        xml.open_with("Left", &[("a", "1")]).empty("Nothing").content("x<");
+        xml.open_with("Left", &[("a", "1")])
+            .empty("Nothing")
+            .content("x<");
         assert_eq!(
             xml.finish(),
             "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<ListResult xmlns=\"urn:x\">\
