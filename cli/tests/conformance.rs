@@ -1,7 +1,8 @@
 #![allow(clippy::unwrap_used)]
 //! Differential AWS conformance: `tests/conformance/run.py` runs one boto3 scenario (every
 //! EC2, STS, IAM and S3 action Kumo implements, and NotFound errors) against moto in
-//! server mode and against a real `kumo up`, and compares the shape of every raw response
+//! server mode and against a real `kumo up` (with its own compute agent: the instances are
+//! real runc containers), and compares the shape of every raw response
 //! (element paths and leaf types, not values); it also checks every Kumo body against
 //! botocore's service model. Differences moto shows and Kumo lacks fail unless
 //! `tests/conformance/allow-list.toml` lists them with a reason. See docs/conformance.md.
@@ -19,7 +20,7 @@ fn kumo_answers_have_the_shape_of_moto_and_of_botocores_model() {
         .prefix("kumo-conformance-")
         .tempdir_in("/tmp")
         .unwrap();
-    let up = KumoUp::start(state.path(), "warn");
+    let up = KumoUp::start_with_agent(state.path(), "warn");
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/conformance/run.py");
     let out = Command::new(python())
         .arg(&script)

@@ -2,7 +2,8 @@
 and S3 action Kumo implements, plus NotFound errors. Both runs make the same calls in the
 same order; ids come from earlier answers, so the run goes on when one call fails (a
 failed call returns {} and the next ones get placeholder ids, and their errors are
-compared too).
+compared too). Instances are waited for with boto3's waiters (`rec.wait`), so the
+states the scenario describes are the ones the cloud reached.
 
 To cover a new action: add a `rec.call(client, "snake_name", **params)` where it fits.
 """
@@ -81,7 +82,7 @@ def compute(rec, target, image_bucket):
         TagSpecifications=[{"ResourceType": "instance", "Tags": [{"Key": "Name", "Value": "conformance"}]}],
     )
     instance = first_instance_id(reservation)
-    target.settle()
+    rec.wait("instance_running", instance)
     rec.call(ec2, "describe_instances", InstanceIds=[instance])
     rec.call(ec2, "describe_instance_status", InstanceIds=[instance], IncludeAllInstances=True)
     rec.call(ec2, "create_tags", Resources=[instance], Tags=[{"Key": "team", "Value": "conformance"}, {"Key": "empty", "Value": ""}])
@@ -103,16 +104,16 @@ def compute(rec, target, image_bucket):
     ):
         rec.call(ec2, "describe_instance_attribute", label=f"DescribeInstanceAttribute#{attribute}", InstanceId=instance, Attribute=attribute)
     rec.call(ec2, "modify_instance_attribute", InstanceId=instance, DisableApiTermination={"Value": False})
+    rec.wait_for_console(instance)
     rec.call(ec2, "get_console_output", InstanceId=instance)
     rec.call(ec2, "stop_instances", InstanceIds=[instance])
-    target.settle()
+    rec.wait("instance_stopped", instance)
     rec.call(ec2, "describe_instances", label="DescribeInstances#stopped", InstanceIds=[instance])
     rec.call(ec2, "start_instances", InstanceIds=[instance])
-    target.settle()
+    rec.wait("instance_running", instance)
     rec.call(ec2, "reboot_instances", InstanceIds=[instance])
-    target.settle()
     rec.call(ec2, "terminate_instances", InstanceIds=[instance])
-    target.settle()
+    rec.wait("instance_terminated", instance)
     rec.call(ec2, "describe_instances", label="DescribeInstances#terminated", InstanceIds=[instance])
 
     registered = rec.call(

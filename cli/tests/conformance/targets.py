@@ -1,13 +1,11 @@
 """The two clouds the scenario runs against, and the recorder that keeps every raw answer.
 
 `Moto`: `moto_server` (PyPI `moto[server]`, pinned in deploy/install-deps.sh --test)
-started on a free port. `Kumo`: a running `kumo up`, with the operator's access key from
-the profile it writes (STATE/aws/credentials) and a fake compute host enrolled through
-the agent protocol, which reports every instance in the state the control plane wants
-(no VM or container runs; the instance rows go through their real state machine).
+started on a free port. `Kumo`: a running `kumo up` with its own compute agent (the
+instances are real containers), with the operator's access key from the profile it
+writes (STATE/aws/credentials).
 """
 import configparser
-import json
 import os
 import socket
 import subprocess
@@ -17,9 +15,13 @@ import urllib.request
 
 import boto3
 from botocore.config import Config
-from botocore.exceptions import ClientError
+from botocore.exceptions import ClientError, WaiterError
 
 REGION = "us-east-1"
+# Waiting for an instance's state or console: every second, for at most five minutes (a
+# bound that fails a stuck run clearly, not a timing assertion).
+POLL_SECONDS = 1
+POLL_ATTEMPTS = 300
 
 
 class Call:
@@ -47,6 +49,12 @@ class Recorder:
         self._raw = None
 
     def client(self, service):
+        client = self.quiet_client(service)
+        client.meta.events.register("before-parse", self._capture)
+        return client
+
+    def quiet_client(self, service):
+        """A client whose calls are not recorded (waiting is not part of the comparison)."""
         cfg = Config(
             retries={"max_attempts": 1, "mode": "standard"},
             read_timeout=120,
@@ -56,9 +64,28 @@ class Recorder:
         session = boto3.session.Session(
             aws_access_key_id=self.target.key[0], aws_secret_access_key=self.target.key[1], region_name=REGION
         )
-        client = session.client(service, endpoint_url=self.target.endpoint, config=cfg)
-        client.meta.events.register("before-parse", self._capture)
-        return client
+        return session.client(service, endpoint_url=self.target.endpoint, config=cfg)
+
+    def wait(self, waiter, instance_id):
+        """Wait with boto3's waiter (`instance_running`, `instance_stopped`, …) until the
+        instance is there; moto changes states at once, Kumo when its agent has acted."""
+        ec2 = self.quiet_client("ec2")
+        try:
+            ec2.get_waiter(waiter).wait(
+                InstanceIds=[instance_id], WaiterConfig={"Delay": POLL_SECONDS, "MaxAttempts": POLL_ATTEMPTS}
+            )
+        except WaiterError as e:
+            raise RuntimeError(f"{self.target.name}: {instance_id} never passed {waiter}: {e}") from e
+
+    def wait_for_console(self, instance_id):
+        """Poll GetConsoleOutput until the instance has written to its console (Kumo's
+        agent uploads it every few seconds)."""
+        ec2 = self.quiet_client("ec2")
+        for _ in range(POLL_ATTEMPTS):
+            if ec2.get_console_output(InstanceId=instance_id).get("Output"):
+                return
+            time.sleep(POLL_SECONDS)
+        raise RuntimeError(f"{self.target.name}: {instance_id} wrote nothing to its console")
 
     def _capture(self, operation_model, response_dict, **_):
         status = response_dict["status_code"]
@@ -99,14 +126,6 @@ def free_port():
         return s.getsockname()[1]
 
 
-def http_json(method, url, body=None, headers=None):
-    data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(url, data=data, method=method, headers={"content-type": "application/json", **(headers or {})})
-    with urllib.request.urlopen(request, timeout=60) as response:
-        text = response.read()
-    return json.loads(text) if text else None
-
-
 class Moto:
     name = "moto"
 
@@ -136,9 +155,6 @@ class Moto:
         images = ec2.describe_images(Owners=["amazon"])["Images"]
         return next(i["ImageId"] for i in images if i.get("Architecture") == "x86_64")
 
-    def settle(self):
-        """Moto changes states at once."""
-
     def stop(self):
         self.process.terminate()
         try:
@@ -156,43 +172,12 @@ class Kumo:
         profile = configparser.ConfigParser()
         profile.read(os.path.join(state_dir, "aws", "credentials"))
         self.key = (profile["kumo"]["aws_access_key_id"], profile["kumo"]["aws_secret_access_key"])
-        password = open(os.path.join(state_dir, "operator-password")).read().strip()
-        login = http_json("POST", f"{endpoint}/v1/login", {"account": "operator", "user_name": "operator", "password": password})
-        token = {"authorization": f"Bearer {login['token']}"}
         self.user_name = "operator"
-        join = http_json("POST", f"{endpoint}/v1/join-tokens", None, token)
-        self.capacity = {"vcpus": 64, "memory_mib": 262144, "disk_gib": 1000, "kinds": ["container", "vm"]}
-        enrolled = http_json(
-            "POST",
-            f"{endpoint}/v1/agent/enrol",
-            {"join_token": join["join_token"], "name": "conformance", "zone": "us-east-1a", "address": "", "capacity": self.capacity},
-        )
-        self.node = {"x-kumo-node-token": enrolled["node_token"]}
-        self.observed = []
-        self.settle()
 
     def pick_image(self, ec2):
+        """The default container image (the quickest instance to start)."""
         images = ec2.describe_images()["Images"]
         return next(i["ImageId"] for i in images if "container" in i.get("Name", ""))
-
-    def settle(self):
-        """Sync as the fake host until every instance is in the state the control plane wants."""
-        states = {"running": "running", "stopped": "stopped", "terminated": "absent"}
-        for _ in range(4):
-            answer = http_json("POST", f"{self.endpoint}/v1/agent/sync", {"capacity": self.capacity, "instances": self.observed}, self.node)
-            wanted = [
-                {
-                    "instance_id": spec["instance_id"],
-                    "state": states[spec["desired"]],
-                    "detail": None,
-                    "reboot_count": spec["reboot_count"],
-                    "generation": spec["generation"],
-                }
-                for spec in answer["instances"]
-            ]
-            if wanted == self.observed:
-                return
-            self.observed = wanted
 
     def stop(self):
         """The Rust test stops `kumo up`."""

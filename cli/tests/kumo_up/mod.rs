@@ -1,7 +1,8 @@
 //! `kumo up` as a child process for the tests that attack or break a whole cloud (hostile
 //! inputs, schemathesis, catalog loss): started on a free port with a private Postgres and
 //! no compute agent, ready once `/readyz` answers; stopped (SIGTERM, then SIGKILL) when
-//! dropped.
+//! dropped. [`KumoUp::start_with_agent`] also runs its own compute agent (the conformance
+//! harness runs real container instances on it).
 #![allow(dead_code, clippy::unwrap_used)]
 
 use std::path::{Path, PathBuf};
@@ -56,19 +57,46 @@ pub struct KumoUp {
     pub endpoint: String,
     /// Its stdout and stderr.
     pub log: PathBuf,
+    /// The compute agent's state directory, when it runs one.
+    agent_dir: Option<PathBuf>,
 }
 
 impl KumoUp {
     /// `kumo up --listen 127.0.0.1:0 --no-agent --state-dir STATE` with `RUST_LOG` and the
     /// default images when they are built; the log goes to `STATE/kumo-up.log`.
     pub fn start(state: &Path, rust_log: &str) -> KumoUp {
-        let log = state.join("kumo-up.log");
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_kumo"));
         cmd.args(["up", "--listen", "127.0.0.1:0", "--no-agent", "--state-dir"])
             .arg(state);
         if image_dir().join("container/rootfs.tar").is_file() {
             cmd.arg("--image-dir").arg(image_dir());
         }
+        KumoUp::spawn(cmd, state, rust_log, None)
+    }
+
+    /// `kumo up` with its own compute agent (runc containers, this machine's network
+    /// namespace) and the default images, which must be built (`deploy/build-images.sh`,
+    /// or `$KUMO_IMAGE_DIR`). The agent reports a fixed capacity (4 vCPUs, 4 GiB), so that
+    /// the tests' instances fit on any machine. Instances left running when it is dropped
+    /// are removed with it.
+    pub fn start_with_agent(state: &Path, rust_log: &str) -> KumoUp {
+        let images = image_dir();
+        assert!(
+            images.join("container/rootfs.tar").is_file(),
+            "no container image in {}: run deploy/build-images.sh {0} (or set KUMO_IMAGE_DIR)",
+            images.display()
+        );
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_kumo"));
+        cmd.args(["up", "--listen", "127.0.0.1:0", "--state-dir"])
+            .arg(state)
+            .arg("--image-dir")
+            .arg(&images)
+            .args(["--agent-vcpus", "4", "--agent-memory-mib", "4096"]);
+        KumoUp::spawn(cmd, state, rust_log, Some(state.join("compute-node")))
+    }
+
+    fn spawn(mut cmd: Command, state: &Path, rust_log: &str, agent_dir: Option<PathBuf>) -> KumoUp {
+        let log = state.join("kumo-up.log");
         let child = cmd
             .env_remove("DATABASE_URL")
             .env("RUST_LOG", rust_log)
@@ -81,6 +109,7 @@ impl KumoUp {
             child,
             endpoint: String::new(),
             log,
+            agent_dir,
         };
         // Start-up takes a few seconds; poll (bounded) for the endpoint file and readiness.
         for _ in 0..1200 {
@@ -113,8 +142,9 @@ impl KumoUp {
     }
 }
 
-impl Drop for KumoUp {
-    fn drop(&mut self) {
+impl KumoUp {
+    /// SIGTERM, then (after 10 s) SIGKILL, and wait for it.
+    fn stop(&mut self) {
         if matches!(self.child.try_wait(), Ok(Some(_))) {
             return;
         }
@@ -127,5 +157,40 @@ impl Drop for KumoUp {
         }
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+
+    /// Remove the containers a failed test left running (they outlive their agent by
+    /// design) and their network namespaces.
+    fn remove_leftover_instances(agent_dir: &Path) {
+        use kumo_compute_node::container::{ContainerConfig, ContainerRuntime};
+        use kumo_compute_node::network::HostNetwork;
+        let containers = ContainerRuntime::new(ContainerConfig::new(agent_dir.join("containers")));
+        let ids = containers.known_instances().unwrap_or_default();
+        if ids.is_empty() {
+            return;
+        }
+        let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        else {
+            return;
+        };
+        rt.block_on(async {
+            for id in &ids {
+                let _ = containers.remove(id).await;
+                let _ = HostNetwork::new().detach(id).await;
+            }
+        });
+    }
+}
+
+impl Drop for KumoUp {
+    fn drop(&mut self) {
+        self.stop();
+        if let Some(agent_dir) = self.agent_dir.take() {
+            // Drop may run inside a test's runtime: clean up on a thread with its own.
+            let _ =
+                std::thread::spawn(move || KumoUp::remove_leftover_instances(&agent_dir)).join();
+        }
     }
 }
