@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use kumo_common::service::BackgroundTask;
 use kumo_compute_node::agent::{Agent, AgentConfig};
 use kumo_gateway::config::{start_control_plane, CommonArgs};
-use kumo_gateway::server::SERVE_GRACE;
+use kumo_gateway::server::{Ended, Serving};
 
 use crate::profile;
 
@@ -68,14 +68,7 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     );
     tracing::debug!(tasks = ?process.task_names(), "services started");
     // Stopping is ours to time: the gateway is told to stop when the signal has come.
-    let (stop_serving, serving_stopped) = tokio::sync::oneshot::channel::<()>();
-    let mut server = tokio::spawn(kumo_gateway::server::serve(
-        listener,
-        process.router,
-        async move {
-            let _ = serving_stopped.await;
-        },
-    ));
+    let mut server = Serving::spawn(listener, process.router);
 
     // Told to stop after the gateway: it then sweeps the host networking no instance uses.
     let mut agent_stop = None;
@@ -168,12 +161,8 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
         profile::PROFILE,
     );
     tracing::info!(%endpoint, "kumo up: ready");
-    tokio::select! {
-        _ = kumo_gateway::server::shutdown_signal() => {}
-        // The server only ends on its own when it fails.
-        served = &mut server => {
-            served??;
-        }
+    if let Ended::Failed(error) = server.until_signal().await {
+        return Err(error);
     }
     // A second Ctrl-C stops at once: the private Postgres's supervisor sees our pipe close
     // and shuts it down itself.
@@ -185,14 +174,7 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     // Each step is bounded, so that stopping takes seconds whatever the state of the
     // catalog, the clients or the host (requests waiting for a lost catalog give up after
     // the pool's 3 s acquire timeout).
-    let _ = stop_serving.send(());
-    match tokio::time::timeout(SERVE_GRACE, &mut server).await {
-        Ok(served) => served??,
-        Err(_) => {
-            tracing::warn!("requests still in flight after {SERVE_GRACE:?}; abandoning them");
-            server.abort();
-        }
-    }
+    server.stop().await?;
     let agent_stopped = async {
         if let Some((stop, mut agent)) = agent_stop {
             let _ = stop.send(());

@@ -383,12 +383,10 @@ fn save_local(shared: &Shared) {
 }
 
 async fn enrol(http: &reqwest::Client, config: &AgentConfig) -> Result<NodeCredential> {
-    let join_token = config.join_token.clone().ok_or_else(|| {
-        NodeError::ControlPlane(
-            "this host is not enrolled yet: give it a join token (--join-token or KUMO_JOIN_TOKEN)"
-                .into(),
-        )
-    })?;
+    let join_token = config
+        .join_token
+        .clone()
+        .ok_or_else(|| NodeError::ControlPlane(kumo_agent_kit::missing_join_token("host")))?;
     let request = EnrolRequest {
         join_token,
         name: config.name.clone(),
@@ -396,21 +394,8 @@ async fn enrol(http: &reqwest::Client, config: &AgentConfig) -> Result<NodeCrede
         address: config.address.clone(),
         capacity: capacity(config),
     };
-    let response = http
-        .post(format!("{}/v1/agent/enrol", config.control_plane))
-        .json(&request)
-        .send()
-        .await
-        .map_err(|e| NodeError::ControlPlane(e.to_string()))?;
-    if !response.status().is_success() {
-        let status = response.status();
-        let body = response.text().await.unwrap_or_default();
-        return Err(NodeError::ControlPlane(format!(
-            "enrolment refused ({status}): {body}"
-        )));
-    }
-    let enrolled: EnrolResponse = response
-        .json()
+    let url = format!("{}/v1/agent/enrol", config.control_plane);
+    let enrolled: EnrolResponse = kumo_agent_kit::enrol(http, &url, &request)
         .await
         .map_err(|e| NodeError::ControlPlane(e.to_string()))?;
     let credential = NodeCredential {

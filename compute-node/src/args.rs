@@ -3,20 +3,14 @@
 
 use std::path::PathBuf;
 
+use kumo_agent_kit::ControlPlaneArgs;
+
 use crate::agent::{Agent, AgentConfig};
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct AgentArgs {
-    /// The control plane's URL (the gateway).
-    #[arg(
-        long,
-        env = "KUMO_CONTROL_PLANE",
-        default_value = "http://127.0.0.1:8780"
-    )]
-    pub control_plane: String,
-    /// Operator-issued join token; needed only to enrol the first time.
-    #[arg(long, env = "KUMO_JOIN_TOKEN")]
-    pub join_token: Option<String>,
+    #[command(flatten)]
+    pub control_plane: ControlPlaneArgs,
     /// Host name in the cloud (default: the machine's hostname).
     #[arg(long)]
     pub name: Option<String>,
@@ -47,8 +41,8 @@ pub struct AgentArgs {
 
 impl AgentArgs {
     pub fn into_config(self) -> AgentConfig {
-        let mut config = AgentConfig::new(self.control_plane, self.state_dir);
-        config.join_token = self.join_token;
+        let mut config = AgentConfig::new(self.control_plane.control_plane, self.state_dir);
+        config.join_token = self.control_plane.join_token;
         if let Some(name) = self.name {
             config.name = name;
         }

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use kumo_agent_kit::{error_chain, EnrolFailure};
 use kumo_common::fs::write_private;
 pub use kumo_common::host::hostname;
 use kumo_storage_protocol::{
@@ -132,17 +133,6 @@ fn lock_data_dir(data_dir: &Path) -> Result<std::fs::File> {
 }
 
 /// An error with its causes ("error sending request: … : Connection refused").
-fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
-}
-
 fn trim_url(url: &str) -> String {
     url.trim_end_matches('/').to_string()
 }
@@ -256,12 +246,10 @@ async fn enrol(
     address: &str,
     capacity_bytes: u64,
 ) -> Result<NodeCredential> {
-    let join_token = config.join_token.clone().ok_or_else(|| {
-        StorageNodeError::Config(
-            "this node is not enrolled yet: give it a join token (--join-token or KUMO_JOIN_TOKEN)"
-                .into(),
-        )
-    })?;
+    let join_token = config
+        .join_token
+        .clone()
+        .ok_or_else(|| StorageNodeError::Config(kumo_agent_kit::missing_join_token("node")))?;
     let request = EnrolRequest {
         join_token,
         name: config.name.clone(),
@@ -274,22 +262,13 @@ async fn enrol(
     let mut attempt: u32 = 0;
     let enrolled: EnrolResponse = loop {
         attempt += 1;
-        let failure = match http.post(&url).json(&request).send().await {
-            Ok(response) if response.status().is_success() => {
-                break response.json().await.map_err(|e| {
-                    StorageNodeError::ControlPlane(format!("unreadable enrolment answer: {e}"))
-                })?;
+        let failure = match kumo_agent_kit::enrol(http, &url, &request).await {
+            Ok(enrolled) => break enrolled,
+            // Refused (bad join token, …) or unreadable: retrying will not help.
+            Err(e @ (EnrolFailure::Refused { .. } | EnrolFailure::Unreadable(_))) => {
+                return Err(StorageNodeError::ControlPlane(e.to_string()));
             }
-            Ok(response) if response.status().is_client_error() => {
-                // Refused (bad join token, …): retrying will not help.
-                let status = response.status();
-                let body = response.text().await.unwrap_or_default();
-                return Err(StorageNodeError::ControlPlane(format!(
-                    "enrolment refused ({status}): {body}"
-                )));
-            }
-            Ok(response) => format!("answered {}", response.status()),
-            Err(e) => error_chain(&e),
+            Err(EnrolFailure::Unavailable(why)) => why,
         };
         tracing::warn!(
             control_plane,

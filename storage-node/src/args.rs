@@ -5,21 +5,15 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use kumo_agent_kit::ControlPlaneArgs;
+
 use crate::agent::{hostname, run, NodeConfig};
 use crate::error::{Result, StorageNodeError};
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct NodeArgs {
-    /// The control plane's URL (the gateway).
-    #[arg(
-        long,
-        env = "KUMO_CONTROL_PLANE",
-        default_value = "http://127.0.0.1:8780"
-    )]
-    pub control_plane: String,
-    /// Operator-issued join token; needed only to enrol the first time.
-    #[arg(long, env = "KUMO_JOIN_TOKEN")]
-    pub join_token: Option<String>,
+    #[command(flatten)]
+    pub control_plane: ControlPlaneArgs,
     /// Where chunks and the node credential are kept.
     #[arg(
         long,
@@ -57,8 +51,8 @@ impl NodeArgs {
             data_dir: self.data_dir,
             listen: self.listen,
             advertise: self.advertise,
-            control_plane: self.control_plane,
-            join_token: self.join_token,
+            control_plane: self.control_plane.control_plane,
+            join_token: self.control_plane.join_token,
             name: self.name.unwrap_or_else(hostname),
             zone: self.zone,
             capacity_bytes: self.capacity_bytes,

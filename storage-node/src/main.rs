@@ -15,12 +15,7 @@ struct Cli {
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
+    kumo_agent_kit::init_logging();
     let cli = Cli::parse();
     match run_args(cli.node).await {
         Ok(()) => std::process::ExitCode::SUCCESS,

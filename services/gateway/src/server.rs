@@ -19,34 +19,68 @@ pub async fn run_standalone(name: &str, args: &CommonArgs, mount: Mount) -> anyh
         tasks = ?process.task_names(),
         "{name} ready"
     );
-    let (stop_serving, stopped) = tokio::sync::oneshot::channel::<()>();
-    let mut server = tokio::spawn(serve(listener, process.router, async {
-        let _ = stopped.await;
-    }));
-    tokio::select! {
-        _ = shutdown_signal() => {}
-        // The server only ends on its own when it fails.
-        served = &mut server => {
-            process.tasks.iter().for_each(BackgroundTask::abort);
-            plane.catalog.shutdown().await;
-            served??;
-            return Ok(());
-        }
+    let mut server = Serving::spawn(listener, process.router);
+    if let Ended::Failed(error) = server.until_signal().await {
+        process.tasks.iter().for_each(BackgroundTask::abort);
+        plane.catalog.shutdown().await;
+        return Err(error);
     }
-    // In-flight requests get a bounded grace period (a long S3 transfer would otherwise
-    // hold the process up indefinitely).
-    let _ = stop_serving.send(());
-    match tokio::time::timeout(SERVE_GRACE, &mut server).await {
-        Ok(served) => served??,
-        Err(_) => {
-            tracing::warn!("requests still in flight after {SERVE_GRACE:?}; abandoning them");
-            server.abort();
-        }
-    }
+    server.stop().await?;
     // The services' loops end before the catalog they work on.
     process.tasks.iter().for_each(BackgroundTask::abort);
     plane.catalog.shutdown().await;
     Ok(())
+}
+
+/// A server running in its own task until it is told to stop.
+pub struct Serving {
+    stop: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+/// How waiting for a stop signal ended.
+pub enum Ended {
+    /// Ctrl-C or SIGTERM: stop the server with [`Serving::stop`].
+    Signal,
+    /// The server ended on its own, which only happens when it fails.
+    Failed(anyhow::Error),
+}
+
+impl Serving {
+    /// Serve `app` on `listener` in a task of its own.
+    pub fn spawn(listener: TcpListener, app: Router) -> Self {
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(serve(listener, app, async {
+            let _ = stopped.await;
+        }));
+        Self { stop, task }
+    }
+
+    /// Wait for Ctrl-C or SIGTERM, or for the server to fail.
+    pub async fn until_signal(&mut self) -> Ended {
+        tokio::select! {
+            _ = shutdown_signal() => Ended::Signal,
+            served = &mut self.task => Ended::Failed(match served {
+                Ok(Ok(())) => anyhow::anyhow!("the server stopped by itself"),
+                Ok(Err(e)) => e.into(),
+                Err(e) => e.into(),
+            }),
+        }
+    }
+
+    /// Stop accepting; requests in flight get [`SERVE_GRACE`] (a long S3 transfer would
+    /// otherwise hold the process up indefinitely), then they are abandoned.
+    pub async fn stop(mut self) -> anyhow::Result<()> {
+        let _ = self.stop.send(());
+        match tokio::time::timeout(SERVE_GRACE, &mut self.task).await {
+            Ok(served) => served??,
+            Err(_) => {
+                tracing::warn!("requests still in flight after {SERVE_GRACE:?}; abandoning them");
+                self.task.abort();
+            }
+        }
+        Ok(())
+    }
 }
 
 /// How long requests in flight may take to finish once a process is asked to stop.
