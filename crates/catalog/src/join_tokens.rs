@@ -3,13 +3,9 @@
 //! expires_at)`; only the SHA-256 of a token is stored.
 
 use chrono::{DateTime, Utc};
+use kumo_common::digest::sha256_hex;
 use kumo_common::JoinToken;
-use sha2::Digest;
 use sqlx::PgPool;
-
-fn sha256_hex(text: &str) -> String {
-    hex::encode(sha2::Sha256::digest(text.as_bytes()))
-}
 
 /// A new token `<prefix>-<40 random characters>`, valid for `ttl`, in `table` (a constant
 /// such as `compute.join_tokens`, never caller input).

@@ -2,6 +2,7 @@
 //! native JSON shape and in the AWS wire shapes (Query/IAM/STS, EC2, S3), validated
 //! extractors that turn bad input into clear 4xx answers, and AWS-style id generation.
 
+pub mod digest;
 pub mod enrolment;
 pub mod errors;
 pub mod extract;

@@ -15,9 +15,7 @@ use crate::instances::transitions::{self, Action, Event, Observation, Transition
 use crate::instances::{self, Cause, InstanceRow};
 use crate::{require_operator, Compute};
 
-fn sha256_hex(text: &str) -> String {
-    kumo_auth::sigv4::sha256_hex(text.as_bytes())
-}
+use kumo_common::digest::sha256_hex;
 
 pub use kumo_common::JoinToken;
 

@@ -12,10 +12,7 @@ use crate::AuthError;
 
 type HmacSha256 = Hmac<Sha256>;
 
-/// Hex sha256.
-pub fn sha256_hex(data: &[u8]) -> String {
-    hex::encode(Sha256::digest(data))
-}
+pub use kumo_common::digest::sha256_hex;
 
 /// HMAC-SHA256. The key is brought to the block size as HMAC itself specifies (hashed if
 /// longer, zero-padded), which lets the fixed-size constructor be used: no fallible path.
