@@ -5,6 +5,11 @@ use serde::{Deserialize, Serialize};
 /// A user's role. `Operator` runs the whole cloud; the others act within their own account.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
+#[cfg_attr(
+    feature = "sqlx",
+    derive(sqlx::Type),
+    sqlx(type_name = "text", rename_all = "lowercase")
+)]
 pub enum Role {
     Operator,
     Admin,

@@ -14,8 +14,41 @@ use crate::users::{self, UserRow};
 /// IAM allows two access keys per user.
 pub const MAX_KEYS_PER_USER: i64 = 2;
 
-pub const STATUS_ACTIVE: &str = "Active";
-pub const STATUS_INACTIVE: &str = "Inactive";
+/// The `status` column (a CHECKed TEXT), spelled as IAM spells it. An inactive key is
+/// refused at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, sqlx::Type)]
+#[sqlx(type_name = "text")]
+pub enum AccessKeyStatus {
+    Active,
+    Inactive,
+}
+
+impl AccessKeyStatus {
+    /// `Active` or `Inactive`, as IAM spells them.
+    pub fn parse(status: &str) -> Result<Self> {
+        match status {
+            "Active" => Ok(Self::Active),
+            "Inactive" => Ok(Self::Inactive),
+            _ => Err(IdentityError::InvalidInput(format!(
+                "invalid access key status {:?}: expected Active or Inactive",
+                status.chars().take(32).collect::<String>()
+            ))),
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Active => "Active",
+            Self::Inactive => "Inactive",
+        }
+    }
+}
+
+impl std::fmt::Display for AccessKeyStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
 
 #[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct AccessKey {
@@ -23,7 +56,8 @@ pub struct AccessKey {
     pub account_id: String,
     pub user_name: String,
     /// `Active` or `Inactive`.
-    pub status: String,
+    #[schema(value_type = String)]
+    pub status: AccessKeyStatus,
     pub created_at: DateTime<Utc>,
 }
 
@@ -34,7 +68,8 @@ pub struct NewAccessKey {
     pub secret_access_key: String,
     pub account_id: String,
     pub user_name: String,
-    pub status: String,
+    #[schema(value_type = String)]
+    pub status: AccessKeyStatus,
     pub created_at: DateTime<Utc>,
 }
 
@@ -118,7 +153,7 @@ pub async fn insert(pool: &PgPool, master_key: &MasterKey, user: &UserRow) -> Re
         secret_access_key,
         account_id: user.account_id.clone(),
         user_name: user.user_name.clone(),
-        status: "Active".into(),
+        status: AccessKeyStatus::Active,
         created_at,
     })
 }
@@ -180,18 +215,6 @@ fn key_not_found(access_key_id: &str) -> IdentityError {
     ))
 }
 
-/// `Active` or `Inactive`, as IAM spells them.
-pub fn validate_status(status: &str) -> Result<()> {
-    if status == STATUS_ACTIVE || status == STATUS_INACTIVE {
-        Ok(())
-    } else {
-        Err(IdentityError::InvalidInput(format!(
-            "invalid access key status {:?}: expected Active or Inactive",
-            status.chars().take(32).collect::<String>()
-        )))
-    }
-}
-
 /// Activate or deactivate a key (IAM's UpdateAccessKey). An inactive key is refused at once.
 pub async fn set_status(
     pool: &PgPool,
@@ -199,10 +222,9 @@ pub async fn set_status(
     account_id: &str,
     user_name: &str,
     access_key_id: &str,
-    status: &str,
+    status: AccessKeyStatus,
 ) -> Result<AccessKey> {
     validate_access_key_id(access_key_id)?;
-    validate_status(status)?;
     let user = authorize(pool, caller, account_id, user_name, true).await?;
     let key = sqlx::query_as::<_, AccessKey>(
         "UPDATE identity.access_keys k SET status = $3 FROM identity.users u
@@ -227,7 +249,7 @@ struct KeyRow {
     secret_nonce: Vec<u8>,
     account_id: String,
     user_id: String,
-    status: String,
+    status: AccessKeyStatus,
 }
 
 /// An access key as the credential cache keeps it: secret unsealed, owner by id (the
@@ -273,6 +295,6 @@ pub async fn fetch_entry(
             .map_err(|_| IdentityError::Crypto("access key secret is not UTF-8".into()))?,
         account_id: row.account_id,
         user_id: row.user_id,
-        active: row.status == STATUS_ACTIVE,
+        active: row.status == AccessKeyStatus::Active,
     }))
 }

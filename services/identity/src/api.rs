@@ -10,7 +10,7 @@ use kumo_auth::{AuthMethod, Caller, Role};
 use kumo_common::{ApiErrorBody, ValidJson, ValidPath};
 use serde::{Deserialize, Serialize};
 
-use crate::access_keys::{self, AccessKey, NewAccessKey};
+use crate::access_keys::{self, AccessKey, AccessKeyStatus, NewAccessKey};
 use crate::accounts::{self, Account, CreateAccount};
 use crate::error::{IdentityError, Result};
 use crate::login::{self, LoginRequest, LoginResponse};
@@ -115,7 +115,7 @@ async fn update_access_key(
             &account_id,
             &user_name,
             &access_key_id,
-            &input.status,
+            AccessKeyStatus::parse(&input.status)?,
         )
         .await?,
     ))

@@ -89,7 +89,7 @@ pub async fn login(identity: &Identity, request: &LoginRequest) -> Result<LoginR
         sub: row.user_id.clone(),
         account: row.account_id.clone(),
         name: row.user_name.clone(),
-        role: row.role()?,
+        role: row.role,
         iat: now.timestamp(),
         exp: expires_at.timestamp(),
         jti: uuid::Uuid::new_v4().simple().to_string(),

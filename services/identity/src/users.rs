@@ -29,7 +29,7 @@ pub struct UserRow {
     pub user_id: String,
     pub account_id: String,
     pub user_name: String,
-    pub role: String,
+    pub role: Role,
     pub password_hash: Option<String>,
     pub enabled: bool,
     /// Tokens issued under another generation are refused.
@@ -38,23 +38,16 @@ pub struct UserRow {
 }
 
 impl UserRow {
-    pub fn role(&self) -> Result<Role> {
-        self.role
-            .parse()
-            .map_err(|e: String| IdentityError::Crypto(format!("corrupt role in catalog: {e}")))
-    }
-
-    pub fn into_user(self) -> Result<User> {
-        let role = self.role()?;
-        Ok(User {
+    pub fn into_user(self) -> User {
+        User {
             arn: format!("arn:aws:iam::{}:user/{}", self.account_id, self.user_name),
             user_id: self.user_id,
             account_id: self.account_id,
             user_name: self.user_name,
-            role,
+            role: self.role,
             enabled: self.enabled,
             created_at: self.created_at,
-        })
+        }
     }
 }
 
@@ -147,7 +140,7 @@ pub async fn insert(
     .bind(&user_id)
     .bind(account_id)
     .bind(user_name)
-    .bind(role.as_str())
+    .bind(role)
     .bind(password_hash)
     .fetch_one(pool)
     .await
@@ -158,7 +151,7 @@ pub async fn insert(
         other => other.into(),
     })?;
     crate::store::changed();
-    row.into_user()
+    Ok(row.into_user())
 }
 
 pub async fn create(
@@ -192,7 +185,7 @@ pub async fn list(pool: &PgPool, caller: &Principal, account_id: &str) -> Result
     .bind(account_id)
     .fetch_all(pool)
     .await?;
-    rows.into_iter().map(UserRow::into_user).collect()
+    Ok(rows.into_iter().map(UserRow::into_user).collect())
 }
 
 pub async fn fetch_row(
@@ -225,8 +218,8 @@ pub async fn get(
     require_account(pool, caller, account_id).await?;
     fetch_row(pool, account_id, user_name)
         .await?
-        .ok_or_else(|| not_found(account_id, user_name))?
-        .into_user()
+        .ok_or_else(|| not_found(account_id, user_name))
+        .map(UserRow::into_user)
 }
 
 pub async fn update(
@@ -257,7 +250,7 @@ pub async fn update(
         .await?
         .ok_or_else(|| not_found(account_id, user_name))?;
     // Admins do not manage operators (only operators do).
-    if existing.role()? == Role::Operator && !caller.is_operator() {
+    if existing.role == Role::Operator && !caller.is_operator() {
         return Err(IdentityError::Forbidden(
             "only operators can change operator users".into(),
         ));
@@ -266,7 +259,7 @@ pub async fn update(
         Some(p) => Some(passwords::validate_and_hash(p).await?),
         None => None,
     };
-    let role_changed = input.role.is_some_and(|r| r.as_str() != existing.role);
+    let role_changed = input.role.is_some_and(|r| r != existing.role);
     let disabling = input.enabled == Some(false) && existing.enabled;
     // A role or password change or disabling signs the user out everywhere.
     let revoke = role_changed || new_hash.is_some() || disabling;
@@ -279,7 +272,7 @@ pub async fn update(
     ))
     .bind(account_id)
     .bind(user_name)
-    .bind(input.role.map(Role::as_str))
+    .bind(input.role)
     .bind(new_hash)
     .bind(input.enabled)
     .bind(revoke)
@@ -290,7 +283,7 @@ pub async fn update(
     if revoke {
         tracing::info!(%account_id, %user_name, role_changed, password_changed = input.password.is_some(), disabling, "user changed; its tokens are revoked");
     }
-    row.into_user()
+    Ok(row.into_user())
 }
 
 pub async fn delete(
@@ -308,7 +301,7 @@ pub async fn delete(
         ));
     }
     if let Some(existing) = fetch_row(pool, account_id, user_name).await? {
-        if existing.role()? == Role::Operator && !caller.is_operator() {
+        if existing.role == Role::Operator && !caller.is_operator() {
             return Err(IdentityError::Forbidden(
                 "only operators can delete operator users".into(),
             ));
@@ -395,7 +388,7 @@ pub async fn status(pool: &PgPool, user_id: &str) -> Result<Option<UserStatus>> 
         user_id: String,
         account_id: String,
         user_name: String,
-        role: String,
+        role: Role,
         enabled: bool,
         token_generation: i64,
         revoked: Vec<String>,
@@ -410,15 +403,11 @@ pub async fn status(pool: &PgPool, user_id: &str) -> Result<Option<UserStatus>> 
     .fetch_optional(pool)
     .await?;
     let Some(row) = row else { return Ok(None) };
-    let role = row
-        .role
-        .parse()
-        .map_err(|e: String| IdentityError::Crypto(format!("corrupt role in catalog: {e}")))?;
     Ok(Some(UserStatus {
         user_id: row.user_id,
         account_id: row.account_id,
         user_name: row.user_name,
-        role,
+        role: row.role,
         enabled: row.enabled,
         token_generation: row.token_generation,
         revoked_tokens: row.revoked,

@@ -5,7 +5,8 @@ use kumo_common::xml::XmlWriter;
 use kumo_common::QueryRequest;
 
 use super::{aws, iam_time, user_name_param, ActionResult};
-use crate::{access_keys, Identity};
+use crate::access_keys::{self, AccessKeyStatus};
+use crate::Identity;
 
 pub(super) async fn create(
     identity: &Identity,
@@ -26,7 +27,7 @@ pub(super) async fn create(
     xml.element("AccessKey", |xml| {
         xml.text("UserName", &key.user_name)
             .text("AccessKeyId", &key.access_key_id)
-            .text("Status", &key.status)
+            .text("Status", key.status.as_str())
             .text("SecretAccessKey", &key.secret_access_key)
             .text("CreateDate", &iam_time(&key.created_at));
     });
@@ -47,7 +48,7 @@ pub(super) async fn list(
         .list("AccessKeyMetadata", "member", &keys, |xml, key| {
             xml.text("UserName", &key.user_name)
                 .text("AccessKeyId", &key.access_key_id)
-                .text("Status", &key.status)
+                .text("Status", key.status.as_str())
                 .text("CreateDate", &iam_time(&key.created_at));
         })
         .bool("IsTruncated", false);
@@ -74,7 +75,7 @@ pub(super) async fn update(
 ) -> ActionResult {
     let name = user_name_param(caller, request);
     let key_id = request.require("AccessKeyId")?;
-    let status = request.require("Status")?;
+    let status = AccessKeyStatus::parse(request.require("Status")?).map_err(aws)?;
     access_keys::set_status(
         &identity.pool,
         caller,
