@@ -378,6 +378,10 @@ fn instances_parse_as_botocore_expects() {
         "i-0123456789abcdef1"
     );
     assert_eq!(reservations[1]["Instances"][0]["State"]["Name"], "pending");
+    assert_eq!(
+        reservations[1]["Instances"][0]["StateReason"],
+        json!({"Code": "pending", "Message": "pending"})
+    );
     assert!(reservations[1]["Instances"][0]
         .get("PrivateIpAddress")
         .is_none());
@@ -569,6 +573,11 @@ fn types_images_and_key_pairs() {
     );
     assert_eq!(micro["Hypervisor"], "nitro");
     assert_eq!(micro["BurstablePerformanceSupported"], true);
+    assert_eq!(micro["HibernationSupported"], false);
+    assert_eq!(micro["DedicatedHostsSupported"], false);
+    assert_eq!(micro["AutoRecoverySupported"], false);
+    assert_eq!(micro["PhcSupport"], "unsupported");
+    assert_eq!(micro["RebootMigrationSupport"], "unsupported");
     assert_eq!(parsed[0]["InstanceTypes"][1]["VCpuInfo"]["DefaultCores"], 2);
 
     let images = parsed[1]["Images"].as_array().unwrap();

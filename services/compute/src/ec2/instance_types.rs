@@ -147,7 +147,14 @@ fn write_instance_type(xml: &mut XmlWriter, t: &InstanceType) {
             xml.num("sizeInMiB", t.memory_mib);
         })
         .bool("instanceStorageSupported", false)
-        .bool("burstablePerformanceSupported", is_burstable(t));
+        // Features Kumo does not offer: hibernation, dedicated hosts, recovery onto
+        // another host, the PTP hardware clock, reboot-time host migration.
+        .bool("hibernationSupported", false)
+        .bool("burstablePerformanceSupported", is_burstable(t))
+        .bool("dedicatedHostsSupported", false)
+        .bool("autoRecoverySupported", false)
+        .text("phcSupport", "unsupported")
+        .text("rebootMigrationSupport", "unsupported");
 }
 
 /// One `instanceTypeSet` item.

@@ -269,15 +269,27 @@ pub fn vpc_id(subnet_id: &str) -> String {
     )
 }
 
+/// EC2's `stateReason` (code, message) of a stop or terminate the user asked for.
+const USER_SHUTDOWN: (&str, &str) = (
+    "Client.UserInitiatedShutdown",
+    "Client.UserInitiatedShutdown: User initiated shutdown",
+);
+
 /// A stored state reason, as `(code, message, transition reason)`. Reasons written as
 /// `Code: message` keep the whole text as the message, as EC2 does
-/// (`Client.UserInitiatedShutdown: User initiated shutdown`).
+/// (`Client.UserInitiatedShutdown: User initiated shutdown`). The only reason stored
+/// without a code is a request's (`User initiated`, on stop and terminate): EC2 gives
+/// those the code `Client.UserInitiatedShutdown`, and the text as transition reason.
 pub fn split_reason(reason: &str) -> (String, String, String) {
     match reason.split_once(": ") {
         Some((code, message)) if !code.is_empty() && !code.contains(' ') => {
             (code.to_string(), reason.to_string(), message.to_string())
         }
-        _ => (reason.to_string(), reason.to_string(), reason.to_string()),
+        _ => (
+            USER_SHUTDOWN.0.to_string(),
+            USER_SHUTDOWN.1.to_string(),
+            reason.to_string(),
+        ),
     }
 }
 
@@ -317,7 +329,14 @@ fn write_instance(xml: &mut XmlWriter, instance: &Instance, types: &[InstanceTyp
         .opt("privateIpAddress", ip)
         .bool("sourceDestCheck", true)
         .empty("groupSet");
-    if let Some((code, message, _)) = &reason {
+    let state_reason = match &reason {
+        Some((code, message, _)) => Some((code.as_str(), message.as_str())),
+        // A launching (or starting) instance's reason is `pending`, as in EC2's
+        // RunInstances answer; a running one has none.
+        None if instance.state == InstanceState::Pending => Some(("pending", "pending")),
+        None => None,
+    };
+    if let Some((code, message)) = state_reason {
         xml.element("stateReason", |xml| {
             xml.text("code", code).text("message", message);
         });
@@ -512,7 +531,14 @@ mod tests {
             "Client.UserInitiatedShutdown: User initiated shutdown"
         );
         assert_eq!(transition, "User initiated shutdown");
-        assert_eq!(split_reason("User initiated").0, "User initiated");
+        assert_eq!(
+            split_reason("User initiated"),
+            (
+                "Client.UserInitiatedShutdown".into(),
+                "Client.UserInitiatedShutdown: User initiated shutdown".into(),
+                "User initiated".into()
+            )
+        );
     }
 
     #[test]
