@@ -14,6 +14,9 @@ pub enum StorageError {
     NoSuchBucket(String),
     #[error("The specified key does not exist.")]
     NoSuchKey(String),
+    /// The upload id asked for, when it can be repeated (it is text).
+    #[error("The specified upload does not exist. The upload ID may be invalid, or the upload may have been aborted or completed.")]
+    NoSuchUpload(Option<String>),
     #[error("Access Denied")]
     AccessDenied,
     /// Not enough healthy storage nodes to place or read data.
@@ -47,7 +50,9 @@ impl StorageError {
     pub fn status(&self) -> StatusCode {
         match self {
             StorageError::S3(status, _, _) => *status,
-            StorageError::NoSuchBucket(_) | StorageError::NoSuchKey(_) => StatusCode::NOT_FOUND,
+            StorageError::NoSuchBucket(_)
+            | StorageError::NoSuchKey(_)
+            | StorageError::NoSuchUpload(_) => StatusCode::NOT_FOUND,
             StorageError::AccessDenied => StatusCode::FORBIDDEN,
             StorageError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             StorageError::Database(e) if kumo_catalog::is_unavailable(e) => {
@@ -64,6 +69,7 @@ impl StorageError {
             StorageError::S3(_, code, _) => code,
             StorageError::NoSuchBucket(_) => "NoSuchBucket",
             StorageError::NoSuchKey(_) => "NoSuchKey",
+            StorageError::NoSuchUpload(_) => "NoSuchUpload",
             StorageError::AccessDenied => "AccessDenied",
             StorageError::Unavailable(_) => "ServiceUnavailable",
             StorageError::Database(e) if kumo_catalog::is_unavailable(e) => "ServiceUnavailable",
@@ -95,6 +101,9 @@ impl StorageError {
             _ => None,
         });
         error.names = s3_names(self.code(), resource);
+        if let StorageError::NoSuchUpload(Some(upload_id)) = self {
+            error.names.push(("UploadId", upload_id.clone()));
+        }
         error
     }
 
@@ -152,5 +161,19 @@ fn s3_names(code: &str, resource: Option<&str>) -> Vec<(&'static str, String)> {
 impl IntoResponse for StorageError {
     fn into_response(self) -> Response {
         self.to_json().into_response()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn no_such_upload_names_the_upload_when_it_is_text() {
+        let named = StorageError::NoSuchUpload(Some("abc".into())).to_s3(Some("/b/k"));
+        assert_eq!(named.code, "NoSuchUpload");
+        assert_eq!(named.names, vec![("UploadId", "abc".to_string())]);
+        let unnamed = StorageError::NoSuchUpload(None).to_s3(Some("/b/k"));
+        assert!(unnamed.names.is_empty());
     }
 }

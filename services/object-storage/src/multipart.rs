@@ -70,12 +70,9 @@ impl Part {
     }
 }
 
-pub fn no_such_upload() -> StorageError {
-    StorageError::S3(
-        StatusCode::NOT_FOUND,
-        "NoSuchUpload",
-        "The specified upload does not exist. The upload ID may be invalid, or the upload may have been aborted or completed.".into(),
-    )
+/// S3's NoSuchUpload, naming the upload (its `UploadId` element).
+pub fn no_such_upload(upload_id: &str) -> StorageError {
+    StorageError::NoSuchUpload(Some(upload_id.to_string()))
 }
 
 pub async fn create(
@@ -128,9 +125,9 @@ pub async fn get(
     .bind(upload_id)
     .fetch_optional(&storage.pool)
     .await?
-    .ok_or_else(no_such_upload)?;
+    .ok_or_else(|| no_such_upload(upload_id))?;
     if upload.bucket != bucket.name() || upload.key != key {
-        return Err(no_such_upload());
+        return Err(no_such_upload(upload_id));
     }
     Ok(upload)
 }
@@ -162,7 +159,7 @@ pub async fn save_part(
     .fetch_optional(&mut *tx)
     .await?;
     if alive.is_none() {
-        return Err(no_such_upload());
+        return Err(no_such_upload(&upload.upload_id));
     }
     let blob_id = blobs::commit_blob(&mut tx, &written.blob).await?;
     let previous: Option<Uuid> = sqlx::query_scalar(
@@ -273,7 +270,7 @@ pub async fn complete(
     .fetch_optional(&mut *tx)
     .await?;
     if locked.is_none() {
-        return Err(no_such_upload());
+        return Err(no_such_upload(&upload.upload_id));
     }
     if *condition != WriteCondition::Always {
         objects::lock_for_write(&mut tx, bucket, &upload.key).await?;
@@ -395,7 +392,7 @@ pub async fn abort(
         .execute(&mut *tx)
         .await?;
     if deleted.rows_affected() == 0 {
-        return Err(no_such_upload());
+        return Err(no_such_upload(&upload.upload_id));
     }
     for blob in blobs_of {
         blobs::release_blob(&mut tx, Some(blob)).await?;

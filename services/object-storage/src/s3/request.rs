@@ -162,7 +162,8 @@ pub fn check_param(name: &str, value: &str) -> Result<()> {
         "versionId" | "version-id-marker" => check_version_id(value),
         "uploadId" => {
             if value.len() > MAX_ID_BYTES || kumo_common::text::check(value).is_err() {
-                return Err(crate::multipart::no_such_upload());
+                // No id Kumo issued (too long, or not text): not repeated in the error.
+                return Err(StorageError::NoSuchUpload(None));
             }
             Ok(())
         }
