@@ -83,7 +83,7 @@ def compute(rec, target, image_bucket):
     )
     instance = first_instance_id(reservation)
     rec.wait("instance_running", instance)
-    rec.call(ec2, "describe_instances", InstanceIds=[instance])
+    rec.call(ec2, "describe_instances", label="DescribeInstances#running", InstanceIds=[instance])
     rec.call(ec2, "describe_instance_status", InstanceIds=[instance], IncludeAllInstances=True)
     rec.call(ec2, "create_tags", Resources=[instance], Tags=[{"Key": "team", "Value": "conformance"}, {"Key": "empty", "Value": ""}])
     rec.call(ec2, "describe_tags", Filters=[{"Name": "resource-id", "Values": [instance]}])
