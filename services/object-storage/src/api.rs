@@ -20,7 +20,7 @@ use crate::buckets::{self, Access, Bucket};
 use crate::checksum::ObjectHasher;
 use crate::error::{Result, StorageError};
 use crate::gc::{self, GcReport};
-use crate::nodes::{self, AccountUsage, JoinToken, StorageNode};
+use crate::nodes::{self, AccountUsage, JoinToken, NodeState, StorageNode};
 use crate::objects::{self, ListPosition, ListQuery, NewVersion, ObjectKey, WriteCondition};
 use crate::write;
 use crate::ObjectStorage;
@@ -310,7 +310,7 @@ async fn enable_node(
     ValidPath(node_id): ValidPath<String>,
 ) -> Result<Json<StorageNode>> {
     Ok(Json(
-        nodes::set_state(&storage, &caller, &node_id, "enabled").await?,
+        nodes::set_state(&storage, &caller, &node_id, NodeState::Enabled).await?,
     ))
 }
 
@@ -323,7 +323,7 @@ async fn disable_node(
     ValidPath(node_id): ValidPath<String>,
 ) -> Result<Json<StorageNode>> {
     Ok(Json(
-        nodes::set_state(&storage, &caller, &node_id, "disabled").await?,
+        nodes::set_state(&storage, &caller, &node_id, NodeState::Disabled).await?,
     ))
 }
 

@@ -21,16 +21,57 @@ pub struct Bucket {
     pub account_id: String,
     pub region: String,
     /// `""` (never enabled), `Enabled` or `Suspended`.
-    pub versioning: String,
+    #[schema(value_type = String)]
+    pub versioning: Versioning,
     #[serde(skip)]
     #[schema(value_type = Option<Object>)]
     pub tags: Option<sqlx::types::Json<Vec<(String, String)>>>,
     pub created_at: DateTime<Utc>,
 }
 
+/// A bucket's versioning (the `versioning` column, a CHECKed TEXT): S3's `Status`, or
+/// the empty string for a bucket whose versioning was never enabled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, sqlx::Type)]
+#[sqlx(type_name = "text")]
+pub enum Versioning {
+    /// Never enabled: S3 answers no `Status` and no `x-amz-version-id`.
+    #[serde(rename = "")]
+    #[sqlx(rename = "")]
+    Unversioned,
+    Enabled,
+    /// Enabled once, now off: new writes get the `null` version, old versions stay.
+    Suspended,
+}
+
+impl Versioning {
+    /// A PutBucketVersioning `Status`: `Enabled` or `Suspended` (there is no way back to
+    /// never-enabled).
+    pub fn from_status(status: &str) -> Option<Self> {
+        match status {
+            "Enabled" => Some(Self::Enabled),
+            "Suspended" => Some(Self::Suspended),
+            _ => None,
+        }
+    }
+
+    /// GetBucketVersioning's `Status`: none for a bucket that never had versioning.
+    pub fn status(self) -> Option<&'static str> {
+        match self {
+            Self::Unversioned => None,
+            Self::Enabled => Some("Enabled"),
+            Self::Suspended => Some("Suspended"),
+        }
+    }
+}
+
 impl Bucket {
     pub fn versioning_enabled(&self) -> bool {
-        self.versioning == "Enabled"
+        self.versioning == Versioning::Enabled
+    }
+
+    /// Was versioning ever enabled (so responses carry version ids)?
+    pub fn ever_versioned(&self) -> bool {
+        self.versioning != Versioning::Unversioned
     }
 }
 
@@ -268,22 +309,21 @@ pub async fn delete(storage: &ObjectStorage, bucket: AuthorizedBucket) -> Result
     Ok(())
 }
 
+/// PutBucketVersioning: `Enabled` or `Suspended`.
 pub async fn set_versioning(
     storage: &ObjectStorage,
     bucket: &AuthorizedBucket,
-    status: &str,
+    versioning: Versioning,
 ) -> Result<()> {
     bucket.require_write()?;
-    if !matches!(status, "Enabled" | "Suspended") {
-        return Err(StorageError::S3(
-            StatusCode::BAD_REQUEST,
-            "MalformedXML",
-            "The XML you provided was not well-formed or did not validate against our published schema".into(),
+    if versioning == Versioning::Unversioned {
+        return Err(StorageError::invalid_argument(
+            "versioning can be suspended, not turned back to never-enabled",
         ));
     }
     sqlx::query("UPDATE object_storage.buckets SET versioning = $2 WHERE name = $1")
         .bind(bucket.name())
-        .bind(status)
+        .bind(versioning)
         .execute(&storage.pool)
         .await?;
     Ok(())

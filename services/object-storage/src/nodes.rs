@@ -127,6 +127,54 @@ pub async fn heartbeat(
     })
 }
 
+/// A node's `state` column (a CHECKed TEXT).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, sqlx::Type)]
+#[serde(rename_all = "lowercase")]
+#[sqlx(type_name = "text", rename_all = "lowercase")]
+pub enum NodeState {
+    Enabled,
+    /// No new chunks; still read until re-replication has copied its chunks away.
+    Disabled,
+}
+
+impl NodeState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Enabled => "enabled",
+            Self::Disabled => "disabled",
+        }
+    }
+}
+
+impl std::fmt::Display for NodeState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// `enabled` or `disabled`.
+impl TryFrom<&str> for NodeState {
+    type Error = StorageError;
+
+    fn try_from(state: &str) -> Result<Self> {
+        match state {
+            "enabled" => Ok(Self::Enabled),
+            "disabled" => Ok(Self::Disabled),
+            _ => Err(StorageError::invalid_argument(
+                "state must be enabled or disabled",
+            )),
+        }
+    }
+}
+
+/// Lets [`set_state`] take a [`NodeState`] as well as its name: a `NodeState` converts
+/// to itself without error.
+impl From<std::convert::Infallible> for StorageError {
+    fn from(never: std::convert::Infallible) -> Self {
+        match never {}
+    }
+}
+
 /// What the data path needs to know of a node.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct NodeEndpoint {
@@ -143,11 +191,12 @@ pub async fn endpoints(storage: &ObjectStorage) -> Result<Vec<NodeEndpoint>> {
     Ok(sqlx::query_as::<_, NodeEndpoint>(
         "SELECT node_id, address, node_token,
                 COALESCE(last_heartbeat_at > now() - make_interval(secs => $1), false) AS healthy,
-                state = 'enabled' AS writable,
+                state = $2 AS writable,
                 GREATEST(capacity_bytes - used_bytes, 0) AS free_bytes
          FROM object_storage.nodes ORDER BY node_id",
     )
     .bind(storage.config.heartbeat_timeout.as_secs_f64())
+    .bind(NodeState::Enabled)
     .fetch_all(&storage.pool)
     .await?)
 }
@@ -160,7 +209,8 @@ pub struct StorageNode {
     pub zone: String,
     pub address: String,
     /// `enabled` or `disabled` (no new chunks).
-    pub state: String,
+    #[schema(value_type = String)]
+    pub state: NodeState,
     /// False when the node has not sent a heartbeat within the timeout.
     pub healthy: bool,
     pub capacity_bytes: i64,
@@ -262,18 +312,19 @@ fn no_such_node(node_id: &str) -> StorageError {
 
 /// Enable or disable a node. A disabled node takes no new chunks and is drained:
 /// re-replication copies its chunks to enabled nodes (it is still read until then).
-pub async fn set_state(
+/// `state` is a [`NodeState`] or its name.
+pub async fn set_state<S>(
     storage: &ObjectStorage,
     caller: &Principal,
     node_id: &str,
-    state: &str,
-) -> Result<StorageNode> {
+    state: S,
+) -> Result<StorageNode>
+where
+    NodeState: TryFrom<S>,
+    StorageError: From<<NodeState as TryFrom<S>>::Error>,
+{
     require_operator(caller)?;
-    if !matches!(state, "enabled" | "disabled") {
-        return Err(StorageError::invalid_argument(
-            "state must be enabled or disabled",
-        ));
-    }
+    let state = NodeState::try_from(state)?;
     if kumo_common::text::check(node_id).is_err() {
         return Err(no_such_node(node_id));
     }

@@ -12,7 +12,7 @@ use sqlx::{Postgres, Transaction};
 use uuid::Uuid;
 
 use crate::blobs;
-use crate::buckets::{self, Access, AuthorizedBucket};
+use crate::buckets::{self, Access, AuthorizedBucket, Versioning};
 use crate::error::{Result, StorageError};
 use crate::write::WrittenObject;
 use crate::ObjectStorage;
@@ -183,7 +183,7 @@ async fn lock_key(tx: &mut Transaction<'_, Postgres>, bucket: &str, key: &str) -
 
 /// The bucket's versioning state, read under a share lock so the bucket cannot be deleted
 /// before this transaction commits.
-async fn lock_bucket(tx: &mut Transaction<'_, Postgres>, bucket: &str) -> Result<String> {
+async fn lock_bucket(tx: &mut Transaction<'_, Postgres>, bucket: &str) -> Result<Versioning> {
     sqlx::query_scalar("SELECT versioning FROM object_storage.buckets WHERE name = $1 FOR SHARE")
         .bind(bucket)
         .fetch_optional(&mut **tx)
@@ -221,7 +221,7 @@ pub async fn commit_version(
 ) -> Result<ObjectVersion> {
     let versioning = lock_bucket(tx, &bucket.name).await?;
     lock_key(tx, &bucket.name, key).await?;
-    let version_id = if versioning == "Enabled" {
+    let version_id = if versioning == Versioning::Enabled {
         new_version_id()
     } else {
         drop_null_version(tx, &bucket.name, key).await?;
@@ -433,7 +433,7 @@ pub async fn delete(
     let versioning = lock_bucket(&mut tx, &bucket.name).await?;
     lock_key(&mut tx, &bucket.name, key).await?;
     let deleted = match version_id {
-        None if versioning.is_empty() => {
+        None if versioning == Versioning::Unversioned => {
             drop_null_version(&mut tx, &bucket.name, key).await?;
             Deleted::default()
         }

@@ -9,7 +9,7 @@ use super::request::{malformed_xml, read_document, read_small_body};
 use super::response::{empty, set_header, xml_response};
 use super::xml;
 use super::S3Request;
-use crate::buckets::{self, AuthorizedBucket};
+use crate::buckets::{self, AuthorizedBucket, Versioning};
 use crate::error::{Result, StorageError};
 use crate::ObjectStorage;
 
@@ -50,8 +50,8 @@ pub(super) fn location(bucket: &AuthorizedBucket) -> Response {
 
 pub(super) fn versioning(bucket: &AuthorizedBucket) -> Response {
     let mut w = xml::document("VersioningConfiguration");
-    if !bucket.versioning.is_empty() {
-        w.text("Status", &bucket.versioning);
+    if let Some(status) = bucket.versioning.status() {
+        w.text("Status", status);
     }
     xml_response(w.finish())
 }
@@ -66,7 +66,8 @@ pub(super) async fn put_versioning(
     if xml::first_token(&body, "MfaDelete").is_some_and(|m| m != "Disabled") {
         return Err(StorageError::not_implemented("MFA delete (MfaDelete)"));
     }
-    buckets::set_versioning(storage, bucket, &status).await?;
+    let versioning = Versioning::from_status(&status).ok_or_else(malformed_xml)?;
+    buckets::set_versioning(storage, bucket, versioning).await?;
     Ok(empty(StatusCode::OK))
 }
 

@@ -104,7 +104,7 @@ pub(super) async fn copy_object(
         && source.bucket == bucket.name
         && source.key == key.as_str()
         && !replace_tags
-        && bucket.versioning.is_empty()
+        && !bucket.ever_versioned()
     {
         return Err(StorageError::invalid_request("This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes."));
     }

@@ -36,7 +36,7 @@ pub fn set_header(response: &mut Response, name: &str, value: &str) {
 }
 
 pub fn version_header(response: &mut Response, bucket: &Bucket, version: &ObjectVersion) {
-    if !bucket.versioning.is_empty() {
+    if bucket.ever_versioned() {
         set_header(response, "x-amz-version-id", &version.version_id);
     }
 }
