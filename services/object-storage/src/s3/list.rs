@@ -5,11 +5,11 @@ use axum::response::Response;
 use base64::Engine;
 
 use super::response::{encode_key, xml_response};
-use super::xml::{self, S3Xml};
+use super::xml::{self, S3Xml, XmlWriter};
 use super::S3Request;
 use crate::buckets::{self, AuthorizedBucket};
 use crate::error::{Result, StorageError};
-use crate::objects::{self, ListPosition, ListQuery};
+use crate::objects::{self, ListPosition, ListQuery, Listing};
 use crate::ObjectStorage;
 
 pub async fn list_buckets(storage: &ObjectStorage, request: &S3Request) -> Result<Response> {
@@ -77,19 +77,84 @@ pub(super) fn decode_token(token: &str) -> Result<ListPosition> {
     }
 }
 
+/// What every object listing (ListObjects v1 and v2, ListObjectVersions) asks for:
+/// `prefix`, `delimiter`, `max-keys` and `encoding-type=url`.
+struct ListingParams {
+    url: bool,
+    prefix: String,
+    delimiter: Option<String>,
+    max: usize,
+}
+
+impl ListingParams {
+    fn parse(request: &S3Request) -> Result<Self> {
+        let url = url_encoding(request)?;
+        Ok(Self {
+            url,
+            prefix: request.param("prefix").unwrap_or("").to_string(),
+            delimiter: request
+                .param("delimiter")
+                .filter(|d| !d.is_empty())
+                .map(str::to_string),
+            max: max_keys(request, "max-keys")?,
+        })
+    }
+
+    /// One page of the bucket's objects (or of their versions), from `start`.
+    async fn fetch(
+        &self,
+        storage: &ObjectStorage,
+        bucket: &AuthorizedBucket,
+        start: Option<ListPosition>,
+        versions: bool,
+    ) -> Result<Listing> {
+        objects::list(
+            storage,
+            bucket,
+            &ListQuery {
+                prefix: self.prefix.clone(),
+                delimiter: self.delimiter.clone(),
+                max_keys: self.max,
+                start,
+                versions,
+            },
+        )
+        .await
+    }
+
+    fn delimiter_element(&self, w: &mut XmlWriter) {
+        w.opt(
+            "Delimiter",
+            self.delimiter
+                .as_deref()
+                .map(|d| encode_key(d, self.url))
+                .as_deref(),
+        );
+    }
+
+    fn encoding_type_element(&self, w: &mut XmlWriter) {
+        if self.url {
+            w.text("EncodingType", "url");
+        }
+    }
+}
+
+fn common_prefixes(w: &mut XmlWriter, prefixes: &[String], url: bool) {
+    for prefix in prefixes {
+        w.open("CommonPrefixes")
+            .text("Prefix", &encode_key(prefix, url))
+            .close();
+    }
+}
+
 pub(super) async fn list_objects(
     storage: &ObjectStorage,
     request: &S3Request,
     bucket: &AuthorizedBucket,
     v2: bool,
 ) -> Result<Response> {
-    let url = url_encoding(request)?;
-    let prefix = request.param("prefix").unwrap_or("").to_string();
-    let delimiter = request
-        .param("delimiter")
-        .filter(|d| !d.is_empty())
-        .map(str::to_string);
-    let max = max_keys(request, "max-keys")?;
+    let params = ListingParams::parse(request)?;
+    let url = params.url;
     let start = if v2 {
         match request.param("continuation-token") {
             Some(token) => Some(decode_token(token)?),
@@ -102,29 +167,18 @@ pub(super) async fn list_objects(
         request
             .param("marker")
             .filter(|s| !s.is_empty())
-            .map(|m| match &delimiter {
+            .map(|m| match &params.delimiter {
                 // A marker that is a common prefix resumes after everything under it.
-                Some(d) if m.ends_with(d.as_str()) && m.starts_with(&prefix) => {
+                Some(d) if m.ends_with(d.as_str()) && m.starts_with(params.prefix.as_str()) => {
                     ListPosition::AfterPrefix(m.to_string())
                 }
                 _ => ListPosition::AfterKey(m.to_string()),
             })
     };
-    let listing = objects::list(
-        storage,
-        bucket,
-        &ListQuery {
-            prefix: prefix.clone(),
-            delimiter: delimiter.clone(),
-            max_keys: max,
-            start,
-            versions: false,
-        },
-    )
-    .await?;
+    let listing = params.fetch(storage, bucket, start, false).await?;
     let mut w = xml::document("ListBucketResult");
     w.text("Name", bucket.name())
-        .text("Prefix", &encode_key(&prefix, url));
+        .text("Prefix", &encode_key(&params.prefix, url));
     if v2 {
         w.opt(
             "StartAfter",
@@ -144,17 +198,14 @@ pub(super) async fn list_objects(
             &encode_key(request.param("marker").unwrap_or(""), url),
         );
     }
-    w.num("MaxKeys", max);
-    w.opt(
-        "Delimiter",
-        delimiter.as_deref().map(|d| encode_key(d, url)).as_deref(),
-    );
+    w.num("MaxKeys", params.max);
+    params.delimiter_element(&mut w);
     w.bool("IsTruncated", listing.truncated);
     if listing.truncated {
         if let Some(next) = &listing.next {
             if v2 {
                 w.text("NextContinuationToken", &encode_token(next));
-            } else if delimiter.is_some() {
+            } else if params.delimiter.is_some() {
                 let marker = match next {
                     ListPosition::AfterKey(k)
                     | ListPosition::AfterPrefix(k)
@@ -164,9 +215,7 @@ pub(super) async fn list_objects(
             }
         }
     }
-    if url {
-        w.text("EncodingType", "url");
-    }
+    params.encoding_type_element(&mut w);
     for entry in &listing.entries {
         w.open("Contents")
             .text("Key", &encode_key(&entry.key, url))
@@ -182,11 +231,7 @@ pub(super) async fn list_objects(
         }
         w.close();
     }
-    for prefix in &listing.common_prefixes {
-        w.open("CommonPrefixes")
-            .text("Prefix", &encode_key(prefix, url))
-            .close();
-    }
+    common_prefixes(&mut w, &listing.common_prefixes, url);
     Ok(xml_response(w.finish()))
 }
 
@@ -195,20 +240,15 @@ pub(super) async fn list_versions(
     request: &S3Request,
     bucket: &AuthorizedBucket,
 ) -> Result<Response> {
-    let url = url_encoding(request)?;
-    let prefix = request.param("prefix").unwrap_or("").to_string();
-    let delimiter = request
-        .param("delimiter")
-        .filter(|d| !d.is_empty())
-        .map(str::to_string);
-    let max = max_keys(request, "max-keys")?;
+    let params = ListingParams::parse(request)?;
+    let url = params.url;
     let key_marker = request.param("key-marker").filter(|s| !s.is_empty());
     let start = match (
         key_marker,
         request.param("version-id-marker").filter(|s| !s.is_empty()),
     ) {
         (None, _) => None,
-        (Some(key), None) => Some(match &delimiter {
+        (Some(key), None) => Some(match &params.delimiter {
             Some(d) if key.ends_with(d.as_str()) => ListPosition::AfterPrefix(key.to_string()),
             _ => ListPosition::AfterKey(key.to_string()),
         }),
@@ -216,31 +256,17 @@ pub(super) async fn list_versions(
             Some(objects::version_position(storage, bucket, key, version).await?)
         }
     };
-    let listing = objects::list(
-        storage,
-        bucket,
-        &ListQuery {
-            prefix: prefix.clone(),
-            delimiter: delimiter.clone(),
-            max_keys: max,
-            start,
-            versions: true,
-        },
-    )
-    .await?;
+    let listing = params.fetch(storage, bucket, start, true).await?;
     let mut w = xml::document("ListVersionsResult");
     w.text("Name", bucket.name())
-        .text("Prefix", &encode_key(&prefix, url))
+        .text("Prefix", &encode_key(&params.prefix, url))
         .text("KeyMarker", &encode_key(key_marker.unwrap_or(""), url))
         .text(
             "VersionIdMarker",
             request.param("version-id-marker").unwrap_or(""),
         )
-        .num("MaxKeys", max);
-    w.opt(
-        "Delimiter",
-        delimiter.as_deref().map(|d| encode_key(d, url)).as_deref(),
-    );
+        .num("MaxKeys", params.max);
+    params.delimiter_element(&mut w);
     w.bool("IsTruncated", listing.truncated);
     if listing.truncated {
         match &listing.next {
@@ -261,9 +287,7 @@ pub(super) async fn list_versions(
             None => {}
         }
     }
-    if url {
-        w.text("EncodingType", "url");
-    }
+    params.encoding_type_element(&mut w);
     for entry in &listing.entries {
         let element = if entry.delete_marker {
             "DeleteMarker"
@@ -283,10 +307,6 @@ pub(super) async fn list_versions(
         w.owner("Owner", &entry.owner_account);
         w.close();
     }
-    for prefix in &listing.common_prefixes {
-        w.open("CommonPrefixes")
-            .text("Prefix", &encode_key(prefix, url))
-            .close();
-    }
+    common_prefixes(&mut w, &listing.common_prefixes, url);
     Ok(xml_response(w.finish()))
 }
