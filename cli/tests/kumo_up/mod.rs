@@ -160,7 +160,8 @@ impl KumoUp {
     }
 
     /// Remove the containers a failed test left running (they outlive their agent by
-    /// design) and their network namespaces.
+    /// design), their network namespaces, and then the agent's bridges that no instance
+    /// uses any more.
     fn remove_leftover_instances(agent_dir: &Path) {
         use kumo_compute_node::container::{ContainerConfig, ContainerRuntime};
         use kumo_compute_node::network::HostNetwork;
@@ -169,6 +170,11 @@ impl KumoUp {
         if ids.is_empty() {
             return;
         }
+        // The agent's host id marks its bridges (and only those are swept).
+        let host_id = std::fs::read_to_string(agent_dir.join("node.json"))
+            .ok()
+            .and_then(|text| serde_json::from_str::<serde_json::Value>(&text).ok())
+            .and_then(|node| node["host_id"].as_str().map(str::to_owned));
         let Ok(rt) = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -179,6 +185,10 @@ impl KumoUp {
             for id in &ids {
                 let _ = containers.remove(id).await;
                 let _ = HostNetwork::new().detach(id).await;
+            }
+            if let Some(host_id) = host_id {
+                let network = HostNetwork::new().with_owner(&host_id);
+                let _ = network.sweep(&Default::default()).await;
             }
         });
     }
