@@ -13,7 +13,9 @@ use uuid::Uuid;
 
 use crate::blobs;
 use crate::buckets::AuthorizedBucket;
-use crate::checksum::{composite_checksum, full_object_crc, ChecksumAlgorithm, ChecksumError};
+use crate::checksum::{
+    composite_checksum, full_object_crc, ChecksumAlgorithm, ChecksumError, ChecksumType,
+};
 use crate::error::{Result, StorageError};
 use crate::objects::{self, NewVersion, ObjectVersion, WriteCondition};
 use crate::write::WrittenObject;
@@ -33,24 +35,19 @@ pub struct Upload {
     pub content_type: Option<String>,
     pub headers: Json<BTreeMap<String, String>>,
     pub metadata: Json<BTreeMap<String, String>>,
-    pub checksum_algorithm: Option<String>,
-    /// [`FULL_OBJECT`] or [`COMPOSITE`] when the client asked for one; None is COMPOSITE.
-    pub checksum_type: Option<String>,
+    pub checksum_algorithm: Option<ChecksumAlgorithm>,
+    /// The type the client asked for, if any; None is COMPOSITE.
+    pub checksum_type: Option<ChecksumType>,
     pub tags: Option<Json<Vec<(String, String)>>>,
     pub initiated_at: DateTime<Utc>,
 }
 
 impl Upload {
-    /// The checksum type the completed object gets: [`FULL_OBJECT`] or [`COMPOSITE`].
-    pub fn checksum_type(&self) -> &str {
-        self.checksum_type.as_deref().unwrap_or(COMPOSITE)
+    /// The checksum type the completed object gets.
+    pub fn checksum_type(&self) -> ChecksumType {
+        self.checksum_type.unwrap_or(ChecksumType::Composite)
     }
 }
-
-/// The object's checksum is the checksum of its parts' checksums, `-<parts>`.
-pub const COMPOSITE: &str = "COMPOSITE";
-/// The object's checksum is the CRC of all its bytes, combined from the parts' CRCs.
-pub const FULL_OBJECT: &str = "FULL_OBJECT";
 
 const UPLOAD_COLUMNS: &str = "upload_id, bucket, key, account_id, content_type, headers, metadata, checksum_algorithm, checksum_type, tags, initiated_at";
 
@@ -80,7 +77,7 @@ pub async fn create(
     bucket: &AuthorizedBucket,
     key: &str,
     template: &NewVersion,
-    checksum_type: Option<&str>,
+    checksum_type: Option<ChecksumType>,
 ) -> Result<Upload> {
     objects::validate_key(key)?;
     bucket.require_write()?;
@@ -97,7 +94,7 @@ pub async fn create(
     .bind(&template.content_type)
     .bind(Json(&template.headers))
     .bind(Json(&template.metadata))
-    .bind(&template.checksum_algorithm)
+    .bind(template.checksum_algorithm)
     .bind(template.tags.as_ref().map(Json))
     .bind(checksum_type)
     .fetch_one(&storage.pool)
@@ -315,11 +312,8 @@ pub async fn complete(
         hex::encode(md5::Md5::digest(&md5s)),
         chosen.len()
     );
-    let full_object = upload.checksum_type() == FULL_OBJECT;
-    let algorithm = upload
-        .checksum_algorithm
-        .as_deref()
-        .and_then(ChecksumAlgorithm::parse);
+    let full_object = upload.checksum_type() == ChecksumType::FullObject;
+    let algorithm = upload.checksum_algorithm;
     let checksum = algorithm.and_then(|algorithm| {
         let value = if full_object {
             let parts: Option<Vec<(&str, u64)>> = chosen
@@ -362,7 +356,7 @@ pub async fn complete(
         content_type: upload.content_type.clone(),
         headers: upload.headers.0.clone(),
         metadata: upload.metadata.0.clone(),
-        checksum_algorithm: checksum.as_ref().map(|(a, _)| a.as_str().to_string()),
+        checksum_algorithm: checksum.as_ref().map(|(algorithm, _)| *algorithm),
         checksum_value: checksum.map(|(_, value)| value),
         tags: upload.tags.as_ref().map(|t| t.0.clone()),
         parts_count: Some(chosen.len() as i32),

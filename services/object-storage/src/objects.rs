@@ -13,6 +13,7 @@ use uuid::Uuid;
 
 use crate::blobs;
 use crate::buckets::{self, Access, AuthorizedBucket, Versioning};
+use crate::checksum::ChecksumAlgorithm;
 use crate::error::{Result, StorageError};
 use crate::write::WrittenObject;
 use crate::ObjectStorage;
@@ -41,7 +42,7 @@ pub struct ObjectVersion {
     pub headers: Json<BTreeMap<String, String>>,
     /// User metadata (`x-amz-meta-*`), names without the prefix.
     pub metadata: Json<BTreeMap<String, String>>,
-    pub checksum_algorithm: Option<String>,
+    pub checksum_algorithm: Option<ChecksumAlgorithm>,
     pub checksum_value: Option<String>,
     #[serde(skip)]
     pub tags: Option<Json<Vec<(String, String)>>>,
@@ -64,7 +65,7 @@ pub struct NewVersion {
     pub content_type: Option<String>,
     pub headers: BTreeMap<String, String>,
     pub metadata: BTreeMap<String, String>,
-    pub checksum_algorithm: Option<String>,
+    pub checksum_algorithm: Option<ChecksumAlgorithm>,
     pub checksum_value: Option<String>,
     pub tags: Option<Vec<(String, String)>>,
     pub parts_count: Option<i32>,
@@ -248,7 +249,7 @@ pub async fn commit_version(
     .bind(&version.content_type)
     .bind(Json(&version.headers))
     .bind(Json(&version.metadata))
-    .bind(&version.checksum_algorithm)
+    .bind(version.checksum_algorithm)
     .bind(&version.checksum_value)
     .bind(version.tags.as_ref().map(Json))
     .bind(version.parts_count)

@@ -87,7 +87,7 @@ impl WrittenObject {
                 .digests
                 .checksum
                 .as_ref()
-                .map(|(algorithm, _)| algorithm.as_str().to_string()),
+                .map(|(algorithm, _)| *algorithm),
             checksum_value: self.checksum_value().map(str::to_string),
             ..template
         }

@@ -8,8 +8,11 @@ use base64::Engine as _;
 
 use super::{ChecksumError, ChecksumHasher};
 
-/// The additional checksum algorithms S3 computes and stores next to the MD5.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// The additional checksum algorithms S3 computes and stores next to the MD5 (the
+/// `checksum_algorithm` columns, CHECKed TEXT, hold [`as_str`](Self::as_str)'s names).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, sqlx::Type)]
+#[serde(rename_all = "UPPERCASE")]
+#[sqlx(type_name = "text", rename_all = "UPPERCASE")]
 pub enum ChecksumAlgorithm {
     Crc32,
     Crc32c,
@@ -112,5 +115,51 @@ impl FromStr for ChecksumAlgorithm {
 
     fn from_str(value: &str) -> Result<Self, Self::Err> {
         Self::parse(value).ok_or(ChecksumError::UnsupportedAlgorithm)
+    }
+}
+
+/// How a multipart object's checksum is made (`x-amz-checksum-type`; the
+/// `multipart_uploads.checksum_type` column, a CHECKed TEXT).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, sqlx::Type)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+#[sqlx(type_name = "text", rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ChecksumType {
+    /// The checksum of the parts' checksums, `-<parts>`.
+    Composite,
+    /// The CRC of all the object's bytes, combined from the parts' CRCs.
+    FullObject,
+}
+
+impl ChecksumType {
+    pub const ALL: [ChecksumType; 2] = [ChecksumType::Composite, ChecksumType::FullObject];
+
+    /// Parse an `x-amz-checksum-type` value (S3 ignores case).
+    pub fn parse(value: &str) -> Option<Self> {
+        let value = value.trim();
+        Self::ALL
+            .into_iter()
+            .find(|checksum_type| checksum_type.as_str().eq_ignore_ascii_case(value))
+    }
+
+    /// A stored checksum's type: a checksum of checksums ends in `-<parts>`.
+    pub fn of_value(value: &str) -> Self {
+        if value.contains('-') {
+            Self::Composite
+        } else {
+            Self::FullObject
+        }
+    }
+
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            ChecksumType::Composite => "COMPOSITE",
+            ChecksumType::FullObject => "FULL_OBJECT",
+        }
+    }
+}
+
+impl fmt::Display for ChecksumType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
     }
 }

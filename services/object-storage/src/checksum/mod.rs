@@ -22,7 +22,7 @@ mod error;
 mod expectation;
 mod hasher;
 
-pub use algorithm::ChecksumAlgorithm;
+pub use algorithm::{ChecksumAlgorithm, ChecksumType};
 pub use combine::{composite_checksum, full_object_crc, multipart_etag};
 pub use error::ChecksumError;
 pub use expectation::{

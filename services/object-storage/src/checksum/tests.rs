@@ -114,6 +114,30 @@ fn parses_names_case_insensitively() {
     }
 }
 
+/// The catalog stores (sqlx) and JSON shows (serde) the names S3 spells: both derive them
+/// with the same `rename_all`, checked here against `as_str`.
+#[test]
+fn stored_names_are_s3_names() {
+    for algorithm in ChecksumAlgorithm::ALL {
+        assert_eq!(serde_json::to_value(algorithm).unwrap(), algorithm.as_str());
+    }
+    for checksum_type in ChecksumType::ALL {
+        assert_eq!(
+            serde_json::to_value(checksum_type).unwrap(),
+            checksum_type.as_str()
+        );
+        assert_eq!(
+            ChecksumType::parse(&checksum_type.as_str().to_lowercase()),
+            Some(checksum_type)
+        );
+    }
+    assert_eq!(
+        ChecksumType::of_value("AAAAAA==-3"),
+        ChecksumType::Composite
+    );
+    assert_eq!(ChecksumType::of_value("AAAAAA=="), ChecksumType::FullObject);
+}
+
 #[test]
 fn plain_request_expects_nothing() {
     let expectation =

@@ -111,7 +111,7 @@ pub(super) async fn copy_object(
     let mut version = NewVersion {
         size: source.size as u64,
         etag: source.etag.clone(),
-        checksum_algorithm: source.checksum_algorithm.clone(),
+        checksum_algorithm: source.checksum_algorithm,
         checksum_value: source.checksum_value.clone(),
         parts_count: source.parts_count,
         part_sizes: source.part_sizes.clone(),

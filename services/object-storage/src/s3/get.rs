@@ -6,14 +6,12 @@ use axum::response::Response;
 use chrono::{DateTime, Utc};
 use http::{HeaderMap, Method, StatusCode};
 
-use super::response::{
-    checksum_headers, checksum_member, checksum_type, empty, set_header, version_header,
-    xml_response,
-};
+use super::response::{checksum_headers, empty, set_header, version_header, xml_response};
 use super::xml;
 use super::S3Request;
 use crate::blobs;
 use crate::buckets::{AuthorizedBucket, Bucket};
+use crate::checksum::ChecksumType;
 use crate::error::{Result, StorageError};
 use crate::multipart;
 use crate::objects::{self, etag_matches, precondition_failed, ObjectKey, ObjectVersion};
@@ -249,10 +247,12 @@ pub(super) async fn get_attributes(
         w.text("ETag", version.etag.trim_matches('"'));
     }
     if asked("Checksum") {
-        if let (Some(alg), Some(value)) = (&version.checksum_algorithm, &version.checksum_value) {
+        if let (Some(algorithm), Some(value)) =
+            (version.checksum_algorithm, &version.checksum_value)
+        {
             w.open("Checksum")
-                .text(&format!("Checksum{}", checksum_member(alg)), value)
-                .text("ChecksumType", checksum_type(value))
+                .text(&format!("Checksum{algorithm}"), value)
+                .text("ChecksumType", ChecksumType::of_value(value).as_str())
                 .close();
         }
     }
@@ -345,8 +345,10 @@ pub(super) async fn get_object(
             .map(|m| m.eq_ignore_ascii_case("ENABLED"))
             == Some(true)
     {
-        if let (Some(alg), Some(value)) = (&version.checksum_algorithm, &version.checksum_value) {
-            checksum_headers(&mut response, alg, value);
+        if let (Some(algorithm), Some(value)) =
+            (version.checksum_algorithm, &version.checksum_value)
+        {
+            checksum_headers(&mut response, algorithm, value);
         }
     }
     if let Some(count) = version

@@ -222,8 +222,8 @@ pub(super) async fn list_objects(
             .time("LastModified", entry.last_modified)
             .text("ETag", &entry.etag)
             .num("Size", entry.size);
-        if let Some(alg) = &entry.checksum_algorithm {
-            w.text("ChecksumAlgorithm", alg);
+        if let Some(algorithm) = entry.checksum_algorithm {
+            w.text("ChecksumAlgorithm", algorithm.as_str());
         }
         w.text("StorageClass", "STANDARD");
         if !v2 || request.param("fetch-owner") == Some("true") {

@@ -9,14 +9,14 @@ use super::copy::{copy_source, copy_source_version_header};
 use super::list::{max_keys, url_encoding};
 use super::put::version_template;
 use super::request::{malformed_xml, read_document};
-use super::response::{
-    checksum_member, checksum_type, empty, encode_key, set_header, version_header, xml_response,
-};
+use super::response::{empty, encode_key, set_header, version_header, xml_response};
 use super::xml::{self, S3Xml};
 use super::S3Request;
 use crate::blobs;
 use crate::buckets::AuthorizedBucket;
-use crate::checksum::{ChecksumAlgorithm, ChecksumError, IntegrityExpectation, ObjectHasher};
+use crate::checksum::{
+    ChecksumAlgorithm, ChecksumError, ChecksumType, IntegrityExpectation, ObjectHasher,
+};
 use crate::error::{Result, StorageError};
 use crate::multipart;
 use crate::objects::{self, ObjectKey};
@@ -31,24 +31,29 @@ pub(super) async fn create_upload(
 ) -> Result<Response> {
     let mut template = version_template(&request.headers)?;
     template.checksum_algorithm = match request.header("x-amz-checksum-algorithm") {
-        Some(name) => Some(
-            ChecksumAlgorithm::parse(name)
-                .ok_or(ChecksumError::UnsupportedAlgorithm)?
-                .as_str()
-                .to_string(),
-        ),
+        Some(name) => {
+            Some(ChecksumAlgorithm::parse(name).ok_or(ChecksumError::UnsupportedAlgorithm)?)
+        }
         None => None,
     };
-    let checksum_type = requested_checksum_type(request, template.checksum_algorithm.as_deref())?;
+    let checksum_type = requested_checksum_type(request, template.checksum_algorithm)?;
     let upload = multipart::create(storage, bucket, key, &template, checksum_type).await?;
     let mut w = xml::document("InitiateMultipartUploadResult");
     w.text("Bucket", bucket.name())
         .text("Key", key)
         .text("UploadId", &upload.upload_id);
     let mut response = xml_response(w.finish());
-    if let Some(alg) = &template.checksum_algorithm {
-        set_header(&mut response, "x-amz-checksum-algorithm", alg);
-        set_header(&mut response, "x-amz-checksum-type", upload.checksum_type());
+    if let Some(algorithm) = template.checksum_algorithm {
+        set_header(
+            &mut response,
+            "x-amz-checksum-algorithm",
+            algorithm.as_str(),
+        );
+        set_header(
+            &mut response,
+            "x-amz-checksum-type",
+            upload.checksum_type().as_str(),
+        );
     }
     Ok(response)
 }
@@ -57,23 +62,20 @@ pub(super) async fn create_upload(
 /// does: it needs an algorithm, and FULL_OBJECT needs a CRC.
 pub(super) fn requested_checksum_type(
     request: &S3Request,
-    algorithm: Option<&str>,
-) -> Result<Option<&'static str>> {
+    algorithm: Option<ChecksumAlgorithm>,
+) -> Result<Option<ChecksumType>> {
     let Some(value) = request.header("x-amz-checksum-type") else {
         return Ok(None);
     };
-    let checksum_type = [multipart::COMPOSITE, multipart::FULL_OBJECT]
-        .into_iter()
-        .find(|t| t.eq_ignore_ascii_case(value.trim()))
-        .ok_or_else(|| {
-            StorageError::invalid_request("Value for x-amz-checksum-type header is invalid.")
-        })?;
-    let algorithm = algorithm.and_then(ChecksumAlgorithm::parse).ok_or_else(|| {
+    let checksum_type = ChecksumType::parse(value).ok_or_else(|| {
+        StorageError::invalid_request("Value for x-amz-checksum-type header is invalid.")
+    })?;
+    let algorithm = algorithm.ok_or_else(|| {
         StorageError::invalid_request(
             "The x-amz-checksum-type header can only be used with the x-amz-checksum-algorithm header.",
         )
     })?;
-    if checksum_type == multipart::FULL_OBJECT && !algorithm.is_crc() {
+    if checksum_type == ChecksumType::FullObject && !algorithm.is_crc() {
         return Err(StorageError::invalid_request(format!(
             "The FULL_OBJECT checksum type cannot be used with the {} checksum algorithm.",
             algorithm.as_str().to_ascii_lowercase()
@@ -93,10 +95,7 @@ pub(super) async fn upload_part(
     let upload = multipart::get(storage, bucket, key, upload_id).await?;
     // A part of an upload created with a checksum algorithm carries that checksum (computed
     // here when the client sent none); another algorithm is refused, as S3 does.
-    let upload_algorithm = upload
-        .checksum_algorithm
-        .as_deref()
-        .and_then(ChecksumAlgorithm::parse);
+    let upload_algorithm = upload.checksum_algorithm;
     let sent = IntegrityExpectation::from_headers(&request.headers)?.algorithm();
     if let (Some(expected), Some(sent)) = (upload_algorithm, sent) {
         if expected != sent {
@@ -151,10 +150,7 @@ pub(super) async fn upload_part_copy(
     // The part gets the upload's checksum like an uploaded one (the completed object's
     // checksum is made of its parts').
     let stream = blobs::read_range(storage, source.blob_id, start, end).await?;
-    let algorithm = upload
-        .checksum_algorithm
-        .as_deref()
-        .and_then(ChecksumAlgorithm::parse);
+    let algorithm = upload.checksum_algorithm;
     // Our own chunks, verified as they were read: nothing to check but to hash.
     let written =
         write::write_object(storage, Box::pin(stream), ObjectHasher::new(algorithm)).await?;
@@ -182,8 +178,7 @@ pub(super) async fn complete_upload(
     // The part checksums the client lists are checked against the stored ones.
     let listed_checksum = upload
         .checksum_algorithm
-        .as_deref()
-        .map(|alg| format!("Checksum{}", checksum_member(alg)));
+        .map(|algorithm| format!("Checksum{algorithm}"));
     let mut parts = Vec::new();
     for part in xml::elements(&body, "Part") {
         let number = xml::first_token(part, "PartNumber")
@@ -202,12 +197,12 @@ pub(super) async fn complete_upload(
         request.header("if-none-match"),
         request.header("if-match"),
     )?;
-    let algorithm = upload
-        .checksum_algorithm
-        .as_deref()
-        .and_then(ChecksumAlgorithm::parse);
+    let algorithm = upload.checksum_algorithm;
     if let (Some(_), Some(wanted)) = (algorithm, request.header("x-amz-checksum-type")) {
-        if !wanted.trim().eq_ignore_ascii_case(upload.checksum_type()) {
+        if !wanted
+            .trim()
+            .eq_ignore_ascii_case(upload.checksum_type().as_str())
+        {
             return Err(StorageError::S3(
                 StatusCode::BAD_REQUEST,
                 "BadDigest",
@@ -235,9 +230,9 @@ pub(super) async fn complete_upload(
         .text("Bucket", bucket.name())
         .text("Key", key)
         .text("ETag", &row.etag);
-    if let (Some(alg), Some(value)) = (&row.checksum_algorithm, &row.checksum_value) {
-        w.text(&format!("Checksum{}", checksum_member(alg)), value)
-            .text("ChecksumType", checksum_type(value));
+    if let (Some(algorithm), Some(value)) = (row.checksum_algorithm, &row.checksum_value) {
+        w.text(&format!("Checksum{algorithm}"), value)
+            .text("ChecksumType", ChecksumType::of_value(value).as_str());
     }
     let mut response = xml_response(w.finish());
     version_header(&mut response, bucket, &row);
@@ -290,9 +285,9 @@ pub(super) async fn list_parts(
         w.num("NextPartNumberMarker", last.part_number);
     }
     w.num("MaxParts", max).bool("IsTruncated", truncated);
-    if let Some(alg) = &upload.checksum_algorithm {
-        w.text("ChecksumAlgorithm", alg)
-            .text("ChecksumType", upload.checksum_type());
+    if let Some(algorithm) = upload.checksum_algorithm {
+        w.text("ChecksumAlgorithm", algorithm.as_str())
+            .text("ChecksumType", upload.checksum_type().as_str());
     }
     for part in &parts {
         w.open("Part")
@@ -300,8 +295,8 @@ pub(super) async fn list_parts(
             .time("LastModified", part.last_modified)
             .text("ETag", &part.etag())
             .num("Size", part.size);
-        if let (Some(alg), Some(value)) = (&upload.checksum_algorithm, &part.checksum_value) {
-            w.text(&format!("Checksum{}", checksum_member(alg)), value);
+        if let (Some(algorithm), Some(value)) = (upload.checksum_algorithm, &part.checksum_value) {
+            w.text(&format!("Checksum{algorithm}"), value);
         }
         w.close();
     }

@@ -124,8 +124,8 @@ pub(super) async fn put_object(
     let mut response = empty(StatusCode::OK);
     set_header(&mut response, "etag", &row.etag);
     version_header(&mut response, bucket, &row);
-    if let (Some(alg), Some(value)) = (&row.checksum_algorithm, &row.checksum_value) {
-        checksum_headers(&mut response, alg, value);
+    if let (Some(algorithm), Some(value)) = (row.checksum_algorithm, &row.checksum_value) {
+        checksum_headers(&mut response, algorithm, value);
     }
     Ok(response)
 }

@@ -5,6 +5,7 @@ use axum::response::{IntoResponse, Response};
 use http::{HeaderValue, StatusCode};
 
 use crate::buckets::Bucket;
+use crate::checksum::{ChecksumAlgorithm, ChecksumType};
 use crate::objects::ObjectVersion;
 
 /// An XML 200 response.
@@ -41,29 +42,14 @@ pub fn version_header(response: &mut Response, bucket: &Bucket, version: &Object
     }
 }
 
-/// `CRC32` → `CRC32`, `CRC32C`, `CRC64NVME`, `SHA1`, `SHA256`: the XML member suffix.
-pub fn checksum_member(alg: &str) -> String {
-    alg.to_ascii_uppercase()
-}
-
-/// A multipart upload's checksum of checksums ends in `-<parts>`: `COMPOSITE`; any other
-/// checksum covers the object's bytes: `FULL_OBJECT`.
-pub fn checksum_type(value: &str) -> &'static str {
-    if value.contains('-') {
-        "COMPOSITE"
-    } else {
-        "FULL_OBJECT"
-    }
-}
-
 /// `x-amz-checksum-<alg>` and `x-amz-checksum-type` of a stored checksum.
-pub fn checksum_headers(response: &mut Response, algorithm: &str, value: &str) {
+pub fn checksum_headers(response: &mut Response, algorithm: ChecksumAlgorithm, value: &str) {
+    set_header(response, algorithm.header_name(), value);
     set_header(
         response,
-        &format!("x-amz-checksum-{}", algorithm.to_ascii_lowercase()),
-        value,
+        "x-amz-checksum-type",
+        ChecksumType::of_value(value).as_str(),
     );
-    set_header(response, "x-amz-checksum-type", checksum_type(value));
 }
 
 /// `encoding-type=url`: S3 percent-encodes keys in listings (everything but unreserved
