@@ -27,11 +27,6 @@ pub fn escape(text: &str) -> String {
     out
 }
 
-/// `<name>escaped text</name>`
-pub fn element(name: &str, text: &str) -> String {
-    format!("<{name}>{}</{name}>", escape(text))
-}
-
 pub const XML_DECLARATION: &str = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n";
 
 /// Builds an AWS response document element by element, on quick-xml.
@@ -228,7 +223,7 @@ mod tests {
     #[test]
     fn escapes_markup() {
         assert_eq!(escape("a<b>&\"'"), "a&lt;b&gt;&amp;&quot;&apos;");
-        assert_eq!(element("Code", "x&y"), "<Code>x&amp;y</Code>");
+        assert_eq!(escape("x&y"), "x&amp;y");
     }
 
     #[test]

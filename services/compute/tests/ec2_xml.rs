@@ -526,10 +526,7 @@ fn types_images_and_key_pairs() {
                 None,
             ),
         ),
-        envelope(
-            "RegisterImage",
-            &kumo_common::xml::element("imageId", "ami-0123456789abcdef0"),
-        ),
+        envelope("RegisterImage", "<imageId>ami-0123456789abcdef0</imageId>"),
         envelope("DeregisterImage", &xml::return_true()),
         envelope(
             "ImportKeyPair",
@@ -552,7 +549,7 @@ fn types_images_and_key_pairs() {
             &format!(
                 "{}{}",
                 xml::return_true(),
-                kumo_common::xml::element("keyPairId", "key-0123456789abcdef0")
+                "<keyPairId>key-0123456789abcdef0</keyPairId>"
             ),
         ),
     ]);
