@@ -152,29 +152,6 @@ impl std::fmt::Display for NodeState {
     }
 }
 
-/// `enabled` or `disabled`.
-impl TryFrom<&str> for NodeState {
-    type Error = StorageError;
-
-    fn try_from(state: &str) -> Result<Self> {
-        match state {
-            "enabled" => Ok(Self::Enabled),
-            "disabled" => Ok(Self::Disabled),
-            _ => Err(StorageError::invalid_argument(
-                "state must be enabled or disabled",
-            )),
-        }
-    }
-}
-
-/// Lets [`set_state`] take a [`NodeState`] as well as its name: a `NodeState` converts
-/// to itself without error.
-impl From<std::convert::Infallible> for StorageError {
-    fn from(never: std::convert::Infallible) -> Self {
-        match never {}
-    }
-}
-
 /// What the data path needs to know of a node.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct NodeEndpoint {
@@ -312,19 +289,13 @@ fn no_such_node(node_id: &str) -> StorageError {
 
 /// Enable or disable a node. A disabled node takes no new chunks and is drained:
 /// re-replication copies its chunks to enabled nodes (it is still read until then).
-/// `state` is a [`NodeState`] or its name.
-pub async fn set_state<S>(
+pub async fn set_state(
     storage: &ObjectStorage,
     caller: &Principal,
     node_id: &str,
-    state: S,
-) -> Result<StorageNode>
-where
-    NodeState: TryFrom<S>,
-    StorageError: From<<NodeState as TryFrom<S>>::Error>,
-{
+    state: NodeState,
+) -> Result<StorageNode> {
     require_operator(caller)?;
-    let state = NodeState::try_from(state)?;
     if kumo_common::text::check(node_id).is_err() {
         return Err(no_such_node(node_id));
     }

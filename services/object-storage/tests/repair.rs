@@ -11,7 +11,7 @@ use kumo_auth::{AuthMethod, Principal, Role};
 use kumo_object_storage::checksum::ObjectHasher;
 use kumo_object_storage::objects::{self, NewVersion, WriteCondition};
 use kumo_object_storage::{
-    blobs, buckets, nodes, repair, write, ObjectStorage, ObjectStorageConfig,
+    blobs, buckets, nodes, nodes::NodeState, repair, write, ObjectStorage, ObjectStorageConfig,
 };
 use kumo_storage_node::agent::{NodeConfig, RunningNode, StorageNode};
 
@@ -141,7 +141,7 @@ async fn dead_and_disabled_nodes_chunks_are_copied_to_the_others() {
         .await
         .unwrap_err();
     assert_eq!(refused.code(), "NodeNotDisabled");
-    nodes::set_state(&storage, &operator, &drained, "disabled")
+    nodes::set_state(&storage, &operator, &drained, NodeState::Disabled)
         .await
         .unwrap();
     let refused = nodes::remove(&storage, &operator, &drained)
