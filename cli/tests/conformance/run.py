@@ -126,15 +126,21 @@ class AllowList:
 
 
 def implemented_actions():
-    """The EC2 and IAM/STS actions Kumo dispatches, read from the Rust sources (the EC2
-    action table and identity's match arms), so a new action without a scenario call
-    fails here."""
+    """The EC2, S3 and IAM/STS actions Kumo serves, read from the Rust sources (the EC2
+    action table, the S3 router's OPERATIONS and identity's match arms), so a new action
+    without a scenario call fails here."""
     found = set()
     ec2_dir = os.path.join(repo_root, "services/compute/src/ec2")
     for name in sorted(os.listdir(ec2_dir)) if os.path.isdir(ec2_dir) else []:
         if name.endswith(".rs"):
             text = open(os.path.join(ec2_dir, name)).read()
             found |= {f"ec2:{a}" for a in re.findall(r'\(\s*"([A-Z][A-Za-z0-9]+)",\s*(?:true|false)\s*\)', text)}
+    router = open(os.path.join(repo_root, "services/object-storage/src/s3/router.rs")).read()
+    listed = re.search(r"pub const OPERATIONS: &\[&str\] = &\[(.*?)\];", router, re.S)
+    if listed:
+        found |= {f"s3:{a}" for a in re.findall(r'"([A-Za-z0-9]+)"', listed.group(1))}
+    else:
+        raise SystemExit("FAIL: s3::router::OPERATIONS not found; update implemented_actions()")
     identity_dir = os.path.join(repo_root, "services/identity/src")
     for dirpath, _, files in os.walk(identity_dir):
         for name in files:

@@ -171,7 +171,16 @@ def storage(rec, target):
         "get_bucket_policy_status",
     ):
         rec.call(s3, method, Bucket=bucket)
-    for method in ("delete_bucket_policy", "delete_bucket_cors", "delete_bucket_website", "delete_bucket_lifecycle"):
+    for method in (
+        "delete_bucket_policy",
+        "delete_bucket_cors",
+        "delete_bucket_website",
+        "delete_bucket_lifecycle",
+        "delete_bucket_replication",
+        "delete_bucket_encryption",
+        "delete_bucket_ownership_controls",
+        "delete_public_access_block",
+    ):
         rec.call(s3, method, Bucket=bucket)
 
     body = b"hello, conformance\n"

@@ -166,13 +166,13 @@ async fn bucket_operation(
         BucketOp::PutTagging => tagging::put_bucket_tagging(storage, request, &bucket).await,
         BucketOp::DeleteTagging => tagging::delete_bucket_tagging(storage, &bucket).await,
         BucketOp::GetAcl => Ok(acl::owner_full_control(&bucket)),
-        BucketOp::GetNotConfigured { code, message } => Err(StorageError::S3(
+        BucketOp::GetNotConfigured { code, message, .. } => Err(StorageError::S3(
             StatusCode::NOT_FOUND,
             code,
             message.into(),
         )),
         // Deleting a configuration Kumo does not keep: there is nothing to delete.
-        BucketOp::DeleteNotConfigured => Ok(empty(StatusCode::NO_CONTENT)),
+        BucketOp::DeleteNotConfigured { .. } => Ok(empty(StatusCode::NO_CONTENT)),
         BucketOp::GetAccelerate => Ok(bucket::empty_configuration("AccelerateConfiguration")),
         BucketOp::GetRequestPayment => Ok(bucket::request_payment()),
         BucketOp::GetLogging => Ok(bucket::empty_configuration("BucketLoggingStatus")),

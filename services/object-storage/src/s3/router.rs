@@ -55,11 +55,14 @@ pub enum BucketOp {
     GetAcl,
     /// A configuration Kumo never keeps: S3's "not configured" error.
     GetNotConfigured {
+        operation: &'static str,
         code: &'static str,
         message: &'static str,
     },
     /// Deleting a configuration Kumo never keeps: nothing to delete.
-    DeleteNotConfigured,
+    DeleteNotConfigured {
+        operation: &'static str,
+    },
     /// Configurations whose empty (default) document is the truth for Kumo.
     GetAccelerate,
     GetRequestPayment,
@@ -112,7 +115,77 @@ pub enum ObjectOp {
     NotImplemented(String),
 }
 
+/// Every S3 operation the router serves, by its AWS name. The conformance harness
+/// (`cli/tests/conformance`) reads this list and fails when its scenario misses one; the
+/// router's tests check that it is exactly what [`Endpoint::operation`] can answer.
+pub const OPERATIONS: &[&str] = &[
+    "ListBuckets",
+    "CreateBucket",
+    "HeadBucket",
+    "DeleteBucket",
+    "GetBucketLocation",
+    "GetBucketVersioning",
+    "PutBucketVersioning",
+    "GetBucketTagging",
+    "PutBucketTagging",
+    "DeleteBucketTagging",
+    "GetBucketAcl",
+    "GetBucketPolicy",
+    "GetBucketPolicyStatus",
+    "DeleteBucketPolicy",
+    "GetBucketCors",
+    "DeleteBucketCors",
+    "GetBucketWebsite",
+    "DeleteBucketWebsite",
+    "GetBucketLifecycleConfiguration",
+    "DeleteBucketLifecycle",
+    "GetBucketReplication",
+    "DeleteBucketReplication",
+    "GetBucketEncryption",
+    "DeleteBucketEncryption",
+    "GetObjectLockConfiguration",
+    "GetBucketOwnershipControls",
+    "DeleteBucketOwnershipControls",
+    "GetPublicAccessBlock",
+    "DeletePublicAccessBlock",
+    "GetBucketAccelerateConfiguration",
+    "GetBucketRequestPayment",
+    "GetBucketLogging",
+    "GetBucketNotificationConfiguration",
+    "ListObjects",
+    "ListObjectsV2",
+    "ListObjectVersions",
+    "ListMultipartUploads",
+    "DeleteObjects",
+    "PutObject",
+    "CopyObject",
+    "GetObject",
+    "HeadObject",
+    "GetObjectAttributes",
+    "DeleteObject",
+    "GetObjectTagging",
+    "PutObjectTagging",
+    "DeleteObjectTagging",
+    "GetObjectAcl",
+    "CreateMultipartUpload",
+    "UploadPart",
+    "UploadPartCopy",
+    "CompleteMultipartUpload",
+    "AbortMultipartUpload",
+    "ListParts",
+];
+
 impl Endpoint {
+    /// The AWS name of the operation (one of [`OPERATIONS`]), or `NotImplemented`.
+    pub fn operation(&self) -> &'static str {
+        match self {
+            Endpoint::ListBuckets => "ListBuckets",
+            Endpoint::CreateBucket { .. } => "CreateBucket",
+            Endpoint::Bucket { op, .. } => op.operation(),
+            Endpoint::Object { op, .. } => op.operation(),
+        }
+    }
+
     pub fn authorization(&self) -> Authorization {
         match self {
             Endpoint::ListBuckets | Endpoint::CreateBucket { .. } => Authorization::Caller,
@@ -123,13 +196,39 @@ impl Endpoint {
 }
 
 impl BucketOp {
+    fn operation(&self) -> &'static str {
+        match self {
+            BucketOp::Head => "HeadBucket",
+            BucketOp::Delete => "DeleteBucket",
+            BucketOp::GetLocation => "GetBucketLocation",
+            BucketOp::GetVersioning => "GetBucketVersioning",
+            BucketOp::PutVersioning => "PutBucketVersioning",
+            BucketOp::GetTagging => "GetBucketTagging",
+            BucketOp::PutTagging => "PutBucketTagging",
+            BucketOp::DeleteTagging => "DeleteBucketTagging",
+            BucketOp::GetAcl => "GetBucketAcl",
+            BucketOp::GetNotConfigured { operation, .. }
+            | BucketOp::DeleteNotConfigured { operation } => operation,
+            BucketOp::GetAccelerate => "GetBucketAccelerateConfiguration",
+            BucketOp::GetRequestPayment => "GetBucketRequestPayment",
+            BucketOp::GetLogging => "GetBucketLogging",
+            BucketOp::GetNotification => "GetBucketNotificationConfiguration",
+            BucketOp::ListObjects => "ListObjects",
+            BucketOp::ListObjectsV2 => "ListObjectsV2",
+            BucketOp::ListObjectVersions => "ListObjectVersions",
+            BucketOp::ListMultipartUploads => "ListMultipartUploads",
+            BucketOp::DeleteObjects => "DeleteObjects",
+            BucketOp::NotImplemented { .. } => "NotImplemented",
+        }
+    }
+
     pub fn access(&self) -> Access {
         match self {
             BucketOp::Delete
             | BucketOp::PutVersioning
             | BucketOp::PutTagging
             | BucketOp::DeleteTagging
-            | BucketOp::DeleteNotConfigured
+            | BucketOp::DeleteNotConfigured { .. }
             | BucketOp::DeleteObjects => Access::Write,
             BucketOp::NotImplemented { access, .. } => *access,
             _ => Access::Read,
@@ -138,6 +237,28 @@ impl BucketOp {
 }
 
 impl ObjectOp {
+    fn operation(&self) -> &'static str {
+        match self {
+            ObjectOp::Put => "PutObject",
+            ObjectOp::Copy => "CopyObject",
+            ObjectOp::Get => "GetObject",
+            ObjectOp::Head => "HeadObject",
+            ObjectOp::GetAttributes => "GetObjectAttributes",
+            ObjectOp::Delete => "DeleteObject",
+            ObjectOp::GetTagging => "GetObjectTagging",
+            ObjectOp::PutTagging => "PutObjectTagging",
+            ObjectOp::DeleteTagging => "DeleteObjectTagging",
+            ObjectOp::GetAcl => "GetObjectAcl",
+            ObjectOp::CreateMultipartUpload => "CreateMultipartUpload",
+            ObjectOp::UploadPart { .. } => "UploadPart",
+            ObjectOp::UploadPartCopy { .. } => "UploadPartCopy",
+            ObjectOp::CompleteMultipartUpload { .. } => "CompleteMultipartUpload",
+            ObjectOp::AbortMultipartUpload { .. } => "AbortMultipartUpload",
+            ObjectOp::ListParts { .. } => "ListParts",
+            ObjectOp::NotImplemented(_) => "NotImplemented",
+        }
+    }
+
     pub fn access(&self) -> Access {
         match self {
             ObjectOp::Get
@@ -169,45 +290,94 @@ const UNSUPPORTED_BUCKET_SUBRESOURCES: &[&str] = &[
     "acl",
 ];
 
-/// Sub-resources S3 answers with "not configured" until set; Kumo never configures them.
-fn not_configured(name: &str) -> Option<(&'static str, &'static str)> {
-    Some(match name {
-        "policy" => ("NoSuchBucketPolicy", "The bucket policy does not exist"),
-        "cors" => (
-            "NoSuchCORSConfiguration",
-            "The CORS configuration does not exist",
-        ),
-        "website" => (
-            "NoSuchWebsiteConfiguration",
-            "The specified bucket does not have a website configuration",
-        ),
-        "lifecycle" => (
-            "NoSuchLifecycleConfiguration",
-            "The lifecycle configuration does not exist",
-        ),
-        "replication" => (
-            "ReplicationConfigurationNotFoundError",
-            "The replication configuration was not found",
-        ),
-        "encryption" => (
-            "ServerSideEncryptionConfigurationNotFoundError",
-            "The server side encryption configuration was not found",
-        ),
-        "object-lock" => (
-            "ObjectLockConfigurationNotFoundError",
-            "Object Lock configuration does not exist for this bucket",
-        ),
-        "ownershipControls" => (
-            "OwnershipControlsNotFoundError",
-            "The bucket ownership controls were not found",
-        ),
-        "publicAccessBlock" => (
-            "NoSuchPublicAccessBlockConfiguration",
-            "The public access block configuration was not found",
-        ),
-        "policyStatus" => ("NoSuchBucketPolicy", "The bucket policy does not exist"),
-        _ => return None,
-    })
+/// A bucket configuration S3 answers "not configured" for until it is set; Kumo never
+/// sets one, so GET answers the error and DELETE (where S3 has one) has nothing to delete.
+struct Unconfigured {
+    subresource: &'static str,
+    get: &'static str,
+    delete: Option<&'static str>,
+    code: &'static str,
+    message: &'static str,
+}
+
+const UNCONFIGURED: &[Unconfigured] = &[
+    Unconfigured {
+        subresource: "policy",
+        get: "GetBucketPolicy",
+        delete: Some("DeleteBucketPolicy"),
+        code: "NoSuchBucketPolicy",
+        message: "The bucket policy does not exist",
+    },
+    Unconfigured {
+        subresource: "cors",
+        get: "GetBucketCors",
+        delete: Some("DeleteBucketCors"),
+        code: "NoSuchCORSConfiguration",
+        message: "The CORS configuration does not exist",
+    },
+    Unconfigured {
+        subresource: "website",
+        get: "GetBucketWebsite",
+        delete: Some("DeleteBucketWebsite"),
+        code: "NoSuchWebsiteConfiguration",
+        message: "The specified bucket does not have a website configuration",
+    },
+    Unconfigured {
+        subresource: "lifecycle",
+        get: "GetBucketLifecycleConfiguration",
+        delete: Some("DeleteBucketLifecycle"),
+        code: "NoSuchLifecycleConfiguration",
+        message: "The lifecycle configuration does not exist",
+    },
+    Unconfigured {
+        subresource: "replication",
+        get: "GetBucketReplication",
+        delete: Some("DeleteBucketReplication"),
+        code: "ReplicationConfigurationNotFoundError",
+        message: "The replication configuration was not found",
+    },
+    Unconfigured {
+        subresource: "encryption",
+        get: "GetBucketEncryption",
+        delete: Some("DeleteBucketEncryption"),
+        code: "ServerSideEncryptionConfigurationNotFoundError",
+        message: "The server side encryption configuration was not found",
+    },
+    Unconfigured {
+        subresource: "object-lock",
+        get: "GetObjectLockConfiguration",
+        delete: None,
+        code: "ObjectLockConfigurationNotFoundError",
+        message: "Object Lock configuration does not exist for this bucket",
+    },
+    Unconfigured {
+        subresource: "ownershipControls",
+        get: "GetBucketOwnershipControls",
+        delete: Some("DeleteBucketOwnershipControls"),
+        code: "OwnershipControlsNotFoundError",
+        message: "The bucket ownership controls were not found",
+    },
+    Unconfigured {
+        subresource: "publicAccessBlock",
+        get: "GetPublicAccessBlock",
+        delete: Some("DeletePublicAccessBlock"),
+        code: "NoSuchPublicAccessBlockConfiguration",
+        message: "The public access block configuration was not found",
+    },
+    Unconfigured {
+        subresource: "policyStatus",
+        get: "GetBucketPolicyStatus",
+        delete: None,
+        code: "NoSuchBucketPolicy",
+        message: "The bucket policy does not exist",
+    },
+];
+
+/// The unconfigured configuration a query names, if any.
+fn unconfigured(query: &BTreeMap<String, String>) -> Option<&'static Unconfigured> {
+    UNCONFIGURED
+        .iter()
+        .find(|c| query.contains_key(c.subresource))
 }
 
 /// The endpoint of a request: its method, the bucket and key of its path, its query
@@ -304,20 +474,21 @@ fn bucket_op(method: &Method, query: &BTreeMap<String, String>) -> Result<Bucket
             what: format!("PUT ?{}", query.keys().next().cloned().unwrap_or_default()),
             access: Access::Write,
         },
-        Method::DELETE if query.keys().any(|k| not_configured(k).is_some()) => {
-            BucketOp::DeleteNotConfigured
-        }
-        // Anything else is not a delete Kumo knows: never answer it as done.
-        Method::DELETE => BucketOp::NotImplemented {
-            what: format!(
-                "DELETE ?{}",
-                query
-                    .keys()
-                    .find(|k| *k != "x-id")
-                    .cloned()
-                    .unwrap_or_default()
-            ),
-            access: Access::Write,
+        // A configuration Kumo never keeps has nothing to delete; anything else is not a
+        // delete Kumo knows: never answer it as done.
+        Method::DELETE => match unconfigured(query).and_then(|c| c.delete) {
+            Some(operation) => BucketOp::DeleteNotConfigured { operation },
+            None => BucketOp::NotImplemented {
+                what: format!(
+                    "DELETE ?{}",
+                    query
+                        .keys()
+                        .find(|k| *k != "x-id")
+                        .cloned()
+                        .unwrap_or_default()
+                ),
+                access: Access::Write,
+            },
         },
         _ => return Err(objects::method_not_allowed()),
     })
@@ -337,8 +508,12 @@ fn get_bucket_op(query: &BTreeMap<String, String>) -> BucketOp {
     if has("acl") {
         return BucketOp::GetAcl;
     }
-    if let Some((code, message)) = query.keys().find_map(|k| not_configured(k)) {
-        return BucketOp::GetNotConfigured { code, message };
+    if let Some(configuration) = unconfigured(query) {
+        return BucketOp::GetNotConfigured {
+            operation: configuration.get,
+            code: configuration.code,
+            message: configuration.message,
+        };
     }
     if has("accelerate") {
         return BucketOp::GetAccelerate;

@@ -70,6 +70,7 @@ fn service_and_bucket_requests() {
             "/b",
             "cors",
             bucket(BucketOp::GetNotConfigured {
+                operation: "GetBucketCors",
                 code: "NoSuchCORSConfiguration",
                 message: "The CORS configuration does not exist",
             }),
@@ -78,7 +79,9 @@ fn service_and_bucket_requests() {
             "DELETE",
             "/b",
             "lifecycle",
-            bucket(BucketOp::DeleteNotConfigured),
+            bucket(BucketOp::DeleteNotConfigured {
+                operation: "DeleteBucketLifecycle",
+            }),
         ),
         ("GET", "/b", "accelerate", bucket(BucketOp::GetAccelerate)),
         (
@@ -285,4 +288,80 @@ fn every_endpoint_says_what_it_needs() {
         let endpoint = route(method, path, query, &[]).unwrap();
         assert_eq!(endpoint.authorization(), needs, "{method} {path}?{query}");
     }
+}
+
+/// `OPERATIONS` is exactly what the router can answer: every request below names one
+/// operation, and together they name every entry of the list.
+#[test]
+fn operations_list_what_the_router_serves() {
+    use std::collections::BTreeSet;
+    let copy: &[(&str, &str)] = &[("x-amz-copy-source", "/src/k")];
+    let mut requests: Vec<(&str, &str, String, &[(&str, &str)])> = vec![
+        ("GET", "/", String::new(), &[]),
+        ("PUT", "/b", String::new(), &[]),
+        ("DELETE", "/b/k", "tagging".into(), &[]),
+        ("PUT", "/b/k", "uploadId=u&partNumber=1".into(), copy),
+        ("PUT", "/b/k", String::new(), copy),
+    ];
+    for query in [
+        "",
+        "location",
+        "versioning",
+        "tagging",
+        "acl",
+        "accelerate",
+        "requestPayment",
+        "logging",
+        "notification",
+        "list-type=2",
+        "versions",
+        "uploads",
+    ] {
+        requests.push(("GET", "/b", query.into(), &[]));
+    }
+    for (method, query) in [
+        ("HEAD", ""),
+        ("DELETE", ""),
+        ("PUT", "versioning"),
+        ("PUT", "tagging"),
+        ("DELETE", "tagging"),
+        ("POST", "delete"),
+    ] {
+        requests.push((method, "/b", query.into(), &[]));
+    }
+    for configuration in UNCONFIGURED {
+        requests.push(("GET", "/b", configuration.subresource.into(), &[]));
+        requests.push(("DELETE", "/b", configuration.subresource.into(), &[]));
+    }
+    for (method, query) in [
+        ("PUT", ""),
+        ("GET", ""),
+        ("HEAD", ""),
+        ("GET", "attributes"),
+        ("DELETE", ""),
+        ("GET", "tagging"),
+        ("PUT", "tagging"),
+        ("GET", "acl"),
+        ("POST", "uploads"),
+        ("PUT", "uploadId=u&partNumber=1"),
+        ("POST", "uploadId=u"),
+        ("DELETE", "uploadId=u"),
+        ("GET", "uploadId=u"),
+    ] {
+        requests.push((method, "/b/k", query.into(), &[]));
+    }
+    let served: BTreeSet<&str> = requests
+        .iter()
+        .map(|(method, path, query, headers)| {
+            route(method, path, query, headers).unwrap().operation()
+        })
+        .filter(|operation| *operation != "NotImplemented")
+        .collect();
+    let listed: BTreeSet<&str> = OPERATIONS.iter().copied().collect();
+    assert_eq!(served, listed);
+    assert_eq!(
+        listed.len(),
+        OPERATIONS.len(),
+        "an operation is listed twice"
+    );
 }
