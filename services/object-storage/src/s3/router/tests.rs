@@ -296,7 +296,8 @@ fn every_endpoint_says_what_it_needs() {
 fn operations_list_what_the_router_serves() {
     use std::collections::BTreeSet;
     let copy: &[(&str, &str)] = &[("x-amz-copy-source", "/src/k")];
-    let mut requests: Vec<(&str, &str, String, &[(&str, &str)])> = vec![
+    type Request<'a> = (&'a str, &'a str, String, &'a [(&'a str, &'a str)]);
+    let mut requests: Vec<Request> = vec![
         ("GET", "/", String::new(), &[]),
         ("PUT", "/b", String::new(), &[]),
         ("DELETE", "/b/k", "tagging".into(), &[]),
