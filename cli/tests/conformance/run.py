@@ -130,11 +130,12 @@ def implemented_actions():
     action table, the S3 router's OPERATIONS and identity's match arms), so a new action
     without a scenario call fails here."""
     found = set()
-    ec2_dir = os.path.join(repo_root, "services/compute/src/ec2")
-    for name in sorted(os.listdir(ec2_dir)) if os.path.isdir(ec2_dir) else []:
-        if name.endswith(".rs"):
-            text = open(os.path.join(ec2_dir, name)).read()
-            found |= {f"ec2:{a}" for a in re.findall(r'\(\s*"([A-Z][A-Za-z0-9]+)",\s*(?:true|false)\s*\)', text)}
+    for service in ("compute", "network"):
+        ec2_dir = os.path.join(repo_root, f"services/{service}/src/ec2")
+        for name in sorted(os.listdir(ec2_dir)) if os.path.isdir(ec2_dir) else []:
+            if name.endswith(".rs"):
+                text = open(os.path.join(ec2_dir, name)).read()
+                found |= {f"ec2:{a}" for a in re.findall(r'\(\s*"([A-Z][A-Za-z0-9]+)",\s*(?:true|false)\s*\)', text)}
     router = open(os.path.join(repo_root, "services/object-storage/src/s3/router.rs")).read()
     listed = re.search(r"pub const OPERATIONS: &\[&str\] = &\[(.*?)\];", router, re.S)
     if listed:

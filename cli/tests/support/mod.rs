@@ -69,6 +69,7 @@ impl Cloud {
                 identity: identity.clone(),
                 compute: compute.clone(),
                 object_storage: object_storage.clone(),
+                network: kumo_network::Network::new(pool.clone(), Default::default()),
             },
             Default::default(),
         );

@@ -9,7 +9,7 @@ use std::time::Instant;
 use chrono::Utc;
 use kumo_compute::instances::{filter_matches, Instance, InstanceState, ShutdownBehavior};
 use kumo_compute_protocol::InstanceKind;
-use kumo_describe::filters::{self, Filter, MAX_FILTERS, MAX_FILTER_VALUES};
+use kumo_ec2_query::filters::{self, Filter, MAX_FILTERS, MAX_FILTER_VALUES};
 
 fn instance(n: usize, tag_len: usize) -> Instance {
     let mut tags = std::collections::BTreeMap::new();

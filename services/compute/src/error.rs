@@ -169,11 +169,12 @@ impl From<kumo_common::ids::MalformedId> for ComputeError {
 }
 
 /// The describe toolkit's errors keep their AWS codes.
-impl From<kumo_describe::DescribeError> for ComputeError {
-    fn from(error: kumo_describe::DescribeError) -> Self {
-        use kumo_describe::DescribeError;
+impl From<kumo_ec2_query::DescribeError> for ComputeError {
+    fn from(error: kumo_ec2_query::DescribeError) -> Self {
+        use kumo_ec2_query::DescribeError;
         match error {
             DescribeError::Invalid(code, message) => ComputeError::Invalid(code, message),
+            DescribeError::Missing(name) => ComputeError::Missing(name),
             DescribeError::Throttled(message) => ComputeError::Throttled(message),
             DescribeError::Internal(message) => ComputeError::Internal(message),
         }

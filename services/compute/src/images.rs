@@ -13,7 +13,7 @@ use sqlx::PgPool;
 use crate::error::{ComputeError, Result};
 use crate::{image_import, require_write, validate, Compute};
 use kumo_common::ids::ImageId;
-use kumo_describe::filters;
+use kumo_ec2_query::filters;
 
 /// An image's `state` column: deregistered images stay for the instances launched from them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, sqlx::Type)]

@@ -18,7 +18,7 @@ use crate::scheduler::{self, Demand};
 use crate::tags::{self, Tags};
 use crate::{images, instance_types, key_pairs, network, require_write, validate, Compute};
 use kumo_common::ids::{InstanceId, ReservationId};
-use kumo_describe::{filters, tags as tag_filters, Page};
+use kumo_ec2_query::{filters, tags as tag_filters, Page};
 
 mod attributes;
 mod lifecycle;
@@ -462,7 +462,7 @@ async fn token_reservation(
         .await?)
 }
 
-pub use kumo_describe::Filter;
+pub use kumo_ec2_query::Filter;
 
 /// DescribeInstances' filter names.
 pub const INSTANCE_FILTERS: [&str; 13] = [

@@ -7,6 +7,7 @@ use kumo_common::service::Started;
 use kumo_compute::image_import::{BoxFuture, ObjectReader, ObjectStream, ReadError};
 use kumo_compute::Compute;
 use kumo_identity::Identity;
+use kumo_network::Network;
 use kumo_object_storage::{ObjectStorage, StorageError};
 
 /// The services this gateway mounts.
@@ -15,16 +16,18 @@ pub struct Services {
     pub identity: Identity,
     pub compute: Compute,
     pub object_storage: ObjectStorage,
+    pub network: Network,
 }
 
 /// What one process serves: the whole gateway (`kumo up`, `kumo-gateway`), or one service
-/// on its own (`kumo-identity`, `kumo-compute`, `kumo-object-storage`).
+/// on its own (`kumo-identity`, `kumo-compute`, `kumo-object-storage`, `kumo-network`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Mount {
     Gateway,
     IdentityOnly,
     ComputeOnly,
     ObjectStorageOnly,
+    NetworkOnly,
 }
 
 impl Mount {
@@ -38,6 +41,10 @@ impl Mount {
 
     pub fn serves_object_storage(self) -> bool {
         matches!(self, Mount::Gateway | Mount::ObjectStorageOnly)
+    }
+
+    pub fn serves_network(self) -> bool {
+        matches!(self, Mount::Gateway | Mount::NetworkOnly)
     }
 }
 
@@ -64,6 +71,9 @@ impl Services {
         }
         if mount.serves_object_storage() {
             router = router.merge(self.object_storage.router());
+        }
+        if mount.serves_network() {
+            router = router.merge(self.network.router());
         }
         router
     }
@@ -92,6 +102,9 @@ pub fn start(services: Services, mount: Mount, auth_config: AuthConfig) -> Start
     }
     if mount.serves_object_storage() {
         started = started.merge(services.object_storage.start());
+    }
+    if mount.serves_network() {
+        started = started.merge(services.network.start());
     }
     Started {
         router: crate::build(services, started.router, auth_config, mount),

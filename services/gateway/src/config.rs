@@ -11,6 +11,7 @@ use kumo_catalog::Catalog;
 use kumo_compute::{Compute, ComputeConfig};
 use kumo_identity::bootstrap::{self, OperatorCredentials};
 use kumo_identity::{Identity, IdentityConfig, MasterKey};
+use kumo_network::{Network, NetworkConfig};
 use kumo_object_storage::{ObjectStorage, ObjectStorageConfig};
 
 /// The default public port.
@@ -57,6 +58,7 @@ pub struct ControlPlane {
     pub identity: Identity,
     pub compute: Compute,
     pub object_storage: ObjectStorage,
+    pub network: Network,
     pub operator: OperatorCredentials,
     pub state_dir: PathBuf,
 }
@@ -89,11 +91,13 @@ pub async fn start_control_plane(args: &CommonArgs) -> anyhow::Result<ControlPla
         },
     );
     let object_storage = ObjectStorage::new(catalog.pool.clone(), object_storage_config());
+    let network = Network::new(catalog.pool.clone(), NetworkConfig::default());
     Ok(ControlPlane {
         catalog,
         identity,
         compute,
         object_storage,
+        network,
         operator,
         state_dir,
     })
@@ -129,6 +133,7 @@ impl ControlPlane {
             identity: self.identity.clone(),
             compute: self.compute.clone(),
             object_storage: self.object_storage.clone(),
+            network: self.network.clone(),
         }
     }
 }

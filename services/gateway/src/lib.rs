@@ -214,6 +214,13 @@ async fn aws_query(
         Some(s) if kumo_identity::aws::SERVICES.contains(&s) && mount.serves_identity() => {
             kumo_identity::aws::dispatch(&services.identity, s, principal.as_ref(), &parsed).await
         }
+        Some("ec2") if kumo_network::ec2::serves(&parsed.action) => {
+            if mount.serves_network() {
+                kumo_network::ec2::dispatch(&services.network, principal.as_ref(), &parsed).await
+            } else {
+                AwsError::invalid_action(&parsed.action).into_response_as(format)
+            }
+        }
         Some("ec2") if mount.serves_compute() => {
             kumo_compute::ec2::dispatch(&services.compute, principal.as_ref(), &parsed).await
         }

@@ -10,8 +10,8 @@ use crate::error::{ComputeError, Result};
 use crate::images::{self, Image, RegisterImage};
 use crate::tags::{self, Tags};
 use crate::Compute;
-use kumo_describe::filters::{check_names, select_by_fields};
-use kumo_describe::tags::is_tag_filter;
+use kumo_ec2_query::filters::{check_names, select_by_fields};
+use kumo_ec2_query::tags::is_tag_filter;
 
 const IMAGE_FILTERS: [&str; 15] = [
     "image-id",

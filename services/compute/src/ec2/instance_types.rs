@@ -9,7 +9,7 @@ use super::xml::fragment;
 use crate::error::{ComputeError, Result};
 use crate::instance_types::{self, InstanceType};
 use crate::Compute;
-use kumo_describe::filters::{check_names, select_by_fields};
+use kumo_ec2_query::filters::{check_names, select_by_fields};
 
 const INSTANCE_TYPE_FILTERS: [&str; 15] = [
     "instance-type",

@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use kumo_auth::Principal;
 use kumo_common::ids::InstanceId;
 use kumo_common::xml::XmlWriter;
-use kumo_describe::{filters::invalid_filter, ValueSet};
+use kumo_ec2_query::{filters::invalid_filter, ValueSet};
 
 use super::instance_types::cpu_topology;
 use super::params::Params;

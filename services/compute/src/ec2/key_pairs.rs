@@ -4,7 +4,7 @@
 use base64::Engine;
 use kumo_auth::Principal;
 use kumo_common::xml::XmlWriter;
-use kumo_describe::tags::is_tag_filter;
+use kumo_ec2_query::tags::is_tag_filter;
 
 use super::params::Params;
 use super::xml::{fragment, tag_set};
@@ -12,7 +12,7 @@ use crate::error::{ComputeError, Result};
 use crate::key_pairs::{self, CreateKeyPair, ImportKeyPair, KeyPair, NewKeyPair};
 use crate::tags::{self, Tags};
 use crate::{require_write, Compute};
-use kumo_describe::filters::{check_names, select_by_fields};
+use kumo_ec2_query::filters::{check_names, select_by_fields};
 
 /// `PublicKeyMaterial`: base64 of the OpenSSH line (SDKs encode it); a raw line is accepted too.
 fn public_key_material(text: &str) -> Result<String> {

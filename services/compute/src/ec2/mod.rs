@@ -6,7 +6,7 @@
 //! [`instance_attributes`], [`instance_types`], [`images`], [`key_pairs`], [`tags`],
 //! [`regions`]. Networking (`vpcs.rs`, …) and block storage (`volumes.rs`, …) join them
 //! as files of their own. Filters and pages come from the shared describe toolkit
-//! (`kumo-describe`).
+//! (`kumo-ec2-query`).
 
 mod images;
 mod instance_attributes;
@@ -20,12 +20,10 @@ pub mod xml;
 
 pub use instance_attributes::modified_attribute;
 
-use axum::response::{IntoResponse, Response};
-use http::{header, HeaderValue, StatusCode};
+use axum::response::Response;
 use kumo_auth::Principal;
-use kumo_common::xml::XmlWriter;
-use kumo_common::{current_request_id, AwsError, AwsErrorFormat, QueryRequest};
-use kumo_describe::Page;
+use kumo_common::{AwsError, AwsErrorFormat, QueryRequest};
+use kumo_ec2_query::{response, Page};
 
 use crate::error::{ComputeError, Result};
 use crate::{require_write, Compute};
@@ -74,7 +72,9 @@ pub async fn dispatch(
         return AwsError::invalid_action(action).into_response_as(AwsErrorFormat::Ec2);
     };
     let p = Params::new(&request.params);
-    if let Err(error) = dry_run(caller, writes, p) {
+    if let Err(error) =
+        response::dry_run(p, writes, || require_write(caller).map_err(|e| e.to_aws()))
+    {
         return error.into_response_as(AwsErrorFormat::Ec2);
     }
     let result = match action {
@@ -112,44 +112,14 @@ pub async fn dispatch(
         other => return AwsError::invalid_action(other).into_response_as(AwsErrorFormat::Ec2),
     };
     match result {
-        Ok(inner) => xml_response(action, inner),
+        Ok(inner) => response::xml_response(action, inner),
         Err(error) => error.to_aws().into_response_as(AwsErrorFormat::Ec2),
     }
 }
 
-/// `DryRun=true`: `DryRunOperation` (412) when the caller may act, else the usual refusal.
-fn dry_run(caller: &Principal, writes: bool, p: Params<'_>) -> std::result::Result<(), AwsError> {
-    match p.bool("DryRun").map_err(|e| e.to_aws())? {
-        Some(true) => {
-            if writes {
-                require_write(caller).map_err(|e| e.to_aws())?;
-            }
-            Err(AwsError::new(
-                StatusCode::PRECONDITION_FAILED,
-                "DryRunOperation",
-                "Request would have succeeded, but DryRun flag is set.",
-            ))
-        }
-        _ => Ok(()),
-    }
-}
-
-fn xml_response(action: &str, inner: XmlWriter) -> Response {
-    let body = xml::response(action, &current_request_id(), inner);
-    let mut response = (StatusCode::OK, body).into_response();
-    response
-        .headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/xml"));
-    response
-}
-
 /// `MaxResults` (within `bounds`) and `NextToken`, parsed before any work is done.
 fn page(p: Params<'_>, bounds: (i64, i64)) -> Result<Page> {
-    Ok(Page::parse(
-        p.int("MaxResults")?,
-        p.string("NextToken"),
-        bounds,
-    )?)
+    Ok(kumo_ec2_query::response::page(p, bounds)?)
 }
 
 #[cfg(test)]

@@ -9,7 +9,7 @@ use super::params::Params;
 use super::xml::fragment;
 use crate::error::{ComputeError, Result};
 use crate::Compute;
-use kumo_describe::filters::{check_names, select_by_fields};
+use kumo_ec2_query::filters::{check_names, select_by_fields};
 
 pub(super) async fn describe_availability_zones(
     compute: &Compute,

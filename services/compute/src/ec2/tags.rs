@@ -9,7 +9,7 @@ use super::xml::{fragment, returned_true};
 use crate::error::{ComputeError, Result};
 use crate::tags::{self, TagDescription};
 use crate::{images, instances, key_pairs, require_write, Compute};
-use kumo_describe::filters::{check_names, select_by_fields};
+use kumo_ec2_query::filters::{check_names, select_by_fields};
 
 /// Every resource must exist in the caller's account.
 async fn check_resources(

@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 use super::instances::states_with_status;
 use super::*;
 use crate::ComputeConfig;
+use http::{header, StatusCode};
 use kumo_auth::{AuthMethod, Role};
 
 /// A service whose database is never reached: these requests fail before it.

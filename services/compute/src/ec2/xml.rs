@@ -17,15 +17,7 @@ pub use super::regions::{region_xml, zone_id, zone_xml};
 pub use super::tags::describe_tags_xml;
 use crate::tags::Tags;
 
-/// The EC2 API namespace of every response.
-pub const EC2_XMLNS: &str = "http://ec2.amazonaws.com/doc/2016-11-15/";
-
-/// The response document: `<{action}Response xmlns=…><requestId>…</requestId>{inner}</…>`.
-pub fn response(action: &str, request_id: &str, inner: XmlWriter) -> String {
-    let mut xml = XmlWriter::document(&format!("{action}Response"), Some(EC2_XMLNS));
-    xml.text("requestId", request_id).fragment_of(inner);
-    xml.finish()
-}
+pub use kumo_ec2_query::response::{document as response, returned_true, EC2_XMLNS};
 
 /// [`response`] around a fragment already written as text.
 pub fn envelope(action: &str, request_id: &str, inner: &str) -> String {
@@ -50,13 +42,6 @@ pub fn set<I: IntoIterator<Item = String>>(name: &str, items: I) -> String {
     })
 }
 
-/// `<return>true</return>`, to answer with.
-pub fn returned_true() -> XmlWriter {
-    let mut xml = XmlWriter::fragment();
-    xml.bool("return", true);
-    xml
-}
-
 /// `<return>true</return>`.
 pub fn return_true() -> String {
     returned_true().finish()
@@ -64,9 +49,7 @@ pub fn return_true() -> String {
 
 /// `<tagSet>` of `{key, value}` items.
 pub fn tag_set(xml: &mut XmlWriter, tags: &Tags) {
-    xml.list("tagSet", "item", tags, |xml, (key, value)| {
-        xml.text("key", key).text("value", value);
-    });
+    kumo_ec2_query::response::tag_set(xml, tags);
 }
 
 #[cfg(test)]

@@ -32,6 +32,7 @@ impl TestCloud {
                     identity.pool.clone(),
                     Default::default(),
                 ),
+                network: kumo_network::Network::new(identity.pool.clone(), Default::default()),
             },
             Default::default(),
         );

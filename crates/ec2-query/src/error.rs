@@ -7,6 +7,9 @@ pub enum DescribeError {
     /// `FilterLimitExceeded`, `InvalidParameterValue` or `InvalidNextToken`.
     #[error("{1}")]
     Invalid(&'static str, String),
+    /// A required parameter is absent (`MissingParameter`).
+    #[error("The request must contain the parameter {0}")]
+    Missing(String),
     /// The account has too many costly evaluations in flight (`RequestLimitExceeded`).
     #[error("{0}")]
     Throttled(String),
@@ -21,5 +24,15 @@ impl DescribeError {
     /// `InvalidParameterValue` with `message`.
     pub fn invalid(message: impl Into<String>) -> Self {
         DescribeError::Invalid("InvalidParameterValue", message.into())
+    }
+
+    /// The AWS error code this error answers with.
+    pub fn code(&self) -> &'static str {
+        match self {
+            DescribeError::Invalid(code, _) => code,
+            DescribeError::Missing(_) => "MissingParameter",
+            DescribeError::Throttled(_) => "RequestLimitExceeded",
+            DescribeError::Internal(_) => "InternalError",
+        }
     }
 }

@@ -1,5 +1,7 @@
-//! The describe toolkit every facade shares (EC2 today; networking and block storage
-//! next): `Filter.N.Name`/`Filter.N.Value.M` filters with AWS's wildcard rules and limits,
+//! The EC2 Query toolkit every EC2-style facade shares (compute and network today; block
+//! storage next): the parameter reader ([`params`]: strict scalars, flattened lists, tags
+//! and tag specifications), the response document, `DryRun` and page requests
+//! ([`response`]), `Filter.N.Name`/`Filter.N.Value.M` filters with AWS's wildcard rules and limits,
 //! evaluated fairly off the async workers ([`filters`]); the `tag:<key>`, `tag-key` and
 //! `tag-value` filters every taggable resource answers ([`tags`]); and `MaxResults` /
 //! `NextToken` pages whose tokens stay valid while rows are inserted ([`paging`]).
@@ -11,8 +13,11 @@
 mod error;
 pub mod filters;
 pub mod paging;
+pub mod params;
+pub mod response;
 pub mod tags;
 
 pub use error::{DescribeError, Result};
 pub use filters::{Compiled, Filter, Filters, ValueSet};
 pub use paging::Page;
+pub use params::{Params, TagSpecification};
