@@ -173,6 +173,8 @@ resource_ids! {
     SubnetId = "subnet", "InvalidSubnetID.Malformed";
     /// `sg-…`: a security group.
     SecurityGroupId = "sg", "InvalidGroupId.Malformed";
+    /// `sgr-…`: one rule of a security group.
+    SecurityGroupRuleId = "sgr", "InvalidSecurityGroupRuleId.Malformed";
     /// `eni-…`: a network interface.
     NetworkInterfaceId = "eni", "InvalidNetworkInterfaceID.Malformed";
     /// `eipalloc-…`: an Elastic IP allocation.

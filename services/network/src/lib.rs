@@ -9,6 +9,7 @@
 
 pub mod ec2;
 pub mod error;
+pub mod security_groups;
 
 use std::sync::Arc;
 
