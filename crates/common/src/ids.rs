@@ -185,6 +185,10 @@ resource_ids! {
     InternetGatewayId = "igw", "InvalidInternetGatewayID.Malformed";
     /// `rtb-…`: a route table.
     RouteTableId = "rtb", "InvalidRouteTableID.Malformed";
+    /// `rtbassoc-…`: a route table's association with a subnet (or the VPC's main one).
+    RouteTableAssociationId = "rtbassoc", "InvalidAssociationID.Malformed";
+    /// `acl-…`: a network ACL.
+    NetworkAclId = "acl", "InvalidNetworkAclID.Malformed";
     /// `vol-…`: a block volume.
     VolumeId = "vol", "InvalidVolumeID.Malformed";
     /// `snap-…`: a volume snapshot.
