@@ -177,6 +177,8 @@ resource_ids! {
     SecurityGroupRuleId = "sgr", "InvalidSecurityGroupRuleId.Malformed";
     /// `eni-…`: a network interface.
     NetworkInterfaceId = "eni", "InvalidNetworkInterfaceID.Malformed";
+    /// `eni-attach-…`: a network interface's attachment to an instance.
+    NetworkInterfaceAttachmentId = "eni-attach", "InvalidAttachmentID.Malformed";
     /// `eipalloc-…`: an Elastic IP allocation.
     AllocationId = "eipalloc", "InvalidAllocationID.Malformed";
     /// `eipassoc-…`: an Elastic IP association.
