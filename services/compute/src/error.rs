@@ -181,6 +181,21 @@ impl From<kumo_ec2_query::DescribeError> for ComputeError {
     }
 }
 
+/// The tag store's errors keep their AWS codes.
+impl From<kumo_tags::TagError> for ComputeError {
+    fn from(error: kumo_tags::TagError) -> Self {
+        use kumo_tags::TagError;
+        match error {
+            TagError::Invalid(code, message) => ComputeError::Invalid(code, message),
+            TagError::Missing(name) => ComputeError::Missing(name),
+            TagError::NotFound(code, message) => ComputeError::NotFound(code, message),
+            TagError::Throttled(message) => ComputeError::Throttled(message),
+            TagError::Internal(message) => ComputeError::Internal(message),
+            TagError::Database(error) => ComputeError::Database(error),
+        }
+    }
+}
+
 impl IntoResponse for ComputeError {
     fn into_response(self) -> Response {
         self.to_json().into_response()

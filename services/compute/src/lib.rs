@@ -77,11 +77,16 @@ pub struct Compute {
     pub config: Arc<ComputeConfig>,
     /// Object storage, for RegisterImage from `bucket/key` (wired by the gateway).
     pub objects: Option<Arc<dyn image_import::ObjectReader>>,
+    /// Whose ids CreateTags and DeleteTags may tag: compute's own, and every other
+    /// service's the gateway registers ([`Compute::with_taggable`]).
+    pub taggable: kumo_tags::ResourceOwners,
 }
 
 impl Compute {
     pub fn new(pool: PgPool, config: ComputeConfig) -> Self {
         Self {
+            taggable: kumo_tags::ResourceOwners::default()
+                .with(Arc::new(tags::ComputeResources::new(pool.clone()))),
             pool,
             config: Arc::new(config),
             objects: None,
@@ -91,6 +96,13 @@ impl Compute {
     /// This service, reading objects for RegisterImage through `reader`.
     pub fn with_object_reader(mut self, reader: Arc<dyn image_import::ObjectReader>) -> Self {
         self.objects = Some(reader);
+        self
+    }
+
+    /// This service, answering CreateTags and DeleteTags for `owner`'s resources too (the
+    /// EC2 tag actions are compute's; the tags of every service share one store).
+    pub fn with_taggable(mut self, owner: Arc<dyn kumo_tags::TaggableResources>) -> Self {
+        self.taggable = self.taggable.with(owner);
         self
     }
 

@@ -14,8 +14,8 @@ pub use super::instances::{
 };
 pub use super::key_pairs::{created_key_pair_xml, describe_key_pairs_xml, imported_key_pair_xml};
 pub use super::regions::{region_xml, zone_id, zone_xml};
-pub use super::tags::describe_tags_xml;
 use crate::tags::Tags;
+pub use kumo_tags::ec2::describe_tags_xml;
 
 pub use kumo_ec2_query::response::{document as response, returned_true, EC2_XMLNS};
 

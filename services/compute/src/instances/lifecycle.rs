@@ -186,10 +186,7 @@ pub async fn purge_terminated(pool: &PgPool, retention: std::time::Duration) -> 
     .fetch_all(pool)
     .await?;
     if !purged.is_empty() {
-        sqlx::query("DELETE FROM compute.tags WHERE resource_id = ANY($1)")
-            .bind(&purged)
-            .execute(pool)
-            .await?;
+        crate::tags::forget(pool, &purged).await?;
     }
     Ok(purged.len() as u64)
 }
