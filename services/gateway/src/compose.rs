@@ -50,13 +50,18 @@ impl Mount {
 
 impl Services {
     /// The services wired to each other: compute reads RegisterImage's `bucket/key`
-    /// objects through object storage.
+    /// objects through object storage, and answers the EC2 tag actions (one shared tag
+    /// store) for the network service's resources too: it asks the network service which
+    /// `vpc-…`, `sg-…` … ids exist in the caller's account.
     pub(crate) fn wired(mut self) -> Self {
         self.compute = self
             .compute
             .with_object_reader(std::sync::Arc::new(StorageObjects(
                 self.object_storage.clone(),
-            )));
+            )))
+            .with_taggable(std::sync::Arc::new(
+                kumo_network::tags::NetworkResources::new(self.network.pool.clone()),
+            ));
         self
     }
 

@@ -137,6 +137,20 @@ impl From<kumo_ec2_query::DescribeError> for NetworkError {
     }
 }
 
+/// The tag store's errors keep their AWS codes.
+impl From<kumo_tags::TagError> for NetworkError {
+    fn from(e: kumo_tags::TagError) -> Self {
+        match e {
+            kumo_tags::TagError::Invalid(code, m) => NetworkError::Invalid(code, m),
+            kumo_tags::TagError::Missing(name) => NetworkError::Missing(name),
+            kumo_tags::TagError::NotFound(code, m) => NetworkError::NotFound(code, m),
+            kumo_tags::TagError::Throttled(m) => NetworkError::Throttled(m),
+            kumo_tags::TagError::Internal(m) => NetworkError::Internal(m),
+            kumo_tags::TagError::Database(e) => NetworkError::Database(e),
+        }
+    }
+}
+
 impl IntoResponse for NetworkError {
     fn into_response(self) -> Response {
         self.to_json().into_response()

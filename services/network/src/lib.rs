@@ -10,6 +10,7 @@
 pub mod ec2;
 pub mod error;
 pub mod security_groups;
+pub mod tags;
 
 use std::sync::Arc;
 
