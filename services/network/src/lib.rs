@@ -9,6 +9,7 @@
 
 pub mod ec2;
 pub mod error;
+pub mod network_interfaces;
 pub mod security_groups;
 pub mod tags;
 
@@ -52,7 +53,7 @@ impl Network {
 
     /// The native API routes.
     pub fn router(&self) -> axum::Router {
-        axum::Router::new()
+        axum::Router::new().merge(network_interfaces::api::router(self.clone()))
     }
 
     /// Start this service: its routes. It has no loop of its own: agents converge their
