@@ -16,6 +16,7 @@ pub mod paging;
 pub mod params;
 pub mod response;
 pub mod tags;
+pub mod zones;
 
 pub use error::{DescribeError, Result};
 pub use filters::{Compiled, Filter, Filters, ValueSet};

@@ -7,11 +7,19 @@
 //! The data plane (VXLAN per VPC, bridges, nftables for security groups, NAT for elastic
 //! IPs) is the compute agents' job, converging to what this service stores.
 
+pub mod cidr;
 pub mod ec2;
 pub mod error;
+pub mod internet_gateways;
+mod listed;
+pub mod network_acls;
 pub mod network_interfaces;
+pub mod route_tables;
+pub mod security_group_rules;
 pub mod security_groups;
+pub mod subnets;
 pub mod tags;
+pub mod vpcs;
 
 use std::sync::Arc;
 
@@ -53,7 +61,13 @@ impl Network {
 
     /// The native API routes.
     pub fn router(&self) -> axum::Router {
-        axum::Router::new().merge(network_interfaces::api::router(self.clone()))
+        axum::Router::new()
+            .merge(security_groups::router(self.clone()))
+            .merge(network_interfaces::api::router(self.clone()))
+            .merge(vpcs::api::router(self.clone()))
+            .merge(subnets::api::router(self.clone()))
+            .merge(internet_gateways::api::router(self.clone()))
+            .merge(route_tables::api::router(self.clone()))
     }
 
     /// Start this service: its routes. It has no loop of its own: agents converge their
@@ -64,6 +78,17 @@ impl Network {
             tasks: Vec::new(),
         }
     }
+}
+
+/// The OpenAPI document of the native routes, merged from every resource module.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    use utoipa::OpenApi;
+    let mut doc = security_groups::SecurityGroupsApi::openapi();
+    doc.merge(vpcs::api::VpcsApi::openapi());
+    doc.merge(subnets::api::SubnetsApi::openapi());
+    doc.merge(internet_gateways::api::InternetGatewaysApi::openapi());
+    doc.merge(route_tables::api::RouteTablesApi::openapi());
+    doc
 }
 
 /// Tenant writes need a role that may write.

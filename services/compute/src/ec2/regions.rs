@@ -3,13 +3,14 @@
 use std::collections::BTreeSet;
 
 use kumo_auth::Principal;
-use kumo_common::xml::{escape, XmlWriter};
+use kumo_common::xml::XmlWriter;
 
 use super::params::Params;
 use super::xml::fragment;
 use crate::error::{ComputeError, Result};
 use crate::Compute;
 use kumo_ec2_query::filters::{check_names, select_by_fields};
+pub use kumo_ec2_query::zones::zone_id;
 
 pub(super) async fn describe_availability_zones(
     compute: &Compute,
@@ -171,50 +172,4 @@ fn write_region(xml: &mut XmlWriter, region: &str) {
 /// One region.
 pub fn region_xml(region: &str) -> String {
     fragment(|xml| write_region(xml, region))
-}
-
-/// EC2's zone id for a zone name: the region's short form and the zone letter's ordinal,
-/// e.g. `us-east-1a` → `use1-az1`, `ap-southeast-2b` → `apse2-az2`. `position` (1-based)
-/// numbers zones whose names do not end in a letter after the region.
-pub fn zone_id(region: &str, zone: &str, position: usize) -> String {
-    let mut short = String::new();
-    for (i, part) in region.split('-').enumerate() {
-        if i == 0 || part.bytes().all(|b| b.is_ascii_digit()) {
-            short.push_str(part);
-            continue;
-        }
-        let abbreviated = match part {
-            "north" => "n",
-            "south" => "s",
-            "east" => "e",
-            "west" => "w",
-            "central" => "c",
-            "northeast" => "ne",
-            "northwest" => "nw",
-            "southeast" => "se",
-            "southwest" => "sw",
-            "gov" => "g",
-            other => other.get(..1).unwrap_or(""),
-        };
-        short.push_str(abbreviated);
-    }
-    let number = zone
-        .strip_prefix(region)
-        .filter(|rest| rest.len() == 1 && rest.bytes().all(|b| b.is_ascii_lowercase()))
-        .map(|rest| (rest.as_bytes()[0] - b'a') as usize + 1)
-        .unwrap_or(position);
-    format!("{}-az{number}", escape(&short))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn zone_ids_follow_aws() {
-        assert_eq!(zone_id("us-east-1", "us-east-1a", 1), "use1-az1");
-        assert_eq!(zone_id("us-east-1", "us-east-1c", 1), "use1-az3");
-        assert_eq!(zone_id("ap-southeast-2", "ap-southeast-2b", 1), "apse2-az2");
-        assert_eq!(zone_id("eu-central-1", "lab", 4), "euc1-az4");
-    }
 }

@@ -1,0 +1,47 @@
+//! Availability zone ids (`use1-az1`), as EC2 derives them from zone names.
+
+/// EC2's zone id for a zone name: the region's short form and the zone letter's ordinal,
+/// e.g. `us-east-1a` → `use1-az1`, `ap-southeast-2b` → `apse2-az2`. `position` (1-based)
+/// numbers zones whose names do not end in a letter after the region.
+pub fn zone_id(region: &str, zone: &str, position: usize) -> String {
+    let mut short = String::new();
+    for (i, part) in region.split('-').enumerate() {
+        if i == 0 || part.bytes().all(|b| b.is_ascii_digit()) {
+            short.push_str(part);
+            continue;
+        }
+        let abbreviated = match part {
+            "north" => "n",
+            "south" => "s",
+            "east" => "e",
+            "west" => "w",
+            "central" => "c",
+            "northeast" => "ne",
+            "northwest" => "nw",
+            "southeast" => "se",
+            "southwest" => "sw",
+            "gov" => "g",
+            other => other.get(..1).unwrap_or(""),
+        };
+        short.push_str(abbreviated);
+    }
+    let number = zone
+        .strip_prefix(region)
+        .filter(|rest| rest.len() == 1 && rest.bytes().all(|b| b.is_ascii_lowercase()))
+        .map(|rest| (rest.as_bytes()[0] - b'a') as usize + 1)
+        .unwrap_or(position);
+    format!("{short}-az{number}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn zone_ids_follow_aws() {
+        assert_eq!(zone_id("us-east-1", "us-east-1a", 1), "use1-az1");
+        assert_eq!(zone_id("us-east-1", "us-east-1c", 1), "use1-az3");
+        assert_eq!(zone_id("ap-southeast-2", "ap-southeast-2b", 1), "apse2-az2");
+        assert_eq!(zone_id("eu-central-1", "lab", 4), "euc1-az4");
+    }
+}
