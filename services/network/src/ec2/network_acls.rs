@@ -66,7 +66,7 @@ pub(super) async fn describe_network_acls(
 fn write_acl(xml: &mut XmlWriter, acl: &NetworkAcl) {
     xml.text("networkAclId", &acl.network_acl_id)
         .text("vpcId", &acl.vpc_id)
-        .bool("isDefault", acl.is_default)
+        .bool("default", acl.is_default)
         .text("ownerId", &acl.account_id)
         .list("entrySet", "item", &acl.entries, |xml, entry| {
             xml.num("ruleNumber", entry.rule_number)
