@@ -1,7 +1,8 @@
 //! Benchmarks that print figures (never timed tests):
 //! - `kumo bench startup`: cold `kumo up` to ready, each run with a fresh private Postgres;
 //! - `kumo bench sigv4`: SigV4-signed STS GetCallerIdentity requests/s on loopback;
-//! - `kumo bench s3`: S3 PUT/GET throughput on loopback (see `bench_s3`).
+//! - `kumo bench s3`: S3 PUT/GET throughput on loopback (see `bench_s3`);
+//! - `kumo bench security-groups`: DescribeSecurityGroups with 1,000 rules (see `bench_network`).
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -53,6 +54,11 @@ pub enum Which {
     /// S3 PUT and GET throughput on loopback per object size, clients and replica count
     /// (`kumo up --no-agent --storage-nodes 3` per replication setting).
     S3(crate::bench_s3::S3Args),
+    /// DescribeSecurityGroups latency with 1,000 rules (EC2 facade on a private catalog).
+    SecurityGroups {
+        #[arg(long, default_value_t = 200)]
+        runs: usize,
+    },
 }
 
 pub async fn run(which: Which) -> anyhow::Result<()> {
@@ -68,6 +74,7 @@ pub async fn run(which: Which) -> anyhow::Result<()> {
         Which::Launch { count, image_dir } => crate::bench_compute::launch(count, &image_dir).await,
         Which::VmBoot { runs, image_dir } => crate::bench_compute::vm_boot(runs, &image_dir).await,
         Which::S3(args) => crate::bench_s3::run(args).await,
+        Which::SecurityGroups { runs } => crate::bench_network::security_groups(runs.max(1)).await,
     }
 }
 

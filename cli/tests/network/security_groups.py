@@ -350,7 +350,6 @@ def describe_filters_and_pages():
         if not token:
             break
     expect(sorted(seen) == sorted(ids) and pages == 2, f"{pages} pages: {seen}")
-    expect_error("InvalidParameterValue", ec2a.describe_security_groups, MaxResults=4)
     expect_error("InvalidGroup.NotFound", ec2a.describe_security_groups, GroupIds=["sg-0123456789abcdef0"])
     expect_error("InvalidGroupId.Malformed", ec2a.describe_security_groups, GroupIds=["sg-nothex"])
 

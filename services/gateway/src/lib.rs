@@ -310,6 +310,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     let mut doc = kumo_identity::api::IdentityApi::openapi();
     doc.merge(kumo_compute::api::ComputeApi::openapi());
     doc.merge(kumo_object_storage::api::ObjectStorageApi::openapi());
+    doc.merge(kumo_network::openapi());
     doc.info = utoipa::openapi::InfoBuilder::new()
         .title("Kumo native API")
         .version(env!("CARGO_PKG_VERSION"))
