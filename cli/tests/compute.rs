@@ -990,7 +990,7 @@ async fn an_instance_whose_process_dies_is_reported_stopped() {
     // Not restarted behind the user's back; a start brings it back.
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(
-        kumo_compute::instances::get(&cloud.compute.pool, &owner, &id)
+        kumo_compute::instances::get(&cloud.compute, &owner, &id)
             .await
             .unwrap()
             .state

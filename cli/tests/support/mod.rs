@@ -302,7 +302,7 @@ impl Cloud {
             let mut all = true;
             let mut seen = Vec::new();
             for id in ids {
-                let instance = kumo_compute::instances::get(&self.compute.pool, owner, id)
+                let instance = kumo_compute::instances::get(&self.compute, owner, id)
                     .await
                     .unwrap();
                 seen.push(format!("{id}={}", instance.state.as_str()));

@@ -39,6 +39,7 @@ fn instance(n: usize, tag_len: usize) -> Instance {
         shutdown_behavior: ShutdownBehavior::Stop,
         client_token: None,
         tags,
+        network_interfaces: Vec::new(),
     }
 }
 

@@ -90,7 +90,7 @@ async fn list_instances(
         max_results: query.max_results,
         next_token: query.next_token,
     };
-    let (instances, next_token) = instances::describe(&compute.pool, &caller, &describe).await?;
+    let (instances, next_token) = instances::describe(&compute, &caller, &describe).await?;
     Ok(Json(InstancePage {
         instances,
         next_token,
@@ -117,7 +117,7 @@ async fn get_instance(
     Caller(caller): Caller,
     ValidPath(id): ValidPath<String>,
 ) -> Result<Json<Instance>> {
-    Ok(Json(instances::get(&compute.pool, &caller, &id).await?))
+    Ok(Json(instances::get(&compute, &caller, &id).await?))
 }
 
 #[utoipa::path(delete, path = "/v1/instances/{instance_id}", tag = "compute",
@@ -127,7 +127,7 @@ async fn terminate_instance(
     Caller(caller): Caller,
     ValidPath(id): ValidPath<String>,
 ) -> Result<Json<StateChange>> {
-    single(instances::terminate(&compute.pool, &caller, &[InstanceId::parse(&id)?]).await?)
+    single(instances::terminate(&compute, &caller, &[InstanceId::parse(&id)?]).await?)
 }
 
 #[utoipa::path(post, path = "/v1/instances/{instance_id}/start", tag = "compute",
@@ -137,7 +137,7 @@ async fn start_instance(
     Caller(caller): Caller,
     ValidPath(id): ValidPath<String>,
 ) -> Result<Json<StateChange>> {
-    single(instances::start(&compute.pool, &caller, &[InstanceId::parse(&id)?]).await?)
+    single(instances::start(&compute, &caller, &[InstanceId::parse(&id)?]).await?)
 }
 
 #[utoipa::path(post, path = "/v1/instances/{instance_id}/stop", tag = "compute",
@@ -147,7 +147,7 @@ async fn stop_instance(
     Caller(caller): Caller,
     ValidPath(id): ValidPath<String>,
 ) -> Result<Json<StateChange>> {
-    single(instances::stop(&compute.pool, &caller, &[InstanceId::parse(&id)?]).await?)
+    single(instances::stop(&compute, &caller, &[InstanceId::parse(&id)?]).await?)
 }
 
 #[utoipa::path(post, path = "/v1/instances/{instance_id}/reboot", tag = "compute",
@@ -157,7 +157,7 @@ async fn reboot_instance(
     Caller(caller): Caller,
     ValidPath(id): ValidPath<String>,
 ) -> Result<StatusCode> {
-    instances::reboot(&compute.pool, &caller, &[InstanceId::parse(&id)?]).await?;
+    instances::reboot(&compute, &caller, &[InstanceId::parse(&id)?]).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -184,7 +184,7 @@ async fn console(
     ValidPath(id): ValidPath<String>,
 ) -> Result<Json<ConsoleOutput>> {
     let id = InstanceId::parse(&id)?;
-    let (bytes, timestamp) = instances::console_output(&compute.pool, &caller, &id).await?;
+    let (bytes, timestamp) = instances::console_output(&compute, &caller, &id).await?;
     Ok(Json(ConsoleOutput {
         instance_id: id.into_string(),
         output: String::from_utf8_lossy(&bytes).into_owned(),

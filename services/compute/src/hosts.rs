@@ -160,7 +160,7 @@ pub async fn sync(compute: &Compute, host_id: &str, request: &SyncRequest) -> Re
             observed.detail.as_deref(),
         );
         if let Some(change) = change {
-            instances::apply(&mut tx, &row, &change, Cause::Observation).await?;
+            instances::apply(compute, &mut tx, &row, &change, Cause::Observation).await?;
             if change.action == Action::Update {
                 tracing::info!(instance_id = %row.instance_id, from = row.state.as_str(), to = change.state.as_str(), detail = ?observed.detail, "instance state changed");
             }
@@ -175,9 +175,26 @@ pub async fn sync(compute: &Compute, host_id: &str, request: &SyncRequest) -> Re
     .bind(host_id)
     .fetch_all(pool)
     .await?;
+    // Each instance is plugged into its primary interface (the network service's).
+    let mut interfaces = std::collections::BTreeMap::new();
+    if let Some(networking) = &compute.networking {
+        let mut by_account: std::collections::BTreeMap<&str, Vec<String>> = Default::default();
+        for row in &rows {
+            by_account
+                .entry(row.account_id.as_str())
+                .or_default()
+                .push(row.instance_id.clone());
+        }
+        for (account_id, ids) in by_account {
+            interfaces.extend(networking.interfaces(account_id, &ids).await?);
+        }
+    }
     let mut specs = Vec::with_capacity(rows.len());
     for row in &rows {
-        specs.push(instances::spec(pool, &compute.config, row).await?);
+        let primary = interfaces
+            .get(&row.instance_id)
+            .and_then(|list| list.iter().find(|i| i.device_index == 0));
+        specs.push(instances::spec(pool, &compute.config, row, primary).await?);
     }
     Ok(SyncResponse { instances: specs })
 }

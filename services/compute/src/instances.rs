@@ -14,9 +14,10 @@ use serde::{Deserialize, Serialize};
 use sqlx::PgPool;
 
 use crate::error::{ComputeError, Result};
+use crate::network::{self, InstanceInterface, NetworkRequest, SecurityGroupRef};
 use crate::scheduler::{self, Demand};
 use crate::tags::{self, Tags};
-use crate::{images, instance_types, key_pairs, network, require_write, validate, Compute};
+use crate::{images, instance_types, key_pairs, require_write, validate, Compute};
 use kumo_common::ids::{InstanceId, ReservationId};
 use kumo_ec2_query::{filters, tags as tag_filters, Page};
 
@@ -136,6 +137,27 @@ pub struct Instance {
     /// The RunInstances `ClientToken` this instance was launched with.
     pub client_token: Option<String>,
     pub tags: Tags,
+    /// The instance's network interfaces, the primary (device index 0) first; none once
+    /// terminated.
+    pub network_interfaces: Vec<InstanceInterface>,
+}
+
+impl Instance {
+    /// The primary interface, while the instance has one.
+    pub fn primary_interface(&self) -> Option<&InstanceInterface> {
+        self.network_interfaces.iter().find(|i| i.device_index == 0)
+    }
+
+    /// The VPC of the primary interface.
+    pub fn vpc_id(&self) -> Option<&str> {
+        self.primary_interface().map(|i| i.vpc_id.as_str())
+    }
+
+    /// The security groups of the primary interface.
+    pub fn security_groups(&self) -> &[SecurityGroupRef] {
+        self.primary_interface()
+            .map_or(&[], |i| i.groups.as_slice())
+    }
 }
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -181,7 +203,7 @@ impl InstanceRow {
         }
     }
 
-    fn into_instance(self, tags: Tags) -> Instance {
+    fn into_instance(self, tags: Tags, network_interfaces: Vec<InstanceInterface>) -> Instance {
         let state = self.state;
         Instance {
             instance_id: self.instance_id,
@@ -205,6 +227,7 @@ impl InstanceRow {
             shutdown_behavior: self.shutdown_behavior,
             client_token: self.client_token,
             tags,
+            network_interfaces,
         }
     }
 }
@@ -239,6 +262,9 @@ pub struct RunInstances {
     /// `stop` (default) or `terminate`.
     #[serde(default)]
     pub shutdown_behavior: Option<String>,
+    /// Subnet, security groups and address of the primary interface.
+    #[serde(default)]
+    pub network: NetworkRequest,
 }
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -255,30 +281,34 @@ pub struct StateChange {
     pub current_state: InstanceState,
 }
 
-fn to_instances(rows: Vec<InstanceRow>, mut tags: BTreeMap<String, Tags>) -> Vec<Instance> {
-    rows.into_iter()
-        .map(|r| {
-            let t = tags.remove(&r.instance_id).unwrap_or_default();
-            r.into_instance(t)
-        })
-        .collect()
-}
-
-async fn rows_with_tags(
-    pool: &PgPool,
+/// Rows made whole: their tags and network interfaces.
+async fn whole_instances(
+    compute: &Compute,
     account_id: &str,
     rows: Vec<InstanceRow>,
 ) -> Result<Vec<Instance>> {
     let ids: Vec<String> = rows.iter().map(|r| r.instance_id.clone()).collect();
-    let tags = tags::for_resources(pool, account_id, &ids).await?;
-    Ok(to_instances(rows, tags))
+    let mut tags = tags::for_resources(&compute.pool, account_id, &ids).await?;
+    let mut interfaces = match &compute.networking {
+        Some(networking) => networking.interfaces(account_id, &ids).await?,
+        None => BTreeMap::new(),
+    };
+    Ok(rows
+        .into_iter()
+        .map(|r| {
+            let t = tags.remove(&r.instance_id).unwrap_or_default();
+            let n = interfaces.remove(&r.instance_id).unwrap_or_default();
+            r.into_instance(t, n)
+        })
+        .collect())
 }
 
 async fn reservation(
-    pool: &PgPool,
+    compute: &Compute,
     caller: &Principal,
     reservation_id: &str,
 ) -> Result<Reservation> {
+    let pool = &compute.pool;
     let rows = sqlx::query_as::<_, InstanceRow>(&format!(
         "SELECT {COLUMNS} FROM compute.instances WHERE account_id = $1 AND reservation_id = $2 ORDER BY launch_index"
     ))
@@ -289,7 +319,7 @@ async fn reservation(
     Ok(Reservation {
         reservation_id: reservation_id.to_string(),
         owner_id: caller.account_id.clone(),
-        instances: rows_with_tags(pool, &caller.account_id, rows).await?,
+        instances: whole_instances(compute, &caller.account_id, rows).await?,
     })
 }
 
@@ -366,10 +396,11 @@ pub async fn run(
     // Idempotency: an earlier call with this token already decided the answer.
     if let Some(token) = &input.client_token {
         if let Some(existing) = token_reservation(pool, caller, token).await? {
-            return reservation(pool, caller, &existing).await;
+            return reservation(compute, caller, &existing).await;
         }
     }
 
+    let networking = compute.networking()?;
     let mut tx = pool.begin().await?;
     let image = images::get_launchable(&mut *tx, caller, &input.image_id).await?;
     let type_name = input
@@ -397,22 +428,33 @@ pub async fn run(
             let existing = token_reservation(pool, caller, token)
                 .await?
                 .ok_or_else(|| ComputeError::Internal("client token vanished".into()))?;
-            return reservation(pool, caller, &existing).await;
+            return reservation(compute, caller, &existing).await;
         }
     }
+    // The subnet, if one was asked for, fixes the zone.
+    let subnet_zone = networking
+        .plan(
+            &mut tx,
+            caller,
+            &input.network,
+            input.availability_zone.as_deref(),
+            max_count as usize,
+        )
+        .await?;
     let demand = Demand {
         kind: image.kind,
         vcpus: instance_type.vcpus,
         memory_mib: instance_type.memory_mib,
-        zone: input.availability_zone.clone(),
+        zone: subnet_zone.or_else(|| input.availability_zone.clone()),
         min_count: min_count as usize,
         max_count: max_count as usize,
     };
     let hosts = scheduler::claim(&mut tx, &demand, &compute.config).await?;
-    let subnet = network::default_subnet_for_update(&mut tx, &caller.account_id).await?;
     for (index, (host_id, zone)) in hosts.iter().enumerate() {
         let instance_id = InstanceId::generate().into_string();
-        let ip = network::allocate_ip(&mut tx, &subnet, &instance_id).await?;
+        let primary = networking
+            .create_primary(&mut tx, caller, &input.network, &instance_id, zone)
+            .await?;
 
         sqlx::query(
             "INSERT INTO compute.instances (instance_id, account_id, reservation_id, image_id, instance_type, kind,
@@ -432,9 +474,9 @@ pub async fn run(
         .bind(zone)
         .bind(InstanceState::Pending)
         .bind(DesiredState::Running)
-        .bind(&subnet.subnet_id)
-        .bind(ip.to_string())
-        .bind(network::mac_for(&instance_id))
+        .bind(&primary.subnet_id)
+        .bind(&primary.private_ip_address)
+        .bind(&primary.mac_address)
         .bind(&input.key_name)
         .bind(&user_data)
         .bind(&input.client_token)
@@ -447,7 +489,7 @@ pub async fn run(
     }
     tx.commit().await?;
     tracing::info!(%reservation_id, count = hosts.len(), image_id = %image.image_id, instance_type = %type_name, account_id = %caller.account_id, "instances launched");
-    reservation(pool, caller, &reservation_id).await
+    reservation(compute, caller, &reservation_id).await
 }
 
 async fn token_reservation(
@@ -465,7 +507,7 @@ async fn token_reservation(
 pub use kumo_ec2_query::Filter;
 
 /// DescribeInstances' filter names.
-pub const INSTANCE_FILTERS: [&str; 13] = [
+pub const INSTANCE_FILTERS: [&str; 16] = [
     "instance-id",
     "instance-state-name",
     "instance-state-code",
@@ -479,6 +521,9 @@ pub const INSTANCE_FILTERS: [&str; 13] = [
     "owner-id",
     "tag-key",
     "tag-value",
+    "vpc-id",
+    "instance.group-id",
+    "instance.group-name",
 ];
 
 fn is_instance_filter(name: &str) -> bool {
@@ -501,6 +546,19 @@ pub fn filter_matches(filter: &filters::Compiled, instance: &Instance) -> bool {
         "subnet-id" => any(Some(&instance.subnet_id)),
         "key-name" => any(instance.key_name.as_deref()),
         "owner-id" => any(Some(&instance.account_id)),
+        "vpc-id" => any(instance.vpc_id()),
+        "instance.group-id" => values.matches_any(
+            instance
+                .security_groups()
+                .iter()
+                .map(|g| g.group_id.as_str()),
+        ),
+        "instance.group-name" => values.matches_any(
+            instance
+                .security_groups()
+                .iter()
+                .map(|g| g.group_name.as_str()),
+        ),
         _ => tag_filters::matches(filter, &instance.tags).unwrap_or(false),
     }
 }
@@ -531,10 +589,11 @@ pub struct DescribeQuery {
 /// The caller's instances (never another account's), filtered and paginated; the
 /// `NextToken` is opaque to clients.
 pub async fn describe(
-    pool: &PgPool,
+    compute: &Compute,
     caller: &Principal,
     query: &DescribeQuery,
 ) -> Result<(Vec<Instance>, Option<String>)> {
+    let pool = &compute.pool;
     let instance_ids: Vec<String> = query.instance_ids.iter().map(|id| id.to_string()).collect();
     filters::check_ids("InstanceId", &instance_ids)?;
     let compiled = Arc::new(filters::compile(&query.filters)?);
@@ -568,7 +627,7 @@ pub async fn describe(
     .fetch_all(pool)
     .await?;
     all_found(&instance_ids, &rows)?;
-    let instances = rows_with_tags(pool, &caller.account_id, rows).await?;
+    let instances = whole_instances(compute, &caller.account_id, rows).await?;
     let matching = filters::select(
         &caller.account_id,
         instances,
@@ -588,9 +647,9 @@ pub async fn describe(
 }
 
 /// One of the caller's instances; `instance_id` is parsed here (its callers hold ids as text).
-pub async fn get(pool: &PgPool, caller: &Principal, instance_id: &str) -> Result<Instance> {
+pub async fn get(compute: &Compute, caller: &Principal, instance_id: &str) -> Result<Instance> {
     let (mut found, _) = describe(
-        pool,
+        compute,
         caller,
         &DescribeQuery {
             instance_ids: vec![InstanceId::parse(instance_id)?],
@@ -605,11 +664,12 @@ pub async fn get(pool: &PgPool, caller: &Principal, instance_id: &str) -> Result
 
 /// The console output the agent last uploaded, with its time.
 pub async fn console_output(
-    pool: &PgPool,
+    compute: &Compute,
     caller: &Principal,
     instance_id: &InstanceId,
 ) -> Result<(Vec<u8>, Option<DateTime<Utc>>)> {
-    get(pool, caller, instance_id.as_str()).await?;
+    let pool = &compute.pool;
+    get(compute, caller, instance_id.as_str()).await?;
     let row: Option<(Vec<u8>, DateTime<Utc>)> = sqlx::query_as(
         "SELECT output, updated_at FROM compute.console_output WHERE instance_id = $1",
     )
@@ -622,21 +682,23 @@ pub async fn console_output(
     })
 }
 
-/// The agent's view of an instance: everything needed to run it.
+/// The agent's view of an instance: everything needed to run it, plugged into its
+/// primary interface.
 pub async fn spec(
     pool: &PgPool,
     config: &crate::ComputeConfig,
     row: &InstanceRow,
+    primary: Option<&InstanceInterface>,
 ) -> Result<InstanceSpec> {
     let image = images::by_id(pool, &row.image_id).await?;
-    let subnet = network::subnet(pool, &row.subnet_id).await?;
-    let ip = row
-        .private_ip
-        .as_deref()
-        .and_then(|ip| ip.parse().ok())
-        .ok_or_else(|| {
-            ComputeError::Internal(format!("instance {} has no address", row.instance_id))
-        })?;
+    let primary = primary.ok_or_else(|| {
+        ComputeError::Internal(format!(
+            "instance {} has no network interface",
+            row.instance_id
+        ))
+    })?;
+    let network = network::attachment(primary)?;
+    let ip = network.ip;
     let public_keys = match &row.key_name {
         Some(name) => sqlx::query_as::<_, (String, String)>("SELECT key_name, public_key FROM compute.key_pairs WHERE account_id = $1 AND key_name = $2")
             .bind(&row.account_id)
@@ -655,7 +717,7 @@ pub async fn spec(
         vcpus: row.vcpus as u32,
         memory_mib: row.memory_mib as u32,
         image: image.source(),
-        network: network::attachment(&subnet, ip, &row.mac)?,
+        network,
         metadata: InstanceMetadata {
             instance_id: row.instance_id.clone(),
             instance_type: row.instance_type.clone(),
@@ -665,7 +727,7 @@ pub async fn spec(
             availability_zone: row.zone.clone(),
             region: config.region.clone(),
             local_ipv4: ip,
-            mac: row.mac.clone(),
+            mac: primary.mac_address.clone(),
             hostname: format!("ip-{}.ec2.internal", ip.to_string().replace('.', "-")),
             public_keys,
             user_data: row.user_data.clone(),

@@ -77,6 +77,8 @@ pub struct Compute {
     pub config: Arc<ComputeConfig>,
     /// Object storage, for RegisterImage from `bucket/key` (wired by the gateway).
     pub objects: Option<Arc<dyn image_import::ObjectReader>>,
+    /// The network service, for instances' interfaces (wired by the gateway).
+    pub networking: Option<Arc<dyn network::InstanceNetworking>>,
     /// Whose ids CreateTags and DeleteTags may tag: compute's own, and every other
     /// service's the gateway registers ([`Compute::with_taggable`]).
     pub taggable: kumo_tags::ResourceOwners,
@@ -90,6 +92,7 @@ impl Compute {
             pool,
             config: Arc::new(config),
             objects: None,
+            networking: None,
         }
     }
 
@@ -104,6 +107,19 @@ impl Compute {
     pub fn with_taggable(mut self, owner: Arc<dyn kumo_tags::TaggableResources>) -> Self {
         self.taggable = self.taggable.with(owner);
         self
+    }
+
+    /// This service, giving instances their network through `networking`.
+    pub fn with_networking(mut self, networking: Arc<dyn network::InstanceNetworking>) -> Self {
+        self.networking = Some(networking);
+        self
+    }
+
+    /// The network service; launching needs it.
+    pub fn networking(&self) -> Result<&dyn network::InstanceNetworking> {
+        self.networking
+            .as_deref()
+            .ok_or_else(|| ComputeError::Internal("the network service is not wired".into()))
     }
 
     /// The native API routes, including the agent protocol under `/v1/agent/`.

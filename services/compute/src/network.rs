@@ -1,48 +1,113 @@
-//! The compute service's slice of networking until the network service lands: one
-//! default subnet per account (AWS's default-VPC range) and IP address management in the
-//! catalog. Each subnet becomes one Linux bridge on every host that runs its instances.
+//! Instances' networking, owned by the network service: every instance gets a primary
+//! network interface (an address in a subnet of a VPC, a MAC, security groups) made in
+//! RunInstances' own transaction, and gives it back when it ends. Compute reaches the
+//! network service through [`InstanceNetworking`], which the composition root wires (this
+//! crate does not depend on the network's). Each subnet becomes one Linux bridge on every
+//! host that runs its instances.
 
+use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 
+use chrono::{DateTime, Utc};
+use kumo_auth::Principal;
 use kumo_compute_protocol::NetworkAttachment;
+use serde::{Deserialize, Serialize};
 use sha2::Digest;
-use sqlx::{Postgres, Transaction};
+use sqlx::{PgPool, Postgres, Transaction};
 
 use crate::error::{ComputeError, Result};
 
-/// Every account's default subnet (as AWS's default VPC's first subnet).
-pub const DEFAULT_CIDR: (Ipv4Addr, u8) = (Ipv4Addr::new(172, 31, 0, 0), 20);
+/// What a launch asks of the network (RunInstances' `SubnetId`, `SecurityGroupId.N`,
+/// `SecurityGroup.N`, `PrivateIpAddress`, or its `NetworkInterface.0.*`).
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NetworkRequest {
+    /// The subnet; the account's default subnet of the instance's zone when absent.
+    #[serde(default)]
+    pub subnet_id: Option<String>,
+    #[serde(default)]
+    pub security_group_ids: Vec<String>,
+    /// Group names, of the default VPC.
+    #[serde(default)]
+    pub security_groups: Vec<String>,
+    #[serde(default)]
+    pub private_ip_address: Option<String>,
+    #[serde(default)]
+    pub secondary_private_ip_address_count: Option<i64>,
+    /// The primary interface's description.
+    #[serde(default)]
+    pub description: Option<String>,
+    /// Whether the primary interface goes with the instance (default true).
+    #[serde(default)]
+    pub delete_on_termination: Option<bool>,
+}
 
-#[derive(Debug, Clone, sqlx::FromRow)]
-pub struct Subnet {
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct SecurityGroupRef {
+    pub group_id: String,
+    pub group_name: String,
+}
+
+/// One network interface of an instance, as the instance shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct InstanceInterface {
+    pub network_interface_id: String,
     pub subnet_id: String,
-    pub account_id: String,
-    pub cidr: String,
+    pub vpc_id: String,
+    pub owner_id: String,
+    pub description: String,
+    pub mac_address: String,
+    pub private_ip_address: String,
+    /// Every private address, the primary first.
+    pub private_ip_addresses: Vec<String>,
+    pub source_dest_check: bool,
+    pub groups: Vec<SecurityGroupRef>,
+    pub interface_type: String,
+    pub attachment_id: String,
+    pub device_index: i32,
+    pub attach_time: DateTime<Utc>,
+    pub delete_on_termination: bool,
+    /// The subnet's prefix length and gateway, for the host's bridge.
+    pub prefix_len: u8,
     pub gateway: String,
 }
 
-impl Subnet {
-    pub fn network(&self) -> Result<(Ipv4Addr, u8)> {
-        let (addr, prefix) = self
-            .cidr
-            .split_once('/')
-            .ok_or_else(|| ComputeError::Internal(format!("bad cidr {}", self.cidr)))?;
-        let addr: Ipv4Addr = addr
-            .parse()
-            .map_err(|_| ComputeError::Internal(format!("bad cidr {}", self.cidr)))?;
-        let prefix: u8 = prefix
-            .parse()
-            .map_err(|_| ComputeError::Internal(format!("bad cidr {}", self.cidr)))?;
-        Ok((addr, prefix))
-    }
+/// The network service, as compute uses it. The transactions are compute's: a launch's
+/// interfaces commit (or not) with its instances, an instance's end with the release of
+/// its addresses.
+#[async_trait::async_trait]
+pub trait InstanceNetworking: Send + Sync {
+    /// Check a launch's network for the caller (subnet, groups, address) before any host
+    /// is claimed; the zone the subnet fixes, if one was given.
+    async fn plan(
+        &self,
+        tx: &mut Transaction<'_, Postgres>,
+        caller: &Principal,
+        request: &NetworkRequest,
+        zone: Option<&str>,
+        count: usize,
+    ) -> Result<Option<String>>;
 
-    pub fn gateway(&self) -> Result<Ipv4Addr> {
-        self.gateway
-            .split('/')
-            .next()
-            .and_then(|g| g.parse().ok())
-            .ok_or_else(|| ComputeError::Internal(format!("bad gateway {}", self.gateway)))
-    }
+    /// Make one instance's primary interface (device index 0) in `zone`.
+    async fn create_primary(
+        &self,
+        tx: &mut Transaction<'_, Postgres>,
+        caller: &Principal,
+        request: &NetworkRequest,
+        instance_id: &str,
+        zone: &str,
+    ) -> Result<InstanceInterface>;
+
+    /// The instance ended: delete its delete-on-termination interfaces (their addresses
+    /// are free again) and detach the others. Idempotent.
+    async fn release(&self, tx: &mut Transaction<'_, Postgres>, instance_id: &str) -> Result<()>;
+
+    /// The interfaces of some of the account's instances, each instance's in device order.
+    async fn interfaces(
+        &self,
+        account_id: &str,
+        instance_ids: &[String],
+    ) -> Result<BTreeMap<String, Vec<InstanceInterface>>>;
 }
 
 /// The host bridge for a subnet: `kb-` and 12 hex digits (Linux allows 15 characters).
@@ -51,104 +116,71 @@ pub fn bridge_name(subnet_id: &str) -> String {
     format!("kb-{}", &hex::encode(digest)[..12])
 }
 
-/// A stable, locally administered MAC for an instance.
-pub fn mac_for(instance_id: &str) -> String {
-    let d = sha2::Sha256::digest(instance_id.as_bytes());
-    format!(
-        "02:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
-        d[0], d[1], d[2], d[3], d[4]
-    )
-}
-
-/// The account's default subnet, created on first use; locked for this transaction so
-/// concurrent launches allocate addresses one at a time.
-pub async fn default_subnet_for_update(
-    tx: &mut Transaction<'_, Postgres>,
-    account_id: &str,
-) -> Result<Subnet> {
-    let (net, prefix) = DEFAULT_CIDR;
-    let gateway = Ipv4Addr::from(u32::from(net) + 1);
-    sqlx::query(
-        "INSERT INTO compute.subnets (subnet_id, account_id, cidr, gateway) VALUES ($1, $2, $3::cidr, $4::inet)
-         ON CONFLICT (account_id) DO NOTHING",
-    )
-    .bind(kumo_common::ids::SubnetId::generate().as_str())
-    .bind(account_id)
-    .bind(format!("{net}/{prefix}"))
-    .bind(gateway.to_string())
-    .execute(&mut **tx)
-    .await?;
-    Ok(sqlx::query_as::<_, Subnet>(
-        "SELECT subnet_id, account_id, cidr::text AS cidr, host(gateway) AS gateway FROM compute.subnets
-         WHERE account_id = $1 FOR UPDATE",
-    )
-    .bind(account_id)
-    .fetch_one(&mut **tx)
-    .await?)
-}
-
-pub async fn subnet(pool: &sqlx::PgPool, subnet_id: &str) -> Result<Subnet> {
-    Ok(sqlx::query_as::<_, Subnet>(
-        "SELECT subnet_id, account_id, cidr::text AS cidr, host(gateway) AS gateway FROM compute.subnets WHERE subnet_id = $1",
-    )
-    .bind(subnet_id)
-    .fetch_one(pool)
-    .await?)
-}
-
-/// Allocate the lowest free address of the subnet (AWS reserves the first four and the last).
-pub async fn allocate_ip(
-    tx: &mut Transaction<'_, Postgres>,
-    subnet: &Subnet,
-    instance_id: &str,
-) -> Result<Ipv4Addr> {
-    let (net, prefix) = subnet.network()?;
-    let used: Vec<String> =
-        sqlx::query_scalar("SELECT host(ip) FROM compute.ip_allocations WHERE subnet_id = $1")
-            .bind(&subnet.subnet_id)
-            .fetch_all(&mut **tx)
-            .await?;
-    let used: std::collections::HashSet<Ipv4Addr> =
-        used.iter().filter_map(|s| s.parse().ok()).collect();
-    let size = 1u32 << (32 - u32::from(prefix));
-    let base = u32::from(net);
-    let free = (4..size.saturating_sub(1))
-        .map(|offset| Ipv4Addr::from(base + offset))
-        .find(|ip| !used.contains(ip))
-        .ok_or_else(|| {
-            ComputeError::Invalid(
-                "InsufficientFreeAddressesInSubnet",
-                format!("The subnet {} has no free addresses", subnet.subnet_id),
-            )
-        })?;
-    sqlx::query(
-        "INSERT INTO compute.ip_allocations (subnet_id, ip, instance_id) VALUES ($1, $2::inet, $3)",
-    )
-    .bind(&subnet.subnet_id)
-    .bind(free.to_string())
-    .bind(instance_id)
-    .execute(&mut **tx)
-    .await?;
-    Ok(free)
-}
-
-/// Return an instance's address to the pool.
-pub async fn release_ip<'e, E: sqlx::PgExecutor<'e>>(executor: E, instance_id: &str) -> Result<()> {
-    sqlx::query("DELETE FROM compute.ip_allocations WHERE instance_id = $1")
-        .bind(instance_id)
-        .execute(executor)
-        .await?;
-    Ok(())
-}
-
-pub fn attachment(subnet: &Subnet, ip: Ipv4Addr, mac: &str) -> Result<NetworkAttachment> {
-    let (_, prefix) = subnet.network()?;
+/// What the agent plugs an instance into: its primary interface's bridge and address.
+pub fn attachment(primary: &InstanceInterface) -> Result<NetworkAttachment> {
+    let bad = |what: &str| {
+        ComputeError::Internal(format!(
+            "interface {} has a bad {what}",
+            primary.network_interface_id
+        ))
+    };
     Ok(NetworkAttachment {
-        subnet_id: subnet.subnet_id.clone(),
-        bridge: bridge_name(&subnet.subnet_id),
-        ip,
-        prefix_len: prefix,
-        gateway: subnet.gateway()?,
-        mac: mac.to_string(),
+        subnet_id: primary.subnet_id.clone(),
+        bridge: bridge_name(&primary.subnet_id),
+        ip: primary
+            .private_ip_address
+            .parse()
+            .map_err(|_| bad("address"))?,
+        prefix_len: primary.prefix_len,
+        gateway: primary.gateway.parse().map_err(|_| bad("gateway"))?,
+        mac: primary.mac_address.clone(),
     })
+}
+
+/// An account's subnet from before VPCs (`compute.subnets`), to be adopted as the first
+/// default subnet of its default VPC.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct PreVpcSubnet {
+    pub account_id: String,
+    pub subnet_id: String,
+}
+
+/// An instance launched before VPCs: its address and MAC, to be held by a primary interface.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct PreVpcInstance {
+    pub instance_id: String,
+    pub account_id: String,
+    pub subnet_id: String,
+    pub private_ip: String,
+    pub mac: String,
+    pub launch_time: DateTime<Utc>,
+}
+
+impl PreVpcInstance {
+    pub fn ip(&self) -> Result<Ipv4Addr> {
+        self.private_ip.parse().map_err(|_| {
+            ComputeError::Internal(format!("instance {} has a bad address", self.instance_id))
+        })
+    }
+}
+
+/// Every pre-VPC subnet (the composition root adopts them at start; idempotent).
+pub async fn pre_vpc_subnets(pool: &PgPool) -> Result<Vec<PreVpcSubnet>> {
+    Ok(sqlx::query_as::<_, PreVpcSubnet>(
+        "SELECT account_id, subnet_id FROM compute.subnets ORDER BY account_id",
+    )
+    .fetch_all(pool)
+    .await?)
+}
+
+/// The live instances of pre-VPC subnets, with their addresses.
+pub async fn pre_vpc_instances(pool: &PgPool) -> Result<Vec<PreVpcInstance>> {
+    Ok(sqlx::query_as::<_, PreVpcInstance>(
+        "SELECT i.instance_id, i.account_id, i.subnet_id, host(i.private_ip) AS private_ip, i.mac, i.launch_time
+         FROM compute.instances i JOIN compute.subnets s ON s.subnet_id = i.subnet_id
+         WHERE i.state <> 'terminated' AND i.private_ip IS NOT NULL
+         ORDER BY i.instance_id",
+    )
+    .fetch_all(pool)
+    .await?)
 }

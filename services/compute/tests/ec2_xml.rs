@@ -21,6 +21,7 @@ use kumo_compute::instances::{
     Instance, InstanceState, Reservation, ShutdownBehavior, StateChange,
 };
 use kumo_compute::key_pairs::{KeyPair, NewKeyPair};
+use kumo_compute::network::{InstanceInterface, SecurityGroupRef};
 use kumo_compute::tags::{TagDescription, Tags};
 use kumo_compute::ComputeError;
 use kumo_compute_protocol::InstanceKind;
@@ -248,6 +249,28 @@ fn instance(id: &str, reservation: &str, state: InstanceState, index: i32) -> In
         shutdown_behavior: ShutdownBehavior::Stop,
         client_token: None,
         tags: Tags::new(),
+        network_interfaces: vec![InstanceInterface {
+            network_interface_id: format!("eni-0aaaabbbbcccc000{index}"),
+            subnet_id: "subnet-0aaaabbbbccccdddd".into(),
+            vpc_id: "vpc-0aaaabbbbccccdddd".into(),
+            owner_id: "123456789012".into(),
+            description: String::new(),
+            mac_address: "02:aa:bb:cc:dd:ee".into(),
+            private_ip_address: format!("172.31.0.{}", 10 + index),
+            private_ip_addresses: vec![format!("172.31.0.{}", 10 + index)],
+            source_dest_check: true,
+            groups: vec![SecurityGroupRef {
+                group_id: "sg-0aaaabbbbccccdddd".into(),
+                group_name: "default".into(),
+            }],
+            interface_type: "interface".into(),
+            attachment_id: format!("eni-attach-0aaaabbbbcccc000{index}"),
+            device_index: 0,
+            attach_time: at(1_767_323_045, 678),
+            delete_on_termination: true,
+            prefix_len: 20,
+            gateway: "172.31.0.1".into(),
+        }],
     }
 }
 
@@ -346,6 +369,16 @@ fn instances_parse_as_botocore_expects() {
     assert_eq!(nic["MacAddress"], "02:aa:bb:cc:dd:ee");
     assert_eq!(nic["SubnetId"], "subnet-0aaaabbbbccccdddd");
     assert_eq!(nic["Status"], "in-use");
+    assert_eq!(nic["NetworkInterfaceId"], "eni-0aaaabbbbcccc0000");
+    assert_eq!(
+        nic["Attachment"]["AttachmentId"],
+        "eni-attach-0aaaabbbbcccc0000"
+    );
+    assert_eq!(nic["Attachment"]["DeviceIndex"], 0);
+    assert_eq!(nic["Attachment"]["Status"], "attached");
+    assert_eq!(nic["Attachment"]["DeleteOnTermination"], true);
+    assert_eq!(nic["Groups"][0]["GroupId"], "sg-0aaaabbbbccccdddd");
+    assert_eq!(first["SecurityGroups"][0]["GroupName"], "default");
     assert!(first.get("StateReason").is_none());
 
     let stopped = &run["Instances"][1];

@@ -7,8 +7,17 @@ use kumo_common::service::Started;
 use kumo_compute::image_import::{BoxFuture, ObjectReader, ObjectStream, ReadError};
 use kumo_compute::Compute;
 use kumo_identity::Identity;
-use kumo_network::Network;
+use std::collections::BTreeMap;
+
+use kumo_compute::network::{
+    InstanceInterface, InstanceNetworking, NetworkRequest, SecurityGroupRef,
+};
+use kumo_compute::ComputeError;
+use kumo_network::network_interfaces::instances::{self as eni_instances, LaunchRequest};
+use kumo_network::network_interfaces::NetworkInterface;
+use kumo_network::{Network, NetworkError};
 use kumo_object_storage::{ObjectStorage, StorageError};
+use sqlx::{Postgres, Transaction};
 
 /// The services this gateway mounts.
 #[derive(Clone)]
@@ -61,7 +70,8 @@ impl Services {
             )))
             .with_taggable(std::sync::Arc::new(
                 kumo_network::tags::NetworkResources::new(self.network.pool.clone()),
-            ));
+            ))
+            .with_networking(std::sync::Arc::new(NetworkInterfaces(self.network.clone())));
         self
     }
 
@@ -145,4 +155,199 @@ impl ObjectReader for StorageObjects {
             }
         })
     }
+}
+
+/// Instances get their network interfaces from the network service, in compute's own
+/// transactions.
+struct NetworkInterfaces(Network);
+
+/// The network service's refusals, as compute answers them (same codes and messages).
+fn network_error(e: NetworkError) -> ComputeError {
+    match e {
+        NetworkError::Invalid(code, m) | NetworkError::LimitExceeded(code, m) => {
+            ComputeError::Invalid(code, m)
+        }
+        NetworkError::Missing(name) => ComputeError::Missing(name),
+        NetworkError::NotFound(code, m) => ComputeError::NotFound(code, m),
+        NetworkError::Conflict(code, m) => ComputeError::Conflict(code, m),
+        NetworkError::DependencyViolation(m) => ComputeError::Conflict("DependencyViolation", m),
+        NetworkError::Forbidden(m) => ComputeError::Forbidden(m),
+        NetworkError::Unauthenticated => ComputeError::Unauthenticated,
+        NetworkError::Throttled(m) => ComputeError::Throttled(m),
+        NetworkError::Database(e) => ComputeError::Database(e),
+        NetworkError::Internal(m) => ComputeError::Internal(m),
+    }
+}
+
+fn launch_request(request: &NetworkRequest) -> LaunchRequest {
+    LaunchRequest {
+        subnet_id: request.subnet_id.clone(),
+        group_ids: request.security_group_ids.clone(),
+        group_names: request.security_groups.clone(),
+        private_ip: request.private_ip_address.clone(),
+        secondary_count: request.secondary_private_ip_address_count,
+        description: request.description.clone(),
+        delete_on_termination: request.delete_on_termination,
+    }
+}
+
+/// An instance's view of one of its interfaces.
+fn instance_interface(eni: NetworkInterface) -> Result<InstanceInterface, ComputeError> {
+    let (_, prefix_len) = eni.network().map_err(network_error)?;
+    let gateway = eni.gateway().map_err(network_error)?.to_string();
+    let attachment = eni.attachment.ok_or_else(|| {
+        ComputeError::Internal(format!(
+            "interface {} is not attached",
+            eni.network_interface_id
+        ))
+    })?;
+    Ok(InstanceInterface {
+        network_interface_id: eni.network_interface_id,
+        subnet_id: eni.subnet_id,
+        vpc_id: eni.vpc_id,
+        owner_id: eni.owner_id,
+        description: eni.description,
+        mac_address: eni.mac_address,
+        private_ip_address: eni.private_ip_address,
+        private_ip_addresses: eni
+            .private_ip_addresses
+            .into_iter()
+            .map(|a| a.private_ip_address)
+            .collect(),
+        source_dest_check: eni.source_dest_check,
+        groups: eni
+            .groups
+            .into_iter()
+            .map(|g| SecurityGroupRef {
+                group_id: g.group_id,
+                group_name: g.group_name,
+            })
+            .collect(),
+        interface_type: eni.interface_type,
+        attachment_id: attachment.attachment_id,
+        device_index: attachment.device_index,
+        attach_time: attachment.attach_time,
+        delete_on_termination: attachment.delete_on_termination,
+        prefix_len,
+        gateway,
+    })
+}
+
+#[async_trait::async_trait]
+impl InstanceNetworking for NetworkInterfaces {
+    async fn plan(
+        &self,
+        tx: &mut Transaction<'_, Postgres>,
+        caller: &Principal,
+        request: &NetworkRequest,
+        zone: Option<&str>,
+        count: usize,
+    ) -> Result<Option<String>, ComputeError> {
+        // The account's default VPC exists before its first launch (its own transaction:
+        // it outlives any one launch).
+        kumo_network::vpcs::ensure_default(&self.0, &caller.account_id)
+            .await
+            .map_err(network_error)?;
+        eni_instances::plan_launch(tx, caller, &launch_request(request), zone, count)
+            .await
+            .map_err(network_error)
+    }
+
+    async fn create_primary(
+        &self,
+        tx: &mut Transaction<'_, Postgres>,
+        caller: &Principal,
+        request: &NetworkRequest,
+        instance_id: &str,
+        zone: &str,
+    ) -> Result<InstanceInterface, ComputeError> {
+        let eni = eni_instances::launch_primary(
+            &self.0,
+            tx,
+            caller,
+            &launch_request(request),
+            instance_id,
+            zone,
+        )
+        .await
+        .map_err(network_error)?;
+        instance_interface(eni)
+    }
+
+    async fn release(
+        &self,
+        tx: &mut Transaction<'_, Postgres>,
+        instance_id: &str,
+    ) -> Result<(), ComputeError> {
+        eni_instances::release_instance(tx, instance_id)
+            .await
+            .map_err(network_error)
+    }
+
+    async fn interfaces(
+        &self,
+        account_id: &str,
+        instance_ids: &[String],
+    ) -> Result<BTreeMap<String, Vec<InstanceInterface>>, ComputeError> {
+        let found = eni_instances::of_instances(&self.0, account_id, instance_ids)
+            .await
+            .map_err(network_error)?;
+        found
+            .into_iter()
+            .map(|(instance, list)| {
+                let list = list
+                    .into_iter()
+                    .map(instance_interface)
+                    .collect::<Result<Vec<_>, _>>()?;
+                Ok((instance, list))
+            })
+            .collect()
+    }
+}
+
+/// Networks from before VPCs, adopted once (idempotent; run at start, before requests):
+/// each account's compute subnet becomes the first default subnet of its default VPC,
+/// with the same id and range, and each live instance gets a primary interface holding
+/// the address and MAC it has.
+pub async fn adopt_pre_vpc_networks(compute: &Compute, network: &Network) -> anyhow::Result<()> {
+    for subnet in kumo_compute::network::pre_vpc_subnets(&compute.pool).await? {
+        kumo_network::vpcs::ensure_default_with_subnet(
+            network,
+            &subnet.account_id,
+            Some(&subnet.subnet_id),
+        )
+        .await?;
+    }
+    let mut adopted = 0;
+    for instance in kumo_compute::network::pre_vpc_instances(&compute.pool).await? {
+        let mut tx = network.pool.begin().await?;
+        let result = eni_instances::adopt_primary(
+            &mut tx,
+            &instance.account_id,
+            &instance.subnet_id,
+            &instance.instance_id,
+            instance.ip()?,
+            &instance.mac,
+            instance.launch_time,
+        )
+        .await;
+        match result {
+            Ok(made) => {
+                tx.commit().await?;
+                adopted += usize::from(made);
+            }
+            // One instance that cannot be adopted (its subnet was never made) must not
+            // stop the others or the start.
+            Err(error) => {
+                tracing::warn!(instance_id = %instance.instance_id, %error, "instance from before VPCs not adopted")
+            }
+        }
+    }
+    if adopted > 0 {
+        tracing::info!(
+            adopted,
+            "instances from before VPCs got their primary network interfaces"
+        );
+    }
+    Ok(())
 }

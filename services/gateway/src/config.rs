@@ -92,6 +92,8 @@ pub async fn start_control_plane(args: &CommonArgs) -> anyhow::Result<ControlPla
     );
     let object_storage = ObjectStorage::new(catalog.pool.clone(), object_storage_config());
     let network = Network::new(catalog.pool.clone(), NetworkConfig::default());
+    // Instances and subnets from before VPCs join the network service's (idempotent).
+    crate::compose::adopt_pre_vpc_networks(&compute, &network).await?;
     Ok(ControlPlane {
         catalog,
         identity,

@@ -88,6 +88,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     doc.merge(subnets::api::SubnetsApi::openapi());
     doc.merge(internet_gateways::api::InternetGatewaysApi::openapi());
     doc.merge(route_tables::api::RouteTablesApi::openapi());
+    doc.merge(network_interfaces::api::NetworkInterfacesApi::openapi());
     doc
 }
 

@@ -18,6 +18,7 @@ use crate::instance_types::{self, InstanceType};
 use crate::instances::{
     self, DescribeQuery, Filter, Instance, InstanceState, Reservation, RunInstances, StateChange,
 };
+use crate::network::{InstanceInterface, NetworkRequest};
 use crate::{api, Compute};
 
 /// `InstanceId.N`, parsed (`InvalidInstanceID.Malformed`).
@@ -35,6 +36,69 @@ fn instance_ids(p: Params<'_>) -> Result<Vec<InstanceId>> {
         return Err(ComputeError::Missing("InstanceId".into()));
     }
     Ok(ids)
+}
+
+/// The launch's network: `SubnetId`, `SecurityGroupId.N`, `SecurityGroup.N` and
+/// `PrivateIpAddress`, or one `NetworkInterface.N` at device index 0, as the SDKs send it
+/// (Terraform does with `associate_public_ip_address`).
+fn network_request(p: Params<'_>) -> Result<NetworkRequest> {
+    let request = NetworkRequest {
+        subnet_id: p
+            .string("SubnetId")
+            .filter(|s| !s.is_empty())
+            .map(str::to_string),
+        security_group_ids: p.list("SecurityGroupId")?,
+        security_groups: p.list("SecurityGroup")?,
+        private_ip_address: p.string("PrivateIpAddress").map(str::to_string),
+        ..Default::default()
+    };
+    let indices = p.indices("NetworkInterface");
+    let Some(&n) = indices.first() else {
+        return Ok(request);
+    };
+    if request.subnet_id.is_some()
+        || !request.security_group_ids.is_empty()
+        || !request.security_groups.is_empty()
+        || request.private_ip_address.is_some()
+    {
+        return Err(ComputeError::Invalid(
+            "InvalidParameterCombination",
+            "Network interfaces and an instance-level subnet ID, security groups or private IP address may not be specified on the same request".into(),
+        ));
+    }
+    let unsupported = |what: &str| {
+        ComputeError::Invalid(
+            "Unsupported",
+            format!("{what} at launch is not supported: give one new interface at device index 0"),
+        )
+    };
+    if indices.len() > 1 {
+        return Err(unsupported("More than one network interface"));
+    }
+    let name = |member: &str| format!("NetworkInterface.{n}.{member}");
+    match p.int(&name("DeviceIndex"))? {
+        Some(0) => {}
+        Some(_) => {
+            return Err(unsupported(
+                "A network interface at a device index other than 0",
+            ))
+        }
+        None => return Err(ComputeError::Missing(name("DeviceIndex"))),
+    }
+    if p.string(&name("NetworkInterfaceId")).is_some() {
+        return Err(unsupported("Attaching an existing network interface"));
+    }
+    // Public addresses come from the elastic IP pools; the flag is read (and checked) here.
+    p.bool(&name("AssociatePublicIpAddress"))?;
+    Ok(NetworkRequest {
+        subnet_id: p.string(&name("SubnetId")).map(str::to_string),
+        security_group_ids: p.list(&name("SecurityGroupId"))?,
+        security_groups: Vec::new(),
+        private_ip_address: p.string(&name("PrivateIpAddress")).map(str::to_string),
+        secondary_private_ip_address_count: p.int(&name("SecondaryPrivateIpAddressCount"))?,
+        description: p.string(&name("Description")).map(str::to_string),
+        delete_on_termination: p.bool(&name("DeleteOnTermination"))?,
+    })
 }
 
 pub(super) async fn run_instances(
@@ -72,6 +136,7 @@ pub(super) async fn run_instances(
         shutdown_behavior: p
             .string("InstanceInitiatedShutdownBehavior")
             .map(str::to_string),
+        network: network_request(p)?,
     };
     p.bool("EbsOptimized")?;
     let reservation = instances::run(compute, caller, &input).await?;
@@ -92,7 +157,7 @@ pub(super) async fn describe_instances(
         max_results: p.int("MaxResults")?,
         next_token: next_token(p),
     };
-    let (found, next_token) = instances::describe(&compute.pool, caller, &query).await?;
+    let (found, next_token) = instances::describe(compute, caller, &query).await?;
     let types = instance_types::list(&compute.pool).await?;
     let mut xml = XmlWriter::fragment();
     write_describe_instances(
@@ -116,7 +181,7 @@ pub(super) async fn start_instances(
     p: Params<'_>,
 ) -> Result<XmlWriter> {
     let ids = instance_ids(p)?;
-    let changes = instances::start(&compute.pool, caller, &ids).await?;
+    let changes = instances::start(compute, caller, &ids).await?;
     Ok(state_changes(&changes))
 }
 
@@ -129,7 +194,7 @@ pub(super) async fn stop_instances(
     // Accepted and ignored: every stop is a clean one.
     p.bool("Force")?;
     p.bool("Hibernate")?;
-    let changes = instances::stop(&compute.pool, caller, &ids).await?;
+    let changes = instances::stop(compute, caller, &ids).await?;
     Ok(state_changes(&changes))
 }
 
@@ -139,7 +204,7 @@ pub(super) async fn terminate_instances(
     p: Params<'_>,
 ) -> Result<XmlWriter> {
     let ids = instance_ids(p)?;
-    let changes = instances::terminate(&compute.pool, caller, &ids).await?;
+    let changes = instances::terminate(compute, caller, &ids).await?;
     Ok(state_changes(&changes))
 }
 
@@ -149,7 +214,7 @@ pub(super) async fn reboot_instances(
     p: Params<'_>,
 ) -> Result<XmlWriter> {
     let ids = instance_ids(p)?;
-    instances::reboot(&compute.pool, caller, &ids).await?;
+    instances::reboot(compute, caller, &ids).await?;
     Ok(returned_true())
 }
 
@@ -215,7 +280,7 @@ pub(super) async fn describe_instance_status(
         max_results: p.int("MaxResults")?,
         next_token: next_token(p),
     };
-    let (found, next_token) = instances::describe(&compute.pool, caller, &query).await?;
+    let (found, next_token) = instances::describe(compute, caller, &query).await?;
     let mut xml = XmlWriter::fragment();
     write_instance_status(&mut xml, &found, next_token.as_deref());
     Ok(xml)
@@ -228,7 +293,7 @@ pub(super) async fn get_console_output(
 ) -> Result<XmlWriter> {
     let instance_id = InstanceId::parse(p.required("InstanceId")?)?;
     p.bool("Latest")?;
-    let (output, at) = instances::console_output(&compute.pool, caller, &instance_id).await?;
+    let (output, at) = instances::console_output(compute, caller, &instance_id).await?;
     let mut xml = XmlWriter::fragment();
     write_console_output(
         &mut xml,
@@ -261,14 +326,6 @@ pub fn private_dns_name(ip: Option<&str>) -> String {
         .unwrap_or_default()
 }
 
-/// The default VPC of a subnet: `vpc-` and the subnet id's digits.
-pub fn vpc_id(subnet_id: &str) -> String {
-    format!(
-        "vpc-{}",
-        subnet_id.strip_prefix("subnet-").unwrap_or(subnet_id)
-    )
-}
-
 /// EC2's `stateReason` (code, message) of a stop or terminate the user asked for.
 const USER_SHUTDOWN: (&str, &str) = (
     "Client.UserInitiatedShutdown",
@@ -297,7 +354,7 @@ pub fn split_reason(reason: &str) -> (String, String, String) {
 fn write_instance(xml: &mut XmlWriter, instance: &Instance, types: &[InstanceType]) {
     let ip = instance.private_ip.as_deref();
     let dns = private_dns_name(ip);
-    let vpc = vpc_id(&instance.subnet_id);
+    let primary = instance.primary_interface();
     let (cores, threads) = cpu_topology(vcpus_of(types, &instance.instance_type));
     let reason = instance
         .state_reason
@@ -325,10 +382,16 @@ fn write_instance(xml: &mut XmlWriter, instance: &Instance, types: &[InstanceTyp
             xml.text("state", "disabled");
         })
         .text("subnetId", &instance.subnet_id)
-        .text("vpcId", &vpc)
+        .opt("vpcId", instance.vpc_id())
         .opt("privateIpAddress", ip)
-        .bool("sourceDestCheck", true)
-        .empty("groupSet");
+        .bool(
+            "sourceDestCheck",
+            primary.is_none_or(|p| p.source_dest_check),
+        )
+        .list("groupSet", "item", instance.security_groups(), |xml, g| {
+            xml.text("groupName", &g.group_name)
+                .text("groupId", &g.group_id);
+        });
     let state_reason = match &reason {
         Some((code, message, _)) => Some((code.as_str(), message.as_str())),
         // A launching (or starting) instance's reason is `pending`, as in EC2's
@@ -355,25 +418,8 @@ fn write_instance(xml: &mut XmlWriter, instance: &Instance, types: &[InstanceTyp
         .list(
             "networkInterfaceSet",
             "item",
-            [instance],
-            |xml, instance| {
-                xml.text("subnetId", &instance.subnet_id)
-                    .text("vpcId", &vpc)
-                    .text("description", "")
-                    .text("ownerId", &instance.account_id)
-                    .text("status", "in-use")
-                    .text("macAddress", &instance.mac)
-                    .opt("privateIpAddress", ip)
-                    .text("privateDnsName", &dns)
-                    .bool("sourceDestCheck", true)
-                    .empty("groupSet")
-                    .list("privateIpAddressesSet", "item", ip, |xml, ip| {
-                        xml.text("privateIpAddress", ip)
-                            .text("privateDnsName", &dns)
-                            .bool("primary", true);
-                    })
-                    .text("interfaceType", "interface");
-            },
+            &instance.network_interfaces,
+            write_interface,
         )
         .bool("ebsOptimized", false)
         .bool("enaSupport", true)
@@ -394,6 +440,47 @@ fn write_instance(xml: &mut XmlWriter, instance: &Instance, types: &[InstanceTyp
                 .text("httpProtocolIpv6", "disabled")
                 .text("instanceMetadataTags", "disabled");
         });
+}
+
+/// One `networkInterfaceSet` item of an instance (EC2's `InstanceNetworkInterface`).
+fn write_interface(xml: &mut XmlWriter, eni: &InstanceInterface) {
+    xml.text("networkInterfaceId", &eni.network_interface_id)
+        .text("subnetId", &eni.subnet_id)
+        .text("vpcId", &eni.vpc_id)
+        .text("description", &eni.description)
+        .text("ownerId", &eni.owner_id)
+        .text("status", "in-use")
+        .text("macAddress", &eni.mac_address)
+        .text("privateIpAddress", &eni.private_ip_address)
+        .text(
+            "privateDnsName",
+            &private_dns_name(Some(&eni.private_ip_address)),
+        )
+        .bool("sourceDestCheck", eni.source_dest_check)
+        .list("groupSet", "item", &eni.groups, |xml, g| {
+            xml.text("groupName", &g.group_name)
+                .text("groupId", &g.group_id);
+        })
+        .element("attachment", |xml| {
+            xml.text("attachmentId", &eni.attachment_id)
+                .num("deviceIndex", eni.device_index)
+                .text("status", "attached")
+                .time("attachTime", eni.attach_time)
+                .bool("deleteOnTermination", eni.delete_on_termination)
+                .num("networkCardIndex", 0);
+        })
+        .list(
+            "privateIpAddressesSet",
+            "item",
+            &eni.private_ip_addresses,
+            |xml, address| {
+                xml.text("privateIpAddress", address)
+                    .text("privateDnsName", &private_dns_name(Some(address)))
+                    .bool("primary", *address == eni.private_ip_address);
+            },
+        )
+        .empty("ipv6AddressesSet")
+        .text("interfaceType", &eni.interface_type);
 }
 
 /// One `instancesSet` item.
@@ -547,6 +634,5 @@ mod tests {
             private_dns_name(Some("172.31.0.5")),
             "ip-172-31-0-5.ec2.internal"
         );
-        assert_eq!(vpc_id("subnet-0123456789abcdef0"), "vpc-0123456789abcdef0");
     }
 }

@@ -10,7 +10,7 @@ pub use super::instance_attributes::instance_attribute_xml;
 pub use super::instance_types::{cpu_topology, describe_instance_types_xml, instance_type_xml};
 pub use super::instances::{
     console_output_xml, describe_instances_xml, group_reservations, instance_status_xml,
-    instance_xml, private_dns_name, reservation_xml, split_reason, state_changes_xml, vpc_id,
+    instance_xml, private_dns_name, reservation_xml, split_reason, state_changes_xml,
 };
 pub use super::key_pairs::{created_key_pair_xml, describe_key_pairs_xml, imported_key_pair_xml};
 pub use super::regions::{region_xml, zone_id, zone_xml};

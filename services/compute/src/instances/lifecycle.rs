@@ -63,6 +63,7 @@ pub enum Cause {
 
 /// Carry out a transition on one locked row.
 pub async fn apply(
+    compute: &Compute,
     tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
     row: &InstanceRow,
     change: &Transition,
@@ -92,25 +93,25 @@ pub async fn apply(
                 .execute(&mut **tx)
                 .await?;
         }
-        Action::FinishTermination => finish_termination(tx, row).await?,
+        Action::FinishTermination => finish_termination(compute, tx, row).await?,
     }
     Ok(())
 }
 
 /// Start, stop, reboot or terminate the caller's instances `ids`, all or none.
 async fn request(
-    pool: &PgPool,
+    compute: &Compute,
     caller: &Principal,
     ids: &[InstanceId],
     event: Event<'_>,
 ) -> Result<Vec<StateChange>> {
     require_write(caller)?;
-    let mut tx = pool.begin().await?;
+    let mut tx = compute.pool.begin().await?;
     let rows = lock_rows(&mut tx, caller, ids).await?;
     let decided = decide(&rows, event)?;
     let mut changes = Vec::with_capacity(rows.len());
     for (row, change) in rows.iter().zip(&decided) {
-        apply(&mut tx, row, change, Cause::Request).await?;
+        apply(compute, &mut tx, row, change, Cause::Request).await?;
         changes.push(StateChange {
             instance_id: row.instance_id.clone(),
             previous_state: row.state,
@@ -123,36 +124,38 @@ async fn request(
 }
 
 pub async fn start(
-    pool: &PgPool,
+    compute: &Compute,
     caller: &Principal,
     ids: &[InstanceId],
 ) -> Result<Vec<StateChange>> {
-    request(pool, caller, ids, Event::Start).await
+    request(compute, caller, ids, Event::Start).await
 }
 
 pub async fn stop(
-    pool: &PgPool,
+    compute: &Compute,
     caller: &Principal,
     ids: &[InstanceId],
 ) -> Result<Vec<StateChange>> {
-    request(pool, caller, ids, Event::Stop).await
+    request(compute, caller, ids, Event::Stop).await
 }
 
-pub async fn reboot(pool: &PgPool, caller: &Principal, ids: &[InstanceId]) -> Result<()> {
-    request(pool, caller, ids, Event::Reboot).await?;
+pub async fn reboot(compute: &Compute, caller: &Principal, ids: &[InstanceId]) -> Result<()> {
+    request(compute, caller, ids, Event::Reboot).await?;
     Ok(())
 }
 
 pub async fn terminate(
-    pool: &PgPool,
+    compute: &Compute,
     caller: &Principal,
     ids: &[InstanceId],
 ) -> Result<Vec<StateChange>> {
-    request(pool, caller, ids, Event::Terminate).await
+    request(compute, caller, ids, Event::Terminate).await
 }
 
-/// The instance is gone from its host: mark it terminated and give back its capacity and address.
+/// The instance is gone from its host: mark it terminated and give back its capacity and
+/// its network interfaces' addresses, in one transaction (nothing leaks on a crash).
 pub async fn finish_termination(
+    compute: &Compute,
     tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
     row: &InstanceRow,
 ) -> Result<()> {
@@ -167,7 +170,9 @@ pub async fn finish_termination(
     if let Some(host_id) = &row.host_id {
         scheduler::release(&mut **tx, host_id, row.vcpus, row.memory_mib).await?;
     }
-    network::release_ip(&mut **tx, &row.instance_id).await?;
+    if let Some(networking) = &compute.networking {
+        networking.release(tx, &row.instance_id).await?;
+    }
     sqlx::query("DELETE FROM compute.console_output WHERE instance_id = $1")
         .bind(&row.instance_id)
         .execute(&mut **tx)
