@@ -52,10 +52,12 @@ pub struct CreateSubnet {
     pub tags: Tags,
 }
 
-// The addresses in use join this count when network interfaces land in the schema.
+/// The available count: the block's size, less the reserved addresses and the network
+/// interfaces' addresses in the subnet.
 const COLUMNS: &str = "subnet_id, account_id, vpc_id, cidr::text AS cidr_block, \
     zone AS availability_zone, state, map_public_ip_on_launch, default_for_az, \
-    (1::bigint << (32 - masklen(cidr))) - 5 AS available_ip_address_count, created_at";
+    (1::bigint << (32 - masklen(cidr))) - 5 - (SELECT count(*) FROM network.network_interface_addresses a \
+        WHERE a.subnet_id = network.subnets.subnet_id) AS available_ip_address_count, created_at";
 
 pub fn not_found(subnet_id: &str) -> NetworkError {
     NetworkError::NotFound(
@@ -236,8 +238,18 @@ pub async fn delete(network: &Network, caller: &Principal, subnet_id: &str) -> R
     let account_id = caller.account_id.as_str();
     let mut tx = network.pool.begin().await?;
     lock(&mut tx, account_id, subnet_id).await?;
-    // Network interfaces in the subnet make it in use (DependencyViolation): their check
-    // joins here when they land in the schema.
+    // Network interfaces in the subnet (instances' included) make it in use.
+    let in_use: bool = sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM network.network_interfaces WHERE subnet_id = $1)",
+    )
+    .bind(subnet_id)
+    .fetch_one(&mut *tx)
+    .await?;
+    if in_use {
+        return Err(NetworkError::DependencyViolation(format!(
+            "The subnet '{subnet_id}' has dependencies and cannot be deleted."
+        )));
+    }
     sqlx::query("DELETE FROM network.route_table_associations WHERE subnet_id = $1")
         .bind(subnet_id)
         .execute(&mut *tx)

@@ -4,6 +4,7 @@
 //! default VPC, DependencyViolation ordering, and tenant isolation.
 
 use kumo_auth::{AuthMethod, Principal, Role};
+use kumo_network::network_interfaces::{self, CreateNetworkInterface};
 use kumo_network::route_tables::RouteTarget;
 use kumo_network::subnets::CreateSubnet;
 use kumo_network::tags::Tags;
@@ -155,6 +156,38 @@ async fn vpcs_subnets_and_their_rules() {
         ),
         "DependencyViolation"
     );
+    // A subnet with a network interface is in use, and the interface's address is taken.
+    let interface = network_interfaces::create(
+        &network,
+        &alice,
+        &CreateNetworkInterface {
+            subnet_id: kumo_common::ids::SubnetId::parse(&subnet.subnet_id).unwrap(),
+            description: None,
+            private_ip_address: None,
+            groups: Vec::new(),
+            secondary_private_ip_address_count: None,
+            tags: Tags::new(),
+        },
+    )
+    .await
+    .unwrap();
+    let used = subnets::get(&network.pool, &alice, &subnet.subnet_id)
+        .await
+        .unwrap();
+    assert_eq!(used.available_ip_address_count, 250);
+    assert_eq!(
+        code(
+            subnets::delete(&network, &alice, &subnet.subnet_id)
+                .await
+                .unwrap_err()
+        ),
+        "DependencyViolation"
+    );
+    let interface_id =
+        kumo_common::ids::NetworkInterfaceId::parse(&interface.network_interface_id).unwrap();
+    network_interfaces::delete(&network, &alice, &interface_id)
+        .await
+        .unwrap();
     subnets::delete(&network, &alice, &subnet.subnet_id)
         .await
         .unwrap();
