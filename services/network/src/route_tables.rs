@@ -6,7 +6,7 @@ pub mod api;
 
 use chrono::{DateTime, Utc};
 use kumo_auth::Principal;
-use kumo_common::ids::{RouteTableAssociationId, RouteTableId};
+use kumo_common::ids::{NetworkInterfaceId, RouteTableAssociationId, RouteTableId};
 use serde::Serialize;
 use sqlx::{PgPool, Postgres, Transaction};
 
@@ -234,6 +234,10 @@ pub async fn list(pool: &PgPool, caller: &Principal, ids: &[String]) -> Result<V
                 CASE WHEN r.target_kind = 'gateway' AND NOT EXISTS (
                          SELECT 1 FROM network.internet_gateways g
                          WHERE g.internet_gateway_id = r.target_id AND g.vpc_id = t.vpc_id)
+                     THEN 'blackhole'
+                     WHEN r.target_kind = 'network-interface' AND NOT EXISTS (
+                         SELECT 1 FROM network.network_interfaces n
+                         WHERE n.network_interface_id = r.target_id)
                      THEN 'blackhole' ELSE 'active' END AS state
          FROM network.routes r JOIN network.route_tables t USING (route_table_id)
          WHERE r.route_table_id = ANY($1)
@@ -370,8 +374,9 @@ async fn route_kind(
     .await?)
 }
 
-/// A new target for a route of `table` (in `vpc`): an internet gateway of the caller's
-/// that is attached to the same VPC, for a destination outside the VPC's block.
+/// A new target for a route of `table`: an internet gateway of the caller's attached to
+/// the table's VPC (for a destination outside the VPC's block), or a network interface of
+/// the caller's in that VPC.
 async fn check_target(
     tx: &mut Transaction<'_, Postgres>,
     account_id: &str,
@@ -399,11 +404,28 @@ async fn check_target(
             }
             Ok(())
         }
-        // Network interface targets are checked once interfaces are in the schema.
-        RouteTarget::NetworkInterface(id) => Err(NetworkError::NotFound(
-            "InvalidNetworkInterfaceID.NotFound",
-            format!("The networkInterface ID '{id}' does not exist"),
-        )),
+        RouteTarget::NetworkInterface(id) => {
+            NetworkInterfaceId::parse(id)?;
+            let vpc_id: Option<String> = sqlx::query_scalar(
+                "SELECT vpc_id FROM network.network_interfaces
+                 WHERE network_interface_id = $1 AND account_id = $2",
+            )
+            .bind(id)
+            .bind(account_id)
+            .fetch_optional(&mut **tx)
+            .await?;
+            match vpc_id {
+                None => Err(NetworkError::NotFound(
+                    "InvalidNetworkInterfaceID.NotFound",
+                    format!("The networkInterface ID '{id}' does not exist"),
+                )),
+                Some(vpc_id) if vpc_id != table.vpc_id => Err(NetworkError::invalid(format!(
+                    "route table {} and interface {id} belong to different networks",
+                    table.route_table_id
+                ))),
+                Some(_) => Ok(()),
+            }
+        }
     }
 }
 

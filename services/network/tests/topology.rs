@@ -351,6 +351,79 @@ async fn gateways_routes_and_associations() {
         Some(subnet.subnet_id.as_str())
     );
 
+    // Routes to a network interface of the same VPC.
+    let interface = network_interfaces::create(
+        &network,
+        &alice,
+        &CreateNetworkInterface {
+            subnet_id: kumo_common::ids::SubnetId::parse(&subnet.subnet_id).unwrap(),
+            description: None,
+            private_ip_address: None,
+            groups: Vec::new(),
+            secondary_private_ip_address_count: None,
+            tags: Tags::new(),
+        },
+    )
+    .await
+    .unwrap();
+    let to_eni = RouteTarget::NetworkInterface(interface.network_interface_id.clone());
+    route_tables::create_route(&network, &alice, &rtb, "192.168.0.0/16", &to_eni)
+        .await
+        .unwrap();
+    let missing = RouteTarget::NetworkInterface("eni-0123456789abcdef0".into());
+    assert_eq!(
+        code(
+            route_tables::create_route(&network, &alice, &rtb, "172.16.0.0/12", &missing)
+                .await
+                .unwrap_err()
+        ),
+        "InvalidNetworkInterfaceID.NotFound"
+    );
+    assert_eq!(
+        code(
+            route_tables::create_route(
+                &network,
+                &alice,
+                &foreign.route_table_id,
+                "172.16.0.0/12",
+                &to_eni
+            )
+            .await
+            .unwrap_err()
+        ),
+        "InvalidParameterValue"
+    );
+    let routed = route_tables::get(&network.pool, &alice, &rtb)
+        .await
+        .unwrap();
+    let eni_route = routed
+        .routes
+        .iter()
+        .find(|r| r.destination_cidr_block == "192.168.0.0/16")
+        .unwrap();
+    assert_eq!(
+        (
+            eni_route.network_interface_id.as_deref(),
+            eni_route.state.as_str()
+        ),
+        (Some(interface.network_interface_id.as_str()), "active")
+    );
+    let interface_id =
+        kumo_common::ids::NetworkInterfaceId::parse(&interface.network_interface_id).unwrap();
+    network_interfaces::delete(&network, &alice, &interface_id)
+        .await
+        .unwrap();
+    let routed = route_tables::get(&network.pool, &alice, &rtb)
+        .await
+        .unwrap();
+    assert!(routed
+        .routes
+        .iter()
+        .any(|r| r.destination_cidr_block == "192.168.0.0/16" && r.state == "blackhole"));
+    route_tables::delete_route(&network, &alice, &rtb, "192.168.0.0/16")
+        .await
+        .unwrap();
+
     // The main table cannot be deleted or disassociated; it can be replaced.
     let main = route_tables::list(&network.pool, &alice, &[])
         .await
