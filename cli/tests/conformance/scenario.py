@@ -15,6 +15,7 @@ import uuid
 
 MISSING_INSTANCE = "i-0123456789abcdef0"
 MISSING_IMAGE = "ami-0123456789abcdef0"
+MISSING_GROUP = "sg-0123456789abcdef0"
 INSTANCE_TYPE = "t3.micro"
 
 
@@ -265,99 +266,107 @@ def cleanup(rec, bucket, versioned):
     rec.call(s3, "head_bucket", label="HeadBucket#NotFound", Bucket=bucket)
 
 
-def network_topology(rec):
-    """VPCs, subnets, internet gateways, route tables and network ACLs in Terraform's
-    order (aws_vpc, aws_subnet, aws_internet_gateway, aws_route_table + association), the
-    default VPC's reads, the error codes, and the teardown in dependency order."""
+def security_groups(rec):
+    """Security groups and their rules in a VPC of their own (Terraform's sequences: the
+    default group read, inline rules after revoking the default egress rule, standalone
+    rules with tags read back by id)."""
     ec2 = rec.client("ec2")
-    missing_vpc = "vpc-0123456789abcdef0"
-    name = [{"Key": "Name", "Value": "conf-topology"}]
-    rec.call(ec2, "describe_vpcs", label="DescribeVpcs#default", Filters=[{"Name": "is-default", "Values": ["true"]}])
-    rec.call(ec2, "describe_subnets", label="DescribeSubnets#default", Filters=[{"Name": "default-for-az", "Values": ["true"]}])
-    vpc = rec.call(
-        ec2,
-        "create_vpc",
-        CidrBlock="10.40.0.0/16",
-        InstanceTenancy="default",
-        AmazonProvidedIpv6CidrBlock=False,
-        TagSpecifications=[{"ResourceType": "vpc", "Tags": name}],
-    ).get("Vpc", {}).get("VpcId", missing_vpc)
-    rec.call(ec2, "describe_vpcs", VpcIds=[vpc])
-    rec.call(ec2, "modify_vpc_attribute", VpcId=vpc, EnableDnsHostnames={"Value": True})
-    for attribute in ("enableDnsHostnames", "enableDnsSupport"):
-        rec.call(ec2, "describe_vpc_attribute", label=f"DescribeVpcAttribute#{attribute}", VpcId=vpc, Attribute=attribute)
-    rec.call(ec2, "describe_network_acls", Filters=[{"Name": "default", "Values": ["true"]}, {"Name": "vpc-id", "Values": [vpc]}])
+    run = uuid.uuid4().hex[:8]
+    vpc = rec.call(ec2, "create_vpc", label="CreateVpc#security-groups", CidrBlock="10.42.0.0/16").get("Vpc", {}).get("VpcId", "vpc-0123456789abcdef0")
     rec.call(
         ec2,
-        "describe_route_tables",
-        label="DescribeRouteTables#main",
-        Filters=[{"Name": "association.main", "Values": ["true"]}, {"Name": "vpc-id", "Values": [vpc]}],
+        "describe_security_groups",
+        label="DescribeSecurityGroups#default",
+        Filters=[{"Name": "group-name", "Values": ["default"]}, {"Name": "vpc-id", "Values": [vpc]}],
     )
-    subnet = rec.call(
+    web = rec.call(
         ec2,
-        "create_subnet",
+        "create_security_group",
+        GroupName=f"conf-web-{run}",
+        Description="conformance web",
         VpcId=vpc,
-        CidrBlock="10.40.1.0/24",
-        AvailabilityZone="us-east-1a",
-        TagSpecifications=[{"ResourceType": "subnet", "Tags": name}],
-    ).get("Subnet", {}).get("SubnetId", "subnet-0123456789abcdef0")
-    rec.call(ec2, "modify_subnet_attribute", SubnetId=subnet, MapPublicIpOnLaunch={"Value": True})
-    rec.call(ec2, "describe_subnets", SubnetIds=[subnet])
-    rec.call(ec2, "create_subnet", label="CreateSubnet#Conflict", VpcId=vpc, CidrBlock="10.40.1.0/25")
-    rec.call(ec2, "create_subnet", label="CreateSubnet#Range", VpcId=vpc, CidrBlock="10.41.0.0/24")
-    igw = rec.call(
-        ec2, "create_internet_gateway", TagSpecifications=[{"ResourceType": "internet-gateway", "Tags": name}]
-    ).get("InternetGateway", {}).get("InternetGatewayId", "igw-0123456789abcdef0")
-    rec.call(ec2, "attach_internet_gateway", InternetGatewayId=igw, VpcId=vpc)
-    rec.call(ec2, "describe_internet_gateways", InternetGatewayIds=[igw])
-    table = rec.call(
-        ec2, "create_route_table", VpcId=vpc, TagSpecifications=[{"ResourceType": "route-table", "Tags": name}]
-    ).get("RouteTable", {}).get("RouteTableId", "rtb-0123456789abcdef0")
-    rec.call(ec2, "create_route", RouteTableId=table, DestinationCidrBlock="0.0.0.0/0", GatewayId=igw)
-    rec.call(ec2, "replace_route", RouteTableId=table, DestinationCidrBlock="0.0.0.0/0", GatewayId=igw)
-    rec.call(ec2, "describe_route_tables", RouteTableIds=[table])
-    association = rec.call(ec2, "associate_route_table", RouteTableId=table, SubnetId=subnet).get("AssociationId", "rtbassoc-0123456789abcdef0")
+        TagSpecifications=[{"ResourceType": "security-group", "Tags": [{"Key": "Name", "Value": "conf-web"}]}],
+    ).get("GroupId", MISSING_GROUP)
+    db = rec.call(ec2, "create_security_group", label="CreateSecurityGroup#db", GroupName=f"conf-db-{run}", Description="conformance db", VpcId=vpc).get(
+        "GroupId", MISSING_GROUP
+    )
     rec.call(
         ec2,
-        "describe_route_tables",
-        label="DescribeRouteTables#association",
-        Filters=[{"Name": "association.route-table-association-id", "Values": [association]}],
+        "revoke_security_group_egress",
+        GroupId=web,
+        IpPermissions=[{"IpProtocol": "-1", "FromPort": 0, "ToPort": 0, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}],
     )
-    main = rec.call(
+    inline = rec.call(
         ec2,
-        "describe_route_tables",
-        label="DescribeRouteTables#main-again",
-        Filters=[{"Name": "association.main", "Values": ["true"]}, {"Name": "vpc-id", "Values": [vpc]}],
+        "authorize_security_group_ingress",
+        GroupId=web,
+        IpPermissions=[
+            {"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "IpRanges": [{"CidrIp": "0.0.0.0/0", "Description": "ssh"}]},
+            {"IpProtocol": "tcp", "FromPort": 80, "ToPort": 80, "IpRanges": [{"CidrIp": "0.0.0.0/0", "Description": "http"}]},
+        ],
     )
-    main_table = (main.get("RouteTables") or [{}])[0]
-    main_association = (main_table.get("Associations") or [{}])[0].get("RouteTableAssociationId", "rtbassoc-0123456789abcdef0")
-    replaced = rec.call(ec2, "replace_route_table_association", AssociationId=main_association, RouteTableId=table)
+    rec.call(ec2, "authorize_security_group_egress", GroupId=web, IpPermissions=[{"IpProtocol": "-1", "IpRanges": [{"CidrIp": "10.0.0.0/8"}]}])
+    standalone = rec.call(
+        ec2,
+        "authorize_security_group_ingress",
+        label="AuthorizeSecurityGroupIngress#standalone",
+        GroupId=db,
+        IpPermissions=[{"IpProtocol": "tcp", "FromPort": 5432, "ToPort": 5432, "UserIdGroupPairs": [{"GroupId": web}]}],
+        TagSpecifications=[{"ResourceType": "security-group-rule", "Tags": [{"Key": "Name", "Value": "pg-in"}]}],
+    )
+    rule = (standalone.get("SecurityGroupRules") or [{}])[0].get("SecurityGroupRuleId", "sgr-0123456789abcdef0")
+    rec.call(ec2, "describe_security_group_rules", SecurityGroupRuleIds=[rule])
+    rec.call(ec2, "describe_security_groups", label="DescribeSecurityGroups#rules", GroupIds=[web, db])
     rec.call(
         ec2,
-        "replace_route_table_association",
-        label="ReplaceRouteTableAssociation#back",
-        AssociationId=replaced.get("NewAssociationId", main_association),
-        RouteTableId=main_table.get("RouteTableId", table),
+        "authorize_security_group_ingress",
+        label="AuthorizeSecurityGroupIngress#Duplicate",
+        GroupId=web,
+        IpPermissions=[{"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}],
     )
-    rec.call(ec2, "delete_vpc", label="DeleteVpc#DependencyViolation", VpcId=vpc)
-    rec.call(ec2, "delete_internet_gateway", label="DeleteInternetGateway#DependencyViolation", InternetGatewayId=igw)
-    rec.call(ec2, "disassociate_route_table", AssociationId=association)
-    rec.call(ec2, "delete_route", RouteTableId=table, DestinationCidrBlock="0.0.0.0/0")
-    rec.call(ec2, "delete_route_table", RouteTableId=table)
-    rec.call(ec2, "describe_route_tables", label="DescribeRouteTables#NotFound", RouteTableIds=[table])
-    rec.call(ec2, "detach_internet_gateway", InternetGatewayId=igw, VpcId=vpc)
-    rec.call(ec2, "delete_internet_gateway", InternetGatewayId=igw)
-    rec.call(ec2, "delete_subnet", SubnetId=subnet)
-    rec.call(ec2, "delete_vpc", VpcId=vpc)
-    rec.call(ec2, "describe_vpcs", label="DescribeVpcs#NotFound", VpcIds=[vpc])
-    rec.call(ec2, "describe_subnets", label="DescribeSubnets#NotFound", SubnetIds=[subnet])
-    rec.call(ec2, "create_vpc", label="CreateVpc#Range", CidrBlock="10.0.0.0/29")
-    rec.call(ec2, "create_default_vpc", label="CreateDefaultVpc#exists")
+    rec.call(
+        ec2,
+        "update_security_group_rule_descriptions_ingress",
+        GroupId=web,
+        IpPermissions=[{"IpProtocol": "tcp", "FromPort": 80, "ToPort": 80, "IpRanges": [{"CidrIp": "0.0.0.0/0", "Description": "web"}]}],
+    )
+    rec.call(
+        ec2,
+        "update_security_group_rule_descriptions_egress",
+        GroupId=web,
+        IpPermissions=[{"IpProtocol": "-1", "IpRanges": [{"CidrIp": "10.0.0.0/8", "Description": "inside"}]}],
+    )
+    rec.call(
+        ec2,
+        "modify_security_group_rules",
+        GroupId=db,
+        SecurityGroupRules=[
+            {"SecurityGroupRuleId": rule, "SecurityGroupRule": {"IpProtocol": "tcp", "FromPort": 6432, "ToPort": 6432, "ReferencedGroupId": web}}
+        ],
+    )
+    inline_rule = (inline.get("SecurityGroupRules") or [{}])[0].get("SecurityGroupRuleId", "sgr-0123456789abcdef0")
+    rec.call(ec2, "revoke_security_group_ingress", GroupId=web, SecurityGroupRuleIds=[inline_rule])
+    rec.call(
+        ec2,
+        "revoke_security_group_ingress",
+        label="RevokeSecurityGroupIngress#NotFound",
+        GroupId=web,
+        IpPermissions=[{"IpProtocol": "udp", "FromPort": 53, "ToPort": 53, "IpRanges": [{"CidrIp": "10.0.0.0/8"}]}],
+    )
+    # db's rule still references web: AWS refuses (moto deletes it; allow-listed).
+    rec.call(ec2, "delete_security_group", label="DeleteSecurityGroup#DependencyViolation", GroupId=web)
+    rec.call(ec2, "delete_security_group", GroupId=db)
+    try:  # gone already on moto
+        ec2.delete_security_group(GroupId=web)
+    except Exception:  # noqa: BLE001 - the clouds differ here by design (see above)
+        pass
+    rec.call(ec2, "describe_security_groups", label="DescribeSecurityGroups#NotFound", GroupIds=[web])
+    rec.call(ec2, "delete_vpc", label="DeleteVpc#security-groups", VpcId=vpc)
 
 
 def run(rec, target):
     identity(rec, target)
     bucket, versioned = storage(rec, target)
     compute(rec, target, bucket)
-    network_topology(rec)
+    security_groups(rec)
     cleanup(rec, bucket, versioned)
