@@ -9,6 +9,7 @@
 mod describe;
 mod internet_gateways;
 mod network_acls;
+mod network_interfaces;
 mod route_tables;
 mod security_group_rules;
 mod security_groups;
@@ -62,6 +63,15 @@ pub const ACTIONS: &[(&str, bool)] = &[
     ("ModifySecurityGroupRules", true),
     ("UpdateSecurityGroupRuleDescriptionsIngress", true),
     ("UpdateSecurityGroupRuleDescriptionsEgress", true),
+    ("CreateNetworkInterface", true),
+    ("DeleteNetworkInterface", true),
+    ("DescribeNetworkInterfaces", false),
+    ("AttachNetworkInterface", true),
+    ("DetachNetworkInterface", true),
+    ("ModifyNetworkInterfaceAttribute", true),
+    ("DescribeNetworkInterfaceAttribute", false),
+    ("AssignPrivateIpAddresses", true),
+    ("UnassignPrivateIpAddresses", true),
 ];
 
 /// Does the network service answer this EC2 action?
@@ -170,6 +180,33 @@ async fn answer(
         }
         "UpdateSecurityGroupRuleDescriptionsEgress" => {
             security_group_rules::update_descriptions(network, caller, p, true).await
+        }
+        "CreateNetworkInterface" => {
+            network_interfaces::create_network_interface(network, caller, p).await
+        }
+        "DeleteNetworkInterface" => {
+            network_interfaces::delete_network_interface(network, caller, p).await
+        }
+        "DescribeNetworkInterfaces" => {
+            network_interfaces::describe_network_interfaces(network, caller, p).await
+        }
+        "AttachNetworkInterface" => {
+            network_interfaces::attach_network_interface(network, caller, p).await
+        }
+        "DetachNetworkInterface" => {
+            network_interfaces::detach_network_interface(network, caller, p).await
+        }
+        "ModifyNetworkInterfaceAttribute" => {
+            network_interfaces::modify_network_interface_attribute(network, caller, p).await
+        }
+        "DescribeNetworkInterfaceAttribute" => {
+            network_interfaces::describe_network_interface_attribute(network, caller, p).await
+        }
+        "AssignPrivateIpAddresses" => {
+            network_interfaces::assign_private_ip_addresses(network, caller, p).await
+        }
+        "UnassignPrivateIpAddresses" => {
+            network_interfaces::unassign_private_ip_addresses(network, caller, p).await
         }
         _ => Err(NetworkError::Invalid(
             "InvalidAction",
