@@ -266,6 +266,99 @@ def cleanup(rec, bucket, versioned):
     rec.call(s3, "head_bucket", label="HeadBucket#NotFound", Bucket=bucket)
 
 
+def network_topology(rec):
+    """VPCs, subnets, internet gateways, route tables and network ACLs in Terraform's
+    order (aws_vpc, aws_subnet, aws_internet_gateway, aws_route_table + association), the
+    default VPC's reads, the error codes, and the teardown in dependency order."""
+    ec2 = rec.client("ec2")
+    missing_vpc = "vpc-0123456789abcdef0"
+    name = [{"Key": "Name", "Value": "conf-topology"}]
+    rec.call(ec2, "describe_vpcs", label="DescribeVpcs#default", Filters=[{"Name": "is-default", "Values": ["true"]}])
+    rec.call(ec2, "describe_subnets", label="DescribeSubnets#default", Filters=[{"Name": "default-for-az", "Values": ["true"]}])
+    vpc = rec.call(
+        ec2,
+        "create_vpc",
+        CidrBlock="10.40.0.0/16",
+        InstanceTenancy="default",
+        AmazonProvidedIpv6CidrBlock=False,
+        TagSpecifications=[{"ResourceType": "vpc", "Tags": name}],
+    ).get("Vpc", {}).get("VpcId", missing_vpc)
+    rec.call(ec2, "describe_vpcs", VpcIds=[vpc])
+    rec.call(ec2, "modify_vpc_attribute", VpcId=vpc, EnableDnsHostnames={"Value": True})
+    for attribute in ("enableDnsHostnames", "enableDnsSupport"):
+        rec.call(ec2, "describe_vpc_attribute", label=f"DescribeVpcAttribute#{attribute}", VpcId=vpc, Attribute=attribute)
+    rec.call(ec2, "describe_network_acls", Filters=[{"Name": "default", "Values": ["true"]}, {"Name": "vpc-id", "Values": [vpc]}])
+    rec.call(
+        ec2,
+        "describe_route_tables",
+        label="DescribeRouteTables#main",
+        Filters=[{"Name": "association.main", "Values": ["true"]}, {"Name": "vpc-id", "Values": [vpc]}],
+    )
+    subnet = rec.call(
+        ec2,
+        "create_subnet",
+        VpcId=vpc,
+        CidrBlock="10.40.1.0/24",
+        AvailabilityZone="us-east-1a",
+        TagSpecifications=[{"ResourceType": "subnet", "Tags": name}],
+    ).get("Subnet", {}).get("SubnetId", "subnet-0123456789abcdef0")
+    rec.call(ec2, "modify_subnet_attribute", SubnetId=subnet, MapPublicIpOnLaunch={"Value": True})
+    rec.call(ec2, "describe_subnets", SubnetIds=[subnet])
+    rec.call(ec2, "create_subnet", label="CreateSubnet#Conflict", VpcId=vpc, CidrBlock="10.40.1.0/25")
+    rec.call(ec2, "create_subnet", label="CreateSubnet#Range", VpcId=vpc, CidrBlock="10.41.0.0/24")
+    igw = rec.call(
+        ec2, "create_internet_gateway", TagSpecifications=[{"ResourceType": "internet-gateway", "Tags": name}]
+    ).get("InternetGateway", {}).get("InternetGatewayId", "igw-0123456789abcdef0")
+    rec.call(ec2, "attach_internet_gateway", InternetGatewayId=igw, VpcId=vpc)
+    rec.call(ec2, "describe_internet_gateways", InternetGatewayIds=[igw])
+    # One CreateTags across the network's resources; DescribeTags names their types.
+    rec.call(ec2, "create_tags", label="CreateTags#network", Resources=[vpc, subnet, igw], Tags=[{"Key": "team", "Value": "conformance"}])
+    rec.call(ec2, "describe_tags", label="DescribeTags#network", Filters=[{"Name": "key", "Values": ["team"]}, {"Name": "resource-id", "Values": [vpc, subnet, igw]}])
+    table = rec.call(
+        ec2, "create_route_table", VpcId=vpc, TagSpecifications=[{"ResourceType": "route-table", "Tags": name}]
+    ).get("RouteTable", {}).get("RouteTableId", "rtb-0123456789abcdef0")
+    rec.call(ec2, "create_route", RouteTableId=table, DestinationCidrBlock="0.0.0.0/0", GatewayId=igw)
+    rec.call(ec2, "replace_route", RouteTableId=table, DestinationCidrBlock="0.0.0.0/0", GatewayId=igw)
+    rec.call(ec2, "describe_route_tables", RouteTableIds=[table])
+    association = rec.call(ec2, "associate_route_table", RouteTableId=table, SubnetId=subnet).get("AssociationId", "rtbassoc-0123456789abcdef0")
+    rec.call(
+        ec2,
+        "describe_route_tables",
+        label="DescribeRouteTables#association",
+        Filters=[{"Name": "association.route-table-association-id", "Values": [association]}],
+    )
+    main = rec.call(
+        ec2,
+        "describe_route_tables",
+        label="DescribeRouteTables#main-again",
+        Filters=[{"Name": "association.main", "Values": ["true"]}, {"Name": "vpc-id", "Values": [vpc]}],
+    )
+    main_table = (main.get("RouteTables") or [{}])[0]
+    main_association = (main_table.get("Associations") or [{}])[0].get("RouteTableAssociationId", "rtbassoc-0123456789abcdef0")
+    replaced = rec.call(ec2, "replace_route_table_association", AssociationId=main_association, RouteTableId=table)
+    rec.call(
+        ec2,
+        "replace_route_table_association",
+        label="ReplaceRouteTableAssociation#back",
+        AssociationId=replaced.get("NewAssociationId", main_association),
+        RouteTableId=main_table.get("RouteTableId", table),
+    )
+    rec.call(ec2, "delete_vpc", label="DeleteVpc#DependencyViolation", VpcId=vpc)
+    rec.call(ec2, "delete_internet_gateway", label="DeleteInternetGateway#DependencyViolation", InternetGatewayId=igw)
+    rec.call(ec2, "disassociate_route_table", AssociationId=association)
+    rec.call(ec2, "delete_route", RouteTableId=table, DestinationCidrBlock="0.0.0.0/0")
+    rec.call(ec2, "delete_route_table", RouteTableId=table)
+    rec.call(ec2, "describe_route_tables", label="DescribeRouteTables#NotFound", RouteTableIds=[table])
+    rec.call(ec2, "detach_internet_gateway", InternetGatewayId=igw, VpcId=vpc)
+    rec.call(ec2, "delete_internet_gateway", InternetGatewayId=igw)
+    rec.call(ec2, "delete_subnet", SubnetId=subnet)
+    rec.call(ec2, "delete_vpc", VpcId=vpc)
+    rec.call(ec2, "describe_vpcs", label="DescribeVpcs#NotFound", VpcIds=[vpc])
+    rec.call(ec2, "describe_subnets", label="DescribeSubnets#NotFound", SubnetIds=[subnet])
+    rec.call(ec2, "create_vpc", label="CreateVpc#Range", CidrBlock="10.0.0.0/29")
+    rec.call(ec2, "create_default_vpc", label="CreateDefaultVpc#exists")
+
+
 def security_groups(rec):
     """Security groups and their rules in a VPC of their own (Terraform's sequences: the
     default group read, inline rules after revoking the default egress rule, standalone
@@ -368,5 +461,6 @@ def run(rec, target):
     identity(rec, target)
     bucket, versioned = storage(rec, target)
     compute(rec, target, bucket)
+    network_topology(rec)
     security_groups(rec)
     cleanup(rec, bucket, versioned)
