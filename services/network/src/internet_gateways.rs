@@ -10,6 +10,7 @@ use serde::Serialize;
 use sqlx::{PgPool, Postgres, Transaction};
 
 use crate::error::{NetworkError, Result};
+use crate::listed::found_with_tags;
 use crate::tags::{self, Tags};
 use crate::{require_write, vpcs, Network};
 
@@ -91,7 +92,7 @@ pub async fn list(
     for id in ids {
         InternetGatewayId::parse(id)?;
     }
-    let mut gateways = sqlx::query_as::<_, InternetGateway>(&format!(
+    let gateways = sqlx::query_as::<_, InternetGateway>(&format!(
         "SELECT {COLUMNS} FROM network.internet_gateways
          WHERE account_id = $1 AND (cardinality($2::text[]) = 0 OR internet_gateway_id = ANY($2))
          ORDER BY created_at, internet_gateway_id"
@@ -100,23 +101,7 @@ pub async fn list(
     .bind(ids)
     .fetch_all(pool)
     .await?;
-    if let Some(missing) = ids
-        .iter()
-        .find(|id| !gateways.iter().any(|g| &g.internet_gateway_id == *id))
-    {
-        return Err(not_found(missing));
-    }
-    let found: Vec<String> = gateways
-        .iter()
-        .map(|g| g.internet_gateway_id.clone())
-        .collect();
-    let mut tags = tags::for_resources(pool, &caller.account_id, &found).await?;
-    for gateway in &mut gateways {
-        gateway.tags = tags
-            .remove(&gateway.internet_gateway_id)
-            .unwrap_or_default();
-    }
-    Ok(gateways)
+    found_with_tags(pool, &caller.account_id, ids, gateways, not_found).await
 }
 
 pub async fn get(pool: &PgPool, caller: &Principal, id: &str) -> Result<InternetGateway> {

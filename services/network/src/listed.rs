@@ -5,12 +5,13 @@
 use chrono::{DateTime, Utc};
 use kumo_ec2_query::Page;
 
-use crate::error::Result;
-use crate::tags::Tags;
+use crate::error::{NetworkError, Result};
+use crate::tags::{self, Tags};
 
 /// A resource a listing shows.
 pub(crate) trait Listed: Send + 'static {
     fn tags(&self) -> &Tags;
+    fn tags_mut(&mut self) -> &mut Tags;
     fn created_at(&self) -> DateTime<Utc>;
     fn id(&self) -> &str;
 }
@@ -27,11 +28,37 @@ pub(crate) fn native_page(max_results: Option<i64>, next_token: Option<&str>) ->
     Ok(Page::parse(max_results, next_token, (5, 1000))?)
 }
 
+/// A listing's last step: every id `asked` for must have been found (else `not_found` of
+/// the first missing one); then each item gets its tags.
+pub(crate) async fn found_with_tags<T: Listed>(
+    pool: &sqlx::PgPool,
+    account_id: &str,
+    asked: &[String],
+    mut items: Vec<T>,
+    not_found: fn(&str) -> NetworkError,
+) -> Result<Vec<T>> {
+    if let Some(missing) = asked
+        .iter()
+        .find(|id| !items.iter().any(|i| i.id() == id.as_str()))
+    {
+        return Err(not_found(missing));
+    }
+    let ids: Vec<String> = items.iter().map(|i| i.id().to_string()).collect();
+    let mut found = tags::for_resources(pool, account_id, &ids).await?;
+    for item in &mut items {
+        *item.tags_mut() = found.remove(item.id()).unwrap_or_default();
+    }
+    Ok(items)
+}
+
 macro_rules! listed {
     ($($type:ty => $id:ident;)*) => {$(
         impl Listed for $type {
             fn tags(&self) -> &Tags {
                 &self.tags
+            }
+            fn tags_mut(&mut self) -> &mut Tags {
+                &mut self.tags
             }
             fn created_at(&self) -> DateTime<Utc> {
                 self.created_at

@@ -9,7 +9,8 @@ use serde::Serialize;
 use sqlx::{PgPool, Postgres, Transaction};
 
 use crate::error::{NetworkError, Result};
-use crate::tags::{self, Tags};
+use crate::listed::found_with_tags;
+use crate::tags::Tags;
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct NetworkAclEntry {
@@ -116,12 +117,6 @@ pub async fn list(pool: &PgPool, caller: &Principal, ids: &[String]) -> Result<V
     .bind(ids)
     .fetch_all(pool)
     .await?;
-    if let Some(missing) = ids
-        .iter()
-        .find(|id| !acls.iter().any(|a| &a.network_acl_id == *id))
-    {
-        return Err(not_found(missing));
-    }
     let found: Vec<String> = acls.iter().map(|a| a.network_acl_id.clone()).collect();
     // The default ACL holds every subnet of its VPC.
     let associations = sqlx::query_as::<_, NetworkAclAssociation>(
@@ -133,7 +128,6 @@ pub async fn list(pool: &PgPool, caller: &Principal, ids: &[String]) -> Result<V
     .bind(&found)
     .fetch_all(pool)
     .await?;
-    let mut tags = tags::for_resources(pool, &caller.account_id, &found).await?;
     for acl in &mut acls {
         acl.entries = default_entries();
         acl.associations = associations
@@ -141,7 +135,6 @@ pub async fn list(pool: &PgPool, caller: &Principal, ids: &[String]) -> Result<V
             .filter(|a| a.network_acl_id == acl.network_acl_id)
             .cloned()
             .collect();
-        acl.tags = tags.remove(&acl.network_acl_id).unwrap_or_default();
     }
-    Ok(acls)
+    found_with_tags(pool, &caller.account_id, ids, acls, not_found).await
 }

@@ -12,6 +12,7 @@ use sqlx::{PgPool, Postgres, Transaction};
 
 use crate::cidr::Ipv4Block;
 use crate::error::{NetworkError, Result};
+use crate::listed::found_with_tags;
 use crate::tags::{self, Tags};
 use crate::{internet_gateways, require_write, subnets, vpcs, Network};
 
@@ -219,12 +220,6 @@ pub async fn list(pool: &PgPool, caller: &Principal, ids: &[String]) -> Result<V
     .bind(ids)
     .fetch_all(pool)
     .await?;
-    if let Some(missing) = ids
-        .iter()
-        .find(|id| !tables.iter().any(|t| &t.route_table_id == *id))
-    {
-        return Err(not_found(missing));
-    }
     let found: Vec<String> = tables.iter().map(|t| t.route_table_id.clone()).collect();
     let routes = sqlx::query_as::<_, Route>(
         "SELECT r.route_table_id, r.destination::text AS destination_cidr_block,
@@ -254,7 +249,6 @@ pub async fn list(pool: &PgPool, caller: &Principal, ids: &[String]) -> Result<V
     .bind(&found)
     .fetch_all(pool)
     .await?;
-    let mut tags = tags::for_resources(pool, &caller.account_id, &found).await?;
     for table in &mut tables {
         let id = table.route_table_id.clone();
         table.routes = routes
@@ -267,9 +261,8 @@ pub async fn list(pool: &PgPool, caller: &Principal, ids: &[String]) -> Result<V
             .filter(|a| a.route_table_id == id)
             .cloned()
             .collect();
-        table.tags = tags.remove(&id).unwrap_or_default();
     }
-    Ok(tables)
+    found_with_tags(pool, &caller.account_id, ids, tables, not_found).await
 }
 
 pub async fn get(pool: &PgPool, caller: &Principal, id: &str) -> Result<RouteTable> {

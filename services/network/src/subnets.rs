@@ -12,6 +12,7 @@ use sqlx::{PgPool, Postgres, Transaction};
 
 use crate::cidr::Ipv4Block;
 use crate::error::{NetworkError, Result};
+use crate::listed::found_with_tags;
 use crate::tags::{self, Tags};
 use crate::{require_write, vpcs, Network};
 
@@ -177,7 +178,7 @@ pub async fn list(pool: &PgPool, caller: &Principal, ids: &[String]) -> Result<V
     for id in ids {
         SubnetId::parse(id)?;
     }
-    let mut subnets = sqlx::query_as::<_, Subnet>(&format!(
+    let subnets = sqlx::query_as::<_, Subnet>(&format!(
         "SELECT {COLUMNS} FROM network.subnets
          WHERE account_id = $1 AND (cardinality($2::text[]) = 0 OR subnet_id = ANY($2))
          ORDER BY created_at, subnet_id"
@@ -186,18 +187,7 @@ pub async fn list(pool: &PgPool, caller: &Principal, ids: &[String]) -> Result<V
     .bind(ids)
     .fetch_all(pool)
     .await?;
-    if let Some(missing) = ids
-        .iter()
-        .find(|id| !subnets.iter().any(|s| &s.subnet_id == *id))
-    {
-        return Err(not_found(missing));
-    }
-    let found: Vec<String> = subnets.iter().map(|s| s.subnet_id.clone()).collect();
-    let mut tags = tags::for_resources(pool, &caller.account_id, &found).await?;
-    for subnet in &mut subnets {
-        subnet.tags = tags.remove(&subnet.subnet_id).unwrap_or_default();
-    }
-    Ok(subnets)
+    found_with_tags(pool, &caller.account_id, ids, subnets, not_found).await
 }
 
 pub async fn get(pool: &PgPool, caller: &Principal, subnet_id: &str) -> Result<Subnet> {

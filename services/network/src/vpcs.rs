@@ -14,6 +14,7 @@ use sqlx::{PgPool, Postgres, Transaction};
 
 use crate::cidr::Ipv4Block;
 use crate::error::{NetworkError, Result};
+use crate::listed::found_with_tags;
 use crate::route_tables::{self, RouteTarget};
 use crate::tags::{self, Tags};
 use crate::{internet_gateways, network_acls, require_write, security_groups, subnets, Network};
@@ -171,7 +172,7 @@ pub async fn list(pool: &PgPool, caller: &Principal, ids: &[String]) -> Result<V
     for id in ids {
         VpcId::parse(id)?;
     }
-    let mut vpcs = sqlx::query_as::<_, Vpc>(&format!(
+    let vpcs = sqlx::query_as::<_, Vpc>(&format!(
         "SELECT {COLUMNS} FROM network.vpcs
          WHERE account_id = $1 AND (cardinality($2::text[]) = 0 OR vpc_id = ANY($2))
          ORDER BY created_at, vpc_id"
@@ -180,15 +181,7 @@ pub async fn list(pool: &PgPool, caller: &Principal, ids: &[String]) -> Result<V
     .bind(ids)
     .fetch_all(pool)
     .await?;
-    if let Some(missing) = ids.iter().find(|id| !vpcs.iter().any(|v| &v.vpc_id == *id)) {
-        return Err(not_found(missing));
-    }
-    let found: Vec<String> = vpcs.iter().map(|v| v.vpc_id.clone()).collect();
-    let mut tags = tags::for_resources(pool, &caller.account_id, &found).await?;
-    for vpc in &mut vpcs {
-        vpc.tags = tags.remove(&vpc.vpc_id).unwrap_or_default();
-    }
-    Ok(vpcs)
+    found_with_tags(pool, &caller.account_id, ids, vpcs, not_found).await
 }
 
 /// The caller's VPC, locked for this transaction: "in use" checks and the creation of

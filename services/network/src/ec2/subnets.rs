@@ -45,6 +45,9 @@ impl Listed for Shown {
     fn tags(&self) -> &Tags {
         &self.subnet.tags
     }
+    fn tags_mut(&mut self) -> &mut Tags {
+        &mut self.subnet.tags
+    }
     fn created_at(&self) -> DateTime<Utc> {
         self.subnet.created_at
     }
