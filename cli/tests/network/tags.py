@@ -2,8 +2,8 @@
 
 Usage: tags.py ENDPOINT STATE_DIR
 
-One CreateTags call tags a key pair and an image (compute) and a VPC, subnet and security
-group (network); DescribeTags lists them all with their resource types, its filters and
+One CreateTags call tags a key pair and an image (compute) and a VPC, subnet, security
+group and rule, internet gateway, route table and ENI (network); DescribeTags lists them all with their resource types, its filters and
 pages work, describes filter by `tag:`/`tag-key`; the tag rules (50 tags, key 1-128 not
 `aws:`, value 0-256) hold; unknown and other accounts' ids answer AWS's codes; account B
 can neither tag nor see A's tags. The network part is skipped, with a message, while the
@@ -123,6 +123,21 @@ if network:
     subnet = a.create_subnet(VpcId=vpc, CidrBlock="10.42.1.0/24")["Subnet"]["SubnetId"]
     group = a.create_security_group(VpcId=vpc, GroupName=f"tags-{run_tag}", Description="tags")["GroupId"]
     resources.update({vpc: "vpc", subnet: "subnet", group: "security-group"})
+    gateway = a.create_internet_gateway()["InternetGateway"]["InternetGatewayId"]
+    table = a.create_route_table(VpcId=vpc)["RouteTable"]["RouteTableId"]
+    resources.update({gateway: "internet-gateway", table: "route-table"})
+    rules = a.authorize_security_group_ingress(
+        GroupId=group, IpPermissions=[{"IpProtocol": "tcp", "FromPort": 80, "ToPort": 80, "IpRanges": [{"CidrIp": "10.0.0.0/8"}]}]
+    ).get("SecurityGroupRules", [])
+    if rules:
+        resources[rules[0]["SecurityGroupRuleId"]] = "security-group-rule"
+    if error_code(a.describe_network_interfaces) != "InvalidAction":
+        interface = a.create_network_interface(SubnetId=subnet)["NetworkInterface"]["NetworkInterfaceId"]
+        network_interfaces = [interface]
+        resources[interface] = "network-interface"
+    else:
+        network_interfaces = []
+        print("SKIP network interfaces: the network service does not answer DescribeNetworkInterfaces yet")
     # TagSpecification at create time lands in the same store.
     eq(
         [(t["ResourceId"], t["Key"], t["Value"]) for t in all_tags(a)],
@@ -257,9 +272,14 @@ a.create_tags(Resources=[key_pair], Tags=[{"Key": "gone", "Value": ""}])
 a.delete_key_pair(KeyPairId=key_pair)
 eq(all_tags(a), [], "a deleted key pair's tags")
 if network:
-    a.create_tags(Resources=[group, subnet], Tags=[{"Key": "gone", "Value": ""}])
+    gone = [group, subnet, gateway, table] + network_interfaces
+    a.create_tags(Resources=gone, Tags=[{"Key": "gone", "Value": ""}])
+    for interface in network_interfaces:
+        a.delete_network_interface(NetworkInterfaceId=interface)
     a.delete_security_group(GroupId=group)
     a.delete_subnet(SubnetId=subnet)
-    eq(all_tags(a), [], "a deleted group's and subnet's tags")
+    a.delete_internet_gateway(InternetGatewayId=gateway)
+    a.delete_route_table(RouteTableId=table)
+    eq(all_tags(a), [], "deleted network resources' tags")
 
 print(f"PASS network tags: {len(ids)} resources ({', '.join(sorted(set(resources.values())))}), {len(listed)} tags")
