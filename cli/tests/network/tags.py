@@ -3,11 +3,12 @@
 Usage: tags.py ENDPOINT STATE_DIR
 
 One CreateTags call tags a key pair and an image (compute) and a VPC, subnet, security
-group and rule, internet gateway, route table and ENI (network); DescribeTags lists them all with their resource types, its filters and
-pages work, describes filter by `tag:`/`tag-key`; the tag rules (50 tags, key 1-128 not
-`aws:`, value 0-256) hold; unknown and other accounts' ids answer AWS's codes; account B
-can neither tag nor see A's tags. The network part is skipped, with a message, while the
-network service does not answer CreateVpc. Exit status 1 on any failure.
+group and rule, internet gateway, route table and ENI (network); DescribeTags lists them
+all with their resource types, its filters and pages work, describes filter by
+`tag:`/`tag-key`; the tag rules (50 tags, key 1-128 not `aws:`, value 0-256) hold;
+unknown and other accounts' ids answer AWS's codes; account B can neither tag nor see A's
+tags. The network part (ENIs apart) is skipped, with a message, while the network service
+does not answer DescribeVpcs (DescribeNetworkInterfaces). Exit status 1 on any failure.
 """
 import io
 import json
