@@ -457,10 +457,76 @@ def security_groups(rec):
     rec.call(ec2, "delete_vpc", label="DeleteVpc#security-groups", VpcId=vpc)
 
 
+def network_interfaces(rec, target):
+    """Network interfaces and instances in a VPC of their own: an instance launched into a
+    chosen subnet with a chosen group (its primary interface and attachment), Terraform's
+    aws_network_interface sequence, a second interface attached and detached, secondary
+    addresses, attributes, and NotFound errors."""
+    ec2 = rec.client("ec2")
+    run = uuid.uuid4().hex[:8]
+    vpc = rec.call(ec2, "create_vpc", label="CreateVpc#eni", CidrBlock="10.43.0.0/16").get("Vpc", {}).get("VpcId", "vpc-0123456789abcdef0")
+    zone = (ec2.describe_availability_zones().get("AvailabilityZones") or [{}])[0].get("ZoneName", "us-east-1a")
+    subnet = (
+        rec.call(ec2, "create_subnet", label="CreateSubnet#eni", VpcId=vpc, CidrBlock="10.43.1.0/24", AvailabilityZone=zone)
+        .get("Subnet", {})
+        .get("SubnetId", "subnet-0123456789abcdef0")
+    )
+    group = rec.call(
+        ec2, "create_security_group", label="CreateSecurityGroup#eni", GroupName=f"eni-{run}", Description="eni", VpcId=vpc
+    ).get("GroupId", MISSING_GROUP)
+    eni = (
+        rec.call(
+            ec2,
+            "create_network_interface",
+            SubnetId=subnet,
+            Groups=[group],
+            PrivateIpAddresses=[{"PrivateIpAddress": "10.43.1.50", "Primary": True}],
+            TagSpecifications=[{"ResourceType": "network-interface", "Tags": [{"Key": "Name", "Value": "conformance"}]}],
+        )
+        .get("NetworkInterface", {})
+        .get("NetworkInterfaceId", "eni-0123456789abcdef0")
+    )
+    rec.call(ec2, "describe_network_interfaces", NetworkInterfaceIds=[eni])
+    rec.call(ec2, "describe_network_interfaces", label="DescribeNetworkInterfaces#subnet", Filters=[{"Name": "subnet-id", "Values": [subnet]}])
+    rec.call(ec2, "modify_network_interface_attribute", NetworkInterfaceId=eni, SourceDestCheck={"Value": False})
+    for attribute in ("description", "groupSet", "sourceDestCheck"):
+        rec.call(
+            ec2, "describe_network_interface_attribute", label=f"DescribeNetworkInterfaceAttribute#{attribute}", NetworkInterfaceId=eni, Attribute=attribute
+        )
+    rec.call(ec2, "assign_private_ip_addresses", NetworkInterfaceId=eni, PrivateIpAddresses=["10.43.1.60"])
+    rec.call(ec2, "unassign_private_ip_addresses", NetworkInterfaceId=eni, PrivateIpAddresses=["10.43.1.60"])
+
+    reservation = rec.call(
+        ec2,
+        "run_instances",
+        label="RunInstances#subnet",
+        ImageId=target.pick_image(ec2),
+        InstanceType=INSTANCE_TYPE,
+        MinCount=1,
+        MaxCount=1,
+        SubnetId=subnet,
+        SecurityGroupIds=[group],
+    )
+    instance = first_instance_id(reservation)
+    rec.wait("instance_running", instance)
+    rec.call(ec2, "describe_instances", label="DescribeInstances#running-in-subnet", InstanceIds=[instance])
+    attachment = rec.call(ec2, "attach_network_interface", NetworkInterfaceId=eni, InstanceId=instance, DeviceIndex=1).get(
+        "AttachmentId", "eni-attach-0123456789abcdef0"
+    )
+    rec.call(ec2, "describe_network_interfaces", label="DescribeNetworkInterfaces#attached", NetworkInterfaceIds=[eni])
+    rec.call(ec2, "describe_instances", label="DescribeInstances#running-two-interfaces", InstanceIds=[instance])
+    rec.call(ec2, "detach_network_interface", AttachmentId=attachment)
+    rec.call(ec2, "terminate_instances", label="TerminateInstances#subnet", InstanceIds=[instance])
+    rec.wait("instance_terminated", instance)
+    rec.call(ec2, "delete_network_interface", NetworkInterfaceId=eni)
+    rec.call(ec2, "describe_network_interfaces", label="DescribeNetworkInterfaces#NotFound", NetworkInterfaceIds=[eni])
+
+
 def run(rec, target):
     identity(rec, target)
     bucket, versioned = storage(rec, target)
     compute(rec, target, bucket)
     network_topology(rec)
     security_groups(rec)
+    network_interfaces(rec, target)
     cleanup(rec, bucket, versioned)
