@@ -12,7 +12,8 @@ use kumo_ec2_query::Params;
 
 use crate::error::{NetworkError, Result};
 use crate::network_interfaces::{
-    self as enis, CreateNetworkInterface, DescribeQuery, InterfaceChange, NetworkInterface,
+    self as enis, Attachment, CreateNetworkInterface, DescribeQuery, InterfaceChange,
+    NetworkInterface,
 };
 use crate::Network;
 
@@ -39,6 +40,20 @@ fn group_ids(p: Params<'_>, prefix: &str) -> Result<Vec<SecurityGroupId>> {
         .collect()
 }
 
+/// An interface's `attachment` (EC2's `NetworkInterfaceAttachment`).
+fn write_attachment(xml: &mut XmlWriter, a: &Attachment) {
+    xml.element("attachment", |xml| {
+        xml.text("attachmentId", &a.attachment_id)
+            .text("instanceId", &a.instance_id)
+            .text("instanceOwnerId", &a.instance_owner_id)
+            .num("deviceIndex", a.device_index)
+            .num("networkCardIndex", 0)
+            .text("status", "attached")
+            .time("attachTime", a.attach_time)
+            .bool("deleteOnTermination", a.delete_on_termination);
+    });
+}
+
 /// One interface (EC2's `NetworkInterface`).
 fn write_interface(xml: &mut XmlWriter, region: &str, eni: &NetworkInterface) {
     xml.text("networkInterfaceId", &eni.network_interface_id)
@@ -61,16 +76,7 @@ fn write_interface(xml: &mut XmlWriter, region: &str, eni: &NetworkInterface) {
                 .text("groupName", &g.group_name);
         });
     if let Some(a) = &eni.attachment {
-        xml.element("attachment", |xml| {
-            xml.text("attachmentId", &a.attachment_id)
-                .text("instanceId", &a.instance_id)
-                .text("instanceOwnerId", &a.instance_owner_id)
-                .num("deviceIndex", a.device_index)
-                .num("networkCardIndex", 0)
-                .text("status", "attached")
-                .time("attachTime", a.attach_time)
-                .bool("deleteOnTermination", a.delete_on_termination);
-        });
+        write_attachment(xml, a);
     }
     xml.list(
         "privateIpAddressesSet",
@@ -308,16 +314,7 @@ pub(super) async fn describe_network_interface_attribute(
         }
         "attachment" => {
             if let Some(a) = &eni.attachment {
-                xml.element("attachment", |xml| {
-                    xml.text("attachmentId", &a.attachment_id)
-                        .text("instanceId", &a.instance_id)
-                        .text("instanceOwnerId", &a.instance_owner_id)
-                        .num("deviceIndex", a.device_index)
-                        .num("networkCardIndex", 0)
-                        .text("status", "attached")
-                        .time("attachTime", a.attach_time)
-                        .bool("deleteOnTermination", a.delete_on_termination);
-                });
+                write_attachment(&mut xml, a);
             }
         }
         // Public addresses come from elastic IPs; none is associated at launch here.
