@@ -287,6 +287,25 @@ def filters_and_pages():
 
 
 @check
+def instance_attributes_on_the_primary_interface():
+    instance_id = state["instance"]
+    other = ec2a.create_security_group(GroupName=f"other-{run_tag}", Description="other", VpcId=vpc)["GroupId"]
+    ec2a.modify_instance_attribute(InstanceId=instance_id, Groups=[group, other])
+    attr = ec2a.describe_instance_attribute(InstanceId=instance_id, Attribute="groupSet")
+    expect([g["GroupId"] for g in attr["Groups"]] == [group, other], attr)
+    ec2a.modify_instance_attribute(InstanceId=instance_id, SourceDestCheck={"Value": False})
+    attr = ec2a.describe_instance_attribute(InstanceId=instance_id, Attribute="sourceDestCheck")
+    expect(attr["SourceDestCheck"]["Value"] is False, attr)
+    got = ec2a.describe_instances(InstanceIds=[instance_id])["Reservations"][0]["Instances"][0]
+    expect(got["SourceDestCheck"] is False and len(got["SecurityGroups"]) == 2, got)
+    expect_error("InvalidGroup.NotFound", ec2a.modify_instance_attribute, InstanceId=instance_id,
+                 Groups=["sg-0123456789abcdef0"])
+    expect_error("InvalidInstanceID.NotFound", ec2b.modify_instance_attribute, InstanceId=instance_id, Groups=[group])
+    ec2a.modify_instance_attribute(InstanceId=instance_id, Groups=[group])
+    ec2a.modify_instance_attribute(InstanceId=instance_id, SourceDestCheck={"Value": True})
+
+
+@check
 def tenant_isolation():
     instance_id = state["instance"]
     expect_error("InvalidSubnetID.NotFound", ec2b.run_instances, ImageId=image, MinCount=1, MaxCount=1, SubnetId=subnet)

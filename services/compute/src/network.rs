@@ -72,6 +72,14 @@ pub struct InstanceInterface {
     pub gateway: String,
 }
 
+/// A change to an instance's primary interface (ModifyInstanceAttribute's `GroupId.N`
+/// and `SourceDestCheck`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PrimaryInterfaceChange {
+    Groups(Vec<String>),
+    SourceDestCheck(bool),
+}
+
 /// The network service, as compute uses it. The transactions are compute's: a launch's
 /// interfaces commit (or not) with its instances, an instance's end with the release of
 /// its addresses.
@@ -101,6 +109,14 @@ pub trait InstanceNetworking: Send + Sync {
     /// The instance ended: delete its delete-on-termination interfaces (their addresses
     /// are free again) and detach the others. Idempotent.
     async fn release(&self, tx: &mut Transaction<'_, Postgres>, instance_id: &str) -> Result<()>;
+
+    /// Change the caller's instance's primary interface.
+    async fn modify_primary(
+        &self,
+        caller: &Principal,
+        instance_id: &str,
+        change: &PrimaryInterfaceChange,
+    ) -> Result<()>;
 
     /// The interfaces of some of the account's instances, each instance's in device order.
     async fn interfaces(

@@ -9,12 +9,13 @@ use kumo_compute::Compute;
 use kumo_identity::Identity;
 use std::collections::BTreeMap;
 
+use kumo_common::ids::{NetworkInterfaceId, SecurityGroupId};
 use kumo_compute::network::{
-    InstanceInterface, InstanceNetworking, NetworkRequest, SecurityGroupRef,
+    InstanceInterface, InstanceNetworking, NetworkRequest, PrimaryInterfaceChange, SecurityGroupRef,
 };
 use kumo_compute::ComputeError;
 use kumo_network::network_interfaces::instances::{self as eni_instances, LaunchRequest};
-use kumo_network::network_interfaces::NetworkInterface;
+use kumo_network::network_interfaces::{InterfaceChange, NetworkInterface};
 use kumo_network::{Network, NetworkError};
 use kumo_object_storage::{ObjectStorage, StorageError};
 use sqlx::{Postgres, Transaction};
@@ -280,6 +281,43 @@ impl InstanceNetworking for NetworkInterfaces {
         instance_id: &str,
     ) -> Result<(), ComputeError> {
         eni_instances::release_instance(tx, instance_id)
+            .await
+            .map_err(network_error)
+    }
+
+    async fn modify_primary(
+        &self,
+        caller: &Principal,
+        instance_id: &str,
+        change: &PrimaryInterfaceChange,
+    ) -> Result<(), ComputeError> {
+        let ids = [instance_id.to_string()];
+        let found = eni_instances::of_instances(&self.0, &caller.account_id, &ids)
+            .await
+            .map_err(network_error)?;
+        let primary = found
+            .get(instance_id)
+            .and_then(|list| list.first())
+            .filter(|eni| eni.attachment.as_ref().is_some_and(|a| a.device_index == 0))
+            .ok_or_else(|| {
+                ComputeError::IncorrectState(format!(
+                    "The instance '{instance_id}' has no network interface."
+                ))
+            })?;
+        let change = match change {
+            PrimaryInterfaceChange::Groups(ids) => InterfaceChange::Groups(
+                ids.iter()
+                    .map(|id| SecurityGroupId::parse(id))
+                    .collect::<Result<_, _>>()
+                    .map_err(|e| ComputeError::Invalid(e.code, e.to_string()))?,
+            ),
+            PrimaryInterfaceChange::SourceDestCheck(check) => {
+                InterfaceChange::SourceDestCheck(*check)
+            }
+        };
+        let id = NetworkInterfaceId::parse(&primary.network_interface_id)
+            .map_err(|e| ComputeError::Internal(e.to_string()))?;
+        kumo_network::network_interfaces::modify(&self.0, caller, &id, &change)
             .await
             .map_err(network_error)
     }

@@ -2,23 +2,23 @@
 
 use base64::Engine;
 use kumo_auth::Principal;
-use kumo_common::ids::InstanceId;
+use kumo_common::ids::{InstanceId, SecurityGroupId};
 use kumo_common::xml::XmlWriter;
 
 use super::params::Params;
 use super::xml::returned_true;
 use crate::error::{ComputeError, Result};
 use crate::instances::{self, AttributeValue};
+use crate::network::PrimaryInterfaceChange;
 use crate::{api, require_write, Compute};
 
 /// Attributes Kumo does not model: their fixed values (`None`: empty element).
 fn fixed_attribute(attribute: &str) -> Option<Option<&'static str>> {
     Some(match attribute {
-        "sourceDestCheck" | "enaSupport" => Some("true"),
+        "enaSupport" => Some("true"),
         "ebsOptimized" | "disableApiStop" => Some("false"),
         "rootDeviceName" => Some("/dev/xvda"),
-        "kernel" | "ramdisk" | "sriovNetSupport" | "groupSet" | "blockDeviceMapping"
-        | "productCodes" => None,
+        "kernel" | "ramdisk" | "sriovNetSupport" | "blockDeviceMapping" | "productCodes" => None,
         _ => return None,
     })
 }
@@ -31,6 +31,24 @@ pub(super) async fn describe_instance_attribute(
     let instance_id = p.required("InstanceId")?;
     let attribute = p.required("Attribute")?;
     let instance_id = InstanceId::parse(instance_id)?;
+    if matches!(attribute, "groupSet" | "sourceDestCheck") {
+        // The primary interface's (none once terminated: no groups, the check on).
+        let instance = instances::get(compute, caller, instance_id.as_str()).await?;
+        let primary = instance.primary_interface();
+        let mut xml = XmlWriter::fragment();
+        xml.text("instanceId", instance_id.as_str());
+        if attribute == "groupSet" {
+            xml.list("groupSet", "item", instance.security_groups(), |xml, g| {
+                xml.text("groupId", &g.group_id)
+                    .text("groupName", &g.group_name);
+            });
+        } else {
+            xml.element("sourceDestCheck", |xml| {
+                xml.bool("value", primary.is_none_or(|p| p.source_dest_check));
+            });
+        }
+        return Ok(xml);
+    }
     if let Some(fixed) = fixed_attribute(attribute) {
         // Existence and ownership, through a modelled attribute.
         instances::get_attribute(&compute.pool, caller, &instance_id, "instanceType").await?;
@@ -79,10 +97,18 @@ pub fn modified_attribute(p: Params<'_>) -> Result<(String, String)> {
             changes.push((attribute.to_string(), value.to_string()));
         }
     }
-    if !p.list("GroupId")?.is_empty() || !p.indices("BlockDeviceMapping").is_empty() {
+    // The primary interface's groups, as one value of space-separated (checked) ids.
+    let groups = p.list("GroupId")?;
+    for id in &groups {
+        SecurityGroupId::parse(id)?;
+    }
+    if !groups.is_empty() {
+        changes.push(("groupSet".to_string(), groups.join(" ")));
+    }
+    if !p.indices("BlockDeviceMapping").is_empty() {
         return Err(ComputeError::Invalid(
             "UnsupportedOperation",
-            "Security groups and block device mappings cannot be modified".into(),
+            "Block device mappings cannot be modified".into(),
         ));
     }
     match changes.len() {
@@ -122,6 +148,20 @@ pub(super) async fn modify_instance_attribute(
     let value = match attribute.as_str() {
         "instanceType" | "instanceInitiatedShutdownBehavior" => AttributeValue::Text(raw),
         "disableApiTermination" => AttributeValue::Bool(parse_bool_value(&attribute, &raw)?),
+        "groupSet" | "sourceDestCheck" => {
+            let change = if attribute == "groupSet" {
+                PrimaryInterfaceChange::Groups(raw.split(' ').map(str::to_string).collect())
+            } else {
+                PrimaryInterfaceChange::SourceDestCheck(parse_bool_value(&attribute, &raw)?)
+            };
+            require_write(caller)?;
+            let instance = instances::get(compute, caller, instance_id).await?;
+            compute
+                .networking()?
+                .modify_primary(caller, &instance.instance_id, &change)
+                .await?;
+            return Ok(returned_true());
+        }
         "userData" => {
             let bytes = if raw.trim().is_empty() {
                 None

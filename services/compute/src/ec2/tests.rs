@@ -378,6 +378,24 @@ fn modify_attribute_forms() {
     );
     assert_eq!(
         one(&[("GroupId.1", "sg-1")]).unwrap_err().to_aws().code,
+        "InvalidGroupId.Malformed"
+    );
+    assert_eq!(
+        one(&[
+            ("GroupId.1", "sg-0123456789abcdef0"),
+            ("GroupId.2", "sg-0123456789abcdef1")
+        ])
+        .unwrap(),
+        (
+            "groupSet".to_string(),
+            "sg-0123456789abcdef0 sg-0123456789abcdef1".to_string()
+        )
+    );
+    assert_eq!(
+        one(&[("BlockDeviceMapping.1.DeviceName", "/dev/xvda")])
+            .unwrap_err()
+            .to_aws()
+            .code,
         "UnsupportedOperation"
     );
 }
