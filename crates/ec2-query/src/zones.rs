@@ -1,4 +1,5 @@
-//! Availability zone ids (`use1-az1`), as EC2 derives them from zone names.
+//! Names EC2 derives from its region: availability zone ids (`use1-az1`) and private DNS
+//! names (`ip-10-0-0-5.ec2.internal`).
 
 /// EC2's zone id for a zone name: the region's short form and the zone letter's ordinal,
 /// e.g. `us-east-1a` → `use1-az1`, `ap-southeast-2b` → `apse2-az2`. `position` (1-based)
@@ -31,6 +32,17 @@ pub fn zone_id(region: &str, zone: &str, position: usize) -> String {
         .map(|rest| (rest.as_bytes()[0] - b'a') as usize + 1)
         .unwrap_or(position);
     format!("{short}-az{number}")
+}
+
+/// The private DNS name of an address: `ip-a-b-c-d.ec2.internal` in us-east-1,
+/// `ip-a-b-c-d.<region>.compute.internal` elsewhere.
+pub fn private_dns_name(region: &str, ip: &str) -> String {
+    let host = format!("ip-{}", ip.replace('.', "-"));
+    if region == "us-east-1" {
+        format!("{host}.ec2.internal")
+    } else {
+        format!("{host}.{region}.compute.internal")
+    }
 }
 
 #[cfg(test)]

@@ -118,7 +118,7 @@ pub(crate) async fn lock(
     InternetGatewayId::parse(id)?;
     sqlx::query_as::<_, InternetGateway>(&format!(
         "SELECT {COLUMNS} FROM network.internet_gateways
-         WHERE internet_gateway_id = $1 AND account_id = $2 FOR UPDATE"
+         WHERE internet_gateway_id = $1 AND account_id = $2 FOR NO KEY UPDATE"
     ))
     .bind(id)
     .bind(account_id)

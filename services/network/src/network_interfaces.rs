@@ -185,7 +185,7 @@ pub(crate) async fn lock_subnet(
 ) -> Result<SubnetRow> {
     sqlx::query_as::<_, SubnetRow>(
         "SELECT subnet_id, vpc_id, cidr::text AS cidr, zone FROM network.subnets
-         WHERE subnet_id = $1 AND account_id = $2 FOR UPDATE",
+         WHERE subnet_id = $1 AND account_id = $2 FOR NO KEY UPDATE",
     )
     .bind(subnet_id)
     .bind(account_id)

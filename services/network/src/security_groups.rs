@@ -137,7 +137,7 @@ pub async fn lock_group(
     SecurityGroupId::parse(group_id)?;
     sqlx::query_as::<_, GroupRow>(&format!(
         "SELECT {COLUMNS} FROM network.security_groups \
-         WHERE group_id = $1 AND account_id = $2 FOR UPDATE"
+         WHERE group_id = $1 AND account_id = $2 FOR NO KEY UPDATE"
     ))
     .bind(group_id)
     .bind(account_id)

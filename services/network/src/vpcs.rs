@@ -193,7 +193,7 @@ pub async fn lock(
 ) -> Result<Vpc> {
     VpcId::parse(vpc_id)?;
     sqlx::query_as::<_, Vpc>(&format!(
-        "SELECT {COLUMNS} FROM network.vpcs WHERE vpc_id = $1 AND account_id = $2 FOR UPDATE"
+        "SELECT {COLUMNS} FROM network.vpcs WHERE vpc_id = $1 AND account_id = $2 FOR NO KEY UPDATE"
     ))
     .bind(vpc_id)
     .bind(account_id)

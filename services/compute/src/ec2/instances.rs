@@ -322,7 +322,7 @@ fn vcpus_of(types: &[InstanceType], name: &str) -> i32 {
 
 /// `ip-a-b-c-d.ec2.internal`, or empty without an address.
 pub fn private_dns_name(ip: Option<&str>) -> String {
-    ip.map(|ip| format!("ip-{}.ec2.internal", ip.replace('.', "-")))
+    ip.map(|ip| kumo_ec2_query::zones::private_dns_name(kumo_auth::DEFAULT_REGION, ip))
         .unwrap_or_default()
 }
 

@@ -18,14 +18,7 @@ use crate::network_interfaces::{
 use crate::Network;
 
 /// `ip-a-b-c-d.ec2.internal` in us-east-1, `ip-a-b-c-d.<region>.compute.internal` elsewhere.
-fn private_dns_name(region: &str, ip: &str) -> String {
-    let host = format!("ip-{}", ip.replace('.', "-"));
-    if region == "us-east-1" {
-        format!("{host}.ec2.internal")
-    } else {
-        format!("{host}.{region}.compute.internal")
-    }
-}
+use kumo_ec2_query::zones::private_dns_name;
 
 fn interface_id(p: Params<'_>) -> Result<NetworkInterfaceId> {
     Ok(NetworkInterfaceId::parse(

@@ -71,7 +71,7 @@ async fn default_subnet(
     let vpc_id = default_vpc(&mut *conn, account_id).await?;
     sqlx::query_as::<_, SubnetRow>(
         "SELECT subnet_id, vpc_id, cidr::text AS cidr, zone FROM network.subnets
-         WHERE vpc_id = $1 AND zone = $2 ORDER BY default_for_az DESC, created_at, subnet_id LIMIT 1 FOR UPDATE",
+         WHERE vpc_id = $1 AND zone = $2 ORDER BY default_for_az DESC, created_at, subnet_id LIMIT 1 FOR NO KEY UPDATE",
     )
     .bind(&vpc_id)
     .bind(zone)
@@ -292,7 +292,7 @@ pub async fn adopt_primary(
 pub async fn release_instance(tx: &mut Transaction<'_, Postgres>, instance_id: &str) -> Result<()> {
     let attached: Vec<(String, String, bool)> = sqlx::query_as(
         "SELECT network_interface_id, account_id, delete_on_termination FROM network.network_interfaces
-         WHERE instance_id = $1 ORDER BY network_interface_id FOR UPDATE",
+         WHERE instance_id = $1 ORDER BY network_interface_id FOR NO KEY UPDATE",
     )
     .bind(instance_id)
     .fetch_all(&mut **tx)
@@ -418,7 +418,7 @@ pub async fn detach(
     let mut tx = network.pool.begin().await?;
     let found: Option<(String, i32)> = sqlx::query_as(
         "SELECT network_interface_id, device_index FROM network.network_interfaces
-         WHERE account_id = $1 AND attachment_id = $2 FOR UPDATE",
+         WHERE account_id = $1 AND attachment_id = $2 FOR NO KEY UPDATE",
     )
     .bind(&caller.account_id)
     .bind(attachment_id.as_str())

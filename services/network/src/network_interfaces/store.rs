@@ -44,7 +44,7 @@ pub(crate) async fn lock_interface(
 ) -> Result<InterfaceRow> {
     sqlx::query_as::<_, InterfaceRow>(&format!(
         "SELECT {COLUMNS} FROM network.network_interfaces i JOIN network.subnets s ON s.subnet_id = i.subnet_id
-         WHERE i.network_interface_id = $1 AND i.account_id = $2 FOR UPDATE OF i"
+         WHERE i.network_interface_id = $1 AND i.account_id = $2 FOR NO KEY UPDATE OF i"
     ))
     .bind(id)
     .bind(account_id)
