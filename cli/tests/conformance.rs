@@ -9,10 +9,7 @@
 
 mod kumo_up;
 
-use std::path::Path;
-use std::process::Command;
-
-use kumo_up::{python, repo_root, KumoUp};
+use kumo_up::{repo_root, KumoUp};
 
 #[test]
 fn kumo_answers_have_the_shape_of_moto_and_of_botocores_model() {
@@ -21,33 +18,11 @@ fn kumo_answers_have_the_shape_of_moto_and_of_botocores_model() {
         .tempdir_in("/tmp")
         .unwrap();
     let up = KumoUp::start_with_agent(state.path(), "warn");
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/conformance/run.py");
-    let out = Command::new(python())
-        .arg(&script)
-        .arg(&up.endpoint)
-        .arg(state.path())
-        .arg(repo_root())
-        .env("AWS_CONFIG_FILE", "/dev/null")
-        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
-        .env_remove("AWS_PROFILE")
-        .env_remove("AWS_ENDPOINT_URL")
-        .env_remove("AWS_ACCESS_KEY_ID")
-        .env_remove("AWS_SECRET_ACCESS_KEY")
-        .output()
-        .expect(
-            "python with boto3 and moto: run deploy/install-deps.sh --test, or set KUMO_PYTHON",
-        );
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    println!("{stdout}");
-    if !stderr.trim().is_empty() {
-        println!(
-            "stderr of the harness:\n{stderr}\nkumo up log tail:\n{}",
-            up.log_tail()
-        );
-    }
-    assert!(
-        out.status.success(),
-        "conformance differences (see FAIL lines above)"
+    up.run_checks(
+        state.path(),
+        "conformance/run.py",
+        &[repo_root().as_os_str()],
+        None,
+        "conformance differences (see FAIL lines above)",
     );
 }

@@ -11,10 +11,7 @@
 
 mod kumo_up;
 
-use std::path::Path;
-use std::process::Command;
-
-use kumo_up::{http_status, image_dir, python, repo_root, KumoUp};
+use kumo_up::{http_status, repo_root, KumoUp};
 
 #[test]
 fn hostile_requests_get_4xx_never_5xx_crash_or_cross_tenant_effect() {
@@ -23,31 +20,12 @@ fn hostile_requests_get_4xx_never_5xx_crash_or_cross_tenant_effect() {
         .tempdir_in("/tmp")
         .unwrap();
     let mut up = KumoUp::start(state.path(), "warn");
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/hostile/hostile.py");
-    let mut cmd = Command::new(python());
-    cmd.arg(&script)
-        .arg(&up.endpoint)
-        .arg(state.path())
-        .arg(repo_root())
-        .env("KUMO_IMAGE_DIR", image_dir())
-        .env("AWS_CONFIG_FILE", "/dev/null")
-        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
-        .env_remove("AWS_PROFILE")
-        .env_remove("AWS_ENDPOINT_URL")
-        .env_remove("AWS_ACCESS_KEY_ID")
-        .env_remove("AWS_SECRET_ACCESS_KEY");
-    if let Ok(only) = std::env::var("KUMO_HOSTILE_CHECKS") {
-        cmd.args(only.split_whitespace());
-    }
-    let out = cmd
-        .output()
-        .expect("python with boto3: run deploy/install-deps.sh --test, or set KUMO_PYTHON");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    println!("{stdout}");
-    if !stderr.trim().is_empty() {
-        println!("stderr of the script:\n{stderr}");
-    }
+    let out = up.run_python(
+        state.path(),
+        "hostile/hostile.py",
+        &[repo_root().as_os_str()],
+        Some("KUMO_HOSTILE_CHECKS"),
+    );
 
     // Whatever the checks said: the process is alive and serves.
     let alive = up.child.try_wait().unwrap().is_none();
@@ -64,6 +42,5 @@ fn hostile_requests_get_4xx_never_5xx_crash_or_cross_tenant_effect() {
     );
 
     // A clean stop still works.
-    up.signal(libc::SIGTERM);
-    assert!(up.child.wait().unwrap().success());
+    up.assert_clean_stop();
 }

@@ -9,10 +9,7 @@
 
 mod kumo_up;
 
-use std::path::Path;
-use std::process::Command;
-
-use kumo_up::{python, KumoUp};
+use kumo_up::KumoUp;
 
 #[test]
 fn network_interfaces_and_instances_through_boto3() {
@@ -21,35 +18,12 @@ fn network_interfaces_and_instances_through_boto3() {
         .tempdir_in("/tmp")
         .unwrap();
     let mut up = KumoUp::start_with_agent(state.path(), "warn");
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/network/network_interfaces.py");
-    let mut cmd = Command::new(python());
-    cmd.arg(&script)
-        .arg(&up.endpoint)
-        .arg(state.path())
-        .env("AWS_CONFIG_FILE", "/dev/null")
-        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
-        .env_remove("AWS_PROFILE")
-        .env_remove("AWS_ENDPOINT_URL")
-        .env_remove("AWS_ACCESS_KEY_ID")
-        .env_remove("AWS_SECRET_ACCESS_KEY");
-    if let Ok(only) = std::env::var("KUMO_ENI_CHECKS") {
-        cmd.args(only.split_whitespace());
-    }
-    let out = cmd
-        .output()
-        .expect("python with boto3: run deploy/install-deps.sh --test, or set KUMO_PYTHON");
-    println!("{}", String::from_utf8_lossy(&out.stdout));
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    if !stderr.trim().is_empty() {
-        println!("stderr of the script:\n{stderr}");
-    }
-    if !out.status.success() {
-        println!("kumo up's log tail:\n{}", up.log_tail());
-    }
-    assert!(
-        out.status.success(),
-        "network interface checks failed (see FAIL lines above)"
+    up.run_checks(
+        state.path(),
+        "network/network_interfaces.py",
+        &[],
+        Some("KUMO_ENI_CHECKS"),
+        "network interface checks failed (see FAIL lines above)",
     );
-    up.signal(libc::SIGTERM);
-    assert!(up.child.wait().unwrap().success());
+    up.assert_clean_stop();
 }

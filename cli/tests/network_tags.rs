@@ -6,10 +6,7 @@
 
 mod kumo_up;
 
-use std::path::Path;
-use std::process::Command;
-
-use kumo_up::{image_dir, python, KumoUp};
+use kumo_up::KumoUp;
 
 #[test]
 fn tags_across_compute_and_network() {
@@ -18,29 +15,12 @@ fn tags_across_compute_and_network() {
         .tempdir_in("/tmp")
         .unwrap();
     let mut up = KumoUp::start(state.path(), "warn");
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/network/tags.py");
-    let out = Command::new(python())
-        .arg(&script)
-        .arg(&up.endpoint)
-        .arg(state.path())
-        .env("KUMO_IMAGE_DIR", image_dir())
-        .env("AWS_CONFIG_FILE", "/dev/null")
-        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
-        .env_remove("AWS_PROFILE")
-        .env_remove("AWS_ENDPOINT_URL")
-        .env_remove("AWS_ACCESS_KEY_ID")
-        .env_remove("AWS_SECRET_ACCESS_KEY")
-        .output()
-        .expect("python with boto3: run deploy/install-deps.sh --test, or set KUMO_PYTHON");
-    println!("{}", String::from_utf8_lossy(&out.stdout));
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    if !stderr.trim().is_empty() {
-        println!("stderr of the script:\n{stderr}");
-    }
-    if !out.status.success() {
-        println!("kumo up log tail:\n{}", up.log_tail());
-    }
-    assert!(out.status.success(), "tags.py failed (see above)");
-    up.signal(libc::SIGTERM);
-    assert!(up.child.wait().unwrap().success());
+    up.run_checks(
+        state.path(),
+        "network/tags.py",
+        &[],
+        None,
+        "tags.py failed (see above)",
+    );
+    up.assert_clean_stop();
 }

@@ -5,8 +5,9 @@
 //! harness runs real container instances on it).
 #![allow(dead_code, clippy::unwrap_used)]
 
+use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
 
 /// The repository's root.
@@ -139,6 +140,70 @@ impl KumoUp {
     pub fn signal(&self, signal: libc::c_int) {
         // SAFETY: kill(2) has no memory-safety preconditions.
         unsafe { libc::kill(self.child.id() as libc::pid_t, signal) };
+    }
+
+    /// Runs `python tests/SCRIPT ENDPOINT STATE ARGS…` against it, followed by the check-name
+    /// prefixes in `$CHECKS_VAR` when that is set, with the default images in
+    /// `$KUMO_IMAGE_DIR` and no AWS configuration or credentials from this environment;
+    /// prints the script's stdout and stderr and returns its output.
+    pub fn run_python(
+        &self,
+        state: &Path,
+        script: &str,
+        args: &[&OsStr],
+        checks_var: Option<&str>,
+    ) -> Output {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests")
+            .join(script);
+        let mut cmd = Command::new(python());
+        cmd.arg(&script)
+            .arg(&self.endpoint)
+            .arg(state)
+            .args(args)
+            .env("KUMO_IMAGE_DIR", image_dir())
+            .env("AWS_CONFIG_FILE", "/dev/null")
+            .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+            .env_remove("AWS_PROFILE")
+            .env_remove("AWS_ENDPOINT_URL")
+            .env_remove("AWS_ACCESS_KEY_ID")
+            .env_remove("AWS_SECRET_ACCESS_KEY");
+        if let Some(only) = checks_var.and_then(|var| std::env::var(var).ok()) {
+            cmd.args(only.split_whitespace());
+        }
+        let out = cmd.output().expect(
+            "python with boto3 (and moto, for the conformance harness): run \
+             deploy/install-deps.sh --test, or set KUMO_PYTHON",
+        );
+        println!("{}", String::from_utf8_lossy(&out.stdout));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        if !stderr.trim().is_empty() {
+            println!("stderr of the script:\n{stderr}");
+        }
+        out
+    }
+
+    /// [`KumoUp::run_python`], and the script must succeed (else its log tail is printed
+    /// and the test fails with FAILURE).
+    pub fn run_checks(
+        &self,
+        state: &Path,
+        script: &str,
+        args: &[&OsStr],
+        checks_var: Option<&str>,
+        failure: &str,
+    ) {
+        let out = self.run_python(state, script, args, checks_var);
+        if !out.status.success() {
+            println!("kumo up's log tail:\n{}", self.log_tail());
+        }
+        assert!(out.status.success(), "{failure}");
+    }
+
+    /// SIGTERM, and it must exit with success.
+    pub fn assert_clean_stop(&mut self) {
+        self.signal(libc::SIGTERM);
+        assert!(self.child.wait().unwrap().success());
     }
 }
 

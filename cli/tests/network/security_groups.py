@@ -12,113 +12,9 @@ DependencyViolation and CannotDelete, input bounds, DryRun, the native routes, a
 tenant isolation. Every check runs; the last line of stdout is a JSON report
 {"passed": [...], "failed": {name: reason}}; exit status 1 when any failed.
 """
-import json
-import os
-import sys
-import time
-import traceback
-import uuid
+from harness import account, check, error_code, expect, expect_error, native, ok_native, report, run_tag
 
-import boto3
-import urllib3
-from botocore.config import Config
-from botocore.exceptions import ClientError
-
-endpoint, state_dir = sys.argv[1:3]
-wanted = sys.argv[3:]
-REGION = "us-east-1"
-HTTP = urllib3.PoolManager(retries=False, timeout=urllib3.Timeout(connect=10, read=120))
-
-passed = []
-failed = {}
-
-
-def check(fn):
-    name = fn.__name__
-    if wanted and not any(name.startswith(w) for w in wanted):
-        return fn
-    started = time.monotonic()
-    try:
-        measured = fn()
-        passed.append(name)
-        took = time.monotonic() - started
-        print(f"PASS {name} ({took:.2f} s){': ' + str(measured) if measured else ''}", flush=True)
-    except Exception as e:  # noqa: BLE001 - every failure is reported, then the next check runs
-        failed[name] = f"{type(e).__name__}: {e}"
-        print(f"FAIL {name}: {failed[name]}", flush=True)
-        tb = traceback.format_exc().strip().splitlines()
-        print("     " + "\n     ".join(tb[-4:]), flush=True)
-    return fn
-
-
-def expect(cond, message):
-    if not cond:
-        raise AssertionError(message)
-
-
-def native(method, path, body=None, token=None):
-    headers = {}
-    if token:
-        headers["authorization"] = f"Bearer {token}"
-    data = None
-    if body is not None:
-        data = json.dumps(body).encode()
-        headers["content-type"] = "application/json"
-    r = HTTP.urlopen(method, endpoint + path, body=data, headers=headers)
-    try:
-        return r.status, json.loads(r.data) if r.data else None
-    except ValueError:
-        return r.status, r.data.decode("utf-8", "replace")
-
-
-def ok_native(method, path, body=None, token=None):
-    status, value = native(method, path, body, token)
-    expect(200 <= status < 300, f"{method} {path}: {status} {value}")
-    return value
-
-
-def error_code(call, *args, **kwargs):
-    try:
-        call(*args, **kwargs)
-    except ClientError as e:
-        return e.response["Error"]["Code"]
-    return None
-
-
-def expect_error(code, call, *args, **kwargs):
-    got = error_code(call, *args, **kwargs)
-    expect(got == code, f"wanted {code}, got {got}")
-
-
-# ---------------------------------------------------------------------------------------
-# Set-up: accounts A and B.
-
-password = open(os.path.join(state_dir, "operator-password")).read().strip()
-operator = ok_native("POST", "/v1/login", {"account": "operator", "user_name": "operator", "password": password})["token"]
-run_tag = uuid.uuid4().hex[:8]
-
-
-def account(name):
-    acct = ok_native("POST", "/v1/accounts", {"name": f"sg-{name}-{run_tag}"}, operator)
-    account_id = acct["account_id"]
-    ok_native(
-        "POST",
-        f"/v1/accounts/{account_id}/users",
-        {"user_name": "admin", "role": "admin", "password": f"pw-{run_tag}"},
-        operator,
-    )
-    key = ok_native("POST", f"/v1/accounts/{account_id}/users/admin/access-keys", None, operator)
-    token = ok_native("POST", "/v1/login", {"account": account_id, "user_name": "admin", "password": f"pw-{run_tag}"})[
-        "token"
-    ]
-    session = boto3.session.Session(
-        aws_access_key_id=key["access_key_id"], aws_secret_access_key=key["secret_access_key"], region_name=REGION
-    )
-    client = session.client("ec2", endpoint_url=endpoint, config=Config(retries={"max_attempts": 1}))
-    return {"id": account_id, "ec2": client, "token": token}
-
-
-A, B = account("a"), account("b")
+A, B = account("sg-a"), account("sg-b")
 ec2a, ec2b = A["ec2"], B["ec2"]
 vpc_a = ec2a.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
 vpc_b = ec2b.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
@@ -480,5 +376,4 @@ def tenant_isolation():
     expect(describe_one(ec2a, a_group)["IpPermissions"][0]["FromPort"] == 22, "A's group is unchanged")
 
 
-print(json.dumps({"passed": passed, "failed": failed}))
-sys.exit(1 if failed else 0)
+report()

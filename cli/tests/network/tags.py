@@ -11,49 +11,10 @@ tags. The network part (ENIs apart) is skipped, with a message, while the networ
 does not answer DescribeVpcs (DescribeNetworkInterfaces). Exit status 1 on any failure.
 """
 import io
-import json
-import os
-import sys
 import tarfile
-import uuid
 
-import boto3
-import urllib3
-from botocore.config import Config
 from botocore.exceptions import ClientError
-
-endpoint, state_dir = sys.argv[1:3]
-REGION = "us-east-1"
-HTTP = urllib3.PoolManager(retries=False, timeout=urllib3.Timeout(connect=10, read=120))
-run_tag = uuid.uuid4().hex[:8]
-
-
-def native(method, path, body=None, token=None):
-    headers = {"content-type": "application/json"}
-    if token:
-        headers["authorization"] = f"Bearer {token}"
-    r = HTTP.urlopen(method, endpoint + path, body=json.dumps(body).encode() if body is not None else None, headers=headers)
-    assert 200 <= r.status < 300, f"{method} {path}: {r.status} {r.data[:300]}"
-    return json.loads(r.data) if r.data else None
-
-
-def client(service, creds):
-    return boto3.client(
-        service,
-        endpoint_url=endpoint,
-        region_name=REGION,
-        aws_access_key_id=creds[0],
-        aws_secret_access_key=creds[1],
-        config=Config(retries={"max_attempts": 1}, s3={"addressing_style": "path"}),
-    )
-
-
-def error_code(fn, **kwargs):
-    try:
-        fn(**kwargs)
-    except ClientError as e:
-        return e.response["Error"]["Code"]
-    return None
+from harness import client, create_account, create_user, error_code, run_tag
 
 
 def expect_code(expected, fn, **kwargs):
@@ -78,17 +39,10 @@ def all_tags(ec2, **kwargs):
 
 # ----------------------------------------------------------------- accounts A and B
 
-password = open(os.path.join(state_dir, "operator-password")).read().strip()
-operator = native("POST", "/v1/login", {"account": "operator", "user_name": "operator", "password": password})["token"]
 accounts = {}
 for name in ("a", "b"):
-    account_id = native("POST", "/v1/accounts", {"name": f"tags-{name}-{run_tag}"}, operator)["account_id"]
-    keys = {}
-    for user, role in (("admin", "admin"), ("reader", "reader")):
-        native("POST", f"/v1/accounts/{account_id}/users", {"user_name": user, "role": role, "password": f"pw-{run_tag}"}, operator)
-        key = native("POST", f"/v1/accounts/{account_id}/users/{user}/access-keys", None, operator)
-        keys[user] = (key["access_key_id"], key["secret_access_key"])
-    accounts[name] = keys
+    account_id = create_account(f"tags-{name}")
+    accounts[name] = {user: create_user(account_id, user, role) for user, role in (("admin", "admin"), ("reader", "reader"))}
 a, b, a_reader = client("ec2", accounts["a"]["admin"]), client("ec2", accounts["b"]["admin"]), client("ec2", accounts["a"]["reader"])
 
 # ----------------------------------------------------------------- A's resources

@@ -11,114 +11,10 @@ DependencyViolation ordering, DryRun, the native routes, and tenant isolation. E
 check runs; the last line of stdout is a JSON report {"passed": [...], "failed":
 {name: reason}}; exit status 1 when any failed.
 """
-import json
-import os
-import sys
-import time
-import traceback
-import uuid
+from harness import account, check, expect, expect_error, native, ok_native, report, run_tag
 
-import boto3
-import urllib3
-from botocore.config import Config
-from botocore.exceptions import ClientError
-
-endpoint, state_dir = sys.argv[1:3]
-wanted = sys.argv[3:]
-REGION = "us-east-1"
-HTTP = urllib3.PoolManager(retries=False, timeout=urllib3.Timeout(connect=10, read=120))
-
-passed = []
-failed = {}
-
-
-def check(fn):
-    name = fn.__name__
-    if wanted and not any(name.startswith(w) for w in wanted):
-        return fn
-    started = time.monotonic()
-    try:
-        measured = fn()
-        passed.append(name)
-        took = time.monotonic() - started
-        print(f"PASS {name} ({took:.2f} s){': ' + str(measured) if measured else ''}", flush=True)
-    except Exception as e:  # noqa: BLE001 - every failure is reported, then the next check runs
-        failed[name] = f"{type(e).__name__}: {e}"
-        print(f"FAIL {name}: {failed[name]}", flush=True)
-        tb = traceback.format_exc().strip().splitlines()
-        print("     " + "\n     ".join(tb[-4:]), flush=True)
-    return fn
-
-
-def expect(cond, message):
-    if not cond:
-        raise AssertionError(message)
-
-
-def native(method, path, body=None, token=None):
-    headers = {}
-    if token:
-        headers["authorization"] = f"Bearer {token}"
-    data = None
-    if body is not None:
-        data = json.dumps(body).encode()
-        headers["content-type"] = "application/json"
-    r = HTTP.urlopen(method, endpoint + path, body=data, headers=headers)
-    try:
-        return r.status, json.loads(r.data) if r.data else None
-    except ValueError:
-        return r.status, r.data.decode("utf-8", "replace")
-
-
-def ok_native(method, path, body=None, token=None):
-    status, value = native(method, path, body, token)
-    expect(200 <= status < 300, f"{method} {path}: {status} {value}")
-    return value
-
-
-def error_code(call, *args, **kwargs):
-    try:
-        call(*args, **kwargs)
-    except ClientError as e:
-        return e.response["Error"]["Code"]
-    return None
-
-
-def expect_error(code, call, *args, **kwargs):
-    got = error_code(call, *args, **kwargs)
-    expect(got == code, f"wanted {code}, got {got}")
-
-
-# ---------------------------------------------------------------------------------------
-# Set-up: accounts A and B.
-
-password = open(os.path.join(state_dir, "operator-password")).read().strip()
-operator = ok_native("POST", "/v1/login", {"account": "operator", "user_name": "operator", "password": password})["token"]
-run_tag = uuid.uuid4().hex[:8]
-
-
-def account(name):
-    acct = ok_native("POST", "/v1/accounts", {"name": f"topo-{name}-{run_tag}"}, operator)
-    account_id = acct["account_id"]
-    ok_native(
-        "POST",
-        f"/v1/accounts/{account_id}/users",
-        {"user_name": "admin", "role": "admin", "password": f"pw-{run_tag}"},
-        operator,
-    )
-    key = ok_native("POST", f"/v1/accounts/{account_id}/users/admin/access-keys", None, operator)
-    token = ok_native("POST", "/v1/login", {"account": account_id, "user_name": "admin", "password": f"pw-{run_tag}"})[
-        "token"
-    ]
-    session = boto3.session.Session(
-        aws_access_key_id=key["access_key_id"], aws_secret_access_key=key["secret_access_key"], region_name=REGION
-    )
-    client = session.client("ec2", endpoint_url=endpoint, config=Config(retries={"max_attempts": 1}))
-    return {"id": account_id, "ec2": client, "token": token}
-
-
-A = account("a")
-B = account("b")
+A = account("topo-a")
+B = account("topo-b")
 ec2 = A["ec2"]
 
 
@@ -504,5 +400,4 @@ def tenants_are_isolated():
     ec2.delete_vpc(VpcId=vpc_id)
 
 
-print(json.dumps({"passed": passed, "failed": failed}))
-sys.exit(1 if failed else 0)
+report()
