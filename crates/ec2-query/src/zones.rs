@@ -1,5 +1,5 @@
-//! Names EC2 derives from its region: availability zone ids (`use1-az1`) and private DNS
-//! names (`ip-10-0-0-5.ec2.internal`).
+//! Names EC2 derives from its region: availability zone ids (`use1-az1`), private DNS
+//! names (`ip-10-0-0-5.ec2.internal`) and public ones (`ec2-203-0-113-5.compute-1.amazonaws.com`).
 
 /// EC2's zone id for a zone name: the region's short form and the zone letter's ordinal,
 /// e.g. `us-east-1a` → `use1-az1`, `ap-southeast-2b` → `apse2-az2`. `position` (1-based)
@@ -42,6 +42,17 @@ pub fn private_dns_name(region: &str, ip: &str) -> String {
         format!("{host}.ec2.internal")
     } else {
         format!("{host}.{region}.compute.internal")
+    }
+}
+
+/// The public DNS name of a public address: `ec2-a-b-c-d.compute-1.amazonaws.com` in
+/// us-east-1, `ec2-a-b-c-d.<region>.compute.amazonaws.com` elsewhere.
+pub fn public_dns_name(region: &str, ip: &str) -> String {
+    let host = format!("ec2-{}", ip.replace('.', "-"));
+    if region == "us-east-1" {
+        format!("{host}.compute-1.amazonaws.com")
+    } else {
+        format!("{host}.{region}.compute.amazonaws.com")
     }
 }
 

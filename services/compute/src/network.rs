@@ -48,6 +48,17 @@ pub struct SecurityGroupRef {
     pub group_name: String,
 }
 
+/// An elastic IP associated with one of an interface's private addresses.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct PublicAddress {
+    pub private_ip_address: String,
+    pub public_ip: String,
+    /// Empty when the VPC gives no public DNS names.
+    pub public_dns_name: String,
+    /// The account that owns the elastic IP.
+    pub ip_owner_id: String,
+}
+
 /// One network interface of an instance, as the instance shows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct InstanceInterface {
@@ -70,6 +81,17 @@ pub struct InstanceInterface {
     /// The subnet's prefix length and gateway, for the host's bridge.
     pub prefix_len: u8,
     pub gateway: String,
+    /// The elastic IPs of its private addresses.
+    pub public_addresses: Vec<PublicAddress>,
+}
+
+impl InstanceInterface {
+    /// The elastic IP of one of its private addresses, if any.
+    pub fn public_address(&self, private_ip: &str) -> Option<&PublicAddress> {
+        self.public_addresses
+            .iter()
+            .find(|a| a.private_ip_address == private_ip)
+    }
 }
 
 /// A change to an instance's primary interface (ModifyInstanceAttribute's `GroupId.N`

@@ -270,6 +270,7 @@ fn instance(id: &str, reservation: &str, state: InstanceState, index: i32) -> In
             delete_on_termination: true,
             prefix_len: 20,
             gateway: "172.31.0.1".into(),
+            public_addresses: Vec::new(),
         }],
     }
 }

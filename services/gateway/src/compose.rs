@@ -11,7 +11,8 @@ use std::collections::BTreeMap;
 
 use kumo_common::ids::{NetworkInterfaceId, SecurityGroupId};
 use kumo_compute::network::{
-    InstanceInterface, InstanceNetworking, NetworkRequest, PrimaryInterfaceChange, SecurityGroupRef,
+    InstanceInterface, InstanceNetworking, NetworkRequest, PrimaryInterfaceChange, PublicAddress,
+    SecurityGroupRef,
 };
 use kumo_compute::ComputeError;
 use kumo_network::network_interfaces::instances::{self as eni_instances, LaunchRequest};
@@ -192,8 +193,11 @@ fn launch_request(request: &NetworkRequest) -> LaunchRequest {
     }
 }
 
-/// An instance's view of one of its interfaces.
-fn instance_interface(eni: NetworkInterface) -> Result<InstanceInterface, ComputeError> {
+/// An instance's view of one of its interfaces (`region` names its public DNS names).
+fn instance_interface(
+    eni: NetworkInterface,
+    region: &str,
+) -> Result<InstanceInterface, ComputeError> {
     let (_, prefix_len) = eni.network().map_err(network_error)?;
     let gateway = eni.gateway().map_err(network_error)?.to_string();
     let attachment = eni.attachment.ok_or_else(|| {
@@ -231,6 +235,16 @@ fn instance_interface(eni: NetworkInterface) -> Result<InstanceInterface, Comput
         delete_on_termination: attachment.delete_on_termination,
         prefix_len,
         gateway,
+        public_addresses: eni
+            .associations
+            .iter()
+            .map(|a| PublicAddress {
+                private_ip_address: a.private_ip_address.clone(),
+                public_ip: a.public_ip.clone(),
+                public_dns_name: a.public_dns_name(region),
+                ip_owner_id: a.ip_owner_id.clone(),
+            })
+            .collect(),
     })
 }
 
@@ -272,7 +286,7 @@ impl InstanceNetworking for NetworkInterfaces {
         )
         .await
         .map_err(network_error)?;
-        instance_interface(eni)
+        instance_interface(eni, &self.0.config.region)
     }
 
     async fn release(
@@ -335,7 +349,7 @@ impl InstanceNetworking for NetworkInterfaces {
             .map(|(instance, list)| {
                 let list = list
                     .into_iter()
-                    .map(instance_interface)
+                    .map(|eni| instance_interface(eni, &self.0.config.region))
                     .collect::<Result<Vec<_>, _>>()?;
                 Ok((instance, list))
             })

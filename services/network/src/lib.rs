@@ -7,6 +7,7 @@
 //! The data plane (VXLAN per VPC, bridges, nftables for security groups, NAT for elastic
 //! IPs) is the compute agents' job, converging to what this service stores.
 
+pub mod addresses;
 pub mod cidr;
 pub mod ec2;
 pub mod error;
@@ -68,6 +69,7 @@ impl Network {
             .merge(subnets::api::router(self.clone()))
             .merge(internet_gateways::api::router(self.clone()))
             .merge(route_tables::api::router(self.clone()))
+            .merge(addresses::api::router(self.clone()))
     }
 
     /// Start this service: its routes. It has no loop of its own: agents converge their
@@ -89,6 +91,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     doc.merge(internet_gateways::api::InternetGatewaysApi::openapi());
     doc.merge(route_tables::api::RouteTablesApi::openapi());
     doc.merge(network_interfaces::api::NetworkInterfacesApi::openapi());
+    doc.merge(addresses::api::AddressesApi::openapi());
     doc
 }
 

@@ -76,4 +76,5 @@ listed! {
     crate::internet_gateways::InternetGateway => internet_gateway_id;
     crate::route_tables::RouteTable => route_table_id;
     crate::network_acls::NetworkAcl => network_acl_id;
+    crate::addresses::Address => allocation_id;
 }

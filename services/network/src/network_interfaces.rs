@@ -94,6 +94,8 @@ pub struct NetworkInterface {
     pub private_ip_addresses: Vec<PrivateIpAddress>,
     pub groups: Vec<GroupIdentifier>,
     pub attachment: Option<Attachment>,
+    /// The elastic IPs associated with its private addresses.
+    pub associations: Vec<crate::addresses::AddressAssociation>,
     pub tags: BTreeMap<String, String>,
 }
 
@@ -101,6 +103,14 @@ impl NetworkInterface {
     /// The subnet's network and prefix length.
     pub fn network(&self) -> Result<(Ipv4Addr, u8)> {
         addresses::parse_cidr(&self.subnet_cidr)
+    }
+
+    /// The elastic IP of the primary private address, if any (the interface's
+    /// `association`).
+    pub fn association(&self) -> Option<&crate::addresses::AddressAssociation> {
+        self.associations
+            .iter()
+            .find(|a| a.private_ip_address == self.private_ip_address)
     }
 
     /// The subnet's gateway (its first address, as AWS's VPC router).
@@ -527,6 +537,26 @@ fn filter_values(eni: &NetworkInterface, name: &str) -> Vec<String> {
         "attachment.device-index" => attached(&|a| a.device_index.to_string()),
         "attachment.status" => attached(&|_| "attached".to_string()),
         "attachment.delete-on-termination" => attached(&|a| a.delete_on_termination.to_string()),
+        "association.public-ip" => eni
+            .associations
+            .iter()
+            .map(|a| a.public_ip.clone())
+            .collect(),
+        "association.allocation-id" => eni
+            .associations
+            .iter()
+            .map(|a| a.allocation_id.clone())
+            .collect(),
+        "association.association-id" => eni
+            .associations
+            .iter()
+            .map(|a| a.association_id.clone())
+            .collect(),
+        "association.ip-owner-id" => eni
+            .associations
+            .iter()
+            .map(|a| a.ip_owner_id.clone())
+            .collect(),
         _ => Vec::new(),
     }
 }
@@ -534,7 +564,16 @@ fn filter_values(eni: &NetworkInterface, name: &str) -> Vec<String> {
 fn is_interface_filter(name: &str) -> bool {
     kumo_ec2_query::tags::is_tag_filter(name)
         || INTERFACE_FILTERS.contains(&name)
-        || matches!(name, "description" | "mac-address" | "source-dest-check")
+        || matches!(
+            name,
+            "description"
+                | "mac-address"
+                | "source-dest-check"
+                | "association.public-ip"
+                | "association.allocation-id"
+                | "association.association-id"
+                | "association.ip-owner-id"
+        )
 }
 
 /// A page of DescribeNetworkInterfaces.

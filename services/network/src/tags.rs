@@ -85,10 +85,19 @@ const KINDS: &[Kind] = &[
         not_found: "InvalidNetworkInterfaceID.NotFound",
         noun: "The networkInterface ID",
     },
+    Kind {
+        prefix: "eipalloc",
+        table: "network.addresses",
+        column: "allocation_id",
+        not_found: "InvalidAllocationID.NotFound",
+        noun: "The allocation ID",
+    },
 ];
 
 /// The prefixes of [`KINDS`], as [`kumo_tags::TaggableResources::prefixes`] names them.
-const PREFIXES: &[&str] = &["vpc", "subnet", "sg", "sgr", "igw", "rtb", "acl", "eni"];
+const PREFIXES: &[&str] = &[
+    "vpc", "subnet", "sg", "sgr", "igw", "rtb", "acl", "eni", "eipalloc",
+];
 
 /// Tags to set (a create action's `TagSpecification`): keys of 1–128 characters not
 /// starting with `aws:`, values of at most 256, at most [`MAX_TAGS`].

@@ -18,7 +18,7 @@ use crate::instance_types::{self, InstanceType};
 use crate::instances::{
     self, DescribeQuery, Filter, Instance, InstanceState, Reservation, RunInstances, StateChange,
 };
-use crate::network::{InstanceInterface, NetworkRequest};
+use crate::network::{InstanceInterface, NetworkRequest, PublicAddress};
 use crate::{api, Compute};
 
 /// `InstanceId.N`, parsed (`InvalidInstanceID.Malformed`).
@@ -355,6 +355,8 @@ fn write_instance(xml: &mut XmlWriter, instance: &Instance, types: &[InstanceTyp
     let ip = instance.private_ip.as_deref();
     let dns = private_dns_name(ip);
     let primary = instance.primary_interface();
+    // The instance's public address is its primary interface's primary address's.
+    let public = primary.and_then(|p| p.public_address(&p.private_ip_address));
     let (cores, threads) = cpu_topology(vcpus_of(types, &instance.instance_type));
     let reason = instance
         .state_reason
@@ -366,7 +368,7 @@ fn write_instance(xml: &mut XmlWriter, instance: &Instance, types: &[InstanceTyp
         .text("imageId", &instance.image_id);
     write_state(xml, "instanceState", instance.state);
     xml.text("privateDnsName", &dns)
-        .text("dnsName", "")
+        .text("dnsName", public.map_or("", |a| a.public_dns_name.as_str()))
         .text("reason", transition)
         .opt("keyName", instance.key_name.as_deref())
         .num("amiLaunchIndex", instance.launch_index)
@@ -384,6 +386,7 @@ fn write_instance(xml: &mut XmlWriter, instance: &Instance, types: &[InstanceTyp
         .text("subnetId", &instance.subnet_id)
         .opt("vpcId", instance.vpc_id())
         .opt("privateIpAddress", ip)
+        .opt("ipAddress", public.map(|a| a.public_ip.as_str()))
         .bool(
             "sourceDestCheck",
             primary.is_none_or(|p| p.source_dest_check),
@@ -460,27 +463,43 @@ fn write_interface(xml: &mut XmlWriter, eni: &InstanceInterface) {
         .list("groupSet", "item", &eni.groups, |xml, g| {
             xml.text("groupName", &g.group_name)
                 .text("groupId", &g.group_id);
-        })
-        .element("attachment", |xml| {
-            xml.text("attachmentId", &eni.attachment_id)
-                .num("deviceIndex", eni.device_index)
-                .text("status", "attached")
-                .time("attachTime", eni.attach_time)
-                .bool("deleteOnTermination", eni.delete_on_termination)
-                .num("networkCardIndex", 0);
-        })
-        .list(
-            "privateIpAddressesSet",
-            "item",
-            &eni.private_ip_addresses,
-            |xml, address| {
-                xml.text("privateIpAddress", address)
-                    .text("privateDnsName", &private_dns_name(Some(address)))
-                    .bool("primary", *address == eni.private_ip_address);
-            },
-        )
-        .empty("ipv6AddressesSet")
-        .text("interfaceType", &eni.interface_type);
+        });
+    if let Some(public) = eni.public_address(&eni.private_ip_address) {
+        write_association(xml, public);
+    }
+    xml.element("attachment", |xml| {
+        xml.text("attachmentId", &eni.attachment_id)
+            .num("deviceIndex", eni.device_index)
+            .text("status", "attached")
+            .time("attachTime", eni.attach_time)
+            .bool("deleteOnTermination", eni.delete_on_termination)
+            .num("networkCardIndex", 0);
+    })
+    .list(
+        "privateIpAddressesSet",
+        "item",
+        &eni.private_ip_addresses,
+        |xml, address| {
+            xml.text("privateIpAddress", address)
+                .text("privateDnsName", &private_dns_name(Some(address)))
+                .bool("primary", *address == eni.private_ip_address);
+            if let Some(public) = eni.public_address(address) {
+                write_association(xml, public);
+            }
+        },
+    )
+    .empty("ipv6AddressesSet")
+    .text("interfaceType", &eni.interface_type);
+}
+
+/// An interface's (or private address's) elastic IP (EC2's
+/// `InstanceNetworkInterfaceAssociation`).
+fn write_association(xml: &mut XmlWriter, public: &PublicAddress) {
+    xml.element("association", |xml| {
+        xml.text("publicIp", &public.public_ip)
+            .text("publicDnsName", &public.public_dns_name)
+            .text("ipOwnerId", &public.ip_owner_id);
+    });
 }
 
 /// One `instancesSet` item.

@@ -6,6 +6,7 @@
 //! The gateway sends an EC2 request here when [`serves`] names its action, and to the
 //! compute service otherwise.
 
+mod addresses;
 mod describe;
 mod internet_gateways;
 mod network_acls;
@@ -72,6 +73,12 @@ pub const ACTIONS: &[(&str, bool)] = &[
     ("DescribeNetworkInterfaceAttribute", false),
     ("AssignPrivateIpAddresses", true),
     ("UnassignPrivateIpAddresses", true),
+    ("AllocateAddress", true),
+    ("AssociateAddress", true),
+    ("DisassociateAddress", true),
+    ("ReleaseAddress", true),
+    ("DescribeAddresses", false),
+    ("DescribeAddressesAttribute", false),
 ];
 
 /// Does the network service answer this EC2 action?
@@ -207,6 +214,14 @@ async fn answer(
         }
         "UnassignPrivateIpAddresses" => {
             network_interfaces::unassign_private_ip_addresses(network, caller, p).await
+        }
+        "AllocateAddress" => addresses::allocate_address(network, caller, p).await,
+        "AssociateAddress" => addresses::associate_address(network, caller, p).await,
+        "DisassociateAddress" => addresses::disassociate_address(network, caller, p).await,
+        "ReleaseAddress" => addresses::release_address(network, caller, p).await,
+        "DescribeAddresses" => addresses::describe_addresses(network, caller, p).await,
+        "DescribeAddressesAttribute" => {
+            addresses::describe_addresses_attribute(network, caller, p).await
         }
         _ => Err(NetworkError::Invalid(
             "InvalidAction",

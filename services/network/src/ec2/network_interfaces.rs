@@ -68,6 +68,9 @@ fn write_interface(xml: &mut XmlWriter, region: &str, eni: &NetworkInterface) {
             xml.text("groupId", &g.group_id)
                 .text("groupName", &g.group_name);
         });
+    if let Some(a) = eni.association() {
+        super::addresses::write_association(xml, region, a);
+    }
     if let Some(a) = &eni.attachment {
         write_attachment(xml, a);
     }
@@ -82,6 +85,13 @@ fn write_interface(xml: &mut XmlWriter, region: &str, eni: &NetworkInterface) {
                     &private_dns_name(region, &address.private_ip_address),
                 )
                 .bool("primary", address.primary);
+            let associated = eni
+                .associations
+                .iter()
+                .find(|a| a.private_ip_address == address.private_ip_address);
+            if let Some(a) = associated {
+                super::addresses::write_association(xml, region, a);
+            }
         },
     )
     .empty("ipv6AddressesSet")

@@ -227,6 +227,8 @@ pub async fn unassign_private_ips(
             Some(_) => {}
         }
     }
+    // Their elastic IPs let go first, as in AWS.
+    crate::addresses::disassociate_from(&mut tx, &[id.to_string()], &addresses).await?;
     sqlx::query(
         "DELETE FROM network.network_interface_addresses
          WHERE network_interface_id = $1 AND host(private_ip) = ANY($2) AND NOT is_primary",

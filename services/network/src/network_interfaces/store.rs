@@ -116,6 +116,7 @@ pub(crate) async fn assemble(
         .first()
         .map(|r| r.account_id.clone())
         .unwrap_or_default();
+    let mut associations = crate::addresses::of_interfaces(&mut *conn, &ids).await?;
     let mut tags = tags::for_resources(pool, &account_id, &ids).await?;
     Ok(rows
         .into_iter()
@@ -164,13 +165,15 @@ pub(crate) async fn assemble(
                 private_ip_addresses: addresses,
                 groups: groups.remove(&id).unwrap_or_default(),
                 attachment,
+                associations: associations.remove(&id).unwrap_or_default(),
                 tags: tags.remove(&id).unwrap_or_default(),
             }
         })
         .collect())
 }
 
-/// Delete the account's interfaces with their addresses, groups (cascaded) and tags.
+/// Delete the account's interfaces with their addresses, groups (cascaded) and tags; their
+/// elastic IPs are disassociated.
 pub(crate) async fn delete_interfaces(
     tx: &mut Transaction<'_, Postgres>,
     account_id: &str,
@@ -179,6 +182,7 @@ pub(crate) async fn delete_interfaces(
     if ids.is_empty() {
         return Ok(());
     }
+    crate::addresses::disassociate_from(tx, ids, &[]).await?;
     sqlx::query(
         "DELETE FROM network.network_interfaces WHERE account_id = $1 AND network_interface_id = ANY($2)",
     )
