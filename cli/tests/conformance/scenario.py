@@ -522,6 +522,46 @@ def network_interfaces(rec, target):
     rec.call(ec2, "describe_network_interfaces", label="DescribeNetworkInterfaces#NotFound", NetworkInterfaceIds=[eni])
 
 
+def addresses(rec, target):
+    """Elastic IPs, as Terraform's aws_eip and aws_eip_association use them: allocate,
+    describe (and the domain-name attribute), associate with an instance of the default VPC,
+    find it by association, see it on the instance and its interface, disassociate (twice:
+    the second is Terraform's tolerated NotFound), release, NotFound."""
+    ec2 = rec.client("ec2")
+    zone = (ec2.describe_availability_zones().get("AvailabilityZones") or [{}])[0].get("ZoneName", "us-east-1a")
+    target.public_address_pool(zone)
+    eip = rec.call(
+        ec2,
+        "allocate_address",
+        Domain="vpc",
+        TagSpecifications=[{"ResourceType": "elastic-ip", "Tags": [{"Key": "Name", "Value": "conformance"}]}],
+    ).get("AllocationId", "eipalloc-0123456789abcdef0")
+    rec.call(ec2, "describe_addresses", AllocationIds=[eip])
+    rec.call(ec2, "describe_addresses_attribute", AllocationIds=[eip], Attribute="domain-name")
+    reservation = rec.call(
+        ec2, "run_instances", label="RunInstances#eip", ImageId=target.pick_image(ec2), InstanceType=INSTANCE_TYPE, MinCount=1, MaxCount=1
+    )
+    instance = first_instance_id(reservation)
+    rec.wait("instance_running", instance)
+    association = rec.call(ec2, "associate_address", AllocationId=eip, InstanceId=instance).get("AssociationId", "eipassoc-0123456789abcdef0")
+    rec.call(ec2, "describe_addresses", label="DescribeAddresses#association", Filters=[{"Name": "association-id", "Values": [association]}])
+    described = rec.call(ec2, "describe_instances", label="DescribeInstances#running-eip", InstanceIds=[instance])
+    interfaces = [
+        eni.get("NetworkInterfaceId")
+        for r in described.get("Reservations", [])
+        for i in r.get("Instances", [])
+        for eni in i.get("NetworkInterfaces", [])
+    ]
+    if interfaces:
+        rec.call(ec2, "describe_network_interfaces", label="DescribeNetworkInterfaces#eip", NetworkInterfaceIds=interfaces[:1])
+    rec.call(ec2, "disassociate_address", AssociationId=association)
+    rec.call(ec2, "disassociate_address", label="DisassociateAddress#NotFound", AssociationId=association)
+    rec.call(ec2, "release_address", AllocationId=eip)
+    rec.call(ec2, "describe_addresses", label="DescribeAddresses#NotFound", AllocationIds=[eip])
+    rec.call(ec2, "terminate_instances", label="TerminateInstances#eip", InstanceIds=[instance])
+    rec.wait("instance_terminated", instance)
+
+
 def run(rec, target):
     identity(rec, target)
     bucket, versioned = storage(rec, target)
@@ -529,4 +569,5 @@ def run(rec, target):
     network_topology(rec)
     security_groups(rec)
     network_interfaces(rec, target)
+    addresses(rec, target)
     cleanup(rec, bucket, versioned)

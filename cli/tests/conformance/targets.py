@@ -6,6 +6,7 @@ instances are real containers), with the operator's access key from the profile 
 writes (STATE/aws/credentials).
 """
 import configparser
+import json
 import os
 import socket
 import subprocess
@@ -151,6 +152,9 @@ class Moto:
         iam = boto3.client("iam", endpoint_url=self.endpoint, region_name=REGION, aws_access_key_id="testing", aws_secret_access_key="testing")
         iam.create_user(UserName=self.user_name)
 
+    def public_address_pool(self, zone):
+        """moto hands out public addresses without any pool."""
+
     def pick_image(self, ec2):
         images = ec2.describe_images(Owners=["amazon"])["Images"]
         return next(i["ImageId"] for i in images if i.get("Architecture") == "x86_64")
@@ -173,6 +177,21 @@ class Kumo:
         profile.read(os.path.join(state_dir, "aws", "credentials"))
         self.key = (profile["kumo"]["aws_access_key_id"], profile["kumo"]["aws_secret_access_key"])
         self.user_name = "operator"
+        self.state_dir = state_dir
+
+    def _native(self, method, path, body, token=None):
+        headers = {"content-type": "application/json"}
+        if token:
+            headers["authorization"] = f"Bearer {token}"
+        request = urllib.request.Request(self.endpoint + path, data=json.dumps(body).encode(), headers=headers, method=method)
+        with urllib.request.urlopen(request, timeout=30) as answer:
+            return json.loads(answer.read() or b"null")
+
+    def public_address_pool(self, zone):
+        """Elastic IPs come from the operator's pools: the operator adds one (native API)."""
+        password = open(os.path.join(self.state_dir, "operator-password")).read().strip()
+        token = self._native("POST", "/v1/login", {"account": "operator", "user_name": "operator", "password": password})["token"]
+        self._native("POST", "/v1/address-pools", {"name": "conformance", "zone": zone, "cidr": "198.51.100.0/24"}, token)
 
     def pick_image(self, ec2):
         """The default container image (the quickest instance to start)."""
