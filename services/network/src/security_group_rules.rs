@@ -387,6 +387,8 @@ pub async fn authorize(
     tx.commit().await?;
     let mut rules = for_groups(&network.pool, &caller.account_id, &[group_id.to_string()]).await?;
     rules.retain(|r| added.contains(&r.rule_id));
+    // In the order asked for (ids are random, so the listing's order is not it).
+    rules.sort_by_key(|r| added.iter().position(|id| *id == r.rule_id));
     Ok(rules)
 }
 
