@@ -366,9 +366,11 @@ pub async fn attach(
             format!("Interface {id} is currently in use."),
         ));
     }
+    // The primary interface locked too: an instance ending (which locks its interfaces)
+    // either commits first, and the instance is not found, or waits for this attachment.
     let primary = sqlx::query_as::<_, InterfaceRow>(&format!(
         "SELECT {COLUMNS} FROM network.network_interfaces i JOIN network.subnets s ON s.subnet_id = i.subnet_id
-         WHERE i.account_id = $1 AND i.instance_id = $2 AND i.device_index = 0"
+         WHERE i.account_id = $1 AND i.instance_id = $2 AND i.device_index = 0 FOR NO KEY UPDATE OF i"
     ))
     .bind(&caller.account_id)
     .bind(instance_id.as_str())
