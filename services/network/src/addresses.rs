@@ -325,8 +325,10 @@ pub async fn associate(
     require_write(caller)?;
     let account_id = caller.account_id.as_str();
     let mut tx = network.pool.begin().await?;
-    let current = lock_address(&mut tx, account_id, address).await?;
+    // The interface before the address: the order an interface's end (deletion,
+    // termination, unassignment) takes them, so the two cannot deadlock.
     let (eni, _, private_ip) = target(&mut tx, account_id, request).await?;
+    let current = lock_address(&mut tx, account_id, address).await?;
     if let Some(association) = &current.association_id {
         if !request.allow_reassociation {
             return Err(NetworkError::Conflict(

@@ -5,7 +5,9 @@
 use std::time::Duration;
 
 use kumo_auth::{AuthMethod, Principal, Role};
-use kumo_common::ids::{InstanceId, NetworkInterfaceId, SubnetId};
+use kumo_common::ids::{AllocationId, InstanceId, NetworkInterfaceId, SubnetId};
+use kumo_network::addresses::pools::{self, CreateAddressPool};
+use kumo_network::addresses::{self, AddressRef, AssociateAddress};
 use kumo_network::network_interfaces::{self as enis, instances::LaunchRequest};
 use kumo_network::{vpcs, Network, NetworkError};
 
@@ -86,4 +88,81 @@ async fn attach_racing_termination_finds_no_instance() {
         .await
         .unwrap();
     assert_eq!(kept.attachment, None);
+}
+
+/// Reassociating an elastic IP with an interface while the interface goes (its instance
+/// ending) must not deadlock: the interface is locked before the address, in the order
+/// the interface's end takes them.
+#[tokio::test]
+async fn reassociation_racing_the_interfaces_end_does_not_deadlock() {
+    let pool = kumo_catalog::testing::fresh_database().await.unwrap();
+    let network = Network::new(pool, Default::default());
+    let operator = Principal {
+        role: Role::Operator,
+        ..principal("000000000000")
+    };
+    let alice = principal("666666666666");
+    pools::create(
+        &network,
+        &operator,
+        &CreateAddressPool {
+            name: "public".into(),
+            zone: "us-east-1a".into(),
+            cidr: "203.0.113.0/28".into(),
+        },
+    )
+    .await
+    .unwrap();
+    let (instance, primary) = launch(&network, &alice).await;
+    let eip = addresses::allocate(&network, &alice, &Default::default())
+        .await
+        .unwrap();
+    let address = AddressRef::Allocation(AllocationId::parse(&eip.allocation_id).unwrap());
+    let to_primary = AssociateAddress {
+        network_interface_id: Some(
+            NetworkInterfaceId::parse(&primary.network_interface_id).unwrap(),
+        ),
+        allow_reassociation: true,
+        ..Default::default()
+    };
+    addresses::associate(&network, &alice, &address, &to_primary)
+        .await
+        .unwrap();
+
+    // The instance's end has locked its interface; the reassociation starts; then the end
+    // lets go of the interface's elastic IP.
+    let mut ending = network.pool.begin().await.unwrap();
+    sqlx::query(
+        "SELECT 1 FROM network.network_interfaces WHERE network_interface_id = $1 FOR NO KEY UPDATE",
+    )
+    .bind(&primary.network_interface_id)
+    .execute(&mut *ending)
+    .await
+    .unwrap();
+    let associating = {
+        let (network, alice, address, to_primary) = (
+            network.clone(),
+            alice.clone(),
+            address.clone(),
+            to_primary.clone(),
+        );
+        tokio::spawn(
+            async move { addresses::associate(&network, &alice, &address, &to_primary).await },
+        )
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    enis::instances::release_instance(&mut ending, instance.as_str())
+        .await
+        .unwrap();
+    ending.commit().await.unwrap();
+    match associating.await.unwrap() {
+        Err(NetworkError::NotFound(code, _)) => {
+            assert_eq!(code, "InvalidNetworkInterfaceID.NotFound")
+        }
+        other => panic!("association with a deleted interface: {other:?}"),
+    }
+    let released = addresses::get(&network, &alice, &eip.allocation_id)
+        .await
+        .unwrap();
+    assert_eq!(released.association_id, None);
 }
