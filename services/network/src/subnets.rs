@@ -212,8 +212,10 @@ pub async fn lock(
     .await?
     .ok_or_else(|| not_found(subnet_id))?;
     vpcs::lock(tx, account_id, &vpc_id).await?;
+    // The subnet's row too: launches and new interfaces lock it (not the VPC), so its
+    // "in use" check holds against them.
     sqlx::query_as::<_, Subnet>(&format!(
-        "SELECT {COLUMNS} FROM network.subnets WHERE subnet_id = $1 AND account_id = $2"
+        "SELECT {COLUMNS} FROM network.subnets WHERE subnet_id = $1 AND account_id = $2 FOR NO KEY UPDATE"
     ))
     .bind(subnet_id)
     .bind(account_id)

@@ -9,7 +9,7 @@ use kumo_common::ids::{AllocationId, InstanceId, NetworkInterfaceId, SubnetId};
 use kumo_network::addresses::pools::{self, CreateAddressPool};
 use kumo_network::addresses::{self, AddressRef, AssociateAddress};
 use kumo_network::network_interfaces::{self as enis, instances::LaunchRequest};
-use kumo_network::{vpcs, Network, NetworkError};
+use kumo_network::{subnets, vpcs, Network, NetworkError};
 
 fn principal(account: &str) -> Principal {
     Principal {
@@ -165,4 +165,62 @@ async fn reassociation_racing_the_interfaces_end_does_not_deadlock() {
         .await
         .unwrap();
     assert_eq!(released.association_id, None);
+}
+
+/// DeleteSubnet racing a launch into the subnet: the launch's interface makes the subnet
+/// in use (`DependencyViolation`), never a foreign-key failure.
+#[tokio::test]
+async fn delete_subnet_racing_a_launch_is_a_dependency_violation() {
+    let pool = kumo_catalog::testing::fresh_database().await.unwrap();
+    let network = Network::new(pool, Default::default());
+    let alice = principal("777777777777");
+    let vpc = vpcs::create(
+        &network,
+        &alice,
+        &vpcs::CreateVpc {
+            cidr_block: "10.0.0.0/16".into(),
+            tags: Default::default(),
+        },
+    )
+    .await
+    .unwrap();
+    let subnet = subnets::create(
+        &network,
+        &alice,
+        &subnets::CreateSubnet {
+            vpc_id: vpc.vpc_id.clone(),
+            cidr_block: "10.0.1.0/24".into(),
+            availability_zone: Some("us-east-1a".into()),
+            tags: Default::default(),
+        },
+    )
+    .await
+    .unwrap();
+
+    // A launch has made its interface in the subnet, not committed yet.
+    let mut launching = network.pool.begin().await.unwrap();
+    let request = LaunchRequest {
+        subnet_id: Some(subnet.subnet_id.clone()),
+        ..Default::default()
+    };
+    enis::instances::launch_primary(
+        &network,
+        &mut launching,
+        &alice,
+        &request,
+        InstanceId::generate().as_str(),
+        "us-east-1a",
+    )
+    .await
+    .unwrap();
+    let deleting = {
+        let (network, alice, id) = (network.clone(), alice.clone(), subnet.subnet_id.clone());
+        tokio::spawn(async move { subnets::delete(&network, &alice, &id).await })
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    launching.commit().await.unwrap();
+    match deleting.await.unwrap() {
+        Err(NetworkError::DependencyViolation(_)) => {}
+        other => panic!("delete of a subnet in use: {other:?}"),
+    }
 }
