@@ -228,7 +228,8 @@ pub(crate) async fn groups_for(
         ));
     }
     let found: Vec<(String, String)> = sqlx::query_as(
-        "SELECT group_id, vpc_id FROM network.security_groups WHERE account_id = $1 AND group_id = ANY($2)",
+        // Key-share locked: a group being deleted is waited for, then not found.
+        "SELECT group_id, vpc_id FROM network.security_groups WHERE account_id = $1 AND group_id = ANY($2) FOR KEY SHARE",
     )
     .bind(account_id)
     .bind(ids)

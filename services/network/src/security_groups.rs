@@ -349,6 +349,12 @@ pub async fn delete(network: &Network, caller: &Principal, group_id: &str) -> Re
             ),
         ));
     }
+    // FOR UPDATE conflicts with the key-share locks that new members' and referencing
+    // rules' foreign keys take: those commit first and are seen below, or wait for this.
+    sqlx::query("SELECT 1 FROM network.security_groups WHERE group_id = $1 FOR UPDATE")
+        .bind(group_id)
+        .execute(&mut *tx)
+        .await?;
     let in_use: bool = sqlx::query_scalar(
         "SELECT EXISTS (SELECT 1 FROM network.security_group_rules \
                         WHERE referenced_group_id = $1 AND group_id <> $1) \

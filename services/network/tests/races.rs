@@ -9,7 +9,7 @@ use kumo_common::ids::{AllocationId, InstanceId, NetworkInterfaceId, SubnetId};
 use kumo_network::addresses::pools::{self, CreateAddressPool};
 use kumo_network::addresses::{self, AddressRef, AssociateAddress};
 use kumo_network::network_interfaces::{self as enis, instances::LaunchRequest};
-use kumo_network::{subnets, vpcs, Network, NetworkError};
+use kumo_network::{security_groups, subnets, vpcs, Network, NetworkError};
 
 fn principal(account: &str) -> Principal {
     Principal {
@@ -222,5 +222,100 @@ async fn delete_subnet_racing_a_launch_is_a_dependency_violation() {
     match deleting.await.unwrap() {
         Err(NetworkError::DependencyViolation(_)) => {}
         other => panic!("delete of a subnet in use: {other:?}"),
+    }
+}
+
+/// A fresh group in the caller's default VPC.
+async fn group(network: &Network, caller: &Principal, name: &str) -> String {
+    security_groups::create(
+        network,
+        caller,
+        &security_groups::CreateSecurityGroup {
+            group_name: name.into(),
+            description: name.into(),
+            vpc_id: None,
+            tags: Default::default(),
+        },
+    )
+    .await
+    .unwrap()
+    .group_id
+}
+
+fn launch_with(group_id: &str) -> LaunchRequest {
+    LaunchRequest {
+        group_ids: vec![group_id.to_string()],
+        ..Default::default()
+    }
+}
+
+/// DeleteSecurityGroup racing a launch with the group: whichever commits first wins, and
+/// the other answers as AWS does (`DependencyViolation`, `InvalidGroup.NotFound`), never a
+/// foreign-key failure.
+#[tokio::test]
+async fn delete_group_racing_a_launch() {
+    let pool = kumo_catalog::testing::fresh_database().await.unwrap();
+    let network = Network::new(pool, Default::default());
+    let alice = principal("888888888888");
+    vpcs::ensure_default(&network, &alice.account_id)
+        .await
+        .unwrap();
+
+    // The launch first: the group is in use.
+    let web = group(&network, &alice, "web").await;
+    let mut launching = network.pool.begin().await.unwrap();
+    enis::instances::launch_primary(
+        &network,
+        &mut launching,
+        &alice,
+        &launch_with(&web),
+        InstanceId::generate().as_str(),
+        "us-east-1a",
+    )
+    .await
+    .unwrap();
+    let deleting = {
+        let (network, alice, id) = (network.clone(), alice.clone(), web.clone());
+        tokio::spawn(async move { security_groups::delete(&network, &alice, &id).await })
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    launching.commit().await.unwrap();
+    match deleting.await.unwrap() {
+        Err(NetworkError::DependencyViolation(_)) => {}
+        other => panic!("delete of a group in use: {other:?}"),
+    }
+
+    // The deletion first (as security_groups::delete does it): the launch finds no group.
+    let db = group(&network, &alice, "db").await;
+    let mut deleting = network.pool.begin().await.unwrap();
+    for table in ["security_group_rules", "security_groups"] {
+        sqlx::query(&format!("DELETE FROM network.{table} WHERE group_id = $1"))
+            .bind(&db)
+            .execute(&mut *deleting)
+            .await
+            .unwrap();
+    }
+    let launched = {
+        let (network, alice, db) = (network.clone(), alice.clone(), db.clone());
+        tokio::spawn(async move {
+            let mut tx = network.pool.begin().await.unwrap();
+            let launched = enis::instances::launch_primary(
+                &network,
+                &mut tx,
+                &alice,
+                &launch_with(&db),
+                InstanceId::generate().as_str(),
+                "us-east-1a",
+            )
+            .await;
+            tx.commit().await.unwrap();
+            launched
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    deleting.commit().await.unwrap();
+    match launched.await.unwrap() {
+        Err(NetworkError::NotFound(code, _)) => assert_eq!(code, "InvalidGroup.NotFound"),
+        other => panic!("launch with a deleted group: {other:?}"),
     }
 }
