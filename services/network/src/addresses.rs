@@ -269,8 +269,10 @@ async fn target(
     .fetch_optional(&mut *conn)
     .await?;
     let (eni, vpc_id) = found.ok_or_else(|| missing(&value))?;
+    // Shared lock: a concurrent DetachInternetGateway waits for this association (and then
+    // refuses, the address being mapped), or goes first and this finds no gateway.
     let gateway: Option<String> = sqlx::query_scalar(
-        "SELECT internet_gateway_id FROM network.internet_gateways WHERE vpc_id = $1",
+        "SELECT internet_gateway_id FROM network.internet_gateways WHERE vpc_id = $1 FOR SHARE",
     )
     .bind(&vpc_id)
     .fetch_optional(&mut *conn)

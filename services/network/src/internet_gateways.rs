@@ -179,6 +179,20 @@ pub async fn detach(network: &Network, caller: &Principal, id: &str, vpc_id: &st
             format!("resource {id} is not attached to network {vpc_id}"),
         ));
     }
+    // Elastic IPs reach the VPC through its gateway: AWS keeps it while any is mapped.
+    let mapped: bool = sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM network.addresses a \
+         JOIN network.network_interfaces i ON i.network_interface_id = a.network_interface_id \
+         WHERE i.vpc_id = $1 AND a.association_id IS NOT NULL)",
+    )
+    .bind(vpc_id)
+    .fetch_one(&mut *tx)
+    .await?;
+    if mapped {
+        return Err(NetworkError::DependencyViolation(format!(
+            "Network {vpc_id} has some mapped public address(es). Please unmap those public address(es) before detaching the gateway."
+        )));
+    }
     sqlx::query(
         "UPDATE network.internet_gateways SET vpc_id = NULL WHERE internet_gateway_id = $1",
     )

@@ -293,8 +293,9 @@ async fn check_references(
         return Ok(());
     }
     let found: Vec<(String, String)> = sqlx::query_as(
+        // Key-share: a group being deleted cannot vanish under the rule that names it.
         "SELECT group_id, vpc_id FROM network.security_groups \
-         WHERE account_id = $1 AND group_id = ANY($2)",
+         WHERE account_id = $1 AND group_id = ANY($2) FOR KEY SHARE",
     )
     .bind(account_id)
     .bind(&referenced)

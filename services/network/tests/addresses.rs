@@ -439,6 +439,11 @@ async fn interfaces_secondary_addresses_and_gateways() {
         .unwrap();
     assert_eq!(seen.associations.len(), 2);
     assert_eq!(seen.association().unwrap().public_ip, one.public_ip);
+    // The gateway stays while public addresses are mapped in its VPC (as in AWS).
+    let e = internet_gateways::detach(&network, &alice, &gateway.internet_gateway_id, &vpc.vpc_id)
+        .await
+        .unwrap_err();
+    assert_eq!(code(e), "DependencyViolation");
     assert_eq!(
         seen.association().unwrap().public_dns_name("us-east-1"),
         "",
