@@ -80,10 +80,7 @@ pub(crate) struct NewSubnet<'a> {
 
 /// (The creation time is the statement's, not the transaction's: the default VPC's
 /// subnets list in zone order.)
-pub(crate) async fn insert(
-    tx: &mut Transaction<'_, Postgres>,
-    new: &NewSubnet<'_>,
-) -> Result<Subnet> {
+pub(crate) async fn insert(conn: &mut sqlx::PgConnection, new: &NewSubnet<'_>) -> Result<Subnet> {
     Ok(sqlx::query_as::<_, Subnet>(&format!(
         "INSERT INTO network.subnets
              (subnet_id, account_id, vpc_id, cidr, zone, map_public_ip_on_launch, default_for_az,
@@ -96,7 +93,7 @@ pub(crate) async fn insert(
     .bind(new.block.to_string())
     .bind(new.zone)
     .bind(new.default_for_az)
-    .fetch_one(&mut **tx)
+    .fetch_one(conn)
     .await?)
 }
 

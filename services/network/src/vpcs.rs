@@ -191,13 +191,22 @@ pub async fn lock(
     account_id: &str,
     vpc_id: &str,
 ) -> Result<Vpc> {
+    lock_conn(tx, account_id, vpc_id).await
+}
+
+/// [`lock`] on a connection whose transaction the caller runs (compute's launches).
+pub(crate) async fn lock_conn(
+    conn: &mut sqlx::PgConnection,
+    account_id: &str,
+    vpc_id: &str,
+) -> Result<Vpc> {
     VpcId::parse(vpc_id)?;
     sqlx::query_as::<_, Vpc>(&format!(
         "SELECT {COLUMNS} FROM network.vpcs WHERE vpc_id = $1 AND account_id = $2 FOR NO KEY UPDATE"
     ))
     .bind(vpc_id)
     .bind(account_id)
-    .fetch_optional(&mut **tx)
+    .fetch_optional(conn)
     .await?
     .ok_or_else(|| not_found(vpc_id))
 }
@@ -362,6 +371,48 @@ pub async fn create_default(network: &Network, caller: &Principal) -> Result<Vpc
     let vpc = make_default(&mut tx, &network.config.zones, account_id, None).await?;
     tx.commit().await?;
     Ok(vpc)
+}
+
+/// A default subnet of the default VPC `vpc_id` for `zone`, made when a launch lands in a
+/// zone the VPC has none for (hosts may join zones after the VPC was made): the first free
+/// /20 of 172.31.0.0/16. The caller holds the VPC's lock. `None` when all sixteen are taken.
+pub(crate) async fn add_default_subnet(
+    conn: &mut sqlx::PgConnection,
+    account_id: &str,
+    vpc_id: &str,
+    zone: &str,
+) -> Result<Option<subnets::Subnet>> {
+    let block = parse_block(DEFAULT_VPC_CIDR)?;
+    let taken: Vec<String> =
+        sqlx::query_scalar("SELECT cidr::text FROM network.subnets WHERE vpc_id = $1")
+            .bind(vpc_id)
+            .fetch_all(&mut *conn)
+            .await?;
+    let taken = taken
+        .iter()
+        .map(|text| parse_block(text))
+        .collect::<Result<Vec<_>>>()?;
+    let free = (0..)
+        .map_while(|n| block.nth_sub_block(DEFAULT_SUBNET_PREFIX, n))
+        .find(|candidate| !taken.iter().any(|t| t.overlaps(candidate)));
+    let Some(free) = free else {
+        return Ok(None);
+    };
+    let subnet_id = SubnetId::generate();
+    let subnet = subnets::insert(
+        conn,
+        &subnets::NewSubnet {
+            subnet_id: subnet_id.as_str(),
+            account_id,
+            vpc_id,
+            block: free,
+            zone,
+            default_for_az: true,
+        },
+    )
+    .await?;
+    tracing::info!(%account_id, %vpc_id, %zone, subnet_id = %subnet_id, "default subnet added for a new zone");
+    Ok(Some(subnet))
 }
 
 /// The default VPC and everything AWS gives it.

@@ -451,3 +451,41 @@ async fn instances_primary_interfaces_attach_detach_release() {
     assert_eq!(code(e), "InvalidParameterCombination");
     tx.rollback().await.unwrap();
 }
+
+/// A host in a zone the default VPC has no subnet for (it joined after the VPC was made):
+/// the launch gets a default subnet there, the next free /20, made once.
+#[tokio::test]
+async fn launches_in_a_new_zone_get_a_default_subnet() {
+    let pool = kumo_catalog::testing::fresh_database().await.unwrap();
+    let network = Network::new(pool, Default::default());
+    let alice = principal("555555555555");
+    vpcs::ensure_default(&network, &alice.account_id)
+        .await
+        .unwrap();
+    let request = LaunchRequest::default();
+    let mut addresses = Vec::new();
+    for _ in 0..2 {
+        let mut tx = network.pool.begin().await.unwrap();
+        let primary = enis::instances::launch_primary(
+            &network,
+            &mut tx,
+            &alice,
+            &request,
+            InstanceId::generate().as_str(),
+            "us-east-1c",
+        )
+        .await
+        .unwrap();
+        tx.commit().await.unwrap();
+        addresses.push(primary.private_ip_address);
+    }
+    assert_eq!(addresses, ["172.31.16.4", "172.31.16.5"]);
+    let zone_subnets: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM network.subnets WHERE account_id = $1 AND zone = 'us-east-1c' AND default_for_az",
+    )
+    .bind(&alice.account_id)
+    .fetch_one(&network.pool)
+    .await
+    .unwrap();
+    assert_eq!(zone_subnets, 1);
+}

@@ -69,20 +69,45 @@ async fn default_subnet(
     zone: &str,
 ) -> Result<SubnetRow> {
     let vpc_id = default_vpc(&mut *conn, account_id).await?;
-    sqlx::query_as::<_, SubnetRow>(
+    if let Some(subnet) = zone_subnet(&mut *conn, &vpc_id, zone).await? {
+        return Ok(subnet);
+    }
+    // A zone the default VPC has no subnet for yet (a host joined a new zone): under the
+    // VPC's lock, look again, else give the zone a default subnet, as AWS has one per zone.
+    crate::vpcs::lock_conn(&mut *conn, account_id, &vpc_id).await?;
+    if let Some(subnet) = zone_subnet(&mut *conn, &vpc_id, zone).await? {
+        return Ok(subnet);
+    }
+    if crate::vpcs::add_default_subnet(&mut *conn, account_id, &vpc_id, zone)
+        .await?
+        .is_some()
+    {
+        if let Some(subnet) = zone_subnet(&mut *conn, &vpc_id, zone).await? {
+            return Ok(subnet);
+        }
+    }
+    Err(NetworkError::Invalid(
+        "MissingInput",
+        format!(
+            "No subnets found for the default VPC '{vpc_id}' in {zone}. Please specify a subnet."
+        ),
+    ))
+}
+
+/// The VPC's subnet for `zone` (its default one first), locked.
+async fn zone_subnet(
+    conn: &mut PgConnection,
+    vpc_id: &str,
+    zone: &str,
+) -> Result<Option<SubnetRow>> {
+    Ok(sqlx::query_as::<_, SubnetRow>(
         "SELECT subnet_id, vpc_id, cidr::text AS cidr, zone FROM network.subnets
          WHERE vpc_id = $1 AND zone = $2 ORDER BY default_for_az DESC, created_at, subnet_id LIMIT 1 FOR NO KEY UPDATE",
     )
-    .bind(&vpc_id)
+    .bind(vpc_id)
     .bind(zone)
     .fetch_optional(&mut *conn)
-    .await?
-    .ok_or_else(|| {
-        NetworkError::Invalid(
-            "MissingInput",
-            format!("No subnets found for the default VPC '{vpc_id}' in {zone}. Please specify a subnet."),
-        )
-    })
+    .await?)
 }
 
 /// Group names of the default VPC as ids (`InvalidGroup.NotFound` for an unknown name).
