@@ -61,6 +61,14 @@ impl JsonError {
             "internal error; the request id identifies it in the logs",
         )
     }
+    /// The catalog cannot answer now (503; clients retry).
+    pub fn catalog_unavailable() -> Self {
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "ServiceUnavailable",
+            "the catalog is unavailable; retry shortly",
+        )
+    }
 }
 
 impl IntoResponse for JsonError {
@@ -150,6 +158,15 @@ impl AwsError {
             StatusCode::INTERNAL_SERVER_ERROR,
             "InternalFailure",
             "The request processing has failed because of an unknown error.",
+        )
+    }
+
+    /// EC2's code for a temporary server-side failure (503; botocore retries it).
+    pub fn ec2_unavailable() -> Self {
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Unavailable",
+            "The server is overloaded and can't handle the request.",
         )
     }
 

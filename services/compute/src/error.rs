@@ -86,11 +86,7 @@ impl ComputeError {
             }
             ComputeError::Database(e) if kumo_catalog::is_unavailable(e) => {
                 tracing::debug!(error = %e, "catalog unavailable");
-                JsonError::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "ServiceUnavailable",
-                    "the catalog is unavailable; retry shortly",
-                )
+                JsonError::catalog_unavailable()
             }
             ComputeError::Internal(_) | ComputeError::Database(_) => {
                 tracing::error!(error = %self, "compute internal error");
@@ -134,20 +130,12 @@ impl ComputeError {
             ),
             ComputeError::Unavailable(m) => {
                 tracing::warn!(error = %m, "compute: a dependency is unavailable");
-                AwsError::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "Unavailable",
-                    "The server is overloaded and can't handle the request.",
-                )
+                AwsError::ec2_unavailable()
             }
             // EC2's code for a temporary server-side failure (botocore retries any 503).
             ComputeError::Database(e) if kumo_catalog::is_unavailable(e) => {
                 tracing::debug!(error = %e, "catalog unavailable");
-                AwsError::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "Unavailable",
-                    "The server is overloaded and can't handle the request.",
-                )
+                AwsError::ec2_unavailable()
             }
             ComputeError::Internal(_) | ComputeError::Database(_) => {
                 tracing::error!(error = %self, "compute internal error");

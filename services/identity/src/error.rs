@@ -56,11 +56,7 @@ impl IdentityError {
             IdentityError::Forbidden(m) => JsonError::forbidden(m.clone()),
             IdentityError::Database(e) if kumo_catalog::is_unavailable(e) => {
                 tracing::debug!(error = %e, "catalog unavailable");
-                JsonError::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "ServiceUnavailable",
-                    "the catalog is unavailable; retry shortly",
-                )
+                JsonError::catalog_unavailable()
             }
             IdentityError::WrongMasterKey
             | IdentityError::Crypto(_)

@@ -66,11 +66,7 @@ impl NetworkError {
             }
             NetworkError::Database(e) if kumo_catalog::is_unavailable(e) => {
                 tracing::debug!(error = %e, "catalog unavailable");
-                JsonError::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "ServiceUnavailable",
-                    "the catalog is unavailable; retry shortly",
-                )
+                JsonError::catalog_unavailable()
             }
             NetworkError::Internal(_) | NetworkError::Database(_) => {
                 tracing::error!(error = %self, "network internal error");
@@ -106,11 +102,7 @@ impl NetworkError {
             ),
             NetworkError::Database(e) if kumo_catalog::is_unavailable(e) => {
                 tracing::debug!(error = %e, "catalog unavailable");
-                AwsError::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "Unavailable",
-                    "The server is overloaded and can't handle the request.",
-                )
+                AwsError::ec2_unavailable()
             }
             NetworkError::Internal(_) | NetworkError::Database(_) => {
                 tracing::error!(error = %self, "network internal error");
