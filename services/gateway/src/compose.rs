@@ -362,7 +362,14 @@ impl InstanceNetworking for NetworkInterfaces {
 /// with the same id and range, and each live instance gets a primary interface holding
 /// the address and MAC it has.
 pub async fn adopt_pre_vpc_networks(compute: &Compute, network: &Network) -> anyhow::Result<()> {
-    for subnet in kumo_compute::network::pre_vpc_subnets(&compute.pool).await? {
+    // Every start runs this: ask first what is left, then touch only that.
+    let subnets = kumo_compute::network::pre_vpc_subnets(&compute.pool).await?;
+    let accounts: Vec<String> = subnets.iter().map(|s| s.account_id.clone()).collect();
+    let without_vpc = kumo_network::vpcs::without_default(&network.pool, &accounts).await?;
+    for subnet in subnets
+        .iter()
+        .filter(|s| without_vpc.contains(&s.account_id))
+    {
         kumo_network::vpcs::ensure_default_with_subnet(
             network,
             &subnet.account_id,
@@ -371,7 +378,13 @@ pub async fn adopt_pre_vpc_networks(compute: &Compute, network: &Network) -> any
         .await?;
     }
     let mut adopted = 0;
-    for instance in kumo_compute::network::pre_vpc_instances(&compute.pool).await? {
+    let instances = kumo_compute::network::pre_vpc_instances(&compute.pool).await?;
+    let ids: Vec<String> = instances.iter().map(|i| i.instance_id.clone()).collect();
+    let without_interface = eni_instances::without_primary(&network.pool, &ids).await?;
+    for instance in instances
+        .iter()
+        .filter(|i| without_interface.contains(&i.instance_id))
+    {
         let mut tx = network.pool.begin().await?;
         let result = eni_instances::adopt_primary(
             &mut tx,

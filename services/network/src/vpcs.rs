@@ -373,6 +373,22 @@ pub async fn create_default(network: &Network, caller: &Principal) -> Result<Vpc
     Ok(vpc)
 }
 
+/// Of these accounts, the ones whose default VPC has never been made (one query, so a
+/// start-up adopts only what is left to adopt).
+pub async fn without_default(
+    pool: &sqlx::PgPool,
+    account_ids: &[String],
+) -> Result<std::collections::HashSet<String>> {
+    let missing: Vec<String> = sqlx::query_scalar(
+        "SELECT id FROM unnest($1::text[]) AS id
+         WHERE NOT EXISTS (SELECT 1 FROM network.default_vpcs_made WHERE account_id = id)",
+    )
+    .bind(account_ids)
+    .fetch_all(pool)
+    .await?;
+    Ok(missing.into_iter().collect())
+}
+
 /// A default subnet of the default VPC `vpc_id` for `zone`, made when a launch lands in a
 /// zone the VPC has none for (hosts may join zones after the VPC was made): the first free
 /// /20 of 172.31.0.0/16. The caller holds the VPC's lock. `None` when all sixteen are taken.

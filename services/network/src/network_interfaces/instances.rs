@@ -272,6 +272,23 @@ pub async fn launch_primary(
     .ok_or_else(|| NetworkError::Internal("the new interface vanished".into()))
 }
 
+/// Of these instances, the ones with no primary interface yet (one query, so a start-up
+/// adopts only what is left to adopt).
+pub async fn without_primary(
+    pool: &sqlx::PgPool,
+    instance_ids: &[String],
+) -> Result<std::collections::HashSet<String>> {
+    let missing: Vec<String> = sqlx::query_scalar(
+        "SELECT id FROM unnest($1::text[]) AS id
+         WHERE NOT EXISTS (SELECT 1 FROM network.network_interfaces
+                           WHERE instance_id = id AND device_index = 0)",
+    )
+    .bind(instance_ids)
+    .fetch_all(pool)
+    .await?;
+    Ok(missing.into_iter().collect())
+}
+
 /// An instance that existed before VPCs: give it a primary interface holding the address
 /// and MAC it already has, in `subnet_id`. Does nothing when it has one. Idempotent.
 pub async fn adopt_primary(
