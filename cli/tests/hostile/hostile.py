@@ -877,8 +877,8 @@ def sweep(creds, service, action_bodies):
     return len(jobs), bad, worst
 
 
-def ec2_actions():
-    text = open(os.path.join(repo_root, "services/compute/src/ec2/mod.rs")).read()
+def ec2_actions(service="compute"):
+    text = open(os.path.join(repo_root, f"services/{service}/src/ec2/mod.rs")).read()
     block = text.split("pub const ACTIONS", 1)[1].split("];", 1)[0]
     return re.findall(r'\("([A-Za-z]+)",', block)
 
@@ -892,6 +892,31 @@ def sweep_ec2_every_string_parameter():
     bodies = [(a, sweep_bodies(model, a)) for a in actions]
     n, bad, worst = sweep(C["admin"], "ec2", bodies)
     expect(not bad, f"{len(bad)} of {n} answered 5xx or leaked:\n       " + "\n       ".join(bad[:15]))
+    status, _ = healthz()
+    expect(status == 200, "/healthz after the sweep")
+    return f"{len(actions)} actions, {n} requests, slowest {worst * 1000:.0f} ms"
+
+
+@check
+def sweep_ec2_networking_every_string_parameter():
+    """The network service's EC2 actions (VPCs, subnets, gateways, route tables, security
+    groups, interfaces, addresses): every string parameter (the first 12 of each action)
+    with NUL, a control character, invalid UTF-8 and 100 KB; then 10,000-item lists."""
+    session = botocore.session.get_session()
+    model = session.get_service_model("ec2")
+    actions = ec2_actions("network")
+    expect(len(actions) >= 40, f"network EC2 actions found: {actions}")
+    bodies = [(a, sweep_bodies(model, a, limit=12)) for a in actions]
+    n, bad, worst = sweep(C["admin"], "ec2", bodies)
+    expect(not bad, f"{len(bad)} of {n} answered 5xx or leaked:\n       " + "\n       ".join(bad[:15]))
+    many = [(f"VpcId.{i}", f"vpc-{i:08x}") for i in range(1, 10_001)]
+    expect_4xx(query(C["admin"], "DescribeVpcs", many), "DescribeVpcs with 10,000 ids")
+    values = [("Filter.1.Name", "group-name")] + [(f"Filter.1.Value.{i}", "x") for i in range(1, 10_001)]
+    expect_4xx(query(C["admin"], "DescribeSecurityGroups", values), "a filter with 10,000 values")
+    permissions = [("GroupId", "sg-00000000"), ("IpPermissions.1.IpProtocol", "tcp"),
+                   ("IpPermissions.1.FromPort", "1"), ("IpPermissions.1.ToPort", "2")]
+    permissions += [(f"IpPermissions.1.IpRanges.{i}.CidrIp", "10.0.0.0/8") for i in range(1, 10_001)]
+    expect_4xx(query(C["admin"], "AuthorizeSecurityGroupIngress", permissions), "10,000 IP ranges")
     status, _ = healthz()
     expect(status == 200, "/healthz after the sweep")
     return f"{len(actions)} actions, {n} requests, slowest {worst * 1000:.0f} ms"
