@@ -8,6 +8,11 @@ export KUMO_AWS_CLI="$PWD/.venv/bin/aws"
 export KUMO_PYTHON="$PWD/.venv/bin/python"
 export PATH="$PWD/.venv/bin:$PATH"
 export KUMO_IMAGE_DIR="$PWD/target/kumo-images"
+# A clean CI build gains nothing from incremental data, which would double target/'s size.
+if [ -n "${CI:-}" ]; then
+    export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
+fi
+echo "== disk free for the build and the tests: $(df -h --output=avail . | tail -1 | tr -d ' ')"
 
 echo "== cargo fmt --check"
 cargo fmt --all --check

@@ -596,6 +596,19 @@ fn aws_cli_s3_against_kumo_up() {
     // 1 GiB through the gateway: resident memory must stay flat, up and down.
     let token = up.operator_token();
     let before = up.print_nodes(&token, "before the 1 GiB upload");
+    // The source file and three replicas need about 4 GiB: say what there was if it fails.
+    let df = Command::new("df")
+        .args(["-h", "--output=avail"])
+        .arg(&work)
+        .output();
+    if let Ok(df) = df {
+        println!(
+            "disk free: {}",
+            String::from_utf8_lossy(&df.stdout)
+                .trim()
+                .replace('\n', " ")
+        );
+    }
     let huge = work.join("huge.bin");
     let size = 1024 * MIB;
     let started = Instant::now();

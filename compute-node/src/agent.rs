@@ -261,6 +261,7 @@ impl Agent {
         let request = SyncRequest {
             capacity: capacity(&shared.config),
             instances: observed,
+            network: Default::default(),
         };
         let response: SyncResponse = shared
             .http
@@ -393,6 +394,7 @@ async fn enrol(http: &reqwest::Client, config: &AgentConfig) -> Result<NodeCrede
         zone: config.zone.clone(),
         address: config.address.clone(),
         capacity: capacity(config),
+        network: Default::default(),
     };
     let url = format!("{}/v1/agent/enrol", config.control_plane);
     let enrolled: EnrolResponse = kumo_agent_kit::enrol(http, &url, &request)

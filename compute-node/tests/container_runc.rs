@@ -99,6 +99,8 @@ fn instance_id() -> String {
 
 fn attachment(bridge: &str, subnet: u8, host: u8) -> NetworkAttachment {
     NetworkAttachment {
+        network_interface_id: String::new(),
+        vpc_id: String::new(),
         subnet_id: format!("subnet-{subnet}"),
         bridge: bridge.to_string(),
         ip: Ipv4Addr::new(10, subnet, 0, host),

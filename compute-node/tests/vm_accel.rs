@@ -69,6 +69,8 @@ fn spec(id: &str, image: ImageSource) -> InstanceSpec {
         memory_mib: 512,
         image,
         network: NetworkAttachment {
+            network_interface_id: String::new(),
+            vpc_id: String::new(),
             subnet_id: "subnet-1".to_string(),
             bridge: "kb-1".to_string(),
             ip,

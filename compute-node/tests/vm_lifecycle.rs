@@ -69,6 +69,8 @@ fn spec(id: &str, kernel: &Path, initramfs: &Path) -> InstanceSpec {
             rootfs: None,
         },
         network: NetworkAttachment {
+            network_interface_id: String::new(),
+            vpc_id: String::new(),
             subnet_id: "subnet-test".to_string(),
             bridge: "kb-test".to_string(),
             ip,

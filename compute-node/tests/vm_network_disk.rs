@@ -166,6 +166,8 @@ async fn vm_with_tap_and_disk_overlay() {
             rootfs: None,
         },
         network: NetworkAttachment {
+            network_interface_id: String::new(),
+            vpc_id: String::new(),
             subnet_id: "subnet-test".to_string(),
             bridge: "kb-test".to_string(),
             ip,

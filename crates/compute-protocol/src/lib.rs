@@ -11,6 +11,9 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
+pub mod network;
+pub use network::{HostNetworkReport, HostNetworkSettings, HostNetworkSpec};
+
 /// Header that carries a node's credential (`<host_id>:<secret>`).
 pub const NODE_TOKEN_HEADER: &str = "x-kumo-node-token";
 
@@ -88,15 +91,22 @@ pub struct ImageSource {
     pub rootfs: Option<PathBuf>,
 }
 
-/// An instance's place on its subnet. One Linux bridge per subnet per host.
+/// An instance's primary interface (device index 0): the VPC bridge its veth or tap goes
+/// on, and what the instance configures. The VPC itself is in [`network::VpcSpec`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NetworkAttachment {
+    /// `eni-…`.
+    #[serde(default)]
+    pub network_interface_id: String,
+    /// `vpc-…`.
+    #[serde(default)]
+    pub vpc_id: String,
     pub subnet_id: String,
-    /// Host bridge name (≤ 15 characters), e.g. `kb-1a2b3c4d`.
+    /// The VPC's host bridge (≤ 15 characters), e.g. `kb-1a2b3c4d5e6f`.
     pub bridge: String,
     pub ip: Ipv4Addr,
     pub prefix_len: u8,
-    /// The subnet's gateway; the host's address on the bridge.
+    /// The subnet's gateway (held by the VPC's router namespace on every host).
     pub gateway: Ipv4Addr,
     /// `02:…` locally administered MAC.
     pub mac: String,
@@ -170,6 +180,8 @@ pub struct EnrolRequest {
     /// Where the control plane can reach the agent (informational for now).
     pub address: String,
     pub capacity: HostCapacity,
+    #[serde(default)]
+    pub network: HostNetworkReport,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -183,6 +195,8 @@ pub struct EnrolResponse {
 pub struct SyncRequest {
     pub capacity: HostCapacity,
     pub instances: Vec<ObservedInstance>,
+    #[serde(default)]
+    pub network: HostNetworkReport,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -163,6 +163,8 @@ pub fn attachment(primary: &InstanceInterface) -> Result<NetworkAttachment> {
         ))
     };
     Ok(NetworkAttachment {
+        network_interface_id: String::new(),
+        vpc_id: String::new(),
         subnet_id: primary.subnet_id.clone(),
         bridge: bridge_name(&primary.subnet_id),
         ip: primary
