@@ -20,6 +20,7 @@
 use std::net::Ipv4Addr;
 
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 
 /// `GET /v1/agent/network` answer.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -161,4 +162,50 @@ pub enum RuleProtocol {
     Icmp,
     /// Another IP protocol number (ports do not apply).
     Number(u8),
+}
+
+/// Names of a VPC's devices on a host (each ≤ 15 characters, as Linux requires), all from
+/// one hash of the VPC id so that every host names them alike.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VpcLinkNames {
+    /// The VPC's bridge: `kb-` + 12 hex digits.
+    pub bridge: String,
+    /// Its VXLAN device: `kx-…`.
+    pub vxlan: String,
+    /// The bridge's port towards the router namespace: `kg-…` (its peer there is `gw`).
+    pub gateway_port: String,
+    /// The host end of the router namespace's link to the uplink side: `kr-…` (its peer
+    /// there is `up`).
+    pub transit: String,
+}
+
+impl VpcLinkNames {
+    pub fn for_vpc(vpc_id: &str) -> Self {
+        let hash = short_hash(vpc_id);
+        Self {
+            bridge: format!("kb-{hash}"),
+            vxlan: format!("kx-{hash}"),
+            gateway_port: format!("kg-{hash}"),
+            transit: format!("kr-{hash}"),
+        }
+    }
+}
+
+/// The router namespace of a VPC on a host: `kumo-r-` + 12 hex digits of the pair, so that
+/// agents sharing a machine (tests) never share one.
+pub fn router_netns(host_id: &str, vpc_id: &str) -> String {
+    format!("kumo-r-{}", short_hash(&format!("{host_id}/{vpc_id}")))
+}
+
+/// The router namespace's end of the bridge link, holding the gateways.
+pub const ROUTER_GATEWAY_LINK: &str = "gw";
+/// The router namespace's end of the transit link towards the host.
+pub const ROUTER_TRANSIT_LINK: &str = "up";
+
+fn short_hash(text: &str) -> String {
+    Sha256::digest(text.as_bytes())
+        .iter()
+        .take(6)
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
