@@ -17,8 +17,9 @@ use base64::Engine;
 use kumo_common::fs::write_private;
 use kumo_common::host::hostname;
 use kumo_compute_protocol::{
-    ConsoleUpload, DesiredState, EnrolRequest, EnrolResponse, HostCapacity, InstanceKind,
-    InstanceSpec, ObservedInstance, ObservedState, SyncRequest, SyncResponse, NODE_TOKEN_HEADER,
+    ConsoleUpload, DesiredState, EnrolRequest, EnrolResponse, HostCapacity, HostNetworkReport,
+    InstanceKind, InstanceSpec, ObservedInstance, ObservedState, SyncRequest, SyncResponse,
+    NODE_TOKEN_HEADER,
 };
 use serde::{Deserialize, Serialize};
 
@@ -49,6 +50,10 @@ pub struct AgentConfig {
     /// Do the host networking (bridges, isolation rules, metadata listeners) inside this
     /// named network namespace instead of the current one (tests).
     pub host_netns: Option<String>,
+    /// The VXLAN tunnel endpoint this host reports (`--vtep-address`).
+    pub vtep_address: Option<std::net::Ipv4Addr>,
+    /// The uplink interface this host reports (`--uplink`).
+    pub uplink: Option<String>,
 }
 
 impl AgentConfig {
@@ -67,6 +72,8 @@ impl AgentConfig {
             sync_interval: Duration::from_secs(1),
             stop_grace: Duration::from_secs(10),
             host_netns: None,
+            vtep_address: None,
+            uplink: None,
         }
     }
 }
@@ -261,7 +268,7 @@ impl Agent {
         let request = SyncRequest {
             capacity: capacity(&shared.config),
             instances: observed,
-            network: Default::default(),
+            network: network_report(&shared.config),
         };
         let response: SyncResponse = shared
             .http
@@ -394,7 +401,7 @@ async fn enrol(http: &reqwest::Client, config: &AgentConfig) -> Result<NodeCrede
         zone: config.zone.clone(),
         address: config.address.clone(),
         capacity: capacity(config),
-        network: Default::default(),
+        network: network_report(config),
     };
     let url = format!("{}/v1/agent/enrol", config.control_plane);
     let enrolled: EnrolResponse = kumo_agent_kit::enrol(http, &url, &request)
@@ -412,6 +419,14 @@ async fn enrol(http: &reqwest::Client, config: &AgentConfig) -> Result<NodeCrede
     )?;
     tracing::info!(host_id = %credential.host_id, "enrolled with the control plane");
     Ok(credential)
+}
+
+/// The underlay this host says it has (the operator's settings, where made, win).
+pub fn network_report(config: &AgentConfig) -> HostNetworkReport {
+    HostNetworkReport {
+        vtep_address: config.vtep_address,
+        uplink: config.uplink.clone(),
+    }
 }
 
 /// What this host offers.

@@ -37,6 +37,18 @@ pub struct AgentArgs {
     /// Address the control plane can reach this host at (informational).
     #[arg(long, default_value = "")]
     pub address: String,
+    /// Do the host networking (bridges, VXLANs, router namespaces, nftables) inside this
+    /// named network namespace instead of the current one (tests run several agents on
+    /// one machine this way).
+    #[arg(long)]
+    pub host_netns: Option<String>,
+    /// This host's VXLAN tunnel endpoint address (reported to the control plane; the
+    /// operator's setting wins). Without one, VPCs do not reach other hosts.
+    #[arg(long)]
+    pub vtep_address: Option<std::net::Ipv4Addr>,
+    /// The interface elastic IPs are answered on (proxy ARP) and public traffic leaves by.
+    #[arg(long)]
+    pub uplink: Option<String>,
 }
 
 impl AgentArgs {
@@ -52,6 +64,9 @@ impl AgentArgs {
         config.vcpus = self.vcpus;
         config.memory_mib = self.memory_mib;
         config.address = self.address;
+        config.host_netns = self.host_netns;
+        config.vtep_address = self.vtep_address;
+        config.uplink = self.uplink;
         config
     }
 }
