@@ -31,7 +31,7 @@ if [ ${#missing[@]} -gt 0 ]; then
     apt_install "${missing[@]}"
 fi
 
-# Compute: QEMU (bookworm-backports), runc, iproute2, nftables, busybox; then the default images.
+# Compute: QEMU (bookworm-backports), runc, iproute2, nftables, busybox, dnsmasq; then the default images.
 deploy/install-compute-deps.sh
 deploy/build-images.sh "${KUMO_IMAGE_DIR:-target/kumo-images}"
 

@@ -6,6 +6,8 @@
 //! - [`container`]: OCI containers run by runc (crun selectable), cgroup limits from the
 //!   instance type.
 //! - [`network`]: a Linux bridge per subnet, veth (containers) or tap (VMs) per instance.
+//! - [`dns`]: DHCP and DNS for each VPC (one dnsmasq per router namespace).
+//! - [`firewall`]: security groups (nftables, one atomic transaction) and anti-spoofing.
 //! - [`metadata`]: the EC2-compatible instance metadata service at 169.254.169.254.
 //! - [`agent`]: enrolment, the sync loop, re-adoption after a restart.
 //!
@@ -15,8 +17,11 @@
 pub mod agent;
 pub mod args;
 pub mod container;
+pub mod dns;
 pub mod error;
+pub mod firewall;
 pub mod metadata;
+pub mod netns;
 pub mod network;
 pub mod vm;
 
