@@ -40,6 +40,10 @@ pub struct NetworkRequest {
     /// Whether the primary interface goes with the instance (default true).
     #[serde(default)]
     pub delete_on_termination: Option<bool>,
+    /// Whether the primary interface gets a public address from the zone's pool while the
+    /// instance runs (not an elastic IP); the subnet's `mapPublicIpOnLaunch` when absent.
+    #[serde(default)]
+    pub associate_public_ip_address: Option<bool>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
@@ -48,14 +52,15 @@ pub struct SecurityGroupRef {
     pub group_name: String,
 }
 
-/// An elastic IP associated with one of an interface's private addresses.
+/// A public address mapped to one of an interface's private addresses: an elastic IP, or
+/// the launch-time public address of an instance launched with one.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct PublicAddress {
     pub private_ip_address: String,
     pub public_ip: String,
     /// Empty when the VPC gives no public DNS names.
     pub public_dns_name: String,
-    /// The account that owns the elastic IP.
+    /// The account that owns the elastic IP; `amazon` for a launch-time public address.
     pub ip_owner_id: String,
 }
 
@@ -131,6 +136,16 @@ pub trait InstanceNetworking: Send + Sync {
     /// The instance ended: delete its delete-on-termination interfaces (their addresses
     /// are free again) and detach the others. Idempotent.
     async fn release(&self, tx: &mut Transaction<'_, Postgres>, instance_id: &str) -> Result<()>;
+
+    /// The instance is to run (`true`, a start) or not (`false`, a stop or termination
+    /// asked): its launch-time public address is given (again) or goes back to the pool.
+    /// Idempotent; in the state change's transaction.
+    async fn set_running(
+        &self,
+        tx: &mut Transaction<'_, Postgres>,
+        instance_id: &str,
+        running: bool,
+    ) -> Result<()>;
 
     /// Change the caller's instance's primary interface.
     async fn modify_primary(

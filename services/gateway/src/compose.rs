@@ -190,6 +190,7 @@ fn launch_request(request: &NetworkRequest) -> LaunchRequest {
         secondary_count: request.secondary_private_ip_address_count,
         description: request.description.clone(),
         delete_on_termination: request.delete_on_termination,
+        associate_public_ip: request.associate_public_ip_address,
     }
 }
 
@@ -295,6 +296,17 @@ impl InstanceNetworking for NetworkInterfaces {
         instance_id: &str,
     ) -> Result<(), ComputeError> {
         eni_instances::release_instance(tx, instance_id)
+            .await
+            .map_err(network_error)
+    }
+
+    async fn set_running(
+        &self,
+        tx: &mut Transaction<'_, Postgres>,
+        instance_id: &str,
+        running: bool,
+    ) -> Result<(), ComputeError> {
+        kumo_network::addresses::launch::set_instance_running(tx, instance_id, running)
             .await
             .map_err(network_error)
     }

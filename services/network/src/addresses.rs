@@ -5,6 +5,7 @@
 //! current attachment. This is the control plane; agents NAT what it stores.
 
 pub mod api;
+pub mod launch;
 pub mod pools;
 
 use std::collections::BTreeMap;
@@ -14,7 +15,7 @@ use chrono::{DateTime, Utc};
 use kumo_auth::Principal;
 use kumo_common::ids::{AllocationId, AssociationId, InstanceId, NetworkInterfaceId};
 use serde::{Deserialize, Serialize};
-use sqlx::{PgConnection, Postgres, Transaction};
+use sqlx::PgConnection;
 
 use crate::error::{NetworkError, Result};
 use crate::network_interfaces::addresses::parse_ip;
@@ -46,14 +47,16 @@ pub struct Address {
     pub tags: Tags,
 }
 
-/// An elastic IP as the interface it is associated with shows it.
+/// A public address (an elastic IP, or a launch-time one) as the interface it maps to
+/// shows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct AddressAssociation {
     pub private_ip_address: String,
     pub public_ip: String,
-    pub allocation_id: String,
-    pub association_id: String,
-    /// The account that owns the elastic IP.
+    /// The elastic IP's; none for a launch-time public address.
+    pub allocation_id: Option<String>,
+    pub association_id: Option<String>,
+    /// The account that owns the elastic IP; `amazon` for a launch-time public address.
     pub ip_owner_id: String,
     /// Whether the VPC gives public DNS names (`enableDnsHostnames`).
     pub dns_hostnames: bool,
@@ -112,9 +115,9 @@ fn association_not_found(id: &str) -> NetworkError {
 
 /// Allocations and pool changes take this lock: one at a time, so the lowest free address
 /// and the per-account count are read and used without a race.
-pub(crate) async fn lock_allocations(tx: &mut Transaction<'_, Postgres>) -> Result<()> {
+pub(crate) async fn lock_allocations(conn: &mut PgConnection) -> Result<()> {
     sqlx::query("SELECT pg_advisory_xact_lock(hashtext('network.addresses'))")
-        .execute(&mut **tx)
+        .execute(&mut *conn)
         .await?;
     Ok(())
 }
@@ -124,6 +127,34 @@ const SELECT: &str = "SELECT a.allocation_id, a.account_id, host(a.public_ip) AS
         i.instance_id, i.subnet_id, a.created_at
     FROM network.addresses a
     LEFT JOIN network.network_interfaces i ON i.network_interface_id = a.network_interface_id";
+
+/// The lowest address of the pools (of `zone`, or of any zone) that neither an elastic
+/// IP nor a launch-time public address holds: (pool, address). Callers hold
+/// [`lock_allocations`].
+pub(crate) async fn lowest_free(
+    conn: &mut PgConnection,
+    zone: Option<&str>,
+) -> Result<Option<(String, String)>> {
+    // Blocks of /30 and larger keep their first and last addresses out.
+    Ok(sqlx::query_as(
+        "SELECT p.name, host(set_masklen(p.cidr::inet, 32) + g.n)
+         FROM network.address_pools p
+         CROSS JOIN LATERAL generate_series(
+             CASE WHEN masklen(p.cidr) >= 31 THEN 0 ELSE 1 END,
+             (2::bigint ^ (32 - masklen(p.cidr)))::bigint - CASE WHEN masklen(p.cidr) >= 31 THEN 1 ELSE 2 END
+         ) AS g(n)
+         WHERE ($1::text IS NULL OR p.zone = $1)
+           AND NOT EXISTS (
+             SELECT 1 FROM network.addresses a WHERE a.public_ip = set_masklen(p.cidr::inet, 32) + g.n)
+           AND NOT EXISTS (
+             SELECT 1 FROM network.launch_public_ips l WHERE l.public_ip = set_masklen(p.cidr::inet, 32) + g.n)
+         ORDER BY set_masklen(p.cidr::inet, 32) + g.n
+         LIMIT 1",
+    )
+    .bind(zone)
+    .fetch_optional(&mut *conn)
+    .await?)
+}
 
 /// AllocateAddress: the lowest free address of the pools, for the caller's account.
 pub async fn allocate(network: &Network, caller: &Principal, tags: &Tags) -> Result<Address> {
@@ -143,21 +174,7 @@ pub async fn allocate(network: &Network, caller: &Principal, tags: &Tags) -> Res
             "The maximum number of addresses has been reached.".into(),
         ));
     }
-    // Blocks of /30 and larger keep their first and last addresses out.
-    let free: Option<(String, String)> = sqlx::query_as(
-        "SELECT p.name, host(set_masklen(p.cidr::inet, 32) + g.n)
-         FROM network.address_pools p
-         CROSS JOIN LATERAL generate_series(
-             CASE WHEN masklen(p.cidr) >= 31 THEN 0 ELSE 1 END,
-             (2::bigint ^ (32 - masklen(p.cidr)))::bigint - CASE WHEN masklen(p.cidr) >= 31 THEN 1 ELSE 2 END
-         ) AS g(n)
-         WHERE NOT EXISTS (
-             SELECT 1 FROM network.addresses a WHERE a.public_ip = set_masklen(p.cidr::inet, 32) + g.n)
-         ORDER BY set_masklen(p.cidr::inet, 32) + g.n
-         LIMIT 1",
-    )
-    .fetch_optional(&mut *tx)
-    .await?;
+    let free = lowest_free(&mut tx, None).await?;
     let (pool, ip) = free.ok_or_else(|| {
         NetworkError::Conflict(
             "InsufficientAddressCapacity",
@@ -364,12 +381,18 @@ pub async fn associate(
     .bind(&private_ip)
     .execute(&mut *tx)
     .await?;
+    // The target's launch-time public address steps aside; the interface the address
+    // leaves (on reassociation) may get its own back.
+    let mut touched = vec![eni.clone()];
+    touched.extend(current.network_interface_id.clone());
+    launch::reconcile(&mut tx, &touched).await?;
     tx.commit().await?;
     tracing::info!(allocation_id = %current.allocation_id, %association_id, network_interface_id = %eni, %private_ip, "elastic IP associated");
     Ok(association_id)
 }
 
-/// DisassociateAddress, by association id or public address.
+/// DisassociateAddress, by association id or public address. The interface it leaves
+/// gets its launch-time public address back, if it was launched with one (as in AWS).
 pub async fn disassociate(
     network: &Network,
     caller: &Principal,
@@ -380,20 +403,25 @@ pub async fn disassociate(
         AssociationRef::Association(id) => ("association_id = $2", id.to_string()),
         AssociationRef::PublicIp(ip) => ("public_ip = $2::inet", ip.to_string()),
     };
-    let done: Option<String> = sqlx::query_scalar(&format!(
-        "UPDATE network.addresses
+    let mut tx = network.pool.begin().await?;
+    let done: Option<(String, String)> = sqlx::query_as(&format!(
+        "UPDATE network.addresses a
          SET association_id = NULL, network_interface_id = NULL, private_ip = NULL, associated_at = NULL
-         WHERE account_id = $1 AND {condition} AND association_id IS NOT NULL
-         RETURNING allocation_id"
+         FROM network.addresses old
+         WHERE old.allocation_id = a.allocation_id
+           AND a.account_id = $1 AND a.{condition} AND a.association_id IS NOT NULL
+         RETURNING a.allocation_id, old.network_interface_id"
     ))
     .bind(&caller.account_id)
     .bind(&value)
-    .fetch_optional(&network.pool)
+    .fetch_optional(&mut *tx)
     .await?;
-    let allocation_id = done.ok_or_else(|| match association {
+    let (allocation_id, interface) = done.ok_or_else(|| match association {
         AssociationRef::Association(id) => association_not_found(id.as_str()),
         AssociationRef::PublicIp(ip) => address_not_found(&ip.to_string()),
     })?;
+    launch::reconcile(&mut tx, &[interface]).await?;
+    tx.commit().await?;
     tracing::info!(%allocation_id, "elastic IP disassociated");
     Ok(())
 }
@@ -497,18 +525,28 @@ pub async fn get(network: &Network, caller: &Principal, id: &str) -> Result<Addr
         .ok_or_else(|| not_found(id))
 }
 
-/// The elastic IPs associated with each of the interfaces (for their `association`).
+/// The public addresses (elastic and launch-time) mapped to each of the interfaces (for
+/// their `association`), from the `network.public_mappings` view.
 pub(crate) async fn of_interfaces(
     conn: &mut PgConnection,
     interface_ids: &[String],
 ) -> Result<BTreeMap<String, Vec<AddressAssociation>>> {
-    let rows: Vec<(String, String, String, String, String, String, bool)> = sqlx::query_as(
-        "SELECT a.network_interface_id, host(a.private_ip), host(a.public_ip), a.allocation_id,
-                a.association_id, a.account_id, v.enable_dns_hostnames
-         FROM network.addresses a
-         JOIN network.network_interfaces i ON i.network_interface_id = a.network_interface_id
+    type Row = (
+        String,
+        String,
+        String,
+        Option<String>,
+        Option<String>,
+        String,
+        bool,
+    );
+    let rows: Vec<Row> = sqlx::query_as(
+        "SELECT m.network_interface_id, host(m.private_ip), host(m.public_ip), m.allocation_id,
+                m.association_id, m.ip_owner_id, v.enable_dns_hostnames
+         FROM network.public_mappings m
+         JOIN network.network_interfaces i ON i.network_interface_id = m.network_interface_id
          JOIN network.vpcs v ON v.vpc_id = i.vpc_id
-         WHERE a.network_interface_id = ANY($1) ORDER BY a.network_interface_id, a.private_ip",
+         WHERE m.network_interface_id = ANY($1) ORDER BY m.network_interface_id, m.private_ip",
     )
     .bind(interface_ids)
     .fetch_all(&mut *conn)

@@ -179,11 +179,12 @@ pub async fn detach(network: &Network, caller: &Principal, id: &str, vpc_id: &st
             format!("resource {id} is not attached to network {vpc_id}"),
         ));
     }
-    // Elastic IPs reach the VPC through its gateway: AWS keeps it while any is mapped.
+    // Public addresses (elastic or launch-time) reach the VPC through its gateway: AWS
+    // keeps it while any is mapped.
     let mapped: bool = sqlx::query_scalar(
-        "SELECT EXISTS (SELECT 1 FROM network.addresses a \
-         JOIN network.network_interfaces i ON i.network_interface_id = a.network_interface_id \
-         WHERE i.vpc_id = $1 AND a.association_id IS NOT NULL)",
+        "SELECT EXISTS (SELECT 1 FROM network.public_mappings m \
+         JOIN network.network_interfaces i ON i.network_interface_id = m.network_interface_id \
+         WHERE i.vpc_id = $1)",
     )
     .bind(vpc_id)
     .fetch_one(&mut *tx)

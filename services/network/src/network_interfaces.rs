@@ -546,12 +546,12 @@ fn filter_values(eni: &NetworkInterface, name: &str) -> Vec<String> {
         "association.allocation-id" => eni
             .associations
             .iter()
-            .map(|a| a.allocation_id.clone())
+            .filter_map(|a| a.allocation_id.clone())
             .collect(),
         "association.association-id" => eni
             .associations
             .iter()
-            .map(|a| a.association_id.clone())
+            .filter_map(|a| a.association_id.clone())
             .collect(),
         "association.ip-owner-id" => eni
             .associations

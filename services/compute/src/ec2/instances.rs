@@ -88,8 +88,6 @@ fn network_request(p: Params<'_>) -> Result<NetworkRequest> {
     if p.string(&name("NetworkInterfaceId")).is_some() {
         return Err(unsupported("Attaching an existing network interface"));
     }
-    // Public addresses come from the elastic IP pools; the flag is read (and checked) here.
-    p.bool(&name("AssociatePublicIpAddress"))?;
     Ok(NetworkRequest {
         subnet_id: p.string(&name("SubnetId")).map(str::to_string),
         security_group_ids: p.list(&name("SecurityGroupId"))?,
@@ -98,6 +96,7 @@ fn network_request(p: Params<'_>) -> Result<NetworkRequest> {
         secondary_private_ip_address_count: p.int(&name("SecondaryPrivateIpAddressCount"))?,
         description: p.string(&name("Description")).map(str::to_string),
         delete_on_termination: p.bool(&name("DeleteOnTermination"))?,
+        associate_public_ip_address: p.bool(&name("AssociatePublicIpAddress"))?,
     })
 }
 

@@ -86,6 +86,16 @@ pub async fn apply(
             .bind(cause == Cause::Request)
             .execute(&mut **tx)
             .await?;
+            // A start gives the launch-time public address back; a stop or termination
+            // asked gives it up (AWS releases it then), with the state change.
+            if change.desired != row.desired_state {
+                if let Some(networking) = &compute.networking {
+                    let running = change.desired == DesiredState::Running;
+                    networking
+                        .set_running(tx, &row.instance_id, running)
+                        .await?;
+                }
+            }
         }
         Action::Reboot => {
             sqlx::query("UPDATE compute.instances SET reboot_count = reboot_count + 1, generation = generation + 1, updated_at = now() WHERE instance_id = $1")

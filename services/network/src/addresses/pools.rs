@@ -1,6 +1,6 @@
 //! Public address pools: the IPv4 blocks the operator routes to each zone's hosts, which
-//! elastic IPs are allocated from. Operators only; pools never overlap, and a pool that
-//! still has allocated addresses cannot be deleted.
+//! elastic IPs and launch-time public addresses come from. Operators only; pools never
+//! overlap, and a pool that still has addresses in use cannot be deleted.
 
 use chrono::{DateTime, Utc};
 use kumo_auth::Principal;
@@ -20,7 +20,7 @@ pub struct AddressPool {
     pub cidr: String,
     /// Addresses the pool hands out (a block of /30 or larger keeps its first and last).
     pub size: i64,
-    /// Addresses allocated from it now.
+    /// Addresses taken from it now: elastic IPs and launch-time public addresses.
     pub allocated: i64,
     pub created_at: DateTime<Utc>,
 }
@@ -46,7 +46,8 @@ pub fn not_found(name: &str) -> NetworkError {
 const SELECT: &str = "SELECT p.name, p.zone, p.cidr::text AS cidr,
         CASE WHEN masklen(p.cidr) >= 31 THEN (2::bigint ^ (32 - masklen(p.cidr)))::bigint
              ELSE (2::bigint ^ (32 - masklen(p.cidr)))::bigint - 2 END AS size,
-        (SELECT count(*) FROM network.addresses a WHERE a.pool_name = p.name) AS allocated,
+        (SELECT count(*) FROM network.addresses a WHERE a.pool_name = p.name)
+          + (SELECT count(*) FROM network.launch_public_ips l WHERE l.pool_name = p.name) AS allocated,
         p.created_at
     FROM network.address_pools p";
 
@@ -148,6 +149,7 @@ pub async fn delete(network: &Network, caller: &Principal, name: &str) -> Result
     super::lock_allocations(&mut tx).await?;
     let allocated: Option<i64> = sqlx::query_scalar(
         "SELECT (SELECT count(*) FROM network.addresses a WHERE a.pool_name = p.name)
+              + (SELECT count(*) FROM network.launch_public_ips l WHERE l.pool_name = p.name)
          FROM network.address_pools p WHERE p.name = $1",
     )
     .bind(name)

@@ -230,8 +230,8 @@ fn write_address(xml: &mut XmlWriter, region: &str, address: &Address) {
 /// An interface's (or one of its private addresses') `association`.
 pub(super) fn write_association(xml: &mut XmlWriter, region: &str, a: &AddressAssociation) {
     xml.element("association", |xml| {
-        xml.text("allocationId", &a.allocation_id)
-            .text("associationId", &a.association_id)
+        xml.opt("allocationId", a.allocation_id.as_deref())
+            .opt("associationId", a.association_id.as_deref())
             .text("ipOwnerId", &a.ip_owner_id)
             .text("publicDnsName", &a.public_dns_name(region))
             .text("publicIp", &a.public_ip);

@@ -49,6 +49,9 @@ pub struct LaunchRequest {
     pub description: Option<String>,
     /// The primary interface goes with the instance unless asked otherwise.
     pub delete_on_termination: Option<bool>,
+    /// A launch-time public address (`AssociatePublicIpAddress`); the subnet's
+    /// `mapPublicIpOnLaunch` when absent.
+    pub associate_public_ip: Option<bool>,
 }
 
 /// The account's default VPC.
@@ -260,6 +263,19 @@ pub async fn launch_primary(
         },
     )
     .await?;
+    // The desire first, then the address it asks for (none if the zone's pools are full).
+    sqlx::query(
+        "UPDATE network.network_interfaces i
+         SET public_ip_on_launch = COALESCE($2, s.map_public_ip_on_launch),
+             public_ip_wanted = COALESCE($2, s.map_public_ip_on_launch)
+         FROM network.subnets s
+         WHERE i.network_interface_id = $1 AND s.subnet_id = i.subnet_id",
+    )
+    .bind(&id)
+    .bind(request.associate_public_ip)
+    .execute(&mut *conn)
+    .await?;
+    crate::addresses::launch::reconcile(&mut *conn, std::slice::from_ref(&id)).await?;
     interfaces_where(
         &mut *conn,
         &network.pool,
@@ -332,6 +348,7 @@ pub async fn adopt_primary(
 /// freed), the others detached. Idempotent; runs in the caller's transaction, so the
 /// instance's end and its addresses' release commit together.
 pub async fn release_instance(tx: &mut Transaction<'_, Postgres>, instance_id: &str) -> Result<()> {
+    crate::addresses::launch::set_instance_running(tx, instance_id, false).await?;
     let attached: Vec<(String, String, bool)> = sqlx::query_as(
         "SELECT network_interface_id, account_id, delete_on_termination FROM network.network_interfaces
          WHERE instance_id = $1 ORDER BY network_interface_id FOR NO KEY UPDATE",
