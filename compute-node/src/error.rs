@@ -46,3 +46,31 @@ pub async fn run(program: &str, args: &[&str]) -> Result<String> {
     }
     Ok(String::from_utf8_lossy(&output.stdout).into_owned())
 }
+
+/// Run a host command with `input` on its stdin (an `nft -f -` script); a non-zero exit
+/// becomes [`NodeError::Command`] with its stderr.
+pub async fn run_with_input(program: &str, args: &[&str], input: &str) -> Result<String> {
+    use tokio::io::AsyncWriteExt;
+    let command = || format!("{program} {}", args.join(" "));
+    let mut child = tokio::process::Command::new(program)
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .map_err(|e| NodeError::Command {
+            command: command(),
+            message: e.to_string(),
+        })?;
+    if let Some(mut stdin) = child.stdin.take() {
+        stdin.write_all(input.as_bytes()).await?;
+    }
+    let output = child.wait_with_output().await?;
+    if !output.status.success() {
+        return Err(NodeError::Command {
+            command: command(),
+            message: String::from_utf8_lossy(&output.stderr).trim().to_string(),
+        });
+    }
+    Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+}

@@ -1,8 +1,10 @@
 //! The EC2-compatible instance metadata service at `169.254.169.254:80`.
 //!
-//! One listener per bridge, bound to the bridge (`SO_BINDTODEVICE`) so a subnet only
-//! reaches its own listener. A caller is identified by (bridge, source IPv4 address)
-//! and only ever sees its own instance's data; an unknown caller gets 404.
+//! One listener per VPC bridge, bound (`SO_BINDTODEVICE`) to the device instances reach it
+//! through: the `gw` link of the VPC's router namespace (see [`crate::vpc`]), or the bridge
+//! itself in the current or a named namespace. A VPC only reaches its own listener. A
+//! caller is identified by (bridge, source IPv4 address) and only ever sees its own
+//! instance's data; an unknown caller gets 404.
 //!
 //! IMDSv1 (plain GETs) and IMDSv2 (`PUT /latest/api/token`, then GETs carrying
 //! `X-aws-ec2-metadata-token`) are both served. Tokens are bound to the caller that
@@ -49,10 +51,17 @@ struct Inner {
     instances: Mutex<HashMap<(String, Ipv4Addr), InstanceMetadata>>,
     /// IMDSv2 token → whom it was given to and until when.
     tokens: Mutex<HashMap<String, Token>>,
-    /// bridge → its listener task.
-    listeners: Mutex<HashMap<String, tokio::task::JoinHandle<()>>>,
+    /// bridge → its listener.
+    listeners: Mutex<HashMap<String, Listener>>,
     /// Held while a listener is being set up, so two callers never race to bind.
     setup: tokio::sync::Mutex<()>,
+}
+
+struct Listener {
+    task: tokio::task::JoinHandle<()>,
+    /// Where its socket is: (namespace, the namespace file's inode, device). A namespace
+    /// made anew under the same name needs a new socket.
+    place: (Option<String>, Option<u64>, String),
 }
 
 struct Token {
@@ -107,18 +116,42 @@ impl MetadataService {
     }
 
     /// Listen on `169.254.169.254:80` bound to `bridge` (which must exist and hold that
-    /// address, see [`crate::network::HostNetwork::ensure_bridge`]) unless a listener for
-    /// it is already running. The listener runs as a task on the current Tokio runtime.
+    /// address) in the service's namespace, unless a listener for it is already running.
+    /// The listener runs as a task on the current Tokio runtime.
     pub async fn ensure_listener(&self, bridge: &str) -> Result<()> {
+        let netns = self.inner.netns.clone();
+        self.ensure_listener_at(bridge, netns.as_deref(), bridge)
+            .await
+    }
+
+    /// The listener for the instances on `bridge`, opened in the named namespace `netns`
+    /// (`None`: the current one) bound to `device` there, which must hold
+    /// `169.254.169.254` (a VPC's router namespace and its `gw` link). A listener of
+    /// `bridge` elsewhere (or in an earlier namespace of the same name) is replaced.
+    pub async fn ensure_listener_at(
+        &self,
+        bridge: &str,
+        netns: Option<&str>,
+        device: &str,
+    ) -> Result<()> {
         let _setup = self.inner.setup.lock().await;
-        if let Some(task) = lock(&self.inner.listeners).get(bridge) {
-            if !task.is_finished() {
-                return Ok(());
+        let inode = netns.and_then(netns_inode);
+        let place = (netns.map(str::to_string), inode, device.to_string());
+        let previous = {
+            let mut listeners = lock(&self.inner.listeners);
+            match listeners.get(bridge) {
+                Some(l) if !l.task.is_finished() && l.place == place => return Ok(()),
+                Some(_) => listeners.remove(bridge),
+                None => None,
             }
+        };
+        if let Some(old) = previous {
+            old.task.abort();
+            let _ = old.task.await;
         }
-        let std_listener = match &self.inner.netns {
-            Some(ns) => bind_in_netns(ns, bridge).await?,
-            None => bind_listener(bridge)?,
+        let std_listener = match netns {
+            Some(ns) => bind_in_netns(ns, device).await?,
+            None => bind_listener(device)?,
         };
         let listener = tokio::net::TcpListener::from_std(std_listener)?;
         let app = self
@@ -130,19 +163,29 @@ impl MetadataService {
                 tracing::warn!(bridge = %name, error = %e, "metadata listener stopped");
             }
         });
-        lock(&self.inner.listeners).insert(bridge.to_string(), task);
-        tracing::info!(bridge, "metadata service listening on {METADATA_ADDR}:80");
+        lock(&self.inner.listeners).insert(bridge.to_string(), Listener { task, place });
+        tracing::info!(
+            bridge,
+            ?netns,
+            device,
+            "metadata service listening on {METADATA_ADDR}:80"
+        );
         Ok(())
+    }
+
+    /// The bridges that have a listener.
+    pub fn listening_bridges(&self) -> Vec<String> {
+        lock(&self.inner.listeners).keys().cloned().collect()
     }
 
     /// Stop the listener of `bridge` (when the bridge goes away); fine if there is none.
     /// Returns once its socket is closed.
     pub async fn remove_listener(&self, bridge: &str) {
-        let task = lock(&self.inner.listeners).remove(bridge);
-        if let Some(task) = task {
-            task.abort();
+        let listener = lock(&self.inner.listeners).remove(bridge);
+        if let Some(listener) = listener {
+            listener.task.abort();
             // Resolves once the task's future, and with it the listening socket, is dropped.
-            let _ = task.await;
+            let _ = listener.task.await;
         }
     }
 
@@ -158,7 +201,15 @@ impl MetadataService {
     }
 }
 
-/// The listening socket for one bridge, in the current network namespace.
+/// The inode of a named namespace's file (tells a namespace made anew from the old one).
+fn netns_inode(ns: &str) -> Option<u64> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(Path::new(NETNS_DIR).join(ns))
+        .ok()
+        .map(|m| m.ino())
+}
+
+/// The listening socket bound to `bridge` (a device), in the current network namespace.
 fn bind_listener(bridge: &str) -> Result<std::net::TcpListener> {
     use socket2::{Domain, Protocol, SockAddr, Socket, Type};
     let err = |what: &str, e: std::io::Error| {

@@ -1,20 +1,20 @@
-//! Host networking: one Linux bridge per subnet, a named network namespace plus a veth
-//! pair per container, a tap device per VM.
+//! Host networking of instances: the VPC's bridge, a named network namespace plus a veth
+//! pair per container, a tap device per VM. (The VPC's router namespace, VXLAN and NAT
+//! are [`crate::vpc`]'s.)
 //!
 //! Everything is done with the `ip` command (iproute2) and `nft`, and every operation is
 //! idempotent: the agent re-runs them on every convergence pass.
 //!
-//! Layout for an instance `i-…` on a subnet whose bridge is `kb-…`:
-//! - bridge `kb-…`, up, holding the subnet's gateway address and `169.254.169.254/32`
-//!   (the metadata service listens there);
+//! Layout for an instance `i-…` in a VPC whose bridge is `kb-…`:
+//! - bridge `kb-…`, up, without addresses (pure L2: the gateways and `169.254.169.254`
+//!   are on the VPC's router namespace, a port of the same bridge);
 //! - container: netns `kumo-<instance-id>` (`/var/run/netns/kumo-<instance-id>`), veth
 //!   `kv<12 hex>` on the bridge, its peer `eth0` inside the netns with the instance's MAC
 //!   and address, and a default route via the gateway;
 //! - VM: tap `kt<12 hex>` on the bridge, for QEMU's `-netdev tap,ifname=…,script=no,downscript=no`.
 //!
-//! Isolation between subnets (and so between accounts): each subnet has its own bridge,
-//! and the `inet kumo` nftables table drops anything routed from one `kb-*` bridge to
-//! another.
+//! Isolation between VPCs: each has its own bridge, and the `inet kumo` nftables table
+//! drops anything routed from one `kb-*` bridge to another.
 //!
 //! Clean-up: a bridge is removed once no instance uses it (no port left on it), and the
 //! `inet kumo` table once no `kb-*` bridge is left ([`HostNetwork::remove_bridge_if_unused`],
@@ -36,11 +36,12 @@ use kumo_compute_protocol::NetworkAttachment;
 use sha2::{Digest, Sha256};
 
 use crate::error::{run, NodeError, Result};
+use crate::netns::Netns;
 
 /// Where `ip netns` keeps named network namespaces.
 pub const NETNS_DIR: &str = "/var/run/netns";
 
-/// The metadata service's address, put on every bridge.
+/// The metadata service's address, held by every VPC router's gateway link.
 pub const METADATA_ADDR: Ipv4Addr = Ipv4Addr::new(169, 254, 169, 254);
 
 /// The nftables rule set that keeps bridges apart, with `{ELEMENTS}` the `same_bridge`
@@ -116,14 +117,20 @@ impl HostNetwork {
         Path::new(NETNS_DIR).join(Self::netns_name(instance_id))
     }
 
-    /// The bridge for the attachment's subnet: created if missing, up, with
-    /// `gateway/prefix_len` and `169.254.169.254/32` on it; plus the isolation rules.
+    /// The attachment's bridge (its VPC's): created if missing, up, without addresses
+    /// (the gateways live in the VPC's router namespace); plus the isolation rules.
     pub async fn ensure_bridge(&self, att: &NetworkAttachment) -> Result<()> {
         validate_attachment(att)?;
-        let br = att.bridge.as_str();
+        self.ensure_bare_bridge(&att.bridge).await
+    }
+
+    /// A bridge without addresses, created if missing (with this owner's MAC), up; plus
+    /// the isolation rules.
+    pub async fn ensure_bare_bridge(&self, br: &str) -> Result<()> {
+        validate_link_name(br)?;
         if !self.link_exists(br).await {
             // A fixed MAC: otherwise the bridge takes its ports' lowest MAC, which changes
-            // as instances come and go and leaves stale ARP entries for the gateway.
+            // as instances come and go.
             let mac = bridge_mac(self.owner.as_deref(), br);
             if let Err(e) = self
                 .ip(&["link", "add", br, "address", &mac, "type", "bridge"])
@@ -135,10 +142,6 @@ impl HostNetwork {
                 }
             }
         }
-        let gw = format!("{}/{}", att.gateway, att.prefix_len);
-        self.ip(&["addr", "replace", &gw, "dev", br]).await?;
-        let md = format!("{METADATA_ADDR}/32");
-        self.ip(&["addr", "replace", &md, "dev", br]).await?;
         self.ip(&["link", "set", br, "up"]).await?;
         self.ensure_isolation(br).await
     }
@@ -389,38 +392,38 @@ impl HostNetwork {
             .map(|_| ())
     }
 
+    /// The namespace this works in, to run commands there.
+    pub fn netns(&self) -> Netns {
+        Netns::from_option(self.host_netns.as_deref())
+    }
+
     /// `nft <script>` in the host namespace.
     async fn nft(&self, script: &str) -> Result<String> {
-        match &self.host_netns {
-            Some(ns) => run("ip", &["netns", "exec", ns, "nft", script]).await,
-            None => run("nft", &[script]).await,
-        }
+        self.netns().nft(script).await
     }
 
     /// `ip …` in the host namespace.
     async fn ip(&self, args: &[&str]) -> Result<String> {
-        match &self.host_netns {
-            Some(ns) => {
-                let mut all = vec!["-n", ns.as_str()];
-                all.extend_from_slice(args);
-                run("ip", &all).await
-            }
-            None => run("ip", args).await,
-        }
+        self.netns().ip(args).await
     }
 
     async fn link_exists(&self, name: &str) -> bool {
-        self.ip(&["link", "show", "dev", name]).await.is_ok()
+        self.netns().link_exists(name).await
     }
 }
 
 /// A stable, locally administered unicast MAC for a bridge, from its owner and name
 /// (the name alone for bridges without an owner, as before owners existed).
-fn bridge_mac(owner: Option<&str>, bridge: &str) -> String {
+pub(crate) fn bridge_mac(owner: Option<&str>, bridge: &str) -> String {
     let seed = match owner {
         Some(owner) => format!("kumo-bridge:{owner}:{bridge}"),
         None => format!("kumo-bridge:{bridge}"),
     };
+    derived_mac(&seed)
+}
+
+/// A stable, locally administered unicast MAC derived from `seed`.
+pub(crate) fn derived_mac(seed: &str) -> String {
     let digest = Sha256::digest(seed.as_bytes());
     let mut bytes = [0u8; 6];
     bytes.copy_from_slice(&digest[..6]);
