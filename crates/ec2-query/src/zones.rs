@@ -34,15 +34,20 @@ pub fn zone_id(region: &str, zone: &str, position: usize) -> String {
     format!("{short}-az{number}")
 }
 
+/// The domain of private DNS names: `ec2.internal` in us-east-1,
+/// `<region>.compute.internal` elsewhere.
+pub fn private_dns_domain(region: &str) -> String {
+    if region == "us-east-1" {
+        "ec2.internal".to_string()
+    } else {
+        format!("{region}.compute.internal")
+    }
+}
+
 /// The private DNS name of an address: `ip-a-b-c-d.ec2.internal` in us-east-1,
 /// `ip-a-b-c-d.<region>.compute.internal` elsewhere.
 pub fn private_dns_name(region: &str, ip: &str) -> String {
-    let host = format!("ip-{}", ip.replace('.', "-"));
-    if region == "us-east-1" {
-        format!("{host}.ec2.internal")
-    } else {
-        format!("{host}.{region}.compute.internal")
-    }
+    format!("ip-{}.{}", ip.replace('.', "-"), private_dns_domain(region))
 }
 
 /// The public DNS name of a public address: `ec2-a-b-c-d.compute-1.amazonaws.com` in

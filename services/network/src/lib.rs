@@ -11,6 +11,7 @@ pub mod addresses;
 pub mod cidr;
 pub mod ec2;
 pub mod error;
+pub mod host_plans;
 pub mod internet_gateways;
 mod listed;
 pub mod network_acls;
