@@ -37,7 +37,8 @@ use std::time::{Duration, Instant};
 
 use kumo_compute_protocol::network::{VpcSpec, ROUTER_GATEWAY_LINK};
 
-use crate::error::{run, NodeError, Result};
+use crate::error::{NodeError, Result};
+use crate::netns::Netns;
 use crate::network::{validate_mac, NETNS_DIR};
 
 /// File names inside a router namespace's directory.
@@ -126,10 +127,13 @@ impl DnsServers {
 
     /// Makes the dnsmasq of `router_netns` serve `vpc`: the DNS address on `gw`, the files
     /// written, the process running with them (see the module docs). The namespace and its
-    /// `gw` link must exist.
+    /// `gw` link must exist; a dnsmasq left in an earlier namespace of the same name is
+    /// replaced. Calls for one namespace must not overlap (the convergence loop's are
+    /// sequential).
     pub async fn ensure(&self, router_netns: &str, vpc: &VpcSpec) -> Result<DnsChange> {
         validate_netns_name(router_netns)?;
-        if !Path::new(NETNS_DIR).join(router_netns).exists() {
+        let netns = Netns::named(router_netns);
+        if !netns.exists() {
             return Err(NodeError::Other(format!(
                 "router namespace {router_netns} does not exist"
             )));
@@ -145,24 +149,14 @@ impl DnsServers {
         let old_address = previous.as_deref().and_then(listen_address);
         if let (Some(old), want) = (old_address, vpc.dns_address) {
             if want != Some(old) {
-                remove_address(router_netns, old).await?;
+                remove_address(&netns, old).await?;
             }
         }
         if let Some(address) = vpc.dns_address {
             let cidr = format!("{address}/32");
-            run(
-                "ip",
-                &[
-                    "-n",
-                    router_netns,
-                    "addr",
-                    "replace",
-                    &cidr,
-                    "dev",
-                    ROUTER_GATEWAY_LINK,
-                ],
-            )
-            .await?;
+            netns
+                .ip(&["addr", "replace", &cidr, "dev", ROUTER_GATEWAY_LINK])
+                .await?;
         }
 
         let config_changed = previous.as_deref() != Some(files.config.as_str());
@@ -176,8 +170,10 @@ impl DnsServers {
             write_readable(&dir.join(CONFIG_FILE), &files.config)?;
         }
 
-        match self.find_process(router_netns) {
-            Some(process) if !config_changed => {
+        let running = self.find_process(router_netns);
+        match running {
+            // Still in the namespace of that name (not one deleted and made again since).
+            Some(process) if !config_changed && in_netns(process, router_netns) => {
                 if !hosts_changed {
                     return Ok(DnsChange::Unchanged);
                 }
@@ -211,8 +207,9 @@ impl DnsServers {
         let dir = self.netns_dir(router_netns);
         let config = std::fs::read_to_string(dir.join(CONFIG_FILE)).ok();
         if let Some(address) = config.as_deref().and_then(listen_address) {
-            if Path::new(NETNS_DIR).join(router_netns).exists() {
-                remove_address(router_netns, address).await?;
+            let netns = Netns::named(router_netns);
+            if netns.exists() {
+                remove_address(&netns, address).await?;
             }
         }
         match std::fs::remove_dir_all(&dir) {
@@ -413,37 +410,17 @@ fn listen_address(config: &str) -> Option<Ipv4Addr> {
         .and_then(|a| a.parse().ok())
 }
 
-async fn remove_address(router_netns: &str, address: Ipv4Addr) -> Result<()> {
+/// Takes `address/32` off `gw`; fine when it (or `gw`) is already gone.
+async fn remove_address(netns: &Netns, address: Ipv4Addr) -> Result<()> {
     let cidr = format!("{address}/32");
-    let args = [
-        "-n",
-        router_netns,
-        "addr",
-        "del",
-        cidr.as_str(),
-        "dev",
-        ROUTER_GATEWAY_LINK,
-    ];
-    if let Err(e) = run("ip", &args).await {
-        // Already gone (or `gw` is): fine.
-        let present = run(
-            "ip",
-            &[
-                "-n",
-                router_netns,
-                "-4",
-                "addr",
-                "show",
-                "dev",
-                ROUTER_GATEWAY_LINK,
-            ],
-        )
+    let present = netns
+        .ipv4_addresses(ROUTER_GATEWAY_LINK)
         .await
-        .map(|out| out.contains(&format!("inet {cidr} ")))
-        .unwrap_or(false);
-        if present {
-            return Err(e);
-        }
+        .is_ok_and(|addresses| addresses.contains(&cidr));
+    if present {
+        netns
+            .ip(&["addr", "del", &cidr, "dev", ROUTER_GATEWAY_LINK])
+            .await?;
     }
     Ok(())
 }
@@ -581,6 +558,17 @@ fn identify(pid: u32, conf_arg: &str) -> Option<DnsmasqProcess> {
     }
     args.any(|a| a == conf_arg.as_bytes())
         .then_some(DnsmasqProcess { pid, start_time })
+}
+
+/// Whether the process lives in the named namespace (same nsfs inode).
+fn in_netns(process: DnsmasqProcess, netns: &str) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let theirs = std::fs::metadata(format!("/proc/{}/ns/net", process.pid));
+    let named = std::fs::metadata(Path::new(NETNS_DIR).join(netns));
+    match (theirs, named) {
+        (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+        _ => false,
+    }
 }
 
 fn process_alive(process: DnsmasqProcess) -> bool {
