@@ -10,7 +10,8 @@
 //!   address of the VPC's CIDR blocks (`--synth-domain`, forward and PTR), other names of
 //!   the domain answered locally (NXDOMAIN), everything else forwarded to the host's own
 //!   resolvers (`/etc/resolv.conf`, loopback ones left out: they are the host's, not the
-//!   namespace's). No `/etc/hosts`. Without `dns_address` (DNS support off) only DHCP runs.
+//!   namespace's; [`DnsServers::with_upstreams`] names others). No `/etc/hosts`. Without
+//!   `dns_address` (DNS support off) only DHCP runs.
 //!
 //! Files, in `<state_dir>/<router netns>/`: `dnsmasq.conf`, `dhcp-hosts` (re-read on
 //! SIGHUP), `dnsmasq.pid`, `dnsmasq.log` (startup and errors), `dnsmasq.err` (stderr).
@@ -73,6 +74,8 @@ pub enum DnsChange {
 pub struct DnsServers {
     state_dir: PathBuf,
     dnsmasq: PathBuf,
+    /// Where names outside the VPC's domain are forwarded; `None`: the host's resolvers.
+    upstreams: Option<Vec<IpAddr>>,
 }
 
 /// The two generated files of one router namespace.
@@ -90,7 +93,14 @@ impl DnsServers {
         Self {
             state_dir,
             dnsmasq: PathBuf::from("dnsmasq"),
+            upstreams: None,
         }
+    }
+
+    /// Forward to these resolvers instead of the host's.
+    pub fn with_upstreams(mut self, upstreams: Vec<IpAddr>) -> Self {
+        self.upstreams = Some(upstreams);
+        self
     }
 
     /// Use another dnsmasq binary than the one on the PATH.
@@ -142,7 +152,8 @@ impl DnsServers {
         std::fs::create_dir_all(&dir)?;
         std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755))?;
         let drop_root = searchable_by_others(&dir);
-        let files = render(vpc, &dir, &host_resolvers(), drop_root)?;
+        let upstreams = self.upstreams.clone().unwrap_or_else(host_resolvers);
+        let files = render(vpc, &dir, &upstreams, drop_root)?;
 
         // The address first: dnsmasq binds to it at start.
         let previous = std::fs::read_to_string(dir.join(CONFIG_FILE)).ok();
@@ -382,10 +393,15 @@ pub fn render(
     Ok(DnsmasqFiles { config, hosts })
 }
 
-/// The host's resolvers, from `/etc/resolv.conf`, loopback and unspecified ones left out.
+/// The host's resolvers, from `/etc/resolv.conf`, loopback and unspecified ones left out;
+/// when that leaves none (a local stub such as systemd-resolved's 127.0.0.53), the stub's
+/// own upstreams.
 pub fn host_resolvers() -> Vec<IpAddr> {
-    std::fs::read_to_string("/etc/resolv.conf")
+    ["/etc/resolv.conf", "/run/systemd/resolve/resolv.conf"]
+        .iter()
+        .filter_map(|path| std::fs::read_to_string(path).ok())
         .map(|text| parse_resolv_conf(&text))
+        .find(|found| !found.is_empty())
         .unwrap_or_default()
 }
 

@@ -1,7 +1,8 @@
 //! A VPC's DHCP server and resolver for real: a router namespace whose `gw` is on a bridge
 //! (in a third namespace playing the host) with a client namespace on the same bridge;
 //! the client gets its static lease with busybox udhcpc and resolves `ip-a-b-c-d` names
-//! with busybox nslookup. Needs root, iproute2, busybox and dnsmasq. Plus the generated
+//! with busybox nslookup, other names through a stand-in upstream resolver on the bridge.
+//! Needs root, iproute2, busybox and dnsmasq. Plus the generated
 //! files' refusal of anything that could add a line of its own.
 #![allow(clippy::unwrap_used)]
 
@@ -188,6 +189,67 @@ impl Drop for Topology {
     }
 }
 
+/// A stand-in for the host's resolver: a dnsmasq on the bridge (10.0.1.250, in the host
+/// namespace) answering `*.example.test` and `*.ec2.internal` with fixed addresses.
+struct Upstream(std::process::Child);
+
+const UPSTREAM: Ipv4Addr = Ipv4Addr::new(10, 0, 1, 250);
+
+impl Upstream {
+    fn start(topo: &Topology, dir: &Path) -> Self {
+        must(
+            "ip",
+            &[
+                "-n",
+                &topo.host,
+                "addr",
+                "add",
+                "10.0.1.250/24",
+                "dev",
+                "br0",
+            ],
+        );
+        let child = Command::new("ip")
+            .args([
+                "netns",
+                "exec",
+                &topo.host,
+                "dnsmasq",
+                "--keep-in-foreground",
+            ])
+            .args([
+                "--conf-file=/dev/null",
+                "--no-resolv",
+                "--no-hosts",
+                "--bind-interfaces",
+            ])
+            .args([
+                "--listen-address=10.0.1.250",
+                "--user=root",
+                "--log-facility=/dev/null",
+            ])
+            .args([
+                "--address=/example.test/192.0.2.7",
+                "--address=/example.test/2001:db8::7",
+                "--address=/ec2.internal/192.0.2.99",
+                "--address=/ec2.internal/2001:db8::99",
+            ])
+            .arg(format!("--pid-file={}", dir.join("upstream.pid").display()))
+            .stdin(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        Upstream(child)
+    }
+}
+
+impl Drop for Upstream {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 fn vpc(router_netns: &str, macs: &[(&str, Ipv4Addr)]) -> VpcSpec {
     VpcSpec {
         vpc_id: "vpc-0123456789abcdef0".into(),
@@ -265,7 +327,8 @@ fn serves_dhcp_and_dns(state_mode: u32) {
     let config = state_dir.join(&topo.router).join(CONFIG_FILE);
 
     // Start; idempotent.
-    let servers = DnsServers::new(&state_dir);
+    let _upstream = Upstream::start(&topo, scripts.path());
+    let servers = DnsServers::new(&state_dir).with_upstreams(vec![UPSTREAM.into()]);
     let rt = runtime();
     assert_eq!(
         rt.block_on(servers.ensure(&topo.router, &spec)).unwrap(),
@@ -310,6 +373,11 @@ fn serves_dhcp_and_dns(state_mode: u32) {
     assert!(answer.contains("Address: 10.0.200.77"), "{answer}");
     let answer = topo.nslookup("10.0.3.9").expect("a PTR answer");
     assert!(answer.contains("ip-10-0-3-9.ec2.internal"), "{answer}");
+    // Other names go to the upstream resolver, but not the VPC's own domain's.
+    let answer = topo
+        .nslookup("www.example.test")
+        .expect("a forwarded answer");
+    assert!(answer.contains("Address: 192.0.2.7"), "{answer}");
     // Outside the VPC's block, or not a synthesized name: no answer.
     assert!(topo.nslookup("ip-10-1-0-5.ec2.internal").is_none());
     assert!(topo.nslookup("db.ec2.internal").is_none());
@@ -346,7 +414,7 @@ fn serves_dhcp_and_dns(state_mode: u32) {
     drop(rt);
 
     // An agent restart: a new handle and runtime adopt the running dnsmasq.
-    let restarted = DnsServers::new(&state_dir);
+    let restarted = DnsServers::new(&state_dir).with_upstreams(vec![UPSTREAM.into()]);
     let rt = runtime();
     assert_eq!(
         rt.block_on(restarted.ensure(&topo.router, &two)).unwrap(),
