@@ -255,29 +255,40 @@ fn udp_delivered(from: &UdpSocket, to: SocketAddrV4, receiver: &UdpSocket) -> bo
     })
 }
 
-#[test]
-fn security_groups_on_a_real_kernel() {
-    let mut namespaces = Namespaces(Vec::new());
+/// The "host": a namespace passing bridged IPv4 through the inet hooks (per namespace;
+/// the default, but be sure), with an up bridge per VPC. Returns it and the bridges.
+fn host_with_bridges(namespaces: &mut Namespaces, vpc_ids: &[&str]) -> (String, Vec<String>) {
     let host = namespaces.add("h");
-    // Bridged IPv4 through the inet hooks (per namespace; the default here, but be sure).
-    sh(&[
-        "ip",
-        "netns",
-        "exec",
-        &host,
-        "sysctl",
-        "-qw",
-        "net.bridge.bridge-nf-call-iptables=1",
-    ]);
-    let suffix = format!("{:08x}", rand::random::<u32>());
-    let (vpc1_id, vpc2_id) = (format!("vpc-1{suffix}"), format!("vpc-2{suffix}"));
+    let sysctl = "net.bridge.bridge-nf-call-iptables=1";
+    sh(&["ip", "netns", "exec", &host, "sysctl", "-qw", sysctl]);
     let mut bridges = Vec::new();
-    for vpc_id in [&vpc1_id, &vpc2_id] {
+    for vpc_id in vpc_ids {
         let bridge = VpcLinkNames::for_vpc(vpc_id).bridge;
         sh(&["ip", "-n", &host, "link", "add", &bridge, "type", "bridge"]);
         sh(&["ip", "-n", &host, "link", "set", &bridge, "up"]);
         bridges.push(bridge);
     }
+    (host, bridges)
+}
+
+fn set_mac(ns: &str, mac: &str) {
+    sh(&["ip", "-n", ns, "link", "set", "eth0", "address", mac]);
+}
+
+fn spec_of(vpcs: Vec<VpcSpec>) -> HostNetworkSpec {
+    HostNetworkSpec {
+        generation: 1,
+        host: HostNetworkSettings::default(),
+        vpcs,
+    }
+}
+
+#[test]
+fn security_groups_on_a_real_kernel() {
+    let mut namespaces = Namespaces(Vec::new());
+    let suffix = format!("{:08x}", rand::random::<u32>());
+    let (vpc1_id, vpc2_id) = (format!("vpc-1{suffix}"), format!("vpc-2{suffix}"));
+    let (host, bridges) = host_with_bridges(&mut namespaces, &[&vpc1_id, &vpc2_id]);
     // The same two addresses in both VPCs.
     let client = plug(
         &mut namespaces,
@@ -343,11 +354,7 @@ fn security_groups_on_a_real_kernel() {
             group("sg-server", &[SERVER_IP], Vec::new()),
         ],
     );
-    let mut spec = HostNetworkSpec {
-        generation: 1,
-        host: HostNetworkSettings::default(),
-        vpcs: vec![vpc1, vpc2],
-    };
+    let mut spec = spec_of(vec![vpc1, vpc2]);
     let firewall = Firewall::new(Some(&host));
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let apply = |spec: &HostNetworkSpec| {
@@ -479,30 +486,12 @@ fn security_groups_on_a_real_kernel() {
         fails(&client.netns, Some(SPOOFED_IP), to_server(80)),
         "source/dest check on again"
     );
-    sh(&[
-        "ip",
-        "-n",
-        &client.netns,
-        "link",
-        "set",
-        "eth0",
-        "address",
-        "02:00:00:01:00:99",
-    ]);
+    set_mac(&client.netns, "02:00:00:01:00:99");
     assert!(
         fails(&client.netns, Some(CLIENT_IP), to_server(80)),
         "spoofed MAC"
     );
-    sh(&[
-        "ip",
-        "-n",
-        &client.netns,
-        "link",
-        "set",
-        "eth0",
-        "address",
-        &client.mac,
-    ]);
+    set_mac(&client.netns, &client.mac);
     assert!(
         works(&client.netns, Some(CLIENT_IP), to_server(80)),
         "own MAC again"
@@ -593,16 +582,12 @@ fn benchmark(runtime: &tokio::runtime::Runtime, host: &str) {
             )
         })
         .collect();
-    let mut spec = HostNetworkSpec {
-        generation: 1,
-        host: HostNetworkSettings::default(),
-        vpcs: vec![vpc(
-            "vpc-bench",
-            303,
-            interfaces,
-            vec![group("sg-big", &members, rules)],
-        )],
-    };
+    let mut spec = spec_of(vec![vpc(
+        "vpc-bench",
+        303,
+        interfaces,
+        vec![group("sg-big", &members, rules)],
+    )]);
     let firewall = Firewall::new(Some(host));
     let started = Instant::now();
     let script = render(&spec, &ports).unwrap();
@@ -631,4 +616,132 @@ fn benchmark(runtime: &tokio::runtime::Runtime, host: &str) {
         script.lines().count(),
         script.len()
     );
+}
+
+/// Traffic between two subnets goes client → router namespace (on the bridge) → server:
+/// the host's forward hook sees each packet twice with the same addresses. The rules and
+/// conntrack must cope: 80 allowed, 22 not, the flow established both passes.
+#[test]
+fn routed_between_subnets_through_the_router_namespace() {
+    let mut namespaces = Namespaces(Vec::new());
+    let vpc_id = format!("vpc-r{:08x}", rand::random::<u32>());
+    let (host, _) = host_with_bridges(&mut namespaces, &[&vpc_id]);
+    let names = VpcLinkNames::for_vpc(&vpc_id);
+    let router = namespaces.add("r");
+    sh(&[
+        "ip",
+        "-n",
+        &host,
+        "link",
+        "add",
+        &names.gateway_port,
+        "type",
+        "veth",
+        "peer",
+        "name",
+        "gw",
+        "netns",
+        &router,
+    ]);
+    sh(&[
+        "ip",
+        "-n",
+        &host,
+        "link",
+        "set",
+        &names.gateway_port,
+        "master",
+        &names.bridge,
+    ]);
+    sh(&["ip", "-n", &host, "link", "set", &names.gateway_port, "up"]);
+    for address in ["10.0.1.1/24", "10.0.2.1/24"] {
+        sh(&["ip", "-n", &router, "addr", "add", address, "dev", "gw"]);
+    }
+    sh(&["ip", "-n", &router, "link", "set", "gw", "up"]);
+    sh(&[
+        "ip",
+        "netns",
+        "exec",
+        &router,
+        "sysctl",
+        "-qw",
+        "net.ipv4.ip_forward=1",
+    ]);
+    let server_ip = Ipv4Addr::new(10, 0, 2, 20);
+    let client = plug(
+        &mut namespaces,
+        &host,
+        &names.bridge,
+        CLIENT_IP,
+        "02:00:00:04:00:0a",
+    );
+    let server = plug(
+        &mut namespaces,
+        &host,
+        &names.bridge,
+        server_ip,
+        "02:00:00:04:00:14",
+    );
+    sh(&[
+        "ip",
+        "-n",
+        &client.netns,
+        "route",
+        "add",
+        "default",
+        "via",
+        "10.0.1.1",
+    ]);
+    sh(&[
+        "ip",
+        "-n",
+        &server.netns,
+        "route",
+        "add",
+        "default",
+        "via",
+        "10.0.2.1",
+    ]);
+
+    let mut vpc = vpc(
+        &vpc_id,
+        404,
+        vec![
+            interface("eni-client", &client, CLIENT_IP, "sg-client"),
+            interface("eni-server", &server, server_ip, "sg-server"),
+        ],
+        vec![
+            group("sg-client", &[CLIENT_IP], Vec::new()),
+            group(
+                "sg-server",
+                &[server_ip],
+                vec![rule(RuleProtocol::Tcp, Some((80, 80)), &[], &["sg-client"])],
+            ),
+        ],
+    );
+    vpc.subnets.push(SubnetSpec {
+        subnet_id: "subnet-2".to_string(),
+        cidr_block: "10.0.2.0/24".to_string(),
+        gateway: Ipv4Addr::new(10, 0, 2, 1),
+        prefix_len: 24,
+        internet_gateway: false,
+    });
+    let spec = spec_of(vec![vpc]);
+    let ports = BTreeMap::from([
+        ("eni-client".to_string(), client.port.clone()),
+        ("eni-server".to_string(), server.port.clone()),
+    ]);
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    assert!(runtime
+        .block_on(Firewall::new(Some(&host)).apply(&spec, &ports))
+        .unwrap());
+    echo_server(&server.netns, 80);
+    echo_server(&server.netns, 22);
+    let to_server = |port| SocketAddrV4::new(server_ip, port);
+    let mut held = connect(&client.netns, None, to_server(80)).expect("routed port 80");
+    assert!(exchange(&mut held, "routed"));
+    assert!(fails(&client.netns, None, to_server(22)), "routed port 22");
+    for round in 0..20 {
+        assert!(exchange(&mut held, &format!("round {round}")));
+    }
 }
