@@ -173,7 +173,9 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     });
     // Each step is bounded, so that stopping takes seconds whatever the state of the
     // catalog, the clients or the host (requests waiting for a lost catalog give up after
-    // the pool's 3 s acquire timeout).
+    // the pool's 3 s acquire timeout). Agents' network polls are answered first, or
+    // they would hold the server up for its whole grace period.
+    plane.compute.stop_long_polls();
     server.stop().await?;
     let agent_stopped = async {
         if let Some((stop, mut agent)) = agent_stop {

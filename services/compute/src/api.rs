@@ -11,6 +11,7 @@ use kumo_common::{ApiErrorBody, ValidJson, ValidPath, ValidQuery};
 use serde::{Deserialize, Serialize};
 
 use crate::error::Result;
+use crate::host_network::{self, SetHostNetwork};
 use crate::hosts::{self, Host, JoinToken};
 use crate::images::{self, Image, RegisterImage};
 use crate::instance_types::{self, InstanceType};
@@ -47,6 +48,10 @@ pub fn router(compute: Compute) -> Router {
         .route("/v1/hosts/{host_id}/enable", post(enable_host))
         .route("/v1/hosts/{host_id}/disable", post(disable_host))
         .route("/v1/hosts/{host_id}/drain", post(drain_host))
+        .route(
+            "/v1/hosts/{host_id}/network",
+            axum::routing::put(set_host_network),
+        )
         .route("/v1/join-tokens", post(join_token))
         .with_state(compute)
 }
@@ -337,6 +342,21 @@ async fn drain_host(
     ))
 }
 
+#[utoipa::path(put, path = "/v1/hosts/{host_id}/network", tag = "compute",
+    params(("host_id" = String, Path)), request_body = SetHostNetwork,
+    responses((status = 200, body = Host), (status = 400, body = ApiErrorBody),
+        (status = 403, body = ApiErrorBody), (status = 404, body = ApiErrorBody)))]
+async fn set_host_network(
+    State(compute): State<Compute>,
+    Caller(caller): Caller,
+    ValidPath(id): ValidPath<String>,
+    ValidJson(input): ValidJson<SetHostNetwork>,
+) -> Result<Json<Host>> {
+    Ok(Json(
+        host_network::set(&compute, &caller, &id, &input).await?,
+    ))
+}
+
 #[utoipa::path(post, path = "/v1/join-tokens", tag = "compute",
     responses((status = 201, body = JoinToken), (status = 403, body = ApiErrorBody)))]
 async fn join_token(
@@ -367,9 +387,10 @@ pub fn decode_user_data(text: &str) -> Result<Vec<u8>> {
     paths(list_instances, run_instances, get_instance, terminate_instance, start_instance, stop_instance,
         reboot_instance, console, list_instance_types, list_images, register_image, get_image,
         deregister_image, list_key_pairs, create_key_pair, import_key_pair, delete_key_pair, list_hosts,
-        enable_host, disable_host, drain_host, join_token),
+        enable_host, disable_host, drain_host, set_host_network, join_token),
     components(schemas(Instance, InstancePage, Reservation, RunInstances, StateChange, ConsoleOutput,
         InstanceType, Image, RegisterImage, KeyPair, NewKeyPair, CreateKeyPair, ImportKeyPair, Host, JoinToken,
+        SetHostNetwork,
         instances::InstanceState)),
     tags((name = "compute", description = "Instances, images, key pairs, instance types and hosts"))
 )]

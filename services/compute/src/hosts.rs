@@ -13,7 +13,7 @@ use sqlx::PgPool;
 use crate::error::{ComputeError, Result};
 use crate::instances::transitions::{self, Action, Event, Observation, Transition};
 use crate::instances::{self, Cause, InstanceRow};
-use crate::{require_operator, Compute};
+use crate::{host_network, require_operator, Compute};
 
 use kumo_common::digest::sha256_hex;
 
@@ -53,6 +53,8 @@ fn kinds(list: &[InstanceKind]) -> Vec<String> {
 /// Enrol (or re-enrol, replacing its credential) a host.
 pub async fn enrol(pool: &PgPool, request: &EnrolRequest) -> Result<EnrolResponse> {
     validate_capacity(request)?;
+    host_network::check_report(&request.network)?;
+    let (vtep_address, uplink) = host_network::report_columns(&request.network);
     if !kumo_catalog::join_tokens::is_valid(pool, "compute.join_tokens", &request.join_token)
         .await?
     {
@@ -62,11 +64,14 @@ pub async fn enrol(pool: &PgPool, request: &EnrolRequest) -> Result<EnrolRespons
     }
     let secret = kumo_common::ids::secret_string(40);
     let host_id: String = sqlx::query_scalar(
-        "INSERT INTO compute.hosts (host_id, name, zone, address, token_sha256, vcpus, memory_mib, disk_gib, kinds, last_heartbeat_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, now())
+        "INSERT INTO compute.hosts (host_id, name, zone, address, token_sha256, vcpus, memory_mib, disk_gib, kinds,
+             reported_vtep_address, reported_uplink, last_heartbeat_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::inet, $11, now())
          ON CONFLICT (name) DO UPDATE SET zone = EXCLUDED.zone, address = EXCLUDED.address,
              token_sha256 = EXCLUDED.token_sha256, vcpus = EXCLUDED.vcpus, memory_mib = EXCLUDED.memory_mib,
-             disk_gib = EXCLUDED.disk_gib, kinds = EXCLUDED.kinds, last_heartbeat_at = now()
+             disk_gib = EXCLUDED.disk_gib, kinds = EXCLUDED.kinds,
+             reported_vtep_address = EXCLUDED.reported_vtep_address, reported_uplink = EXCLUDED.reported_uplink,
+             last_heartbeat_at = now()
          RETURNING host_id",
     )
     .bind(kumo_common::ids::resource_id("host"))
@@ -78,6 +83,8 @@ pub async fn enrol(pool: &PgPool, request: &EnrolRequest) -> Result<EnrolRespons
     .bind(request.capacity.memory_mib as i32)
     .bind(request.capacity.disk_gib as i32)
     .bind(kinds(&request.capacity.kinds))
+    .bind(vtep_address)
+    .bind(uplink)
     .fetch_one(pool)
     .await?;
     tracing::info!(%host_id, name = %request.name, vcpus = request.capacity.vcpus, memory_mib = request.capacity.memory_mib, "host enrolled");
@@ -130,8 +137,11 @@ pub fn transition(
 /// One agent round: record capacity and heartbeat, apply observations, return the specs.
 pub async fn sync(compute: &Compute, host_id: &str, request: &SyncRequest) -> Result<SyncResponse> {
     let pool = &compute.pool;
+    host_network::check_report(&request.network)?;
+    let (vtep_address, uplink) = host_network::report_columns(&request.network);
     sqlx::query(
-        "UPDATE compute.hosts SET vcpus = $2, memory_mib = $3, disk_gib = $4, kinds = $5, last_heartbeat_at = now()
+        "UPDATE compute.hosts SET vcpus = $2, memory_mib = $3, disk_gib = $4, kinds = $5,
+             reported_vtep_address = $6::inet, reported_uplink = $7, last_heartbeat_at = now()
          WHERE host_id = $1",
     )
     .bind(host_id)
@@ -139,6 +149,8 @@ pub async fn sync(compute: &Compute, host_id: &str, request: &SyncRequest) -> Re
     .bind(request.capacity.memory_mib as i32)
     .bind(request.capacity.disk_gib as i32)
     .bind(kinds(&request.capacity.kinds))
+    .bind(vtep_address)
+    .bind(uplink)
     .execute(pool)
     .await?;
 
@@ -264,21 +276,45 @@ pub struct Host {
     pub kinds: Vec<String>,
     pub instances: i64,
     pub last_heartbeat_at: Option<DateTime<Utc>>,
+    /// The VXLAN endpoint in use: the operator's, else what the agent reports.
+    pub vtep_address: Option<String>,
+    /// The uplink in use: the operator's, else what the agent reports.
+    pub uplink: Option<String>,
+    /// What the agent reports.
+    pub reported_vtep_address: Option<String>,
+    pub reported_uplink: Option<String>,
 }
 
 pub async fn list(compute: &Compute, caller: &Principal) -> Result<Vec<Host>> {
     require_operator(caller)?;
-    Ok(sqlx::query_as::<_, Host>(
-        "SELECT h.host_id, h.name, h.zone, h.address, h.state,
-                COALESCE(h.last_heartbeat_at > now() - make_interval(secs => $1), false) AS reachable,
-                h.vcpus, h.memory_mib, h.disk_gib, h.vcpus_used, h.memory_mib_used, h.kinds,
-                (SELECT count(*) FROM compute.instances i WHERE i.host_id = h.host_id AND i.state <> 'terminated') AS instances,
-                h.last_heartbeat_at
-         FROM compute.hosts h ORDER BY h.name",
-    )
+    Ok(sqlx::query_as::<_, Host>(&format!(
+        "SELECT {HOST_COLUMNS} FROM compute.hosts h ORDER BY h.name"
+    ))
     .bind(compute.config.heartbeat_timeout.as_secs_f64())
     .fetch_all(&compute.pool)
     .await?)
+}
+
+const HOST_COLUMNS: &str = "h.host_id, h.name, h.zone, h.address, h.state,
+    COALESCE(h.last_heartbeat_at > now() - make_interval(secs => $1), false) AS reachable,
+    h.vcpus, h.memory_mib, h.disk_gib, h.vcpus_used, h.memory_mib_used, h.kinds,
+    (SELECT count(*) FROM compute.instances i WHERE i.host_id = h.host_id AND i.state <> 'terminated') AS instances,
+    h.last_heartbeat_at,
+    host(COALESCE(h.operator_vtep_address, h.reported_vtep_address)) AS vtep_address,
+    COALESCE(h.operator_uplink, h.reported_uplink) AS uplink,
+    host(h.reported_vtep_address) AS reported_vtep_address, h.reported_uplink";
+
+/// One host, as the operator's listing shows it.
+pub async fn get(compute: &Compute, caller: &Principal, host_id: &str) -> Result<Host> {
+    require_operator(caller)?;
+    sqlx::query_as::<_, Host>(&format!(
+        "SELECT {HOST_COLUMNS} FROM compute.hosts h WHERE h.host_id = $2"
+    ))
+    .bind(compute.config.heartbeat_timeout.as_secs_f64())
+    .bind(host_id)
+    .fetch_optional(&compute.pool)
+    .await?
+    .ok_or_else(|| host_network::host_not_found(host_id))
 }
 
 /// Enable, disable (no new placements) or drain (no new placements; running instances
@@ -296,20 +332,8 @@ pub async fn set_state(
         .execute(&compute.pool)
         .await?;
     if updated.rows_affected() == 0 {
-        return Err(ComputeError::NotFound(
-            "InvalidHostID.NotFound",
-            format!("host {host_id} not found"),
-        ));
+        return Err(host_network::host_not_found(host_id));
     }
     tracing::info!(%host_id, state = state.as_str(), "host state changed");
-    list(compute, caller)
-        .await?
-        .into_iter()
-        .find(|h| h.host_id == host_id)
-        .ok_or_else(|| {
-            ComputeError::NotFound(
-                "InvalidHostID.NotFound",
-                format!("host {host_id} not found"),
-            )
-        })
+    get(compute, caller, host_id).await
 }

@@ -8,6 +8,7 @@ pub mod api;
 pub mod default_images;
 pub mod ec2;
 pub mod error;
+pub mod host_network;
 pub mod hosts;
 pub mod image_import;
 pub mod images;
@@ -79,6 +80,10 @@ pub struct Compute {
     pub objects: Option<Arc<dyn image_import::ObjectReader>>,
     /// The network service, for instances' interfaces (wired by the gateway).
     pub networking: Option<Arc<dyn network::InstanceNetworking>>,
+    /// The network service, for what each host must build (wired by the gateway).
+    pub host_networks: Option<Arc<dyn host_network::HostNetworkPlanner>>,
+    /// The data-plane generation the agents' long polls wait on.
+    pub data_plane: host_network::DataPlane,
     /// Whose ids CreateTags and DeleteTags may tag: compute's own, and every other
     /// service's the gateway registers ([`Compute::with_taggable`]).
     pub taggable: kumo_tags::ResourceOwners,
@@ -93,6 +98,8 @@ impl Compute {
             config: Arc::new(config),
             objects: None,
             networking: None,
+            host_networks: None,
+            data_plane: host_network::DataPlane::new(),
         }
     }
 
@@ -115,6 +122,21 @@ impl Compute {
         self
     }
 
+    /// This service, telling agents what to build for their VPCs through `planner`.
+    pub fn with_host_network_planner(
+        mut self,
+        planner: Arc<dyn host_network::HostNetworkPlanner>,
+    ) -> Self {
+        self.host_networks = Some(planner);
+        self
+    }
+
+    /// Answer the agents' waiting network polls now (the process is stopping: a poll
+    /// would otherwise hold the server's shutdown up to its grace period).
+    pub fn stop_long_polls(&self) {
+        self.data_plane.stop_waiting();
+    }
+
     /// The network service; launching needs it.
     pub fn networking(&self) -> Result<&dyn network::InstanceNetworking> {
         self.networking
@@ -127,15 +149,19 @@ impl Compute {
         api::router(self.clone()).merge(agent_api::router(self.clone()))
     }
 
-    /// Start this service: its routes, and its one loop (`compute.housekeeping`). Host
-    /// liveness and placement need no loop: both are read from heartbeats when asked.
+    /// Start this service: its routes, and its loops (`compute.housekeeping`, and
+    /// `compute.data-plane`, which wakes the agents' network polls on catalog changes).
+    /// Host liveness and placement need no loop: both are read from heartbeats when asked.
     pub fn start(&self) -> Started {
         Started {
             router: self.router(),
-            tasks: vec![BackgroundTask::spawn(
-                "compute.housekeeping",
-                self.clone().run_housekeeping(),
-            )],
+            tasks: vec![
+                BackgroundTask::spawn("compute.housekeeping", self.clone().run_housekeeping()),
+                BackgroundTask::spawn(
+                    "compute.data-plane",
+                    self.data_plane.clone().listen(self.pool.clone()),
+                ),
+            ],
         }
     }
 

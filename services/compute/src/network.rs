@@ -2,7 +2,7 @@
 //! network interface (an address in a subnet of a VPC, a MAC, security groups) made in
 //! RunInstances' own transaction, and gives it back when it ends. Compute reaches the
 //! network service through [`InstanceNetworking`], which the composition root wires (this
-//! crate does not depend on the network's). Each subnet becomes one Linux bridge on every
+//! crate does not depend on the network's). Each VPC becomes one Linux bridge on every
 //! host that runs its instances.
 
 use std::collections::BTreeMap;
@@ -10,9 +10,9 @@ use std::net::Ipv4Addr;
 
 use chrono::{DateTime, Utc};
 use kumo_auth::Principal;
+use kumo_compute_protocol::network::VpcLinkNames;
 use kumo_compute_protocol::NetworkAttachment;
 use serde::{Deserialize, Serialize};
-use sha2::Digest;
 use sqlx::{PgPool, Postgres, Transaction};
 
 use crate::error::{ComputeError, Result};
@@ -163,13 +163,8 @@ pub trait InstanceNetworking: Send + Sync {
     ) -> Result<BTreeMap<String, Vec<InstanceInterface>>>;
 }
 
-/// The host bridge for a subnet: `kb-` and 12 hex digits (Linux allows 15 characters).
-pub fn bridge_name(subnet_id: &str) -> String {
-    let digest = sha2::Sha256::digest(subnet_id.as_bytes());
-    format!("kb-{}", &hex::encode(digest)[..12])
-}
-
-/// What the agent plugs an instance into: its primary interface's bridge and address.
+/// What the agent plugs an instance into: its VPC's bridge (one per VPC per host, the
+/// same name on every host) and its primary interface's address.
 pub fn attachment(primary: &InstanceInterface) -> Result<NetworkAttachment> {
     let bad = |what: &str| {
         ComputeError::Internal(format!(
@@ -178,10 +173,10 @@ pub fn attachment(primary: &InstanceInterface) -> Result<NetworkAttachment> {
         ))
     };
     Ok(NetworkAttachment {
-        network_interface_id: String::new(),
-        vpc_id: String::new(),
+        network_interface_id: primary.network_interface_id.clone(),
+        vpc_id: primary.vpc_id.clone(),
         subnet_id: primary.subnet_id.clone(),
-        bridge: bridge_name(&primary.subnet_id),
+        bridge: VpcLinkNames::for_vpc(&primary.vpc_id).bridge,
         ip: primary
             .private_ip_address
             .parse()

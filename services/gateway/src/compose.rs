@@ -10,6 +10,7 @@ use kumo_identity::Identity;
 use std::collections::BTreeMap;
 
 use kumo_common::ids::{NetworkInterfaceId, SecurityGroupId};
+use kumo_compute::host_network::{HostNetworkPlanner, VpcSpec};
 use kumo_compute::network::{
     InstanceInterface, InstanceNetworking, NetworkRequest, PrimaryInterfaceChange, PublicAddress,
     SecurityGroupRef,
@@ -63,7 +64,9 @@ impl Services {
     /// The services wired to each other: compute reads RegisterImage's `bucket/key`
     /// objects through object storage, and answers the EC2 tag actions (one shared tag
     /// store) for the network service's resources too: it asks the network service which
-    /// `vpc-…`, `sg-…` … ids exist in the caller's account.
+    /// `vpc-…`, `sg-…` … ids exist in the caller's account. Instances get their interfaces,
+    /// and hosts their VPCs' data plane, from the network service (in every process that
+    /// serves compute: the network's tables are in the same catalog).
     pub(crate) fn wired(mut self) -> Self {
         self.compute = self
             .compute
@@ -73,7 +76,8 @@ impl Services {
             .with_taggable(std::sync::Arc::new(
                 kumo_network::tags::NetworkResources::new(self.network.pool.clone()),
             ))
-            .with_networking(std::sync::Arc::new(NetworkInterfaces(self.network.clone())));
+            .with_networking(std::sync::Arc::new(NetworkInterfaces(self.network.clone())))
+            .with_host_network_planner(std::sync::Arc::new(HostPlans(self.network.clone())));
         self
     }
 
@@ -366,6 +370,18 @@ impl InstanceNetworking for NetworkInterfaces {
                 Ok((instance, list))
             })
             .collect()
+    }
+}
+
+/// What each host must build for its VPCs is the network service's to say.
+struct HostPlans(Network);
+
+#[async_trait::async_trait]
+impl HostNetworkPlanner for HostPlans {
+    async fn vpcs(&self, host_id: &str) -> Result<Vec<VpcSpec>, ComputeError> {
+        kumo_network::host_plans::for_host(&self.0, host_id)
+            .await
+            .map_err(network_error)
     }
 }
 

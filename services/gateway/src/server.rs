@@ -25,6 +25,9 @@ pub async fn run_standalone(name: &str, args: &CommonArgs, mount: Mount) -> anyh
         plane.catalog.shutdown().await;
         return Err(error);
     }
+    // Agents' network polls are answered first, or they would hold the server up for its
+    // whole grace period.
+    plane.compute.stop_long_polls();
     server.stop().await?;
     // The services' loops end before the catalog they work on.
     process.tasks.iter().for_each(BackgroundTask::abort);

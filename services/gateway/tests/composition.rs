@@ -32,13 +32,18 @@ async fn each_process_runs_only_the_loops_of_the_services_it_mounts() {
             &[
                 "auth.credential-cache",
                 "compute.housekeeping",
+                "compute.data-plane",
                 "object-storage.housekeeping",
             ],
         ),
         (Mount::IdentityOnly, &["auth.credential-cache"]),
         (
             Mount::ComputeOnly,
-            &["auth.credential-cache", "compute.housekeeping"],
+            &[
+                "auth.credential-cache",
+                "compute.housekeeping",
+                "compute.data-plane",
+            ],
         ),
         (
             Mount::ObjectStorageOnly,

@@ -14,28 +14,44 @@ pub struct TestCloud {
     pub identity: Identity,
     pub operator: OperatorCredentials,
     pub http: reqwest::Client,
+    /// The services' loops, when started with them ([`TestCloud::start_with_loops`]).
+    pub tasks: Vec<kumo_common::service::BackgroundTask>,
 }
 
 impl TestCloud {
+    /// The gateway's routes, without the services' loops.
     pub async fn start() -> Self {
+        Self::serve(false).await
+    }
+
+    /// The gateway as a process runs it: every service's loops too.
+    pub async fn start_with_loops() -> Self {
+        Self::serve(true).await
+    }
+
+    async fn serve(with_loops: bool) -> Self {
         let pool = kumo_catalog::testing::fresh_database().await.unwrap();
         let identity = Identity::new(pool, MasterKey::random(), IdentityConfig::default());
         let operator = bootstrap::ensure_operator(&identity.pool, &identity.master_key)
             .await
             .unwrap();
         let compute = kumo_compute::Compute::new(identity.pool.clone(), Default::default());
-        let app = kumo_gateway::app(
-            kumo_gateway::Services {
-                identity: identity.clone(),
-                compute,
-                object_storage: kumo_object_storage::ObjectStorage::new(
-                    identity.pool.clone(),
-                    Default::default(),
-                ),
-                network: kumo_network::Network::new(identity.pool.clone(), Default::default()),
-            },
-            Default::default(),
-        );
+        let services = kumo_gateway::Services {
+            identity: identity.clone(),
+            compute,
+            object_storage: kumo_object_storage::ObjectStorage::new(
+                identity.pool.clone(),
+                Default::default(),
+            ),
+            network: kumo_network::Network::new(identity.pool.clone(), Default::default()),
+        };
+        let (app, tasks) = if with_loops {
+            let started =
+                kumo_gateway::start(services, kumo_gateway::Mount::Gateway, Default::default());
+            (started.router, started.tasks)
+        } else {
+            (kumo_gateway::app(services, Default::default()), Vec::new())
+        };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let host = listener.local_addr().unwrap().to_string();
         tokio::spawn(async move {
@@ -47,6 +63,7 @@ impl TestCloud {
             identity,
             operator,
             http: reqwest::Client::new(),
+            tasks,
         }
     }
 
