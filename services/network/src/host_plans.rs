@@ -33,7 +33,7 @@ struct LocalRow {
     /// The primary first.
     private_ips: Vec<String>,
     groups: Vec<String>,
-    /// `"<private> <public>"` pairs.
+    /// `"<private> <public>"` pairs: elastic IPs and launch-time public addresses.
     public_ips: Vec<String>,
 }
 
@@ -95,10 +95,10 @@ pub async fn for_host(network: &Network, host_id: &str) -> Result<Vec<VpcSpec>> 
                 array(SELECT m.group_id FROM network.network_interface_groups m
                       WHERE m.network_interface_id = n.network_interface_id
                       ORDER BY m.position) AS groups,
-                array(SELECT host(e.private_ip) || ' ' || host(e.public_ip) FROM network.addresses e
+                array(SELECT host(e.private_ip) || ' ' || host(e.public_ip)
+                      FROM network.public_mappings e
                       WHERE e.network_interface_id = n.network_interface_id
-                        AND e.association_id IS NOT NULL
-                      ORDER BY e.private_ip) AS public_ips
+                      ORDER BY e.private_ip, e.public_ip) AS public_ips
          FROM network.network_interfaces n
          JOIN compute.instance_placement p ON p.instance_id = n.instance_id
          WHERE p.host_id = $1 AND p.active

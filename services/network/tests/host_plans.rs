@@ -62,6 +62,22 @@ async fn instance(
     groups: &[&str],
     secondary: Option<i64>,
 ) -> (String, enis::NetworkInterface) {
+    let request = LaunchRequest {
+        subnet_id: Some(subnet_id.into()),
+        group_ids: groups.iter().map(|g| g.to_string()).collect(),
+        secondary_count: secondary,
+        ..Default::default()
+    };
+    instance_with(network, caller, host_id, request).await
+}
+
+async fn instance_with(
+    network: &Network,
+    caller: &Principal,
+    host_id: &str,
+    request: LaunchRequest,
+) -> (String, enis::NetworkInterface) {
+    let subnet_id = request.subnet_id.clone().unwrap();
     let instance_id = InstanceId::generate().into_string();
     sqlx::query(
         "INSERT INTO compute.instances (instance_id, account_id, reservation_id, image_id,
@@ -73,7 +89,7 @@ async fn instance(
     .bind(&instance_id)
     .bind(&caller.account_id)
     .bind(host_id)
-    .bind(subnet_id)
+    .bind(&subnet_id)
     .execute(&network.pool)
     .await
     .unwrap();
@@ -82,12 +98,7 @@ async fn instance(
         network,
         &mut tx,
         caller,
-        &LaunchRequest {
-            subnet_id: Some(subnet_id.into()),
-            group_ids: groups.iter().map(|g| g.to_string()).collect(),
-            secondary_count: secondary,
-            ..Default::default()
-        },
+        &request,
         &instance_id,
         "us-east-1a",
     )
@@ -555,6 +566,32 @@ async fn each_host_is_told_its_vpcs_interfaces_tunnels_and_groups() {
             .collect::<Vec<_>>(),
         vec![vpc_b.clone()]
     );
+
+    // A launch-time public address is a mapping like an elastic IP.
+    let (_, launched) = instance_with(
+        &network,
+        &alice,
+        &h2,
+        LaunchRequest {
+            subnet_id: Some(public.clone()),
+            associate_public_ip: Some(true),
+            ..Default::default()
+        },
+    )
+    .await;
+    let on_h2 = host_plans::for_host(&network, &h2).await.unwrap();
+    let launched_spec = find(&on_h2, &vpc_a)
+        .interfaces
+        .iter()
+        .find(|i| i.network_interface_id == launched.network_interface_id)
+        .unwrap();
+    assert_eq!(launched_spec.public_ips.len(), 1);
+    assert_eq!(
+        launched_spec.public_ips[0].private_ip,
+        primary_ip(&launched)
+    );
+    assert!(launched_spec.public_ips[0].public_ip != ip(&eip.public_ip));
+    assert!(launched_spec.public_ips[0].public_ip.octets()[..3] == [203, 0, 113]);
 
     // Outside us-east-1 the DNS domain is the region's.
     let elsewhere = Network::new(
