@@ -61,6 +61,10 @@ def identity(rec, target):
 def compute(rec, target, image_bucket):
     ec2 = rec.client("ec2")
     image = target.pick_image(ec2)
+    # Public addresses (launch-time and elastic) come from the operator's pool of the zone:
+    # there is one before the first launch.
+    zone = (ec2.describe_availability_zones().get("AvailabilityZones") or [{}])[0].get("ZoneName", "us-east-1a")
+    target.public_address_pool(zone)
     rec.call(ec2, "describe_regions")
     rec.call(ec2, "describe_availability_zones")
     rec.call(ec2, "describe_instance_types", InstanceTypes=[INSTANCE_TYPE])
@@ -528,8 +532,6 @@ def addresses(rec, target):
     find it by association, see it on the instance and its interface, disassociate (twice:
     the second is Terraform's tolerated NotFound), release, NotFound."""
     ec2 = rec.client("ec2")
-    zone = (ec2.describe_availability_zones().get("AvailabilityZones") or [{}])[0].get("ZoneName", "us-east-1a")
-    target.public_address_pool(zone)
     eip = rec.call(
         ec2,
         "allocate_address",

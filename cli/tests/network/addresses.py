@@ -37,7 +37,12 @@ def wait_running(client, instance_id, limit=120):
 
 
 def launch(client):
-    out = client.run_instances(ImageId=image, InstanceType="t3.micro", MinCount=1, MaxCount=1)
+    # No launch-time public address (the default subnet maps one from the same pool): the
+    # checks here see the elastic IP alone; network/public_ips.py checks the two together.
+    out = client.run_instances(
+        ImageId=image, InstanceType="t3.micro", MinCount=1, MaxCount=1,
+        NetworkInterfaces=[{"DeviceIndex": 0, "AssociatePublicIpAddress": False}],
+    )
     return out["Instances"][0]["InstanceId"]
 
 

@@ -153,6 +153,13 @@ impl Instance {
         self.primary_interface().map(|i| i.vpc_id.as_str())
     }
 
+    /// The instance's public address: its primary interface's primary address's (an
+    /// elastic IP or a launch-time one).
+    pub fn public_address(&self) -> Option<&crate::network::PublicAddress> {
+        self.primary_interface()
+            .and_then(|p| p.public_address(&p.private_ip_address))
+    }
+
     /// The security groups of the primary interface.
     pub fn security_groups(&self) -> &[SecurityGroupRef] {
         self.primary_interface()
@@ -507,7 +514,7 @@ async fn token_reservation(
 pub use kumo_ec2_query::Filter;
 
 /// DescribeInstances' filter names.
-pub const INSTANCE_FILTERS: [&str; 16] = [
+pub const INSTANCE_FILTERS: [&str; 18] = [
     "instance-id",
     "instance-state-name",
     "instance-state-code",
@@ -524,6 +531,8 @@ pub const INSTANCE_FILTERS: [&str; 16] = [
     "vpc-id",
     "instance.group-id",
     "instance.group-name",
+    "ip-address",
+    "dns-name",
 ];
 
 fn is_instance_filter(name: &str) -> bool {
@@ -547,6 +556,11 @@ pub fn filter_matches(filter: &filters::Compiled, instance: &Instance) -> bool {
         "key-name" => any(instance.key_name.as_deref()),
         "owner-id" => any(Some(&instance.account_id)),
         "vpc-id" => any(instance.vpc_id()),
+        "ip-address" => any(instance.public_address().map(|a| a.public_ip.as_str())),
+        "dns-name" => any(instance
+            .public_address()
+            .map(|a| a.public_dns_name.as_str())
+            .filter(|d| !d.is_empty())),
         "instance.group-id" => values.matches_any(
             instance
                 .security_groups()

@@ -146,8 +146,9 @@ fn write_instance_type(xml: &mut XmlWriter, t: &InstanceType) {
         .element("memoryInfo", |xml| {
             xml.num("sizeInMiB", t.memory_mib);
         })
-        .bool("instanceStorageSupported", false)
-        // Features Kumo does not offer: hibernation, dedicated hosts, recovery onto
+        .bool("instanceStorageSupported", false);
+    write_network_info(xml, t);
+    xml // Features Kumo does not offer: hibernation, dedicated hosts, recovery onto
         // another host, the PTP hardware clock, reboot-time host migration.
         .bool("hibernationSupported", false)
         .bool("burstablePerformanceSupported", is_burstable(t))
@@ -155,6 +156,57 @@ fn write_instance_type(xml: &mut XmlWriter, t: &InstanceType) {
         .bool("autoRecoverySupported", false)
         .text("phcSupport", "unsupported")
         .text("rebootMigrationSupport", "unsupported");
+}
+
+/// A type's `networkInfo` (EC2's NetworkInfo): one network card, IPv4 only, virtio NICs
+/// (ENA's place), the hosts' Linux conntrack timeouts.
+fn write_network_info(xml: &mut XmlWriter, t: &InstanceType) {
+    let limits = t.network_limits();
+    xml.element("networkInfo", |xml| {
+        xml.text("networkPerformance", limits.network_performance)
+            .num(
+                "maximumNetworkInterfaces",
+                limits.maximum_network_interfaces,
+            )
+            .num("maximumNetworkCards", 1)
+            .num("defaultNetworkCardIndex", 0)
+            .element("networkCards", |xml| {
+                xml.element("item", |xml| {
+                    xml.num("networkCardIndex", 0)
+                        .text("networkPerformance", limits.network_performance)
+                        .num(
+                            "maximumNetworkInterfaces",
+                            limits.maximum_network_interfaces,
+                        )
+                        .num("baselineBandwidthInGbps", limits.baseline_bandwidth_gbps)
+                        .num("peakBandwidthInGbps", limits.peak_bandwidth_gbps)
+                        .num(
+                            "defaultEnaQueueCountPerInterface",
+                            limits.ena_queues_per_interface,
+                        )
+                        .element("interfaceTypeSet", |xml| {
+                            xml.text("item", "interface");
+                        });
+                });
+            })
+            .num(
+                "ipv4AddressesPerInterface",
+                limits.ipv4_addresses_per_interface,
+            )
+            .num("ipv6AddressesPerInterface", 0)
+            .bool("ipv6Supported", false)
+            .text("enaSupport", "supported")
+            .bool("efaSupported", false)
+            .bool("encryptionInTransitSupported", false)
+            .bool("enaSrdSupported", false)
+            .text("flexibleEnaQueuesSupport", "unsupported")
+            .element("connectionTrackingConfiguration", |xml| {
+                xml.num("defaultTcpEstablishedTimeout", 432_000)
+                    .num("defaultUdpStreamTimeout", 120)
+                    .num("defaultUdpTimeout", 30);
+            })
+            .bool("secondaryNetworkSupported", false);
+    });
 }
 
 /// One `instanceTypeSet` item.
@@ -180,6 +232,40 @@ pub fn describe_instance_types_xml(types: &[InstanceType], next_token: Option<&s
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn network_info_per_type() {
+        let micro = InstanceType {
+            name: "t3.micro".into(),
+            vcpus: 2,
+            memory_mib: 1024,
+        };
+        let xml = instance_type_xml(&micro);
+        for part in [
+            "<networkInfo><networkPerformance>Up to 5 Gigabit</networkPerformance><maximumNetworkInterfaces>2</maximumNetworkInterfaces>",
+            "<networkCards><item><networkCardIndex>0</networkCardIndex>",
+            "<baselineBandwidthInGbps>0.064</baselineBandwidthInGbps><peakBandwidthInGbps>5</peakBandwidthInGbps>",
+            "<interfaceTypeSet><item>interface</item></interfaceTypeSet>",
+            "<ipv4AddressesPerInterface>2</ipv4AddressesPerInterface>",
+            "<ipv6Supported>false</ipv6Supported>",
+        ] {
+            assert!(xml.contains(part), "{part} not in {xml}");
+        }
+        let large = InstanceType {
+            name: "m5.large".into(),
+            vcpus: 2,
+            memory_mib: 8192,
+        };
+        let limits = large.network_limits();
+        assert_eq!(
+            (
+                limits.maximum_network_interfaces,
+                limits.ipv4_addresses_per_interface,
+                limits.network_performance
+            ),
+            (3, 10, "Up to 10 Gigabit")
+        );
+    }
 
     #[test]
     fn cpu_topology_pairs_threads() {

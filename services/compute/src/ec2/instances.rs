@@ -354,8 +354,7 @@ fn write_instance(xml: &mut XmlWriter, instance: &Instance, types: &[InstanceTyp
     let ip = instance.private_ip.as_deref();
     let dns = private_dns_name(ip);
     let primary = instance.primary_interface();
-    // The instance's public address is its primary interface's primary address's.
-    let public = primary.and_then(|p| p.public_address(&p.private_ip_address));
+    let public = instance.public_address();
     let (cores, threads) = cpu_topology(vcpus_of(types, &instance.instance_type));
     let reason = instance
         .state_reason
