@@ -4,9 +4,11 @@
 //! loop keeps its heartbeat. Everything the agent must remember across a restart (its
 //! node credential, the generation it acted on per instance) lives in its state dir.
 //!
-//! Host plumbing (a subnet's bridge, its metadata listener, the isolation table) goes
-//! when the last instance on it leaves, and at start and stop the agent sweeps what no
-//! instance uses: running instances keep theirs across the agent's restarts.
+//! The VPC data plane (router namespaces, VXLANs, NAT, metadata listeners, DNS, security
+//! groups) is a task of its own following the control plane's host network
+//! ([`crate::vpc::poll`]). An instance's bridge goes when the last instance on it leaves
+//! and its VPC is gone, and at start and stop the agent sweeps the bridges no instance
+//! uses: running instances keep theirs across the agent's restarts.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -24,10 +26,13 @@ use kumo_compute_protocol::{
 use serde::{Deserialize, Serialize};
 
 use crate::container::{ContainerConfig, ContainerRuntime};
+use crate::dns::DnsServers;
 use crate::error::{NodeError, Result};
 use crate::metadata::MetadataService;
 use crate::network::HostNetwork;
 use crate::vm::{VmConfig, VmRuntime};
+use crate::vpc::poll::NetworkSource;
+use crate::vpc::{self, VpcPlumbing};
 
 #[derive(Debug, Clone)]
 pub struct AgentConfig {
@@ -123,7 +128,9 @@ struct Shared {
     assigned: Mutex<HashSet<String>>,
     /// Held while a bridge is made or given a port, and while one is checked for removal,
     /// so that a bridge is never removed between its creation and its first port.
-    plumbing: tokio::sync::Mutex<()>,
+    plumbing: Arc<tokio::sync::Mutex<()>>,
+    /// The VPC data plane, converged by the network task.
+    vpcs: Arc<VpcPlumbing>,
 }
 
 /// The agent. `run` loops until the future is dropped.
@@ -171,14 +178,18 @@ impl Agent {
         let shared = Arc::new(Shared {
             vms: VmRuntime::new(vm_config),
             containers: ContainerRuntime::new(container_config),
-            network: network.with_owner(&credential.host_id),
-            metadata,
+            network: network.clone().with_owner(&credential.host_id),
+            metadata: metadata.clone(),
             local: Mutex::new(load_local(&config.state_dir)),
             in_flight: Mutex::new(HashSet::new()),
             wake: tokio::sync::Notify::new(),
             last_error: Mutex::new(HashMap::new()),
             assigned: Mutex::new(HashSet::new()),
-            plumbing: tokio::sync::Mutex::new(()),
+            plumbing: Arc::new(tokio::sync::Mutex::new(())),
+            vpcs: Arc::new(
+                VpcPlumbing::new(network.clone(), &credential.host_id, metadata.clone())
+                    .with_dns(DnsServers::new(config.state_dir.join("dns"))),
+            ),
             http,
             config,
         });
@@ -227,6 +238,15 @@ impl Agent {
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut round: u64 = 0;
         let mut failing = false;
+        let network_task = tokio::spawn(vpc::poll::run(
+            self.shared.vpcs.clone(),
+            NetworkSource {
+                http: self.shared.http.clone(),
+                control_plane: self.shared.config.control_plane.clone(),
+                node_token: self.credential.node_token.clone(),
+            },
+            self.shared.plumbing.clone(),
+        ));
         tokio::pin!(shutdown);
         loop {
             tokio::select! {
@@ -254,6 +274,8 @@ impl Agent {
                 },
             }
         }
+        network_task.abort();
+        let _ = network_task.await;
         let deadline = tokio::time::Instant::now() + Duration::from_secs(3);
         while !lock(&self.shared.in_flight).is_empty() && tokio::time::Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(50)).await;
@@ -567,12 +589,10 @@ async fn converge_one(shared: &Arc<Shared>, spec: &InstanceSpec) -> Result<()> {
     match spec.desired {
         DesiredState::Running => {
             {
+                // The VPC's bridge, for the instance's port; the network task gives it
+                // its router (gateways, metadata listener) and tunnel.
                 let _plumbing = shared.plumbing.lock().await;
                 shared.network.ensure_bridge(&spec.network).await?;
-                shared
-                    .metadata
-                    .ensure_listener(&spec.network.bridge)
-                    .await?;
             }
             shared
                 .metadata

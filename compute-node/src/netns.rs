@@ -117,7 +117,7 @@ impl Netns {
     /// Delete a link; fine if it is already gone.
     pub async fn delete_link(&self, name: &str) -> Result<()> {
         if self.link_exists(name).await {
-            if let Err(e) = self.ip(&["link", "del", name]).await {
+            if let Err(e) = self.ip(&["link", "del", "dev", name]).await {
                 if self.link_exists(name).await {
                     return Err(e);
                 }

@@ -341,6 +341,8 @@ async fn user_data_runs_with_network_hostname_and_metadata() {
 
     let md = MetadataService::in_netns(&host.0);
     md.register(&att.bridge, spec.metadata.clone());
+    // No VPC router here: the bridge plays it.
+    kumo_compute_node::testing::gateway_on_bridge(&host.0, &att.bridge, "10.32.0.1/24").unwrap();
     md.ensure_listener(&att.bridge).await.unwrap();
 
     let rt = ContainerRuntime::new(ContainerConfig::new(&state_dir));

@@ -338,6 +338,10 @@ async fn listener_on_each_bridge_serves_its_own_subnet() {
     net.attach_container(&a, &att_a).await.unwrap();
     net.attach_container(&b, &att_b).await.unwrap();
 
+    // No VPC router here: the bridges play it.
+    for (att, gateway) in [(&att_a, "10.21.0.1/24"), (&att_b, "10.22.0.1/24")] {
+        kumo_compute_node::testing::gateway_on_bridge(&host.0, &att.bridge, gateway).unwrap();
+    }
     let svc = MetadataService::in_netns(&host.0);
     svc.register(&att_a.bridge, metadata(&a, att_a.ip, true));
     // b's address is known on a's bridge only: b, on its own bridge, is a stranger.

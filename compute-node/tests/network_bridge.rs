@@ -145,11 +145,16 @@ async fn bridges_connect_a_subnet_and_isolate_subnets() {
         assert!(p.exists(), "{}", p.display());
     }
 
-    // The bridge: up, with the gateway and the metadata address.
+    // The bridge: up, without addresses (the gateways are the VPC router's).
     let br = ip_out(&["-n", &host.0, "-4", "addr", "show", "dev", "kb-aaaa0001"]);
-    assert!(br.contains("10.11.0.1/24"), "{br}");
-    assert!(br.contains("169.254.169.254/32"), "{br}");
+    assert!(!br.contains("inet "), "{br}");
+    let br = ip_out(&["-n", &host.0, "link", "show", "dev", "kb-aaaa0001"]);
     assert!(br.contains("state UP") || br.contains(",UP"), "{br}");
+    // Routing between the bridges is what the isolation rule must stop: a stand-in
+    // router (the gateways on the bridges themselves) provides it.
+    for (att, gateway) in [(&att_a1, "10.11.0.1/24"), (&att_b1, "10.12.0.1/24")] {
+        kumo_compute_node::testing::gateway_on_bridge(&host.0, &att.bridge, gateway).unwrap();
+    }
     // The veth's host end is on the bridge, not in the root namespace.
     let veth = HostNetwork::veth_name(&a1);
     let link = ip_out(&["-n", &host.0, "link", "show", "dev", &veth]);

@@ -1,0 +1,328 @@
+//! A multi-host network topology for tests, in network namespaces of the machine (needs
+//! root): the hosts are namespaces the agents (or a [`crate::vpc::VpcPlumbing`]) use as
+//! their host namespace (`--host-netns`), joined by an underlay switch, with an uplink
+//! switch where the "outside" lives.
+//!
+//! - `<prefix>-under`: bridge `br0`, the underlay switch (MTU 9000: room for VXLAN);
+//! - `<prefix>-out`: bridge `br0`, the uplink switch, holding [`OUTSIDE_ADDR`]/24;
+//! - `<prefix>-h<N>` (N = 1…9): `ul0` on the underlay with `10.77.0.1N/24` (the tunnel
+//!   endpoint), `up0` on the uplink switch with `203.0.113.1N/24`, `lo` up.
+//!
+//! Public addresses for tests come from [`PUBLIC_POOL`] (on the uplink's L2: the outside
+//! ARPs for them, a host answers by proxy ARP). Dropping the [`Topology`] deletes every
+//! namespace it made (their links go with them) and every namespace handed to
+//! [`Topology::adopt_netns`]; [`Topology::adopt_owner`] adds the router namespaces of an
+//! agent. Also on panic.
+
+use std::io;
+use std::net::{Ipv4Addr, SocketAddr, TcpListener};
+use std::os::fd::AsRawFd;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use crate::network::NETNS_DIR;
+
+/// The outside's address on the uplink switch.
+pub const OUTSIDE_ADDR: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 100);
+/// The uplink's name in every host.
+pub const UPLINK: &str = "up0";
+/// The underlay link's name in every host.
+pub const UNDERLAY: &str = "ul0";
+/// Public addresses for tests (inside the uplink switch's /24).
+pub const PUBLIC_POOL: &str = "203.0.113.128/25";
+
+/// The namespaces of a multi-host test; removed when dropped.
+#[derive(Debug)]
+pub struct Topology {
+    prefix: String,
+    hosts: u8,
+    made: Vec<String>,
+    adopted: Mutex<Vec<String>>,
+    owners: Mutex<Vec<String>>,
+}
+
+impl Topology {
+    /// Build the topology with `hosts` hosts (1–9). `prefix`: a short unique word (≤ 8
+    /// characters), e.g. `kt1a2b`.
+    pub fn create(prefix: &str, hosts: u8) -> io::Result<Self> {
+        if !(1..=9).contains(&hosts) || prefix.is_empty() || prefix.len() > 8 {
+            return Err(io::Error::other("1–9 hosts and a prefix of 1–8 characters"));
+        }
+        let mut topology = Self {
+            prefix: prefix.to_string(),
+            hosts,
+            made: Vec::new(),
+            adopted: Mutex::new(Vec::new()),
+            owners: Mutex::new(Vec::new()),
+        };
+        topology.build()?;
+        Ok(topology)
+    }
+
+    fn build(&mut self) -> io::Result<()> {
+        let under = self.underlay_netns();
+        let out = self.outside_netns();
+        for ns in [&under, &out] {
+            self.add_netns(ns)?;
+            ip(&["-n", ns, "link", "add", "br0", "type", "bridge"])?;
+            ip(&["-n", ns, "link", "set", "br0", "up"])?;
+            ip(&["-n", ns, "link", "set", "lo", "up"])?;
+        }
+        ip(&["-n", &under, "link", "set", "br0", "mtu", "9000"])?;
+        ip(&[
+            "-n",
+            &out,
+            "addr",
+            "add",
+            &format!("{OUTSIDE_ADDR}/24"),
+            "dev",
+            "br0",
+        ])?;
+        for n in 1..=self.hosts {
+            let host = self.host_netns(n);
+            self.add_netns(&host)?;
+            ip(&["-n", &host, "link", "set", "lo", "up"])?;
+            let port = format!("h{n}");
+            for (inner, switch, addr, mtu) in [
+                (UNDERLAY, &under, Self::vtep(n), "9000"),
+                (UPLINK, &out, Self::uplink_address(n), "1500"),
+            ] {
+                ip(&[
+                    "link", "add", inner, "mtu", mtu, "netns", &host, "type", "veth", "peer",
+                    "name", &port, "mtu", mtu, "netns", switch,
+                ])?;
+                ip(&["-n", switch, "link", "set", &port, "master", "br0"])?;
+                ip(&["-n", switch, "link", "set", &port, "up"])?;
+                ip(&[
+                    "-n",
+                    &host,
+                    "addr",
+                    "add",
+                    &format!("{addr}/24"),
+                    "dev",
+                    inner,
+                ])?;
+                ip(&["-n", &host, "link", "set", inner, "up"])?;
+            }
+        }
+        Ok(())
+    }
+
+    fn add_netns(&mut self, name: &str) -> io::Result<()> {
+        ip(&["netns", "add", name])?;
+        self.made.push(name.to_string());
+        Ok(())
+    }
+
+    /// Host `n`'s namespace (1-based).
+    pub fn host_netns(&self, n: u8) -> String {
+        format!("{}-h{n}", self.prefix)
+    }
+
+    pub fn underlay_netns(&self) -> String {
+        format!("{}-under", self.prefix)
+    }
+
+    pub fn outside_netns(&self) -> String {
+        format!("{}-out", self.prefix)
+    }
+
+    pub fn hosts(&self) -> u8 {
+        self.hosts
+    }
+
+    /// Host `n`'s tunnel endpoint: `10.77.0.1N`.
+    pub fn vtep(n: u8) -> Ipv4Addr {
+        Ipv4Addr::new(10, 77, 0, 10 + n)
+    }
+
+    /// Host `n`'s address on the uplink switch: `203.0.113.1N`.
+    pub fn uplink_address(n: u8) -> Ipv4Addr {
+        Ipv4Addr::new(203, 0, 113, 10 + n)
+    }
+
+    /// The agent flags that put an agent on host `n`.
+    pub fn agent_args(&self, n: u8) -> Vec<String> {
+        vec![
+            "--host-netns".into(),
+            self.host_netns(n),
+            "--vtep-address".into(),
+            Self::vtep(n).to_string(),
+            "--uplink".into(),
+            UPLINK.into(),
+        ]
+    }
+
+    /// Delete namespace `name` with the topology too (an instance's, a router's).
+    pub fn adopt_netns(&self, name: &str) {
+        if let Ok(mut adopted) = self.adopted.lock() {
+            adopted.push(name.to_string());
+        }
+    }
+
+    /// Delete the router namespaces marked as `owner`'s (an agent's host id) with the
+    /// topology too.
+    pub fn adopt_owner(&self, owner: &str) {
+        if let Ok(mut owners) = self.owners.lock() {
+            owners.push(owner.to_string());
+        }
+    }
+}
+
+impl Drop for Topology {
+    fn drop(&mut self) {
+        let owners = self.owners.lock().map(|o| o.clone()).unwrap_or_default();
+        let mut doomed = self.adopted.lock().map(|a| a.clone()).unwrap_or_default();
+        for ns in crate::vpc::router_namespaces() {
+            let mark = Command::new("ip")
+                .args(["-n", &ns, "-d", "link", "show", "dev", "lo"])
+                .output()
+                .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+                .unwrap_or_default();
+            if owners
+                .iter()
+                .any(|owner| mark.contains(&format!(" owner={owner} ")))
+            {
+                doomed.push(ns);
+            }
+        }
+        doomed.extend(self.made.iter().rev().cloned());
+        for ns in doomed {
+            let _ = Command::new("ip").args(["netns", "del", &ns]).output();
+        }
+    }
+}
+
+/// `ip …`, failing with its stderr.
+fn ip(args: &[&str]) -> io::Result<()> {
+    let out = Command::new("ip").args(args).output()?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(io::Error::other(format!(
+            "ip {}: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        )))
+    }
+}
+
+/// Run `f` on a thread inside the named namespace `ns` (sockets it opens stay there).
+pub fn in_netns<T: Send + 'static>(
+    ns: &str,
+    f: impl FnOnce() -> io::Result<T> + Send + 'static,
+) -> io::Result<T> {
+    let path = Path::new(NETNS_DIR).join(ns);
+    std::thread::spawn(move || {
+        let file = std::fs::File::open(&path)?;
+        // SAFETY: setns(2) with an open namespace file; changes this thread only.
+        if unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        f()
+    })
+    .join()
+    .map_err(|_| io::Error::other("thread panicked"))?
+}
+
+/// A TCP listener on `addr` inside namespace `ns`: `accept_peer` tells who connected.
+pub struct PeerProbe {
+    listener: TcpListener,
+}
+
+impl PeerProbe {
+    pub fn listen(ns: &str, addr: SocketAddr) -> io::Result<Self> {
+        let listener = in_netns(ns, move || TcpListener::bind(addr))?;
+        listener.set_nonblocking(true)?;
+        Ok(Self { listener })
+    }
+
+    /// The source address of the next connection, waiting at most `timeout`.
+    pub fn accept_peer(&self, timeout: Duration) -> io::Result<SocketAddr> {
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            match self.listener.accept() {
+                Ok((_, peer)) => return Ok(peer),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    if std::time::Instant::now() > deadline {
+                        return Err(io::Error::new(io::ErrorKind::TimedOut, "no connection"));
+                    }
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+}
+
+/// `GET http://<addr><path>` (HTTP/1.0) from namespace `ns`: the body of a 200 answer,
+/// or `None` when there was no connection, no answer within `seconds`, or another status.
+pub fn http_get_in(ns: &str, addr: SocketAddr, path: &str, seconds: u64) -> Option<String> {
+    use std::io::{Read, Write};
+    let request = format!("GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n");
+    let timeout = Duration::from_secs(seconds.max(1));
+    let answer = in_netns(ns, move || {
+        let mut stream = std::net::TcpStream::connect_timeout(&addr, timeout)?;
+        stream.set_read_timeout(Some(timeout))?;
+        stream.set_write_timeout(Some(timeout))?;
+        stream.write_all(request.as_bytes())?;
+        let mut answer = Vec::new();
+        stream.read_to_end(&mut answer)?;
+        Ok(answer)
+    })
+    .ok()?;
+    let text = String::from_utf8_lossy(&answer);
+    let (head, body) = text.split_once("\r\n\r\n")?;
+    let status = head.lines().next()?;
+    status
+        .split_whitespace()
+        .nth(1)
+        .filter(|code| *code == "200")
+        .map(|_| body.to_string())
+}
+
+/// A rootfs tarball in `dir`: static busybox with a symlink per applet.
+pub fn busybox_rootfs(dir: &Path) -> io::Result<PathBuf> {
+    let src = dir.join("rootfs-src");
+    for d in ["bin", "proc", "sys", "dev", "tmp", "etc", "root", "www"] {
+        std::fs::create_dir_all(src.join(d))?;
+    }
+    let busybox = ["/bin/busybox", "/usr/bin/busybox"]
+        .into_iter()
+        .find(|p| Path::new(p).exists())
+        .ok_or_else(|| io::Error::other("busybox-static is not installed"))?;
+    std::fs::copy(busybox, src.join("bin/busybox"))?;
+    let list = Command::new(busybox).arg("--list").output()?;
+    for applet in String::from_utf8_lossy(&list.stdout).lines() {
+        if applet.is_empty() || applet == "busybox" || applet.contains('/') {
+            continue;
+        }
+        std::os::unix::fs::symlink("busybox", src.join("bin").join(applet))?;
+    }
+    std::fs::write(src.join("etc/passwd"), "root:x:0:0:root:/root:/bin/sh\n")?;
+    let tar = dir.join("rootfs.tar");
+    let status = Command::new("tar")
+        .arg("-cf")
+        .arg(&tar)
+        .arg("-C")
+        .arg(&src)
+        .arg(".")
+        .status()?;
+    if !status.success() {
+        return Err(io::Error::other("tar failed"));
+    }
+    Ok(tar)
+}
+
+/// For single-host tests without a VPC router: put the gateway (`a.b.c.d/len`) and the
+/// metadata address on `bridge` in namespace `host_ns` itself, so instances on it reach
+/// a metadata listener bound to the bridge (as bridges were before router namespaces).
+pub fn gateway_on_bridge(host_ns: &str, bridge: &str, gateway: &str) -> io::Result<()> {
+    let metadata = format!("{}/32", crate::network::METADATA_ADDR);
+    for address in [gateway, metadata.as_str()] {
+        ip(&["-n", host_ns, "addr", "replace", address, "dev", bridge])?;
+    }
+    Ok(())
+}
