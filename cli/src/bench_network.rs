@@ -4,7 +4,8 @@
 //! - within AWS's default quota (60 rules per direction per group): 1,000 inbound rules
 //!   across 17 groups of one VPC, described in one call;
 //! - one group with 1,000 inbound rules, as with a raised quota (the API refuses more than
-//!   60, so the rows are written straight into the catalog), described by its id.
+//!   60, so the rows are written straight into the catalog), described by its id;
+//! - RunInstances into that group and the host's data-plane spec (`bench_launch_rules`).
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -133,6 +134,32 @@ pub async fn security_groups(runs: usize) -> anyhow::Result<()> {
     let (p50, p99) = describe_latency(&network, &caller, &by_id, runs).await?;
     println!(
         "DescribeSecurityGroups, one group with {RULES} inbound rules (raised quota), by id: p50 {:.2} ms, p99 {:.2} ms ({runs} runs)",
+        p50.as_secs_f64() * 1000.0,
+        p99.as_secs_f64() * 1000.0
+    );
+
+    // Launching into the 1,000-rule group, against the VPC's default group.
+    let launches = crate::bench_launch_rules::LaunchBench::new(&network, &caller, &vpc_id).await?;
+    let launch_runs = runs.min(100);
+    let (p50, p99) = launches.launch_latency(None, launch_runs).await?;
+    println!(
+        "RunInstances (EC2 facade, simulated host), the VPC's default group: p50 {:.2} ms, p99 {:.2} ms ({launch_runs} runs)",
+        p50.as_secs_f64() * 1000.0,
+        p99.as_secs_f64() * 1000.0
+    );
+    let (p50, p99) = launches
+        .launch_latency(Some(&big.group_id), launch_runs)
+        .await?;
+    println!(
+        "RunInstances (EC2 facade, simulated host), a group with {RULES} inbound rules: p50 {:.2} ms, p99 {:.2} ms ({launch_runs} runs)",
+        p50.as_secs_f64() * 1000.0,
+        p99.as_secs_f64() * 1000.0
+    );
+    let (p50, p99, rules) = launches
+        .host_spec_latency(&big.group_id, 20, launch_runs)
+        .await?;
+    println!(
+        "a host's data-plane spec (20 instances in that group, {rules} rules after folding): p50 {:.2} ms, p99 {:.2} ms ({launch_runs} runs)",
         p50.as_secs_f64() * 1000.0,
         p99.as_secs_f64() * 1000.0
     );

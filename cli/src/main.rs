@@ -3,6 +3,7 @@
 
 mod bench;
 mod bench_compute;
+mod bench_launch_rules;
 mod bench_network;
 mod bench_s3;
 mod profile;

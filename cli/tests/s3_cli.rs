@@ -599,7 +599,7 @@ fn aws_cli_s3_against_kumo_up() {
     // The source file and three replicas need about 4 GiB: say what there was if it fails.
     let df = Command::new("df")
         .args(["-h", "--output=avail"])
-        .arg(&work)
+        .arg(work)
         .output();
     if let Ok(df) = df {
         println!(

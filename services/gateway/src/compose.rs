@@ -75,9 +75,8 @@ impl Services {
             )))
             .with_taggable(std::sync::Arc::new(
                 kumo_network::tags::NetworkResources::new(self.network.pool.clone()),
-            ))
-            .with_networking(std::sync::Arc::new(NetworkInterfaces(self.network.clone())))
-            .with_host_network_planner(std::sync::Arc::new(HostPlans(self.network.clone())));
+            ));
+        self.compute = compute_with_network(self.compute, &self.network);
         self
     }
 
@@ -98,6 +97,14 @@ impl Services {
         }
         router
     }
+}
+
+/// `compute` giving instances their interfaces, and hosts their VPCs' data plane, from
+/// `network` (also what benchmarks use to launch through the EC2 facade in process).
+pub fn compute_with_network(compute: Compute, network: &Network) -> Compute {
+    compute
+        .with_networking(std::sync::Arc::new(NetworkInterfaces(network.clone())))
+        .with_host_network_planner(std::sync::Arc::new(HostPlans(network.clone())))
 }
 
 /// Start the services `mount` serves and put the edge in front of their routes. The
