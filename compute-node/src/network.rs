@@ -198,7 +198,7 @@ impl HostNetwork {
             .await?;
         }
         let want = format!("{}/{}", att.ip, att.prefix_len);
-        for old in inet_addrs_in(&ns, "eth0").await? {
+        for old in Netns::named(&ns).ipv4_addresses("eth0").await? {
             if old != want {
                 run("ip", &["-n", &ns, "addr", "del", &old, "dev", "eth0"]).await?;
             }
@@ -483,30 +483,6 @@ async fn link_mac_in(ns: &str, name: &str) -> Result<String> {
         .and_then(|a| a.as_str())
         .unwrap_or_default()
         .to_string())
-}
-
-/// The global IPv4 addresses (`a.b.c.d/len`) of a link in a namespace.
-async fn inet_addrs_in(ns: &str, name: &str) -> Result<Vec<String>> {
-    let out = run("ip", &["-j", "-4", "-n", ns, "addr", "show", "dev", name]).await?;
-    let v: serde_json::Value = serde_json::from_str(&out)
-        .map_err(|e| NodeError::Other(format!("ip -j addr show {name}: {e}")))?;
-    let mut addrs = Vec::new();
-    for link in v.as_array().into_iter().flatten() {
-        for a in link
-            .get("addr_info")
-            .and_then(|a| a.as_array())
-            .into_iter()
-            .flatten()
-        {
-            if let (Some(local), Some(len)) = (
-                a.get("local").and_then(|x| x.as_str()),
-                a.get("prefixlen").and_then(|x| x.as_u64()),
-            ) {
-                addrs.push(format!("{local}/{len}"));
-            }
-        }
-    }
-    Ok(addrs)
 }
 
 /// A Linux interface name we create (bridge, veth, tap): 1–15 safe characters.
