@@ -108,6 +108,7 @@ def compute(rec, target, image_bucket):
         "blockDeviceMapping",
     ):
         rec.call(ec2, "describe_instance_attribute", label=f"DescribeInstanceAttribute#{attribute}", InstanceId=instance, Attribute=attribute)
+    rec.call(ec2, "describe_instance_credit_specifications", InstanceIds=[instance])
     rec.call(ec2, "modify_instance_attribute", InstanceId=instance, DisableApiTermination={"Value": False})
     rec.wait_for_console(instance)
     rec.call(ec2, "get_console_output", InstanceId=instance)

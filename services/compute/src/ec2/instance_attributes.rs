@@ -222,3 +222,37 @@ fn instance_attribute(instance_id: &str, attribute: &str, value: Option<&str>) -
 pub fn instance_attribute_xml(instance_id: &str, attribute: &str, value: Option<&str>) -> String {
     instance_attribute(instance_id, attribute, value).finish()
 }
+
+/// DescribeInstanceCreditSpecifications: the credit option of the caller's burstable (`t`)
+/// instances, all or `InstanceId.N` (Terraform reads it for every burstable aws_instance).
+/// Kumo does not meter CPU credits: a burstable instance may run at full speed for as long
+/// as it likes, which is what `unlimited` promises.
+pub(super) async fn describe_instance_credit_specifications(
+    compute: &Compute,
+    caller: &Principal,
+    p: Params<'_>,
+) -> Result<XmlWriter> {
+    let query = instances::DescribeQuery {
+        instance_ids: super::instances::parse_instance_ids(p)?,
+        filters: p.filters()?,
+        max_results: p.int("MaxResults")?,
+        next_token: super::instances::next_token(p),
+    };
+    let (found, next_token) = instances::describe(compute, caller, &query).await?;
+    let burstable: Vec<_> = found
+        .iter()
+        .filter(|i| i.instance_type.starts_with('t'))
+        .collect();
+    let mut xml = XmlWriter::fragment();
+    xml.list(
+        "instanceCreditSpecificationSet",
+        "item",
+        &burstable,
+        |xml, instance| {
+            xml.text("instanceId", &instance.instance_id)
+                .text("cpuCredits", "unlimited");
+        },
+    )
+    .opt("nextToken", next_token.as_deref());
+    Ok(xml)
+}

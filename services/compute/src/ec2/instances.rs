@@ -22,7 +22,7 @@ use crate::network::{InstanceInterface, NetworkRequest, PublicAddress};
 use crate::{api, Compute};
 
 /// `InstanceId.N`, parsed (`InvalidInstanceID.Malformed`).
-fn parse_instance_ids(p: Params<'_>) -> Result<Vec<InstanceId>> {
+pub(super) fn parse_instance_ids(p: Params<'_>) -> Result<Vec<InstanceId>> {
     p.list("InstanceId")?
         .iter()
         .map(|id| Ok(InstanceId::parse(id)?))
@@ -168,7 +168,7 @@ pub(super) async fn describe_instances(
     Ok(xml)
 }
 
-fn next_token(p: Params<'_>) -> Option<String> {
+pub(super) fn next_token(p: Params<'_>) -> Option<String> {
     p.string("NextToken")
         .filter(|t| !t.is_empty())
         .map(str::to_string)

@@ -30,7 +30,7 @@ use crate::{require_write, Compute};
 use params::Params;
 
 /// Every action this facade answers, and whether it writes.
-pub const ACTIONS: [(&str, bool); 23] = [
+pub const ACTIONS: [(&str, bool); 24] = [
     ("RunInstances", true),
     ("DescribeInstances", false),
     ("StartInstances", true),
@@ -52,6 +52,7 @@ pub const ACTIONS: [(&str, bool); 23] = [
     ("DescribeTags", false),
     ("DescribeInstanceAttribute", false),
     ("ModifyInstanceAttribute", true),
+    ("DescribeInstanceCreditSpecifications", false),
     ("DescribeAvailabilityZones", false),
     ("DescribeRegions", false),
 ];
@@ -104,6 +105,9 @@ pub async fn dispatch(
         }
         "ModifyInstanceAttribute" => {
             instance_attributes::modify_instance_attribute(compute, caller, p).await
+        }
+        "DescribeInstanceCreditSpecifications" => {
+            instance_attributes::describe_instance_credit_specifications(compute, caller, p).await
         }
         "DescribeAvailabilityZones" => {
             regions::describe_availability_zones(compute, caller, p).await
