@@ -176,7 +176,7 @@ impl Agent {
             None => (HostNetwork::new(), MetadataService::new()),
         };
         let shared = Arc::new(Shared {
-            vms: VmRuntime::new(vm_config),
+            vms: VmRuntime::new(vm_config).in_netns(config.host_netns.as_deref()),
             containers: ContainerRuntime::new(container_config),
             network: network.clone().with_owner(&credential.host_id),
             metadata: metadata.clone(),

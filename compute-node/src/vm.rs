@@ -26,6 +26,7 @@ mod process;
 pub mod qmp;
 
 use std::collections::HashMap;
+use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -37,6 +38,7 @@ use kumo_compute_protocol::{InstanceSpec, ObservedState};
 use serde_json::Value;
 
 use crate::error::{NodeError, Result};
+use crate::network::NETNS_DIR;
 
 pub use accel::{cpu_has_virtualization, decide_accel, detect_accel, Accel};
 use command_line::{check_image_files, path_str};
@@ -97,6 +99,9 @@ pub struct VmRuntime {
     locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     /// Starts and stops in progress in this runtime, reported by `observe`.
     transitions: Mutex<HashMap<String, ObservedState>>,
+    /// The named network namespace QEMU runs in (the agent's host namespace, where the
+    /// taps are), when not the agent's own: QEMU opens its tap by name there.
+    netns: Option<String>,
 }
 
 impl VmRuntime {
@@ -111,7 +116,14 @@ impl VmRuntime {
             config,
             locks: Mutex::new(HashMap::new()),
             transitions: Mutex::new(HashMap::new()),
+            netns: None,
         }
+    }
+
+    /// Run QEMU inside the named network namespace `netns` (`None`: the agent's own).
+    pub fn in_netns(mut self, netns: Option<&str>) -> Self {
+        self.netns = netns.map(str::to_owned);
+        self
     }
 
     pub fn config(&self) -> &VmConfig {
@@ -471,6 +483,31 @@ impl VmRuntime {
             .stderr(Stdio::piped())
             .process_group(0)
             .kill_on_drop(true);
+        // Opened here, entered in the child between fork and exec (setns is a plain
+        // syscall; the descriptor is close-on-exec).
+        let netns_file =
+            match &self.netns {
+                Some(ns) => Some(std::fs::File::open(Path::new(NETNS_DIR).join(ns)).map_err(
+                    |e| NodeError::Command {
+                        command: command_text.clone(),
+                        message: format!("network namespace {ns}: {e}"),
+                    },
+                )?),
+                None => None,
+            };
+        if let Some(file) = &netns_file {
+            let fd = file.as_raw_fd();
+            // SAFETY: only setns(2), async-signal-safe, runs in the forked child.
+            unsafe {
+                command.pre_exec(move || {
+                    if libc::setns(fd, libc::CLONE_NEWNET) == 0 {
+                        Ok(())
+                    } else {
+                        Err(std::io::Error::last_os_error())
+                    }
+                });
+            }
+        }
         let output = match tokio::time::timeout(LAUNCH_TIMEOUT, command.output()).await {
             Ok(Ok(output)) => output,
             Ok(Err(e)) => {
