@@ -47,6 +47,8 @@ pub struct VpcPlumbing {
     firewall: Firewall,
     /// Router namespace → the NAT script last applied there (skips unchanged ones).
     nat_applied: tokio::sync::Mutex<BTreeMap<String, String>>,
+    /// The generation and [`structure`] of the last pass that converged everything.
+    converged: tokio::sync::Mutex<Option<(i64, HostNetworkSpec)>>,
 }
 
 impl std::fmt::Debug for VpcPlumbing {
@@ -109,6 +111,7 @@ impl VpcPlumbing {
             dns: None,
             firewall,
             nat_applied: tokio::sync::Mutex::new(BTreeMap::new()),
+            converged: tokio::sync::Mutex::new(None),
         }
     }
 
@@ -135,11 +138,32 @@ impl VpcPlumbing {
     /// failing VPC does not stop the others), everything of this agent's it no longer
     /// names removed, then the security groups. Returns the first error.
     pub async fn converge(&self, spec: &HostNetworkSpec) -> Result<()> {
+        let structure = structure(spec);
+        let mut converged = self.converged.lock().await;
+        // A new generation that changed only security groups: the devices were converged
+        // for this structure already, so only the rule set is re-rendered. (The same
+        // generation again, a timed-out poll, re-asserts everything.)
+        if let Some((generation, last)) = converged.as_mut() {
+            if *generation != spec.generation && *last == structure {
+                let ports = self.ports(spec).await;
+                self.firewall.apply(spec, &ports).await?;
+                *generation = spec.generation;
+                return Ok(());
+            }
+        }
+        *converged = None;
         let mut first_error = None;
         let mut note = |what: &str, e: NodeError| {
             tracing::warn!(error = %e, "{what}");
             first_error.get_or_insert(e);
         };
+        // Security groups first, with the ports there already: a rule change is enforced
+        // without waiting for the pass over every VPC's devices (hundreds of ms of `ip`
+        // runs); the apply at the end adds the ports this pass made (skipped if unchanged).
+        let ports = self.ports(spec).await;
+        if let Err(e) = self.firewall.apply(spec, &ports).await {
+            note("applying the security groups failed", e);
+        }
         let mut wanted = HashSet::new();
         let public = spec.host.uplink.is_some()
             && spec
@@ -169,7 +193,10 @@ impl VpcPlumbing {
         }
         match first_error {
             Some(e) => Err(e),
-            None => Ok(()),
+            None => {
+                *converged = Some((spec.generation, structure));
+                Ok(())
+            }
         }
     }
 
@@ -178,6 +205,7 @@ impl VpcPlumbing {
     pub async fn forget_applied(&self) {
         self.firewall.forget().await;
         self.nat_applied.lock().await.clear();
+        *self.converged.lock().await = None;
     }
 
     /// Remove everything of this agent's, whatever the spec (tests; decommissioning).
@@ -364,7 +392,17 @@ impl VpcPlumbing {
     /// Each local interface's host port (for the anti-spoofing rules): the primary's veth
     /// or tap, a secondary's veth, when it exists.
     async fn ports(&self, spec: &HostNetworkSpec) -> BTreeMap<String, String> {
-        let host = self.host.netns();
+        // One listing of the host's links instead of a command per candidate.
+        let links: HashSet<String> = match self.host.netns().ip_json(&["link", "show"]).await {
+            Ok(links) => links
+                .iter()
+                .filter_map(|l| field(l, "ifname").map(str::to_owned))
+                .collect(),
+            Err(e) => {
+                tracing::warn!(error = %e, "listing the host's links failed");
+                HashSet::new()
+            }
+        };
         let mut ports = BTreeMap::new();
         for interface in spec.vpcs.iter().flat_map(|v| &v.interfaces) {
             let candidates = if interface.device_index == 0 {
@@ -376,7 +414,7 @@ impl VpcPlumbing {
                 vec![eni::veth_name(&interface.network_interface_id)]
             };
             for port in candidates {
-                if host.link_exists(&port).await {
+                if links.contains(&port) {
                     ports.insert(interface.network_interface_id.clone(), port);
                     break;
                 }
@@ -384,6 +422,20 @@ impl VpcPlumbing {
         }
         ports
     }
+}
+
+/// `spec` less what only the security groups' rule set uses (the generation, the groups,
+/// the interfaces' memberships): equal structures need the same devices.
+fn structure(spec: &HostNetworkSpec) -> HostNetworkSpec {
+    let mut structure = spec.clone();
+    structure.generation = 0;
+    for vpc in &mut structure.vpcs {
+        vpc.security_groups.clear();
+        for interface in &mut vpc.interfaces {
+            interface.groups.clear();
+        }
+    }
+    structure
 }
 
 /// The router namespaces on the machine (anyone's).
