@@ -27,7 +27,9 @@ use std::time::{Duration, Instant};
 use kumo_compute_node::container::{ContainerConfig, ContainerRuntime};
 use kumo_compute_node::dns::DnsServers;
 use kumo_compute_node::network::HostNetwork;
-use kumo_compute_node::testing::{http_get_in, in_netns, Topology, OUTSIDE_ADDR, PUBLIC_POOL};
+use kumo_compute_node::testing::{
+    http_get_in, in_netns, router_namespaces_of, Topology, OUTSIDE_ADDR, PUBLIC_POOL,
+};
 use kumo_compute_node::vm::{VmConfig, VmRuntime};
 use kumo_up::KumoUp;
 use serde_json::{json, Value};
@@ -387,18 +389,8 @@ fn leftovers(
             }
         }
     }
-    for ns in kumo_compute_node::vpc::router_namespaces() {
-        let mark = Command::new("ip")
-            .args(["-n", &ns, "-d", "link", "show", "dev", "lo"])
-            .output()
-            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
-            .unwrap_or_default();
-        if owners
-            .iter()
-            .any(|o| mark.contains(&format!(" owner={o} ")))
-        {
-            left.push(format!("router namespace {ns}"));
-        }
+    for ns in router_namespaces_of(owners) {
+        left.push(format!("router namespace {ns}"));
     }
     for id in instance_ids {
         let ns = HostNetwork::netns_name(id);

@@ -175,24 +175,29 @@ impl Drop for Topology {
     fn drop(&mut self) {
         let owners = self.owners.lock().map(|o| o.clone()).unwrap_or_default();
         let mut doomed = self.adopted.lock().map(|a| a.clone()).unwrap_or_default();
-        for ns in crate::vpc::router_namespaces() {
-            let mark = Command::new("ip")
-                .args(["-n", &ns, "-d", "link", "show", "dev", "lo"])
-                .output()
-                .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
-                .unwrap_or_default();
-            if owners
-                .iter()
-                .any(|owner| mark.contains(&format!(" owner={owner} ")))
-            {
-                doomed.push(ns);
-            }
-        }
+        doomed.extend(router_namespaces_of(&owners));
         doomed.extend(self.made.iter().rev().cloned());
         for ns in doomed {
             let _ = Command::new("ip").args(["netns", "del", &ns]).output();
         }
     }
+}
+
+/// The router namespaces on the machine marked as one of `owners`' (agents' host ids).
+pub fn router_namespaces_of(owners: &[String]) -> Vec<String> {
+    crate::vpc::router_namespaces()
+        .into_iter()
+        .filter(|ns| {
+            let mark = Command::new("ip")
+                .args(["-n", ns, "-d", "link", "show", "dev", "lo"])
+                .output()
+                .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+                .unwrap_or_default();
+            owners
+                .iter()
+                .any(|owner| mark.contains(&format!(" owner={owner} ")))
+        })
+        .collect()
 }
 
 /// `ip …`, failing with its stderr.
