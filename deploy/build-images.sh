@@ -15,6 +15,7 @@
 # The VM's /init prints these lines on the console (first serial port):
 #   KUMO-BOOT: kernel up
 #   KUMO-INSTANCE-ID: <id>         and  KUMO-USER-DATA: <first line of user data>
+#   (user data whose first line starts with `#!` then runs as a script, in the background)
 #   KUMO-METADATA: unavailable     (instead of the two above when the fetch fails)
 #   KUMO-BOOT-COMPLETE
 # Kernel command line: console=ttyS0 kumo.ip=<addr/prefix> kumo.gw=<gateway>
@@ -245,7 +246,15 @@ if [ -n "$IID" ]; then
     echo "kumo-init: metadata via IMDS$([ -n "$TOKEN" ] && echo v2 || echo v1)"
     hostname "$IID" 2>/dev/null
     echo "KUMO-INSTANCE-ID: $IID"
-    echo "KUMO-USER-DATA: $(imds_get /latest/user-data | tr -d '\r' | head -n1)"
+    imds_get /latest/user-data > /run/user-data 2>/dev/null
+    echo "KUMO-USER-DATA: $(tr -d '\r' < /run/user-data | head -n1)"
+    # A user-data script (first line `#!`) runs once per boot, in the background, as
+    # cloud-init runs one; its output goes to the console.
+    if [ "$(head -c 2 /run/user-data)" = "#!" ]; then
+        chmod 700 /run/user-data
+        echo "kumo-init: running the user-data script"
+        /run/user-data > /dev/console 2>&1 &
+    fi
 else
     echo "KUMO-METADATA: unavailable"
 fi

@@ -102,14 +102,14 @@ def connect(ns, ip, port, timeout=1.0):
     return in_netns(ns, attempt)
 
 
-def http_get(ns, ip, port=80, timeout=2.0):
-    """The body of `GET /` at IP:PORT from NS (stripped), or None."""
+def http_get(ns, ip, port=80, timeout=2.0, path="/"):
+    """The body of `GET PATH` at IP:PORT from NS (stripped), or None."""
 
     def attempt():
         try:
             with socket.create_connection((ip, port), timeout=timeout) as s:
                 s.settimeout(timeout)
-                s.sendall(f"GET / HTTP/1.0\r\nHost: {ip}\r\n\r\n".encode())
+                s.sendall(f"GET {path} HTTP/1.0\r\nHost: {ip}\r\n\r\n".encode())
                 data = b""
                 while chunk := s.recv(65536):
                     data += chunk
@@ -169,14 +169,26 @@ def inst(name):
     return S["instances"][name]
 
 
-def user_data(name):
-    return (
+def user_data(name, fetch_from=None):
+    """A user-data script: serve NAME on 80 and 22; with FETCH_FROM, also fetch that
+    address's page every second into /peer (the instance connecting out)."""
+    script = (
         "#!/bin/sh\n"
         "mkdir -p /www\n"
         f"echo {name} > /www/index.html\n"
         "httpd -p 80 -h /www\n"
         "httpd -p 22 -h /www\n"
     )
+    if fetch_from:
+        script += (
+            "while :; do\n"
+            # HTTP through nc: this busybox's static wget crashes on some fetches.
+            f"  printf 'GET / HTTP/1.0\\r\\n\\r\\n' | timeout 3 nc {fetch_from} 80 | tr -d '\\r' | sed '1,/^$/d' > /www/peer.tmp\n"
+            "  [ -s /www/peer.tmp ] && mv /www/peer.tmp /www/peer\n"
+            "  sleep 1\n"
+            "done\n"
+        )
+    return script
 
 
 # ---------------------------------------------------------------------------------------
@@ -281,7 +293,8 @@ def setup_world():
                 SubnetId=vpcs[acct]["subnet"],
                 SecurityGroupIds=[group],
                 PrivateIpAddress=ip,
-                UserData=user_data(name),
+                # The VM (in `back`) also connects out to a1 (`front` admits 80 from `back`).
+                UserData=user_data(name, fetch_from="10.0.1.10" if kind == "vm" else None),
             )["Instances"][0]
             instances[name] = {
                 "id": launched["InstanceId"],
@@ -340,9 +353,18 @@ def probe_vm_takes_part():
         expect(time.monotonic() < deadline, f"the VM never booted: {console[-500:]}")
         time.sleep(1)
         console = ec2("a").get_console_output(InstanceId=vm["id"]).get("Output", "") or ""
-    # The VM's kernel answers a SYN on a closed port with a reset: the SYN crossed the
-    # tunnel into the VM (host 3) and its answer came back to host 1.
-    wait_for("a1 -> VM:80 refused by the VM", lambda: connect(ns_of(a1["id"]), vm["ip"], 80, 1.0) == "refused", 20)
+    # The VM's user-data script serves its name: a1 (host 1) reaches it across the tunnel.
+    wait_for("a1 -> VM:80 (httpd in the VM)", lambda: http_get(ns_of(a1["id"]), vm["ip"]) == "a3", 60)
+    # And the VM connects out: it fetches a1's page (host 3 -> host 1) into /peer.
+    try:
+        wait_for(
+            "VM -> a1:80 (the VM's own fetch)",
+            lambda: http_get(ns_of(a1["id"]), vm["ip"], path="/peer") == "a1",
+            60,
+        )
+    except AssertionError as e:
+        console = ec2("a").get_console_output(InstanceId=vm["id"]).get("Output", "") or ""
+        raise AssertionError(f"{e}; the VM's console: {console[-1500:]}") from None
     # Port 22 and back -> back are not admitted: silence, not a reset.
     expect(connect(ns_of(a1["id"]), vm["ip"], 22, 1.0) == "timeout", "a1 -> VM:22 must be dropped")
     expect(connect(ns_of(a2["id"]), vm["ip"], 80, 1.0) == "timeout", "a2 -> VM:80 must be dropped")
