@@ -91,6 +91,8 @@ fn attachment(bridge: &str, subnet: u8, host: u8) -> NetworkAttachment {
         prefix_len: 24,
         gateway: Ipv4Addr::new(10, subnet, 0, 1),
         mac: format!("02:00:0a:{subnet:02x}:00:{host:02x}"),
+        dns_server: None,
+        dns_domain: String::new(),
     }
 }
 

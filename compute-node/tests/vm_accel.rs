@@ -77,6 +77,8 @@ fn spec(id: &str, image: ImageSource) -> InstanceSpec {
             prefix_len: 24,
             gateway: Ipv4Addr::new(10, 1, 2, 1),
             mac: "02:00:0a:01:02:03".to_string(),
+            dns_server: None,
+            dns_domain: String::new(),
         },
         metadata: InstanceMetadata {
             instance_id: id.to_string(),

@@ -77,6 +77,8 @@ fn spec(id: &str, kernel: &Path, initramfs: &Path) -> InstanceSpec {
             prefix_len: 24,
             gateway: Ipv4Addr::new(10, 213, 7, 1),
             mac: mac.clone(),
+            dns_server: None,
+            dns_domain: String::new(),
         },
         metadata: InstanceMetadata {
             instance_id: id.to_string(),

@@ -174,6 +174,8 @@ async fn vm_with_tap_and_disk_overlay() {
             prefix_len: 24,
             gateway: Ipv4Addr::new(10, 213, octet, 1),
             mac: mac.clone(),
+            dns_server: None,
+            dns_domain: String::new(),
         },
         metadata: InstanceMetadata {
             instance_id: id.clone(),

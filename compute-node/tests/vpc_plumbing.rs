@@ -191,6 +191,8 @@ fn attachment(vpc: &Vpc, i: &Instance) -> NetworkAttachment {
         prefix_len: 24,
         gateway: gateway(*base),
         mac: i.mac.clone(),
+        dns_server: None,
+        dns_domain: String::new(),
     }
 }
 

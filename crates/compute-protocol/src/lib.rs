@@ -110,6 +110,13 @@ pub struct NetworkAttachment {
     pub gateway: Ipv4Addr,
     /// `02:…` locally administered MAC.
     pub mac: String,
+    /// The VPC's resolver (its base + 2, AWS's AmazonProvidedDNS); `None` when the VPC's
+    /// `enableDnsSupport` is off. Containers get it in their `/etc/resolv.conf`.
+    #[serde(default)]
+    pub dns_server: Option<Ipv4Addr>,
+    /// The search domain that goes with it (`ec2.internal`, `<region>.compute.internal`).
+    #[serde(default)]
+    pub dns_domain: String,
 }
 
 /// What the metadata service (169.254.169.254) tells the instance about itself.

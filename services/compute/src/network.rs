@@ -88,6 +88,10 @@ pub struct InstanceInterface {
     pub gateway: String,
     /// The elastic IPs of its private addresses.
     pub public_addresses: Vec<PublicAddress>,
+    /// The VPC's resolver (its base + 2); null while the VPC's DNS support is off.
+    pub dns_server: Option<String>,
+    /// The private DNS domain, the instance's search domain (e.g. `ec2.internal`).
+    pub dns_domain: String,
 }
 
 impl InstanceInterface {
@@ -184,6 +188,13 @@ pub fn attachment(primary: &InstanceInterface) -> Result<NetworkAttachment> {
         prefix_len: primary.prefix_len,
         gateway: primary.gateway.parse().map_err(|_| bad("gateway"))?,
         mac: primary.mac_address.clone(),
+        dns_server: primary
+            .dns_server
+            .as_deref()
+            .map(str::parse)
+            .transpose()
+            .map_err(|_| bad("resolver"))?,
+        dns_domain: primary.dns_domain.clone(),
     })
 }
 

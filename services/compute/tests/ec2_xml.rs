@@ -271,6 +271,8 @@ fn instance(id: &str, reservation: &str, state: InstanceState, index: i32) -> In
             prefix_len: 20,
             gateway: "172.31.0.1".into(),
             public_addresses: Vec::new(),
+            dns_server: Some("172.31.0.2".into()),
+            dns_domain: "ec2.internal".into(),
         }],
     }
 }

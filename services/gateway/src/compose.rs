@@ -18,6 +18,7 @@ use kumo_compute::network::{
 use kumo_compute::ComputeError;
 use kumo_network::network_interfaces::instances::{self as eni_instances, LaunchRequest};
 use kumo_network::network_interfaces::{InterfaceChange, NetworkInterface};
+use kumo_network::vpcs::resolver::{self, VpcResolver};
 use kumo_network::{Network, NetworkError};
 use kumo_object_storage::{ObjectStorage, StorageError};
 use sqlx::{Postgres, Transaction};
@@ -205,10 +206,12 @@ fn launch_request(request: &NetworkRequest) -> LaunchRequest {
     }
 }
 
-/// An instance's view of one of its interfaces (`region` names its public DNS names).
+/// An instance's view of one of its interfaces (`region` names its public DNS names,
+/// `resolver` is its VPC's).
 fn instance_interface(
     eni: NetworkInterface,
     region: &str,
+    resolver: Option<&VpcResolver>,
 ) -> Result<InstanceInterface, ComputeError> {
     let (_, prefix_len) = eni.network().map_err(network_error)?;
     let gateway = eni.gateway().map_err(network_error)?.to_string();
@@ -257,7 +260,24 @@ fn instance_interface(
                 ip_owner_id: a.ip_owner_id.clone(),
             })
             .collect(),
+        dns_server: resolver.and_then(|r| r.address).map(|a| a.to_string()),
+        dns_domain: resolver.map(|r| r.domain.clone()).unwrap_or_default(),
     })
+}
+
+impl NetworkInterfaces {
+    /// The resolvers of the VPCs some interfaces are in.
+    async fn resolvers<'a>(
+        &self,
+        enis: impl Iterator<Item = &'a NetworkInterface>,
+    ) -> Result<BTreeMap<String, VpcResolver>, ComputeError> {
+        let mut vpc_ids: Vec<String> = enis.map(|eni| eni.vpc_id.clone()).collect();
+        vpc_ids.sort();
+        vpc_ids.dedup();
+        resolver::of_vpcs(&self.0, &vpc_ids)
+            .await
+            .map_err(network_error)
+    }
 }
 
 #[async_trait::async_trait]
@@ -298,7 +318,9 @@ impl InstanceNetworking for NetworkInterfaces {
         )
         .await
         .map_err(network_error)?;
-        instance_interface(eni, &self.0.config.region)
+        let resolvers = self.resolvers(std::iter::once(&eni)).await?;
+        let resolver = resolvers.get(&eni.vpc_id);
+        instance_interface(eni, &self.0.config.region, resolver)
     }
 
     async fn release(
@@ -367,12 +389,16 @@ impl InstanceNetworking for NetworkInterfaces {
         let found = eni_instances::of_instances(&self.0, account_id, instance_ids)
             .await
             .map_err(network_error)?;
+        let resolvers = self.resolvers(found.values().flatten()).await?;
         found
             .into_iter()
             .map(|(instance, list)| {
                 let list = list
                     .into_iter()
-                    .map(|eni| instance_interface(eni, &self.0.config.region))
+                    .map(|eni| {
+                        let resolver = resolvers.get(&eni.vpc_id);
+                        instance_interface(eni, &self.0.config.region, resolver)
+                    })
                     .collect::<Result<Vec<_>, _>>()?;
                 Ok((instance, list))
             })

@@ -457,3 +457,43 @@ async fn operators_set_a_hosts_underlay() {
         .unwrap();
     assert_eq!(refused.status(), 400);
 }
+
+#[tokio::test]
+async fn instances_are_told_their_vpcs_resolver() {
+    let cloud = TestCloud::start().await;
+    let network = Network::new(cloud.identity.pool.clone(), Default::default());
+    let caller = tenant();
+    vpcs::ensure_default(&network, &caller.account_id)
+        .await
+        .unwrap();
+    let agent = enrol(&cloud, "node-1", report("10.77.0.11", "up0")).await;
+    let vpc_id = vpcs::list(&network.pool, &caller, &[]).await.unwrap()[0]
+        .vpc_id
+        .clone();
+    let group = security_groups::id_by_name(&network.pool, &caller, "default")
+        .await
+        .unwrap();
+    instance(&network, &agent.host_id, &group).await;
+
+    // The default VPC (172.31.0.0/16) resolves at 172.31.0.2, the address its hosts serve.
+    let synced = agent.sync(report("10.77.0.11", "up0")).await;
+    let attachment = &synced.instances[0].network;
+    assert_eq!(attachment.dns_server, Some("172.31.0.2".parse().unwrap()));
+    assert_eq!(attachment.dns_domain, "ec2.internal");
+    let vpc = &agent.poll(None).await.vpcs[0];
+    assert_eq!(vpc.dns_address, attachment.dns_server);
+    assert_eq!(vpc.dns_domain, attachment.dns_domain);
+
+    // DNS support off: the next sync (and so the next start) names no resolver.
+    for (attribute, value) in [
+        (vpcs::VpcAttribute::EnableDnsHostnames, false),
+        (vpcs::VpcAttribute::EnableDnsSupport, false),
+    ] {
+        vpcs::modify_attribute(&network, &caller, &vpc_id, attribute, value)
+            .await
+            .unwrap();
+    }
+    let synced = agent.sync(report("10.77.0.11", "up0")).await;
+    assert_eq!(synced.instances[0].network.dns_server, None);
+    assert_eq!(agent.poll(None).await.vpcs[0].dns_address, None);
+}

@@ -18,6 +18,7 @@ use kumo_compute_protocol::network::{
 
 use crate::cidr::Ipv4Block;
 use crate::error::{NetworkError, Result};
+use crate::vpcs::resolver;
 use crate::Network;
 
 /// One attached interface of an active instance on the host.
@@ -189,7 +190,7 @@ pub async fn for_host(network: &Network, host_id: &str) -> Result<Vec<VpcSpec>> 
     .fetch_all(pool)
     .await?;
 
-    let dns_domain = kumo_ec2_query::zones::private_dns_domain(&network.config.region);
+    let dns_domain = resolver::domain(network);
     let mut specs: BTreeMap<String, VpcSpec> = BTreeMap::new();
     for vpc in vpcs {
         let block = block(&vpc.cidr)?;
@@ -200,9 +201,7 @@ pub async fn for_host(network: &Network, host_id: &str) -> Result<Vec<VpcSpec>> 
             vxlan: names.vxlan,
             router_netns: router_netns(host_id, &vpc.vpc_id),
             cidr_blocks: vec![vpc.cidr],
-            dns_address: vpc
-                .enable_dns_support
-                .then(|| Ipv4Addr::from(block.first + 2)),
+            dns_address: resolver::address(&block, vpc.enable_dns_support),
             dns_domain: dns_domain.clone(),
             subnets: Vec::new(),
             interfaces: Vec::new(),

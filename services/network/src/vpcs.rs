@@ -5,6 +5,7 @@
 //! and a `0.0.0.0/0` route to it), made the first time the account needs it.
 
 pub mod api;
+pub mod resolver;
 
 use chrono::{DateTime, Utc};
 use kumo_auth::Principal;
