@@ -4,6 +4,9 @@
 //! - `<state_dir>/<instance-id>/rootfs/`: the image's rootfs, extracted on first start and
 //!   kept across stops (it is the instance's disk);
 //! - `<state_dir>/<instance-id>/config.json`: the OCI runtime spec, rewritten on every start;
+//! - `<state_dir>/<instance-id>/resolv.conf`: the VPC's resolver and search domain, rewritten
+//!   on every start and bind-mounted read-only at `/etc/resolv.conf` (the rootfs keeps the
+//!   image's own file); absent, and the image's file used, when the VPC has no resolver;
 //! - `<state_dir>/<instance-id>/console.log`: the container's stdout and stderr (appended);
 //! - `<state_dir>/<instance-id>/runtime.log`: the runtime's own log of `run`;
 //! - `<state_dir>/runc/`: the runtime's state root (`--root`), so a new agent finds its
@@ -22,7 +25,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use kumo_common::ids::InstanceId;
-use kumo_compute_protocol::{InstanceSpec, ObservedState};
+use kumo_compute_protocol::{InstanceSpec, NetworkAttachment, ObservedState};
 use serde_json::json;
 
 use crate::error::{run, NodeError, Result};
@@ -33,6 +36,11 @@ pub const CPU_PERIOD_US: u64 = 100_000;
 pub const START_MARKER: &str = "KUMO-CONTAINER-START";
 /// Where a `#!` user-data script is written inside the rootfs.
 pub const USER_DATA_PATH: &str = "/kumo-user-data";
+
+/// The instance directory's resolver file, mounted at `/etc/resolv.conf`.
+const RESOLV_CONF_FILE: &str = "resolv.conf";
+/// The longest DNS name (RFC 1035).
+const MAX_DOMAIN_LEN: usize = 253;
 
 /// The name of the runtime's state root under the state directory (never an instance id).
 const RUNTIME_ROOT_DIR: &str = "runc";
@@ -161,7 +169,13 @@ impl ContainerRuntime {
             }
         }
 
-        let config = oci_config(spec, netns_path, user_data_script.is_some());
+        let resolv_conf = write_resolv_conf(&spec.network, &dir).await?;
+        let config = oci_config(
+            spec,
+            netns_path,
+            user_data_script.is_some(),
+            resolv_conf.as_deref(),
+        );
         let config_text = serde_json::to_vec_pretty(&config)
             .map_err(|e| NodeError::Other(format!("config.json: {e}")))?;
         tokio::fs::write(dir.join("config.json"), config_text).await?;
@@ -436,6 +450,52 @@ async fn ensure_rootfs(spec: &InstanceSpec, dir: &Path, rootfs: &Path) -> Result
     Ok(())
 }
 
+/// The container's `/etc/resolv.conf`: its VPC's resolver (AmazonProvidedDNS) and the
+/// private domain as search suffix, as an AWS instance has; `None` when the VPC gives no
+/// resolver (DNS support off).
+fn resolv_conf(att: &NetworkAttachment) -> Result<Option<String>> {
+    let Some(server) = att.dns_server else {
+        return Ok(None);
+    };
+    let mut text = format!("# The VPC's resolver (written by Kumo).\nnameserver {server}\n");
+    if !att.dns_domain.is_empty() {
+        // One line of the file: a name, nothing that could start another directive.
+        let valid = att.dns_domain.len() <= MAX_DOMAIN_LEN
+            && att
+                .dns_domain
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.');
+        if !valid {
+            return Err(NodeError::InvalidSpec(format!(
+                "bad DNS domain {:?}",
+                att.dns_domain
+            )));
+        }
+        text.push_str(&format!("search {}\n", att.dns_domain));
+    }
+    Ok(Some(text))
+}
+
+/// Write (or remove) the instance's resolver file; its absolute path when written.
+async fn write_resolv_conf(att: &NetworkAttachment, dir: &Path) -> Result<Option<PathBuf>> {
+    let path = dir.join(RESOLV_CONF_FILE);
+    match resolv_conf(att)? {
+        Some(text) => {
+            tokio::fs::write(&path, text).await?;
+            set_mode(&path, 0o644).await?;
+            Ok(Some(tokio::fs::canonicalize(&path).await?))
+        }
+        None => {
+            match tokio::fs::remove_file(&path).await {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e.into()),
+            }
+            Ok(None)
+        }
+    }
+}
+
 async fn set_mode(path: &Path, mode: u32) -> Result<()> {
     use std::os::unix::fs::PermissionsExt;
     tokio::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).await?;
@@ -465,13 +525,19 @@ fn init_script(instance_id: &str, run_user_data: bool) -> String {
     s
 }
 
-/// The OCI runtime spec (config.json) of an instance.
-fn oci_config(spec: &InstanceSpec, netns_path: &Path, run_user_data: bool) -> serde_json::Value {
+/// The OCI runtime spec (config.json) of an instance; `resolv_conf` is the file to mount at
+/// `/etc/resolv.conf`, if any.
+fn oci_config(
+    spec: &InstanceSpec,
+    netns_path: &Path,
+    run_user_data: bool,
+    resolv_conf: Option<&Path>,
+) -> serde_json::Value {
     let id = spec.instance_id.as_str();
     let memory_bytes = u64::from(spec.memory_mib) * 1024 * 1024;
     let quota = u64::from(spec.vcpus) * CPU_PERIOD_US;
     let caps: Vec<&str> = CAPABILITIES.to_vec();
-    json!({
+    let mut config = json!({
         "ociVersion": "1.0.2",
         "process": {
             "terminal": false,
@@ -538,5 +604,57 @@ fn oci_config(spec: &InstanceSpec, netns_path: &Path, run_user_data: bool) -> se
                 "/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"
             ]
         }
-    })
+    });
+    if let (Some(path), Some(mounts)) = (resolv_conf, config["mounts"].as_array_mut()) {
+        mounts.push(json!({
+            "destination": "/etc/resolv.conf", "type": "bind",
+            "source": path.to_string_lossy(),
+            "options": ["bind", "ro", "nosuid", "nodev", "noexec"]
+        }));
+    }
+    config
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn attachment(dns_server: Option<&str>, dns_domain: &str) -> NetworkAttachment {
+        NetworkAttachment {
+            network_interface_id: "eni-1".into(),
+            vpc_id: "vpc-1".into(),
+            subnet_id: "subnet-1".into(),
+            bridge: "kb-1".into(),
+            ip: "10.0.1.11".parse().unwrap(),
+            prefix_len: 24,
+            gateway: "10.0.1.1".parse().unwrap(),
+            mac: "02:00:00:00:00:01".into(),
+            dns_server: dns_server.map(|a| a.parse().unwrap()),
+            dns_domain: dns_domain.into(),
+        }
+    }
+
+    #[test]
+    fn resolv_conf_names_the_vpc_resolver_and_domain() {
+        let text = resolv_conf(&attachment(Some("10.0.0.2"), "ec2.internal"))
+            .unwrap()
+            .unwrap();
+        let lines: Vec<&str> = text.lines().filter(|l| !l.starts_with('#')).collect();
+        assert_eq!(lines, ["nameserver 10.0.0.2", "search ec2.internal"]);
+        let text = resolv_conf(&attachment(Some("10.0.0.2"), ""))
+            .unwrap()
+            .unwrap();
+        assert!(!text.contains("search"), "{text}");
+        assert_eq!(
+            resolv_conf(&attachment(None, "ec2.internal")).unwrap(),
+            None
+        );
+        for bad in ["ec2.internal\nnameserver 1.1.1.1", "a b", &"a".repeat(254)] {
+            assert!(
+                resolv_conf(&attachment(Some("10.0.0.2"), bad)).is_err(),
+                "{bad}"
+            );
+        }
+    }
 }

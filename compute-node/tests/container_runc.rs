@@ -469,3 +469,63 @@ async fn container_outlives_the_agent_process() {
     assert!(!alive(pid));
     net.detach(&id).await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_vpc_resolver_is_the_containers_resolv_conf() {
+    let tmp = tempfile::tempdir().unwrap();
+    let tar = build_rootfs(tmp.path());
+    let state_dir = tmp.path().join("state");
+    let host = NetnsGuard::create();
+    let net = HostNetwork::in_netns(&host.0);
+    let id = instance_id();
+    let _guard = ContainerGuard {
+        root: state_dir.join("runc"),
+        id: id.clone(),
+    };
+    let mut att = attachment("kb-ct000004", 34, 7);
+    att.dns_server = Some(Ipv4Addr::new(10, 34, 0, 2));
+    att.dns_domain = "ec2.internal".into();
+    let netns = net.attach_container(&id, &att).await.unwrap();
+    let script = b"#!/bin/sh\n\
+        sed 's/^/resolv: /' /etc/resolv.conf\n\
+        if echo nameserver 1.1.1.1 > /etc/resolv.conf; then echo resolv-writable; \
+        else echo resolv-read-only; fi\n";
+    let rt = ContainerRuntime::new(ContainerConfig::new(&state_dir));
+
+    // The image has no /etc/resolv.conf: the container gets the VPC's, read-only.
+    rt.start(&spec(&id, &tar, &att, Some(script)), &netns)
+        .await
+        .unwrap();
+    let text = wait_console(&rt, &id, "KUMO-USER-DATA-EXIT 0", 1).await;
+    assert!(text.contains("resolv: nameserver 10.34.0.2"), "{text}");
+    assert!(text.contains("resolv: search ec2.internal"), "{text}");
+    assert!(text.contains("resolv-read-only"), "{text}");
+
+    // The image's own file stays as it is under the mount, and is what the container
+    // sees once the VPC has no resolver (DNS support turned off).
+    let image_file = state_dir.join(&id).join("rootfs/etc/resolv.conf");
+    std::fs::write(&image_file, "nameserver 192.0.2.53\n").unwrap();
+    rt.stop(&id, Duration::from_secs(10)).await.unwrap();
+    rt.start(&spec(&id, &tar, &att, Some(script)), &netns)
+        .await
+        .unwrap();
+    let text = wait_console(&rt, &id, "KUMO-USER-DATA-EXIT 0", 2).await;
+    assert_eq!(
+        text.matches("resolv: nameserver 10.34.0.2").count(),
+        2,
+        "{text}"
+    );
+    assert!(!text.contains("192.0.2.53"), "{text}");
+    rt.stop(&id, Duration::from_secs(10)).await.unwrap();
+    att.dns_server = None;
+    rt.start(&spec(&id, &tar, &att, Some(script)), &netns)
+        .await
+        .unwrap();
+    let text = wait_console(&rt, &id, "KUMO-USER-DATA-EXIT 0", 3).await;
+    assert!(text.contains("resolv: nameserver 192.0.2.53"), "{text}");
+    assert!(text.contains("resolv-writable"), "{text}");
+    assert!(!state_dir.join(&id).join("resolv.conf").exists());
+
+    rt.remove(&id).await.unwrap();
+    net.detach(&id).await.unwrap();
+}
