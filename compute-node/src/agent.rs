@@ -112,7 +112,7 @@ struct LocalInstance {
 struct Shared {
     config: AgentConfig,
     http: reqwest::Client,
-    vms: VmRuntime,
+    vms: Arc<VmRuntime>,
     containers: ContainerRuntime,
     network: HostNetwork,
     metadata: MetadataService,
@@ -175,8 +175,9 @@ impl Agent {
             Some(ns) => (HostNetwork::in_netns(ns), MetadataService::in_netns(ns)),
             None => (HostNetwork::new(), MetadataService::new()),
         };
+        let vms = Arc::new(VmRuntime::new(vm_config).in_netns(config.host_netns.as_deref()));
         let shared = Arc::new(Shared {
-            vms: VmRuntime::new(vm_config).in_netns(config.host_netns.as_deref()),
+            vms: vms.clone(),
             containers: ContainerRuntime::new(container_config),
             network: network.clone().with_owner(&credential.host_id),
             metadata: metadata.clone(),
@@ -188,7 +189,8 @@ impl Agent {
             plumbing: Arc::new(tokio::sync::Mutex::new(())),
             vpcs: Arc::new(
                 VpcPlumbing::new(network.clone(), &credential.host_id, metadata.clone())
-                    .with_dns(DnsServers::new(config.state_dir.join("dns"))),
+                    .with_dns(DnsServers::new(config.state_dir.join("dns")))
+                    .with_vms(vms),
             ),
             http,
             config,

@@ -22,6 +22,7 @@
 
 mod accel;
 mod command_line;
+pub mod hotplug;
 mod process;
 pub mod qmp;
 

@@ -4,8 +4,8 @@
 //! whose and which VPC's a device is), so a restarted agent adopts what it finds.
 //!
 //! Per VPC (files: [`router`] for the router namespace, its transit link and the elastic
-//! IPs' NAT; [`overlay`] for the VXLAN and its forwarding entries; [`eni`] for containers'
-//! secondary interfaces):
+//! IPs' NAT; [`overlay`] for the VXLAN and its forwarding entries; [`eni`] for instances'
+//! secondary interfaces: containers' veths, VMs' hot-plugged NICs):
 //! - the bridge `kb-…` (no address), made here or by the first instance's port;
 //! - the router namespace (`lo` carries the ownership mark
 //!   `kumo-router owner=<host id> vpc=<vpc id>`), joined to the bridge by `kg-…` ↔ `gw`;
@@ -45,6 +45,8 @@ pub struct VpcPlumbing {
     metadata: MetadataService,
     dns: Option<DnsServers>,
     firewall: Firewall,
+    /// The host's VMs, for hot-plugging their secondary interfaces.
+    vm_nics: Option<eni::VmNics>,
     /// Router namespace → the NAT script last applied there (skips unchanged ones).
     nat_applied: tokio::sync::Mutex<BTreeMap<String, String>>,
     /// The generation and [`structure`] of the last pass that converged everything.
@@ -110,6 +112,7 @@ impl VpcPlumbing {
             metadata,
             dns: None,
             firewall,
+            vm_nics: None,
             nat_applied: tokio::sync::Mutex::new(BTreeMap::new()),
             converged: tokio::sync::Mutex::new(None),
         }
@@ -119,6 +122,17 @@ impl VpcPlumbing {
     pub fn with_dns(mut self, dns: DnsServers) -> Self {
         self.dns = Some(dns);
         self
+    }
+
+    /// Hot-plug the secondary interfaces of the VMs `vms` runs (QEMU must run in this
+    /// plumbing's host namespace, where the taps are made).
+    pub fn with_vms(mut self, vms: std::sync::Arc<crate::vm::VmRuntime>) -> Self {
+        self.vm_nics = Some(eni::VmNics::new(vms));
+        self
+    }
+
+    pub(crate) fn vm_nics(&self) -> Option<&eni::VmNics> {
+        self.vm_nics.as_ref()
     }
 
     pub fn host(&self) -> &HostNetwork {
@@ -141,11 +155,15 @@ impl VpcPlumbing {
         let structure = structure(spec);
         let mut converged = self.converged.lock().await;
         // A new generation that changed only security groups: the devices were converged
-        // for this structure already, so only the rule set is re-rendered. (The same
-        // generation again, a timed-out poll, re-asserts everything.)
+        // for this structure already, so only the rule set is re-rendered (unless an
+        // instance that started since lacks a secondary interface). (The same generation
+        // again, a timed-out poll, re-asserts everything.)
         if let Some((generation, last)) = converged.as_mut() {
-            if *generation != spec.generation && *last == structure {
-                let ports = self.ports(spec).await;
+            let ports = self.ports(spec).await;
+            if *generation != spec.generation
+                && *last == structure
+                && !eni::unplugged(self, spec, &ports).await
+            {
                 self.firewall.apply(spec, &ports).await?;
                 *generation = spec.generation;
                 return Ok(());
@@ -163,6 +181,9 @@ impl VpcPlumbing {
         let ports = self.ports(spec).await;
         if let Err(e) = self.firewall.apply(spec, &ports).await {
             note("applying the security groups failed", e);
+        }
+        if let Err(e) = eni::unplug_absent(self, spec).await {
+            note("unplugging VMs' secondary interfaces failed", e);
         }
         let mut wanted = HashSet::new();
         let public = spec.host.uplink.is_some()
@@ -210,6 +231,7 @@ impl VpcPlumbing {
 
     /// Remove everything of this agent's, whatever the spec (tests; decommissioning).
     pub async fn remove_everything(&self) -> Result<()> {
+        eni::unplug_absent(self, &HostNetworkSpec::default()).await?;
         self.remove_absent(&HashSet::new()).await?;
         eni::remove_absent(self, &HostNetworkSpec::default()).await?;
         self.firewall.remove().await.map(|_| ())
@@ -411,7 +433,10 @@ impl VpcPlumbing {
                     HostNetwork::tap_name(&interface.instance_id),
                 ]
             } else {
-                vec![eni::veth_name(&interface.network_interface_id)]
+                vec![
+                    eni::veth_name(&interface.network_interface_id),
+                    eni::tap_name(&interface.network_interface_id),
+                ]
             };
             for port in candidates {
                 if links.contains(&port) {
