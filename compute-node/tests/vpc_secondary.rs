@@ -675,9 +675,24 @@ async fn vm_secondary_interface_hot_plug() {
     assert_eq!(before, host_state(&host_ns));
     assert_eq!(vms.hotplugged_nics(&vm).await.unwrap(), plugged);
 
+    // The VM restarts (without it): the next generation, even one that changed nothing
+    // but groups, plugs it again.
+    vms.stop(&vm).await.unwrap();
+    vms.start(&spec, Some(&tap)).await.unwrap();
+    assert!(vms.hotplugged_nics(&vm).await.unwrap().is_empty());
+    host.converge(&host_spec(&world, &owner, 1, &nics, 4))
+        .await
+        .unwrap();
+    assert_eq!(vms.hotplugged_nics(&vm).await.unwrap(), plugged);
+    wait_console(&console, "KUMO-ETH1 ", 2, Duration::from_secs(180)).await;
+    assert_eq!(
+        fetch(&peer_ns, Ipv4Addr::new(10, 0, 2, 50)).as_deref(),
+        Some("served-by-eth1\n")
+    );
+
     // Detach: unplugged (the guest lets go of it), the tap gone.
     nics.pop();
-    host.converge(&host_spec(&world, &owner, 1, &nics, 4))
+    host.converge(&host_spec(&world, &owner, 1, &nics, 5))
         .await
         .unwrap();
     assert!(!ip_in(&host_ns, &["-br", "link", "show"]).contains(&kt));
@@ -692,7 +707,7 @@ async fn vm_secondary_interface_hot_plug() {
         assert!(Instant::now() < deadline, "the device is still in QEMU");
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
-    host.converge(&host_spec(&world, &owner, 1, &nics, 5))
+    host.converge(&host_spec(&world, &owner, 1, &nics, 6))
         .await
         .unwrap();
 
@@ -700,7 +715,7 @@ async fn vm_secondary_interface_hot_plug() {
     for id in [&vm, &peer] {
         net.detach(id).await.unwrap();
     }
-    host.converge(&host_spec(&world, &owner, 1, &[], 6))
+    host.converge(&host_spec(&world, &owner, 1, &[], 7))
         .await
         .unwrap();
     let left = ip_in(&host_ns, &["-br", "link", "show"]);
