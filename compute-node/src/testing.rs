@@ -200,6 +200,57 @@ pub fn router_namespaces_of(owners: &[String]) -> Vec<String> {
         .collect()
 }
 
+/// Kills, when dropped, the QEMU of every instance directory under its path (a VM
+/// runtime's state directory): QEMU daemonizes, so a failed test would leave it running.
+/// Only a process whose command line names that instance's pid file.
+#[derive(Debug)]
+pub struct KillQemuOnDrop(pub PathBuf);
+
+impl Drop for KillQemuOnDrop {
+    fn drop(&mut self) {
+        let Ok(entries) = std::fs::read_dir(&self.0) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let pidfile = entry.path().join(crate::vm::PID_FILE);
+            let Some(pid) = std::fs::read_to_string(&pidfile)
+                .ok()
+                .and_then(|t| t.trim().parse::<i32>().ok())
+            else {
+                continue;
+            };
+            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            if String::from_utf8_lossy(&cmdline).contains(&*pidfile.to_string_lossy()) {
+                // SAFETY: plain syscall on a pid verified to be that instance's QEMU.
+                unsafe { libc::kill(pid, libc::SIGKILL) };
+            }
+        }
+    }
+}
+
+/// Force-deletes, when dropped, the runc containers `ids` (state under `root`) and their
+/// network namespaces.
+#[derive(Debug)]
+pub struct RemoveContainersOnDrop {
+    pub root: PathBuf,
+    pub ids: Vec<String>,
+}
+
+impl Drop for RemoveContainersOnDrop {
+    fn drop(&mut self) {
+        for id in &self.ids {
+            let _ = Command::new("runc")
+                .arg("--root")
+                .arg(&self.root)
+                .args(["delete", "--force", id])
+                .output();
+            let _ = Command::new("ip")
+                .args(["netns", "del", &crate::network::HostNetwork::netns_name(id)])
+                .output();
+        }
+    }
+}
+
 /// `ip …`, failing with its stderr.
 fn ip(args: &[&str]) -> io::Result<()> {
     let out = Command::new("ip").args(args).output()?;

@@ -101,29 +101,6 @@ fn unique_id() -> String {
     format!("i-{:017x}", rand::random::<u64>() >> 4)
 }
 
-/// Kills any QEMU left behind by a failed test (processes are daemonized).
-struct KillOnDrop(PathBuf);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let Ok(entries) = std::fs::read_dir(&self.0) else {
-            return;
-        };
-        for entry in entries.flatten() {
-            let pidfile = entry.path().join("qemu.pid");
-            if let Some(pid) = std::fs::read_to_string(&pidfile)
-                .ok()
-                .and_then(|t| t.trim().parse::<i32>().ok())
-            {
-                let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-                if String::from_utf8_lossy(&cmdline).contains(&*pidfile.to_string_lossy()) {
-                    unsafe { libc::kill(pid, libc::SIGKILL) };
-                }
-            }
-        }
-    }
-}
-
 fn count(console: &str, marker: &str) -> usize {
     console.matches(marker).count()
 }
@@ -176,7 +153,7 @@ fn process_gone(pid: u32) -> bool {
 async fn vm_boot_stop_restart_reboot_remove() {
     let (kernel, initramfs) = vm_image();
     let state = tempfile::tempdir().unwrap();
-    let _cleanup = KillOnDrop(state.path().to_path_buf());
+    let _cleanup = kumo_compute_node::testing::KillQemuOnDrop(state.path().to_path_buf());
     let config = VmConfig {
         qemu: PathBuf::from("qemu-system-x86_64"),
         state_dir: state.path().to_path_buf(),

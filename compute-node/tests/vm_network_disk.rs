@@ -63,29 +63,6 @@ impl Drop for Tap {
     }
 }
 
-/// Kills any QEMU left behind by a failed test (processes are daemonized).
-struct KillOnDrop(PathBuf);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let Ok(entries) = std::fs::read_dir(&self.0) else {
-            return;
-        };
-        for entry in entries.flatten() {
-            let pidfile = entry.path().join("qemu.pid");
-            if let Some(pid) = std::fs::read_to_string(&pidfile)
-                .ok()
-                .and_then(|t| t.trim().parse::<i32>().ok())
-            {
-                let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-                if String::from_utf8_lossy(&cmdline).contains(&*pidfile.to_string_lossy()) {
-                    unsafe { libc::kill(pid, libc::SIGKILL) };
-                }
-            }
-        }
-    }
-}
-
 async fn wait_for(
     what: &str,
     mut check: impl FnMut() -> Option<String>,
@@ -113,7 +90,7 @@ fn read(path: &Path) -> String {
 async fn vm_with_tap_and_disk_overlay() {
     let (kernel, initramfs) = vm_image();
     let state = tempfile::tempdir().unwrap();
-    let _cleanup = KillOnDrop(state.path().to_path_buf());
+    let _cleanup = kumo_compute_node::testing::KillQemuOnDrop(state.path().to_path_buf());
 
     // A small qcow2 "image disk" to back the instance's overlay.
     let backing = state.path().join("image-disk.qcow2");

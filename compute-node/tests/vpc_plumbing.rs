@@ -9,7 +9,7 @@
 
 use std::collections::BTreeSet;
 use std::net::{Ipv4Addr, SocketAddr};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
@@ -237,27 +237,6 @@ fn instance_spec(vpc: &Vpc, i: &Instance, rootfs: &Path) -> InstanceSpec {
     }
 }
 
-/// Force-deletes the containers when dropped.
-struct Containers {
-    root: PathBuf,
-    ids: Vec<String>,
-}
-
-impl Drop for Containers {
-    fn drop(&mut self) {
-        for id in &self.ids {
-            let _ = Command::new("runc")
-                .arg("--root")
-                .arg(&self.root)
-                .args(["delete", "--force", id])
-                .output();
-            let _ = Command::new("ip")
-                .args(["netns", "del", &HostNetwork::netns_name(id)])
-                .output();
-        }
-    }
-}
-
 /// Everything of `owner`'s VPC plumbing visible in host namespace `ns`: links (name,
 /// kind, master, MAC, alias), addresses, fdb, neighbours, routes, router namespaces and
 /// their state. Two equal snapshots: nothing changed.
@@ -408,7 +387,7 @@ async fn two_hosts_two_vpcs_elastic_ip_removal_and_adoption() {
     let d = mk(1, 1, 0, 20, None);
     let instances = vec![a.clone(), b.clone(), c.clone(), d.clone()];
     let state_dir = tmp.path().join("state");
-    let _containers = Containers {
+    let _containers = testing::RemoveContainersOnDrop {
         root: state_dir.join("runc"),
         ids: instances.iter().map(|i| i.id.clone()).collect(),
     };

@@ -276,40 +276,6 @@ fn fetch(ns: &str, ip: Ipv4Addr) -> Option<String> {
     None
 }
 
-/// Force-deletes containers and VMs (daemonized QEMUs) when dropped.
-struct Cleanup {
-    runc_root: PathBuf,
-    containers: Vec<String>,
-    vms: Option<(Arc<VmRuntime>, String)>,
-}
-
-impl Drop for Cleanup {
-    fn drop(&mut self) {
-        for id in &self.containers {
-            let _ = Command::new("runc")
-                .arg("--root")
-                .arg(&self.runc_root)
-                .args(["delete", "--force", id])
-                .output();
-            let _ = Command::new("ip")
-                .args(["netns", "del", &HostNetwork::netns_name(id)])
-                .output();
-        }
-        if let Some((runtime, id)) = &self.vms {
-            let pidfile = runtime.instance_dir(id).join("qemu.pid");
-            if let Some(pid) = std::fs::read_to_string(&pidfile)
-                .ok()
-                .and_then(|t| t.trim().parse::<i32>().ok())
-            {
-                let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-                if String::from_utf8_lossy(&cmdline).contains(&*pidfile.to_string_lossy()) {
-                    unsafe { libc::kill(pid, libc::SIGKILL) };
-                }
-            }
-        }
-    }
-}
-
 fn plumbing(topo: &Topology, n: u8, owner: &str, metadata: &MetadataService) -> VpcPlumbing {
     VpcPlumbing::new(
         HostNetwork::in_netns(&topo.host_netns(n)),
@@ -345,10 +311,9 @@ async fn container_secondary_interface_and_addresses() {
     let z0 = nic(&z, 2, 0, 0, &[[10, 0, 1, 20]]);
     let mut nics = vec![x0.clone(), x1.clone(), y0.clone(), z0.clone()];
     let state_dir = tmp.path().join("state");
-    let _cleanup = Cleanup {
-        runc_root: state_dir.join("runc"),
-        containers: vec![x.clone(), y.clone(), z.clone()],
-        vms: None,
+    let _cleanup = testing::RemoveContainersOnDrop {
+        root: state_dir.join("runc"),
+        ids: vec![x.clone(), y.clone(), z.clone()],
     };
     let converge = |nics: Vec<Nic>, generation: i64| {
         let hosts = &hosts;
@@ -583,10 +548,10 @@ async fn vm_secondary_interface_hot_plug() {
     // A container-less peer in subnet b: a namespace on the bridge, made by hand.
     let p0 = nic(&peer, 1, 0, 1, &[[10, 0, 2, 60]]);
     let mut nics = vec![v0.clone(), p0.clone()];
-    let _cleanup = Cleanup {
-        runc_root: tmp.path().join("runc"),
-        containers: vec![peer.clone()],
-        vms: Some((vms.clone(), vm.clone())),
+    let _vms = testing::KillQemuOnDrop(tmp.path().join("vms"));
+    let _namespaces = testing::RemoveContainersOnDrop {
+        root: tmp.path().join("runc"),
+        ids: vec![peer.clone()],
     };
     host.converge(&host_spec(&world, &owner, 1, &nics, 1))
         .await
