@@ -60,6 +60,41 @@ impl Drop for ContainerGuard {
     }
 }
 
+/// One test's world: a busybox rootfs tarball, a state directory, a throw-away host
+/// namespace and an instance id whose container is force-deleted at the end.
+struct Bench {
+    // Dropped in this order: the container, then its host namespace, then the files.
+    _container: ContainerGuard,
+    host: NetnsGuard,
+    net: HostNetwork,
+    id: String,
+    tar: PathBuf,
+    state_dir: PathBuf,
+    _tmp: tempfile::TempDir,
+}
+
+impl Bench {
+    fn new() -> Self {
+        let tmp = tempfile::tempdir().unwrap();
+        let tar = build_rootfs(tmp.path());
+        let state_dir = tmp.path().join("state");
+        let host = NetnsGuard::create();
+        let id = instance_id();
+        Bench {
+            _container: ContainerGuard {
+                root: state_dir.join("runc"),
+                id: id.clone(),
+            },
+            net: HostNetwork::in_netns(&host.0),
+            host,
+            id,
+            tar,
+            state_dir,
+            _tmp: tmp,
+        }
+    }
+}
+
 /// A rootfs tarball: static busybox with a symlink per applet.
 fn build_rootfs(dir: &Path) -> PathBuf {
     let src = dir.join("rootfs-src");
@@ -231,16 +266,9 @@ fn netns_inode(path: &Path) -> u64 {
 
 #[tokio::test]
 async fn lifecycle_limits_stop_restart_remove() {
-    let tmp = tempfile::tempdir().unwrap();
-    let tar = build_rootfs(tmp.path());
-    let state_dir = tmp.path().join("state");
-    let host = NetnsGuard::create();
-    let net = HostNetwork::in_netns(&host.0);
-    let id = instance_id();
-    let _guard = ContainerGuard {
-        root: state_dir.join("runc"),
-        id: id.clone(),
-    };
+    let bench = Bench::new();
+    let (tar, state_dir, net) = (bench.tar.clone(), bench.state_dir.clone(), &bench.net);
+    let id = bench.id.clone();
     let att = attachment("kb-ct000001", 31, 2);
     let netns = net.attach_container(&id, &att).await.unwrap();
     let spec = spec(&id, &tar, &att, None);
@@ -322,16 +350,9 @@ async fn lifecycle_limits_stop_restart_remove() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn user_data_runs_with_network_hostname_and_metadata() {
-    let tmp = tempfile::tempdir().unwrap();
-    let tar = build_rootfs(tmp.path());
-    let state_dir = tmp.path().join("state");
-    let host = NetnsGuard::create();
-    let net = HostNetwork::in_netns(&host.0);
-    let id = instance_id();
-    let _guard = ContainerGuard {
-        root: state_dir.join("runc"),
-        id: id.clone(),
-    };
+    let bench = Bench::new();
+    let (tar, state_dir, net) = (bench.tar.clone(), bench.state_dir.clone(), &bench.net);
+    let id = bench.id.clone();
     let att = attachment("kb-ct000002", 32, 7);
     let netns = net.attach_container(&id, &att).await.unwrap();
     let user_data = b"#!/bin/sh\n\
@@ -341,10 +362,11 @@ async fn user_data_runs_with_network_hostname_and_metadata() {
         echo \"md-id=$(wget -q -O - http://169.254.169.254/latest/meta-data/instance-id)\"\n";
     let spec = spec(&id, &tar, &att, Some(user_data));
 
-    let md = MetadataService::in_netns(&host.0);
+    let md = MetadataService::in_netns(&bench.host.0);
     md.register(&att.bridge, spec.metadata.clone());
     // No VPC router here: the bridge plays it.
-    kumo_compute_node::testing::gateway_on_bridge(&host.0, &att.bridge, "10.32.0.1/24").unwrap();
+    kumo_compute_node::testing::gateway_on_bridge(&bench.host.0, &att.bridge, "10.32.0.1/24")
+        .unwrap();
     md.ensure_listener(&att.bridge).await.unwrap();
 
     let rt = ContainerRuntime::new(ContainerConfig::new(&state_dir));
@@ -398,16 +420,9 @@ async fn helper_start_container_and_exit() {
 
 #[tokio::test]
 async fn container_outlives_the_agent_process() {
-    let tmp = tempfile::tempdir().unwrap();
-    let tar = build_rootfs(tmp.path());
-    let state_dir = tmp.path().join("state");
-    let host = NetnsGuard::create();
-    let net = HostNetwork::in_netns(&host.0);
-    let id = instance_id();
-    let _guard = ContainerGuard {
-        root: state_dir.join("runc"),
-        id: id.clone(),
-    };
+    let bench = Bench::new();
+    let (tar, state_dir, net) = (bench.tar.clone(), bench.state_dir.clone(), &bench.net);
+    let id = bench.id.clone();
     let att = attachment("kb-ct000003", 33, 2);
     let netns = net.attach_container(&id, &att).await.unwrap();
     let spec = spec(&id, &tar, &att, None);
@@ -472,16 +487,9 @@ async fn container_outlives_the_agent_process() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_vpc_resolver_is_the_containers_resolv_conf() {
-    let tmp = tempfile::tempdir().unwrap();
-    let tar = build_rootfs(tmp.path());
-    let state_dir = tmp.path().join("state");
-    let host = NetnsGuard::create();
-    let net = HostNetwork::in_netns(&host.0);
-    let id = instance_id();
-    let _guard = ContainerGuard {
-        root: state_dir.join("runc"),
-        id: id.clone(),
-    };
+    let bench = Bench::new();
+    let (tar, state_dir, net) = (bench.tar.clone(), bench.state_dir.clone(), &bench.net);
+    let id = bench.id.clone();
     let mut att = attachment("kb-ct000004", 34, 7);
     att.dns_server = Some(Ipv4Addr::new(10, 34, 0, 2));
     att.dns_domain = "ec2.internal".into();

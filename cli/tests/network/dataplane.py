@@ -9,7 +9,9 @@ instances, addresses, hosts) for the later phases and for the Rust side.
 
 Every API call goes through boto3 (EC2) or the native operator API (pool, host pinning).
 Probes are TCP sockets opened inside the instances' network namespaces (`kumo-<id>`) or
-the outside namespace, on a thread that entered it with setns(2).
+the outside namespace, on a thread that entered it with setns(2); DNS queries to the VPC's
+resolver (10.0.0.2) are UDP packets built here, sent the same way, and a container's
+/etc/resolv.conf is read through /proc/<pid>/root of one of its processes.
 
 World (placement pinned by enabling one host at a time):
   host 1: a1 (A, front, 10.0.1.10), a4 (A, back, 10.0.1.13), b2 (B, 10.0.1.11)
@@ -518,6 +520,165 @@ def probe_elastic_ip():
     listener.close()
     c.release_address(AllocationId=alloc_id)
     return {"eip": eip, "reachable_after_s": round(reach, 2)}
+
+
+# ---------------------------------------------------------------------------------------
+# The VPC's resolver (AmazonProvidedDNS at the VPC's base + 2)
+
+VPC_RESOLVER = "10.0.0.2"
+
+
+def dns_name(data, offset):
+    """The name at OFFSET of a DNS message (compression followed) and the offset after it."""
+    labels, after, jumps = [], None, 0
+    while True:
+        length = data[offset]
+        if length & 0xC0 == 0xC0:
+            jumps += 1
+            expect(jumps < 20, "DNS name: compression loop")
+            if after is None:
+                after = offset + 2
+            offset = ((length & 0x3F) << 8) | data[offset + 1]
+            continue
+        offset += 1
+        if length == 0:
+            return ".".join(labels), offset if after is None else after
+        labels.append(data[offset : offset + length].decode("ascii"))
+        offset += length
+
+
+def dns_query(ns, server, name, qtype, timeout=1.0):
+    """Ask SERVER (UDP, from inside NS) for NAME's records of QTYPE (1 A, 12 PTR): the
+    answers' data (addresses or names), or None when nothing answers."""
+    query_id = int.from_bytes(os.urandom(2), "big")
+    question = b"".join(bytes([len(p)]) + p.encode("ascii") for p in name.split(".")) + b"\0"
+    packet = query_id.to_bytes(2, "big") + b"\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00"
+    packet += question + qtype.to_bytes(2, "big") + b"\x00\x01"
+
+    def ask():
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        s.settimeout(timeout)
+        try:
+            s.sendto(packet, (server, 53))
+            while True:
+                data, _ = s.recvfrom(4096)
+                if data[:2] == packet[:2]:
+                    return data
+        except OSError:
+            return None
+        finally:
+            s.close()
+
+    data = in_netns(ns, ask)
+    if data is None:
+        return None
+    expect(data[3] & 0x0F == 0, f"{name}: DNS rcode {data[3] & 0x0F}")
+    answers = int.from_bytes(data[6:8], "big")
+    _, offset = dns_name(data, 12)
+    offset += 4
+    found = []
+    for _ in range(answers):
+        _, offset = dns_name(data, offset)
+        rtype = int.from_bytes(data[offset : offset + 2], "big")
+        length = int.from_bytes(data[offset + 8 : offset + 10], "big")
+        rdata = offset + 10
+        if rtype == 1 and qtype == 1:
+            found.append(socket.inet_ntoa(data[rdata : rdata + 4]))
+        elif rtype == 12 and qtype == 12:
+            found.append(dns_name(data, rdata)[0])
+        offset = rdata + length
+    return found
+
+
+def container_pid(instance_id):
+    """A process of the container (its own mount namespace, in its network namespace)."""
+    net = os.stat(f"/var/run/netns/{ns_of(instance_id)}").st_ino
+    own_mnt = os.stat("/proc/self/ns/mnt").st_ino
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            if os.stat(f"/proc/{entry}/ns/net").st_ino == net and os.stat(f"/proc/{entry}/ns/mnt").st_ino != own_mnt:
+                return int(entry)
+        except OSError:
+            continue
+    return None
+
+
+def container_resolv_conf(instance_id):
+    """The container's /etc/resolv.conf as its processes see it ('' when it has none)."""
+    pid = wait_for(f"a process of {instance_id}", lambda: container_pid(instance_id), limit=30)
+    try:
+        with open(f"/proc/{pid}/root/etc/resolv.conf") as f:
+            return f.read()
+    except FileNotFoundError:
+        return ""
+
+
+@check
+def probe_vpc_resolver():
+    a1, a2 = inst("a1"), inst("a2")
+    c = ec2("a")
+    vpc = S["vpcs"]["a"]["vpc"]
+    ns = ns_of(a1["id"])
+    got = c.describe_vpc_attribute(VpcId=vpc, Attribute="enableDnsSupport")
+    expect(got["EnableDnsSupport"]["Value"] is True, f"enableDnsSupport {got}")
+    # a2's private DNS name (host 2) resolves from a1 (host 1) through the VPC's resolver,
+    # both ways.
+    described = c.describe_instances(InstanceIds=[a2["id"]])["Reservations"][0]["Instances"][0]
+    name = described["PrivateDnsName"]
+    expect(name == "ip-10-0-1-11.ec2.internal", f"a2's private DNS name {name}")
+    forward = wait_for(f"{name} from a1", lambda: dns_query(ns, VPC_RESOLVER, name, 1), limit=10)
+    expect(forward == [a2["ip"]], f"{name} -> {forward}")
+    reverse_name = ".".join(reversed(a2["ip"].split("."))) + ".in-addr.arpa"
+    reverse = dns_query(ns, VPC_RESOLVER, reverse_name, 12)
+    expect(reverse == [name], f"{reverse_name} -> {reverse}")
+    # The container is told so in its /etc/resolv.conf.
+    resolv = container_resolv_conf(a1["id"])
+    lines = [line.split() for line in resolv.splitlines() if line and not line.startswith("#")]
+    expect(["nameserver", VPC_RESOLVER] in lines, f"a1's /etc/resolv.conf:\n{resolv}")
+    expect(["search", "ec2.internal"] in lines, f"a1's /etc/resolv.conf:\n{resolv}")
+
+    # DNS support off: the resolver goes from the hosts, and a new container is not told of it.
+    c.modify_vpc_attribute(VpcId=vpc, EnableDnsSupport={"Value": False})
+    got = c.describe_vpc_attribute(VpcId=vpc, Attribute="enableDnsSupport")
+    expect(got["EnableDnsSupport"]["Value"] is False, f"enableDnsSupport {got}")
+    launched = None
+    try:
+        wait_for("the resolver gone", lambda: dns_query(ns, VPC_RESOLVER, name, 1, 0.5) is None, limit=10)
+        images = c.describe_images()["Images"]
+        image = next(i["ImageId"] for i in images if i.get("Name") == "kumo-busybox-container")
+        launched = c.run_instances(
+            ImageId=image,
+            InstanceType="t3.micro",
+            MinCount=1,
+            MaxCount=1,
+            SubnetId=S["vpcs"]["a"]["subnet"],
+            SecurityGroupIds=[S["groups"]["back"]],
+        )["Instances"][0]["InstanceId"]
+
+        def running():
+            got = c.describe_instances(InstanceIds=[launched])["Reservations"][0]["Instances"][0]
+            return got["State"]["Name"] == "running" and os.path.exists(f"/var/run/netns/{ns_of(launched)}")
+
+        wait_for("the new container running", running, limit=90, interval=0.5)
+        without = container_resolv_conf(launched)
+        expect(VPC_RESOLVER not in without, f"the new container's /etc/resolv.conf:\n{without}")
+    finally:
+        c.modify_vpc_attribute(VpcId=vpc, EnableDnsSupport={"Value": True})
+        if launched:
+            c.terminate_instances(InstanceIds=[launched])
+    # Back on every host of the VPC (a1's, a2's) before anything else looks at them.
+    wait_for("the resolver back on host 1", lambda: dns_query(ns, VPC_RESOLVER, name, 1), limit=10)
+    wait_for("the resolver back on host 2", lambda: dns_query(ns_of(a2["id"]), VPC_RESOLVER, name, 1), limit=10)
+
+    def ended():
+        got = c.describe_instances(InstanceIds=[launched])["Reservations"][0]["Instances"][0]
+        return got["State"]["Name"] == "terminated"
+
+    wait_for("the new container terminated", ended, limit=60, interval=0.5)
+    wait_for("its namespace gone", lambda: not os.path.exists(f"/var/run/netns/{ns_of(launched)}"), limit=30)
+    return {"name": name, "address": forward[0], "reverse": reverse[0], "without_dns_support": without}
 
 
 # ---------------------------------------------------------------------------------------
