@@ -251,6 +251,20 @@ impl Drop for RemoveContainersOnDrop {
     }
 }
 
+/// The forwarding entries programmed (permanent) in namespace `ns`, one a line: what
+/// the bridges learnt comes and goes, what was programmed stays.
+pub fn programmed_fdb(ns: &str) -> String {
+    let fdb = Command::new("bridge")
+        .args(["-n", ns, "fdb", "show"])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_default();
+    fdb.lines()
+        .filter(|l| l.contains("permanent"))
+        .map(|l| format!("{l}\n"))
+        .collect()
+}
+
 /// `ip …`, failing with its stderr.
 fn ip(args: &[&str]) -> io::Result<()> {
     let out = Command::new("ip").args(args).output()?;

@@ -33,27 +33,6 @@ impl Drop for NetnsGuard {
     }
 }
 
-/// Force-deletes the containers and their namespaces when dropped.
-struct ContainersGuard {
-    root: PathBuf,
-    ids: Vec<String>,
-}
-
-impl Drop for ContainersGuard {
-    fn drop(&mut self) {
-        for id in &self.ids {
-            let _ = Command::new("runc")
-                .arg("--root")
-                .arg(&self.root)
-                .args(["delete", "--force", id])
-                .output();
-            let _ = Command::new("ip")
-                .args(["netns", "del", &HostNetwork::netns_name(id)])
-                .output();
-        }
-    }
-}
-
 /// A rootfs tarball: static busybox with a symlink per applet.
 fn build_rootfs(dir: &Path) -> PathBuf {
     let src = dir.join("rootfs-src");
@@ -248,7 +227,7 @@ async fn bridges_go_with_their_last_instance_and_sweeps_spare_running_ones() {
     let ids: Vec<String> = (0..3)
         .map(|_| format!("i-f{:016x}", rand::random::<u64>()))
         .collect();
-    let _containers = ContainersGuard {
+    let _containers = kumo_compute_node::testing::RemoveContainersOnDrop {
         root: state_dir.join("containers/runc"),
         ids: ids.clone(),
     };

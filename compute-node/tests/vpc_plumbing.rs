@@ -269,16 +269,7 @@ fn snapshot(ns: &str, owner: &str) -> String {
     text += &run(&["-n", ns, "-br", "addr", "show"]);
     text += &run(&["-n", ns, "route", "show"]);
     text += &run(&["-n", ns, "neigh", "show", "proxy"]);
-    let fdb = Command::new("bridge")
-        .args(["-n", ns, "fdb", "show"])
-        .output()
-        .unwrap();
-    // What the bridges learnt comes and goes; what was programmed stays.
-    text += &String::from_utf8_lossy(&fdb.stdout)
-        .lines()
-        .filter(|l| l.contains("permanent"))
-        .map(|l| format!("{l}\n"))
-        .collect::<String>();
+    text += &testing::programmed_fdb(ns);
     for router in routers_of(owner) {
         text += &format!("router {router}\n");
         text += &run(&["-n", &router, "-br", "addr", "show"]);

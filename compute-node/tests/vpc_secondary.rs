@@ -247,21 +247,12 @@ fn inside(ns: &str) -> String {
 
 /// The host's links (name, master, MAC, alias) and permanent fdb entries.
 fn host_state(ns: &str) -> String {
-    let mut text = ip_in(ns, &["-o", "link", "show"])
+    let text = ip_in(ns, &["-o", "link", "show"])
         .lines()
         // Counters and queue state vary; name, flags, master, MAC, alias do not.
         .map(|l| format!("{}\n", l.split(" qlen").next().unwrap_or(l)))
         .collect::<String>();
-    let fdb = Command::new("bridge")
-        .args(["-n", ns, "fdb", "show"])
-        .output()
-        .unwrap();
-    text += &String::from_utf8_lossy(&fdb.stdout)
-        .lines()
-        .filter(|l| l.contains("permanent"))
-        .map(|l| format!("{l}\n"))
-        .collect::<String>();
-    text
+    text + &testing::programmed_fdb(ns)
 }
 
 /// `GET http://<ip>/` from `ns` until it answers, 15 s at most.
