@@ -2,8 +2,8 @@
 //! every builder's output must parse into the fields AWS SDKs expect, and every element
 //! must be one the EC2 model names (checked against the operation's output shape).
 //!
-//! Needs Python with botocore: `$KUMO_PYTHON`, else `python3`, else the workspace's
-//! `.venv/bin/python` (`deploy/install-deps.sh --test` creates it).
+//! Needs Python with botocore: `$KUMO_PYTHON`, else the workspace's `.venv/bin/python`
+//! (`deploy/install-deps.sh --test` creates it, with the pinned botocore), else `python3`.
 
 #![allow(clippy::unwrap_used)]
 
@@ -137,7 +137,8 @@ fn has_botocore(python: &str) -> bool {
         .is_ok_and(|s| s.success())
 }
 
-/// The Python with botocore: `$KUMO_PYTHON`, else `python3`, else `.venv/bin/python`.
+/// The Python with botocore: `$KUMO_PYTHON`, else `.venv/bin/python` (the pinned botocore:
+/// an older system one lacks members Kumo writes), else `python3`.
 fn python() -> String {
     if let Ok(python) = std::env::var("KUMO_PYTHON") {
         assert!(
@@ -150,7 +151,7 @@ fn python() -> String {
         .join(".venv/bin/python")
         .to_string_lossy()
         .into_owned();
-    for candidate in ["python3".to_string(), venv] {
+    for candidate in [venv, "python3".to_string()] {
         if has_botocore(&candidate) {
             return candidate;
         }
