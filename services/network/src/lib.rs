@@ -9,6 +9,7 @@
 
 pub mod addresses;
 pub mod cidr;
+pub mod client_tokens;
 pub mod ec2;
 pub mod error;
 pub mod host_plans;

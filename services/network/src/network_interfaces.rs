@@ -16,6 +16,7 @@ use kumo_ec2_query::{filters, Filter, Page};
 use serde::{Deserialize, Serialize};
 use sqlx::PgConnection;
 
+use crate::client_tokens::ClientToken;
 use crate::error::{NetworkError, Result};
 use crate::{require_write, Network};
 
@@ -371,7 +372,67 @@ pub async fn create(
     caller: &Principal,
     input: &CreateNetworkInterface,
 ) -> Result<NetworkInterface> {
+    create_idempotent(network, caller, input, &[], None).await
+}
+
+/// CreateNetworkInterface as EC2 has it: with explicit secondary addresses (all or
+/// nothing) and its `ClientToken` (a retry with the same parameters answers the interface
+/// the first request made; see [`crate::client_tokens`]).
+pub async fn create_idempotent(
+    network: &Network,
+    caller: &Principal,
+    input: &CreateNetworkInterface,
+    secondaries: &[String],
+    client_token: Option<&str>,
+) -> Result<NetworkInterface> {
     require_write(caller)?;
+    let account_id = caller.account_id.as_str();
+    let token = client_token
+        .map(|t| {
+            let fingerprint = serde_json::json!([
+                input.subnet_id,
+                input.description,
+                input.private_ip_address,
+                input.groups,
+                input.secondary_private_ip_address_count,
+                input.tags,
+                secondaries,
+            ])
+            .to_string();
+            ClientToken::new("CreateNetworkInterface", t, fingerprint)
+        })
+        .transpose()?;
+    if let Some(token) = &token {
+        if let Some(earlier) = token.earlier(&network.pool, account_id).await? {
+            return get(network, caller, &earlier).await;
+        }
+    }
+    let (id, claimed) = insert_checked(network, caller, input, token.as_ref()).await?;
+    if !claimed || secondaries.is_empty() {
+        return get(network, caller, &id).await;
+    }
+    let interface_id = NetworkInterfaceId::parse(&id)?;
+    let assigned =
+        addresses::assign_private_ips(network, caller, &interface_id, secondaries, None).await;
+    if let Err(e) = assigned {
+        // All or nothing: the interface (and its token) go when its addresses cannot be had.
+        delete(network, caller, &interface_id).await?;
+        if let Some(token) = &token {
+            token.release(&network.pool, account_id).await?;
+        }
+        return Err(e);
+    }
+    get(network, caller, &id).await
+}
+
+/// Checks and inserts a new interface; `(id, true)` when this request made it, `(id,
+/// false)` when a concurrent twin with the same token did.
+async fn insert_checked(
+    network: &Network,
+    caller: &Principal,
+    input: &CreateNetworkInterface,
+    token: Option<&ClientToken<'_>>,
+) -> Result<(String, bool)> {
     let description = input.description.clone().unwrap_or_default();
     check_description(&description)?;
     let private_ip = input
@@ -399,10 +460,19 @@ pub async fn create(
         },
     )
     .await?;
+    if let Some(token) = token {
+        if let Some(earlier) = token
+            .claim(&mut tx, &network.pool, &caller.account_id, &id)
+            .await?
+        {
+            tx.rollback().await?;
+            return Ok((earlier, false));
+        }
+    }
     crate::tags::put(&mut tx, &caller.account_id, &id, &input.tags).await?;
     tx.commit().await?;
     tracing::info!(network_interface_id = %id, subnet_id = %subnet.subnet_id, account_id = %caller.account_id, "network interface created");
-    get(network, caller, &id).await
+    Ok((id, true))
 }
 
 /// DeleteNetworkInterface: only a detached interface (`InvalidNetworkInterface.InUse`).

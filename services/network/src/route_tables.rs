@@ -11,6 +11,7 @@ use serde::Serialize;
 use sqlx::{PgPool, Postgres, Transaction};
 
 use crate::cidr::Ipv4Block;
+use crate::client_tokens::ClientToken;
 use crate::error::{NetworkError, Result};
 use crate::listed::found_with_tags;
 use crate::tags::{self, Tags};
@@ -183,9 +184,32 @@ pub async fn create(
     vpc_id: &str,
     tags: &Tags,
 ) -> Result<RouteTable> {
+    create_idempotent(network, caller, vpc_id, tags, None).await
+}
+
+/// CreateRouteTable with its `ClientToken`: a retry with the same VPC and tags answers the
+/// table the first request made (see [`crate::client_tokens`]).
+pub async fn create_idempotent(
+    network: &Network,
+    caller: &Principal,
+    vpc_id: &str,
+    tags: &Tags,
+    client_token: Option<&str>,
+) -> Result<RouteTable> {
     require_write(caller)?;
     tags::validate(tags)?;
     let account_id = caller.account_id.as_str();
+    let token = client_token
+        .map(|t| {
+            let fingerprint = serde_json::json!([vpc_id, tags]).to_string();
+            ClientToken::new("CreateRouteTable", t, fingerprint)
+        })
+        .transpose()?;
+    if let Some(token) = &token {
+        if let Some(earlier) = token.earlier(&network.pool, account_id).await? {
+            return get(&network.pool, caller, &earlier).await;
+        }
+    }
     let mut tx = network.pool.begin().await?;
     let vpc = vpcs::lock(&mut tx, account_id, vpc_id).await?;
     let count: i64 =
@@ -200,6 +224,12 @@ pub async fn create(
         ));
     }
     let id = create_in(&mut tx, account_id, vpc_id, vpc.block()?, false).await?;
+    if let Some(token) = &token {
+        if let Some(earlier) = token.claim(&mut tx, &network.pool, account_id, &id).await? {
+            tx.rollback().await?;
+            return get(&network.pool, caller, &earlier).await;
+        }
+    }
     tags::put(&mut tx, account_id, &id, tags).await?;
     tx.commit().await?;
     get(&network.pool, caller, &id).await

@@ -145,17 +145,14 @@ pub(super) async fn create_network_interface(
         secondary_private_ip_address_count: count,
         tags: p.tags_for("network-interface", &[])?.into_iter().collect(),
     };
-    let mut eni = enis::create(network, caller, &input).await?;
-    if !secondaries.is_empty() {
-        let id = NetworkInterfaceId::parse(&eni.network_interface_id)?;
-        let assigned = enis::assign_private_ips(network, caller, &id, &secondaries, None).await;
-        if let Err(e) = assigned {
-            // All or nothing: the interface goes when its addresses cannot be had.
-            enis::delete(network, caller, &id).await?;
-            return Err(e);
-        }
-        eni = enis::get(network, caller, id.as_str()).await?;
-    }
+    let eni = enis::create_idempotent(
+        network,
+        caller,
+        &input,
+        &secondaries,
+        p.string("ClientToken"),
+    )
+    .await?;
     let mut xml = XmlWriter::fragment();
     xml.element("networkInterface", |xml| {
         write_interface(xml, &network.config.region, &eni)

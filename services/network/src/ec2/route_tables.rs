@@ -77,10 +77,11 @@ pub(super) async fn create_route_table(
 ) -> Result<XmlWriter> {
     let vpc_id = p.required("VpcId")?;
     let tags = tags::from_pairs(p.tags_for("route-table", &[])?);
-    let table = route_tables::create(network, caller, vpc_id, &tags).await?;
+    let token = p.string("ClientToken");
+    let table = route_tables::create_idempotent(network, caller, vpc_id, &tags, token).await?;
     let mut xml = XmlWriter::fragment();
     xml.element("routeTable", |xml| write_table(xml, &table))
-        .opt("clientToken", p.string("ClientToken"));
+        .opt("clientToken", token);
     Ok(xml)
 }
 
