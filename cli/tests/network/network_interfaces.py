@@ -258,4 +258,24 @@ def terminate_frees_addresses():
     ec2a.delete_network_interface(NetworkInterfaceId=state["second"])
 
 
+@check
+def client_token_idempotency():
+    token = f"idem-{run_tag}"
+    first = ec2a.create_network_interface(SubnetId=subnet, Description="idem", ClientToken=token)["NetworkInterface"]
+    again = ec2a.create_network_interface(SubnetId=subnet, Description="idem", ClientToken=token)["NetworkInterface"]
+    expect(again["NetworkInterfaceId"] == first["NetworkInterfaceId"], (first, again))
+    expect_error("IdempotentParameterMismatch", ec2a.create_network_interface, SubnetId=subnet,
+                 Description="other", ClientToken=token)
+    vpc_id = first["VpcId"]
+    table = ec2a.create_route_table(VpcId=vpc_id, ClientToken=token)
+    expect(table["ClientToken"] == token, table)
+    table_again = ec2a.create_route_table(VpcId=vpc_id, ClientToken=token)
+    expect(table_again["RouteTable"]["RouteTableId"] == table["RouteTable"]["RouteTableId"], table_again)
+    expect_error("IdempotentParameterMismatch", ec2a.create_route_table, VpcId=vpc_id, ClientToken=token,
+                 TagSpecifications=[{"ResourceType": "route-table", "Tags": [{"Key": "Name", "Value": "x"}]}])
+    expect_error("InvalidParameterValue", ec2a.create_route_table, VpcId=vpc_id, ClientToken="t" * 65)
+    ec2a.delete_route_table(RouteTableId=table["RouteTable"]["RouteTableId"])
+    ec2a.delete_network_interface(NetworkInterfaceId=first["NetworkInterfaceId"])
+
+
 report()
