@@ -15,7 +15,7 @@ use chrono::{DateTime, Utc};
 use kumo_auth::Principal;
 use kumo_common::ids::{AllocationId, AssociationId, InstanceId, NetworkInterfaceId};
 use serde::{Deserialize, Serialize};
-use sqlx::PgConnection;
+use sqlx::{PgConnection, PgPool};
 
 use crate::error::{NetworkError, Result};
 use crate::network_interfaces::addresses::parse_ip;
@@ -204,10 +204,7 @@ async fn lock_address(
     account_id: &str,
     allocation: &AddressRef,
 ) -> Result<Address> {
-    let (condition, value) = match allocation {
-        AddressRef::Allocation(id) => ("a.allocation_id = $2", id.to_string()),
-        AddressRef::PublicIp(ip) => ("a.public_ip = $2::inet", ip.to_string()),
-    };
+    let (condition, value) = allocation.condition();
     sqlx::query_as::<_, Address>(&format!(
         "{SELECT} WHERE a.account_id = $1 AND {condition} FOR NO KEY UPDATE OF a"
     ))
@@ -215,10 +212,54 @@ async fn lock_address(
     .bind(&value)
     .fetch_optional(&mut *conn)
     .await?
-    .ok_or_else(|| match allocation {
-        AddressRef::Allocation(id) => not_found(id.as_str()),
-        AddressRef::PublicIp(ip) => address_not_found(&ip.to_string()),
-    })
+    .ok_or_else(|| allocation.not_found())
+}
+
+/// The interface an elastic IP of the caller's is on now, unlocked (which one to lock).
+async fn peek_interface(
+    pool: &PgPool,
+    account_id: &str,
+    allocation: &AddressRef,
+) -> Result<Option<String>> {
+    let (condition, value) = allocation.condition();
+    let found: Option<Option<String>> = sqlx::query_scalar(&format!(
+        "SELECT a.network_interface_id FROM network.addresses a WHERE a.account_id = $1 AND {condition}"
+    ))
+    .bind(account_id)
+    .bind(&value)
+    .fetch_optional(pool)
+    .await?;
+    found.ok_or_else(|| allocation.not_found())
+}
+
+/// An elastic IP of the caller's, locked together with the one `(eni, private_ip)` has (if
+/// another), in allocation id order.
+async fn lock_with_target(
+    conn: &mut PgConnection,
+    account_id: &str,
+    allocation: &AddressRef,
+    eni: &str,
+    private_ip: &str,
+) -> Result<Address> {
+    let (condition, value) = allocation.condition();
+    let locked = sqlx::query_as::<_, Address>(&format!(
+        "{SELECT} WHERE a.account_id = $1
+           AND ({condition} OR (a.network_interface_id = $3 AND a.private_ip = $4::inet))
+         ORDER BY a.allocation_id FOR NO KEY UPDATE OF a"
+    ))
+    .bind(account_id)
+    .bind(&value)
+    .bind(eni)
+    .bind(private_ip)
+    .fetch_all(&mut *conn)
+    .await?;
+    locked
+        .into_iter()
+        .find(|a| match allocation {
+            AddressRef::Allocation(id) => a.allocation_id == id.as_str(),
+            AddressRef::PublicIp(ip) => a.public_ip == ip.to_string(),
+        })
+        .ok_or_else(|| allocation.not_found())
 }
 
 /// How a request names an elastic IP: its allocation id, or (as older clients do) its
@@ -230,6 +271,21 @@ pub enum AddressRef {
 }
 
 impl AddressRef {
+    /// The SQL condition on `a` (with `$2`) naming this address, and `$2`.
+    fn condition(&self) -> (&'static str, String) {
+        match self {
+            AddressRef::Allocation(id) => ("a.allocation_id = $2", id.to_string()),
+            AddressRef::PublicIp(ip) => ("a.public_ip = $2::inet", ip.to_string()),
+        }
+    }
+
+    fn not_found(&self) -> NetworkError {
+        match self {
+            AddressRef::Allocation(id) => not_found(id.as_str()),
+            AddressRef::PublicIp(ip) => address_not_found(&ip.to_string()),
+        }
+    }
+
     /// `AllocationId` if given, else `PublicIp`; `missing` names the parameter.
     pub fn parse(
         allocation_id: Option<&str>,
@@ -244,11 +300,13 @@ impl AddressRef {
     }
 }
 
-/// The interface (and its private address) an association targets, locked.
+/// The interface (and its private address) an association targets, locked, with `also`
+/// (the interface the address leaves), in id order.
 async fn target(
     conn: &mut PgConnection,
     account_id: &str,
     request: &AssociateAddress,
+    also: Option<&str>,
 ) -> Result<(String, String, String)> {
     let (condition, value, missing): (&str, String, fn(&str) -> NetworkError) =
         match (&request.instance_id, &request.network_interface_id) {
@@ -277,15 +335,21 @@ async fn target(
             }),
             (None, None) => return Err(NetworkError::Missing("InstanceId".into())),
         };
-    let found: Option<(String, String)> = sqlx::query_as(&format!(
-        "SELECT i.network_interface_id, i.vpc_id FROM network.network_interfaces i
-         WHERE i.account_id = $1 AND {condition} FOR NO KEY UPDATE"
+    let locked: Vec<(String, String, bool)> = sqlx::query_as(&format!(
+        "SELECT i.network_interface_id, i.vpc_id, COALESCE({condition}, false)
+         FROM network.network_interfaces i
+         WHERE i.account_id = $1 AND ({condition} OR i.network_interface_id = $3)
+         ORDER BY i.network_interface_id FOR NO KEY UPDATE"
     ))
     .bind(account_id)
     .bind(&value)
-    .fetch_optional(&mut *conn)
+    .bind(also)
+    .fetch_all(&mut *conn)
     .await?;
-    let (eni, vpc_id) = found.ok_or_else(|| missing(&value))?;
+    let (eni, vpc_id, _) = locked
+        .into_iter()
+        .find(|(_, _, is_target)| *is_target)
+        .ok_or_else(|| missing(&value))?;
     // Shared lock: a concurrent DetachInternetGateway waits for this association (and then
     // refuses, the address being mapped), or goes first and this finds no gateway.
     let gateway: Option<String> = sqlx::query_scalar(
@@ -343,11 +407,28 @@ pub async fn associate(
 ) -> Result<String> {
     require_write(caller)?;
     let account_id = caller.account_id.as_str();
-    let mut tx = network.pool.begin().await?;
-    // The interface before the address: the order an interface's end (deletion,
-    // termination, unassignment) takes them, so the two cannot deadlock.
-    let (eni, _, private_ip) = target(&mut tx, account_id, request).await?;
-    let current = lock_address(&mut tx, account_id, address).await?;
+    // Every interface involved (the target, the one the address leaves), then every
+    // address (this one, the one the target address has), each set in id order: the order
+    // an interface's end (deletion, termination, unassignment) takes them, and the same
+    // for two crossed re-associations, so none of them can deadlock. Which interface the
+    // address leaves is read before its lock: if it moved meanwhile, lock again.
+    let mut attempts = 0;
+    let (mut tx, eni, private_ip, current) = loop {
+        let leaving = peek_interface(&network.pool, account_id, address).await?;
+        let mut tx = network.pool.begin().await?;
+        let (eni, _, private_ip) = target(&mut tx, account_id, request, leaving.as_deref()).await?;
+        let current = lock_with_target(&mut tx, account_id, address, &eni, &private_ip).await?;
+        if current.network_interface_id == leaving {
+            break (tx, eni, private_ip, current);
+        }
+        attempts += 1;
+        if attempts == 5 {
+            return Err(NetworkError::Internal(format!(
+                "address {} keeps moving",
+                current.allocation_id
+            )));
+        }
+    };
     if let Some(association) = &current.association_id {
         if !request.allow_reassociation {
             return Err(NetworkError::Conflict(
