@@ -306,19 +306,24 @@ async fn lock(
     account_id: &str,
     id: &str,
 ) -> Result<RouteTable> {
-    RouteTableId::parse(id)?;
-    let vpc_id: String = sqlx::query_scalar(
-        "SELECT vpc_id FROM network.route_tables WHERE route_table_id = $1 AND account_id = $2",
-    )
-    .bind(id)
-    .bind(account_id)
-    .fetch_optional(&mut **tx)
-    .await?
-    .ok_or_else(|| not_found(id))?;
+    let vpc_id = vpc_of(tx, account_id, id).await?;
     vpcs::lock(tx, account_id, &vpc_id).await?;
     sqlx::query_as::<_, RouteTable>(&format!(
         "SELECT {COLUMNS} FROM network.route_tables WHERE route_table_id = $1 AND account_id = $2"
     ))
+    .bind(id)
+    .bind(account_id)
+    .fetch_optional(&mut **tx)
+    .await?
+    .ok_or_else(|| not_found(id))
+}
+
+/// The VPC of the caller's route table, without a lock (a table never changes VPC).
+async fn vpc_of(tx: &mut Transaction<'_, Postgres>, account_id: &str, id: &str) -> Result<String> {
+    RouteTableId::parse(id)?;
+    sqlx::query_scalar(
+        "SELECT vpc_id FROM network.route_tables WHERE route_table_id = $1 AND account_id = $2",
+    )
     .bind(id)
     .bind(account_id)
     .fetch_optional(&mut **tx)
@@ -565,13 +570,17 @@ pub async fn associate(
     require_write(caller)?;
     let account_id = caller.account_id.as_str();
     let mut tx = network.pool.begin().await?;
-    let table = lock(&mut tx, account_id, table_id).await?;
-    let subnet = subnets::lock(&mut tx, account_id, subnet_id).await?;
-    if subnet.vpc_id != table.vpc_id {
+    // Refused before any lock: locking two VPCs in request order could deadlock against
+    // the opposite request.
+    if vpc_of(&mut tx, account_id, table_id).await?
+        != subnets::vpc_of(&mut tx, account_id, subnet_id).await?
+    {
         return Err(NetworkError::invalid(format!(
             "Route table {table_id} and subnet {subnet_id} belong to different networks"
         )));
     }
+    let _table = lock(&mut tx, account_id, table_id).await?;
+    subnets::lock(&mut tx, account_id, subnet_id).await?;
     let existing: Option<String> = sqlx::query_scalar(
         "SELECT association_id FROM network.route_table_associations WHERE subnet_id = $1",
     )
@@ -595,8 +604,19 @@ async fn lock_association(
     account_id: &str,
     association_id: &str,
 ) -> Result<(RouteTable, Option<String>)> {
+    let (table_id, subnet_id) = association(tx, account_id, association_id).await?;
+    let table = lock(tx, account_id, &table_id).await?;
+    Ok((table, subnet_id))
+}
+
+/// An association of the caller's: (route table id, subnet id), without a lock.
+async fn association(
+    tx: &mut Transaction<'_, Postgres>,
+    account_id: &str,
+    association_id: &str,
+) -> Result<(String, Option<String>)> {
     RouteTableAssociationId::parse(association_id)?;
-    let (table_id, subnet_id): (String, Option<String>) = sqlx::query_as(
+    sqlx::query_as(
         "SELECT route_table_id, subnet_id FROM network.route_table_associations
          WHERE association_id = $1 AND account_id = $2",
     )
@@ -604,9 +624,7 @@ async fn lock_association(
     .bind(account_id)
     .fetch_optional(&mut **tx)
     .await?
-    .ok_or_else(|| association_not_found(association_id))?;
-    let table = lock(tx, account_id, &table_id).await?;
-    Ok((table, subnet_id))
+    .ok_or_else(|| association_not_found(association_id))
 }
 
 /// DisassociateRouteTable: the subnet goes back to the main table (the main association
@@ -643,13 +661,17 @@ pub async fn replace_association(
     require_write(caller)?;
     let account_id = caller.account_id.as_str();
     let mut tx = network.pool.begin().await?;
-    let (old_table, subnet) = lock_association(&mut tx, account_id, association_id).await?;
-    let new_table = lock(&mut tx, account_id, table_id).await?;
-    if new_table.vpc_id != old_table.vpc_id {
+    // Refused before any lock, as in `associate`: only one VPC is ever locked here.
+    let (current_table, _) = association(&mut tx, account_id, association_id).await?;
+    if vpc_of(&mut tx, account_id, &current_table).await?
+        != vpc_of(&mut tx, account_id, table_id).await?
+    {
         return Err(NetworkError::invalid(format!(
             "Route table {table_id} and association {association_id} belong to different networks"
         )));
     }
+    let (old_table, subnet) = lock_association(&mut tx, account_id, association_id).await?;
+    lock(&mut tx, account_id, table_id).await?;
     sqlx::query("DELETE FROM network.route_table_associations WHERE association_id = $1")
         .bind(association_id)
         .execute(&mut *tx)

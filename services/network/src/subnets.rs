@@ -199,21 +199,30 @@ pub async fn lock(
     account_id: &str,
     subnet_id: &str,
 ) -> Result<Subnet> {
-    SubnetId::parse(subnet_id)?;
-    let vpc_id: String = sqlx::query_scalar(
-        "SELECT vpc_id FROM network.subnets WHERE subnet_id = $1 AND account_id = $2",
-    )
-    .bind(subnet_id)
-    .bind(account_id)
-    .fetch_optional(&mut **tx)
-    .await?
-    .ok_or_else(|| not_found(subnet_id))?;
+    let vpc_id = vpc_of(tx, account_id, subnet_id).await?;
     vpcs::lock(tx, account_id, &vpc_id).await?;
     // The subnet's row too: launches and new interfaces lock it (not the VPC), so its
     // "in use" check holds against them.
     sqlx::query_as::<_, Subnet>(&format!(
         "SELECT {COLUMNS} FROM network.subnets WHERE subnet_id = $1 AND account_id = $2 FOR NO KEY UPDATE"
     ))
+    .bind(subnet_id)
+    .bind(account_id)
+    .fetch_optional(&mut **tx)
+    .await?
+    .ok_or_else(|| not_found(subnet_id))
+}
+
+/// The VPC of the caller's subnet, without a lock (a subnet never changes VPC).
+pub async fn vpc_of(
+    tx: &mut Transaction<'_, Postgres>,
+    account_id: &str,
+    subnet_id: &str,
+) -> Result<String> {
+    SubnetId::parse(subnet_id)?;
+    sqlx::query_scalar(
+        "SELECT vpc_id FROM network.subnets WHERE subnet_id = $1 AND account_id = $2",
+    )
     .bind(subnet_id)
     .bind(account_id)
     .fetch_optional(&mut **tx)

@@ -120,3 +120,88 @@ async fn crossed_reassociations_do_not_deadlock() {
         }
     }
 }
+
+/// AssociateRouteTable and ReplaceRouteTableAssociation naming two VPCs, crossed (table of
+/// V1 + subnet of V2 while table of V2 + subnet of V1), many times over: each is refused
+/// with InvalidParameterValue before any lock, none deadlocks.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn crossed_route_table_requests_across_vpcs_do_not_deadlock() {
+    use kumo_network::route_tables;
+    use kumo_network::subnets::{self, CreateSubnet};
+    use kumo_network::vpcs::CreateVpc;
+    let pool = kumo_catalog::testing::fresh_database().await.unwrap();
+    let network = Network::new(pool, Default::default());
+    let alice = principal("777777777777");
+    let mut tables = Vec::new();
+    let mut subnet_ids = Vec::new();
+    let mut associations = Vec::new();
+    for cidr in ["10.0.0.0/16", "10.1.0.0/16"] {
+        let vpc = vpcs::create(
+            &network,
+            &alice,
+            &CreateVpc {
+                cidr_block: cidr.into(),
+                tags: Default::default(),
+            },
+        )
+        .await
+        .unwrap();
+        let subnet = subnets::create(
+            &network,
+            &alice,
+            &CreateSubnet {
+                vpc_id: vpc.vpc_id.clone(),
+                cidr_block: cidr.replace(".0.0/16", ".1.0/24"),
+                availability_zone: None,
+                tags: Default::default(),
+            },
+        )
+        .await
+        .unwrap();
+        let table = route_tables::create(&network, &alice, &vpc.vpc_id, &Default::default())
+            .await
+            .unwrap();
+        associations.push(
+            route_tables::associate(&network, &alice, &table.route_table_id, &subnet.subnet_id)
+                .await
+                .unwrap(),
+        );
+        tables.push(table.route_table_id);
+        subnet_ids.push(subnet.subnet_id);
+    }
+    let code = |e: kumo_network::NetworkError| e.to_aws().code.to_string();
+    for round in 0..30 {
+        let (n1, n2, a1) = (network.clone(), network.clone(), alice.clone());
+        let a2 = alice.clone();
+        let (t0, t1) = (tables[0].clone(), tables[1].clone());
+        let (s0, s1) = (subnet_ids[0].clone(), subnet_ids[1].clone());
+        let first = tokio::spawn(async move { route_tables::associate(&n1, &a1, &t0, &s1).await });
+        let second = tokio::spawn(async move { route_tables::associate(&n2, &a2, &t1, &s0).await });
+        for result in [first.await.unwrap(), second.await.unwrap()] {
+            assert_eq!(
+                code(result.unwrap_err()),
+                "InvalidParameterValue",
+                "round {round}"
+            );
+        }
+        let (n1, n2, a1) = (network.clone(), network.clone(), alice.clone());
+        let a2 = alice.clone();
+        let (t0, t1) = (tables[0].clone(), tables[1].clone());
+        let (r0, r1) = (associations[0].clone(), associations[1].clone());
+        let first =
+            tokio::spawn(
+                async move { route_tables::replace_association(&n1, &a1, &r0, &t1).await },
+            );
+        let second =
+            tokio::spawn(
+                async move { route_tables::replace_association(&n2, &a2, &r1, &t0).await },
+            );
+        for result in [first.await.unwrap(), second.await.unwrap()] {
+            assert_eq!(
+                code(result.unwrap_err()),
+                "InvalidParameterValue",
+                "round {round}"
+            );
+        }
+    }
+}
