@@ -26,6 +26,8 @@
 
 use serde::{Deserialize, Serialize};
 
+pub mod block;
+
 /// Header carrying a storage node's token, both ways.
 pub const NODE_TOKEN_HEADER: &str = "x-kumo-storage-token";
 

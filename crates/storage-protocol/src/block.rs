@@ -1,0 +1,85 @@
+//! The block role of a storage node (EBS volumes): what the block-storage service wants a
+//! node to hold and export, and what the node reports back.
+//!
+//! Control plane, served by the block-storage service (on the gateway), each request with
+//! the node's own token in [`crate::NODE_TOKEN_HEADER`] (the one it got at enrolment):
+//! - `GET /v1/storage-agent/volumes` — [`NodeVolumes`]: every volume replica assigned to
+//!   the node, with what should become of it. The node polls it (about every second) and
+//!   converges; applying the same answer twice changes nothing.
+//! - `POST /v1/storage-agent/volumes/report` — [`VolumeReport`] → 204: what the node holds
+//!   now. The control plane moves volumes `creating → available` and `deleting → deleted`
+//!   from these reports.
+//!
+//! On the node, each present replica is a qcow2 file of `size_bytes` (grown, never shrunk,
+//! when the size grows), exported over NBD by its own `qemu-storage-daemon` on its own TCP
+//! port, with TLS-PSK: only a client that knows the export's key (the compute host the
+//! volume is attached to, told by the control plane) can connect. Never an open export.
+
+use serde::{Deserialize, Serialize};
+
+/// `GET /v1/storage-agent/volumes` answer.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeVolumes {
+    pub volumes: Vec<VolumeReplicaSpec>,
+}
+
+/// One replica of one volume on this node.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VolumeReplicaSpec {
+    /// `vol-…` (the export's name too).
+    pub volume_id: String,
+    pub size_bytes: u64,
+    pub desired: ReplicaDesired,
+    /// How clients authenticate to the export.
+    pub export: ExportCredentials,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ReplicaDesired {
+    /// Hold it (create it empty if missing) and export it.
+    Present,
+    /// Stop exporting it and delete its file.
+    Absent,
+}
+
+/// TLS-PSK credentials of an export: QEMU's `tls-creds-psk` (`keys.psk` lines are
+/// `identity:key`, the key in hex).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExportCredentials {
+    /// `[A-Za-z0-9-]`, ≤ 64 characters.
+    pub psk_identity: String,
+    /// 64 lowercase hex digits (32 random bytes).
+    pub psk_key_hex: String,
+}
+
+/// `POST /v1/storage-agent/volumes/report` body: the node's replicas as they are.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VolumeReport {
+    pub volumes: Vec<VolumeReplicaState>,
+    /// Bytes the node can still give to new volumes (its block directory's free space).
+    pub free_bytes: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VolumeReplicaState {
+    pub volume_id: String,
+    pub state: ReplicaState,
+    /// The NBD export's TCP port on the node's address, when `Ready`.
+    pub nbd_port: Option<u16>,
+    /// The file's virtual size.
+    pub size_bytes: u64,
+    /// Why, when `Failed`.
+    pub detail: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ReplicaState {
+    /// Held and exported.
+    Ready,
+    /// Could not be created or exported (see `detail`); retried.
+    Failed,
+    /// Nothing of it is on the node.
+    Absent,
+}
