@@ -1,7 +1,8 @@
 //! Start-up and life of a storage node: open the store, bind, enrol once with the control
 //! plane, then serve the chunk API and heartbeat until stopped.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
+use std::ops::RangeInclusive;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,6 +17,8 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use crate::block::poll::{block_loop, BlockPoll};
+use crate::block::{BlockConfig, BlockExports, DEFAULT_NBD_PORTS};
 use crate::error::{Result, StorageNodeError};
 use crate::server::{router, ChunkApi};
 use crate::store::ChunkStore;
@@ -44,6 +47,10 @@ pub struct NodeConfig {
     pub capacity_bytes: Option<u64>,
     /// Until the control plane asks for another interval.
     pub heartbeat_interval: Duration,
+    /// TCP ports the block role's NBD exports may use (one per volume replica).
+    pub nbd_ports: RangeInclusive<u16>,
+    /// How often the block role fetches its volume replicas and converges.
+    pub block_poll_interval: Duration,
 }
 
 impl NodeConfig {
@@ -60,12 +67,14 @@ impl NodeConfig {
             zone: "us-east-1a".into(),
             capacity_bytes: None,
             heartbeat_interval: Duration::from_secs(5),
+            nbd_ports: DEFAULT_NBD_PORTS,
+            block_poll_interval: Duration::from_secs(1),
         }
     }
 }
 
-/// Total size of the filesystem holding `path` (what the node offers by default).
-pub fn filesystem_size(path: &Path) -> Result<u64> {
+/// `statvfs(2)` of the filesystem holding `path`.
+pub(crate) fn statvfs(path: &Path) -> Result<libc::statvfs> {
     use std::os::unix::ffi::OsStrExt;
     let c_path = std::ffi::CString::new(path.as_os_str().as_bytes())
         .map_err(|_| StorageNodeError::Config(format!("{} contains a NUL", path.display())))?;
@@ -76,8 +85,30 @@ pub fn filesystem_size(path: &Path) -> Result<u64> {
     if rc != 0 {
         return Err(std::io::Error::last_os_error().into());
     }
+    Ok(stat)
+}
+
+/// Total size of the filesystem holding `path` (what the node offers by default).
+pub fn filesystem_size(path: &Path) -> Result<u64> {
+    let stat = statvfs(path)?;
     #[allow(clippy::unnecessary_cast)] // the field types differ between targets
     Ok(stat.f_blocks as u64 * stat.f_frsize as u64)
+}
+
+/// The IP the NBD exports listen on: the host of the advertised address when it is an IP,
+/// else the listen address's.
+fn nbd_host(address: &str, listen: SocketAddr) -> IpAddr {
+    let authority = address
+        .split_once("://")
+        .map_or(address, |(_, rest)| rest)
+        .split('/')
+        .next()
+        .unwrap_or_default();
+    authority
+        .parse::<SocketAddr>()
+        .map(|a| a.ip())
+        .or_else(|_| authority.trim_matches(['[', ']']).parse::<IpAddr>())
+        .unwrap_or(listen.ip())
 }
 
 /// The node credential, kept in `<data_dir>/node.json` (mode 0600).
@@ -179,6 +210,13 @@ impl StorageNode {
             None => enrol(&http, &control_plane, &config, &address, capacity_bytes).await?,
         };
 
+        let mut block_config = BlockConfig::new(
+            config.data_dir.join("block"),
+            nbd_host(&address, local_addr),
+        );
+        block_config.nbd_ports = config.nbd_ports.clone();
+        let block_exports = BlockExports::new(block_config)?;
+
         let (stop_tx, stop_rx) = watch::channel(false);
         let app = router(ChunkApi {
             store: store.clone(),
@@ -204,6 +242,14 @@ impl StorageNode {
                 tracing::error!(error = %e, "chunk API server failed");
             }
         });
+        let block = tokio::spawn(block_loop(BlockPoll {
+            http: http.clone(),
+            control_plane: control_plane.clone(),
+            node_token: credential.node_token.clone(),
+            interval: config.block_poll_interval,
+            exports: block_exports,
+            stop: stop_rx.clone(),
+        }));
         let heartbeats = tokio::spawn(heartbeat_loop(Heartbeat {
             http,
             url: format!("{control_plane}/v1/storage-agent/heartbeat"),
@@ -234,6 +280,7 @@ impl StorageNode {
             stop: stop_tx,
             server,
             heartbeats,
+            block,
             _lock: lock,
         })
     }
@@ -396,6 +443,8 @@ pub struct RunningNode {
     stop: watch::Sender<bool>,
     server: JoinHandle<()>,
     heartbeats: JoinHandle<()>,
+    /// The block role's loop (its storage daemons outlive it).
+    block: JoinHandle<()>,
     /// Held (flock) for as long as the node runs.
     _lock: std::fs::File,
 }
@@ -440,6 +489,13 @@ impl RunningNode {
             .is_err()
         {
             heartbeats.abort();
+        }
+        let mut block = self.block;
+        if tokio::time::timeout(SHUTDOWN_GRACE, &mut block)
+            .await
+            .is_err()
+        {
+            block.abort();
         }
         let mut server = self.server;
         if tokio::time::timeout(SHUTDOWN_GRACE, &mut server)

@@ -2,12 +2,14 @@
 //! `kumo storage-node` subcommand.
 
 use std::net::SocketAddr;
+use std::ops::RangeInclusive;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use kumo_agent_kit::ControlPlaneArgs;
 
 use crate::agent::{hostname, run, NodeConfig};
+use crate::block::parse_port_range;
 use crate::error::{Result, StorageNodeError};
 
 #[derive(Debug, Clone, clap::Args)]
@@ -38,6 +40,10 @@ pub struct NodeArgs {
     /// Seconds between heartbeats, until the control plane asks for another interval.
     #[arg(long, default_value_t = 5)]
     pub heartbeat_seconds: u64,
+    /// TCP ports for the block role's NBD exports, `FIRST-LAST` (one port per volume
+    /// replica, kept across restarts), on the node's address.
+    #[arg(long, env = "KUMO_STORAGE_NBD_PORTS", default_value = "10809-10999", value_parser = parse_port_range)]
+    pub nbd_ports: RangeInclusive<u16>,
 }
 
 impl NodeArgs {
@@ -57,6 +63,8 @@ impl NodeArgs {
             zone: self.zone,
             capacity_bytes: self.capacity_bytes,
             heartbeat_interval: Duration::from_secs(self.heartbeat_seconds),
+            nbd_ports: self.nbd_ports,
+            block_poll_interval: Duration::from_secs(1),
         })
     }
 }
@@ -104,5 +112,19 @@ mod tests {
         assert_eq!(config.advertise.as_deref(), Some("http://10.0.0.5:8790"));
         assert!(!config.name.is_empty());
         assert_eq!(config.heartbeat_interval, Duration::from_secs(5));
+        assert_eq!(config.nbd_ports, 10809..=10999);
+    }
+
+    #[test]
+    fn nbd_port_ranges() {
+        let parse = |range: &str| {
+            Cli::try_parse_from(["kumo-storage-node", "--nbd-ports", range])
+                .map(|cli| cli.node.nbd_ports)
+        };
+        assert_eq!(parse("20000-20009").unwrap(), 20000..=20009);
+        assert_eq!(parse("20000").unwrap(), 20000..=20000);
+        for bad in ["20009-20000", "0-10", "a-b", "10-70000", ""] {
+            assert!(parse(bad).is_err(), "{bad}");
+        }
     }
 }

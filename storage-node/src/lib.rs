@@ -5,6 +5,8 @@
 //!   fsync, rename, fsync directory) and streamed in and out.
 //! - [`server`]: the chunk API (`/v1/chunks`, `/v1/status`), guarded by the node token.
 //! - [`agent`]: start-up, enrolment with the control plane, heartbeats, shutdown.
+//! - [`block`]: the block role: volume replicas as qcow2 files exported over NBD with
+//!   TLS-PSK, each by its own supervised `qemu-storage-daemon`.
 //! - [`args`]: command-line arguments for the binary and the `kumo` CLI.
 //!
 //! The wire contract is `kumo_storage_protocol`; `docs/storage-node.md` describes the
@@ -12,6 +14,7 @@
 
 pub mod agent;
 pub mod args;
+pub mod block;
 pub mod error;
 pub mod server;
 pub mod store;

@@ -2,6 +2,8 @@
 //! control plane, the enrolment call, and logging set-up. The agents differ in what they
 //! enrol with and how they retry; this crate holds only what is the same.
 
+pub mod process;
+
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 

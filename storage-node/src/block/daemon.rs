@@ -1,0 +1,123 @@
+//! One `qemu-storage-daemon` per exported replica: started daemonized (it outlives the
+//! node agent, so volumes stay served while the agent restarts), found again through its
+//! pid file, stopped with SIGTERM then SIGKILL. Its QMP socket (`qmp.sock`) is there for
+//! the snapshot work to come.
+
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use kumo_agent_kit::process::{identify, is_alive, PinnedProcess};
+use tokio::process::Command;
+
+use super::image::run;
+
+pub(super) const PROGRAM: &str = "qemu-storage-daemon";
+/// The qcow2 node the export names.
+const DISK_NODE: &str = "disk0";
+const STOP_GRACE: Duration = Duration::from_secs(5);
+const POLL: Duration = Duration::from_millis(20);
+
+/// Where one replica's daemon keeps its things (all under `<block dir>/<volume id>.d/`).
+#[derive(Debug, Clone)]
+pub(super) struct DaemonPaths {
+    pub image: PathBuf,
+    pub run_dir: PathBuf,
+    /// Holds `keys.psk` (QEMU's tls-creds-psk reads `<dir>/keys.psk`).
+    pub tls_dir: PathBuf,
+    pub pidfile: PathBuf,
+    pub qmp_socket: PathBuf,
+    pub port_file: PathBuf,
+}
+
+impl DaemonPaths {
+    pub fn new(block_dir: &Path, volume_id: &str) -> Self {
+        let run_dir = block_dir.join(format!("{volume_id}.d"));
+        Self {
+            image: block_dir.join(format!("{volume_id}.qcow2")),
+            tls_dir: run_dir.join("tls"),
+            pidfile: run_dir.join("qsd.pid"),
+            qmp_socket: run_dir.join("qmp.sock"),
+            port_file: run_dir.join("port"),
+            run_dir,
+        }
+    }
+}
+
+/// The daemon serving this replica, if one runs: its pid file names a live
+/// `qemu-storage-daemon` started with this very pid file.
+pub(super) fn find(paths: &DaemonPaths) -> Option<PinnedProcess> {
+    let pid: u32 = std::fs::read_to_string(&paths.pidfile)
+        .ok()?
+        .trim()
+        .parse()
+        .ok()?;
+    identify(pid, PROGRAM, "--pidfile", &paths.pidfile.to_string_lossy())
+}
+
+/// Start the daemon exporting `paths.image` as `export_name` on `host:port` with TLS-PSK,
+/// and return it once it serves (`--daemonize` returns after start-up completed).
+pub(super) async fn start(
+    binary: &Path,
+    paths: &DaemonPaths,
+    export_name: &str,
+    host: IpAddr,
+    port: u16,
+) -> Result<PinnedProcess, String> {
+    let _ = std::fs::remove_file(&paths.pidfile);
+    let _ = std::fs::remove_file(&paths.qmp_socket);
+    let path = |p: &Path| p.to_string_lossy().into_owned();
+    let mut command = Command::new(binary);
+    command
+        .arg("--daemonize")
+        .arg("--pidfile")
+        .arg(&paths.pidfile)
+        .arg("--object")
+        .arg(format!(
+            "tls-creds-psk,id=tls0,endpoint=server,dir={}",
+            path(&paths.tls_dir)
+        ))
+        .arg("--nbd-server")
+        .arg(format!(
+            "addr.type=inet,addr.host={host},addr.port={port},tls-creds=tls0"
+        ))
+        .arg("--blockdev")
+        .arg(format!(
+            "driver=file,node-name=file0,filename={}",
+            path(&paths.image)
+        ))
+        .arg("--blockdev")
+        .arg(format!("driver=qcow2,node-name={DISK_NODE},file=file0"))
+        .arg("--export")
+        .arg(format!(
+            "type=nbd,id=export0,node-name={DISK_NODE},name={export_name},writable=on"
+        ))
+        .arg("--chardev")
+        .arg(format!(
+            "socket,id=qmp0,path={},server=on,wait=off",
+            path(&paths.qmp_socket)
+        ))
+        .arg("--monitor")
+        .arg("chardev=qmp0,mode=control");
+    run(&mut command).await?;
+    find(paths).ok_or_else(|| format!("{PROGRAM} started but its pid file names no daemon"))
+}
+
+/// Stop the daemon: SIGTERM, then SIGKILL after a grace period. Returns once it is gone.
+pub(super) async fn stop(process: PinnedProcess) -> Result<(), String> {
+    for (signal, grace) in [(libc::SIGTERM, STOP_GRACE), (libc::SIGKILL, STOP_GRACE)] {
+        if !is_alive(process) {
+            return Ok(());
+        }
+        // SAFETY: a plain syscall on a pid just verified to be this replica's daemon.
+        unsafe { libc::kill(process.pid as libc::pid_t, signal) };
+        let deadline = Instant::now() + grace;
+        while Instant::now() < deadline {
+            if !is_alive(process) {
+                return Ok(());
+            }
+            tokio::time::sleep(POLL).await;
+        }
+    }
+    Err(format!("{PROGRAM} {} does not die", process.pid))
+}

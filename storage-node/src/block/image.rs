@@ -1,0 +1,73 @@
+//! The replica's qcow2 file, through `qemu-img`.
+
+use std::path::Path;
+
+use tokio::process::Command;
+
+/// Run a command to its end; its stderr (trimmed) is the error when it fails.
+pub(super) async fn run(command: &mut Command) -> Result<Vec<u8>, String> {
+    let program = command
+        .as_std()
+        .get_program()
+        .to_string_lossy()
+        .into_owned();
+    let output = command
+        .stdin(std::process::Stdio::null())
+        .output()
+        .await
+        .map_err(|e| format!("{program}: {e}"))?;
+    if output.status.success() {
+        Ok(output.stdout)
+    } else {
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        Err(format!(
+            "{program} failed ({}): {}",
+            output.status,
+            stderr.trim()
+        ))
+    }
+}
+
+/// Create an empty qcow2 of `size_bytes` at `path`, all or nothing: it is made under a
+/// temporary name and renamed, so a crash never leaves a half-made image behind.
+pub(super) async fn create(qemu_img: &Path, path: &Path, size_bytes: u64) -> Result<(), String> {
+    let tmp = path.with_extension("qcow2.tmp");
+    let _ = std::fs::remove_file(&tmp);
+    let created = run(Command::new(qemu_img)
+        .args(["create", "-q", "-f", "qcow2"])
+        .arg(&tmp)
+        .arg(size_bytes.to_string()))
+    .await;
+    if let Err(e) = created {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(e);
+    }
+    std::fs::rename(&tmp, path).map_err(|e| format!("renaming {}: {e}", tmp.display()))?;
+    if let Some(dir) = path.parent() {
+        let _ = std::fs::File::open(dir).and_then(|d| d.sync_all());
+    }
+    Ok(())
+}
+
+/// Grow an image no process holds open.
+pub(super) async fn grow(qemu_img: &Path, path: &Path, size_bytes: u64) -> Result<(), String> {
+    run(Command::new(qemu_img)
+        .args(["resize", "-q", "-f", "qcow2"])
+        .arg(path)
+        .arg(size_bytes.to_string()))
+    .await
+    .map(drop)
+}
+
+/// The image's virtual size; `-U` reads it while a storage daemon holds the image.
+pub(super) async fn virtual_size(qemu_img: &Path, path: &Path) -> Result<u64, String> {
+    let out = run(Command::new(qemu_img)
+        .args(["info", "-U", "--output=json", "-f", "qcow2"])
+        .arg(path))
+    .await?;
+    let info: serde_json::Value =
+        serde_json::from_slice(&out).map_err(|e| format!("qemu-img info: {e}"))?;
+    info.get("virtual-size")
+        .and_then(serde_json::Value::as_u64)
+        .ok_or_else(|| "qemu-img info: no virtual-size".to_string())
+}
