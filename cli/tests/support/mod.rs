@@ -70,6 +70,10 @@ impl Cloud {
                 compute: compute.clone(),
                 object_storage: object_storage.clone(),
                 network: kumo_network::Network::new(pool.clone(), Default::default()),
+                block_storage: kumo_block_storage::BlockStorage::new(
+                    pool.clone(),
+                    Default::default(),
+                ),
             },
             Default::default(),
         );

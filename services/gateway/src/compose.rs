@@ -9,6 +9,7 @@ use kumo_compute::Compute;
 use kumo_identity::Identity;
 use std::collections::BTreeMap;
 
+use kumo_block_storage::BlockStorage;
 use kumo_common::ids::{NetworkInterfaceId, SecurityGroupId};
 use kumo_compute::host_network::{HostNetworkPlanner, VpcSpec};
 use kumo_compute::network::{
@@ -30,6 +31,7 @@ pub struct Services {
     pub compute: Compute,
     pub object_storage: ObjectStorage,
     pub network: Network,
+    pub block_storage: BlockStorage,
 }
 
 /// What one process serves: the whole gateway (`kumo up`, `kumo-gateway`), or one service
@@ -59,6 +61,11 @@ impl Mount {
     pub fn serves_network(self) -> bool {
         matches!(self, Mount::Gateway | Mount::NetworkOnly)
     }
+
+    /// Block storage runs in the whole gateway only (no standalone binary yet).
+    pub fn serves_block_storage(self) -> bool {
+        matches!(self, Mount::Gateway)
+    }
 }
 
 impl Services {
@@ -76,6 +83,9 @@ impl Services {
             )))
             .with_taggable(std::sync::Arc::new(
                 kumo_network::tags::NetworkResources::new(self.network.pool.clone()),
+            ))
+            .with_taggable(std::sync::Arc::new(
+                kumo_block_storage::tags::VolumeResources::new(self.block_storage.pool.clone()),
             ));
         self.compute = compute_with_network(self.compute, &self.network);
         self
@@ -95,6 +105,9 @@ impl Services {
         }
         if mount.serves_network() {
             router = router.merge(self.network.router());
+        }
+        if mount.serves_block_storage() {
+            router = router.merge(self.block_storage.router());
         }
         router
     }
@@ -134,6 +147,9 @@ pub fn start(services: Services, mount: Mount, auth_config: AuthConfig) -> Start
     }
     if mount.serves_network() {
         started = started.merge(services.network.start());
+    }
+    if mount.serves_block_storage() {
+        started = started.merge(services.block_storage.start());
     }
     Started {
         router: crate::build(services, started.router, auth_config, mount),

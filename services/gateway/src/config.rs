@@ -7,6 +7,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use anyhow::Context;
+use kumo_block_storage::{BlockStorage, BlockStorageConfig};
 use kumo_catalog::Catalog;
 use kumo_compute::{Compute, ComputeConfig};
 use kumo_identity::bootstrap::{self, OperatorCredentials};
@@ -59,6 +60,7 @@ pub struct ControlPlane {
     pub compute: Compute,
     pub object_storage: ObjectStorage,
     pub network: Network,
+    pub block_storage: BlockStorage,
     pub operator: OperatorCredentials,
     pub state_dir: PathBuf,
 }
@@ -92,6 +94,7 @@ pub async fn start_control_plane(args: &CommonArgs) -> anyhow::Result<ControlPla
     );
     let object_storage = ObjectStorage::new(catalog.pool.clone(), object_storage_config());
     let network = Network::new(catalog.pool.clone(), NetworkConfig::default());
+    let block_storage = BlockStorage::new(catalog.pool.clone(), BlockStorageConfig::default());
     // Instances and subnets from before VPCs join the network service's (idempotent).
     crate::compose::adopt_pre_vpc_networks(&compute, &network).await?;
     Ok(ControlPlane {
@@ -100,6 +103,7 @@ pub async fn start_control_plane(args: &CommonArgs) -> anyhow::Result<ControlPla
         compute,
         object_storage,
         network,
+        block_storage,
         operator,
         state_dir,
     })
@@ -136,6 +140,7 @@ impl ControlPlane {
             compute: self.compute.clone(),
             object_storage: self.object_storage.clone(),
             network: self.network.clone(),
+            block_storage: self.block_storage.clone(),
         }
     }
 }

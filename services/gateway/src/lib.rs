@@ -221,6 +221,18 @@ async fn aws_query(
                 AwsError::invalid_action(&parsed.action).into_response_as(format)
             }
         }
+        Some("ec2") if kumo_block_storage::ec2::serves(&parsed.action) => {
+            if mount.serves_block_storage() {
+                kumo_block_storage::ec2::dispatch(
+                    &services.block_storage,
+                    principal.as_ref(),
+                    &parsed,
+                )
+                .await
+            } else {
+                AwsError::invalid_action(&parsed.action).into_response_as(format)
+            }
+        }
         Some("ec2") if mount.serves_compute() => {
             kumo_compute::ec2::dispatch(&services.compute, principal.as_ref(), &parsed).await
         }
@@ -311,6 +323,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     doc.merge(kumo_compute::api::ComputeApi::openapi());
     doc.merge(kumo_object_storage::api::ObjectStorageApi::openapi());
     doc.merge(kumo_network::openapi());
+    doc.merge(kumo_block_storage::openapi());
     doc.info = utoipa::openapi::InfoBuilder::new()
         .title("Kumo native API")
         .version(env!("CARGO_PKG_VERSION"))

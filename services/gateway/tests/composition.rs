@@ -14,7 +14,8 @@ async fn services() -> Services {
         identity: Identity::new(pool.clone(), MasterKey::random(), IdentityConfig::default()),
         compute: kumo_compute::Compute::new(pool.clone(), Default::default()),
         object_storage: kumo_object_storage::ObjectStorage::new(pool.clone(), Default::default()),
-        network: kumo_network::Network::new(pool, Default::default()),
+        network: kumo_network::Network::new(pool.clone(), Default::default()),
+        block_storage: kumo_block_storage::BlockStorage::new(pool, Default::default()),
     }
 }
 

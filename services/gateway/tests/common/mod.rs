@@ -44,6 +44,10 @@ impl TestCloud {
                 Default::default(),
             ),
             network: kumo_network::Network::new(identity.pool.clone(), Default::default()),
+            block_storage: kumo_block_storage::BlockStorage::new(
+                identity.pool.clone(),
+                Default::default(),
+            ),
         };
         let (app, tasks) = if with_loops {
             let started =

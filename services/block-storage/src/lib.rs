@@ -1,0 +1,107 @@
+//! Block storage service: EBS volumes (`vol-…`) in the catalog's `block_storage` schema,
+//! placed as replicas on the storage nodes of their zone; the native `/v1/volumes` API, the
+//! operator's `/v1/block/nodes`, the EC2 volume actions, and the storage agents' block
+//! protocol (`/v1/storage-agent/volumes`, see `kumo_storage_protocol::block`). Domain
+//! logic lives in plain functions taking the caller's [`Principal`]; every query is scoped
+//! by the caller's account (another account's volume answers `InvalidVolume.NotFound`).
+//!
+//! The data plane (qcow2 files exported over NBD with TLS-PSK) is the storage nodes' block
+//! role, converging to what this service stores and reporting back.
+
+pub mod agent;
+pub mod api;
+pub mod ec2;
+pub mod error;
+pub mod modifications;
+pub mod nodes;
+pub mod placement;
+pub mod tags;
+pub mod volume_types;
+pub mod volumes;
+
+use std::sync::Arc;
+
+pub use error::{BlockStorageError, Result};
+use kumo_auth::Principal;
+use kumo_common::service::Started;
+use sqlx::PgPool;
+
+#[derive(Debug, Clone)]
+pub struct BlockStorageConfig {
+    pub region: String,
+    /// The availability zones of the region (a volume names one).
+    pub zones: Vec<String>,
+    /// Replicas per volume, where the zone has that many healthy storage nodes.
+    pub replicas: usize,
+}
+
+impl Default for BlockStorageConfig {
+    fn default() -> Self {
+        Self {
+            region: kumo_auth::DEFAULT_REGION.into(),
+            zones: vec!["us-east-1a".into()],
+            replicas: 2,
+        }
+    }
+}
+
+/// The block-storage service's state.
+#[derive(Clone)]
+pub struct BlockStorage {
+    pub pool: PgPool,
+    pub config: Arc<BlockStorageConfig>,
+}
+
+impl BlockStorage {
+    pub fn new(pool: PgPool, config: BlockStorageConfig) -> Self {
+        Self {
+            pool,
+            config: Arc::new(config),
+        }
+    }
+
+    /// The native API routes and the storage agents' block protocol.
+    pub fn router(&self) -> axum::Router {
+        axum::Router::new()
+            .merge(api::router(self.clone()))
+            .merge(agent::router(self.clone()))
+    }
+
+    /// Start this service: its routes. It has no loop of its own: storage nodes converge
+    /// to what it stores, and their reports move volumes along.
+    pub fn start(&self) -> Started {
+        Started {
+            router: self.router(),
+            tasks: Vec::new(),
+        }
+    }
+}
+
+/// The OpenAPI document of the native routes.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    use utoipa::OpenApi;
+    api::BlockStorageApi::openapi()
+}
+
+/// Tenant writes need a role that may write.
+pub fn require_write(caller: &Principal) -> Result<()> {
+    if caller.role.can_write() {
+        Ok(())
+    } else {
+        Err(BlockStorageError::Forbidden(format!(
+            "You are not authorized to perform this operation: role {} is read-only",
+            caller.role
+        )))
+    }
+}
+
+/// Operator-only routes (the storage nodes' block pools).
+pub fn require_operator(caller: &Principal) -> Result<()> {
+    if caller.is_operator() {
+        Ok(())
+    } else {
+        Err(BlockStorageError::Forbidden(
+            "only operators can see the storage nodes' block pools".into(),
+        ))
+    }
+}
