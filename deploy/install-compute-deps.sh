@@ -3,8 +3,8 @@
 # Idempotent: run it as often as you like; it does nothing when all is present.
 #   deploy/install-compute-deps.sh
 # Installs: runc, iproute2, nftables, busybox-static, cpio, dnsmasq-base (each VPC's DHCP
-# server and resolver), and QEMU (qemu-system-x86)
-# from bookworm-backports (Debian 12's own QEMU 7.2 conflicts with the backported
+# server and resolver), and QEMU (qemu-system-x86, and qemu-utils: qemu-img and the
+# qemu-storage-daemon that storage nodes export volumes with) from bookworm-backports (Debian 12's own QEMU 7.2 conflicts with the backported
 # qemu-utils that these machines come with). Runs as root, else through sudo.
 set -euo pipefail
 
@@ -83,6 +83,7 @@ command -v dnsmasq >/dev/null 2>&1 || [ -x /usr/sbin/dnsmasq ] || missing+=(dnsm
 
 need_qemu=false
 command -v qemu-system-x86_64 >/dev/null 2>&1 || need_qemu=true
+command -v qemu-storage-daemon >/dev/null 2>&1 || need_qemu=true
 
 if [ ${#missing[@]} -eq 0 ] && ! $need_qemu; then
     echo "compute dependencies: all present"
@@ -100,8 +101,9 @@ fi
 if $need_qemu; then
     echo "installing: QEMU from bookworm-backports"
     apt_install -t bookworm-backports \
-        qemu-system-x86 qemu-system-data qemu-block-extra qemu-system-common
+        qemu-system-x86 qemu-system-data qemu-block-extra qemu-system-common qemu-utils
 fi
 
 command -v qemu-system-x86_64 >/dev/null 2>&1 || { echo "qemu-system-x86_64 still missing" >&2; exit 1; }
+command -v qemu-storage-daemon >/dev/null 2>&1 || { echo "qemu-storage-daemon still missing" >&2; exit 1; }
 echo "compute dependencies: installed"
