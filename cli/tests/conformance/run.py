@@ -130,7 +130,7 @@ def implemented_actions():
     action table, the S3 router's OPERATIONS and identity's match arms), so a new action
     without a scenario call fails here."""
     found = set()
-    for service in ("compute", "network"):
+    for service in ("compute", "network", "block-storage"):
         ec2_dir = os.path.join(repo_root, f"services/{service}/src/ec2")
         for name in sorted(os.listdir(ec2_dir)) if os.path.isdir(ec2_dir) else []:
             if name.endswith(".rs"):

@@ -11,7 +11,11 @@ import io
 import subprocess
 import tarfile
 import tempfile
+import time
 import uuid
+
+from botocore.exceptions import ClientError
+from targets import POLL_ATTEMPTS, POLL_SECONDS
 
 MISSING_INSTANCE = "i-0123456789abcdef0"
 MISSING_IMAGE = "ami-0123456789abcdef0"
@@ -565,6 +569,47 @@ def addresses(rec, target):
     rec.wait("instance_terminated", instance)
 
 
+def volumes(rec):
+    """EBS volumes, as Terraform's aws_ebs_volume uses them: create (tagged), wait until
+    available, describe (by id and filter), status and attributes, modify and its
+    modifications, delete, then NotFound."""
+    ec2 = rec.client("ec2")
+    quiet = rec.quiet_client("ec2")
+    volume = rec.call(
+        ec2,
+        "create_volume",
+        AvailabilityZone="us-east-1a",
+        Size=1,
+        VolumeType="gp3",
+        TagSpecifications=[{"ResourceType": "volume", "Tags": [{"Key": "Name", "Value": "conformance"}]}],
+    ).get("VolumeId", "vol-0123456789abcdef0")
+    for _ in range(POLL_ATTEMPTS):
+        if quiet.describe_volumes(VolumeIds=[volume])["Volumes"][0]["State"] == "available":
+            break
+        time.sleep(POLL_SECONDS)
+    rec.call(ec2, "describe_volumes", VolumeIds=[volume])
+    rec.call(ec2, "describe_volumes", label="DescribeVolumes#filter", Filters=[{"Name": "tag:Name", "Values": ["conformance"]}])
+    rec.call(ec2, "describe_volume_status", VolumeIds=[volume])
+    rec.call(ec2, "describe_volume_attribute", VolumeId=volume, Attribute="autoEnableIO")
+    rec.call(ec2, "describe_volume_attribute", label="DescribeVolumeAttribute#productCodes", VolumeId=volume, Attribute="productCodes")
+    rec.call(ec2, "modify_volume", VolumeId=volume, Size=2)
+    rec.call(ec2, "describe_volumes_modifications", VolumeIds=[volume])
+    for _ in range(POLL_ATTEMPTS):
+        modification = quiet.describe_volumes_modifications(VolumeIds=[volume])["VolumesModifications"][0]
+        if modification["ModificationState"] == "completed":
+            break
+        time.sleep(POLL_SECONDS)
+    rec.call(ec2, "delete_volume", VolumeId=volume)
+    for _ in range(POLL_ATTEMPTS):
+        try:
+            quiet.describe_volumes(VolumeIds=[volume])
+        except ClientError:
+            break
+        time.sleep(POLL_SECONDS)
+    rec.call(ec2, "describe_volumes", label="DescribeVolumes#NotFound", VolumeIds=[volume])
+    rec.call(ec2, "delete_volume", label="DeleteVolume#NotFound", VolumeId=volume)
+
+
 def run(rec, target):
     identity(rec, target)
     bucket, versioned = storage(rec, target)
@@ -573,4 +618,5 @@ def run(rec, target):
     security_groups(rec)
     network_interfaces(rec, target)
     addresses(rec, target)
+    volumes(rec)
     cleanup(rec, bucket, versioned)
