@@ -923,6 +923,24 @@ def sweep_ec2_networking_every_string_parameter():
 
 
 @check
+def sweep_ec2_volumes_every_string_parameter():
+    """The block-storage service's EC2 actions (volumes): every string parameter with NUL,
+    a control character, invalid UTF-8 and 100 KB; then 10,000 volume ids."""
+    session = botocore.session.get_session()
+    model = session.get_service_model("ec2")
+    actions = ec2_actions("block-storage")
+    expect(len(actions) >= 7, f"block-storage EC2 actions found: {actions}")
+    bodies = [(a, sweep_bodies(model, a, limit=12)) for a in actions]
+    n, bad, worst = sweep(C["admin"], "ec2", bodies)
+    expect(not bad, f"{len(bad)} of {n} answered 5xx or leaked:\n       " + "\n       ".join(bad[:15]))
+    many = [(f"VolumeId.{i}", f"vol-{i:08x}") for i in range(1, 10_001)]
+    expect_4xx(query(C["admin"], "DescribeVolumes", many), "DescribeVolumes with 10,000 ids")
+    status, _ = healthz()
+    expect(status == 200, "/healthz after the sweep")
+    return f"{len(actions)} actions, {n} requests, slowest {worst * 1000:.0f} ms"
+
+
+@check
 def sweep_iam_sts_every_string_parameter():
     session = botocore.session.get_session()
     iam = session.get_service_model("iam")
