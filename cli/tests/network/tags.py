@@ -184,9 +184,10 @@ for unknown, code in (
     ("ami-0123456789abcdef0", "InvalidAMIID.NotFound"),
     ("key-0123456789abcdef0", "InvalidKeyPair.NotFound"),
     ("bogus-123", "InvalidID"),
-    ("vol-0123456789abcdef0", "InvalidID"),
 ) + (
     (
+        # Volumes are block storage's, mounted with the network in the gateway.
+        ("vol-0123456789abcdef0", "InvalidVolume.NotFound"),
         ("vpc-0123456789abcdef0", "InvalidVpcID.NotFound"),
         ("subnet-0123456789abcdef0", "InvalidSubnetID.NotFound"),
         ("sg-0123456789abcdef0", "InvalidGroup.NotFound"),
