@@ -547,6 +547,7 @@ async fn observe_all(shared: &Arc<Shared>) -> Vec<ObservedInstance> {
                 }
             }
         }
+        let volumes = plugged_volumes(shared, &id, local.kind, state).await;
         let detail = lock(&shared.last_error).remove(&id);
         out.push(ObservedInstance {
             instance_id: id,
@@ -554,9 +555,30 @@ async fn observe_all(shared: &Arc<Shared>) -> Vec<ObservedInstance> {
             detail,
             reboot_count: local.reboot_count,
             generation: local.generation,
+            volumes,
         });
     }
     out
+}
+
+/// The volumes a running VM has plugged (`None` when QEMU does not answer: the control
+/// plane then concludes nothing); a container or a VM that is not running has none.
+async fn plugged_volumes(
+    shared: &Shared,
+    id: &str,
+    kind: Option<InstanceKind>,
+    state: ObservedState,
+) -> Option<Vec<String>> {
+    if state != ObservedState::Running || kind != Some(InstanceKind::Vm) {
+        return Some(Vec::new());
+    }
+    match shared.vms.plugged_volumes(id).await {
+        Ok(plugged) => Some(plugged.into_iter().collect()),
+        Err(e) => {
+            tracing::debug!(instance_id = %id, error = %e, "could not read the VM's volumes");
+            None
+        }
+    }
 }
 
 /// Start the action `spec` needs, unless one is already running for this instance.
@@ -634,6 +656,12 @@ async fn converge_one(shared: &Arc<Shared>, spec: &InstanceSpec) -> Result<()> {
                     }
                 }
                 tracing::info!(instance_id = %id, "instance rebooted");
+            }
+            if spec.kind == InstanceKind::Vm {
+                // Attached volumes, hot-plugged (again, after QEMU restarted).
+                if let Err(e) = shared.vms.converge_volumes(id, &spec.volumes).await {
+                    tracing::warn!(instance_id = %id, error = %e, "converging volumes failed");
+                }
             }
         }
         DesiredState::Stopped => {

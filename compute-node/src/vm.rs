@@ -25,6 +25,7 @@ mod command_line;
 pub mod hotplug;
 mod process;
 pub mod qmp;
+pub mod volumes;
 
 use std::collections::HashMap;
 use std::os::fd::AsRawFd;

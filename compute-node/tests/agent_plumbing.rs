@@ -93,6 +93,7 @@ fn spec(id: &str, rootfs: &Path, att: NetworkAttachment) -> InstanceSpec {
             disk: None,
             rootfs: Some(rootfs.to_path_buf()),
         },
+        volumes: Vec::new(),
         metadata: InstanceMetadata {
             instance_id: id.to_string(),
             instance_type: "c.small".into(),

@@ -171,6 +171,7 @@ fn spec(
             rootfs: Some(rootfs.to_path_buf()),
         },
         network: att.clone(),
+        volumes: Vec::new(),
         metadata: InstanceMetadata {
             instance_id: id.to_string(),
             instance_type: "c.small".into(),

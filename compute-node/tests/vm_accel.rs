@@ -80,6 +80,7 @@ fn spec(id: &str, image: ImageSource) -> InstanceSpec {
             dns_server: None,
             dns_domain: String::new(),
         },
+        volumes: Vec::new(),
         metadata: InstanceMetadata {
             instance_id: id.to_string(),
             instance_type: "t3.small".to_string(),

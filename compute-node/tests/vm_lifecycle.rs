@@ -80,6 +80,7 @@ fn spec(id: &str, kernel: &Path, initramfs: &Path) -> InstanceSpec {
             dns_server: None,
             dns_domain: String::new(),
         },
+        volumes: Vec::new(),
         metadata: InstanceMetadata {
             instance_id: id.to_string(),
             instance_type: "t3.micro".to_string(),

@@ -154,6 +154,7 @@ async fn vm_with_tap_and_disk_overlay() {
             dns_server: None,
             dns_domain: String::new(),
         },
+        volumes: Vec::new(),
         metadata: InstanceMetadata {
             instance_id: id.clone(),
             instance_type: "t3.micro".to_string(),

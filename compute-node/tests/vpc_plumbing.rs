@@ -219,6 +219,7 @@ fn instance_spec(vpc: &Vpc, i: &Instance, rootfs: &Path) -> InstanceSpec {
             disk: None,
             rootfs: Some(rootfs.to_path_buf()),
         },
+        volumes: Vec::new(),
         metadata: InstanceMetadata {
             instance_id: i.id.clone(),
             instance_type: "c.small".into(),

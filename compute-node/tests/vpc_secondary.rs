@@ -192,6 +192,7 @@ fn instance_spec(
         vcpus: 1,
         memory_mib: if kind == InstanceKind::Vm { 256 } else { 64 },
         image,
+        volumes: Vec::new(),
         metadata: InstanceMetadata {
             instance_id: primary.instance.clone(),
             instance_type: "c.small".into(),

@@ -98,12 +98,7 @@ pub fn filesystem_size(path: &Path) -> Result<u64> {
 /// The IP the NBD exports listen on: the host of the advertised address when it is an IP,
 /// else the listen address's.
 fn nbd_host(address: &str, listen: SocketAddr) -> IpAddr {
-    let authority = address
-        .split_once("://")
-        .map_or(address, |(_, rest)| rest)
-        .split('/')
-        .next()
-        .unwrap_or_default();
+    let authority = kumo_common::host::url_authority(address);
     authority
         .parse::<SocketAddr>()
         .map(|a| a.ip())

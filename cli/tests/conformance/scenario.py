@@ -592,6 +592,9 @@ def volumes(rec):
     rec.call(ec2, "describe_volume_status", VolumeIds=[volume])
     rec.call(ec2, "describe_volume_attribute", VolumeId=volume, Attribute="autoEnableIO")
     rec.call(ec2, "describe_volume_attribute", label="DescribeVolumeAttribute#productCodes", VolumeId=volume, Attribute="productCodes")
+    # The scenario's instances are containers (volumes attach to VMs): the errors only.
+    rec.call(ec2, "attach_volume", label="AttachVolume#NotFound", VolumeId=volume, InstanceId=MISSING_INSTANCE, Device="/dev/sdf")
+    rec.call(ec2, "detach_volume", label="DetachVolume#notAttached", VolumeId=volume)
     rec.call(ec2, "modify_volume", VolumeId=volume, Size=2)
     rec.call(ec2, "describe_volumes_modifications", VolumeIds=[volume])
     for _ in range(POLL_ATTEMPTS):

@@ -142,7 +142,7 @@ impl VmRuntime {
         Ok(())
     }
 
-    async fn connect_qmp(&self, instance_id: &str) -> Result<QmpClient> {
+    pub(super) async fn connect_qmp(&self, instance_id: &str) -> Result<QmpClient> {
         InstanceId::parse(instance_id)?;
         let socket = self.instance_dir(instance_id).join(QMP_SOCKET);
         QmpClient::connect(&socket, QMP_TIMEOUT).await

@@ -154,6 +154,33 @@ pub struct InstanceSpec {
     pub image: ImageSource,
     pub network: NetworkAttachment,
     pub metadata: InstanceMetadata,
+    /// The EBS volumes attached to it (attaching or attached): a VM has each hot-plugged.
+    #[serde(default)]
+    pub volumes: Vec<VolumeAttachmentSpec>,
+}
+
+/// One attached volume: plugged into the VM as a virtio-blk disk whose serial is the
+/// volume id, read and written over NBD with TLS-PSK on every ready replica.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VolumeAttachmentSpec {
+    /// `vol-…`.
+    pub volume_id: String,
+    /// The device name AttachVolume was given (`/dev/sdf`); the guest names disks itself.
+    pub device: String,
+    /// The volume's ready replicas; the host writes to every one.
+    pub replicas: Vec<VolumeReplicaEndpoint>,
+}
+
+/// One replica's NBD export (the export's name is the volume id). The host is told the
+/// credentials only while the volume is attached to one of its instances.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VolumeReplicaEndpoint {
+    /// The storage node's IP address.
+    pub host: String,
+    pub nbd_port: u16,
+    pub psk_identity: String,
+    /// 64 lowercase hex digits.
+    pub psk_key_hex: String,
 }
 
 /// One instance as the agent sees it.
@@ -168,6 +195,10 @@ pub struct ObservedInstance {
     /// The spec generation the agent last acted on (0 when it never had a spec). A report
     /// about an older generation cannot undo a newer request.
     pub generation: i64,
+    /// The volumes (`vol-…`) its running VM has plugged; `None` when the agent could not
+    /// tell (or does not know volumes): the control plane then concludes nothing.
+    #[serde(default)]
+    pub volumes: Option<Vec<String>>,
 }
 
 /// A host's capacity as its agent reports it.

@@ -10,6 +10,7 @@
 
 pub mod agent;
 pub mod api;
+pub mod attachments;
 pub mod ec2;
 pub mod error;
 pub mod modifications;
@@ -50,6 +51,8 @@ impl Default for BlockStorageConfig {
 pub struct BlockStorage {
     pub pool: PgPool,
     pub config: Arc<BlockStorageConfig>,
+    /// Compute's instances, for AttachVolume (wired by the gateway).
+    pub instances: Option<Arc<dyn attachments::InstanceDirectory>>,
 }
 
 impl BlockStorage {
@@ -57,7 +60,14 @@ impl BlockStorage {
         Self {
             pool,
             config: Arc::new(config),
+            instances: None,
         }
+    }
+
+    /// This service, reading the instances volumes attach to through `instances`.
+    pub fn with_instances(mut self, instances: Arc<dyn attachments::InstanceDirectory>) -> Self {
+        self.instances = Some(instances);
+        self
     }
 
     /// The native API routes and the storage agents' block protocol.

@@ -8,6 +8,7 @@ use kumo_common::ids::{SnapshotId, VolumeId};
 use serde::Serialize;
 use sqlx::{PgPool, Postgres, Transaction};
 
+use crate::attachments::{self, Attachment};
 use crate::error::{BlockStorageError, Result};
 use crate::tags::{self, Tags};
 use crate::volume_types::{self, Performance};
@@ -32,6 +33,9 @@ pub struct Volume {
     pub created_at: DateTime<Utc>,
     #[sqlx(skip)]
     pub tags: Tags,
+    /// Its attachment, while it has one.
+    #[sqlx(skip)]
+    pub attachment: Option<Attachment>,
 }
 
 impl Volume {
@@ -203,6 +207,9 @@ async fn with_tags(pool: &PgPool, mut volume: Volume) -> Result<Volume> {
     let mut found =
         kumo_tags::for_resources(pool, &volume.account_id, &[volume.volume_id.clone()]).await?;
     volume.tags = found.remove(&volume.volume_id).unwrap_or_default();
+    volume.attachment = attachments::of_volumes(pool, &[volume.volume_id.clone()])
+        .await?
+        .remove(&volume.volume_id);
     Ok(volume)
 }
 
@@ -230,8 +237,10 @@ pub async fn list(pool: &PgPool, caller: &Principal, ids: &[String]) -> Result<V
     }
     let volume_ids: Vec<String> = volumes.iter().map(|v| v.volume_id.clone()).collect();
     let mut found = kumo_tags::for_resources(pool, &caller.account_id, &volume_ids).await?;
+    let mut attached = attachments::of_volumes(pool, &volume_ids).await?;
     for volume in &mut volumes {
         volume.tags = found.remove(&volume.volume_id).unwrap_or_default();
+        volume.attachment = attached.remove(&volume.volume_id);
     }
     Ok(volumes)
 }

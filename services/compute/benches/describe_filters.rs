@@ -40,6 +40,7 @@ fn instance(n: usize, tag_len: usize) -> Instance {
         client_token: None,
         tags,
         network_interfaces: Vec::new(),
+        block_devices: Vec::new(),
     }
 }
 

@@ -178,6 +178,19 @@ pub async fn sync(compute: &Compute, host_id: &str, request: &SyncRequest) -> Re
             }
         }
         tx.commit().await?;
+        if let Some(volumes) = &compute.volumes {
+            // A running VM reports what it has plugged; a stopped or gone one has nothing.
+            let plugged = match (observed.state, &observed.volumes) {
+                (ObservedState::Running, Some(list)) => Some((true, list.as_slice())),
+                (ObservedState::Stopped | ObservedState::Absent, _) => Some((false, &[][..])),
+                _ => None,
+            };
+            if let Some((running, list)) = plugged {
+                volumes
+                    .observed(&observed.instance_id, running, list)
+                    .await?;
+            }
+        }
     }
 
     let rows = sqlx::query_as::<_, InstanceRow>(&format!(
@@ -201,12 +214,20 @@ pub async fn sync(compute: &Compute, host_id: &str, request: &SyncRequest) -> Re
             interfaces.extend(networking.interfaces(account_id, &ids).await?);
         }
     }
+    let mut plugs = match &compute.volumes {
+        Some(volumes) => {
+            let ids: Vec<String> = rows.iter().map(|r| r.instance_id.clone()).collect();
+            volumes.to_plug(&ids).await?
+        }
+        None => Default::default(),
+    };
     let mut specs = Vec::with_capacity(rows.len());
     for row in &rows {
         let primary = interfaces
             .get(&row.instance_id)
             .and_then(|list| list.iter().find(|i| i.device_index == 0));
-        specs.push(instances::spec(pool, &compute.config, row, primary).await?);
+        let volumes = plugs.remove(&row.instance_id).unwrap_or_default();
+        specs.push(instances::spec(pool, &compute.config, row, primary, volumes).await?);
     }
     Ok(SyncResponse { instances: specs })
 }

@@ -140,6 +140,8 @@ pub struct Instance {
     /// The instance's network interfaces, the primary (device index 0) first; none once
     /// terminated.
     pub network_interfaces: Vec<InstanceInterface>,
+    /// Its attached EBS volumes, by device name.
+    pub block_devices: Vec<crate::volumes::BlockDevice>,
 }
 
 impl Instance {
@@ -235,6 +237,7 @@ impl InstanceRow {
             client_token: self.client_token,
             tags,
             network_interfaces,
+            block_devices: Vec::new(),
         }
     }
 }
@@ -300,12 +303,19 @@ async fn whole_instances(
         Some(networking) => networking.interfaces(account_id, &ids).await?,
         None => BTreeMap::new(),
     };
+    let mut devices = match &compute.volumes {
+        Some(volumes) => volumes.block_devices(account_id, &ids).await?,
+        None => BTreeMap::new(),
+    };
     Ok(rows
         .into_iter()
         .map(|r| {
             let t = tags.remove(&r.instance_id).unwrap_or_default();
             let n = interfaces.remove(&r.instance_id).unwrap_or_default();
-            r.into_instance(t, n)
+            let d = devices.remove(&r.instance_id).unwrap_or_default();
+            let mut instance = r.into_instance(t, n);
+            instance.block_devices = d;
+            instance
         })
         .collect())
 }
@@ -660,6 +670,23 @@ pub async fn describe(
     })?)
 }
 
+/// An account's instance's zone, state and kind, unless terminated (for block storage's
+/// AttachVolume).
+pub async fn facts(
+    pool: &PgPool,
+    account_id: &str,
+    instance_id: &str,
+) -> Result<Option<(String, InstanceState, InstanceKind)>> {
+    Ok(sqlx::query_as(
+        "SELECT zone, state, kind FROM compute.instances
+         WHERE account_id = $1 AND instance_id = $2 AND state <> 'terminated'",
+    )
+    .bind(account_id)
+    .bind(instance_id)
+    .fetch_optional(pool)
+    .await?)
+}
+
 /// One of the caller's instances; `instance_id` is parsed here (its callers hold ids as text).
 pub async fn get(compute: &Compute, caller: &Principal, instance_id: &str) -> Result<Instance> {
     let (mut found, _) = describe(
@@ -703,6 +730,7 @@ pub async fn spec(
     config: &crate::ComputeConfig,
     row: &InstanceRow,
     primary: Option<&InstanceInterface>,
+    volumes: Vec<kumo_compute_protocol::VolumeAttachmentSpec>,
 ) -> Result<InstanceSpec> {
     let image = images::by_id(pool, &row.image_id).await?;
     let primary = primary.ok_or_else(|| {
@@ -732,6 +760,7 @@ pub async fn spec(
         memory_mib: row.memory_mib as u32,
         image: image.source(),
         network,
+        volumes,
         metadata: InstanceMetadata {
             instance_id: row.instance_id.clone(),
             instance_type: row.instance_type.clone(),

@@ -19,6 +19,7 @@ pub mod network;
 pub mod scheduler;
 pub mod tags;
 pub mod validate;
+pub mod volumes;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -82,6 +83,8 @@ pub struct Compute {
     pub networking: Option<Arc<dyn network::InstanceNetworking>>,
     /// The network service, for what each host must build (wired by the gateway).
     pub host_networks: Option<Arc<dyn host_network::HostNetworkPlanner>>,
+    /// The block-storage service, for instances' volumes (wired by the gateway).
+    pub volumes: Option<Arc<dyn volumes::InstanceVolumes>>,
     /// The data-plane generation the agents' long polls wait on.
     pub data_plane: host_network::DataPlane,
     /// Whose ids CreateTags and DeleteTags may tag: compute's own, and every other
@@ -99,6 +102,7 @@ impl Compute {
             objects: None,
             networking: None,
             host_networks: None,
+            volumes: None,
             data_plane: host_network::DataPlane::new(),
         }
     }
@@ -119,6 +123,12 @@ impl Compute {
     /// This service, giving instances their network through `networking`.
     pub fn with_networking(mut self, networking: Arc<dyn network::InstanceNetworking>) -> Self {
         self.networking = Some(networking);
+        self
+    }
+
+    /// This service, attaching instances' volumes through `volumes`.
+    pub fn with_volumes(mut self, volumes: Arc<dyn volumes::InstanceVolumes>) -> Self {
+        self.volumes = Some(volumes);
         self
     }
 

@@ -275,6 +275,13 @@ fn instance(id: &str, reservation: &str, state: InstanceState, index: i32) -> In
             dns_server: Some("172.31.0.2".into()),
             dns_domain: "ec2.internal".into(),
         }],
+        block_devices: vec![kumo_compute::volumes::BlockDevice {
+            device_name: "/dev/sdf".into(),
+            volume_id: "vol-0123456789abcdef0".into(),
+            status: "attached".into(),
+            attach_time: at(1_767_323_045, 678),
+            delete_on_termination: false,
+        }],
     }
 }
 
@@ -410,6 +417,12 @@ fn instances_parse_as_botocore_expects() {
     assert_eq!(reservations[0]["ReservationId"], "r-0aaaaaaaaaaaaaaaa");
     assert_eq!(reservations[0]["Instances"].as_array().unwrap().len(), 2);
     assert_eq!(reservations[0]["Instances"][0]["State"]["Name"], "running");
+    let mapping = &reservations[0]["Instances"][0]["BlockDeviceMappings"][0];
+    assert_eq!(mapping["DeviceName"], "/dev/sdf");
+    assert_eq!(mapping["Ebs"]["VolumeId"], "vol-0123456789abcdef0");
+    assert_eq!(mapping["Ebs"]["Status"], "attached");
+    assert_eq!(mapping["Ebs"]["DeleteOnTermination"], false);
+    assert!(mapping["Ebs"]["AttachTime"].is_string());
     assert_eq!(
         reservations[0]["Instances"][1]["InstanceId"],
         "i-0123456789abcdef1"

@@ -24,6 +24,8 @@ use kumo_network::{Network, NetworkError};
 use kumo_object_storage::{ObjectStorage, StorageError};
 use sqlx::{Postgres, Transaction};
 
+mod volumes;
+
 /// The services this gateway mounts.
 #[derive(Clone)]
 pub struct Services {
@@ -88,6 +90,17 @@ impl Services {
                 kumo_block_storage::tags::VolumeResources::new(self.block_storage.pool.clone()),
             ));
         self.compute = compute_with_network(self.compute, &self.network);
+        // Instances' volumes: compute reads attachments, block storage reads instances.
+        self.compute = self
+            .compute
+            .with_volumes(std::sync::Arc::new(volumes::AttachedVolumes(
+                self.block_storage.clone(),
+            )));
+        self.block_storage =
+            self.block_storage
+                .with_instances(std::sync::Arc::new(volumes::ComputeInstances(
+                    self.compute.clone(),
+                )));
         self
     }
 

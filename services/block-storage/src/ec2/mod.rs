@@ -4,6 +4,7 @@
 //!
 //! The gateway sends an EC2 request here when [`serves`] names its action.
 
+mod attachments;
 mod volumes;
 
 use axum::response::Response;
@@ -24,6 +25,8 @@ pub const ACTIONS: &[(&str, bool)] = &[
     ("DescribeVolumesModifications", false),
     ("DescribeVolumeStatus", false),
     ("DescribeVolumeAttribute", false),
+    ("AttachVolume", true),
+    ("DetachVolume", true),
 ];
 
 /// Does the block-storage service answer this EC2 action?
@@ -75,6 +78,8 @@ async fn answer(
         }
         "DescribeVolumeStatus" => volumes::describe_volume_status(storage, caller, p).await,
         "DescribeVolumeAttribute" => volumes::describe_volume_attribute(storage, caller, p).await,
+        "AttachVolume" => attachments::attach_volume(storage, caller, p).await,
+        "DetachVolume" => attachments::detach_volume(storage, caller, p).await,
         _ => Err(BlockStorageError::Invalid(
             "InvalidAction",
             format!("The action {action} is not valid for this web service."),

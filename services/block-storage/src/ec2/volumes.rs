@@ -67,7 +67,7 @@ fn volume_field(volume: &Volume, name: &str) -> Vec<String> {
         "encrypted" => one(volume.encrypted),
         "snapshot-id" => volume.snapshot_id.iter().cloned().collect(),
         "multi-attach-enabled" | "fast-restored" => one(false),
-        _ => Vec::new(),
+        _ => super::attachments::attachment_field(volume.attachment.as_ref(), name),
     }
 }
 
@@ -334,7 +334,12 @@ fn write_volume(xml: &mut XmlWriter, storage: &BlockStorage, volume: &Volume) {
         .text("availabilityZoneId", &zone_id_of(storage, &volume.zone))
         .text("status", &volume.state)
         .time("createTime", volume.created_at)
-        .empty("attachmentSet")
+        .list(
+            "attachmentSet",
+            "item",
+            volume.attachment.as_slice(),
+            super::attachments::write_attachment,
+        )
         .text("volumeType", &volume.volume_type);
     if let Some(iops) = volume.iops {
         xml.num("iops", iops);

@@ -408,7 +408,20 @@ fn write_instance(xml: &mut XmlWriter, instance: &Instance, types: &[InstanceTyp
     xml.text("architecture", "x86_64")
         .text("rootDeviceType", "ebs")
         .text("rootDeviceName", "/dev/xvda")
-        .empty("blockDeviceMapping")
+        .list(
+            "blockDeviceMapping",
+            "item",
+            &instance.block_devices,
+            |xml, device| {
+                xml.text("deviceName", &device.device_name)
+                    .element("ebs", |xml| {
+                        xml.text("volumeId", &device.volume_id)
+                            .text("status", &device.status)
+                            .time("attachTime", device.attach_time)
+                            .bool("deleteOnTermination", device.delete_on_termination);
+                    });
+            },
+        )
         .text("virtualizationType", "hvm")
         .text(
             "clientToken",

@@ -183,6 +183,9 @@ pub async fn finish_termination(
     if let Some(networking) = &compute.networking {
         networking.release(tx, &row.instance_id).await?;
     }
+    if let Some(volumes) = &compute.volumes {
+        volumes.release(tx, &row.instance_id).await?;
+    }
     sqlx::query("DELETE FROM compute.console_output WHERE instance_id = $1")
         .bind(&row.instance_id)
         .execute(&mut **tx)

@@ -1,0 +1,378 @@
+//! Hot-plugging EBS volumes into a running VM over QMP.
+//!
+//! A volume's replicas are NBD exports on storage nodes, each with its own TLS-PSK key.
+//! For each replica `i` the VM gets a `tls-creds-psk` object `tls<i>-<vol>` (endpoint
+//! client, `username` the PSK identity, its `keys.psk` in `<instance dir>/volumes/<vol>/<i>/`,
+//! mode 0600) and an `nbd` block node `n<i>-<vol>` (with `reconnect-delay`, so a storage
+//! node that restarts is reconnected to). With two or more replicas a `quorum` node
+//! `q-<vol>` (vote-threshold 1) stands over them: every write goes to every child and
+//! succeeds while one does, so one lost storage node does not stop the guest. The disk is a
+//! `virtio-blk-pci` device whose QOM id is the volume id and whose serial is the volume id
+//! without its dash (`vol0123…`, virtio-blk serials hold 20 bytes).
+//!
+//! What a VM has is read back from QEMU (`qom-list /machine/peripheral`,
+//! `query-named-block-nodes`), so nothing is recorded locally: a restarted agent adopts
+//! the volumes, and a restarted QEMU gets them again at the next pass.
+//!
+//! Removal is guest-cooperative: `device_del`, and once the device is gone (a later pass
+//! when the guest takes its time) the block nodes, the TLS objects and the key files.
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+
+use kumo_common::fs::write_private;
+use kumo_common::ids::VolumeId;
+use kumo_compute_protocol::{VolumeAttachmentSpec, VolumeReplicaEndpoint};
+use serde_json::{json, Value};
+
+use super::VmRuntime;
+use crate::error::{NodeError, Result};
+
+/// Where QEMU lists the devices added by id.
+const PERIPHERALS: &str = "/machine/peripheral";
+
+/// Seconds QEMU waits for a lost NBD server before failing requests.
+const RECONNECT_DELAY: u64 = 10;
+
+/// Replicas per volume at most (node names and objects are numbered).
+const MAX_REPLICAS: usize = 8;
+
+/// The virtio-blk serial of a volume (`vol-0123…` → `vol0123…`, at most 20 bytes).
+pub fn volume_serial(volume_id: &str) -> String {
+    volume_id.replace('-', "").chars().take(20).collect()
+}
+
+fn replica_node(i: usize, volume_id: &str) -> String {
+    format!("n{i}-{volume_id}")
+}
+
+fn quorum_node(volume_id: &str) -> String {
+    format!("q-{volume_id}")
+}
+
+fn tls_object(i: usize, volume_id: &str) -> String {
+    format!("tls{i}-{volume_id}")
+}
+
+fn check_replica(replica: &VolumeReplicaEndpoint) -> Result<()> {
+    let identity_ok = !replica.psk_identity.is_empty()
+        && replica.psk_identity.len() <= 64
+        && replica
+            .psk_identity
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-');
+    let key_ok = replica.psk_key_hex.len() == 64
+        && replica
+            .psk_key_hex
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+    let host_ok = replica.host.parse::<std::net::IpAddr>().is_ok();
+    if identity_ok && key_ok && host_ok && replica.nbd_port != 0 {
+        Ok(())
+    } else {
+        Err(NodeError::Other(format!(
+            "bad replica endpoint {}:{} for {}",
+            replica.host, replica.nbd_port, replica.psk_identity
+        )))
+    }
+}
+
+/// Ignore QMP's answer for something already there (an interrupted plug left it).
+fn tolerate_existing(result: Result<Value>) -> Result<()> {
+    match result {
+        Ok(_) => Ok(()),
+        Err(NodeError::Qmp(m)) if m.contains("Duplicate") || m.contains("already") => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+/// Ignore QMP's answer for something already gone.
+fn tolerate_missing(result: Result<Value>) -> Result<()> {
+    match result {
+        Ok(_) => Ok(()),
+        Err(NodeError::Qmp(m))
+            if m.contains("DeviceNotFound")
+                || m.contains("not found")
+                || m.contains("Cannot find")
+                || m.contains("in the process of unplug") =>
+        {
+            Ok(())
+        }
+        Err(e) => Err(e),
+    }
+}
+
+impl VmRuntime {
+    fn volume_dir(&self, instance_id: &str, volume_id: &str) -> PathBuf {
+        self.instance_dir(instance_id)
+            .join("volumes")
+            .join(volume_id)
+    }
+
+    /// The volumes whose disk device the running VM has (device ids that are volume ids).
+    pub async fn plugged_volumes(&self, instance_id: &str) -> Result<BTreeSet<String>> {
+        let mut qmp = self.connect_qmp(instance_id).await?;
+        let children = qmp
+            .execute("qom-list", Some(json!({ "path": PERIPHERALS })))
+            .await?;
+        Ok(children
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|c| c.get("name").and_then(Value::as_str))
+            .filter(|name| VolumeId::parse(name).is_ok())
+            .map(str::to_string)
+            .collect())
+    }
+
+    /// The volumes some block node of the running VM belongs to (ours are named
+    /// `n<i>-<vol>` and `q-<vol>`).
+    async fn volume_nodes(&self, instance_id: &str) -> Result<BTreeSet<String>> {
+        let mut qmp = self.connect_qmp(instance_id).await?;
+        let nodes = qmp
+            .execute("query-named-block-nodes", Some(json!({ "flat": true })))
+            .await?;
+        Ok(nodes
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|n| n.get("node-name").and_then(Value::as_str))
+            .filter_map(|name| name.split_once('-').map(|(_, vol)| vol))
+            .filter(|vol| VolumeId::parse(vol).is_ok())
+            .map(str::to_string)
+            .collect())
+    }
+
+    /// Plug `volume` into the running VM (each step kept if already done).
+    pub async fn plug_volume(
+        &self,
+        instance_id: &str,
+        volume: &VolumeAttachmentSpec,
+    ) -> Result<()> {
+        let volume_id = volume.volume_id.as_str();
+        VolumeId::parse(volume_id)?;
+        if volume.replicas.is_empty() || volume.replicas.len() > MAX_REPLICAS {
+            return Err(NodeError::Other(format!(
+                "volume {volume_id} has {} ready replicas",
+                volume.replicas.len()
+            )));
+        }
+        let mut qmp = self.connect_qmp(instance_id).await?;
+        for (i, replica) in volume.replicas.iter().enumerate() {
+            check_replica(replica)?;
+            let dir = self.volume_dir(instance_id, volume_id).join(i.to_string());
+            std::fs::create_dir_all(&dir)?;
+            write_private(
+                &dir.join("keys.psk"),
+                format!("{}:{}\n", replica.psk_identity, replica.psk_key_hex).as_bytes(),
+            )?;
+            let dir = dir
+                .to_str()
+                .ok_or_else(|| NodeError::Other("instance dir is not UTF-8".into()))?;
+            tolerate_existing(
+                qmp.execute(
+                    "object-add",
+                    Some(json!({
+                        "qom-type": "tls-creds-psk",
+                        "id": tls_object(i, volume_id),
+                        "endpoint": "client",
+                        "dir": dir,
+                        "username": replica.psk_identity,
+                    })),
+                )
+                .await,
+            )?;
+            tolerate_existing(
+                qmp.execute(
+                    "blockdev-add",
+                    Some(json!({
+                        "driver": "nbd",
+                        "node-name": replica_node(i, volume_id),
+                        "server": {
+                            "type": "inet",
+                            "host": replica.host,
+                            "port": replica.nbd_port.to_string(),
+                        },
+                        "export": volume_id,
+                        "tls-creds": tls_object(i, volume_id),
+                        "reconnect-delay": RECONNECT_DELAY,
+                    })),
+                )
+                .await,
+            )?;
+        }
+        let top = if volume.replicas.len() >= 2 {
+            let children: Vec<String> = (0..volume.replicas.len())
+                .map(|i| replica_node(i, volume_id))
+                .collect();
+            tolerate_existing(
+                qmp.execute(
+                    "blockdev-add",
+                    Some(json!({
+                        "driver": "quorum",
+                        "node-name": quorum_node(volume_id),
+                        "children": children,
+                        "vote-threshold": 1,
+                    })),
+                )
+                .await,
+            )?;
+            quorum_node(volume_id)
+        } else {
+            replica_node(0, volume_id)
+        };
+        tolerate_existing(
+            qmp.execute(
+                "device_add",
+                Some(json!({
+                    "driver": "virtio-blk-pci",
+                    "id": volume_id,
+                    "drive": top,
+                    "serial": volume_serial(volume_id),
+                })),
+            )
+            .await,
+        )?;
+        tracing::info!(
+            instance = instance_id,
+            volume = volume_id,
+            replicas = volume.replicas.len(),
+            "hot-plugged a volume"
+        );
+        Ok(())
+    }
+
+    /// Ask the guest to release the volume's disk; once it has, delete its block nodes,
+    /// TLS objects and keys. Returns whether the volume is wholly gone from the VM.
+    pub async fn unplug_volume(&self, instance_id: &str, volume_id: &str) -> Result<bool> {
+        VolumeId::parse(volume_id)?;
+        if self.plugged_volumes(instance_id).await?.contains(volume_id) {
+            let mut qmp = self.connect_qmp(instance_id).await?;
+            tolerate_missing(
+                qmp.execute("device_del", Some(json!({ "id": volume_id })))
+                    .await,
+            )?;
+            if self.plugged_volumes(instance_id).await?.contains(volume_id) {
+                // The guest has not let go yet: the next pass finishes.
+                return Ok(false);
+            }
+        }
+        let mut qmp = self.connect_qmp(instance_id).await?;
+        tolerate_missing(
+            qmp.execute(
+                "blockdev-del",
+                Some(json!({ "node-name": quorum_node(volume_id) })),
+            )
+            .await,
+        )?;
+        for i in 0..MAX_REPLICAS {
+            tolerate_missing(
+                qmp.execute(
+                    "blockdev-del",
+                    Some(json!({ "node-name": replica_node(i, volume_id) })),
+                )
+                .await,
+            )?;
+            tolerate_missing(
+                qmp.execute(
+                    "object-del",
+                    Some(json!({ "id": tls_object(i, volume_id) })),
+                )
+                .await,
+            )?;
+        }
+        let dir = self.volume_dir(instance_id, volume_id);
+        if dir.exists() {
+            std::fs::remove_dir_all(&dir)?;
+        }
+        tracing::info!(
+            instance = instance_id,
+            volume = volume_id,
+            "unplugged a volume"
+        );
+        Ok(true)
+    }
+
+    /// Make the running VM's volumes those of `volumes`: plug the missing, unplug the
+    /// others. Every volume is tried; the first error is returned.
+    pub async fn converge_volumes(
+        &self,
+        instance_id: &str,
+        volumes: &[VolumeAttachmentSpec],
+    ) -> Result<()> {
+        let plugged = self.plugged_volumes(instance_id).await?;
+        let leftovers = self.volume_nodes(instance_id).await?;
+        let wanted: BTreeSet<&str> = volumes.iter().map(|v| v.volume_id.as_str()).collect();
+        let mut first_error = None;
+        for volume in volumes {
+            if plugged.contains(&volume.volume_id) {
+                continue;
+            }
+            if let Err(e) = self.plug_volume(instance_id, volume).await {
+                tracing::warn!(instance = instance_id, volume = %volume.volume_id, error = %e, "plugging a volume failed");
+                first_error.get_or_insert(e);
+            }
+        }
+        for volume_id in plugged.union(&leftovers) {
+            if wanted.contains(volume_id.as_str()) {
+                continue;
+            }
+            if let Err(e) = self.unplug_volume(instance_id, volume_id).await {
+                first_error.get_or_insert(e);
+            }
+        }
+        first_error.map_or(Ok(()), Err)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn serial_is_the_id_without_dash() {
+        assert_eq!(
+            volume_serial("vol-0123456789abcdef0"),
+            "vol0123456789abcdef0"
+        );
+        assert_eq!(volume_serial("vol-0123456789abcdef0").len(), 20);
+    }
+
+    #[test]
+    fn names_fit_qemu_limits() {
+        let vol = "vol-0123456789abcdef0";
+        assert!(replica_node(MAX_REPLICAS - 1, vol).len() <= 31);
+        assert!(quorum_node(vol).len() <= 31);
+    }
+
+    #[test]
+    fn replica_endpoints_are_checked() {
+        let good = VolumeReplicaEndpoint {
+            host: "10.0.0.5".into(),
+            nbd_port: 10809,
+            psk_identity: "vol-0123456789abcdef0".into(),
+            psk_key_hex: "ab".repeat(32),
+        };
+        assert!(check_replica(&good).is_ok());
+        for bad in [
+            VolumeReplicaEndpoint {
+                host: "a,b".into(),
+                ..good.clone()
+            },
+            VolumeReplicaEndpoint {
+                psk_identity: "x:y".into(),
+                ..good.clone()
+            },
+            VolumeReplicaEndpoint {
+                psk_key_hex: "AB".repeat(32),
+                ..good.clone()
+            },
+            VolumeReplicaEndpoint {
+                nbd_port: 0,
+                ..good.clone()
+            },
+        ] {
+            assert!(check_replica(&bad).is_err());
+        }
+    }
+}

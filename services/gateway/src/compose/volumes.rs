@@ -1,0 +1,134 @@
+//! Compute and block storage wired to each other: AttachVolume reads compute's instances,
+//! and compute reads instances' attached volumes (DescribeInstances, the agents' specs)
+//! and passes the agents' observations on.
+
+use std::collections::BTreeMap;
+
+use kumo_block_storage::attachments::{self, InstanceDirectory, InstanceFacts, PluggedVolume};
+use kumo_block_storage::{BlockStorage, BlockStorageError};
+use kumo_compute::volumes::{BlockDevice, InstanceVolumes};
+use kumo_compute::{Compute, ComputeError};
+use kumo_compute_protocol::{VolumeAttachmentSpec, VolumeReplicaEndpoint};
+use sqlx::{Postgres, Transaction};
+
+/// Compute's instances, for block storage.
+pub(crate) struct ComputeInstances(pub Compute);
+
+#[async_trait::async_trait]
+impl InstanceDirectory for ComputeInstances {
+    async fn instance(
+        &self,
+        account_id: &str,
+        instance_id: &str,
+    ) -> Result<Option<InstanceFacts>, BlockStorageError> {
+        let found = kumo_compute::instances::facts(&self.0.pool, account_id, instance_id)
+            .await
+            .map_err(|e| BlockStorageError::Internal(format!("reading instance: {e}")))?;
+        Ok(found.map(|(zone, state, kind)| InstanceFacts {
+            zone,
+            state: state.as_str().to_string(),
+            kind: kind.as_str().to_string(),
+        }))
+    }
+}
+
+/// Block storage's attachments, for compute.
+pub(crate) struct AttachedVolumes(pub BlockStorage);
+
+fn block_error(e: BlockStorageError) -> ComputeError {
+    match e {
+        BlockStorageError::Invalid(code, m) => ComputeError::Invalid(code, m),
+        BlockStorageError::Missing(name) => ComputeError::Missing(name),
+        BlockStorageError::NotFound(code, m) => ComputeError::NotFound(code, m),
+        BlockStorageError::Conflict(code, m) => ComputeError::Conflict(code, m),
+        BlockStorageError::Forbidden(m) => ComputeError::Forbidden(m),
+        BlockStorageError::Unauthenticated => ComputeError::Unauthenticated,
+        BlockStorageError::Throttled(m) => ComputeError::Throttled(m),
+        BlockStorageError::Database(e) => ComputeError::Database(e),
+        BlockStorageError::InsufficientCapacity(m) | BlockStorageError::Internal(m) => {
+            ComputeError::Internal(m)
+        }
+    }
+}
+
+fn plug_spec(plugged: PluggedVolume) -> VolumeAttachmentSpec {
+    VolumeAttachmentSpec {
+        volume_id: plugged.attachment.volume_id,
+        device: plugged.attachment.device,
+        replicas: plugged
+            .replicas
+            .into_iter()
+            .filter_map(|r| {
+                Some(VolumeReplicaEndpoint {
+                    host: kumo_common::host::url_host(&r.address).to_string(),
+                    nbd_port: u16::try_from(r.nbd_port).ok()?,
+                    psk_identity: r.psk_identity,
+                    psk_key_hex: r.psk_key_hex,
+                })
+            })
+            .collect(),
+    }
+}
+
+#[async_trait::async_trait]
+impl InstanceVolumes for AttachedVolumes {
+    async fn block_devices(
+        &self,
+        account_id: &str,
+        instance_ids: &[String],
+    ) -> Result<BTreeMap<String, Vec<BlockDevice>>, ComputeError> {
+        let found = attachments::of_instances(&self.0.pool, account_id, instance_ids)
+            .await
+            .map_err(block_error)?;
+        Ok(found
+            .into_iter()
+            .map(|(instance_id, list)| {
+                let devices = list
+                    .into_iter()
+                    .map(|a| BlockDevice {
+                        device_name: a.device,
+                        volume_id: a.volume_id,
+                        status: a.state,
+                        attach_time: a.attached_at,
+                        delete_on_termination: a.delete_on_termination,
+                    })
+                    .collect();
+                (instance_id, devices)
+            })
+            .collect())
+    }
+
+    async fn to_plug(
+        &self,
+        instance_ids: &[String],
+    ) -> Result<BTreeMap<String, Vec<VolumeAttachmentSpec>>, ComputeError> {
+        let found = attachments::to_plug(&self.0.pool, instance_ids)
+            .await
+            .map_err(block_error)?;
+        Ok(found
+            .into_iter()
+            .map(|(id, list)| (id, list.into_iter().map(plug_spec).collect()))
+            .collect())
+    }
+
+    async fn observed(
+        &self,
+        instance_id: &str,
+        running: bool,
+        plugged: &[String],
+    ) -> Result<(), ComputeError> {
+        attachments::observed(&self.0.pool, instance_id, running, plugged)
+            .await
+            .map_err(block_error)
+    }
+
+    async fn release(
+        &self,
+        tx: &mut Transaction<'_, Postgres>,
+        instance_id: &str,
+    ) -> Result<(), ComputeError> {
+        attachments::release(tx, instance_id)
+            .await
+            .map_err(block_error)
+    }
+}
