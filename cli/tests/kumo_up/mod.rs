@@ -81,6 +81,11 @@ impl KumoUp {
     /// the tests' instances fit on any machine. Instances left running when it is dropped
     /// are removed with it.
     pub fn start_with_agent(state: &Path, rust_log: &str) -> KumoUp {
+        KumoUp::start_with_agent_and(state, rust_log, &[])
+    }
+
+    /// [`KumoUp::start_with_agent`] with more `kumo up` arguments (`--storage-nodes 2`).
+    pub fn start_with_agent_and(state: &Path, rust_log: &str, more: &[&str]) -> KumoUp {
         let images = image_dir();
         assert!(
             images.join("container/rootfs.tar").is_file(),
@@ -92,7 +97,8 @@ impl KumoUp {
             .arg(state)
             .arg("--image-dir")
             .arg(&images)
-            .args(["--agent-vcpus", "4", "--agent-memory-mib", "4096"]);
+            .args(["--agent-vcpus", "4", "--agent-memory-mib", "4096"])
+            .args(more);
         KumoUp::spawn(cmd, state, rust_log, Some(state.join("compute-node")))
     }
 
