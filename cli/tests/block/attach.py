@@ -7,7 +7,8 @@ A 2-replica volume is hot-plugged into a running busybox VM: the attachment goes
 attaching → attached, the guest sees a virtio disk whose serial is the volume id (without
 its dash: virtio-blk serials hold 20 bytes), writes a 64 MiB pattern to it, syncs and
 prints its md5sum on the console. DetachVolume: the volume is `available` again and the
-guest loses the disk. Attached to a second VM, the guest reads the same checksum back.
+guest loses the disk. Attached to a second VM, the guest reads the same checksum back,
+and again after that VM is stopped and started (a new QEMU plugs the volume again).
 Also: DescribeVolumes' attachmentSet, DescribeInstances' blockDeviceMapping, AWS's error
 codes (VolumeInUse, IncorrectState, InvalidAttachment.NotFound, UnsupportedOperation for a
 container, bad devices) and tenant isolation. Prints the time from AttachVolume to the
@@ -79,6 +80,12 @@ def marker(instance_id, prefix):
         if line.startswith(prefix):
             return line[len(prefix):].strip()
     return None
+
+
+def markers(instance_id, prefix):
+    """The rest of every console line starting with PREFIX (the console file is appended to
+    across restarts)."""
+    return [line.strip()[len(prefix):].strip() for line in console_lines(instance_id) if line.strip().startswith(prefix)]
 
 
 def pattern(volume_id):
@@ -232,10 +239,20 @@ wait_for("attached to the reader", lambda: attachment_state(a, vol) == "attached
 read = wait_for("the reader's checksum", lambda: marker(reader, "KUMO-VOL-READ:"))
 eq(read, expected, "checksum read back by the second VM")
 print(f"second VM read back {read}", flush=True)
-# Force detach ends it at once.
+# Stopped and started again (a new QEMU), the VM gets the volume again: its script, run at
+# the new boot, reads the same checksum.
+a.stop_instances(InstanceIds=[reader])
+wait_for("the reader stopped", lambda: instance(a, reader)["State"]["Name"] == "stopped")
+eq(attachment_state(a, vol), "attached", "attachment of a stopped instance")
+a.start_instances(InstanceIds=[reader])
+wait_for("the reader running again", lambda: running(a, reader))
+reread = wait_for("the checksum after the restart", lambda: markers(reader, "KUMO-VOL-READ:")[1:])
+eq(reread, [expected], "checksum read back after the VM restarted")
+print("restarted VM got the volume again", flush=True)
+# Force detach ends it at once; the host unplugs it all the same.
 a.detach_volume(VolumeId=vol, Force=True)
 eq(volume(a, vol)["State"], "available", "state after a forced detach")
-wait_for("the reader losing the disk", lambda: marker(reader, "KUMO-VOL-GONE:"))
+wait_for("the reader losing the disk", lambda: marker(reader, "KUMO-VOL-GONE:") is not None)
 
 # ----------------------------------------------------------------- clean up
 a.terminate_instances(InstanceIds=[writer, reader, container])
