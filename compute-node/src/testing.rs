@@ -396,3 +396,73 @@ pub fn gateway_on_bridge(host_ns: &str, bridge: &str, gateway: &str) -> io::Resu
     }
     Ok(())
 }
+
+/// SIGKILL every process named `program` whose command line mentions `dir`: test clean-up of
+/// the daemons that outlive their agent by design (dnsmasq, qemu-storage-daemon). Returns
+/// how many it killed.
+pub fn kill_processes_mentioning(program: &str, dir: &Path) -> usize {
+    let needle = dir.to_string_lossy().into_owned();
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return 0;
+    };
+    let mut killed = 0;
+    for entry in entries.flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<i32>().ok())
+        else {
+            continue;
+        };
+        let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else {
+            continue;
+        };
+        let args: Vec<String> = cmdline
+            .split(|b| *b == 0)
+            .map(|a| String::from_utf8_lossy(a).into_owned())
+            .collect();
+        let named = args
+            .first()
+            .and_then(|a| Path::new(a).file_name())
+            .is_some_and(|n| n == program);
+        if named && args.iter().any(|a| a.contains(&needle)) {
+            // SAFETY: kill(2) on a pid read from /proc; at worst the process is gone.
+            if unsafe { libc::kill(pid, libc::SIGKILL) } == 0 {
+                killed += 1;
+            }
+        }
+    }
+    killed
+}
+
+/// Remove what a stopped agent (host id `owner`, state directory `state_dir`) built for its
+/// VPCs: its dnsmasq processes (a running one keeps its namespace alive), its router
+/// namespaces, and the links in `host_netns` (`None`: the current namespace) whose alias
+/// marks them as its own. Test clean-up, once its instances are gone.
+pub fn remove_agent_network(host_netns: Option<&str>, owner: &str, state_dir: &Path) {
+    kill_processes_mentioning("dnsmasq", state_dir);
+    for ns in router_namespaces_of(&[owner.to_string()]) {
+        let _ = Command::new("ip").args(["netns", "del", &ns]).output();
+    }
+    let mut show = Command::new("ip");
+    if let Some(ns) = host_netns {
+        show.args(["-n", ns]);
+    }
+    let Ok(output) = show.args(["-d", "-j", "link", "show"]).output() else {
+        return;
+    };
+    let links: Vec<serde_json::Value> = serde_json::from_slice(&output.stdout).unwrap_or_default();
+    for link in links {
+        let mine = link["ifalias"]
+            .as_str()
+            .and_then(crate::vpc::Mark::parse)
+            .is_some_and(|mark| mark.owner == owner);
+        if let (true, Some(name)) = (mine, link["ifname"].as_str()) {
+            let mut del = Command::new("ip");
+            if let Some(ns) = host_netns {
+                del.args(["-n", ns]);
+            }
+            let _ = del.args(["link", "del", name]).output();
+        }
+    }
+}

@@ -60,6 +60,8 @@ pub struct KumoUp {
     pub log: PathBuf,
     /// The compute agent's state directory, when it runs one.
     agent_dir: Option<PathBuf>,
+    /// `--state-dir`: the storage nodes' volume exports live under it.
+    state: PathBuf,
 }
 
 impl KumoUp {
@@ -117,6 +119,7 @@ impl KumoUp {
             endpoint: String::new(),
             log,
             agent_dir,
+            state: state.to_path_buf(),
         };
         // Start-up takes a few seconds; poll (bounded) for the endpoint file and readiness.
         for _ in 0..1200 {
@@ -231,17 +234,14 @@ impl KumoUp {
     }
 
     /// Remove the containers a failed test left running (they outlive their agent by
-    /// design), their network namespaces, and then the agent's bridges that no instance
-    /// uses any more.
+    /// design), their network namespaces, then what the agent built for its VPCs (router
+    /// namespaces, dnsmasq, its marked links) and its bridges that no instance uses.
     fn remove_leftover_instances(agent_dir: &Path) {
         use kumo_compute_node::container::{ContainerConfig, ContainerRuntime};
         use kumo_compute_node::network::HostNetwork;
         let containers = ContainerRuntime::new(ContainerConfig::new(agent_dir.join("containers")));
         let ids = containers.known_instances().unwrap_or_default();
-        if ids.is_empty() {
-            return;
-        }
-        // The agent's host id marks its bridges (and only those are swept).
+        // The agent's host id marks its bridges and router namespaces (only those go).
         let host_id = std::fs::read_to_string(agent_dir.join("node.json"))
             .ok()
             .and_then(|text| serde_json::from_str::<serde_json::Value>(&text).ok())
@@ -258,6 +258,7 @@ impl KumoUp {
                 let _ = HostNetwork::new().detach(id).await;
             }
             if let Some(host_id) = host_id {
+                kumo_compute_node::testing::remove_agent_network(None, &host_id, agent_dir);
                 let network = HostNetwork::new().with_owner(&host_id);
                 let _ = network.sweep(&Default::default()).await;
             }
@@ -268,6 +269,8 @@ impl KumoUp {
 impl Drop for KumoUp {
     fn drop(&mut self) {
         self.stop();
+        // Volume exports outlive their storage node by design.
+        kumo_compute_node::testing::kill_processes_mentioning("qemu-storage-daemon", &self.state);
         if let Some(agent_dir) = self.agent_dir.take() {
             // Drop may run inside a test's runtime: clean up on a thread with its own.
             let _ =

@@ -528,6 +528,18 @@ impl Drop for Host {
                 .args(["netns", "del", &format!("kumo-{id}")])
                 .output();
         }
+        // Its VPCs' router namespaces and dnsmasq live outside its namespace.
+        let host_id = std::fs::read_to_string(self.state_dir.path().join("node.json"))
+            .ok()
+            .and_then(|text| serde_json::from_str::<serde_json::Value>(&text).ok())
+            .and_then(|node| node["host_id"].as_str().map(str::to_owned));
+        if let Some(host_id) = host_id {
+            kumo_compute_node::testing::remove_agent_network(
+                Some(&self.netns),
+                &host_id,
+                self.state_dir.path(),
+            );
+        }
         let _ = Command::new("ip")
             .args(["netns", "del", &self.netns])
             .output();
