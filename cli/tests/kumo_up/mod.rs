@@ -233,14 +233,17 @@ impl KumoUp {
         let _ = self.child.wait();
     }
 
-    /// Remove the containers a failed test left running (they outlive their agent by
+    /// Remove the containers and VMs a test left running (they outlive their agent by
     /// design), their network namespaces, then what the agent built for its VPCs (router
     /// namespaces, dnsmasq, its marked links) and its bridges that no instance uses.
     fn remove_leftover_instances(agent_dir: &Path) {
         use kumo_compute_node::container::{ContainerConfig, ContainerRuntime};
         use kumo_compute_node::network::HostNetwork;
+        use kumo_compute_node::vm::{VmConfig, VmRuntime};
         let containers = ContainerRuntime::new(ContainerConfig::new(agent_dir.join("containers")));
+        let vms = VmRuntime::new(VmConfig::new(agent_dir.join("vms")));
         let ids = containers.known_instances().unwrap_or_default();
+        let vm_ids = vms.known_instances().unwrap_or_default();
         // The agent's host id marks its bridges and router namespaces (only those go).
         let host_id = std::fs::read_to_string(agent_dir.join("node.json"))
             .ok()
@@ -255,6 +258,12 @@ impl KumoUp {
         rt.block_on(async {
             for id in &ids {
                 let _ = containers.remove(id).await;
+                let _ = HostNetwork::new().detach(id).await;
+            }
+            // VMs too: a test that stops kumo up right after terminating them would
+            // otherwise leave TCG guests running (they outlive their agent by design).
+            for id in &vm_ids {
+                let _ = vms.remove(id).await;
                 let _ = HostNetwork::new().detach(id).await;
             }
             if let Some(host_id) = host_id {
