@@ -504,15 +504,15 @@ fn zones_stay_in_range() {
     assert_eq!(conntrack_zone(u32::MAX), 1 + (u32::MAX % 65_000) as u16);
 }
 
+/// A two-VPC sample renders both tables (run with `--nocapture` to read the script).
 #[test]
-#[ignore = "prints a sample script"]
-fn print_sample() {
+fn sample_with_two_vpcs_renders() {
     let mut two = vpc("vpc-2", 2);
     for i in &mut two.interfaces {
         i.network_interface_id.push('2');
     }
-    print!(
-        "{}",
-        render(&spec(vec![vpc("vpc-1", 1), two]), &ports()).unwrap()
-    );
+    let script = render(&spec(vec![vpc("vpc-1", 1), two]), &ports()).unwrap();
+    assert!(script.contains("table inet kumo_sg"), "{script}");
+    assert!(script.contains("table bridge kumo_spoof"), "{script}");
+    print!("{script}");
 }
