@@ -556,6 +556,7 @@ async fn observe_all(shared: &Arc<Shared>) -> Vec<ObservedInstance> {
             reboot_count: local.reboot_count,
             generation: local.generation,
             volumes,
+            volume_replicas: None,
         });
     }
     out

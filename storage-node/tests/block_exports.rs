@@ -57,6 +57,7 @@ fn replica(id: &str, size_bytes: u64, key: &str, desired: ReplicaDesired) -> Vol
             psk_identity: "host-a".into(),
             psk_key_hex: key.into(),
         },
+        source: None,
     }
 }
 

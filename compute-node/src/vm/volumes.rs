@@ -352,6 +352,8 @@ mod tests {
             nbd_port: 10809,
             psk_identity: "vol-0123456789abcdef0".into(),
             psk_key_hex: "ab".repeat(32),
+            replica_id: "node-1".into(),
+            in_sync: true,
         };
         assert!(check_replica(&good).is_ok());
         for bad in [

@@ -167,8 +167,12 @@ pub struct VolumeAttachmentSpec {
     pub volume_id: String,
     /// The device name AttachVolume was given (`/dev/sdf`); the guest names disks itself.
     pub device: String,
-    /// The volume's ready replicas; the host writes to every one.
+    /// The volume's ready replicas; the host writes to every in-sync one.
     pub replicas: Vec<VolumeReplicaEndpoint>,
+    /// The instance boots from it (its EBS root volume): a VM has it plugged before the
+    /// guest starts and its kernel mounts it as `/`; it is never hot-unplugged.
+    #[serde(default)]
+    pub boot: bool,
 }
 
 /// One replica's NBD export (the export's name is the volume id). The host is told the
@@ -181,6 +185,44 @@ pub struct VolumeReplicaEndpoint {
     pub psk_identity: String,
     /// 64 lowercase hex digits.
     pub psk_key_hex: String,
+    /// A stable name of this replica (its storage node's id), for the agent's reports.
+    #[serde(default)]
+    pub replica_id: String,
+    /// False: the replica may hold stale data (its node missed writes, or it is new), so
+    /// it must be rebuilt from the in-sync replicas before it serves reads; the agent
+    /// rebuilds it and reports it [`ReplicaSyncState::InSync`].
+    #[serde(default = "in_sync_by_default")]
+    pub in_sync: bool,
+}
+
+fn in_sync_by_default() -> bool {
+    true
+}
+
+/// What the agent found of one attached volume's replicas.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ObservedVolume {
+    pub volume_id: String,
+    pub replicas: Vec<ObservedReplica>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ObservedReplica {
+    /// [`VolumeReplicaEndpoint::replica_id`].
+    pub replica_id: String,
+    pub state: ReplicaSyncState,
+}
+
+/// A replica as the compute host that writes to it sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReplicaSyncState {
+    /// It gets every write and serves reads.
+    InSync,
+    /// A write to it failed: it was taken out of the volume and must be rebuilt.
+    Failed,
+    /// Being copied from the in-sync replicas (not yet serving reads).
+    Rebuilding,
 }
 
 /// One instance as the agent sees it.
@@ -199,6 +241,9 @@ pub struct ObservedInstance {
     /// tell (or does not know volumes): the control plane then concludes nothing.
     #[serde(default)]
     pub volumes: Option<Vec<String>>,
+    /// The replicas of each plugged volume as the host sees them (`None`: could not tell).
+    #[serde(default)]
+    pub volume_replicas: Option<Vec<ObservedVolume>>,
 }
 
 /// A host's capacity as its agent reports it.

@@ -32,6 +32,22 @@ pub struct VolumeReplicaSpec {
     pub desired: ReplicaDesired,
     /// How clients authenticate to the export.
     pub export: ExportCredentials,
+    /// What a new replica starts from (empty when `None`). Used only when the node creates
+    /// the replica; an existing one is never refilled.
+    #[serde(default)]
+    pub source: Option<ReplicaSource>,
+}
+
+/// The initial contents of a new replica.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "kind")]
+pub enum ReplicaSource {
+    /// Copy-on-write from an image's disk on the shared image store (a qcow2 or raw file
+    /// the node can read): an EBS root volume launched from an image.
+    Image { disk: std::path::PathBuf },
+    /// The bytes of a completed snapshot (`snap-…`), fetched as chunks from the control
+    /// plane; the replica reports `ready` only once they are all written.
+    Snapshot { snapshot_id: String },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -114,6 +114,7 @@ pub async fn assigned(pool: &PgPool, node_id: &str) -> Result<NodeVolumes> {
                     psk_identity,
                     psk_key_hex,
                 },
+                source: None,
             },
         )
         .collect();

@@ -93,6 +93,7 @@ mod tests {
                 psk_identity: identity.into(),
                 psk_key_hex: key.into(),
             },
+            source: None,
         }
     }
 

@@ -64,9 +64,12 @@ fn plug_spec(plugged: PluggedVolume) -> VolumeAttachmentSpec {
                     nbd_port: u16::try_from(r.nbd_port).ok()?,
                     psk_identity: r.psk_identity,
                     psk_key_hex: r.psk_key_hex,
+                    replica_id: r.node_id,
+                    in_sync: true,
                 })
             })
             .collect(),
+        boot: false,
     }
 }
 
