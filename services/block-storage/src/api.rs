@@ -1,15 +1,16 @@
-//! Native routes: `/v1/volumes` for tenants, `/v1/block/nodes` for operators. Handlers are
-//! thin.
+//! Native routes: `/v1/volumes` (and a volume's `attachment`) for tenants,
+//! `/v1/block/nodes` for operators. Handlers are thin.
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use kumo_auth::Caller;
 use kumo_common::{ApiErrorBody, ValidJson, ValidPath, ValidQuery};
 use kumo_ec2_query::Page;
 use serde::{Deserialize, Serialize};
 
+use crate::attachments::{self, Attachment};
 use crate::error::Result;
 use crate::nodes::{self, BlockNode};
 use crate::tags::Tags;
@@ -22,6 +23,10 @@ pub fn router(storage: BlockStorage) -> Router {
         .route(
             "/v1/volumes/{volume_id}",
             get(get_volume).delete(delete_volume),
+        )
+        .route(
+            "/v1/volumes/{volume_id}/attachment",
+            post(attach_volume).delete(detach_volume),
         )
         .route("/v1/block/nodes", get(list_block_nodes))
         .with_state(storage)
@@ -59,6 +64,24 @@ pub struct CreateVolumeRequest {
     pub client_token: Option<String>,
     #[serde(default)]
     pub tags: Tags,
+}
+
+/// Attach the volume to one of the caller's VMs or containers in its zone.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AttachVolumeRequest {
+    pub instance_id: String,
+    /// `/dev/sd[b-z]`, `/dev/xvd[b-z]` or `/dev/vd[b-z]`, optionally one more letter.
+    pub device: String,
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct DetachQuery {
+    /// End the attachment at once (for a dead host; a live one unplugs it all the same).
+    #[serde(default)]
+    pub force: bool,
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -129,6 +152,35 @@ async fn delete_volume(
     Ok(StatusCode::ACCEPTED)
 }
 
+#[utoipa::path(post, path = "/v1/volumes/{volume_id}/attachment", tag = "block-storage",
+    params(("volume_id" = String, Path)), request_body = AttachVolumeRequest,
+    responses((status = 200, body = Attachment), (status = 400, body = ApiErrorBody),
+        (status = 404, body = ApiErrorBody), (status = 409, body = ApiErrorBody)))]
+async fn attach_volume(
+    State(storage): State<BlockStorage>,
+    Caller(caller): Caller,
+    ValidPath(id): ValidPath<String>,
+    ValidJson(input): ValidJson<AttachVolumeRequest>,
+) -> Result<Json<Attachment>> {
+    let attachment =
+        attachments::attach(&storage, &caller, &id, &input.instance_id, &input.device).await?;
+    Ok(Json(attachment))
+}
+
+#[utoipa::path(delete, path = "/v1/volumes/{volume_id}/attachment", tag = "block-storage",
+    params(("volume_id" = String, Path), DetachQuery),
+    responses((status = 200, body = Attachment), (status = 404, body = ApiErrorBody),
+        (status = 409, body = ApiErrorBody)))]
+async fn detach_volume(
+    State(storage): State<BlockStorage>,
+    Caller(caller): Caller,
+    ValidPath(id): ValidPath<String>,
+    ValidQuery(query): ValidQuery<DetachQuery>,
+) -> Result<Json<Attachment>> {
+    let attachment = attachments::detach(&storage, &caller, &id, None, None, query.force).await?;
+    Ok(Json(attachment))
+}
+
 #[utoipa::path(get, path = "/v1/block/nodes", tag = "block-storage",
     responses((status = 200, body = BlockNodeList), (status = 403, body = ApiErrorBody)))]
 async fn list_block_nodes(
@@ -142,8 +194,10 @@ async fn list_block_nodes(
 
 #[derive(utoipa::OpenApi)]
 #[openapi(
-    paths(list_volumes, create_volume, get_volume, delete_volume, list_block_nodes),
-    components(schemas(Volume, VolumePage, CreateVolumeRequest, BlockNode, BlockNodeList, ApiErrorBody)),
+    paths(list_volumes, create_volume, get_volume, delete_volume, attach_volume, detach_volume,
+        list_block_nodes),
+    components(schemas(Volume, VolumePage, CreateVolumeRequest, AttachVolumeRequest, Attachment,
+        BlockNode, BlockNodeList, ApiErrorBody)),
     tags((name = "block-storage", description = "EBS volumes; storage nodes' block pools for operators"))
 )]
 pub struct BlockStorageApi;
