@@ -20,6 +20,7 @@
 
 pub mod agent;
 pub mod args;
+pub mod block_nodes;
 pub mod container;
 pub mod dns;
 pub mod error;

@@ -20,61 +20,23 @@
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 
-use kumo_common::fs::write_private;
 use kumo_common::ids::VolumeId;
-use kumo_compute_protocol::{VolumeAttachmentSpec, VolumeReplicaEndpoint};
+use kumo_compute_protocol::VolumeAttachmentSpec;
 use serde_json::{json, Value};
 
 use super::VmRuntime;
+use crate::block_nodes::{
+    check_replicas, nbd_blockdev, quorum_blockdev, quorum_node, replica_node, tls_creds,
+    tls_object, top_node, write_psk, MAX_REPLICAS,
+};
 use crate::error::{NodeError, Result};
 
 /// Where QEMU lists the devices added by id.
 const PERIPHERALS: &str = "/machine/peripheral";
 
-/// Seconds QEMU waits for a lost NBD server before failing requests.
-const RECONNECT_DELAY: u64 = 10;
-
-/// Replicas per volume at most (node names and objects are numbered).
-const MAX_REPLICAS: usize = 8;
-
 /// The virtio-blk serial of a volume (`vol-0123…` → `vol0123…`, at most 20 bytes).
 pub fn volume_serial(volume_id: &str) -> String {
     volume_id.replace('-', "").chars().take(20).collect()
-}
-
-fn replica_node(i: usize, volume_id: &str) -> String {
-    format!("n{i}-{volume_id}")
-}
-
-fn quorum_node(volume_id: &str) -> String {
-    format!("q-{volume_id}")
-}
-
-fn tls_object(i: usize, volume_id: &str) -> String {
-    format!("tls{i}-{volume_id}")
-}
-
-fn check_replica(replica: &VolumeReplicaEndpoint) -> Result<()> {
-    let identity_ok = !replica.psk_identity.is_empty()
-        && replica.psk_identity.len() <= 64
-        && replica
-            .psk_identity
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-');
-    let key_ok = replica.psk_key_hex.len() == 64
-        && replica
-            .psk_key_hex
-            .bytes()
-            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
-    let host_ok = replica.host.parse::<std::net::IpAddr>().is_ok();
-    if identity_ok && key_ok && host_ok && replica.nbd_port != 0 {
-        Ok(())
-    } else {
-        Err(NodeError::Other(format!(
-            "bad replica endpoint {}:{} for {}",
-            replica.host, replica.nbd_port, replica.psk_identity
-        )))
-    }
 }
 
 /// Ignore QMP's answer for something already there (an interrupted plug left it).
@@ -151,76 +113,24 @@ impl VmRuntime {
     ) -> Result<()> {
         let volume_id = volume.volume_id.as_str();
         VolumeId::parse(volume_id)?;
-        if volume.replicas.is_empty() || volume.replicas.len() > MAX_REPLICAS {
-            return Err(NodeError::Other(format!(
-                "volume {volume_id} has {} ready replicas",
-                volume.replicas.len()
-            )));
-        }
+        check_replicas(volume_id, &volume.replicas)?;
         let mut qmp = self.connect_qmp(instance_id).await?;
         for (i, replica) in volume.replicas.iter().enumerate() {
-            check_replica(replica)?;
             let dir = self.volume_dir(instance_id, volume_id).join(i.to_string());
-            std::fs::create_dir_all(&dir)?;
-            write_private(
-                &dir.join("keys.psk"),
-                format!("{}:{}\n", replica.psk_identity, replica.psk_key_hex).as_bytes(),
-            )?;
-            let dir = dir
-                .to_str()
-                .ok_or_else(|| NodeError::Other("instance dir is not UTF-8".into()))?;
+            write_psk(&dir, replica)?;
             tolerate_existing(
-                qmp.execute(
-                    "object-add",
-                    Some(json!({
-                        "qom-type": "tls-creds-psk",
-                        "id": tls_object(i, volume_id),
-                        "endpoint": "client",
-                        "dir": dir,
-                        "username": replica.psk_identity,
-                    })),
-                )
-                .await,
+                qmp.execute("object-add", Some(tls_creds(i, volume_id, &dir, replica)?))
+                    .await,
             )?;
             tolerate_existing(
-                qmp.execute(
-                    "blockdev-add",
-                    Some(json!({
-                        "driver": "nbd",
-                        "node-name": replica_node(i, volume_id),
-                        "server": {
-                            "type": "inet",
-                            "host": replica.host,
-                            "port": replica.nbd_port.to_string(),
-                        },
-                        "export": volume_id,
-                        "tls-creds": tls_object(i, volume_id),
-                        "reconnect-delay": RECONNECT_DELAY,
-                    })),
-                )
-                .await,
+                qmp.execute("blockdev-add", Some(nbd_blockdev(i, volume_id, replica)))
+                    .await,
             )?;
         }
-        let top = if volume.replicas.len() >= 2 {
-            let children: Vec<String> = (0..volume.replicas.len())
-                .map(|i| replica_node(i, volume_id))
-                .collect();
-            tolerate_existing(
-                qmp.execute(
-                    "blockdev-add",
-                    Some(json!({
-                        "driver": "quorum",
-                        "node-name": quorum_node(volume_id),
-                        "children": children,
-                        "vote-threshold": 1,
-                    })),
-                )
-                .await,
-            )?;
-            quorum_node(volume_id)
-        } else {
-            replica_node(0, volume_id)
-        };
+        if let Some(quorum) = quorum_blockdev(volume_id, volume.replicas.len()) {
+            tolerate_existing(qmp.execute("blockdev-add", Some(quorum)).await)?;
+        }
+        let top = top_node(volume_id, volume.replicas.len());
         tolerate_existing(
             qmp.execute(
                 "device_add",
@@ -336,45 +246,5 @@ mod tests {
             "vol0123456789abcdef0"
         );
         assert_eq!(volume_serial("vol-0123456789abcdef0").len(), 20);
-    }
-
-    #[test]
-    fn names_fit_qemu_limits() {
-        let vol = "vol-0123456789abcdef0";
-        assert!(replica_node(MAX_REPLICAS - 1, vol).len() <= 31);
-        assert!(quorum_node(vol).len() <= 31);
-    }
-
-    #[test]
-    fn replica_endpoints_are_checked() {
-        let good = VolumeReplicaEndpoint {
-            host: "10.0.0.5".into(),
-            nbd_port: 10809,
-            psk_identity: "vol-0123456789abcdef0".into(),
-            psk_key_hex: "ab".repeat(32),
-            replica_id: "node-1".into(),
-            in_sync: true,
-        };
-        assert!(check_replica(&good).is_ok());
-        for bad in [
-            VolumeReplicaEndpoint {
-                host: "a,b".into(),
-                ..good.clone()
-            },
-            VolumeReplicaEndpoint {
-                psk_identity: "x:y".into(),
-                ..good.clone()
-            },
-            VolumeReplicaEndpoint {
-                psk_key_hex: "AB".repeat(32),
-                ..good.clone()
-            },
-            VolumeReplicaEndpoint {
-                nbd_port: 0,
-                ..good.clone()
-            },
-        ] {
-            assert!(check_replica(&bad).is_err());
-        }
     }
 }
