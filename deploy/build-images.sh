@@ -5,12 +5,15 @@
 #   OUTDIR/vm/vmlinuz             Debian's linux-image-amd64 kernel
 #   OUTDIR/vm/initramfs.img       gzip'd newc cpio: busybox, virtio modules, /init
 #   OUTDIR/vm/kernel-version      the kernel release the modules belong to
+#   OUTDIR/vm/disk.qcow2          ext4 root disk (256 MiB virtual) holding the same busybox
+#                                 root as the initramfs: an EBS-backed launch's root volume
 #   OUTDIR/container/rootfs.tar   uncompressed busybox rootfs (tar root = rootfs root)
 #   OUTDIR/.debs/                 downloaded .deb files, reused while current
 # Idempotent: an image is rebuilt only when its outputs are missing or older than
 # this script; --force rebuilds both. The packages are fetched with `apt-get download`
 # and unpacked with `dpkg-deb -x`; nothing is installed on the host.
-# Needs: apt-get, dpkg-deb, cpio, gzip, tar (deploy/install-compute-deps.sh installs cpio).
+# Needs: apt-get, dpkg-deb, cpio, gzip, tar, mkfs.ext4 (e2fsprogs), qemu-img
+# (deploy/install-compute-deps.sh installs what is missing).
 #
 # The VM's /init prints these lines on the console (first serial port):
 #   KUMO-BOOT: kernel up
@@ -19,7 +22,15 @@
 #   KUMO-METADATA: unavailable     (instead of the two above when the fetch fails)
 #   KUMO-BOOT-COMPLETE
 # Kernel command line: console=ttyS0 kumo.ip=<addr/prefix> kumo.gw=<gateway>
-# (without kumo.ip, /init tries DHCP on eth0 briefly).
+# (without kumo.ip, /init tries DHCP on eth0 briefly) [kumo.root=<virtio serial>].
+# With kumo.root, the initramfs's /init loads ext4, finds the virtio disk whose
+# /sys/block/vd*/serial is that (the EBS root volume), mounts it and switch_roots into
+# it, where the same /init runs on and prints first:
+#   KUMO-ROOT: /dev/<vd?> <serial> boot <n>   (n counts the boots of that root disk,
+#                                              kept in /var/lib/kumo/boot-count)
+#   KUMO-ROOT: failed (<why>)                 (the disk did not mount: stays on the
+#                                              initramfs, nothing written persists)
+# Without kumo.root it boots from the initramfs as before.
 set -euo pipefail
 
 SCRIPT="$(readlink -f "$0")"
@@ -39,7 +50,9 @@ done
 mkdir -p "$out"
 OUT="$(cd "$out" && pwd)"
 
-for tool in apt-get apt-cache dpkg-deb cpio gzip tar find flock; do
+# mkfs.ext4 lives in /sbin, which a user's PATH may lack.
+PATH="$PATH:/usr/sbin:/sbin"
+for tool in apt-get apt-cache dpkg-deb cpio gzip tar find flock mkfs.ext4 qemu-img; do
     command -v "$tool" >/dev/null 2>&1 || {
         echo "$tool not found (deploy/install-compute-deps.sh installs what is missing)" >&2
         exit 1
@@ -54,6 +67,9 @@ exec 9>"$OUT/.lock"
 flock 9
 
 VIRTIO_MODULES="virtio_ring virtio virtio_pci_legacy_dev virtio_pci_modern_dev virtio_pci virtio_mmio virtio_blk failover net_failover virtio_net"
+# Loaded only when the kernel command line names a root disk (in dependency order).
+ROOT_MODULES="crc16 mbcache crc32c_generic jbd2 ext4"
+ROOT_DISK_SIZE=256M
 
 up_to_date() {
     local f
@@ -65,7 +81,7 @@ up_to_date() {
 
 vm_fresh=false
 ct_fresh=false
-up_to_date "$OUT/vm/vmlinuz" "$OUT/vm/initramfs.img" && vm_fresh=true
+up_to_date "$OUT/vm/vmlinuz" "$OUT/vm/initramfs.img" "$OUT/vm/disk.qcow2" && vm_fresh=true
 up_to_date "$OUT/container/rootfs.tar" && ct_fresh=true
 
 WORK=""
@@ -75,10 +91,11 @@ trap cleanup EXIT
 human() { numfmt --to=iec-i --suffix=B --format='%.1f' "$1" 2>/dev/null || echo "$1 bytes"; }
 
 report() {
-    local vm_state=$1 ct_state=$2 k i
+    local vm_state=$1 ct_state=$2 k i d
     k=$(stat -c %s "$OUT/vm/vmlinuz")
     i=$(stat -c %s "$OUT/vm/initramfs.img")
-    echo "vm image:        $OUT/vm  $(human $((k + i))) (vmlinuz $(human "$k"), initramfs.img $(human "$i"); kernel $(cat "$OUT/vm/kernel-version" 2>/dev/null || echo '?')) [$vm_state]"
+    d=$(stat -c %s "$OUT/vm/disk.qcow2")
+    echo "vm image:        $OUT/vm  $(human $((k + i + d))) (vmlinuz $(human "$k"), initramfs.img $(human "$i"), disk.qcow2 $(human "$d"); kernel $(cat "$OUT/vm/kernel-version" 2>/dev/null || echo '?')) [$vm_state]"
     echo "container image: $OUT/container/rootfs.tar  $(human "$(stat -c %s "$OUT/container/rootfs.tar")") [$ct_state]"
 }
 
@@ -156,28 +173,80 @@ write_init() {
 # shellcheck disable=SC2013  # word lists on purpose
 export PATH=/sbin:/bin:/usr/sbin:/usr/bin
 
-mount -t devtmpfs devtmpfs /dev 2>/dev/null
+# On the root disk (after switch_root) the mounts came along: mount what is missing.
+[ -d /proc/self ] || mount -t proc proc /proc
+mounted() { grep -q "^[^ ]* $1 " /proc/mounts; }
+mounted /dev || mount -t devtmpfs devtmpfs /dev 2>/dev/null
 exec </dev/console >/dev/console 2>&1
-mount -t proc proc /proc
-mount -t sysfs sysfs /sys
+mounted /sys || mount -t sysfs sysfs /sys
 mkdir -p /dev/pts /dev/shm
-mount -t devpts devpts /dev/pts 2>/dev/null
-mount -t tmpfs tmpfs /run 2>/dev/null
+mounted /dev/pts || mount -t devpts devpts /dev/pts 2>/dev/null
+mounted /run || mount -t tmpfs tmpfs /run 2>/dev/null
 
 kver="$(uname -r)"
-for m in $(cat /etc/kumo-modules); do
-    insmod "/lib/modules/$kver/$m.ko" || echo "kumo-init: insmod $m failed"
-done
-echo "KUMO-BOOT: kernel up"
+load_modules() {
+    for m in $(cat "$1"); do
+        [ -d "/sys/module/$m" ] || insmod "/lib/modules/$kver/$m.ko" ||
+            echo "kumo-init: insmod $m failed"
+    done
+}
+load_modules /etc/kumo-modules
 
 KIP=""
 KGW=""
+KROOT=""
 for arg in $(cat /proc/cmdline); do
     case "$arg" in
         kumo.ip=*) KIP="${arg#kumo.ip=}" ;;
         kumo.gw=*) KGW="${arg#kumo.gw=}" ;;
+        kumo.root=*) KROOT="${arg#kumo.root=}" ;;
     esac
 done
+
+# The virtio disk whose serial is $1 (vdX), waiting up to 10 s for it to show.
+disk_by_serial() {
+    i=0
+    while [ "$i" -lt 100 ]; do
+        for s in /sys/block/vd*/serial; do
+            [ -e "$s" ] && [ "$(cat "$s")" = "$1" ] && { basename "$(dirname "$s")"; return 0; }
+        done
+        usleep 100000
+        i=$((i + 1))
+    done
+    return 1
+}
+
+# EBS root: from the initramfs, mount the root volume and continue there.
+if [ -n "$KROOT" ] && [ ! -e /etc/kumo-root-disk ]; then
+    load_modules /etc/kumo-root-modules
+    why=""
+    if ! dev="$(disk_by_serial "$KROOT")"; then
+        why="no virtio disk with serial $KROOT"
+    elif ! mkdir -p /newroot || ! mount -t ext4 "/dev/$dev" /newroot; then
+        why="cannot mount /dev/$dev as ext4"
+    elif [ ! -x /newroot/init ] || [ ! -e /newroot/etc/kumo-root-disk ]; then
+        umount /newroot
+        why="/dev/$dev holds no Kumo root file system"
+    fi
+    if [ -z "$why" ]; then
+        echo "$dev" >/run/kumo-root-dev
+        for d in /dev /proc /sys /run; do
+            mkdir -p "/newroot$d"
+            mount --move "$d" "/newroot$d"
+        done
+        exec switch_root /newroot /init
+    fi
+    echo "KUMO-ROOT: failed ($why)"
+fi
+if [ -e /etc/kumo-root-disk ]; then
+    # Count this root disk's boots: a file written on / that must survive restarts.
+    mkdir -p /var/lib/kumo
+    boots=$(($(cat /var/lib/kumo/boot-count 2>/dev/null || echo 0) + 1))
+    echo "$boots" >/var/lib/kumo/boot-count
+    sync
+    echo "KUMO-ROOT: /dev/$(cat /run/kumo-root-dev 2>/dev/null) $KROOT boot $boots"
+fi
+echo "KUMO-BOOT: kernel up"
 
 ip link set lo up
 i=0
@@ -299,26 +368,13 @@ UDHCPC
     chmod 755 "$1"
 }
 
-build_vm() {
-    local kpkg kdeb kroot kver root m found
-    kpkg="$(pkg_depends linux-image-amd64 | grep -o 'linux-image-[0-9][^ ,|]*' | head -n1)"
-    [ -n "$kpkg" ] || { echo "cannot tell which kernel linux-image-amd64 depends on" >&2; exit 1; }
-    kdeb="$(fetch_deb "$kpkg")"
-    echo "unpacking $(basename "$kdeb")"
-    kroot="$WORK/kernel-pkg"
-    dpkg-deb -x "$kdeb" "$kroot"
-    kver="$(ls "$kroot/lib/modules")"
-    if [ "$(printf '%s\n' "$kver" | wc -l)" -ne 1 ] || [ ! -f "$kroot/boot/vmlinuz-$kver" ]; then
-        echo "unexpected layout in $kdeb" >&2
-        exit 1
-    fi
-
-    root="$WORK/initramfs"
-    mkdir -p "$root"/{dev,proc,sys,tmp,run,root,etc/udhcpc,lib/modules/"$kver"}
-    chmod 1777 "$root/tmp"
-    install_busybox "$root"
-    : >"$root/etc/kumo-modules"
-    for m in $VIRTIO_MODULES; do
+# Copies kernel modules (decompressed) from the unpacked kernel package $1 (release $2)
+# into the tree $3 and lists the ones to load, in order, in $3/etc/$4.
+add_modules() {
+    local kroot=$1 kver=$2 root=$3 list=$4 m found
+    shift 4
+    : >"$root/etc/$list"
+    for m in "$@"; do
         found="$(find "$kroot/lib/modules/$kver/kernel" \( -name "$m.ko" -o -name "$m.ko.xz" \
             -o -name "$m.ko.zst" -o -name "$m.ko.gz" \) | head -n1)"
         case "$found" in
@@ -336,8 +392,30 @@ build_vm() {
             *.ko.gz) gzip -dc "$found" >"$root/lib/modules/$kver/$m.ko" ;;
             *) cp "$found" "$root/lib/modules/$kver/$m.ko" ;;
         esac
-        echo "$m" >>"$root/etc/kumo-modules"
+        echo "$m" >>"$root/etc/$list"
     done
+}
+
+build_vm() {
+    local kpkg kdeb kroot kver root
+    kpkg="$(pkg_depends linux-image-amd64 | grep -o 'linux-image-[0-9][^ ,|]*' | head -n1)"
+    [ -n "$kpkg" ] || { echo "cannot tell which kernel linux-image-amd64 depends on" >&2; exit 1; }
+    kdeb="$(fetch_deb "$kpkg")"
+    echo "unpacking $(basename "$kdeb")"
+    kroot="$WORK/kernel-pkg"
+    dpkg-deb -x "$kdeb" "$kroot"
+    kver="$(ls "$kroot/lib/modules")"
+    if [ "$(printf '%s\n' "$kver" | wc -l)" -ne 1 ] || [ ! -f "$kroot/boot/vmlinuz-$kver" ]; then
+        echo "unexpected layout in $kdeb" >&2
+        exit 1
+    fi
+
+    root="$WORK/initramfs"
+    mkdir -p "$root"/{dev,proc,sys,tmp,run,root,etc/udhcpc,lib/modules/"$kver"}
+    chmod 1777 "$root/tmp"
+    install_busybox "$root"
+    add_modules "$kroot" "$kver" "$root" kumo-modules $VIRTIO_MODULES
+    add_modules "$kroot" "$kver" "$root" kumo-root-modules $ROOT_MODULES
     write_init "$root/init"
     write_udhcpc_script "$root/etc/udhcpc/default.script"
     echo 'root:x:0:0:root:/root:/bin/sh' >"$root/etc/passwd"
@@ -348,11 +426,25 @@ build_vm() {
         mknod -m 666 "$root/dev/null" c 1 3
     fi
 
+    # The root disk: the same tree (ext4 is loaded from the initramfs before it mounts).
+    local disk_root="$WORK/disk-root"
+    cp -a "$root" "$disk_root"
+    rm -f "$disk_root/etc/kumo-root-modules"
+    mkdir -p "$disk_root/var/lib/kumo"
+    echo "Kumo root disk: /init knows it is running from here" >"$disk_root/etc/kumo-root-disk"
+
     mkdir -p "$WORK/vm"
     cp "$kroot/boot/vmlinuz-$kver" "$WORK/vm/vmlinuz"
     (cd "$root" && find . -print0 | LC_ALL=C sort -z |
         cpio --null --quiet -o -H newc -R 0:0) | gzip -9 -n >"$WORK/vm/initramfs.img"
     echo "$kver" >"$WORK/vm/kernel-version"
+    # mkfs.ext4 -d fills it without mounting; inode tables and journal are zeroed now (the
+    # zeros take no room in the qcow2) so the guest's kernel has no lazy init to write.
+    truncate -s "$ROOT_DISK_SIZE" "$WORK/disk.raw"
+    mkfs.ext4 -q -F -L kumo-root -E lazy_itable_init=0,lazy_journal_init=0,root_owner=0:0 \
+        -d "$disk_root" "$WORK/disk.raw"
+    qemu-img convert -q -f raw -O qcow2 "$WORK/disk.raw" "$WORK/vm/disk.qcow2"
+    rm -f "$WORK/disk.raw"
     rm -rf "$OUT/vm"
     mv "$WORK/vm" "$OUT/vm"
 }

@@ -2,7 +2,7 @@
 # Installs what Kumo's compute service needs and is missing, on Debian 12 (bookworm).
 # Idempotent: run it as often as you like; it does nothing when all is present.
 #   deploy/install-compute-deps.sh
-# Installs: runc, iproute2, nftables, busybox-static, cpio, dnsmasq-base (each VPC's DHCP
+# Installs: runc, iproute2, nftables, busybox-static, cpio, e2fsprogs, dnsmasq-base (each VPC's DHCP
 # server and resolver), and QEMU (qemu-system-x86, and qemu-utils: qemu-img and the
 # qemu-storage-daemon that storage nodes export volumes with) from bookworm-backports (Debian 12's own QEMU 7.2 conflicts with the backported
 # qemu-utils that these machines come with). Runs as root, else through sudo.
@@ -79,6 +79,8 @@ command -v ip >/dev/null 2>&1 || missing+=(iproute2)
 command -v nft >/dev/null 2>&1 || missing+=(nftables)
 pkg_installed busybox-static || missing+=(busybox-static)
 command -v cpio >/dev/null 2>&1 || missing+=(cpio)
+# mkfs.ext4 builds the VM image's root disk (deploy/build-images.sh).
+command -v mkfs.ext4 >/dev/null 2>&1 || [ -x /sbin/mkfs.ext4 ] || missing+=(e2fsprogs)
 command -v dnsmasq >/dev/null 2>&1 || [ -x /usr/sbin/dnsmasq ] || missing+=(dnsmasq-base)
 
 need_qemu=false
