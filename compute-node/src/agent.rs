@@ -562,21 +562,25 @@ async fn observe_all(shared: &Arc<Shared>) -> Vec<ObservedInstance> {
     out
 }
 
-/// The volumes a running VM has plugged (`None` when QEMU does not answer: the control
-/// plane then concludes nothing); a container or a VM that is not running has none.
+/// The volumes a running VM or container has plugged (`None` when QEMU or the host does
+/// not answer: the control plane then concludes nothing); an instance not running has none.
 async fn plugged_volumes(
     shared: &Shared,
     id: &str,
     kind: Option<InstanceKind>,
     state: ObservedState,
 ) -> Option<Vec<String>> {
-    if state != ObservedState::Running || kind != Some(InstanceKind::Vm) {
-        return Some(Vec::new());
-    }
-    match shared.vms.plugged_volumes(id).await {
+    let plugged = match (state, kind) {
+        (ObservedState::Running, Some(InstanceKind::Vm)) => shared.vms.plugged_volumes(id).await,
+        (ObservedState::Running, Some(InstanceKind::Container)) => {
+            shared.containers.plugged_volumes(id).await
+        }
+        _ => return Some(Vec::new()),
+    };
+    match plugged {
         Ok(plugged) => Some(plugged.into_iter().collect()),
         Err(e) => {
-            tracing::debug!(instance_id = %id, error = %e, "could not read the VM's volumes");
+            tracing::debug!(instance_id = %id, error = %e, "could not read the instance's volumes");
             None
         }
     }
@@ -658,11 +662,15 @@ async fn converge_one(shared: &Arc<Shared>, spec: &InstanceSpec) -> Result<()> {
                 }
                 tracing::info!(instance_id = %id, "instance rebooted");
             }
-            if spec.kind == InstanceKind::Vm {
-                // Attached volumes, hot-plugged (again, after QEMU restarted).
-                if let Err(e) = shared.vms.converge_volumes(id, &spec.volumes).await {
-                    tracing::warn!(instance_id = %id, error = %e, "converging volumes failed");
+            // Attached volumes, hot-plugged (again, after QEMU or the container restarted).
+            let volumes = match spec.kind {
+                InstanceKind::Vm => shared.vms.converge_volumes(id, &spec.volumes).await,
+                InstanceKind::Container => {
+                    shared.containers.converge_volumes(id, &spec.volumes).await
                 }
+            };
+            if let Err(e) = volumes {
+                tracing::warn!(instance_id = %id, error = %e, "converging volumes failed");
             }
         }
         DesiredState::Stopped => {

@@ -9,6 +9,8 @@
 //!   image's own file); absent, and the image's file used, when the VPC has no resolver;
 //! - `<state_dir>/<instance-id>/console.log`: the container's stdout and stderr (appended);
 //! - `<state_dir>/<instance-id>/runtime.log`: the runtime's own log of `run`;
+//! - `<state_dir>/<instance-id>/volumes/<vol>/`: an attached EBS volume's local daemon,
+//!   FUSE export and keys ([`volumes`]);
 //! - `<state_dir>/runc/`: the runtime's state root (`--root`), so a new agent finds its
 //!   containers again.
 //!
@@ -29,6 +31,8 @@ use kumo_compute_protocol::{InstanceSpec, NetworkAttachment, ObservedState};
 use serde_json::json;
 
 use crate::error::{run, NodeError, Result};
+
+mod volumes;
 
 /// CFS period used for the CPU quota, in microseconds.
 pub const CPU_PERIOD_US: u64 = 100_000;
@@ -245,6 +249,7 @@ impl ContainerRuntime {
         let lock = self.lock_for(instance_id);
         let _guard = lock.lock().await;
         self.stop_locked(instance_id, REMOVE_GRACE).await?;
+        self.remove_volumes(instance_id).await?;
         let dir = self.instance_dir(instance_id);
         match tokio::fs::remove_dir_all(&dir).await {
             Ok(()) => {}
