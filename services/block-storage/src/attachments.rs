@@ -103,8 +103,8 @@ fn instance_not_found(id: &str) -> BlockStorageError {
     )
 }
 
-/// AttachVolume: the caller's `available` volume to the caller's running or stopped VM in
-/// the same zone, at `device`.
+/// AttachVolume: the caller's `available` volume to the caller's running or stopped
+/// instance (VM or container) in the same zone, at `device`.
 pub async fn attach(
     storage: &BlockStorage,
     caller: &Principal,
@@ -122,14 +122,6 @@ pub async fn attach(
         .instance(account_id, instance_id)
         .await?
         .ok_or_else(|| instance_not_found(instance_id))?;
-    if instance.kind != "vm" {
-        return Err(BlockStorageError::Invalid(
-            "UnsupportedOperation",
-            format!(
-                "Instance '{instance_id}' is a container: attaching volumes to containers is not supported yet."
-            ),
-        ));
-    }
     if !matches!(instance.state.as_str(), "running" | "stopped") {
         return Err(BlockStorageError::Conflict(
             "IncorrectInstanceState",

@@ -143,10 +143,6 @@ async fn attach_observe_detach() {
         "InvalidVolume.ZoneMismatch"
     );
     assert_eq!(
-        code(attach(CT, "/dev/sdf").await.unwrap_err()),
-        "UnsupportedOperation"
-    );
-    assert_eq!(
         code(attach(PENDING, "/dev/sdf").await.unwrap_err()),
         "IncorrectInstanceState"
     );
@@ -322,6 +318,40 @@ async fn attach_observe_detach() {
     let mut tx = storage.pool.begin().await.unwrap();
     attachments::release(&mut tx, VM).await.unwrap();
     tx.commit().await.unwrap();
+    assert_eq!(
+        volume_state(&storage, &vol).await,
+        ("available".into(), None)
+    );
+}
+
+#[tokio::test]
+async fn a_container_gets_volumes_as_a_vm_does() {
+    let (storage, vol) = setup().await;
+    let a = principal(A);
+    let attached = attachments::attach(&storage, &a, &vol, CT, "/dev/sdf")
+        .await
+        .unwrap();
+    assert_eq!(attached.state, "attaching");
+    // Its host is told the ready replicas with their keys.
+    let plug = attachments::to_plug(&storage.pool, &[CT.into()])
+        .await
+        .unwrap();
+    assert_eq!(plug[CT][0].attachment.device, "/dev/sdf");
+    assert_eq!(plug[CT][0].replicas.len(), 2);
+    // The agent reports the device in place: attached; then detached: gone.
+    attachments::observed(&storage.pool, CT, true, std::slice::from_ref(&vol))
+        .await
+        .unwrap();
+    assert_eq!(
+        volume_state(&storage, &vol).await,
+        ("in-use".into(), Some("attached".into()))
+    );
+    attachments::detach(&storage, &a, &vol, Some(CT), None, false)
+        .await
+        .unwrap();
+    attachments::observed(&storage.pool, CT, true, &[])
+        .await
+        .unwrap();
     assert_eq!(
         volume_state(&storage, &vol).await,
         ("available".into(), None)
