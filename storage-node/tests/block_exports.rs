@@ -62,7 +62,10 @@ fn replica(id: &str, size_bytes: u64, key: &str, desired: ReplicaDesired) -> Vol
 }
 
 fn wanted(replicas: Vec<VolumeReplicaSpec>) -> NodeVolumes {
-    NodeVolumes { volumes: replicas }
+    NodeVolumes {
+        volumes: replicas,
+        snapshots: Vec::new(),
+    }
 }
 
 /// A node's block directory with its own port range; kills its daemons when dropped (a

@@ -21,6 +21,9 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NodeVolumes {
     pub volumes: Vec<VolumeReplicaSpec>,
+    /// Snapshots this node is to take of replicas it holds (see [`SnapshotTask`]).
+    #[serde(default)]
+    pub snapshots: Vec<SnapshotTask>,
 }
 
 /// One replica of one volume on this node.
@@ -98,4 +101,71 @@ pub enum ReplicaState {
     Failed,
     /// Nothing of it is on the node.
     Absent,
+}
+
+/// Snapshots are cut into chunks of this many bytes (the last one of a volume may be
+/// shorter); chunk `i` holds the bytes at `i × SNAPSHOT_CHUNK_BYTES`. A chunk of zeros is
+/// never stored: an index a snapshot does not list reads as zeros.
+pub const SNAPSHOT_CHUNK_BYTES: u64 = 1 << 20;
+
+/// Chunk references per page (both ways).
+pub const SNAPSHOT_CHUNKS_PER_PAGE: usize = 1024;
+
+/// A point-in-time copy to take of a replica the node holds, then to upload as chunks:
+/// - `POST /v1/storage-agent/snapshots/{snapshot_id}/chunks` [`SnapshotChunks`] →
+///   [`MissingChunks`]: references the chunks the service has; the node uploads the
+///   missing ones (`PUT /v1/storage-agent/snapshots/{snapshot_id}/chunks/{sha256}`, the
+///   raw bytes) and posts the page again;
+/// - `POST /v1/storage-agent/snapshots/{snapshot_id}/progress` [`SnapshotProgress`].
+///
+/// Restoring (a replica whose source is a snapshot) reads
+/// `GET /v1/storage-agent/snapshots/{snapshot_id}/chunks?after=<index>` ([`ChunkPage`])
+/// and `GET /v1/storage-agent/snapshots/{snapshot_id}/chunks/{sha256}` (the bytes).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SnapshotTask {
+    pub snapshot_id: String,
+    pub volume_id: String,
+}
+
+/// One chunk of a snapshot: its index and its content's SHA-256 (lowercase hex).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SnapshotChunkRef {
+    pub index: u64,
+    pub sha256: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SnapshotChunks {
+    pub chunks: Vec<SnapshotChunkRef>,
+}
+
+/// The hashes of a posted page the service does not hold (those entries were not
+/// recorded: upload them, then post the page again).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MissingChunks {
+    pub missing: Vec<String>,
+}
+
+/// A page of a snapshot's chunks in index order; `next_after` continues it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChunkPage {
+    pub chunks: Vec<SnapshotChunkRef>,
+    pub next_after: Option<u64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SnapshotProgress {
+    pub state: SnapshotTaskState,
+    /// 0–100.
+    pub progress: u8,
+    /// Why, when `Failed`.
+    pub detail: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SnapshotTaskState {
+    Pending,
+    Completed,
+    Failed,
 }

@@ -118,7 +118,9 @@ pub async fn assigned(pool: &PgPool, node_id: &str) -> Result<NodeVolumes> {
             },
         )
         .collect();
-    Ok(NodeVolumes { volumes })
+    let volumes = crate::snapshots::agent::with_snapshot_sources(pool, volumes).await?;
+    let snapshots = crate::snapshots::agent::tasks(pool, node_id).await?;
+    Ok(NodeVolumes { volumes, snapshots })
 }
 
 fn state_name(state: ReplicaState) -> &'static str {

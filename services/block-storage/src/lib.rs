@@ -11,11 +11,13 @@
 pub mod agent;
 pub mod api;
 pub mod attachments;
+pub mod chunk_store;
 pub mod ec2;
 pub mod error;
 pub mod modifications;
 pub mod nodes;
 pub mod placement;
+pub mod snapshots;
 pub mod tags;
 pub mod volume_types;
 pub mod volumes;
@@ -53,6 +55,8 @@ pub struct BlockStorage {
     pub config: Arc<BlockStorageConfig>,
     /// Compute's instances, for AttachVolume (wired by the gateway).
     pub instances: Option<Arc<dyn attachments::InstanceDirectory>>,
+    /// Where snapshot chunks are stored (wired by the gateway: object storage).
+    pub chunks: Option<Arc<dyn chunk_store::ChunkStore>>,
 }
 
 impl BlockStorage {
@@ -61,6 +65,7 @@ impl BlockStorage {
             pool,
             config: Arc::new(config),
             instances: None,
+            chunks: None,
         }
     }
 
@@ -70,11 +75,18 @@ impl BlockStorage {
         self
     }
 
+    /// This service, keeping snapshot chunks in `chunks`.
+    pub fn with_chunk_store(mut self, chunks: Arc<dyn chunk_store::ChunkStore>) -> Self {
+        self.chunks = Some(chunks);
+        self
+    }
+
     /// The native API routes and the storage agents' block protocol.
     pub fn router(&self) -> axum::Router {
         axum::Router::new()
             .merge(api::router(self.clone()))
             .merge(agent::router(self.clone()))
+            .merge(snapshots::agent::router(self.clone()))
     }
 
     /// Start this service: its routes. It has no loop of its own: storage nodes converge

@@ -2,7 +2,7 @@
 //! account. CreateVolume stores its `TagSpecification` tags in the creating transaction;
 //! describes read them back; a volume's tags go when it is deleted. [`VolumeResources`]
 //! tells CreateTags/DeleteTags (answered by the shared store for every service) which
-//! `vol-…` ids exist in the caller's account.
+//! `vol-…` and `snap-…` ids exist in the caller's account.
 
 use std::collections::BTreeSet;
 
@@ -31,7 +31,7 @@ impl VolumeResources {
 #[async_trait::async_trait]
 impl kumo_tags::TaggableResources for VolumeResources {
     fn prefixes(&self) -> &'static [&'static str] {
-        &["vol"]
+        &["vol", "snap"]
     }
 
     async fn existing(
@@ -41,7 +41,10 @@ impl kumo_tags::TaggableResources for VolumeResources {
     ) -> kumo_tags::Result<BTreeSet<String>> {
         let rows: Vec<String> = sqlx::query_scalar(
             "SELECT volume_id FROM block_storage.volumes
-             WHERE account_id = $1 AND volume_id = ANY($2) AND state <> 'deleted'",
+             WHERE account_id = $1 AND volume_id = ANY($2) AND state <> 'deleted'
+             UNION ALL
+             SELECT snapshot_id FROM block_storage.snapshots
+             WHERE account_id = $1 AND snapshot_id = ANY($2) AND state <> 'deleted'",
         )
         .bind(account_id)
         .bind(ids)
@@ -55,6 +58,11 @@ impl kumo_tags::TaggableResources for VolumeResources {
             TagError::NotFound(
                 "InvalidVolume.NotFound",
                 format!("The volume '{id}' does not exist."),
+            )
+        } else if is_resource_id("snap", id) {
+            TagError::NotFound(
+                "InvalidSnapshot.NotFound",
+                format!("The snapshot '{id}' does not exist."),
             )
         } else {
             TagError::Invalid("InvalidID", format!("The ID '{id}' is not valid"))

@@ -103,11 +103,6 @@ fn check_request(storage: &BlockStorage, input: &CreateVolume) -> Result<Perform
     }
     if let Some(snapshot_id) = &input.snapshot_id {
         SnapshotId::parse(snapshot_id)?;
-        // No snapshot exists yet: every id names a missing one.
-        return Err(BlockStorageError::NotFound(
-            "InvalidSnapshot.NotFound",
-            format!("The snapshot '{snapshot_id}' does not exist."),
-        ));
     }
     let size = input
         .size_gib
@@ -152,6 +147,7 @@ pub async fn create(
     input: &CreateVolume,
 ) -> Result<Volume> {
     require_write(caller)?;
+    let input = &crate::snapshots::restoring(&storage.pool, caller, input).await?;
     let performance = check_request(storage, input)?;
     let account_id = caller.account_id.as_str();
     if let Some(token) = &input.client_token {
@@ -163,8 +159,9 @@ pub async fn create(
     let mut tx = storage.pool.begin().await?;
     let inserted = sqlx::query(
         "INSERT INTO block_storage.volumes
-             (volume_id, account_id, zone, size_gib, volume_type, iops, throughput, client_token)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+             (volume_id, account_id, zone, size_gib, volume_type, iops, throughput, client_token,
+              snapshot_id)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
          ON CONFLICT (account_id, client_token) DO NOTHING",
     )
     .bind(&id)
@@ -175,6 +172,7 @@ pub async fn create(
     .bind(performance.iops)
     .bind(performance.throughput)
     .bind(&input.client_token)
+    .bind(&input.snapshot_id)
     .execute(&mut *tx)
     .await?;
     if inserted.rows_affected() == 0 {

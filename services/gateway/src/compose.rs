@@ -24,6 +24,7 @@ use kumo_network::{Network, NetworkError};
 use kumo_object_storage::{ObjectStorage, StorageError};
 use sqlx::{Postgres, Transaction};
 
+mod chunks;
 mod volumes;
 
 /// The services this gateway mounts.
@@ -100,6 +101,12 @@ impl Services {
             self.block_storage
                 .with_instances(std::sync::Arc::new(volumes::ComputeInstances(
                     self.compute.clone(),
+                )));
+        // Snapshot chunks are kept in object storage.
+        self.block_storage =
+            self.block_storage
+                .with_chunk_store(std::sync::Arc::new(chunks::ObjectChunks(
+                    self.object_storage.clone(),
                 )));
         self
     }

@@ -5,6 +5,7 @@
 //! The gateway sends an EC2 request here when [`serves`] names its action.
 
 mod attachments;
+mod snapshots;
 mod volumes;
 
 use axum::response::Response;
@@ -27,6 +28,11 @@ pub const ACTIONS: &[(&str, bool)] = &[
     ("DescribeVolumeAttribute", false),
     ("AttachVolume", true),
     ("DetachVolume", true),
+    ("CreateSnapshot", true),
+    ("DeleteSnapshot", true),
+    ("DescribeSnapshots", false),
+    ("CopySnapshot", true),
+    ("DescribeSnapshotAttribute", false),
 ];
 
 /// Does the block-storage service answer this EC2 action?
@@ -80,6 +86,13 @@ async fn answer(
         "DescribeVolumeAttribute" => volumes::describe_volume_attribute(storage, caller, p).await,
         "AttachVolume" => attachments::attach_volume(storage, caller, p).await,
         "DetachVolume" => attachments::detach_volume(storage, caller, p).await,
+        "CreateSnapshot" => snapshots::create_snapshot(storage, caller, p).await,
+        "DeleteSnapshot" => snapshots::delete_snapshot(storage, caller, p).await,
+        "DescribeSnapshots" => snapshots::describe_snapshots(storage, caller, p).await,
+        "CopySnapshot" => snapshots::copy_snapshot(storage, caller, p).await,
+        "DescribeSnapshotAttribute" => {
+            snapshots::describe_snapshot_attribute(storage, caller, p).await
+        }
         _ => Err(BlockStorageError::Invalid(
             "InvalidAction",
             format!("The action {action} is not valid for this web service."),

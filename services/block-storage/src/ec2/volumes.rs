@@ -87,7 +87,7 @@ fn modification_field(m: &VolumeModification, name: &str) -> Vec<String> {
 }
 
 /// Filters (each `known` or a tag filter when `tagged`) and, for pages, the bounds.
-fn parse_filters(
+pub(super) fn parse_filters(
     p: Params<'_>,
     known: &[&str],
     tagged: bool,
