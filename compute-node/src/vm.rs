@@ -10,8 +10,9 @@
 //! - `qmp.sock`: the QMP control socket;
 //! - `console.log`: the first serial port, opened in append mode so that restarts and
 //!   reboots keep earlier output;
-//! - `disk.qcow2`: a copy-on-write overlay over the image's disk, when the image has one;
-//!   created once, kept across stops, deleted by [`VmRuntime::remove`].
+//! - `disk.qcow2`: a copy-on-write overlay over the image's disk, when the image has one
+//!   and the instance has no EBS root volume (`boot.rs`); created once, kept across stops,
+//!   deleted by [`VmRuntime::remove`].
 //!
 //! A pid read from `qemu.pid` is only trusted when `/proc/<pid>/cmdline` is a QEMU whose
 //! `-pidfile` is this instance's pid file (pids get reused); the process is further
@@ -21,6 +22,7 @@
 //! "PVM" `/dev/kvm` without those flags hangs stock kernels), else TCG ([`detect_accel`]).
 
 mod accel;
+pub mod boot;
 mod command_line;
 pub mod hotplug;
 mod process;
@@ -144,17 +146,25 @@ impl VmRuntime {
     /// Starts the VM for `spec` with its NIC on tap `tap` (no NIC when `None`), detached
     /// from the agent. Already running: nothing (a paused guest is resumed; a QEMU whose
     /// guest is in an error state is restarted). Returns once QEMU has set the machine
-    /// up; the guest boots on its own.
+    /// up; the guest boots on its own. An EBS-backed VM (a `boot` volume) starts paused
+    /// and runs once its volumes are plugged (`boot.rs`).
     pub async fn start(&self, spec: &InstanceSpec, tap: Option<&str>) -> Result<()> {
         let id = spec.instance_id.as_str();
         let args = self.qemu_args(spec, tap)?;
         check_image_files(spec)?;
+        boot::check_boot_volume(spec)?;
+        let ebs_root = boot::boot_volume(spec).is_some();
         let lock = self.instance_lock(id);
         let _held = lock.lock().await;
 
         if self.running(id).is_some() {
             match self.query_status(id).await {
                 Ok(status) => match status.as_str() {
+                    "prelaunch" => {
+                        // Started paused; plugging its volumes was cut short.
+                        tracing::info!(instance = id, "plugging volumes of a VM not yet booted");
+                        return self.plug_volumes_and_run(spec).await;
+                    }
                     "paused" | "debug" => {
                         tracing::info!(instance = id, status, "resuming paused VM");
                         self.qmp(id, "cont").await?;
@@ -184,12 +194,22 @@ impl VmRuntime {
         let spec_json = serde_json::to_vec_pretty(spec)
             .map_err(|e| NodeError::Other(format!("serializing spec of {id}: {e}")))?;
         write_private(&dir.join(SPEC_FILE), &spec_json)?;
-        if let Some(backing) = &spec.image.disk {
+        if let (Some(backing), false) = (&spec.image.disk, ebs_root) {
             self.ensure_disk(&dir, backing).await?;
         }
         remove_file_if_exists(&dir.join(QMP_SOCKET))?;
         remove_file_if_exists(&dir.join(PID_FILE))?;
-        self.launch(id, &args).await
+        self.launch(id, &args).await?;
+        if ebs_root {
+            if let Err(e) = self.plug_volumes_and_run(spec).await {
+                tracing::warn!(instance = id, error = %e, "plugging the root volume failed");
+                if let Err(quit) = self.quit_unbooted(id).await {
+                    tracing::warn!(instance = id, error = %quit, "stopping the unbooted VM");
+                }
+                return Err(e);
+            }
+        }
+        Ok(())
     }
 
     /// Graceful stop: QMP `system_powerdown` and up to `stop_grace` for the guest to

@@ -2,9 +2,11 @@
 
 use std::path::Path;
 
-use kumo_common::ids::InstanceId;
+use kumo_common::ids::{InstanceId, VolumeId};
 use kumo_compute_protocol::InstanceSpec;
 
+use super::boot::boot_volume;
+use super::volumes::volume_serial;
 use super::{
     absolute, Accel, VmRuntime, CONSOLE_FILE, DISK_FILE, PID_FILE, QMP_SOCKET, SUN_PATH_MAX,
 };
@@ -60,6 +62,12 @@ impl VmRuntime {
             "chardev:con",
         ]);
         push(&["-pidfile", &path_str(&dir.join(PID_FILE)), "-daemonize"]);
+        let root = boot_volume(spec);
+        if let Some(root) = root {
+            VolumeId::parse(&root.volume_id)?;
+            // Paused until the root volume is plugged over QMP.
+            push(&["-S"]);
+        }
 
         let image = &spec.image;
         match (&image.kernel, &image.initramfs) {
@@ -69,13 +77,14 @@ impl VmRuntime {
                     push(&["-initrd", &path_str(&absolute(initramfs))]);
                 }
                 let net = &spec.network;
-                push(&[
-                    "-append",
-                    &format!(
-                        "console=ttyS0 panic=-1 kumo.ip={}/{} kumo.gw={} kumo.instance_id={id}",
-                        net.ip, net.prefix_len, net.gateway
-                    ),
-                ]);
+                let mut append = format!(
+                    "console=ttyS0 panic=-1 kumo.ip={}/{} kumo.gw={} kumo.instance_id={id}",
+                    net.ip, net.prefix_len, net.gateway
+                );
+                if let Some(root) = root {
+                    append.push_str(&format!(" kumo.root={}", volume_serial(&root.volume_id)));
+                }
+                push(&["-append", &append]);
             }
             (None, Some(_)) => {
                 return Err(NodeError::InvalidSpec(format!(
@@ -91,7 +100,8 @@ impl VmRuntime {
             }
             (None, None) => {}
         }
-        if image.disk.is_some() {
+        // An EBS-backed VM's disk is its root volume, not a local overlay.
+        if image.disk.is_some() && root.is_none() {
             push(&[
                 "-drive",
                 &format!(
@@ -117,10 +127,15 @@ impl VmRuntime {
 
 pub(super) fn check_image_files(spec: &InstanceSpec) -> Result<()> {
     let image = &spec.image;
+    // The root volume was made from the image's disk on storage nodes: no local copy.
+    let disk = match boot_volume(spec) {
+        Some(_) => &None,
+        None => &image.disk,
+    };
     for (what, path) in [
         ("kernel", &image.kernel),
         ("initramfs", &image.initramfs),
-        ("disk", &image.disk),
+        ("disk", disk),
     ] {
         if let Some(path) = path {
             if !path.is_file() {

@@ -156,6 +156,15 @@ impl VmRuntime {
     /// TLS objects and keys. Returns whether the volume is wholly gone from the VM.
     pub async fn unplug_volume(&self, instance_id: &str, volume_id: &str) -> Result<bool> {
         VolumeId::parse(volume_id)?;
+        if self.started_boot_volume(instance_id)?.as_deref() == Some(volume_id) {
+            // Its root file system: never unplugged while the VM runs (boot.rs).
+            tracing::debug!(
+                instance = instance_id,
+                volume = volume_id,
+                "not unplugging the root volume"
+            );
+            return Ok(false);
+        }
         if self.plugged_volumes(instance_id).await?.contains(volume_id) {
             let mut qmp = self.connect_qmp(instance_id).await?;
             tolerate_missing(
