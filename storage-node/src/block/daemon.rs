@@ -1,7 +1,7 @@
 //! One `qemu-storage-daemon` per exported replica: started daemonized (it outlives the
 //! node agent, so volumes stay served while the agent restarts), found again through its
-//! pid file, stopped with SIGTERM then SIGKILL. Its QMP socket (`qmp.sock`) is there for
-//! the snapshot work to come.
+//! pid file, stopped with SIGTERM then SIGKILL. Its QMP socket (`qmp.sock`) serves
+//! snapshots (`snapshot.rs`: blockdev-backup into a point-in-time copy).
 
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};

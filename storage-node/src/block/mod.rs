@@ -9,10 +9,12 @@
 //!   restarts, and `tls/keys.psk` (`identity:hexkey`, mode 0600).
 
 pub mod poll;
+pub mod snapshot;
 pub mod spec;
 
 mod daemon;
 mod image;
+mod qmp;
 
 use std::collections::{BTreeSet, HashMap};
 use std::net::{IpAddr, SocketAddr, TcpListener};
@@ -23,7 +25,7 @@ use std::path::{Path, PathBuf};
 use kumo_agent_kit::process::{is_alive, PinnedProcess};
 use kumo_common::fs::write_private;
 use kumo_storage_protocol::block::{
-    NodeVolumes, ReplicaDesired, ReplicaState, VolumeReplicaState, VolumeReport,
+    NodeVolumes, ReplicaDesired, ReplicaSource, ReplicaState, VolumeReplicaState, VolumeReport,
 };
 
 use crate::error::{Result, StorageNodeError};
@@ -86,6 +88,8 @@ struct Served {
 pub struct BlockExports {
     config: BlockConfig,
     served: HashMap<String, Served>,
+    /// Where replicas restored from snapshots read their chunks (set by the poll loop).
+    control: Option<snapshot::ControlPlane>,
 }
 
 impl BlockExports {
@@ -102,7 +106,13 @@ impl BlockExports {
         Ok(Self {
             config,
             served: HashMap::new(),
+            control: None,
         })
+    }
+
+    /// Read snapshots' chunks from `control` (replicas whose source is a snapshot).
+    pub fn set_control_plane(&mut self, control: snapshot::ControlPlane) {
+        self.control = Some(control);
     }
 
     pub fn config(&self) -> &BlockConfig {
@@ -176,8 +186,26 @@ impl BlockExports {
                 .map_err(|e| io("keys.psk", e))?;
         }
         if !paths.image.exists() {
-            image::create(&self.config.qemu_img, &paths.image, spec.size_bytes).await?;
-            tracing::info!(volume_id = %id, size_bytes = spec.size_bytes, "volume replica created");
+            match (&spec.source, &self.control) {
+                (Some(ReplicaSource::Snapshot { snapshot_id }), Some(control)) => {
+                    let chunks = snapshot::restore(
+                        control,
+                        &self.config.qemu_img,
+                        snapshot_id,
+                        &paths.image,
+                        spec.size_bytes,
+                    )
+                    .await?;
+                    tracing::info!(volume_id = %id, %snapshot_id, chunks, "volume replica restored from a snapshot");
+                }
+                (Some(ReplicaSource::Snapshot { .. }), None) => {
+                    return Err("no control plane to restore the snapshot from".into())
+                }
+                _ => {
+                    image::create(&self.config.qemu_img, &paths.image, spec.size_bytes).await?;
+                    tracing::info!(volume_id = %id, size_bytes = spec.size_bytes, "volume replica created");
+                }
+            }
         }
 
         // Known and alive, or left running by a previous run of the agent (adopted).

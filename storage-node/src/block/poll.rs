@@ -10,6 +10,7 @@ use kumo_storage_protocol::block::{NodeVolumes, VolumeReport};
 use kumo_storage_protocol::NODE_TOKEN_HEADER;
 use tokio::sync::watch;
 
+use super::snapshot::{ControlPlane, SnapshotRunner};
 use super::BlockExports;
 
 pub struct BlockPoll {
@@ -78,6 +79,13 @@ async fn check(response: reqwest::Response) -> Result<reqwest::Response, Unavail
 pub async fn block_loop(mut poll: BlockPoll) {
     let mut wanted: Option<NodeVolumes> = None;
     let mut failing = false;
+    let control = ControlPlane {
+        http: poll.http.clone(),
+        base: poll.control_plane.clone(),
+        node_token: poll.node_token.clone(),
+    };
+    poll.exports.set_control_plane(control.clone());
+    let snapshots = SnapshotRunner::default();
     loop {
         let mut stop = poll.stop.clone();
         let round = async {
@@ -90,6 +98,7 @@ pub async fn block_loop(mut poll: BlockPoll) {
             };
             if let Some(volumes) = &wanted {
                 let report = poll.exports.converge(volumes).await;
+                snapshots.start(&control, poll.exports.config(), &volumes.snapshots);
                 if outcome.is_ok() {
                     outcome = poll.report(&report).await;
                 }

@@ -2,8 +2,8 @@
 //! line: a volume id becomes a file name and an export name, the PSK identity and key go
 //! into `keys.psk`, the size into `qemu-img`.
 
-use kumo_common::ids::VolumeId;
-use kumo_storage_protocol::block::{ReplicaDesired, VolumeReplicaSpec};
+use kumo_common::ids::{SnapshotId, VolumeId};
+use kumo_storage_protocol::block::{ReplicaDesired, ReplicaSource, VolumeReplicaSpec};
 
 /// Smallest volume: 1 MiB (EBS's is 1 GiB; smaller ones make tests cheap).
 pub const MIN_VOLUME_BYTES: u64 = 1 << 20;
@@ -22,6 +22,8 @@ pub struct ValidSpec {
     pub desired: ReplicaDesired,
     pub psk_identity: String,
     pub psk_key_hex: String,
+    /// What a new replica starts from (a snapshot's id is checked).
+    pub source: Option<ReplicaSource>,
 }
 
 /// `vol-` followed by 17 lowercase hex digits.
@@ -69,12 +71,18 @@ pub fn validate(spec: &VolumeReplicaSpec) -> Result<ValidSpec, String> {
             spec.size_bytes
         ));
     }
+    if let Some(ReplicaSource::Snapshot { snapshot_id }) = &spec.source {
+        if SnapshotId::parse(snapshot_id).is_err() {
+            return Err(format!("snapshot id {snapshot_id:?} is malformed"));
+        }
+    }
     Ok(ValidSpec {
         volume_id: spec.volume_id.clone(),
         size_bytes: spec.size_bytes,
         desired: spec.desired,
         psk_identity: identity.clone(),
         psk_key_hex: key.clone(),
+        source: spec.source.clone(),
     })
 }
 
