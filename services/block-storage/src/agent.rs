@@ -14,7 +14,8 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use kumo_common::ValidJson;
 use kumo_storage_protocol::block::{
-    ExportCredentials, NodeVolumes, ReplicaDesired, ReplicaState, VolumeReplicaSpec, VolumeReport,
+    ExportCredentials, NodeVolumes, ReplicaDesired, ReplicaSource, ReplicaState, VolumeReplicaSpec,
+    VolumeReport,
 };
 use kumo_storage_protocol::NODE_TOKEN_HEADER;
 use sqlx::{PgPool, Postgres, Transaction};
@@ -90,8 +91,8 @@ async fn report(
 
 /// Every replica assigned to the node, with what should become of it.
 pub async fn assigned(pool: &PgPool, node_id: &str) -> Result<NodeVolumes> {
-    let rows: Vec<(String, i32, String, String, String)> = sqlx::query_as(
-        "SELECT r.volume_id, v.size_gib, r.desired, r.psk_identity, r.psk_key_hex
+    let rows: Vec<(String, i32, String, String, String, Option<String>)> = sqlx::query_as(
+        "SELECT r.volume_id, v.size_gib, r.desired, r.psk_identity, r.psk_key_hex, v.source_disk
          FROM block_storage.volume_replicas r
          JOIN block_storage.volumes v ON v.volume_id = r.volume_id
          WHERE r.node_id = $1 ORDER BY r.volume_id",
@@ -102,19 +103,21 @@ pub async fn assigned(pool: &PgPool, node_id: &str) -> Result<NodeVolumes> {
     let volumes = rows
         .into_iter()
         .map(
-            |(volume_id, size_gib, desired, psk_identity, psk_key_hex)| VolumeReplicaSpec {
-                volume_id,
-                size_bytes: u64::try_from(i64::from(size_gib) * GIB).unwrap_or_default(),
-                desired: if desired == "present" {
-                    ReplicaDesired::Present
-                } else {
-                    ReplicaDesired::Absent
-                },
-                export: ExportCredentials {
-                    psk_identity,
-                    psk_key_hex,
-                },
-                source: None,
+            |(volume_id, size_gib, desired, psk_identity, psk_key_hex, source_disk)| {
+                VolumeReplicaSpec {
+                    volume_id,
+                    size_bytes: u64::try_from(i64::from(size_gib) * GIB).unwrap_or_default(),
+                    desired: if desired == "present" {
+                        ReplicaDesired::Present
+                    } else {
+                        ReplicaDesired::Absent
+                    },
+                    export: ExportCredentials {
+                        psk_identity,
+                        psk_key_hex,
+                    },
+                    source: source_disk.map(|disk| ReplicaSource::Image { disk: disk.into() }),
+                }
             },
         )
         .collect();
@@ -238,7 +241,15 @@ pub(crate) async fn settle(tx: &mut Transaction<'_, Postgres>, volume_id: &str) 
     .bind(volume_id)
     .fetch_one(&mut **tx)
     .await?;
+    // A launch's volume is attached from the start: ready, it is in use.
+    let attached: bool = sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM block_storage.attachments WHERE volume_id = $1)",
+    )
+    .bind(volume_id)
+    .fetch_one(&mut **tx)
+    .await?;
     let next = match state.as_str() {
+        "creating" if present > 0 && ready == present && attached => Some("in-use"),
         "creating" if present > 0 && ready == present => Some("available"),
         "creating" if failing > 0 => Some("error"),
         "deleting" if all == 0 => Some("deleted"),

@@ -68,6 +68,17 @@ pub struct ReadyReplica {
 pub struct PluggedVolume {
     pub attachment: Attachment,
     pub replicas: Vec<ReadyReplica>,
+    /// The instance boots from it (its root volume).
+    pub boot: bool,
+}
+
+/// An attachment to plug, with what to_plug needs of it besides.
+#[derive(sqlx::FromRow)]
+struct PlugRow {
+    #[sqlx(flatten)]
+    attachment: Attachment,
+    boot: bool,
+    volume_state: String,
 }
 
 /// `/dev/sd[b-z]`, `/dev/xvd[b-z]`, `/dev/vd[b-z]`, optionally one more letter (AWS's
@@ -231,6 +242,15 @@ pub async fn detach(
             ),
         ));
     }
+    if crate::launch::is_boot(&mut tx, volume_id).await? {
+        return Err(BlockStorageError::Invalid(
+            "OperationNotPermitted",
+            format!(
+                "The volume '{volume_id}' is the root device of instance '{}' and cannot be detached.",
+                attachment.instance_id
+            ),
+        ));
+    }
     if force {
         end(&mut tx, volume_id).await?;
     } else {
@@ -318,20 +338,28 @@ pub async fn of_instances(
 
 /// What the compute hosts of these instances should have plugged: every `attaching` or
 /// `attached` volume with its ready replicas (and their export credentials: a host is told
-/// them only while the volume is attached to one of its instances).
+/// them only while the volume is attached to one of its instances). A volume still
+/// `creating` (a launch's) has no replicas to plug yet.
 pub async fn to_plug(
     pool: &PgPool,
     instance_ids: &[String],
 ) -> Result<BTreeMap<String, Vec<PluggedVolume>>> {
-    let rows = sqlx::query_as::<_, Attachment>(&format!(
-        "SELECT {COLUMNS} FROM block_storage.attachments
+    let rows = sqlx::query_as::<_, PlugRow>(&format!(
+        "SELECT {COLUMNS}, boot,
+                (SELECT v.state FROM block_storage.volumes v WHERE v.volume_id = a.volume_id)
+                    AS volume_state
+         FROM block_storage.attachments a
          WHERE instance_id = ANY($1) AND state IN ('attaching', 'attached')
          ORDER BY instance_id, device"
     ))
     .bind(instance_ids)
     .fetch_all(pool)
     .await?;
-    let volume_ids: Vec<String> = rows.iter().map(|a| a.volume_id.clone()).collect();
+    let volume_ids: Vec<String> = rows
+        .iter()
+        .filter(|row| row.volume_state != "creating")
+        .map(|row| row.attachment.volume_id.clone())
+        .collect();
     let replicas = sqlx::query_as::<_, ReadyReplica>(
         "SELECT r.volume_id, r.node_id, n.address, r.nbd_port, r.psk_identity, r.psk_key_hex
          FROM block_storage.volume_replicas r
@@ -344,7 +372,10 @@ pub async fn to_plug(
     .fetch_all(pool)
     .await?;
     let mut out: BTreeMap<String, Vec<PluggedVolume>> = BTreeMap::new();
-    for attachment in rows {
+    for PlugRow {
+        attachment, boot, ..
+    } in rows
+    {
         let replicas = replicas
             .iter()
             .filter(|r| r.volume_id == attachment.volume_id)
@@ -355,6 +386,7 @@ pub async fn to_plug(
             .push(PluggedVolume {
                 attachment,
                 replicas,
+                boot,
             });
     }
     Ok(out)

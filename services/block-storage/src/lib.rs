@@ -14,6 +14,7 @@ pub mod attachments;
 pub mod chunk_store;
 pub mod ec2;
 pub mod error;
+pub mod launch;
 pub mod modifications;
 pub mod nodes;
 pub mod placement;

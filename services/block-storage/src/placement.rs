@@ -43,6 +43,30 @@ pub async fn choose(
     Ok(nodes)
 }
 
+/// Choose the nodes of a new volume (see [`choose`]) and record its replicas there, each
+/// with its own export credentials (the PSK identity is the volume id).
+pub async fn place(
+    tx: &mut Transaction<'_, Postgres>,
+    volume_id: &str,
+    zone: &str,
+    replicas: usize,
+) -> Result<Vec<String>> {
+    let nodes = choose(tx, zone, replicas).await?;
+    for node_id in &nodes {
+        sqlx::query(
+            "INSERT INTO block_storage.volume_replicas (volume_id, node_id, psk_identity, psk_key_hex)
+             VALUES ($1, $2, $3, $4)",
+        )
+        .bind(volume_id)
+        .bind(node_id)
+        .bind(volume_id)
+        .bind(export_key())
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(nodes)
+}
+
 /// A fresh export key: 32 bytes from the OS's CSPRNG, as 64 lowercase hex digits.
 pub fn export_key() -> String {
     let mut key = [0u8; 32];

@@ -74,7 +74,7 @@ pub struct CreateVolume {
     pub tags: Tags,
 }
 
-fn check_request(storage: &BlockStorage, input: &CreateVolume) -> Result<Performance> {
+pub(crate) fn check_request(storage: &BlockStorage, input: &CreateVolume) -> Result<Performance> {
     if let Some(token) = &input.client_token {
         if token.is_empty()
             || token.len() > MAX_CLIENT_TOKEN
@@ -183,19 +183,7 @@ pub async fn create(
             .await?
             .ok_or_else(|| BlockStorageError::Internal("client token vanished".into()));
     }
-    let nodes = placement::choose(&mut tx, &input.zone, storage.config.replicas).await?;
-    for node_id in &nodes {
-        sqlx::query(
-            "INSERT INTO block_storage.volume_replicas (volume_id, node_id, psk_identity, psk_key_hex)
-             VALUES ($1, $2, $3, $4)",
-        )
-        .bind(&id)
-        .bind(node_id)
-        .bind(&id)
-        .bind(placement::export_key())
-        .execute(&mut *tx)
-        .await?;
-    }
+    placement::place(&mut tx, &id, &input.zone, storage.config.replicas).await?;
     kumo_tags::put(&mut *tx, account_id, &id, &tags::pairs(&input.tags)).await?;
     tx.commit().await?;
     get(&storage.pool, caller, &id).await

@@ -41,6 +41,7 @@ fn instance(n: usize, tag_len: usize) -> Instance {
         tags,
         network_interfaces: Vec::new(),
         block_devices: Vec::new(),
+        root_device_name: None,
     }
 }
 

@@ -12,7 +12,7 @@ use sqlx::PgPool;
 
 use crate::error::{ComputeError, Result};
 use crate::instances::transitions::{self, Action, Event, Observation, Transition};
-use crate::instances::{self, Cause, InstanceRow};
+use crate::instances::{self, Cause, InstanceRow, InstanceState};
 use crate::{host_network, require_operator, Compute};
 
 use kumo_common::digest::sha256_hex;
@@ -227,6 +227,12 @@ pub async fn sync(compute: &Compute, host_id: &str, request: &SyncRequest) -> Re
             .get(&row.instance_id)
             .and_then(|list| list.iter().find(|i| i.device_index == 0));
         let volumes = plugs.remove(&row.instance_id).unwrap_or_default();
+        // An EBS-backed instance starts only once its root volume can be plugged (its
+        // replicas are ready): until then it stays `pending`, unknown to the host.
+        let root_ready = volumes.iter().any(|v| v.boot && !v.replicas.is_empty());
+        if row.root_device_name.is_some() && row.state == InstanceState::Pending && !root_ready {
+            continue;
+        }
         specs.push(instances::spec(pool, &compute.config, row, primary, volumes).await?);
     }
     Ok(SyncResponse { instances: specs })
@@ -356,5 +362,9 @@ pub async fn set_state(
         return Err(host_network::host_not_found(host_id));
     }
     tracing::info!(%host_id, state = state.as_str(), "host state changed");
+    if state == HostState::Draining {
+        let moved = instances::move_stopped_off(compute, host_id).await?;
+        tracing::info!(%host_id, moved, "stopped EBS-backed instances moved off the draining host");
+    }
     get(compute, caller, host_id).await
 }

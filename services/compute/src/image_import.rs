@@ -388,6 +388,19 @@ pub fn check_tar(path: &Path) -> Result<()> {
     Ok(())
 }
 
+/// A disk's virtual size in bytes: a qcow2's from its header, a raw file's its length.
+pub fn disk_virtual_size(path: &Path) -> Result<u64> {
+    let mut file = std::fs::File::open(path).map_err(io)?;
+    let mut header = [0u8; 32];
+    let n = file.read(&mut header).map_err(io)?;
+    if n == header.len() && &header[0..4] == b"QFI\xfb" {
+        let mut size = [0u8; 8];
+        size.copy_from_slice(&header[24..32]);
+        return Ok(u64::from_be_bytes(size));
+    }
+    Ok(file.metadata().map_err(io)?.len())
+}
+
 /// A qcow2 disk Kumo will let agents boot: qcow2 version 2 or 3, no backing file (which
 /// could name any host file), no external data file, no encryption.
 pub fn check_qcow2(path: &Path) -> Result<()> {

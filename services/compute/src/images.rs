@@ -59,6 +59,19 @@ pub struct Image {
 }
 
 impl Image {
+    /// A VM image with a disk launches EBS-backed instances (the disk becomes the root
+    /// volume); the others boot from the host's copy of the image (instance store).
+    pub fn is_ebs_backed(&self) -> bool {
+        self.kind == InstanceKind::Vm && self.disk.is_some()
+    }
+
+    /// The root volume's default size: the disk's virtual size, in GiB rounded up.
+    pub fn root_volume_gib(&self) -> Option<u64> {
+        let disk = self.disk.as_deref().filter(|_| self.is_ebs_backed())?;
+        let bytes = image_import::disk_virtual_size(Path::new(disk)).ok()?;
+        Some(bytes.div_ceil(1 << 30).max(1))
+    }
+
     pub fn source(&self) -> ImageSource {
         ImageSource {
             image_id: self.image_id.clone(),

@@ -23,12 +23,14 @@ use kumo_ec2_query::{filters, tags as tag_filters, Page};
 
 mod attributes;
 mod lifecycle;
+mod relocation;
 pub mod transitions;
 
 pub use attributes::{get_attribute, modify_attribute, AttributeValue};
 pub use lifecycle::{
     apply, finish_termination, purge_terminated, reboot, start, stop, terminate, Cause,
 };
+pub use relocation::move_stopped_off;
 
 /// At most this many instances per RunInstances call.
 pub const MAX_LAUNCH_COUNT: i64 = 100;
@@ -142,6 +144,8 @@ pub struct Instance {
     pub network_interfaces: Vec<InstanceInterface>,
     /// Its attached EBS volumes, by device name.
     pub block_devices: Vec<crate::volumes::BlockDevice>,
+    /// Its root volume's device (`/dev/xvda`) if EBS-backed; `None`: instance store.
+    pub root_device_name: Option<String>,
 }
 
 impl Instance {
@@ -196,9 +200,10 @@ pub struct InstanceRow {
     pub disable_api_termination: bool,
     pub shutdown_behavior: ShutdownBehavior,
     pub launch_time: DateTime<Utc>,
+    pub root_device_name: Option<String>,
 }
 
-pub const COLUMNS: &str = "instance_id, account_id, reservation_id, image_id, instance_type, kind, vcpus, memory_mib, host_id, zone, state, desired_state, state_reason, generation, reboot_count, subnet_id, host(private_ip) AS private_ip, mac, key_name, user_data, client_token, launch_index, disable_api_termination, shutdown_behavior, launch_time";
+pub const COLUMNS: &str = "instance_id, account_id, reservation_id, image_id, instance_type, kind, vcpus, memory_mib, host_id, zone, state, desired_state, state_reason, generation, reboot_count, subnet_id, host(private_ip) AS private_ip, mac, key_name, user_data, client_token, launch_index, disable_api_termination, shutdown_behavior, launch_time, root_device_name";
 
 impl InstanceRow {
     /// What the state machine looks at.
@@ -238,6 +243,7 @@ impl InstanceRow {
             tags,
             network_interfaces,
             block_devices: Vec::new(),
+            root_device_name: self.root_device_name,
         }
     }
 }
@@ -275,6 +281,9 @@ pub struct RunInstances {
     /// Subnet, security groups and address of the primary interface.
     #[serde(default)]
     pub network: NetworkRequest,
+    /// The root volume's size and type, and more EBS volumes.
+    #[serde(default)]
+    pub block_device_mappings: Vec<crate::volumes::BlockDeviceMapping>,
 }
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -467,6 +476,7 @@ pub async fn run(
         max_count: max_count as usize,
     };
     let hosts = scheduler::claim(&mut tx, &demand, &compute.config).await?;
+    let plan = crate::volumes::plan_for_image(compute, &image, &input.block_device_mappings)?;
     for (index, (host_id, zone)) in hosts.iter().enumerate() {
         let instance_id = InstanceId::generate().into_string();
         let primary = networking
@@ -476,8 +486,8 @@ pub async fn run(
         sqlx::query(
             "INSERT INTO compute.instances (instance_id, account_id, reservation_id, image_id, instance_type, kind,
                  vcpus, memory_mib, host_id, zone, state, desired_state, subnet_id, private_ip, mac, key_name,
-                 user_data, client_token, launch_index, disable_api_termination, shutdown_behavior)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14::inet, $15, $16, $17, $18, $19, $20, $21)",
+                 user_data, client_token, launch_index, disable_api_termination, shutdown_behavior, root_device_name)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14::inet, $15, $16, $17, $18, $19, $20, $21, $22)",
         )
         .bind(&instance_id)
         .bind(&caller.account_id)
@@ -500,9 +510,14 @@ pub async fn run(
         .bind(index as i32)
         .bind(input.disable_api_termination.unwrap_or(false))
         .bind(shutdown_behavior)
+        .bind(&plan.root_device_name)
         .execute(&mut *tx)
         .await?;
         tags::put(&mut *tx, &caller.account_id, &instance_id, &tag_list).await?;
+        if let Some(volumes) = compute.volumes.as_ref() {
+            let launched = &plan.volumes;
+            (volumes.create_for_launch(&mut tx, caller, &instance_id, zone, launched)).await?;
+        }
     }
     tx.commit().await?;
     tracing::info!(%reservation_id, count = hosts.len(), image_id = %image.image_id, instance_type = %type_name, account_id = %caller.account_id, "instances launched");

@@ -412,6 +412,7 @@ fn row(state: InstanceState, desired: DesiredState, generation: i64) -> Instance
         disable_api_termination: false,
         shutdown_behavior: ShutdownBehavior::Stop,
         launch_time: chrono::Utc::now(),
+        root_device_name: None,
     }
 }
 
@@ -495,4 +496,72 @@ fn observations_move_the_state_machine() {
         None
     )
     .is_none());
+}
+
+#[test]
+fn launch_plans_root_and_extra_volumes() {
+    use kumo_compute::volumes::{plan_launch, BlockDeviceMapping, EbsMapping};
+    let ebs = |size: Option<i64>| EbsMapping {
+        volume_size: size,
+        ..Default::default()
+    };
+    let mapping = |device: &str, ebs: Option<EbsMapping>| BlockDeviceMapping {
+        device_name: device.into(),
+        ebs,
+        ..Default::default()
+    };
+    let disk = Some(("/images/disk.qcow2", (2u64 << 30) + 1));
+    // The image's root: its disk's size rounded up to GiB, gp3 by default, deleted with it.
+    let plan = plan_launch(disk, &[]).unwrap();
+    assert_eq!(plan.root_device_name.as_deref(), Some("/dev/xvda"));
+    let root = &plan.volumes[0];
+    assert!(root.boot && root.delete_on_termination);
+    assert_eq!(root.size_gib, Some(3));
+    assert_eq!(root.source_disk.as_deref(), Some("/images/disk.qcow2"));
+    // The root's mapping resizes it; others add volumes; ephemeral and NoDevice are ignored.
+    let plan = plan_launch(
+        disk,
+        &[
+            mapping("/dev/xvda", Some(ebs(Some(8)))),
+            mapping(
+                "/dev/sdf",
+                Some(EbsMapping {
+                    delete_on_termination: Some(false),
+                    ..ebs(Some(1))
+                }),
+            ),
+            BlockDeviceMapping {
+                virtual_name: Some("ephemeral0".into()),
+                ..mapping("/dev/sdb", None)
+            },
+            BlockDeviceMapping {
+                no_device: true,
+                ..mapping("/dev/sdc", Some(ebs(Some(1))))
+            },
+        ],
+    )
+    .unwrap();
+    assert_eq!(plan.volumes.len(), 2);
+    assert_eq!(plan.volumes[0].size_gib, Some(8));
+    assert_eq!(plan.volumes[1].device, "/dev/sdf");
+    assert!(!plan.volumes[1].boot && !plan.volumes[1].delete_on_termination);
+    // Too small a root, or the same device twice, is InvalidBlockDeviceMapping.
+    for mappings in [
+        vec![mapping("/dev/xvda", Some(ebs(Some(2))))],
+        vec![
+            mapping("/dev/sdf", Some(ebs(Some(1)))),
+            mapping("/dev/sdf", None),
+        ],
+    ] {
+        let err = plan_launch(disk, &mappings).unwrap_err();
+        assert_eq!(
+            err.to_aws().code,
+            "InvalidBlockDeviceMapping",
+            "{mappings:?}"
+        );
+    }
+    // No disk: instance store, only the extra volumes.
+    let plan = plan_launch(None, &[mapping("/dev/sdf", Some(ebs(Some(1))))]).unwrap();
+    assert_eq!(plan.root_device_name, None);
+    assert_eq!(plan.volumes.len(), 1);
 }

@@ -282,6 +282,7 @@ fn instance(id: &str, reservation: &str, state: InstanceState, index: i32) -> In
             attach_time: at(1_767_323_045, 678),
             delete_on_termination: false,
         }],
+        root_device_name: Some("/dev/xvda".into()),
     }
 }
 
@@ -533,7 +534,7 @@ fn types_images_and_key_pairs() {
         kind: InstanceKind::Vm,
         kernel: Some("/srv/images/alpine/vmlinuz".into()),
         initramfs: Some("/srv/images/alpine/initramfs.img".into()),
-        disk: None,
+        disk: Some("/srv/images/alpine/disk.qcow2".into()),
         rootfs: None,
         is_public: true,
         state: ImageState::Available,
@@ -643,6 +644,13 @@ fn types_images_and_key_pairs() {
     assert_eq!(vm["Description"], "Alpine & friends");
     assert_eq!(vm["RootDeviceType"], "ebs");
     assert_eq!(vm["RootDeviceName"], "/dev/xvda");
+    // Its disk is the root volume's source (no size: the file is not there to read).
+    let root = &vm["BlockDeviceMappings"][0];
+    assert_eq!(root["DeviceName"], "/dev/xvda");
+    assert_eq!(root["Ebs"]["DeleteOnTermination"], true);
+    assert_eq!(root["Ebs"]["VolumeType"], "gp3");
+    assert_eq!(images[1]["RootDeviceType"], "instance-store");
+    assert_eq!(images[1]["BlockDeviceMappings"], json!([]));
     assert_eq!(vm["VirtualizationType"], "hvm");
     assert_eq!(vm["Hypervisor"], "xen");
     assert_eq!(vm["CreationDate"], "2026-01-02T03:04:05.000Z");

@@ -9,6 +9,7 @@ use super::xml::{fragment, returned_true, tag_set};
 use crate::error::{ComputeError, Result};
 use crate::images::{self, Image, RegisterImage};
 use crate::tags::{self, Tags};
+use crate::volumes::ROOT_DEVICE_NAME;
 use crate::Compute;
 use kumo_ec2_query::filters::{check_names, select_by_fields};
 use kumo_ec2_query::tags::is_tag_filter;
@@ -44,8 +45,8 @@ fn image_field(image: &(Image, Tags), name: &str) -> Vec<String> {
         "manifest-location" => one(&image_location(image)),
         "architecture" => one("x86_64"),
         "image-type" => one("machine"),
-        "root-device-type" => one("ebs"),
-        "root-device-name" => one("/dev/xvda"),
+        "root-device-type" => one(root_device_type(image.is_ebs_backed())),
+        "root-device-name" => one(ROOT_DEVICE_NAME),
         "virtualization-type" => one("hvm"),
         "hypervisor" => one("xen"),
         "platform-details" => one("Linux/UNIX"),
@@ -147,6 +148,15 @@ pub(super) async fn deregister_image(
 
 /// An image's location as tenants see it: `<owner account>/<name>` (as EC2 shows
 /// `amazon/<name>`); the image store's layout is never shown.
+/// `ebs` or `instance-store`.
+pub fn root_device_type(ebs: bool) -> &'static str {
+    if ebs {
+        "ebs"
+    } else {
+        "instance-store"
+    }
+}
+
 pub fn image_location(image: &Image) -> String {
     format!("{}/{}", image.account_id, image.name)
 }
@@ -163,15 +173,30 @@ fn write_image(xml: &mut XmlWriter, image: &Image, tags: &Tags) {
         .text("imageType", "machine")
         .text("name", &image.name)
         .text("description", &image.description)
-        .text("rootDeviceType", "ebs")
-        .text("rootDeviceName", "/dev/xvda")
+        .text("rootDeviceType", root_device_type(image.is_ebs_backed()))
+        .text("rootDeviceName", ROOT_DEVICE_NAME)
         .text("virtualizationType", "hvm")
         .text("hypervisor", "xen")
         .text("platformDetails", "Linux/UNIX")
         .text("usageOperation", "RunInstances")
         .bool("enaSupport", true)
-        .empty("productCodes")
-        .empty("blockDeviceMapping");
+        .empty("productCodes");
+    // An EBS-backed image maps its root volume (made from its disk, not from a snapshot).
+    let root: Vec<Option<u64>> = if image.is_ebs_backed() {
+        vec![image.root_volume_gib()]
+    } else {
+        Vec::new()
+    };
+    xml.list("blockDeviceMapping", "item", &root, |xml, size| {
+        xml.text("deviceName", ROOT_DEVICE_NAME)
+            .element("ebs", |xml| {
+                xml.bool("deleteOnTermination", true);
+                if let Some(size) = size {
+                    xml.num("volumeSize", *size);
+                }
+                xml.text("volumeType", "gp3").bool("encrypted", false);
+            });
+    });
     tag_set(xml, tags);
 }
 

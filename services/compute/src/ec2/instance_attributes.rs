@@ -10,6 +10,7 @@ use super::xml::returned_true;
 use crate::error::{ComputeError, Result};
 use crate::instances::{self, AttributeValue};
 use crate::network::PrimaryInterfaceChange;
+use crate::volumes::ROOT_DEVICE_NAME;
 use crate::{api, require_write, Compute};
 
 /// Attributes Kumo does not model: their fixed values (`None`: empty element).
@@ -17,8 +18,7 @@ fn fixed_attribute(attribute: &str) -> Option<Option<&'static str>> {
     Some(match attribute {
         "enaSupport" => Some("true"),
         "ebsOptimized" | "disableApiStop" => Some("false"),
-        "rootDeviceName" => Some("/dev/xvda"),
-        "kernel" | "ramdisk" | "sriovNetSupport" | "blockDeviceMapping" | "productCodes" => None,
+        "kernel" | "ramdisk" | "sriovNetSupport" | "productCodes" => None,
         _ => return None,
     })
 }
@@ -45,6 +45,20 @@ pub(super) async fn describe_instance_attribute(
         } else {
             xml.element("sourceDestCheck", |xml| {
                 xml.bool("value", primary.is_none_or(|p| p.source_dest_check));
+            });
+        }
+        return Ok(xml);
+    }
+    if matches!(attribute, "blockDeviceMapping" | "rootDeviceName") {
+        let instance = instances::get(compute, caller, instance_id.as_str()).await?;
+        let mut xml = XmlWriter::fragment();
+        xml.text("instanceId", instance_id.as_str());
+        if attribute == "blockDeviceMapping" {
+            super::instances::write_block_devices(&mut xml, &instance.block_devices);
+        } else {
+            let name = instance.root_device_name.as_deref();
+            xml.element("rootDeviceName", |xml| {
+                xml.text("value", name.unwrap_or(ROOT_DEVICE_NAME));
             });
         }
         return Ok(xml);
@@ -144,6 +158,9 @@ pub(super) async fn modify_instance_attribute(
     p: Params<'_>,
 ) -> Result<XmlWriter> {
     let instance_id = p.required("InstanceId")?;
+    if !p.indices("BlockDeviceMapping").is_empty() {
+        return modify_delete_on_termination(compute, caller, instance_id, p).await;
+    }
     let (attribute, raw) = modified_attribute(p)?;
     let value = match attribute.as_str() {
         "instanceType" | "instanceInitiatedShutdownBehavior" => AttributeValue::Text(raw),
@@ -194,6 +211,48 @@ pub(super) async fn modify_instance_attribute(
     };
     let instance_id = InstanceId::parse(instance_id)?;
     instances::modify_attribute(&compute.pool, caller, &instance_id, &attribute, value).await?;
+    Ok(returned_true())
+}
+
+/// ModifyInstanceAttribute `BlockDeviceMapping.N` (`DeviceName`,
+/// `Ebs.DeleteOnTermination`): whether each volume goes with the instance.
+async fn modify_delete_on_termination(
+    compute: &Compute,
+    caller: &Principal,
+    instance_id: &str,
+    p: Params<'_>,
+) -> Result<XmlWriter> {
+    let mut changes = Vec::new();
+    for n in p.indices("BlockDeviceMapping") {
+        let device = p.required(&format!("BlockDeviceMapping.{n}.DeviceName"))?;
+        if p.string(&format!("BlockDeviceMapping.{n}.NoDevice"))
+            .is_some()
+        {
+            return Err(ComputeError::Invalid(
+                "UnsupportedOperation",
+                "Removing a device with NoDevice is not supported: detach the volume".into(),
+            ));
+        }
+        let name = format!("BlockDeviceMapping.{n}.Ebs.DeleteOnTermination");
+        if let Some(value) = p.bool(&name)? {
+            changes.push((device, value));
+        }
+    }
+    require_write(caller)?;
+    let instance = instances::get(compute, caller, instance_id).await?;
+    let volumes = compute
+        .volumes
+        .as_ref()
+        .ok_or_else(|| ComputeError::Internal("the block-storage service is not wired".into()))?;
+    for (device, value) in changes {
+        (volumes.set_delete_on_termination(
+            &caller.account_id,
+            &instance.instance_id,
+            device,
+            value,
+        ))
+        .await?;
+    }
     Ok(returned_true())
 }
 

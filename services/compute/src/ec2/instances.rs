@@ -19,6 +19,7 @@ use crate::instances::{
     self, DescribeQuery, Filter, Instance, InstanceState, Reservation, RunInstances, StateChange,
 };
 use crate::network::{InstanceInterface, NetworkRequest, PublicAddress};
+use crate::volumes::{BlockDevice, BlockDeviceMapping, EbsMapping};
 use crate::{api, Compute};
 
 /// `InstanceId.N`, parsed (`InvalidInstanceID.Malformed`).
@@ -100,6 +101,64 @@ fn network_request(p: Params<'_>) -> Result<NetworkRequest> {
     })
 }
 
+/// `BlockDeviceMapping.N`: device name, `NoDevice`, `VirtualName` and `Ebs.*`.
+fn block_device_mappings(p: Params<'_>) -> Result<Vec<BlockDeviceMapping>> {
+    p.indices("BlockDeviceMapping")
+        .into_iter()
+        .map(|n| {
+            let at = |field: &str| format!("BlockDeviceMapping.{n}.{field}");
+            let has_ebs = [
+                "VolumeSize",
+                "VolumeType",
+                "Iops",
+                "Throughput",
+                "DeleteOnTermination",
+                "SnapshotId",
+                "Encrypted",
+            ]
+            .iter()
+            .any(|f| p.string(&at(&format!("Ebs.{f}"))).is_some());
+            if p.bool(&at("Ebs.Encrypted"))? == Some(true) {
+                return Err(ComputeError::invalid(
+                    "Encrypted volumes are not supported by this cloud: Ebs.Encrypted must be false.",
+                ));
+            }
+            let ebs = has_ebs.then(|| -> Result<EbsMapping> {
+                Ok(EbsMapping {
+                    volume_size: p.int(&at("Ebs.VolumeSize"))?,
+                    volume_type: p.string(&at("Ebs.VolumeType")).map(str::to_string),
+                    iops: p.int(&at("Ebs.Iops"))?,
+                    throughput: p.int(&at("Ebs.Throughput"))?,
+                    delete_on_termination: p.bool(&at("Ebs.DeleteOnTermination"))?,
+                    snapshot_id: p
+                        .string(&at("Ebs.SnapshotId"))
+                        .filter(|s| !s.is_empty())
+                        .map(str::to_string),
+                })
+            });
+            Ok(BlockDeviceMapping {
+                device_name: p.required(&at("DeviceName"))?.to_string(),
+                no_device: p.string(&at("NoDevice")).is_some(),
+                virtual_name: p.string(&at("VirtualName")).map(str::to_string),
+                ebs: ebs.transpose()?,
+            })
+        })
+        .collect()
+}
+
+/// `blockDeviceMapping`: the instance's volumes (DescribeInstances, DescribeInstanceAttribute).
+pub(super) fn write_block_devices(xml: &mut XmlWriter, devices: &[BlockDevice]) {
+    xml.list("blockDeviceMapping", "item", devices, |xml, device| {
+        xml.text("deviceName", &device.device_name)
+            .element("ebs", |xml| {
+                xml.text("volumeId", &device.volume_id)
+                    .text("status", &device.status)
+                    .time("attachTime", device.attach_time)
+                    .bool("deleteOnTermination", device.delete_on_termination);
+            });
+    });
+}
+
 pub(super) async fn run_instances(
     compute: &Compute,
     caller: &Principal,
@@ -136,6 +195,7 @@ pub(super) async fn run_instances(
             .string("InstanceInitiatedShutdownBehavior")
             .map(str::to_string),
         network: network_request(p)?,
+        block_device_mappings: block_device_mappings(p)?,
     };
     p.bool("EbsOptimized")?;
     let reservation = instances::run(compute, caller, &input).await?;
@@ -406,27 +466,22 @@ fn write_instance(xml: &mut XmlWriter, instance: &Instance, types: &[InstanceTyp
         });
     }
     xml.text("architecture", "x86_64")
-        .text("rootDeviceType", "ebs")
-        .text("rootDeviceName", "/dev/xvda")
-        .list(
-            "blockDeviceMapping",
-            "item",
-            &instance.block_devices,
-            |xml, device| {
-                xml.text("deviceName", &device.device_name)
-                    .element("ebs", |xml| {
-                        xml.text("volumeId", &device.volume_id)
-                            .text("status", &device.status)
-                            .time("attachTime", device.attach_time)
-                            .bool("deleteOnTermination", device.delete_on_termination);
-                    });
-            },
-        )
-        .text("virtualizationType", "hvm")
         .text(
-            "clientToken",
-            instance.client_token.as_deref().unwrap_or(""),
+            "rootDeviceType",
+            super::images::root_device_type(instance.root_device_name.is_some()),
+        )
+        .text(
+            "rootDeviceName",
+            instance
+                .root_device_name
+                .as_deref()
+                .unwrap_or(crate::volumes::ROOT_DEVICE_NAME),
         );
+    write_block_devices(xml, &instance.block_devices);
+    xml.text("virtualizationType", "hvm").text(
+        "clientToken",
+        instance.client_token.as_deref().unwrap_or(""),
+    );
     tag_set(xml, &instance.tags);
     xml.text("hypervisor", "xen")
         .list(

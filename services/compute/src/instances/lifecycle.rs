@@ -121,6 +121,9 @@ async fn request(
     let decided = decide(&rows, event)?;
     let mut changes = Vec::with_capacity(rows.len());
     for (row, change) in rows.iter().zip(&decided) {
+        if matches!(event, Event::Start) {
+            super::relocation::place_for_start(compute, &mut tx, row).await?;
+        }
         apply(compute, &mut tx, row, change, Cause::Request).await?;
         changes.push(StateChange {
             instance_id: row.instance_id.clone(),

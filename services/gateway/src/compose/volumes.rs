@@ -5,8 +5,9 @@
 use std::collections::BTreeMap;
 
 use kumo_block_storage::attachments::{self, InstanceDirectory, InstanceFacts, PluggedVolume};
+use kumo_block_storage::launch;
 use kumo_block_storage::{BlockStorage, BlockStorageError};
-use kumo_compute::volumes::{BlockDevice, InstanceVolumes};
+use kumo_compute::volumes::{BlockDevice, InstanceVolumes, LaunchVolume};
 use kumo_compute::{Compute, ComputeError};
 use kumo_compute_protocol::{VolumeAttachmentSpec, VolumeReplicaEndpoint};
 use sqlx::{Postgres, Transaction};
@@ -69,7 +70,7 @@ fn plug_spec(plugged: PluggedVolume) -> VolumeAttachmentSpec {
                 })
             })
             .collect(),
-        boot: false,
+        boot: plugged.boot,
     }
 }
 
@@ -133,5 +134,52 @@ impl InstanceVolumes for AttachedVolumes {
         attachments::release(tx, instance_id)
             .await
             .map_err(block_error)
+    }
+
+    async fn create_for_launch(
+        &self,
+        tx: &mut Transaction<'_, Postgres>,
+        caller: &kumo_auth::Principal,
+        instance_id: &str,
+        zone: &str,
+        volumes: &[LaunchVolume],
+    ) -> Result<(), ComputeError> {
+        let volumes: Vec<launch::LaunchVolume> = volumes
+            .iter()
+            .map(|v| launch::LaunchVolume {
+                device: v.device.clone(),
+                size_gib: v.size_gib,
+                volume_type: v.volume_type.clone(),
+                iops: v.iops,
+                throughput: v.throughput,
+                snapshot_id: v.snapshot_id.clone(),
+                delete_on_termination: v.delete_on_termination,
+                source_disk: v.source_disk.clone(),
+                boot: v.boot,
+            })
+            .collect();
+        launch::create_attached(&self.0, tx, caller, instance_id, zone, &volumes)
+            .await
+            .map_err(block_error)?;
+        Ok(())
+    }
+
+    async fn set_delete_on_termination(
+        &self,
+        account_id: &str,
+        instance_id: &str,
+        device: &str,
+        delete_on_termination: bool,
+    ) -> Result<(), ComputeError> {
+        let pool = &self.0.pool;
+        launch::set_delete_on_termination(
+            pool,
+            account_id,
+            instance_id,
+            device,
+            delete_on_termination,
+        )
+        .await
+        .map_err(block_error)
     }
 }
