@@ -313,7 +313,9 @@ impl ContainerRuntime {
         check_replicas(volume_id, &volume.replicas)?;
         let paths = self.volume_paths(instance_id, volume_id)?;
         std::fs::create_dir_all(&paths.dir)?;
+        let mut changed = false;
         if find_daemon(&paths).is_none() {
+            changed = true;
             // A new daemon gets a new loop: the old ones stand on a dead export.
             for stale in loops_of(&paths.disk) {
                 let _ = run("losetup", &["-d", path_str(&stale)?]).await;
@@ -323,6 +325,7 @@ impl ContainerRuntime {
         let loop_device = match loops_of(&paths.disk).into_iter().next() {
             Some(existing) => existing,
             None => {
+                changed = true;
                 let out = run("losetup", &["--find", "--show", path_str(&paths.disk)?]).await?;
                 PathBuf::from(out.trim())
             }
@@ -336,9 +339,13 @@ impl ContainerRuntime {
         match block_rdev(&node) {
             Some(existing) if existing == rdev => {}
             _ => {
+                changed = true;
                 remove_node(&node)?;
                 mknod_block(&node, rdev)?;
             }
+        }
+        if !changed {
+            return Ok(());
         }
         tracing::info!(
             instance = instance_id,

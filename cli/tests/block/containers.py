@@ -1,0 +1,194 @@
+"""EBS volumes in running containers with boto3 against a running `kumo up` with its compute
+agent and two storage nodes (run by cli/tests/block_containers.rs).
+
+Usage: containers.py ENDPOINT STATE_DIR
+
+A 2-replica volume is attached to a running busybox container: the agent opens both
+replicas (NBD with TLS-PSK, quorum) in a local qemu-storage-daemon, exports it through
+FUSE, binds a loop device and makes the block device node `/dev/sdf` in the container. The
+container's user data waits for the node, writes a 64 MiB pattern with dd, syncs and prints
+its md5sum on the console; DetachVolume: the volume is `available` again and the node goes
+while the container keeps running. Attached to a second container at `/dev/xvdg`, the same
+checksum reads back. Also Force detach, tenant isolation (B cannot attach A's volume to its
+container, nor A's volume to A's container through B). Prints AttachVolume → device
+visible in the container (read from the container's console file on this host).
+Exit status 1 on any failure.
+"""
+import glob
+import hashlib
+import os
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "network"))
+
+from harness import client, create_account, create_user, error_code, state_dir  # noqa: E402
+
+ZONE = "us-east-1a"
+PATTERN_BYTES = 64 << 20
+WAIT = 300
+
+
+def eq(got, want, what):
+    assert got == want, f"{what}: got {got!r}, want {want!r}"
+
+
+def expect_code(expected, fn, **kwargs):
+    got = error_code(fn, **kwargs)
+    assert got == expected, f"{fn.__name__}({kwargs}): expected {expected}, got {got}"
+
+
+def wait_for(what, predicate, seconds=WAIT, interval=0.2):
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def volume(ec2, volume_id):
+    return ec2.describe_volumes(VolumeIds=[volume_id])["Volumes"][0]
+
+
+def instance(ec2, instance_id):
+    return ec2.describe_instances(InstanceIds=[instance_id])["Reservations"][0]["Instances"][0]
+
+
+def marker(instance_id, prefix):
+    """The rest of the first line of the container's console starting with PREFIX, or None."""
+    found = glob.glob(os.path.join(state_dir, "**", instance_id, "console.log"), recursive=True)
+    if not found:
+        return None
+    with open(found[0], "rb") as f:
+        for line in f.read().decode("utf-8", "replace").splitlines():
+            line = line.strip()
+            if line.startswith(prefix):
+                return line[len(prefix):].strip()
+    return None
+
+
+def pattern(volume_id):
+    line = f"kumo-pattern-{volume_id}\n".encode()
+    return (line * (PATTERN_BYTES // len(line) + 1))[:PATTERN_BYTES]
+
+
+def container_script(volume_id, device, write):
+    """User data: wait for the block device node, write the pattern (or read it back),
+    print its md5sum, then wait for the node to go."""
+    if write:
+        work = (
+            f'yes "kumo-pattern-{volume_id}" | head -c {PATTERN_BYTES} | dd of={device} bs=1M conv=fsync 2>/dev/null\n'
+            "sync\n"
+            f'echo "KUMO-VOL-WRITTEN: $(head -c {PATTERN_BYTES} {device} | md5sum | cut -d" " -f1)"\n'
+        )
+    else:
+        work = f'echo "KUMO-VOL-READ: $(head -c {PATTERN_BYTES} {device} | md5sum | cut -d" " -f1)"\n'
+    return (
+        "#!/bin/sh\n"
+        'echo "KUMO-VOL-WAITING"\n'
+        f"while [ ! -b {device} ]; do usleep 20000; done\n"
+        f'echo "KUMO-VOL-SEEN: {device}"\n'
+        f'echo "KUMO-VOL-SIZE: $(blockdev --getsize64 {device})"\n'
+        + work
+        + f"while [ -b {device} ]; do usleep 100000; done\n"
+        f'echo "KUMO-VOL-GONE: {device}"\n'
+    )
+
+
+def launch(ec2, image, user_data):
+    return ec2.run_instances(
+        ImageId=image, InstanceType="t3.micro", MinCount=1, MaxCount=1, UserData=user_data
+    )["Instances"][0]["InstanceId"]
+
+
+def running(ec2, instance_id):
+    state = instance(ec2, instance_id)["State"]["Name"]
+    assert state in ("pending", "running"), f"{instance_id} is {state}"
+    return state == "running"
+
+
+def attachment_state(ec2, volume_id):
+    attachments = volume(ec2, volume_id)["Attachments"]
+    return attachments[0]["State"] if attachments else None
+
+
+accounts = {}
+for name in ("a", "b"):
+    account_id = create_account(f"containers-{name}")
+    accounts[name] = create_user(account_id, "admin", "admin")
+a, b = client("ec2", accounts["a"]), client("ec2", accounts["b"])
+images = a.describe_images()["Images"]
+container_image = next(i["ImageId"] for i in images if i.get("Name") == "kumo-busybox-container")
+
+vol = a.create_volume(AvailabilityZone=ZONE, Size=1, VolumeType="gp3")["VolumeId"]
+wait_for(f"{vol} available", lambda: volume(a, vol)["State"] == "available")
+eq(len(volume(a, vol).get("Attachments", [])), 0, "no attachment yet")
+expected = hashlib.md5(pattern(vol)).hexdigest()
+
+writer = launch(a, container_image, container_script(vol, "/dev/sdf", write=True))
+reader = launch(a, container_image, container_script(vol, "/dev/xvdg", write=False))
+other = launch(b, container_image, "")
+for ec2, iid in ((a, writer), (a, reader), (b, other)):
+    wait_for(f"{iid} running", lambda ec2=ec2, iid=iid: running(ec2, iid))
+for iid in (writer, reader):
+    wait_for(f"{iid}'s script waiting", lambda iid=iid: marker(iid, "KUMO-VOL-WAITING") is not None)
+print(f"containers running: writer {writer}, reader {reader}, B's {other}", flush=True)
+
+# Tenant isolation: B cannot attach A's volume (to any instance), A cannot use B's container.
+expect_code("InvalidVolume.NotFound", b.attach_volume, VolumeId=vol, InstanceId=other, Device="/dev/sdf")
+expect_code("InvalidVolume.NotFound", b.attach_volume, VolumeId=vol, InstanceId=writer, Device="/dev/sdf")
+expect_code("InvalidInstanceID.NotFound", a.attach_volume, VolumeId=vol, InstanceId=other, Device="/dev/sdf")
+expect_code("InvalidParameterValue", a.attach_volume, VolumeId=vol, InstanceId=writer, Device="/dev/sda")
+
+# ----------------------------------------------------------------- attach to the writer
+started = time.monotonic()
+print(f"AttachVolume at {time.strftime('%H:%M:%S', time.gmtime())}Z", flush=True)
+answer = a.attach_volume(VolumeId=vol, InstanceId=writer, Device="/dev/sdf")
+eq((answer["State"], answer["Device"], answer["InstanceId"]), ("attaching", "/dev/sdf", writer), "AttachVolume's answer")
+seen = wait_for("the device in the container", lambda: marker(writer, "KUMO-VOL-SEEN:"), interval=0.05)
+visible = time.monotonic() - started
+print(f"BENCH AttachVolume -> block device visible in the container: {visible:.2f} s ({seen})", flush=True)
+eq(seen, "/dev/sdf", "the device node")
+eq(wait_for("the device's size", lambda: marker(writer, "KUMO-VOL-SIZE:")), str(1 << 30), "the device's size")
+wait_for("attached", lambda: attachment_state(a, vol) == "attached")
+with open(os.path.join(state_dir, "kumo-up.log"), errors="replace") as log:
+    for line in log:
+        if vol in line and ("attached" in line or "failed" in line):
+            print("log:", line.rstrip()[:300], flush=True)
+print(f"AttachVolume -> attachment 'attached': {time.monotonic() - started:.2f} s", flush=True)
+eq(volume(a, vol)["State"], "in-use", "volume state while attached")
+mapping = instance(a, writer)["BlockDeviceMappings"]
+eq([(m["DeviceName"], m["Ebs"]["VolumeId"], m["Ebs"]["Status"]) for m in mapping],
+   [("/dev/sdf", vol, "attached")], "blockDeviceMapping")
+expect_code("VolumeInUse", a.attach_volume, VolumeId=vol, InstanceId=reader, Device="/dev/sdg")
+expect_code("InvalidVolume.NotFound", b.detach_volume, VolumeId=vol)
+written = wait_for("the pattern's checksum on the console", lambda: marker(writer, "KUMO-VOL-WRITTEN:"))
+eq(written, expected, "checksum of the 64 MiB written by the container")
+
+# ----------------------------------------------------------------- detach while it runs
+started = time.monotonic()
+eq(a.detach_volume(VolumeId=vol, InstanceId=writer)["State"], "detaching", "DetachVolume's answer")
+wait_for("available after DetachVolume", lambda: volume(a, vol)["State"] == "available")
+print(f"DetachVolume -> available: {time.monotonic() - started:.2f} s", flush=True)
+wait_for("the node gone from the container", lambda: marker(writer, "KUMO-VOL-GONE:"))
+eq(instance(a, writer)["State"]["Name"], "running", "the writer kept running")
+eq(instance(a, writer)["BlockDeviceMappings"], [], "blockDeviceMapping after detach")
+
+# ----------------------------------------------------------------- the second container
+a.attach_volume(VolumeId=vol, InstanceId=reader, Device="/dev/xvdg")
+wait_for("attached to the reader", lambda: attachment_state(a, vol) == "attached")
+read = wait_for("the reader's checksum", lambda: marker(reader, "KUMO-VOL-READ:"))
+eq(read, expected, "checksum read back by the second container")
+print(f"second container read back {read}", flush=True)
+# Force ends it at once; the live host takes the device away all the same.
+a.detach_volume(VolumeId=vol, Force=True)
+eq(volume(a, vol)["State"], "available", "state after a forced detach")
+wait_for("the reader losing the device", lambda: marker(reader, "KUMO-VOL-GONE:") is not None)
+
+a.terminate_instances(InstanceIds=[writer, reader])
+b.terminate_instances(InstanceIds=[other])
+a.delete_volume(VolumeId=vol)
+print("containers.py: all checks passed", flush=True)
