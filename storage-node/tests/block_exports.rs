@@ -18,7 +18,7 @@ use axum::{Json, Router};
 use kumo_storage_node::block::{BlockConfig, BlockExports};
 use kumo_storage_node::{NodeConfig, StorageNode};
 use kumo_storage_protocol::block::{
-    ExportCredentials, NodeVolumes, ReplicaDesired, ReplicaState, VolumeReplicaSpec,
+    ExportCredentials, NodeVolumes, ReplicaDesired, ReplicaSource, ReplicaState, VolumeReplicaSpec,
     VolumeReplicaState, VolumeReport,
 };
 use kumo_storage_protocol::NODE_TOKEN_HEADER;
@@ -629,4 +629,48 @@ async fn benchmark_nbd_tls_export_against_a_local_file() {
         remote.3 / local.3,
         remote.4 / local.4
     );
+}
+
+/// An EBS root volume's replica: a full copy of an image's disk (here a qcow2 with a
+/// pattern at 1 MiB), grown to the volume's size, zeros after the disk's end.
+#[tokio::test]
+async fn a_replica_from_an_image_disk_holds_the_disks_bytes() {
+    if !qemu_present() {
+        return;
+    }
+    let node = Node::new(21070);
+    let images = tempfile::tempdir().unwrap();
+    let disk = images.path().join("disk.qcow2");
+    let made = Command::new("qemu-img")
+        .args(["create", "-q", "-f", "qcow2"])
+        .arg(&disk)
+        .arg("4M")
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let written = Command::new("qemu-io")
+        .args(["-f", "qcow2", "-c", "write -P 0x5a 1M 1M"])
+        .arg(&disk)
+        .output()
+        .unwrap();
+    assert!(written.status.success());
+    let id = volume_id();
+    let key = random_hex(32);
+    let mut spec = replica(&id, 8 * MIB, &key, ReplicaDesired::Present);
+    spec.source = Some(ReplicaSource::Image { disk: disk.clone() });
+    let mut exports = node.exports();
+    let report = exports.converge(&wanted(vec![spec])).await;
+    let port = ready(&report, &id).nbd_port.unwrap();
+    let keys = client_keys("host-a", &key);
+    qemu_io(
+        &id,
+        port,
+        Some(keys.path()),
+        &["read -P 0 0 1M", "read -P 0x5a 1M 1M", "read -P 0 2M 6M"],
+    )
+    .unwrap();
+    assert_eq!(remote_virtual_size(&id, port, keys.path()), 8 * MIB);
+    // A copy: the image's file can go, the replica stays whole.
+    std::fs::remove_file(&disk).unwrap();
+    qemu_io(&id, port, Some(keys.path()), &["read -P 0x5a 1M 1M"]).unwrap();
 }

@@ -49,6 +49,40 @@ pub(super) async fn create(qemu_img: &Path, path: &Path, size_bytes: u64) -> Res
     Ok(())
 }
 
+/// Create the qcow2 at `path` as a full copy of an image's disk (qcow2 or raw, on the shared
+/// image store), grown to `size_bytes`: an EBS root volume. All or nothing, as [`create`].
+/// A copy, not an overlay: the replica never depends on the image's file.
+pub(super) async fn create_from(
+    qemu_img: &Path,
+    disk: &Path,
+    path: &Path,
+    size_bytes: u64,
+) -> Result<(), String> {
+    let tmp = path.with_extension("qcow2.tmp");
+    let _ = std::fs::remove_file(&tmp);
+    let made = async {
+        run(Command::new(qemu_img)
+            .args(["convert", "-q", "-O", "qcow2"])
+            .arg(disk)
+            .arg(&tmp))
+        .await?;
+        if virtual_size(qemu_img, &tmp).await? < size_bytes {
+            grow(qemu_img, &tmp, size_bytes).await?;
+        }
+        Ok::<(), String>(())
+    }
+    .await;
+    if let Err(e) = made {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(e);
+    }
+    std::fs::rename(&tmp, path).map_err(|e| format!("renaming {}: {e}", tmp.display()))?;
+    if let Some(dir) = path.parent() {
+        let _ = std::fs::File::open(dir).and_then(|d| d.sync_all());
+    }
+    Ok(())
+}
+
 /// Grow an image no process holds open.
 pub(super) async fn grow(qemu_img: &Path, path: &Path, size_bytes: u64) -> Result<(), String> {
     run(Command::new(qemu_img)

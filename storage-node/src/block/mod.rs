@@ -201,6 +201,11 @@ impl BlockExports {
                 (Some(ReplicaSource::Snapshot { .. }), None) => {
                     return Err("no control plane to restore the snapshot from".into())
                 }
+                (Some(ReplicaSource::Image { disk }), _) => {
+                    let qemu_img = &self.config.qemu_img;
+                    image::create_from(qemu_img, disk, &paths.image, spec.size_bytes).await?;
+                    tracing::info!(volume_id = %id, disk = %disk.display(), size_bytes = spec.size_bytes, "volume replica created from an image disk");
+                }
                 _ => {
                     image::create(&self.config.qemu_img, &paths.image, spec.size_bytes).await?;
                     tracing::info!(volume_id = %id, size_bytes = spec.size_bytes, "volume replica created");

@@ -76,6 +76,14 @@ pub fn validate(spec: &VolumeReplicaSpec) -> Result<ValidSpec, String> {
             return Err(format!("snapshot id {snapshot_id:?} is malformed"));
         }
     }
+    if let Some(ReplicaSource::Image { disk }) = &spec.source {
+        if !disk.is_absolute() || disk.components().any(|c| c.as_os_str() == "..") {
+            return Err(format!(
+                "image disk {} is not an absolute path",
+                disk.display()
+            ));
+        }
+    }
     Ok(ValidSpec {
         volume_id: spec.volume_id.clone(),
         size_bytes: spec.size_bytes,
