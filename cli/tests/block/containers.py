@@ -1,7 +1,10 @@
 """EBS volumes in running containers with boto3 against a running `kumo up` with its compute
 agent and two storage nodes (run by cli/tests/block_containers.rs).
 
-Usage: containers.py ENDPOINT STATE_DIR
+Usage: containers.py ENDPOINT STATE_DIR [HOST_NAME_1 HOST_NAME_2]
+
+With two compute hosts named, the writer runs on the first and the reader on the second
+(placement pinned by enabling one host at a time): the volume moves between hosts.
 
 A 2-replica volume is attached to a running busybox container: the agent opens both
 replicas (NBD with TLS-PSK, quorum) in a local qemu-storage-daemon, exports it through
@@ -23,7 +26,9 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "network"))
 
-from harness import client, create_account, create_user, error_code, state_dir  # noqa: E402
+from harness import client, create_account, create_user, error_code, login, ok_native, operator_token, state_dir  # noqa: E402
+
+host_names = sys.argv[3:5]
 
 ZONE = "us-east-1a"
 PATTERN_BYTES = 64 << 20
@@ -98,10 +103,30 @@ def container_script(volume_id, device, write):
     )
 
 
-def launch(ec2, image, user_data):
-    return ec2.run_instances(
-        ImageId=image, InstanceType="t3.micro", MinCount=1, MaxCount=1, UserData=user_data
-    )["Instances"][0]["InstanceId"]
+def host_ids():
+    """The named compute hosts' ids, once both are enrolled and reachable."""
+    def reachable():
+        by_name = {h["name"]: h for h in ok_native("GET", "/v1/hosts", None, operator_token())}
+        if all(by_name.get(n, {}).get("reachable") for n in host_names):
+            return [by_name[n]["host_id"] for n in host_names]
+        return None
+
+    return wait_for("both hosts reachable", reachable, seconds=90, interval=0.5)
+
+
+def launch(ec2, image, user_data, on_host=None):
+    """Run one instance; with ON_HOST (an index in HOSTS) only that host takes it."""
+    if on_host is not None:
+        for index, host_id in enumerate(HOSTS):
+            action = "enable" if index == on_host else "disable"
+            ok_native("POST", f"/v1/hosts/{host_id}/{action}", None, operator_token())
+    try:
+        return ec2.run_instances(
+            ImageId=image, InstanceType="t3.micro", MinCount=1, MaxCount=1, UserData=user_data
+        )["Instances"][0]["InstanceId"]
+    finally:
+        for host_id in HOSTS:
+            ok_native("POST", f"/v1/hosts/{host_id}/enable", None, operator_token())
 
 
 def running(ec2, instance_id):
@@ -115,10 +140,11 @@ def attachment_state(ec2, volume_id):
     return attachments[0]["State"] if attachments else None
 
 
-accounts = {}
+HOSTS = host_ids() if host_names else []
+accounts, account_ids = {}, {}
 for name in ("a", "b"):
-    account_id = create_account(f"containers-{name}")
-    accounts[name] = create_user(account_id, "admin", "admin")
+    account_ids[name] = create_account(f"containers-{name}")
+    accounts[name] = create_user(account_ids[name], "admin", "admin")
 a, b = client("ec2", accounts["a"]), client("ec2", accounts["b"])
 images = a.describe_images()["Images"]
 container_image = next(i["ImageId"] for i in images if i.get("Name") == "kumo-busybox-container")
@@ -128,14 +154,20 @@ wait_for(f"{vol} available", lambda: volume(a, vol)["State"] == "available")
 eq(len(volume(a, vol).get("Attachments", [])), 0, "no attachment yet")
 expected = hashlib.md5(pattern(vol)).hexdigest()
 
-writer = launch(a, container_image, container_script(vol, "/dev/sdf", write=True))
-reader = launch(a, container_image, container_script(vol, "/dev/xvdg", write=False))
+pinned = (0, 1) if HOSTS else (None, None)
+writer = launch(a, container_image, container_script(vol, "/dev/sdf", write=True), pinned[0])
+reader = launch(a, container_image, container_script(vol, "/dev/xvdg", write=False), pinned[1])
 other = launch(b, container_image, "")
 for ec2, iid in ((a, writer), (a, reader), (b, other)):
     wait_for(f"{iid} running", lambda ec2=ec2, iid=iid: running(ec2, iid))
 for iid in (writer, reader):
     wait_for(f"{iid}'s script waiting", lambda iid=iid: marker(iid, "KUMO-VOL-WAITING") is not None)
 print(f"containers running: writer {writer}, reader {reader}, B's {other}", flush=True)
+if HOSTS:
+    token = login(account_ids["a"], "admin")
+    placed = [ok_native("GET", f"/v1/instances/{iid}", None, token)["host_id"] for iid in (writer, reader)]
+    print(f"writer on {placed[0]}, reader on {placed[1]}", flush=True)
+    eq(placed, HOSTS, "the writer and the reader on the two hosts")
 
 # Tenant isolation: B cannot attach A's volume (to any instance), A cannot use B's container.
 expect_code("InvalidVolume.NotFound", b.attach_volume, VolumeId=vol, InstanceId=other, Device="/dev/sdf")

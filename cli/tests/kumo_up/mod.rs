@@ -68,12 +68,18 @@ impl KumoUp {
     /// `kumo up --listen 127.0.0.1:0 --no-agent --state-dir STATE` with `RUST_LOG` and the
     /// default images when they are built; the log goes to `STATE/kumo-up.log`.
     pub fn start(state: &Path, rust_log: &str) -> KumoUp {
+        KumoUp::start_and(state, rust_log, &[])
+    }
+
+    /// [`KumoUp::start`] with more `kumo up` arguments (`--storage-nodes 3`).
+    pub fn start_and(state: &Path, rust_log: &str, more: &[&str]) -> KumoUp {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_kumo"));
         cmd.args(["up", "--listen", "127.0.0.1:0", "--no-agent", "--state-dir"])
             .arg(state);
         if image_dir().join("container/rootfs.tar").is_file() {
             cmd.arg("--image-dir").arg(image_dir());
         }
+        cmd.args(more);
         KumoUp::spawn(cmd, state, rust_log, None)
     }
 
