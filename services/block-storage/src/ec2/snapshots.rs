@@ -122,9 +122,8 @@ pub(super) async fn copy_snapshot(
     let copy = snapshots::copy(storage, caller, source, description, &tags).await?;
     let mut xml = XmlWriter::fragment();
     xml.text("snapshotId", &copy.snapshot_id);
-    if !copy.tags.is_empty() {
-        tag_set(&mut xml, &copy.tags);
-    }
+    // CopySnapshot's answer always has its (possibly empty) tag set.
+    tag_set(&mut xml, &copy.tags);
     Ok(xml)
 }
 
