@@ -191,7 +191,10 @@ pub fn plan_launch(
         });
     }
     for mapping in mappings {
-        let is_root = plan.root_device_name.as_deref() == Some(mapping.device_name.as_str());
+        // The root's mapping: applied above; an instance-store image's root (a container's)
+        // stays on the host, as the launch did before EBS roots (Terraform's
+        // root_block_device maps /dev/xvda whatever the image).
+        let is_root = mapping.device_name == ROOT_DEVICE_NAME;
         if is_root || mapping.no_device || mapping.virtual_name.is_some() {
             continue;
         }

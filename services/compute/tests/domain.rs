@@ -560,8 +560,15 @@ fn launch_plans_root_and_extra_volumes() {
             "{mappings:?}"
         );
     }
-    // No disk: instance store, only the extra volumes.
-    let plan = plan_launch(None, &[mapping("/dev/sdf", Some(ebs(Some(1))))]).unwrap();
+    // No disk: instance store, only the extra volumes (a root mapping changes nothing).
+    let plan = plan_launch(
+        None,
+        &[
+            mapping("/dev/xvda", Some(ebs(Some(10)))),
+            mapping("/dev/sdf", Some(ebs(Some(1)))),
+        ],
+    )
+    .unwrap();
     assert_eq!(plan.root_device_name, None);
     assert_eq!(plan.volumes.len(), 1);
 }
