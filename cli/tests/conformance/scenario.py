@@ -613,6 +613,55 @@ def volumes(rec):
     rec.call(ec2, "delete_volume", label="DeleteVolume#NotFound", VolumeId=volume)
 
 
+def snapshots(rec):
+    """EBS snapshots: create (tagged) from a volume, wait until completed, describe (by id,
+    by owner and filter), attribute, copy, a volume restored from it, delete, NotFound."""
+    ec2 = rec.client("ec2")
+    quiet = rec.quiet_client("ec2")
+
+    def wait_volume(volume):
+        for _ in range(POLL_ATTEMPTS):
+            if quiet.describe_volumes(VolumeIds=[volume])["Volumes"][0]["State"] == "available":
+                return
+            time.sleep(POLL_SECONDS)
+
+    volume = quiet.create_volume(AvailabilityZone="us-east-1a", Size=1)["VolumeId"]
+    wait_volume(volume)
+    snapshot = rec.call(
+        ec2,
+        "create_snapshot",
+        VolumeId=volume,
+        Description="conformance",
+        TagSpecifications=[{"ResourceType": "snapshot", "Tags": [{"Key": "Name", "Value": "conformance"}]}],
+    ).get("SnapshotId", "snap-0123456789abcdef0")
+    for _ in range(POLL_ATTEMPTS):
+        if quiet.describe_snapshots(SnapshotIds=[snapshot])["Snapshots"][0]["State"] == "completed":
+            break
+        time.sleep(POLL_SECONDS)
+    rec.call(ec2, "describe_snapshots", SnapshotIds=[snapshot])
+    rec.call(
+        ec2,
+        "describe_snapshots",
+        label="DescribeSnapshots#owner",
+        OwnerIds=["self"],
+        Filters=[{"Name": "tag:Name", "Values": ["conformance"]}],
+    )
+    rec.call(ec2, "describe_snapshot_attribute", SnapshotId=snapshot, Attribute="createVolumePermission")
+    copy = rec.call(
+        ec2, "copy_snapshot", SourceSnapshotId=snapshot, SourceRegion=quiet.meta.region_name, Description="copy"
+    ).get("SnapshotId", "snap-0123456789abcdef1")
+    restored = rec.call(
+        ec2, "create_volume", label="CreateVolume#snapshot", AvailabilityZone="us-east-1a", SnapshotId=snapshot
+    ).get("VolumeId", "vol-0123456789abcdef1")
+    wait_volume(restored)
+    quiet.delete_volume(VolumeId=restored)
+    rec.call(ec2, "delete_snapshot", SnapshotId=copy)
+    rec.call(ec2, "delete_snapshot", label="DeleteSnapshot#source", SnapshotId=snapshot)
+    rec.call(ec2, "describe_snapshots", label="DescribeSnapshots#NotFound", SnapshotIds=[snapshot])
+    rec.call(ec2, "delete_snapshot", label="DeleteSnapshot#NotFound", SnapshotId=snapshot)
+    quiet.delete_volume(VolumeId=volume)
+
+
 def run(rec, target):
     identity(rec, target)
     bucket, versioned = storage(rec, target)
@@ -622,4 +671,5 @@ def run(rec, target):
     network_interfaces(rec, target)
     addresses(rec, target)
     volumes(rec)
+    snapshots(rec)
     cleanup(rec, bucket, versioned)
