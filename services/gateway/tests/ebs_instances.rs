@@ -11,60 +11,13 @@ mod common;
 
 use std::time::Duration;
 
-use common::TestCloud;
+use common::{call, tenant, TestCloud};
 use kumo_compute_protocol::{
     EnrolRequest, EnrolResponse, HostCapacity, HostNetworkReport, InstanceKind, InstanceSpec,
     ObservedInstance, ObservedState, SyncRequest, SyncResponse, NODE_TOKEN_HEADER,
 };
 use kumo_storage_protocol::block::{ReplicaState, VolumeReplicaState, VolumeReport};
 use serde_json::{json, Value};
-
-async fn call(
-    cloud: &TestCloud,
-    method: reqwest::Method,
-    path: &str,
-    token: &str,
-    body: Option<Value>,
-) -> (u16, Value) {
-    let mut req = cloud
-        .http
-        .request(method, cloud.url(path))
-        .bearer_auth(token);
-    if let Some(b) = body {
-        req = req.json(&b);
-    }
-    let resp = req.send().await.unwrap();
-    let status = resp.status().as_u16();
-    let text = resp.text().await.unwrap();
-    (
-        status,
-        serde_json::from_str(&text).unwrap_or(Value::String(text)),
-    )
-}
-
-/// An account with an admin; its bearer token.
-async fn tenant(cloud: &TestCloud, op: &str, name: &str) -> String {
-    let (status, account) = call(
-        cloud,
-        reqwest::Method::POST,
-        "/v1/accounts",
-        op,
-        Some(json!({"name": name})),
-    )
-    .await;
-    assert_eq!(status, 201, "{account}");
-    let id = account["account_id"].as_str().unwrap();
-    let (status, user) = call(
-        cloud,
-        reqwest::Method::POST,
-        &format!("/v1/accounts/{id}/users"),
-        op,
-        Some(json!({"user_name": "admin", "role": "admin", "password": "correct-horse"})),
-    )
-    .await;
-    assert_eq!(status, 201, "{user}");
-    cloud.login(name, "admin", "correct-horse").await
-}
 
 struct Host<'a> {
     cloud: &'a TestCloud,
@@ -244,7 +197,7 @@ fn spec_of<'s>(specs: &'s [InstanceSpec], id: &str) -> Option<&'s InstanceSpec> 
 async fn ebs_backed_launch_stop_move_and_terminate() {
     let cloud = TestCloud::start().await;
     let op = cloud.operator_token().await;
-    let token = tenant(&cloud, &op, "ebs-tenant").await;
+    let (_, token) = tenant(&cloud, &op, "ebs-tenant").await;
     storage_nodes(&cloud).await;
     let first = Host::enrol(&cloud, "host-1").await;
     let second = Host::enrol(&cloud, "host-2").await;

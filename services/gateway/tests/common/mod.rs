@@ -7,6 +7,7 @@ use std::process::Output;
 
 use kumo_identity::bootstrap::{self, OperatorCredentials};
 use kumo_identity::{Identity, IdentityConfig, MasterKey};
+use serde_json::{json, Value};
 
 pub struct TestCloud {
     pub endpoint: String,
@@ -191,4 +192,55 @@ pub fn python_script(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("tests/python")
         .join(name)
+}
+
+/// A native API call with a bearer token: the status and the body (JSON, else text).
+pub async fn call(
+    cloud: &TestCloud,
+    method: reqwest::Method,
+    path: &str,
+    token: &str,
+    body: Option<Value>,
+) -> (u16, Value) {
+    let mut req = cloud
+        .http
+        .request(method, cloud.url(path))
+        .bearer_auth(token);
+    if let Some(b) = body {
+        req = req.json(&b);
+    }
+    let resp = req.send().await.unwrap();
+    let status = resp.status().as_u16();
+    let text = resp.text().await.unwrap();
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    )
+}
+
+/// Operator creates an account with an admin (password set); returns (account id, admin token).
+pub async fn tenant(cloud: &TestCloud, op_token: &str, name: &str) -> (String, String) {
+    let (status, account) = call(
+        cloud,
+        reqwest::Method::POST,
+        "/v1/accounts",
+        op_token,
+        Some(json!({"name": name})),
+    )
+    .await;
+    assert_eq!(status, 201, "{account}");
+    let id = account["account_id"].as_str().unwrap().to_string();
+    assert_eq!(id.len(), 12);
+    let (status, user) = call(
+        cloud,
+        reqwest::Method::POST,
+        &format!("/v1/accounts/{id}/users"),
+        op_token,
+        Some(json!({"user_name": "admin", "role": "admin", "password": "correct-horse"})),
+    )
+    .await;
+    assert_eq!(status, 201, "{user}");
+    assert_eq!(user["arn"], format!("arn:aws:iam::{id}:user/admin"));
+    let token = cloud.login(name, "admin", "correct-horse").await;
+    (id, token)
 }
