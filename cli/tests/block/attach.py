@@ -24,39 +24,10 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "network"))
 
-from harness import client, create_account, create_user, error_code, state_dir  # noqa: E402
+from harness import client, create_account, create_user, state_dir  # noqa: E402
+from common import PATTERN_BYTES, attachment_state, eq, expect_code, instance, pattern, running, volume, wait_for  # noqa: E402
 
 ZONE = "us-east-1a"
-PATTERN_BYTES = 64 << 20
-# Bounded waits (never a performance limit: a slow machine only waits longer).
-WAIT = 300
-
-
-def eq(got, want, what):
-    assert got == want, f"{what}: got {got!r}, want {want!r}"
-
-
-def expect_code(expected, fn, **kwargs):
-    got = error_code(fn, **kwargs)
-    assert got == expected, f"{fn.__name__}({kwargs}): expected {expected}, got {got}"
-
-
-def wait_for(what, predicate, seconds=WAIT, interval=0.2):
-    deadline = time.time() + seconds
-    while time.time() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
-def volume(ec2, volume_id):
-    return ec2.describe_volumes(VolumeIds=[volume_id])["Volumes"][0]
-
-
-def instance(ec2, instance_id):
-    return ec2.describe_instances(InstanceIds=[instance_id])["Reservations"][0]["Instances"][0]
 
 
 def console_file(instance_id):
@@ -86,12 +57,6 @@ def markers(instance_id, prefix):
     """The rest of every console line starting with PREFIX (the console file is appended to
     across restarts)."""
     return [line.strip()[len(prefix):].strip() for line in console_lines(instance_id) if line.strip().startswith(prefix)]
-
-
-def pattern(volume_id):
-    line = f"kumo-pattern-{volume_id}\n".encode()
-    data = line * (PATTERN_BYTES // len(line) + 1)
-    return data[:PATTERN_BYTES]
 
 
 def guest_script(volume_id, write):
@@ -127,17 +92,6 @@ def launch(ec2, image, user_data):
     return ec2.run_instances(
         ImageId=image, InstanceType="t3.micro", MinCount=1, MaxCount=1, UserData=user_data
     )["Instances"][0]["InstanceId"]
-
-
-def running(ec2, instance_id):
-    state = instance(ec2, instance_id)["State"]["Name"]
-    assert state in ("pending", "running"), f"{instance_id} is {state}"
-    return state == "running"
-
-
-def attachment_state(ec2, volume_id):
-    attachments = volume(ec2, volume_id)["Attachments"]
-    return attachments[0]["State"] if attachments else None
 
 
 accounts = {}

@@ -26,40 +26,12 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "network"))
 
-from harness import client, create_account, create_user, error_code, login, ok_native, operator_token, state_dir  # noqa: E402
+from harness import client, create_account, create_user, login, ok_native, operator_token, state_dir  # noqa: E402
+from common import PATTERN_BYTES, attachment_state, eq, expect_code, instance, pattern, running, volume, wait_for  # noqa: E402
 
 host_names = sys.argv[3:5]
 
 ZONE = "us-east-1a"
-PATTERN_BYTES = 64 << 20
-WAIT = 300
-
-
-def eq(got, want, what):
-    assert got == want, f"{what}: got {got!r}, want {want!r}"
-
-
-def expect_code(expected, fn, **kwargs):
-    got = error_code(fn, **kwargs)
-    assert got == expected, f"{fn.__name__}({kwargs}): expected {expected}, got {got}"
-
-
-def wait_for(what, predicate, seconds=WAIT, interval=0.2):
-    deadline = time.time() + seconds
-    while time.time() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
-def volume(ec2, volume_id):
-    return ec2.describe_volumes(VolumeIds=[volume_id])["Volumes"][0]
-
-
-def instance(ec2, instance_id):
-    return ec2.describe_instances(InstanceIds=[instance_id])["Reservations"][0]["Instances"][0]
 
 
 def marker(instance_id, prefix):
@@ -73,11 +45,6 @@ def marker(instance_id, prefix):
             if line.startswith(prefix):
                 return line[len(prefix):].strip()
     return None
-
-
-def pattern(volume_id):
-    line = f"kumo-pattern-{volume_id}\n".encode()
-    return (line * (PATTERN_BYTES // len(line) + 1))[:PATTERN_BYTES]
 
 
 def container_script(volume_id, device, write):
@@ -127,17 +94,6 @@ def launch(ec2, image, user_data, on_host=None):
     finally:
         for host_id in HOSTS:
             ok_native("POST", f"/v1/hosts/{host_id}/enable", None, operator_token())
-
-
-def running(ec2, instance_id):
-    state = instance(ec2, instance_id)["State"]["Name"]
-    assert state in ("pending", "running"), f"{instance_id} is {state}"
-    return state == "running"
-
-
-def attachment_state(ec2, volume_id):
-    attachments = volume(ec2, volume_id)["Attachments"]
-    return attachments[0]["State"] if attachments else None
 
 
 HOSTS = host_ids() if host_names else []

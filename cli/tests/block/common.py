@@ -1,0 +1,53 @@
+"""What the block scripts share (attach.py, containers.py): bounded waits, equality checks
+with a message, AWS error codes, volume and instance look-ups, the 64 MiB test pattern."""
+import time
+
+from harness import error_code
+
+# Bounded waits (never a performance limit: a slow machine only waits longer).
+WAIT = 300
+PATTERN_BYTES = 64 << 20
+
+
+def eq(got, want, what):
+    assert got == want, f"{what}: got {got!r}, want {want!r}"
+
+
+def expect_code(expected, fn, **kwargs):
+    got = error_code(fn, **kwargs)
+    assert got == expected, f"{fn.__name__}({kwargs}): expected {expected}, got {got}"
+
+
+def wait_for(what, predicate, seconds=WAIT, interval=0.2):
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def volume(ec2, volume_id):
+    return ec2.describe_volumes(VolumeIds=[volume_id])["Volumes"][0]
+
+
+def instance(ec2, instance_id):
+    return ec2.describe_instances(InstanceIds=[instance_id])["Reservations"][0]["Instances"][0]
+
+
+def running(ec2, instance_id):
+    state = instance(ec2, instance_id)["State"]["Name"]
+    assert state in ("pending", "running"), f"{instance_id} is {state}"
+    return state == "running"
+
+
+def attachment_state(ec2, volume_id):
+    attachments = volume(ec2, volume_id)["Attachments"]
+    return attachments[0]["State"] if attachments else None
+
+
+def pattern(volume_id):
+    """The bytes the guests write: a line naming the volume, repeated to 64 MiB."""
+    line = f"kumo-pattern-{volume_id}\n".encode()
+    return (line * (PATTERN_BYTES // len(line) + 1))[:PATTERN_BYTES]
