@@ -20,9 +20,9 @@ use std::collections::BTreeSet;
 use std::ffi::CString;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use kumo_agent_kit::process::{identify, is_alive, PinnedProcess};
+use kumo_agent_kit::process::{identify, terminate, PinnedProcess};
 use kumo_common::ids::VolumeId;
 use kumo_compute_protocol::VolumeAttachmentSpec;
 
@@ -38,7 +38,6 @@ const EXPORT_ID: &str = "disk";
 /// The cgroup v1 devices hierarchy.
 const DEVICES_CGROUP: &str = "/sys/fs/cgroup/devices";
 const STOP_GRACE: Duration = Duration::from_secs(5);
-const POLL: Duration = Duration::from_millis(20);
 
 /// One attached volume's files under `<instance dir>/volumes/<vol>/`.
 #[derive(Debug, Clone)]
@@ -96,24 +95,14 @@ fn find_daemon(paths: &VolumePaths) -> Option<PinnedProcess> {
 
 /// SIGTERM (the daemon flushes and unmounts its export), SIGKILL after a grace.
 async fn stop_daemon(process: PinnedProcess) -> Result<()> {
-    for signal in [libc::SIGTERM, libc::SIGKILL] {
-        if !is_alive(process) {
-            return Ok(());
-        }
-        // SAFETY: a plain syscall on a pid just verified to be this volume's daemon.
-        unsafe { libc::kill(process.pid as libc::pid_t, signal) };
-        let deadline = Instant::now() + STOP_GRACE;
-        while Instant::now() < deadline && is_alive(process) {
-            tokio::time::sleep(POLL).await;
-        }
-    }
-    if is_alive(process) {
-        return Err(NodeError::Other(format!(
+    if terminate(process, STOP_GRACE).await {
+        Ok(())
+    } else {
+        Err(NodeError::Other(format!(
             "{DAEMON} {} does not die",
             process.pid
-        )));
+        )))
     }
-    Ok(())
 }
 
 /// Start the volume's daemon: the replicas' NBD nodes (and quorum) exported through FUSE

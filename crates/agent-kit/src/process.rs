@@ -54,6 +54,24 @@ pub fn is_alive(process: PinnedProcess) -> bool {
         .is_some_and(|(state, start)| !is_dead_state(state) && start == process.start_time)
 }
 
+/// Stop the pinned process: SIGTERM, then SIGKILL if it still runs after `grace`, waiting
+/// `grace` again. True once it is gone.
+pub async fn terminate(process: PinnedProcess, grace: std::time::Duration) -> bool {
+    const POLL: std::time::Duration = std::time::Duration::from_millis(20);
+    for signal in [libc::SIGTERM, libc::SIGKILL] {
+        if !is_alive(process) {
+            return true;
+        }
+        // SAFETY: a plain syscall on a pid just verified to be the pinned process.
+        unsafe { libc::kill(process.pid as libc::pid_t, signal) };
+        let deadline = std::time::Instant::now() + grace;
+        while std::time::Instant::now() < deadline && is_alive(process) {
+            tokio::time::sleep(POLL).await;
+        }
+    }
+    !is_alive(process)
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]

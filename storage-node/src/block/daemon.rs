@@ -5,9 +5,9 @@
 
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use kumo_agent_kit::process::{identify, is_alive, PinnedProcess};
+use kumo_agent_kit::process::{identify, terminate, PinnedProcess};
 use tokio::process::Command;
 
 use super::image::run;
@@ -16,7 +16,6 @@ pub(super) const PROGRAM: &str = "qemu-storage-daemon";
 /// The qcow2 node the export names.
 const DISK_NODE: &str = "disk0";
 const STOP_GRACE: Duration = Duration::from_secs(5);
-const POLL: Duration = Duration::from_millis(20);
 
 /// Where one replica's daemon keeps its things (all under `<block dir>/<volume id>.d/`).
 #[derive(Debug, Clone)]
@@ -105,19 +104,9 @@ pub(super) async fn start(
 
 /// Stop the daemon: SIGTERM, then SIGKILL after a grace period. Returns once it is gone.
 pub(super) async fn stop(process: PinnedProcess) -> Result<(), String> {
-    for (signal, grace) in [(libc::SIGTERM, STOP_GRACE), (libc::SIGKILL, STOP_GRACE)] {
-        if !is_alive(process) {
-            return Ok(());
-        }
-        // SAFETY: a plain syscall on a pid just verified to be this replica's daemon.
-        unsafe { libc::kill(process.pid as libc::pid_t, signal) };
-        let deadline = Instant::now() + grace;
-        while Instant::now() < deadline {
-            if !is_alive(process) {
-                return Ok(());
-            }
-            tokio::time::sleep(POLL).await;
-        }
+    if terminate(process, STOP_GRACE).await {
+        Ok(())
+    } else {
+        Err(format!("{PROGRAM} {} does not die", process.pid))
     }
-    Err(format!("{PROGRAM} {} does not die", process.pid))
 }
