@@ -137,6 +137,14 @@ eq((volume(a, extra)["Size"], volume(a, extra)["VolumeType"]), (1, "gp2"), "the 
 roots = a.describe_volumes(Filters=[{"Name": "attachment.device", "Values": ["/dev/xvda"]}])["Volumes"]
 eq(sorted(v["VolumeId"] for v in roots), sorted([root_keep, root_drop]), "root volumes by attachment.device")
 
+def instance_ids(ec2, filters):
+    return sorted(i["InstanceId"] for r in ec2.describe_instances(Filters=filters)["Reservations"] for i in r["Instances"])
+
+
+eq(instance_ids(a, [{"Name": "root-device-type", "Values": ["ebs"]}]), sorted([keep, drop]), "root-device-type filter")
+eq(instance_ids(a, [{"Name": "block-device-mapping.volume-id", "Values": [root_keep]}]), [keep], "block-device-mapping.volume-id filter")
+eq(instance_ids(a, [{"Name": "block-device-mapping.device-name", "Values": ["/dev/sdf"]}]), [keep], "block-device-mapping.device-name filter")
+
 # The guest booted from its root volume (found by serial) and counted its first boot on /.
 line = wait_for(f"{keep}'s KUMO-ROOT line", lambda: root_lines(keep))[0]
 print(f"{keep}: KUMO-ROOT: {line}", flush=True)
