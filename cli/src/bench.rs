@@ -2,7 +2,8 @@
 //! - `kumo bench startup`: cold `kumo up` to ready, each run with a fresh private Postgres;
 //! - `kumo bench sigv4`: SigV4-signed STS GetCallerIdentity requests/s on loopback;
 //! - `kumo bench s3`: S3 PUT/GET throughput on loopback (see `bench_s3`);
-//! - `kumo bench security-groups`: DescribeSecurityGroups with 1,000 rules (see `bench_network`).
+//! - `kumo bench security-groups`: DescribeSecurityGroups with 1,000 rules (see `bench_network`);
+//! - `kumo bench snapshots`: EBS snapshot time and stored bytes (see `bench_snapshots`).
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -59,6 +60,9 @@ pub enum Which {
         #[arg(long, default_value_t = 200)]
         runs: usize,
     },
+    /// EBS snapshot of a volume filled with random bytes, then again after rewriting a
+    /// share of it (`kumo up --no-agent --storage-nodes 1`).
+    Snapshots(crate::bench_snapshots::SnapshotArgs),
 }
 
 pub async fn run(which: Which) -> anyhow::Result<()> {
@@ -75,6 +79,7 @@ pub async fn run(which: Which) -> anyhow::Result<()> {
         Which::VmBoot { runs, image_dir } => crate::bench_compute::vm_boot(runs, &image_dir).await,
         Which::S3(args) => crate::bench_s3::run(args).await,
         Which::SecurityGroups { runs } => crate::bench_network::security_groups(runs.max(1)).await,
+        Which::Snapshots(args) => crate::bench_snapshots::run(args).await,
     }
 }
 

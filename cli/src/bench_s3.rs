@@ -642,28 +642,30 @@ fn contents(key: &str, size: u64) -> Vec<u8> {
     data
 }
 
+/// Bytes in the files under `dir`, recursively.
+pub(crate) fn dir_bytes(dir: &Path) -> u64 {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .flatten()
+        .map(|entry| match entry.file_type() {
+            Ok(t) if t.is_dir() => dir_bytes(&entry.path()),
+            Ok(t) if t.is_file() => entry.metadata().map(|m| m.len()).unwrap_or(0),
+            _ => 0,
+        })
+        .sum()
+}
+
 /// Bytes in the files under the state directory's `storage-node-*` directories.
 fn disk_usage(state_dir: &Path) -> u64 {
-    fn walk(dir: &Path) -> u64 {
-        let Ok(entries) = std::fs::read_dir(dir) else {
-            return 0;
-        };
-        entries
-            .flatten()
-            .map(|entry| match entry.file_type() {
-                Ok(t) if t.is_dir() => walk(&entry.path()),
-                Ok(t) if t.is_file() => entry.metadata().map(|m| m.len()).unwrap_or(0),
-                _ => 0,
-            })
-            .sum()
-    }
     let Ok(entries) = std::fs::read_dir(state_dir) else {
         return 0;
     };
     entries
         .flatten()
         .filter(|e| e.file_name().to_string_lossy().starts_with("storage-node-"))
-        .map(|e| walk(&e.path()))
+        .map(|e| dir_bytes(&e.path()))
         .sum()
 }
 

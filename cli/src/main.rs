@@ -6,6 +6,7 @@ mod bench_compute;
 mod bench_launch_rules;
 mod bench_network;
 mod bench_s3;
+mod bench_snapshots;
 mod profile;
 mod up;
 

@@ -19,6 +19,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use futures::StreamExt;
 use kumo_agent_kit::error_chain;
 use kumo_common::ids::SnapshotId;
 use kumo_storage_protocol::block::{
@@ -39,6 +40,8 @@ use super::BlockConfig;
 /// The replica's qcow2 node in its daemon (see `daemon.rs`).
 const DISK_NODE: &str = "disk0";
 const JOB_POLL: Duration = Duration::from_millis(50);
+/// Chunk uploads at once (each is a round trip to the control plane and its replicas).
+const UPLOADS_IN_FLIGHT: usize = 4;
 
 /// The control plane's snapshot endpoints, with this node's token.
 #[derive(Clone)]
@@ -276,12 +279,21 @@ pub async fn upload(
                 .rev()
                 .map(|c| (c.sha256.as_str(), c.index))
                 .collect();
-            for sha256 in &missing {
+            let mut uploads = Vec::with_capacity(missing.len());
+            for sha256 in missing {
                 let at = *first
                     .get(sha256.as_str())
                     .ok_or_else(|| format!("the control plane lacks {sha256}, not in the page"))?;
-                let data = read_chunk(&file, at, size)?;
-                control.put_chunk(snapshot_id, sha256, data).await?;
+                let (file, control, snapshot_id) =
+                    (file.clone(), control.clone(), snapshot_id.to_string());
+                uploads.push(async move {
+                    let data = read_chunk(&file, at, size)?;
+                    control.put_chunk(&snapshot_id, &sha256, data).await
+                });
+            }
+            let mut uploads = futures::stream::iter(uploads).buffer_unordered(UPLOADS_IN_FLIGHT);
+            while let Some(done) = uploads.next().await {
+                done?;
                 stats.uploaded += 1;
             }
             let again = control.post_chunks(snapshot_id, &page).await?;
