@@ -185,7 +185,8 @@ fn a_volume_moves_between_containers_on_two_hosts() {
         };
         topology.adopt_owner(&host_id);
     }
-    let args: Vec<&OsStr> = names.iter().map(OsStr::new).collect();
+    let pids: Vec<String> = agents.iter().map(|a| a.child.id().to_string()).collect();
+    let args: Vec<&OsStr> = names.iter().chain(&pids).map(OsStr::new).collect();
     up.run_checks(
         state.path(),
         "block/containers.py",

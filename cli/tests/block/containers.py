@@ -1,10 +1,12 @@
 """EBS volumes in running containers with boto3 against a running `kumo up` with its compute
 agent and two storage nodes (run by cli/tests/block_containers.rs).
 
-Usage: containers.py ENDPOINT STATE_DIR [HOST_NAME_1 HOST_NAME_2]
+Usage: containers.py ENDPOINT STATE_DIR [HOST_NAME_1 HOST_NAME_2 AGENT_PID_1 AGENT_PID_2]
 
 With two compute hosts named, the writer runs on the first and the reader on the second
-(placement pinned by enabling one host at a time): the volume moves between hosts.
+(placement pinned by enabling one host at a time): the volume moves between hosts. Then
+the reader's host dies (its agent frozen with SIGSTOP): Force detach, and the volume is
+attached on the writer's host again; the dead host, back, drops the device.
 
 A 2-replica volume is attached to a running busybox container: the agent opens both
 replicas (NBD with TLS-PSK, quorum) in a local qemu-storage-daemon, exports it through
@@ -20,6 +22,7 @@ Exit status 1 on any failure.
 import glob
 import hashlib
 import os
+import signal
 import sys
 import time
 
@@ -30,6 +33,8 @@ from harness import client, create_account, create_user, login, ok_native, opera
 from common import PATTERN_BYTES, attachment_state, eq, expect_code, instance, pattern, running, volume, wait_for  # noqa: E402
 
 host_names = sys.argv[3:5]
+# With two hosts: their agents' pids (host 1's, host 2's), to freeze one.
+agent_pids = [int(p) for p in sys.argv[5:7]]
 
 ZONE = "us-east-1a"
 
@@ -171,10 +176,27 @@ wait_for("attached to the reader", lambda: attachment_state(a, vol) == "attached
 read = wait_for("the reader's checksum", lambda: marker(reader, "KUMO-VOL-READ:"))
 eq(read, expected, "checksum read back by the second container")
 print(f"second container read back {read}", flush=True)
-# Force ends it at once; the live host takes the device away all the same.
-a.detach_volume(VolumeId=vol, Force=True)
-eq(volume(a, vol)["State"], "available", "state after a forced detach")
+# Force ends it at once; the live host takes the device away all the same. With two hosts
+# the reader's host is dead meanwhile (its agent frozen with SIGSTOP): the volume goes back
+# to the writer's host all the same, and the returning host drops the device.
+frozen = agent_pids[1] if HOSTS else None
+if frozen:
+    os.kill(frozen, signal.SIGSTOP)
+try:
+    a.detach_volume(VolumeId=vol, Force=True)
+    eq(volume(a, vol)["State"], "available", "state after a forced detach")
+    if frozen:
+        a.attach_volume(VolumeId=vol, InstanceId=writer, Device="/dev/sdh")
+        wait_for("attached to the writer again", lambda: attachment_state(a, vol) == "attached")
+        print("forced off a dead host, attached on the other host", flush=True)
+        eq(marker(reader, "KUMO-VOL-GONE:"), None, "the dead host's container still has the device")
+finally:
+    if frozen:
+        os.kill(frozen, signal.SIGCONT)
 wait_for("the reader losing the device", lambda: marker(reader, "KUMO-VOL-GONE:") is not None)
+if frozen:
+    a.detach_volume(VolumeId=vol)
+    wait_for("available after the last DetachVolume", lambda: volume(a, vol)["State"] == "available")
 
 a.terminate_instances(InstanceIds=[writer, reader])
 b.terminate_instances(InstanceIds=[other])
