@@ -154,11 +154,15 @@ described = volume(a, vol)
 eq(described["State"], "in-use", "volume state while attached")
 eq((described["Attachments"][0]["InstanceId"], described["Attachments"][0]["Device"]), (writer, "/dev/sdf"), "attachmentSet")
 mapping = instance(a, writer)["BlockDeviceMappings"]
+# The busybox VM image is EBS-backed: its root volume is mapped at /dev/xvda too.
+eq([(m["Ebs"]["Status"], m["Ebs"]["DeleteOnTermination"]) for m in mapping if m["DeviceName"] == "/dev/xvda"],
+   [("attached", True)], "root volume in blockDeviceMapping")
+mapping = [m for m in mapping if m["DeviceName"] != "/dev/xvda"]
 eq([(m["DeviceName"], m["Ebs"]["VolumeId"], m["Ebs"]["Status"], m["Ebs"]["DeleteOnTermination"]) for m in mapping],
    [("/dev/sdf", vol, "attached", False)], "blockDeviceMapping")
 assert "AttachTime" in mapping[0]["Ebs"], mapping
 filtered = a.describe_volumes(Filters=[{"Name": "attachment.instance-id", "Values": [writer]}])["Volumes"]
-eq([v["VolumeId"] for v in filtered], [vol], "attachment.instance-id filter")
+eq([v["VolumeId"] for v in filtered if v["Attachments"][0]["Device"] != "/dev/xvda"], [vol], "attachment.instance-id filter")
 expect_code("VolumeInUse", a.attach_volume, VolumeId=vol, InstanceId=reader, Device="/dev/sdg")
 expect_code("VolumeInUse", a.delete_volume, VolumeId=vol)
 expect_code("InvalidAttachment.NotFound", a.detach_volume, VolumeId=vol, InstanceId=reader)
@@ -183,7 +187,7 @@ eq(answer["State"], "detaching", "DetachVolume's answer")
 wait_for("available after DetachVolume", lambda: volume(a, vol)["State"] == "available")
 print(f"DetachVolume -> available: {time.monotonic() - started:.2f} s", flush=True)
 eq(volume(a, vol)["Attachments"], [], "attachmentSet after detach")
-eq(instance(a, writer)["BlockDeviceMappings"], [], "blockDeviceMapping after detach")
+eq([m["DeviceName"] for m in instance(a, writer)["BlockDeviceMappings"]], ["/dev/xvda"], "blockDeviceMapping after detach (the root)")
 wait_for("the guest losing the disk", lambda: marker(writer, "KUMO-VOL-GONE:"))
 eq(instance(a, writer)["State"]["Name"], "running", "the writer kept running (no reboot)")
 
