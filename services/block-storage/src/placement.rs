@@ -43,6 +43,16 @@ pub async fn choose(
     Ok(nodes)
 }
 
+/// Whether `zone` has a healthy storage node.
+pub async fn zone_has_healthy_node(tx: &mut Transaction<'_, Postgres>, zone: &str) -> Result<bool> {
+    Ok(sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM object_storage.node_inventory WHERE zone = $1 AND healthy)",
+    )
+    .bind(zone)
+    .fetch_one(&mut **tx)
+    .await?)
+}
+
 /// Choose the nodes of a new volume (see [`choose`]) and record its replicas there, each
 /// with its own export credentials (the PSK identity is the volume id).
 pub async fn place(

@@ -482,6 +482,8 @@ pub async fn run(
     let plan = crate::volumes::plan_for_image(compute, &image, &input.block_device_mappings)?;
     for (index, (host_id, zone)) in hosts.iter().enumerate() {
         let instance_id = InstanceId::generate().into_string();
+        let mappings = &input.block_device_mappings;
+        let plan = crate::volumes::plan_in_zone(compute, &mut tx, &plan, mappings, zone).await?;
         let primary = networking
             .create_primary(&mut tx, caller, &input.network, &instance_id, zone)
             .await?;

@@ -58,6 +58,13 @@ pub trait InstanceVolumes: Send + Sync {
         volumes: &[LaunchVolume],
     ) -> Result<()>;
 
+    /// Whether `zone` has a healthy storage node (a volume can be placed there).
+    async fn zone_has_storage(
+        &self,
+        tx: &mut Transaction<'_, Postgres>,
+        zone: &str,
+    ) -> Result<bool>;
+
     /// ModifyInstanceAttribute `BlockDeviceMapping`: delete the volume at `device` with the
     /// instance, or keep it.
     async fn set_delete_on_termination(
@@ -234,4 +241,30 @@ pub fn plan_for_image(
         _ => None,
     };
     plan_launch(root, mappings)
+}
+
+/// The plan for one instance placed in `zone`: an image's root that no mapping asked for
+/// falls back to the host's copy of the image (instance store, as before EBS roots) where
+/// the zone has no healthy storage node, so a cloud without block storage still runs VMs.
+/// Anything mapped explicitly must be placed (else `InsufficientVolumeCapacity`).
+pub async fn plan_in_zone(
+    compute: &crate::Compute,
+    tx: &mut Transaction<'_, Postgres>,
+    plan: &LaunchPlan,
+    mappings: &[BlockDeviceMapping],
+    zone: &str,
+) -> Result<LaunchPlan> {
+    let Some(volumes) = &compute.volumes else {
+        return Ok(plan.clone());
+    };
+    let root_mapped = mappings
+        .iter()
+        .any(|m| m.device_name == ROOT_DEVICE_NAME && m.ebs.is_some() && !m.no_device);
+    if plan.root_device_name.is_none() || root_mapped || volumes.zone_has_storage(tx, zone).await? {
+        return Ok(plan.clone());
+    }
+    Ok(LaunchPlan {
+        root_device_name: None,
+        volumes: plan.volumes.iter().filter(|v| !v.boot).cloned().collect(),
+    })
 }

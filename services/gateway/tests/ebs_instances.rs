@@ -333,3 +333,43 @@ async fn ebs_backed_launch_stop_move_and_terminate() {
     assert_eq!(extra["state"], "available", "{extra}");
     assert_eq!(extra["attachment"], Value::Null);
 }
+
+/// No storage node in the zone: an image's root falls back to the host's copy of the image
+/// (instance store, as before EBS roots); a mapped root cannot, and the launch is refused.
+#[tokio::test]
+async fn without_storage_nodes_the_image_root_stays_on_the_host() {
+    let cloud = TestCloud::start().await;
+    let op = cloud.operator_token().await;
+    let (_, token) = tenant(&cloud, &op, "no-ebs-tenant").await;
+    let host = Host::enrol(&cloud, "host-1").await;
+    let dir = tempfile::tempdir().unwrap();
+    let image_id = image(&cloud, dir.path()).await;
+
+    let (status, reservation) = call(
+        &cloud,
+        reqwest::Method::POST,
+        "/v1/instances",
+        &token,
+        Some(json!({"image_id": image_id})),
+    )
+    .await;
+    assert_eq!(status, 201, "{reservation}");
+    let launched = &reservation["instances"][0];
+    assert_eq!(launched["root_device_name"], Value::Null);
+    assert_eq!(launched["block_devices"], json!([]));
+    let id = launched["instance_id"].as_str().unwrap();
+    let spec = spec_of(&host.sync(Vec::new()).await, id).unwrap().clone();
+    assert!(spec.volumes.is_empty());
+
+    let (status, body) = call(
+        &cloud,
+        reqwest::Method::POST,
+        "/v1/instances",
+        &token,
+        Some(json!({"image_id": image_id, "block_device_mappings": [
+            {"device_name": "/dev/xvda", "ebs": {"volume_size": 8}}]})),
+    )
+    .await;
+    assert!(status >= 500, "{status} {body}");
+    assert!(body.to_string().contains("capacity"), "{body}");
+}

@@ -46,9 +46,8 @@ fn block_error(e: BlockStorageError) -> ComputeError {
         BlockStorageError::Unauthenticated => ComputeError::Unauthenticated,
         BlockStorageError::Throttled(m) => ComputeError::Throttled(m),
         BlockStorageError::Database(e) => ComputeError::Database(e),
-        BlockStorageError::InsufficientCapacity(m) | BlockStorageError::Internal(m) => {
-            ComputeError::Internal(m)
-        }
+        BlockStorageError::InsufficientCapacity(m) => ComputeError::InsufficientCapacity(m),
+        BlockStorageError::Internal(m) => ComputeError::Internal(m),
     }
 }
 
@@ -162,6 +161,16 @@ impl InstanceVolumes for AttachedVolumes {
             .await
             .map_err(block_error)?;
         Ok(())
+    }
+
+    async fn zone_has_storage(
+        &self,
+        tx: &mut Transaction<'_, Postgres>,
+        zone: &str,
+    ) -> Result<bool, ComputeError> {
+        kumo_block_storage::placement::zone_has_healthy_node(tx, zone)
+            .await
+            .map_err(block_error)
     }
 
     async fn set_delete_on_termination(
