@@ -466,3 +466,42 @@ pub fn remove_agent_network(host_netns: Option<&str>, owner: &str, state_dir: &P
         }
     }
 }
+
+/// A rootfs tarball for test containers, built under `dir`: static busybox in `/bin` with a
+/// symlink per applet, `/etc/passwd` with root, empty `/proc`, `/sys`, `/dev`, `/tmp`,
+/// `/root`. Needs busybox-static.
+pub fn busybox_rootfs_tarball(dir: &Path) -> io::Result<PathBuf> {
+    let src = dir.join("rootfs-src");
+    for d in ["bin", "proc", "sys", "dev", "tmp", "etc", "root"] {
+        std::fs::create_dir_all(src.join(d))?;
+    }
+    let busybox = ["/bin/busybox", "/usr/bin/busybox"]
+        .into_iter()
+        .find(|p| Path::new(p).exists())
+        .ok_or_else(|| {
+            io::Error::new(io::ErrorKind::NotFound, "busybox-static is not installed")
+        })?;
+    std::fs::copy(busybox, src.join("bin/busybox"))?;
+    let list = Command::new(busybox).arg("--list").output()?;
+    for applet in String::from_utf8_lossy(&list.stdout).lines() {
+        if applet.is_empty() || applet == "busybox" || applet.contains('/') {
+            continue;
+        }
+        std::os::unix::fs::symlink("busybox", src.join("bin").join(applet))?;
+    }
+    std::fs::write(src.join("etc/passwd"), "root:x:0:0:root:/root:/bin/sh\n")?;
+    let tar = dir.join("rootfs.tar");
+    let status = Command::new("tar")
+        .arg("-cf")
+        .arg(&tar)
+        .arg("-C")
+        .arg(&src)
+        .arg(".")
+        .status()?;
+    if !status.success() {
+        return Err(io::Error::other(format!(
+            "tar of the test rootfs: {status}"
+        )));
+    }
+    Ok(tar)
+}

@@ -8,7 +8,7 @@
 
 use std::collections::HashMap;
 use std::net::Ipv4Addr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -17,6 +17,7 @@ use axum::routing::{post, put};
 use axum::{Json, Router};
 use kumo_compute_node::agent::{Agent, AgentConfig};
 use kumo_compute_node::network::HostNetwork;
+use kumo_compute_node::testing::busybox_rootfs_tarball;
 use kumo_compute_protocol::{
     DesiredState, EnrolResponse, ImageSource, InstanceKind, InstanceMetadata, InstanceSpec,
     NetworkAttachment, ObservedState, SyncRequest, SyncResponse,
@@ -31,33 +32,6 @@ impl Drop for NetnsGuard {
     fn drop(&mut self) {
         let _ = Command::new("ip").args(["netns", "del", &self.0]).output();
     }
-}
-
-/// A rootfs tarball: static busybox with a symlink per applet.
-fn build_rootfs(dir: &Path) -> PathBuf {
-    let src = dir.join("rootfs-src");
-    for d in ["bin", "proc", "sys", "dev", "tmp", "etc", "root"] {
-        std::fs::create_dir_all(src.join(d)).unwrap();
-    }
-    let busybox = ["/bin/busybox", "/usr/bin/busybox"]
-        .into_iter()
-        .find(|p| Path::new(p).exists())
-        .expect("busybox-static is not installed");
-    std::fs::copy(busybox, src.join("bin/busybox")).unwrap();
-    for applet in ["sh", "sleep", "hostname", "ip", "wget"] {
-        std::os::unix::fs::symlink("busybox", src.join("bin").join(applet)).unwrap();
-    }
-    let tar = dir.join("rootfs.tar");
-    let st = Command::new("tar")
-        .arg("-cf")
-        .arg(&tar)
-        .arg("-C")
-        .arg(&src)
-        .arg(".")
-        .status()
-        .unwrap();
-    assert!(st.success());
-    tar
 }
 
 fn attachment(bridge: &str, subnet: u8, host: u8) -> NetworkAttachment {
@@ -217,7 +191,7 @@ fn spawn_agent(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bridges_go_with_their_last_instance_and_sweeps_spare_running_ones() {
     let tmp = tempfile::tempdir().unwrap();
-    let tar = build_rootfs(tmp.path());
+    let tar = busybox_rootfs_tarball(tmp.path()).unwrap();
     let state_dir = tmp.path().join("state");
     let host = NetnsGuard(format!("kumo-t-{:08x}", rand::random::<u32>()));
     assert!(Command::new("ip")

@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use kumo_compute_node::container::{ContainerConfig, ContainerRuntime, START_MARKER};
 use kumo_compute_node::metadata::MetadataService;
 use kumo_compute_node::network::HostNetwork;
+use kumo_compute_node::testing::busybox_rootfs_tarball;
 use kumo_compute_protocol::{
     DesiredState, ImageSource, InstanceKind, InstanceMetadata, InstanceSpec, NetworkAttachment,
     ObservedState,
@@ -76,7 +77,7 @@ struct Bench {
 impl Bench {
     fn new() -> Self {
         let tmp = tempfile::tempdir().unwrap();
-        let tar = build_rootfs(tmp.path());
+        let tar = busybox_rootfs_tarball(tmp.path()).unwrap();
         let state_dir = tmp.path().join("state");
         let host = NetnsGuard::create();
         let id = instance_id();
@@ -93,39 +94,6 @@ impl Bench {
             _tmp: tmp,
         }
     }
-}
-
-/// A rootfs tarball: static busybox with a symlink per applet.
-fn build_rootfs(dir: &Path) -> PathBuf {
-    let src = dir.join("rootfs-src");
-    for d in ["bin", "proc", "sys", "dev", "tmp", "etc", "root"] {
-        std::fs::create_dir_all(src.join(d)).unwrap();
-    }
-    let busybox = ["/bin/busybox", "/usr/bin/busybox"]
-        .into_iter()
-        .find(|p| Path::new(p).exists())
-        .expect("busybox-static is not installed");
-    std::fs::copy(busybox, src.join("bin/busybox")).unwrap();
-    let list = Command::new(busybox).arg("--list").output().unwrap();
-    assert!(list.status.success());
-    for applet in String::from_utf8_lossy(&list.stdout).lines() {
-        if applet.is_empty() || applet == "busybox" || applet.contains('/') {
-            continue;
-        }
-        std::os::unix::fs::symlink("busybox", src.join("bin").join(applet)).unwrap();
-    }
-    std::fs::write(src.join("etc/passwd"), "root:x:0:0:root:/root:/bin/sh\n").unwrap();
-    let tar = dir.join("rootfs.tar");
-    let st = Command::new("tar")
-        .arg("-cf")
-        .arg(&tar)
-        .arg("-C")
-        .arg(&src)
-        .arg(".")
-        .status()
-        .unwrap();
-    assert!(st.success());
-    tar
 }
 
 fn instance_id() -> String {

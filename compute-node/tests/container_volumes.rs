@@ -13,6 +13,7 @@ use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 use kumo_compute_node::container::{ContainerConfig, ContainerRuntime};
+use kumo_compute_node::testing::busybox_rootfs_tarball;
 use kumo_compute_protocol::{
     DesiredState, ImageSource, InstanceKind, InstanceMetadata, InstanceSpec, NetworkAttachment,
     VolumeAttachmentSpec, VolumeReplicaEndpoint,
@@ -134,35 +135,6 @@ impl Drop for Replica {
         let _ = self.daemon.kill();
         let _ = self.daemon.wait();
     }
-}
-
-/// A busybox rootfs tarball.
-fn build_rootfs(dir: &Path) -> PathBuf {
-    let src = dir.join("rootfs-src");
-    for d in ["bin", "proc", "sys", "dev", "tmp", "etc", "root"] {
-        std::fs::create_dir_all(src.join(d)).unwrap();
-    }
-    let busybox = ["/bin/busybox", "/usr/bin/busybox"]
-        .into_iter()
-        .find(|p| Path::new(p).exists())
-        .expect("busybox-static is not installed");
-    std::fs::copy(busybox, src.join("bin/busybox")).unwrap();
-    for applet in [
-        "sh", "dd", "md5sum", "sync", "test", "head", "sleep", "echo",
-    ] {
-        std::os::unix::fs::symlink("busybox", src.join("bin").join(applet)).unwrap();
-    }
-    let tar = dir.join("rootfs.tar");
-    let st = Command::new("tar")
-        .arg("-cf")
-        .arg(&tar)
-        .arg("-C")
-        .arg(&src)
-        .arg(".")
-        .status()
-        .unwrap();
-    assert!(st.success());
-    tar
 }
 
 /// A running container in its own throw-away network namespace; deleted when dropped.
@@ -289,7 +261,7 @@ async fn a_volume_attaches_to_running_containers_and_keeps_its_bytes() {
         return;
     }
     let tmp = tempfile::tempdir().unwrap();
-    let tar = build_rootfs(tmp.path());
+    let tar = busybox_rootfs_tarball(tmp.path()).unwrap();
     let volume_id = format!("vol-{}", &random_hex(9)[..17]);
     let base = 20000 + (rand::random::<u16>() % 20000);
     let replicas = [
