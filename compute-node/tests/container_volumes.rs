@@ -295,11 +295,23 @@ async fn a_volume_attaches_to_running_containers_and_keeps_its_bytes() {
         writer.exec("head -c 1 /dev/sdf >/dev/null && echo readable"),
         "readable"
     );
-    let written = writer.exec(
-        "dd if=/dev/urandom of=/dev/sdf bs=1M count=16 2>/dev/null && sync && \
-         head -c 16777216 /dev/sdf | md5sum",
-    );
+    writer.exec("head -c 16777216 /dev/urandom > /tmp/pattern");
+    let started = Instant::now();
+    writer.exec("dd if=/tmp/pattern of=/dev/sdf bs=1M conv=fsync 2>/dev/null");
+    let write_time = started.elapsed();
+    let written = writer.exec("md5sum < /tmp/pattern");
     let written = written.split_whitespace().next().unwrap().to_string();
+    // Read back through the loop device with its page cache dropped (O_DIRECT).
+    let started = Instant::now();
+    let read_back = writer.exec("dd if=/dev/sdf bs=1M count=16 iflag=direct 2>/dev/null | md5sum");
+    let read_time = started.elapsed();
+    assert_eq!(read_back.split_whitespace().next().unwrap(), written);
+    println!(
+        "16 MiB through loop → FUSE → quorum → 2 × NBD+TLS: write+fsync {:.1} MiB/s, \
+         direct read {:.1} MiB/s",
+        16.0 / write_time.as_secs_f64(),
+        16.0 / read_time.as_secs_f64()
+    );
 
     // A restarted agent (a new runtime) adopts it; converging again changes nothing.
     let rt = ContainerRuntime::new(config.clone());
