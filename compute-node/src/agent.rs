@@ -548,6 +548,7 @@ async fn observe_all(shared: &Arc<Shared>) -> Vec<ObservedInstance> {
             }
         }
         let volumes = plugged_volumes(shared, &id, local.kind, state).await;
+        let volume_replicas = replica_states(shared, &id, local.kind, state, &volumes).await;
         let detail = lock(&shared.last_error).remove(&id);
         out.push(ObservedInstance {
             instance_id: id,
@@ -556,7 +557,7 @@ async fn observe_all(shared: &Arc<Shared>) -> Vec<ObservedInstance> {
             reboot_count: local.reboot_count,
             generation: local.generation,
             volumes,
-            volume_replicas: None,
+            volume_replicas,
         });
     }
     out
@@ -581,6 +582,32 @@ async fn plugged_volumes(
         Ok(plugged) => Some(plugged.into_iter().collect()),
         Err(e) => {
             tracing::debug!(instance_id = %id, error = %e, "could not read the instance's volumes");
+            None
+        }
+    }
+}
+
+/// The replicas of a running VM's plugged volumes as QEMU has them (`None`: not a running
+/// VM, or QEMU did not answer).
+async fn replica_states(
+    shared: &Shared,
+    id: &str,
+    kind: Option<InstanceKind>,
+    state: ObservedState,
+    plugged: &Option<Vec<String>>,
+) -> Option<Vec<kumo_compute_protocol::ObservedVolume>> {
+    let (ObservedState::Running, Some(InstanceKind::Vm), Some(plugged)) = (state, kind, plugged)
+    else {
+        return None;
+    };
+    if plugged.is_empty() {
+        return Some(Vec::new());
+    }
+    let plugged = plugged.iter().cloned().collect();
+    match shared.vms.observed_replicas(id, &plugged).await {
+        Ok(observed) => Some(observed),
+        Err(e) => {
+            tracing::debug!(instance_id = %id, error = %e, "could not read the volumes' replicas");
             None
         }
     }

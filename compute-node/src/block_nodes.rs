@@ -121,15 +121,32 @@ pub fn nbd_blockdev(i: usize, volume_id: &str, replica: &VolumeReplicaEndpoint) 
 /// The `quorum` block node over `replicas` nbd children, or `None` with a single replica
 /// (the nbd node is then the top).
 pub fn quorum_blockdev(volume_id: &str, replicas: usize) -> Option<Value> {
-    (replicas >= 2).then(|| {
-        let children: Vec<String> = (0..replicas).map(|i| replica_node(i, volume_id)).collect();
-        json!({
-            "driver": "quorum",
-            "node-name": quorum_node(volume_id),
-            "children": children,
-            "vote-threshold": 1,
-        })
+    (replicas >= 2).then(|| quorum_over(volume_id, &(0..replicas).collect::<Vec<_>>()))
+}
+
+/// The `quorum` block node over the nbd nodes of replicas `slots` (one child is enough:
+/// children can be added and removed at run time with `x-blockdev-change`). Reads come
+/// from the first child that answers (`read-pattern=fifo`), never from a vote, so a stale
+/// child can never outvote a fresh one.
+pub fn quorum_over(volume_id: &str, slots: &[usize]) -> Value {
+    let children: Vec<String> = slots.iter().map(|&i| replica_node(i, volume_id)).collect();
+    json!({
+        "driver": "quorum",
+        "node-name": quorum_node(volume_id),
+        "children": children,
+        "vote-threshold": 1,
+        "read-pattern": "fifo",
     })
+}
+
+/// The replica slot of one of a volume's nbd node names (`n3-vol-…` → 3).
+pub fn replica_slot(node_name: &str, volume_id: &str) -> Option<usize> {
+    node_name
+        .strip_prefix('n')?
+        .strip_suffix(volume_id)?
+        .strip_suffix('-')?
+        .parse()
+        .ok()
 }
 
 /// The node a device (or an export) stands on: the quorum, or the only replica.
@@ -194,5 +211,14 @@ mod tests {
         let q = quorum_blockdev("vol-1", 2).unwrap_or_default();
         assert_eq!(q["children"], json!(["n0-vol-1", "n1-vol-1"]));
         assert_eq!(top_node("vol-1", 2), "q-vol-1");
+        assert_eq!(q["read-pattern"], "fifo");
+    }
+
+    #[test]
+    fn slots_are_read_back_from_node_names() {
+        let vol = "vol-0123456789abcdef0";
+        assert_eq!(replica_slot(&replica_node(3, vol), vol), Some(3));
+        assert_eq!(replica_slot(&quorum_node(vol), vol), None);
+        assert_eq!(replica_slot("n1-vol-other", vol), None);
     }
 }

@@ -27,6 +27,7 @@ mod command_line;
 pub mod hotplug;
 mod process;
 pub mod qmp;
+pub mod replicas;
 pub mod volumes;
 
 use std::collections::HashMap;
@@ -106,6 +107,8 @@ pub struct VmRuntime {
     /// The named network namespace QEMU runs in (the agent's host namespace, where the
     /// taps are), when not the agent's own: QEMU opens its tap by name there.
     netns: Option<String>,
+    /// Volume replicas a write failed on, from the VMs' event monitors.
+    quorum_events: Arc<replicas::QuorumEvents>,
 }
 
 impl VmRuntime {
@@ -121,6 +124,7 @@ impl VmRuntime {
             locks: Mutex::new(HashMap::new()),
             transitions: Mutex::new(HashMap::new()),
             netns: None,
+            quorum_events: Arc::default(),
         }
     }
 

@@ -52,6 +52,16 @@ impl VmRuntime {
             "-mon",
             "chardev=qmp,mode=control",
         ]);
+        // A second monitor, only listened to: volume replicas' failed writes (events).
+        push(&[
+            "-chardev",
+            &format!(
+                "socket,id=qev,path={},server=on,wait=off",
+                opt_path(&dir.join(super::replicas::EVENTS_SOCKET))
+            ),
+            "-mon",
+            "chardev=qev,mode=control",
+        ]);
         push(&[
             "-chardev",
             &format!(

@@ -96,15 +96,34 @@ impl QmpClient {
         }
     }
 
+    /// Waits, without a time limit, for the next asynchronous event (replies to nothing
+    /// are skipped): for a connection that only listens.
+    pub async fn next_event(&mut self) -> Result<Value> {
+        loop {
+            let message = self.read_message_within(None).await?;
+            if message.get("event").is_some() {
+                return Ok(message);
+            }
+        }
+    }
+
     async fn read_message(&mut self) -> Result<Value> {
+        self.read_message_within(Some(self.timeout)).await
+    }
+
+    async fn read_message_within(&mut self, timeout: Option<Duration>) -> Result<Value> {
         let mut line = String::new();
         loop {
             line.clear();
             let mut limited = (&mut self.reader).take(MAX_LINE as u64);
-            let n = tokio::time::timeout(self.timeout, limited.read_line(&mut line))
-                .await
-                .map_err(|_| self.err("read timed out".to_string()))?
-                .map_err(|e| self.err(format!("read: {e}")))?;
+            let read = limited.read_line(&mut line);
+            let n = match timeout {
+                Some(timeout) => tokio::time::timeout(timeout, read)
+                    .await
+                    .map_err(|_| self.err("read timed out".to_string()))?,
+                None => read.await,
+            }
+            .map_err(|e| self.err(format!("read: {e}")))?;
             if n == 0 {
                 return Err(self.err("connection closed".to_string()));
             }

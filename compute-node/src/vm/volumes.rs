@@ -1,21 +1,24 @@
 //! Hot-plugging EBS volumes into a running VM over QMP.
 //!
 //! A volume's replicas are NBD exports on storage nodes, each with its own TLS-PSK key.
-//! For each replica `i` the VM gets a `tls-creds-psk` object `tls<i>-<vol>` (endpoint
-//! client, `username` the PSK identity, its `keys.psk` in `<instance dir>/volumes/<vol>/<i>/`,
-//! mode 0600) and an `nbd` block node `n<i>-<vol>` (with `reconnect-delay`, so a storage
-//! node that restarts is reconnected to). With two or more replicas a `quorum` node
-//! `q-<vol>` (vote-threshold 1) stands over them: every write goes to every child and
-//! succeeds while one does, so one lost storage node does not stop the guest. The disk is a
-//! `virtio-blk-pci` device whose QOM id is the volume id and whose serial is the volume id
-//! without its dash (`vol0123…`, virtio-blk serials hold 20 bytes).
+//! For each replica in slot `i` (see `replicas.rs`) the VM gets a `tls-creds-psk` object
+//! `tls<i>-<vol>` (endpoint client, `username` the PSK identity, its `keys.psk` in
+//! `<instance dir>/volumes/<vol>/<i>/`, mode 0600) and an `nbd` block node `n<i>-<vol>`
+//! (with `reconnect-delay`, so a storage node that restarts is reconnected to). A `quorum`
+//! node `q-<vol>` (vote-threshold 1, `read-pattern=fifo`) always stands over them, even
+//! over one: every write goes to every child and succeeds while one does, so one lost
+//! storage node does not stop the guest, and children come and go at run time (a failed
+//! one out, a rebuilt one in: `replicas.rs`). Only in-sync replicas join at plug time. The
+//! disk is a `virtio-blk-pci` device whose QOM id is the volume id and whose serial is the
+//! volume id without its dash (`vol0123…`, virtio-blk serials hold 20 bytes).
 //!
 //! What a VM has is read back from QEMU (`qom-list /machine/peripheral`,
-//! `query-named-block-nodes`), so nothing is recorded locally: a restarted agent adopts
-//! the volumes, and a restarted QEMU gets them again at the next pass.
+//! `query-named-block-nodes`, the block graph and jobs) and the slots file: a restarted
+//! agent adopts the volumes, and a restarted QEMU gets them again at the next pass.
 //!
 //! Removal is guest-cooperative: `device_del`, and once the device is gone (a later pass
-//! when the guest takes its time) the block nodes, the TLS objects and the key files.
+//! when the guest takes its time) a rebuild under way, the block nodes, the TLS objects
+//! and the key files.
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
@@ -25,10 +28,7 @@ use kumo_compute_protocol::VolumeAttachmentSpec;
 use serde_json::{json, Value};
 
 use super::VmRuntime;
-use crate::block_nodes::{
-    check_replicas, nbd_blockdev, quorum_blockdev, quorum_node, replica_node, tls_creds,
-    tls_object, top_node, write_psk, MAX_REPLICAS,
-};
+use crate::block_nodes::{check_replicas, quorum_node, replica_node, tls_object, MAX_REPLICAS};
 use crate::error::{NodeError, Result};
 
 /// Where QEMU lists the devices added by id.
@@ -40,16 +40,20 @@ pub fn volume_serial(volume_id: &str) -> String {
 }
 
 /// Ignore QMP's answer for something already there (an interrupted plug left it).
-fn tolerate_existing(result: Result<Value>) -> Result<()> {
+pub(super) fn tolerate_existing(result: Result<Value>) -> Result<()> {
     match result {
         Ok(_) => Ok(()),
-        Err(NodeError::Qmp(m)) if m.contains("Duplicate") || m.contains("already") => Ok(()),
+        Err(NodeError::Qmp(m))
+            if m.contains("Duplicate") || m.contains("duplicate") || m.contains("already") =>
+        {
+            Ok(())
+        }
         Err(e) => Err(e),
     }
 }
 
 /// Ignore QMP's answer for something already gone.
-fn tolerate_missing(result: Result<Value>) -> Result<()> {
+pub(super) fn tolerate_missing(result: Result<Value>) -> Result<()> {
     match result {
         Ok(_) => Ok(()),
         Err(NodeError::Qmp(m))
@@ -65,7 +69,7 @@ fn tolerate_missing(result: Result<Value>) -> Result<()> {
 }
 
 impl VmRuntime {
-    fn volume_dir(&self, instance_id: &str, volume_id: &str) -> PathBuf {
+    pub(super) fn volume_dir(&self, instance_id: &str, volume_id: &str) -> PathBuf {
         self.instance_dir(instance_id)
             .join("volumes")
             .join(volume_id)
@@ -114,23 +118,16 @@ impl VmRuntime {
         let volume_id = volume.volume_id.as_str();
         VolumeId::parse(volume_id)?;
         check_replicas(volume_id, &volume.replicas)?;
+        if !self.volume_nodes(instance_id).await?.contains(volume_id) {
+            // Nothing of it in this QEMU: slots from an earlier one mean nothing.
+            let dir = self.volume_dir(instance_id, volume_id);
+            if dir.exists() {
+                std::fs::remove_dir_all(&dir)?;
+            }
+        }
         let mut qmp = self.connect_qmp(instance_id).await?;
-        for (i, replica) in volume.replicas.iter().enumerate() {
-            let dir = self.volume_dir(instance_id, volume_id).join(i.to_string());
-            write_psk(&dir, replica)?;
-            tolerate_existing(
-                qmp.execute("object-add", Some(tls_creds(i, volume_id, &dir, replica)?))
-                    .await,
-            )?;
-            tolerate_existing(
-                qmp.execute("blockdev-add", Some(nbd_blockdev(i, volume_id, replica)))
-                    .await,
-            )?;
-        }
-        if let Some(quorum) = quorum_blockdev(volume_id, volume.replicas.len()) {
-            tolerate_existing(qmp.execute("blockdev-add", Some(quorum)).await)?;
-        }
-        let top = top_node(volume_id, volume.replicas.len());
+        self.plug_quorum(&mut qmp, instance_id, volume).await?;
+        let top = quorum_node(volume_id);
         tolerate_existing(
             qmp.execute(
                 "device_add",
@@ -146,7 +143,7 @@ impl VmRuntime {
         tracing::info!(
             instance = instance_id,
             volume = volume_id,
-            replicas = volume.replicas.len(),
+            replicas = volume.replicas.iter().filter(|r| r.in_sync).count(),
             "hot-plugged a volume"
         );
         Ok(())
@@ -177,6 +174,7 @@ impl VmRuntime {
             }
         }
         let mut qmp = self.connect_qmp(instance_id).await?;
+        self.drop_rebuild(&mut qmp, volume_id).await?;
         tolerate_missing(
             qmp.execute(
                 "blockdev-del",
@@ -223,8 +221,15 @@ impl VmRuntime {
         let leftovers = self.volume_nodes(instance_id).await?;
         let wanted: BTreeSet<&str> = volumes.iter().map(|v| v.volume_id.as_str()).collect();
         let mut first_error = None;
+        if !volumes.is_empty() {
+            self.ensure_event_listener(instance_id).await;
+        }
         for volume in volumes {
             if plugged.contains(&volume.volume_id) {
+                if let Err(e) = self.sync_replicas(instance_id, volume).await {
+                    tracing::warn!(instance = instance_id, volume = %volume.volume_id, error = %e, "syncing a volume's replicas failed");
+                    first_error.get_or_insert(e);
+                }
                 continue;
             }
             if let Err(e) = self.plug_volume(instance_id, volume).await {
