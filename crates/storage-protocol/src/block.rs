@@ -156,7 +156,8 @@ pub struct ChunkPage {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SnapshotProgress {
     pub state: SnapshotTaskState,
-    /// 0–100.
+    /// 0–100. `Pending` at 0 says the node starts (over) from a new copy: what was
+    /// recorded for the snapshot before is dropped; later pages report at least 1.
     pub progress: u8,
     /// Why, when `Failed`.
     pub detail: Option<String>,

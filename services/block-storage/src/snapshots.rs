@@ -207,7 +207,7 @@ pub async fn delete(storage: &BlockStorage, caller: &Principal, id: &str) -> Res
 
 /// Drop a snapshot's chunk references; the locations of chunks left unreferenced (their
 /// rows deleted in `tx`).
-async fn release_chunks(
+pub(crate) async fn release_chunks(
     tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
     snapshot_id: &str,
 ) -> Result<Vec<String>> {
@@ -239,7 +239,7 @@ async fn release_chunks(
 }
 
 /// Delete chunks from the store (a failure leaves bytes nobody references: logged).
-async fn forget_chunks(storage: &BlockStorage, locations: &[String]) {
+pub(crate) async fn forget_chunks(storage: &BlockStorage, locations: &[String]) {
     let Some(store) = &storage.chunks else {
         return;
     };

@@ -111,7 +111,7 @@ async fn take(
         progress: 100,
         detail: None,
     };
-    snap_agent::record_progress(&storage.pool, node_id, snapshot_id, &done)
+    snap_agent::record_progress(storage, node_id, snapshot_id, &done)
         .await
         .unwrap();
     missing.len()
@@ -367,7 +367,7 @@ async fn a_failed_snapshot_is_error_and_a_pending_one_can_be_deleted() {
         progress: 40,
         detail: Some("backup job failed\u{7}".into()),
     };
-    snap_agent::record_progress(&pool, "n1", &failing.snapshot_id, &failed)
+    snap_agent::record_progress(&storage, "n1", &failing.snapshot_id, &failed)
         .await
         .unwrap();
     let failing = snapshots::get(&pool, &a, &failing.snapshot_id)
@@ -399,4 +399,90 @@ async fn a_failed_snapshot_is_error_and_a_pending_one_can_be_deleted() {
         .unwrap()
         .snapshots
         .is_empty());
+}
+
+#[tokio::test]
+async fn a_restarted_copy_drops_what_was_recorded_and_a_dead_nodes_task_moves() {
+    let pool = kumo_catalog::testing::fresh_database().await.unwrap();
+    let store = Arc::new(MemoryChunkStore::default());
+    let storage =
+        BlockStorage::new(pool.clone(), Default::default()).with_chunk_store(store.clone());
+    let a = principal("111111111111");
+    node(&pool, "n1").await;
+    node(&pool, "n2").await;
+    let volume = volumes::create(
+        &storage,
+        &a,
+        &CreateVolume {
+            zone: "us-east-1a".into(),
+            size_gib: Some(1),
+            ..CreateVolume::default()
+        },
+    )
+    .await
+    .unwrap();
+    let vol = volume.volume_id.as_str();
+    ready(&pool, "n1", &[vol], 1).await;
+    ready(&pool, "n2", &[vol], 1).await;
+    let snap = snapshots::create(&storage, &a, vol, "", &Default::default())
+        .await
+        .unwrap();
+    let taker = if agent::assigned(&pool, "n1")
+        .await
+        .unwrap()
+        .snapshots
+        .is_empty()
+    {
+        "n2"
+    } else {
+        "n1"
+    };
+    let other = if taker == "n1" { "n2" } else { "n1" };
+    assert!(agent::assigned(&pool, other)
+        .await
+        .unwrap()
+        .snapshots
+        .is_empty());
+    // A first attempt records a chunk, then the node starts over: the chunk is dropped.
+    let data = chunk(5);
+    let sha = sha256_hex(&data);
+    snap_agent::store_chunk(&storage, taker, &snap.snapshot_id, &sha, data.clone())
+        .await
+        .unwrap();
+    snap_agent::record_chunks(&pool, taker, &snap.snapshot_id, &page(&[(3, &data)]))
+        .await
+        .unwrap();
+    assert_eq!(snapshots::stored_chunks(&pool).await.unwrap(), (1, 1 << 20));
+    let restart = SnapshotProgress {
+        state: SnapshotTaskState::Pending,
+        progress: 0,
+        detail: None,
+    };
+    snap_agent::record_progress(&storage, taker, &snap.snapshot_id, &restart)
+        .await
+        .unwrap();
+    assert_eq!(snapshots::stored_chunks(&pool).await.unwrap(), (0, 0));
+    assert!(store.is_empty());
+    // The taking node goes silent: the other replica's node gets the task, the silent
+    // one's requests are refused.
+    sqlx::query("UPDATE object_storage.nodes SET last_heartbeat_at = NULL WHERE node_id = $1")
+        .bind(taker)
+        .execute(&pool)
+        .await
+        .unwrap();
+    let moved = agent::assigned(&pool, other).await.unwrap().snapshots;
+    assert_eq!(moved.len(), 1);
+    assert_eq!(moved[0].snapshot_id, snap.snapshot_id);
+    let refused =
+        snap_agent::record_chunks(&pool, taker, &snap.snapshot_id, &page(&[(3, &data)])).await;
+    assert_eq!(code(refused.unwrap_err()), "InvalidSnapshot.NotFound");
+    assert_eq!(
+        take(&storage, other, &snap.snapshot_id, &[(3, &data)]).await,
+        1
+    );
+    let done = snapshots::get(&pool, &a, &snap.snapshot_id).await.unwrap();
+    assert_eq!(
+        (done.state.as_str(), done.stored_bytes),
+        ("completed", 1 << 20)
+    );
 }

@@ -306,7 +306,7 @@ pub async fn upload(
         }
         let progress = SnapshotProgress {
             state: SnapshotTaskState::Pending,
-            progress: u8::try_from(index * 99 / count.max(1)).unwrap_or(99),
+            progress: u8::try_from(index * 99 / count.max(1)).unwrap_or(99).max(1),
             detail: None,
         };
         control.progress(snapshot_id, &progress).await?;
@@ -324,6 +324,13 @@ pub async fn take(
         .dir
         .join(format!("{}.snapshot.raw", task.snapshot_id));
     let result = async {
+        // Starting over: whatever an earlier attempt recorded is dropped.
+        let start = SnapshotProgress {
+            state: SnapshotTaskState::Pending,
+            progress: 0,
+            detail: None,
+        };
+        control.progress(&task.snapshot_id, &start).await?;
         backup(config, &task.volume_id, &task.snapshot_id, &copy).await?;
         upload(control, &task.snapshot_id, &copy).await
     }

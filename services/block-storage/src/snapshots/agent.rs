@@ -48,8 +48,22 @@ fn unknown(snapshot_id: &str) -> BlockStorageError {
     )
 }
 
-/// The pending snapshots `node_id` is to take.
+/// The pending snapshots `node_id` is to take. A pending snapshot whose node is no longer
+/// healthy moves to this node when it holds a ready replica of the volume (the new node
+/// starts over: see [`record_progress`]).
 pub async fn tasks(pool: &PgPool, node_id: &str) -> Result<Vec<SnapshotTask>> {
+    sqlx::query(
+        "UPDATE block_storage.snapshots s SET node_id = $1, progress = 0
+         WHERE s.state = 'pending' AND s.node_id <> $1
+           AND NOT EXISTS (SELECT 1 FROM object_storage.node_inventory n
+                           WHERE n.node_id = s.node_id AND n.healthy)
+           AND EXISTS (SELECT 1 FROM block_storage.volume_replicas r
+                       WHERE r.volume_id = s.volume_id AND r.node_id = $1
+                         AND r.desired = 'present' AND r.reported = 'ready')",
+    )
+    .bind(node_id)
+    .execute(pool)
+    .await?;
     let rows: Vec<(String, String)> = sqlx::query_as(
         "SELECT snapshot_id, volume_id FROM block_storage.snapshots
          WHERE node_id = $1 AND state = 'pending' ORDER BY started_at, snapshot_id",
@@ -217,14 +231,23 @@ pub async fn store_chunk(
 }
 
 /// A node's progress on a snapshot it takes: `completed` (progress 100) or `error`.
+/// `pending` at 0 % means the node starts (over) from a new point-in-time copy: the chunks
+/// recorded before (an earlier attempt's, another node's) are dropped, so a snapshot never
+/// mixes two points in time.
 pub async fn record_progress(
-    pool: &PgPool,
+    storage: &BlockStorage,
     node_id: &str,
     snapshot_id: &str,
     progress: &SnapshotProgress,
 ) -> Result<()> {
-    let mut tx = pool.begin().await?;
+    let mut tx = storage.pool.begin().await?;
     taking(&mut tx, node_id, snapshot_id).await?;
+    let starting = progress.state == SnapshotTaskState::Pending && progress.progress == 0;
+    let orphans = if starting {
+        crate::snapshots::release_chunks(&mut tx, snapshot_id).await?
+    } else {
+        Vec::new()
+    };
     let detail: Option<String> = progress
         .detail
         .as_deref()
@@ -248,6 +271,7 @@ pub async fn record_progress(
     .execute(&mut *tx)
     .await?;
     tx.commit().await?;
+    crate::snapshots::forget_chunks(storage, &orphans).await;
     Ok(())
 }
 
@@ -382,7 +406,7 @@ async fn post_progress(
     Path(snapshot_id): Path<String>,
     ValidJson(progress): ValidJson<SnapshotProgress>,
 ) -> Result<StatusCode> {
-    record_progress(&storage.pool, &node_id, &snapshot_id, &progress).await?;
+    record_progress(&storage, &node_id, &snapshot_id, &progress).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
