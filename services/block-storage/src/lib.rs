@@ -18,6 +18,7 @@ pub mod launch;
 pub mod modifications;
 pub mod nodes;
 pub mod placement;
+pub mod replicas;
 pub mod snapshots;
 pub mod tags;
 pub mod volume_types;
@@ -37,6 +38,9 @@ pub struct BlockStorageConfig {
     pub zones: Vec<String>,
     /// Replicas per volume, where the zone has that many healthy storage nodes.
     pub replicas: usize,
+    /// How long a replica's storage node may stay silent before the replica is replaced
+    /// on another node of the zone (`replicas::replace_lost`).
+    pub replace_grace: std::time::Duration,
 }
 
 impl Default for BlockStorageConfig {
@@ -45,6 +49,7 @@ impl Default for BlockStorageConfig {
             region: kumo_auth::DEFAULT_REGION.into(),
             zones: vec!["us-east-1a".into()],
             replicas: 2,
+            replace_grace: replicas::DEFAULT_REPLACE_GRACE,
         }
     }
 }
@@ -90,12 +95,29 @@ impl BlockStorage {
             .merge(snapshots::agent::router(self.clone()))
     }
 
-    /// Start this service: its routes. It has no loop of its own: storage nodes converge
-    /// to what it stores, and their reports move volumes along.
+    /// Start this service: its routes, and the loop replacing lost replicas. Otherwise
+    /// storage nodes converge to what it stores, and their reports move volumes along.
     pub fn start(&self) -> Started {
         Started {
             router: self.router(),
-            tasks: Vec::new(),
+            tasks: vec![kumo_common::service::BackgroundTask::spawn(
+                "block_storage.replicas",
+                self.clone().run_replacement(),
+            )],
+        }
+    }
+
+    /// Every few seconds, replace the replicas of lost storage nodes.
+    async fn run_replacement(self) {
+        let period = (self.config.replace_grace / 4).clamp(
+            std::time::Duration::from_millis(500),
+            std::time::Duration::from_secs(10),
+        );
+        loop {
+            tokio::time::sleep(period).await;
+            if let Err(e) = replicas::replace_lost(&self.pool, self.config.replace_grace).await {
+                tracing::warn!(error = %e, "replacing lost replicas failed");
+            }
         }
     }
 }

@@ -190,6 +190,13 @@ pub async fn sync(compute: &Compute, host_id: &str, request: &SyncRequest) -> Re
                     .observed(&observed.instance_id, running, list)
                     .await?;
             }
+            if let (ObservedState::Running, Some(replicas)) =
+                (observed.state, &observed.volume_replicas)
+            {
+                volumes
+                    .observed_replicas(&observed.instance_id, replicas)
+                    .await?;
+            }
         }
     }
 

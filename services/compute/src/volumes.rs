@@ -44,6 +44,16 @@ pub trait InstanceVolumes: Send + Sync {
     /// (`running`), or the instance is stopped or gone (`!running`, nothing plugged).
     async fn observed(&self, instance_id: &str, running: bool, plugged: &[String]) -> Result<()>;
 
+    /// An agent's observation of the replicas of the running VM's volumes (which are in
+    /// sync, failed or being rebuilt).
+    async fn observed_replicas(
+        &self,
+        _instance_id: &str,
+        _volumes: &[kumo_compute_protocol::ObservedVolume],
+    ) -> Result<()> {
+        Ok(())
+    }
+
     /// The instance was terminated: its attachments end. Idempotent; in its transaction.
     async fn release(&self, tx: &mut Transaction<'_, Postgres>, instance_id: &str) -> Result<()>;
 

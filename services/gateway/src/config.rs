@@ -94,7 +94,7 @@ pub async fn start_control_plane(args: &CommonArgs) -> anyhow::Result<ControlPla
     );
     let object_storage = ObjectStorage::new(catalog.pool.clone(), object_storage_config());
     let network = Network::new(catalog.pool.clone(), NetworkConfig::default());
-    let block_storage = BlockStorage::new(catalog.pool.clone(), BlockStorageConfig::default());
+    let block_storage = BlockStorage::new(catalog.pool.clone(), block_storage_config());
     // Instances and subnets from before VPCs join the network service's (idempotent).
     crate::compose::adopt_pre_vpc_networks(&compute, &network).await?;
     Ok(ControlPlane {
@@ -110,6 +110,20 @@ pub async fn start_control_plane(args: &CommonArgs) -> anyhow::Result<ControlPla
 }
 
 /// Object storage settings; `KUMO_S3_REPLICATION` overrides the replica count (default 3).
+/// `KUMO_BLOCK_REPLACE_GRACE_SECS`: how long a storage node may be silent before its
+/// volume replicas are replaced elsewhere (default 60; tests set it low).
+fn block_storage_config() -> BlockStorageConfig {
+    let mut config = BlockStorageConfig::default();
+    if let Some(secs) = std::env::var("KUMO_BLOCK_REPLACE_GRACE_SECS")
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+        .filter(|s| *s >= 1)
+    {
+        config.replace_grace = std::time::Duration::from_secs(secs);
+    }
+    config
+}
+
 fn object_storage_config() -> ObjectStorageConfig {
     let mut config = ObjectStorageConfig::default();
     if let Some(n) = std::env::var("KUMO_S3_REPLICATION")

@@ -5,11 +5,13 @@
 use std::collections::BTreeMap;
 
 use kumo_block_storage::attachments::{self, InstanceDirectory, InstanceFacts, PluggedVolume};
-use kumo_block_storage::launch;
+use kumo_block_storage::{launch, replicas};
 use kumo_block_storage::{BlockStorage, BlockStorageError};
 use kumo_compute::volumes::{BlockDevice, InstanceVolumes, LaunchVolume};
 use kumo_compute::{Compute, ComputeError};
-use kumo_compute_protocol::{VolumeAttachmentSpec, VolumeReplicaEndpoint};
+use kumo_compute_protocol::{
+    ObservedVolume, ReplicaSyncState, VolumeAttachmentSpec, VolumeReplicaEndpoint,
+};
 use sqlx::{Postgres, Transaction};
 
 /// Compute's instances, for block storage.
@@ -51,7 +53,13 @@ fn block_error(e: BlockStorageError) -> ComputeError {
     }
 }
 
-fn plug_spec(plugged: PluggedVolume) -> VolumeAttachmentSpec {
+/// What a host must plug: every ready replica with its id (the storage node's) and
+/// whether it is in sync (a stale one is rebuilt by the host before it serves reads).
+fn plug_spec(
+    plugged: PluggedVolume,
+    sync: &BTreeMap<(String, String), bool>,
+) -> VolumeAttachmentSpec {
+    let volume_id = plugged.attachment.volume_id.clone();
     VolumeAttachmentSpec {
         volume_id: plugged.attachment.volume_id,
         device: plugged.attachment.device,
@@ -64,8 +72,11 @@ fn plug_spec(plugged: PluggedVolume) -> VolumeAttachmentSpec {
                     nbd_port: u16::try_from(r.nbd_port).ok()?,
                     psk_identity: r.psk_identity,
                     psk_key_hex: r.psk_key_hex,
+                    in_sync: sync
+                        .get(&(volume_id.clone(), r.node_id.clone()))
+                        .copied()
+                        .unwrap_or(true),
                     replica_id: r.node_id,
-                    in_sync: true,
                 })
             })
             .collect(),
@@ -108,9 +119,20 @@ impl InstanceVolumes for AttachedVolumes {
         let found = attachments::to_plug(&self.0.pool, instance_ids)
             .await
             .map_err(block_error)?;
+        let volume_ids: Vec<String> = found
+            .values()
+            .flatten()
+            .map(|p| p.attachment.volume_id.clone())
+            .collect();
+        let sync = replicas::sync_states(&self.0.pool, &volume_ids)
+            .await
+            .map_err(block_error)?;
         Ok(found
             .into_iter()
-            .map(|(id, list)| (id, list.into_iter().map(plug_spec).collect()))
+            .map(|(id, list)| {
+                let specs = list.into_iter().map(|p| plug_spec(p, &sync)).collect();
+                (id, specs)
+            })
             .collect())
     }
 
@@ -121,6 +143,26 @@ impl InstanceVolumes for AttachedVolumes {
         plugged: &[String],
     ) -> Result<(), ComputeError> {
         attachments::observed(&self.0.pool, instance_id, running, plugged)
+            .await
+            .map_err(block_error)
+    }
+
+    async fn observed_replicas(
+        &self,
+        instance_id: &str,
+        volumes: &[ObservedVolume],
+    ) -> Result<(), ComputeError> {
+        let observations: Vec<replicas::ReplicaObservation> = volumes
+            .iter()
+            .flat_map(|v| {
+                v.replicas.iter().map(|r| replicas::ReplicaObservation {
+                    volume_id: v.volume_id.clone(),
+                    replica_id: r.replica_id.clone(),
+                    in_sync: r.state == ReplicaSyncState::InSync,
+                })
+            })
+            .collect();
+        replicas::observed(&self.0.pool, instance_id, &observations)
             .await
             .map_err(block_error)
     }

@@ -1,0 +1,246 @@
+#![allow(clippy::unwrap_used)]
+//! Replica sync state against a real catalog: the attached host's reports mark replicas
+//! stale and in sync (never the last in-sync one; only the writing host's reports count),
+//! snapshots' in-sync replicas, and the replacement of a lost node's replica (placed on a
+//! spare healthy node of the zone, stale, the lost one absent; never the last in-sync
+//! copy; nothing without a spare).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use kumo_auth::{AuthMethod, Principal, Role};
+use kumo_block_storage::attachments::{self, InstanceDirectory, InstanceFacts};
+use kumo_block_storage::replicas::{self, ReplicaObservation};
+use kumo_block_storage::volumes::{self, CreateVolume};
+use kumo_block_storage::{agent, BlockStorage, Result};
+use kumo_storage_protocol::block::{ReplicaState, VolumeReplicaState, VolumeReport};
+
+const A: &str = "111111111111";
+const VM: &str = "i-0aaaaaaaaaaaaaaa1";
+const OTHER_VM: &str = "i-0aaaaaaaaaaaaaaa2";
+
+fn principal(account: &str) -> Principal {
+    Principal {
+        account_id: account.into(),
+        user_id: format!("AIDA{account}"),
+        user_name: "admin".into(),
+        role: Role::Admin,
+        method: AuthMethod::Bearer,
+    }
+}
+
+struct Running;
+
+#[async_trait::async_trait]
+impl InstanceDirectory for Running {
+    async fn instance(&self, _account: &str, _id: &str) -> Result<Option<InstanceFacts>> {
+        Ok(Some(InstanceFacts {
+            zone: "us-east-1a".into(),
+            state: "running".into(),
+            kind: "vm".into(),
+        }))
+    }
+}
+
+async fn add_node(storage: &BlockStorage, node: &str) {
+    sqlx::query(
+        "INSERT INTO object_storage.nodes (node_id, name, zone, address, node_token, capacity_bytes, last_heartbeat_at)
+         VALUES ($1, $1, 'us-east-1a', 'http://10.0.0.' || right($1, 1) || ':9100', $1 || ':secret', 100 << 30, now())",
+    )
+    .bind(node)
+    .execute(&storage.pool)
+    .await
+    .unwrap();
+}
+
+async fn report_ready(storage: &BlockStorage, node: &str, volume_id: &str) {
+    let report = VolumeReport {
+        volumes: vec![VolumeReplicaState {
+            volume_id: volume_id.into(),
+            state: ReplicaState::Ready,
+            nbd_port: Some(10809),
+            size_bytes: 1 << 30,
+            detail: None,
+        }],
+        free_bytes: 50 << 30,
+    };
+    agent::apply_report(&storage.pool, node, &report)
+        .await
+        .unwrap();
+}
+
+/// A 2-replica volume on n1 and n2, ready, attached to VM.
+async fn setup() -> (BlockStorage, String) {
+    let pool = kumo_catalog::testing::fresh_database().await.unwrap();
+    let storage = BlockStorage::new(pool, Default::default()).with_instances(Arc::new(Running));
+    for node in ["n1", "n2"] {
+        add_node(&storage, node).await;
+    }
+    let volume = volumes::create(
+        &storage,
+        &principal(A),
+        &CreateVolume {
+            zone: "us-east-1a".into(),
+            size_gib: Some(1),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    for node in ["n1", "n2"] {
+        report_ready(&storage, node, &volume.volume_id).await;
+    }
+    attachments::attach(&storage, &principal(A), &volume.volume_id, VM, "/dev/sdf")
+        .await
+        .unwrap();
+    (storage, volume.volume_id)
+}
+
+fn seen(volume_id: &str, node: &str, in_sync: bool) -> ReplicaObservation {
+    ReplicaObservation {
+        volume_id: volume_id.into(),
+        replica_id: node.into(),
+        in_sync,
+    }
+}
+
+async fn states(storage: &BlockStorage, volume_id: &str) -> Vec<(String, String, bool)> {
+    sqlx::query_as(
+        "SELECT node_id, desired, in_sync FROM block_storage.volume_replicas
+         WHERE volume_id = $1 ORDER BY node_id",
+    )
+    .bind(volume_id)
+    .fetch_all(&storage.pool)
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn the_writing_hosts_reports_drive_the_sync_state() {
+    let (storage, vol) = setup().await;
+    let ids = vec![vol.clone()];
+    let sync = replicas::sync_states(&storage.pool, &ids).await.unwrap();
+    assert!(sync.values().all(|s| *s), "new replicas are in sync");
+    assert_eq!(
+        replicas::in_sync_replicas(&storage.pool, &vol)
+            .await
+            .unwrap(),
+        ["n1", "n2"]
+    );
+
+    // Another instance's report counts for nothing.
+    replicas::observed(&storage.pool, OTHER_VM, &[seen(&vol, "n2", false)])
+        .await
+        .unwrap();
+    assert!(states(&storage, &vol).await.iter().all(|r| r.2));
+
+    // n2 failed a write: stale, and snapshots no longer read it.
+    replicas::observed(
+        &storage.pool,
+        VM,
+        &[seen(&vol, "n1", true), seen(&vol, "n2", false)],
+    )
+    .await
+    .unwrap();
+    let sync = replicas::sync_states(&storage.pool, &ids).await.unwrap();
+    assert!(!sync[&(vol.clone(), "n2".to_string())]);
+    assert_eq!(
+        replicas::in_sync_replicas(&storage.pool, &vol)
+            .await
+            .unwrap(),
+        ["n1"]
+    );
+
+    // The last in-sync replica is never marked stale.
+    replicas::observed(&storage.pool, VM, &[seen(&vol, "n1", false)])
+        .await
+        .unwrap();
+    assert_eq!(
+        replicas::in_sync_replicas(&storage.pool, &vol)
+            .await
+            .unwrap(),
+        ["n1"]
+    );
+
+    // Rebuilt: in sync again.
+    replicas::observed(&storage.pool, VM, &[seen(&vol, "n2", true)])
+        .await
+        .unwrap();
+    assert_eq!(
+        replicas::in_sync_replicas(&storage.pool, &vol)
+            .await
+            .unwrap(),
+        ["n1", "n2"]
+    );
+}
+
+#[tokio::test]
+async fn a_lost_nodes_replica_is_replaced_on_a_spare_node() {
+    let (storage, vol) = setup().await;
+    let grace = Duration::from_secs(60);
+    // Nothing lost yet.
+    assert_eq!(
+        replicas::replace_lost(&storage.pool, grace).await.unwrap(),
+        0
+    );
+
+    // n2 has been silent for two minutes; no spare node: nothing to do.
+    sqlx::query(
+        "UPDATE block_storage.volume_replicas SET reported_at = now() - interval '2 minutes'
+         WHERE node_id = 'n2'",
+    )
+    .execute(&storage.pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        replicas::replace_lost(&storage.pool, grace).await.unwrap(),
+        0
+    );
+
+    // A spare node joins: the replica moves there, stale; the lost one is absent.
+    add_node(&storage, "n3").await;
+    assert_eq!(
+        replicas::replace_lost(&storage.pool, grace).await.unwrap(),
+        1
+    );
+    assert_eq!(
+        states(&storage, &vol).await,
+        vec![
+            ("n1".to_string(), "present".to_string(), true),
+            ("n2".to_string(), "absent".to_string(), false),
+            ("n3".to_string(), "present".to_string(), false),
+        ]
+    );
+    assert_eq!(
+        replicas::replace_lost(&storage.pool, grace).await.unwrap(),
+        0
+    );
+
+    // The replacement reports ready: the host is told it, not in sync.
+    report_ready(&storage, "n3", &vol).await;
+    let sync = replicas::sync_states(&storage.pool, std::slice::from_ref(&vol))
+        .await
+        .unwrap();
+    assert_eq!(sync.get(&(vol.clone(), "n3".to_string())), Some(&false));
+    assert_eq!(sync.get(&(vol.clone(), "n2".to_string())), None);
+
+    // n1, the only in-sync copy, goes silent too: it is kept.
+    add_node(&storage, "n4").await;
+    sqlx::query(
+        "UPDATE block_storage.volume_replicas SET reported_at = now() - interval '2 minutes'
+         WHERE node_id = 'n1'",
+    )
+    .execute(&storage.pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        replicas::replace_lost(&storage.pool, grace).await.unwrap(),
+        0
+    );
+    assert_eq!(
+        replicas::in_sync_replicas(&storage.pool, &vol)
+            .await
+            .unwrap(),
+        ["n1"]
+    );
+}
