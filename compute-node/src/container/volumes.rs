@@ -315,7 +315,13 @@ impl ContainerRuntime {
             Some(existing) => existing,
             None => {
                 changed = true;
-                let out = run("losetup", &["--find", "--show", path_str(&paths.disk)?]).await?;
+                // Direct I/O to the export: no second copy of the data in the page cache
+                // of the FUSE file (the loop device has its own).
+                let out = run(
+                    "losetup",
+                    &["--find", "--show", "--direct-io=on", path_str(&paths.disk)?],
+                )
+                .await?;
                 PathBuf::from(out.trim())
             }
         };
