@@ -277,7 +277,7 @@ async fn converging_again_changes_nothing_and_size_only_grows() {
     let grown = ready(&exports.converge(&spec(96 * MIB)).await, &id);
     assert_eq!(grown.size_bytes, 96 * MIB);
     assert_eq!(grown.nbd_port, Some(port));
-    assert_ne!(node.pid(&id), Some(pid), "restarted to grow");
+    assert_eq!(node.pid(&id), Some(pid), "grown in place, not restarted");
     assert_eq!(remote_virtual_size(&id, port, keys.path()), 96 * MIB);
     qemu_io(
         &id,

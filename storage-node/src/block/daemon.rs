@@ -102,6 +102,52 @@ pub(super) async fn start(
     find(paths).ok_or_else(|| format!("{PROGRAM} started but its pid file names no daemon"))
 }
 
+/// Grow the running daemon's replica to `size_bytes` without restarting it. An NBD export
+/// does not share the resize permission, so the export is dropped (its clients are
+/// disconnected and reconnect on their own: `reconnect-delay`), the image grown over QMP
+/// (`block_resize`) and the export added again, same name, same port.
+pub(super) async fn grow_live(
+    paths: &DaemonPaths,
+    export_name: &str,
+    size_bytes: u64,
+) -> Result<(), String> {
+    let mut qmp = super::qmp::Qmp::connect(&paths.qmp_socket).await?;
+    qmp.execute(
+        "block-export-del",
+        serde_json::json!({ "id": "export0", "mode": "hard" }),
+    )
+    .await?;
+    // The export goes once its clients are gone (at once with mode hard, but bounded).
+    for _ in 0..100 {
+        let exports = qmp
+            .execute("query-block-exports", serde_json::json!({}))
+            .await?;
+        if !exports.to_string().contains("\"export0\"") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let resized = qmp
+        .execute(
+            "block_resize",
+            serde_json::json!({ "node-name": DISK_NODE, "size": size_bytes }),
+        )
+        .await;
+    // Exported again whatever the resize did: the replica stays served.
+    qmp.execute(
+        "block-export-add",
+        serde_json::json!({
+            "type": "nbd",
+            "id": "export0",
+            "node-name": DISK_NODE,
+            "name": export_name,
+            "writable": true,
+        }),
+    )
+    .await?;
+    resized.map(drop)
+}
+
 /// Stop the daemon: SIGTERM, then SIGKILL after a grace period. Returns once it is gone.
 pub(super) async fn stop(process: PinnedProcess) -> Result<(), String> {
     if terminate(process, STOP_GRACE).await {

@@ -240,14 +240,25 @@ impl BlockExports {
                 (None, _) => None,
             },
         };
-        if let Some(served) = running {
+        if let Some(mut served) = running {
+            if spec.size_bytes > served.size_bytes {
+                // Grown in place (the attached host's connection survives); a daemon
+                // that cannot is restarted on the same port below.
+                match daemon::grow_live(&paths, id, spec.size_bytes).await {
+                    Ok(()) => {
+                        served.size_bytes = spec.size_bytes;
+                        tracing::info!(volume_id = %id, size_bytes = spec.size_bytes, "volume replica grown in place");
+                    }
+                    Err(e) => {
+                        tracing::warn!(volume_id = %id, error = %e, "growing in place failed; restarting the daemon");
+                        daemon::stop(served.process).await?;
+                    }
+                }
+            }
             if spec.size_bytes <= served.size_bytes {
                 self.served.insert(id.clone(), served);
                 return Ok(served);
             }
-            // An NBD export unshares the resize permission, so growing means restarting
-            // the daemon on the same port (clients reconnect and see the new size).
-            daemon::stop(served.process).await?;
         }
         let mut size = image::virtual_size(&self.config.qemu_img, &paths.image).await?;
         if spec.size_bytes > size {
