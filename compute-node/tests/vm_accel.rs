@@ -11,6 +11,7 @@ use kumo_compute_node::vm::{
 use kumo_compute_node::NodeError;
 use kumo_compute_protocol::{
     DesiredState, ImageSource, InstanceKind, InstanceMetadata, InstanceSpec, NetworkAttachment,
+    VolumeAttachmentSpec,
 };
 
 #[test]
@@ -132,7 +133,8 @@ fn command_line_for_a_kernel_image_with_a_tap() {
     let expected = format!(
         "-name i-00000001 -machine pc -accel tcg -cpu max -m 512 -smp 2 -nodefaults -no-user-config \
          -display none -chardev socket,id=qmp,path={d}/qmp.sock,server=on,wait=off \
-         -mon chardev=qmp,mode=control -chardev file,id=con,path={d}/console.log,append=on \
+         -mon chardev=qmp,mode=control -chardev socket,id=qev,path={d}/qev.sock,server=on,wait=off \
+         -mon chardev=qev,mode=control -chardev file,id=con,path={d}/console.log,append=on \
          -serial chardev:con -pidfile {d}/qemu.pid -daemonize -kernel /images/vmlinuz \
          -initrd /images/initramfs.img -append console=ttyS0 panic=-1 kumo.ip=10.1.2.3/24 \
          kumo.gw=10.1.2.1 kumo.instance_id=i-00000001 -netdev tap,id=n0,ifname=kt-i-1,script=no,downscript=no \
@@ -168,6 +170,39 @@ fn command_line_for_a_disk_image_under_kvm_without_nic() {
         )),
         "{line}"
     );
+}
+
+#[test]
+fn command_line_for_an_ebs_root_volume() {
+    let state = tempfile::tempdir().unwrap();
+    let rt = runtime(state.path(), Accel::Tcg);
+    let image = ImageSource {
+        disk: Some(PathBuf::from("/images/disk.qcow2")),
+        ..kernel_image()
+    };
+    let mut ebs = spec("i-00000003", image);
+    ebs.volumes.push(VolumeAttachmentSpec {
+        volume_id: "vol-0123456789abcdef0".into(),
+        device: "/dev/xvda".into(),
+        replicas: Vec::new(),
+        boot: true,
+    });
+    let args = rt.qemu_args(&ebs, None).unwrap();
+    // Paused until the root volume is plugged; no local overlay; the root named by serial.
+    assert!(args.iter().any(|a| a == "-S"), "{args:?}");
+    assert!(!args.iter().any(|a| a == "-drive"), "{args:?}");
+    let append = args.iter().position(|a| a == "-append").unwrap();
+    assert!(
+        args[append + 1].ends_with(" kumo.root=vol0123456789abcdef0"),
+        "{}",
+        args[append + 1]
+    );
+    // The same image without a boot volume: its disk is a local overlay, no kumo.root.
+    ebs.volumes[0].boot = false;
+    let args = rt.qemu_args(&ebs, None).unwrap();
+    assert!(!args.iter().any(|a| a == "-S"), "{args:?}");
+    assert!(args.iter().any(|a| a == "-drive"), "{args:?}");
+    assert!(!args.join(" ").contains("kumo.root"), "{args:?}");
 }
 
 #[test]
