@@ -86,11 +86,13 @@ pub async fn create(
             format!("The volume '{volume_id}' is '{}'.", volume.state),
         ));
     }
-    // One ready replica's node takes it (the one that reported most recently).
+    // One ready, in-sync replica's node takes it (the one that reported most recently):
+    // a stale replica may lack acknowledged writes.
     let node_id: Option<String> = sqlx::query_scalar(
         "SELECT r.node_id FROM block_storage.volume_replicas r
          JOIN object_storage.node_inventory n ON n.node_id = r.node_id
-         WHERE r.volume_id = $1 AND r.desired = 'present' AND r.reported = 'ready' AND n.healthy
+         WHERE r.volume_id = $1 AND r.desired = 'present' AND r.reported = 'ready'
+           AND r.in_sync AND n.healthy
          ORDER BY r.reported_at DESC NULLS LAST, r.node_id LIMIT 1",
     )
     .bind(volume_id)

@@ -470,6 +470,20 @@ async fn a_restarted_copy_drops_what_was_recorded_and_a_dead_nodes_task_moves() 
         .execute(&pool)
         .await
         .unwrap();
+    // Not to a stale replica (it may lack acknowledged writes).
+    let stale = |in_sync: bool| {
+        sqlx::query("UPDATE block_storage.volume_replicas SET in_sync = $2 WHERE node_id = $1")
+            .bind(other)
+            .bind(in_sync)
+            .execute(&pool)
+    };
+    stale(false).await.unwrap();
+    assert!(agent::assigned(&pool, other)
+        .await
+        .unwrap()
+        .snapshots
+        .is_empty());
+    stale(true).await.unwrap();
     let moved = agent::assigned(&pool, other).await.unwrap().snapshots;
     assert_eq!(moved.len(), 1);
     assert_eq!(moved[0].snapshot_id, snap.snapshot_id);

@@ -49,7 +49,7 @@ fn unknown(snapshot_id: &str) -> BlockStorageError {
 }
 
 /// The pending snapshots `node_id` is to take. A pending snapshot whose node is no longer
-/// healthy moves to this node when it holds a ready replica of the volume (the new node
+/// healthy moves to this node when it holds a ready, in-sync replica of the volume (the new node
 /// starts over: see [`record_progress`]).
 pub async fn tasks(pool: &PgPool, node_id: &str) -> Result<Vec<SnapshotTask>> {
     sqlx::query(
@@ -59,7 +59,7 @@ pub async fn tasks(pool: &PgPool, node_id: &str) -> Result<Vec<SnapshotTask>> {
                            WHERE n.node_id = s.node_id AND n.healthy)
            AND EXISTS (SELECT 1 FROM block_storage.volume_replicas r
                        WHERE r.volume_id = s.volume_id AND r.node_id = $1
-                         AND r.desired = 'present' AND r.reported = 'ready')",
+                         AND r.desired = 'present' AND r.reported = 'ready' AND r.in_sync)",
     )
     .bind(node_id)
     .execute(pool)
