@@ -4,12 +4,18 @@
 //! is a 2-replica volume made from the image's disk (plus mapped extra volumes), checks
 //! DescribeImages/DescribeInstances/DescribeVolumes and the attributes, that the guest
 //! boots from the root and keeps what it wrote on / across a stop and start, the error
-//! codes and tenant isolation, and DeleteOnTermination both ways at termination. (Moving a
-//! stopped instance to another host is tested over the gateway in
-//! services/gateway/tests/ebs_instances.rs.)
+//! codes and tenant isolation, and DeleteOnTermination both ways at termination. Then, on
+//! two compute hosts (`kumo up --no-agent --storage-nodes 2` and two `kumo agent` children
+//! on a `Topology`), `tests/block/instances_move.py`: stopped, its host disabled, started,
+//! the VM runs on the other host from the same root volume (its boot count on / goes on);
+//! draining a host moves it back while stopped (ignored for now: see its reason).
 
 mod kumo_up;
 
+use std::ffi::OsStr;
+
+use kumo_compute_node::testing::Topology;
+use kumo_up::hosts::{join_token, HostAgent};
 use kumo_up::KumoUp;
 
 #[test]
@@ -30,4 +36,43 @@ fn ebs_backed_instances_boot_from_their_root_volume() {
         None,
         "instances.py failed (see above)",
     );
+}
+
+#[test]
+#[ignore = "a VM's QEMU on a Topology host cannot reach kumo up's storage nodes (NBD on \
+            127.0.0.1 of the root namespace: connection refused); needs the nodes on an \
+            address the hosts' namespaces reach (services/gateway/tests/ebs_instances.rs \
+            covers the move)"]
+fn a_stopped_ebs_backed_instance_starts_on_another_host() {
+    let prefix = format!("ke{:04x}", std::process::id() & 0xffff);
+    let topology = Topology::create(&prefix, 2).unwrap();
+    let state = tempfile::Builder::new()
+        .prefix("kumo-ebs2-")
+        .tempdir_in("/tmp")
+        .unwrap();
+    let up = KumoUp::start_and(
+        state.path(),
+        "warn,kumo_compute=info,kumo_block_storage=info",
+        &["--storage-nodes", "2"],
+    );
+    let join_token = join_token(&up, state.path());
+    let names: Vec<String> = (1..=2).map(|n| format!("{prefix}-h{n}")).collect();
+    let agents: Vec<HostAgent> = (1..=2u8)
+        .map(|n| {
+            let name = &names[n as usize - 1];
+            HostAgent::start(&up, state.path(), &topology, &join_token, name, n)
+        })
+        .collect();
+    for agent in &agents {
+        topology.adopt_owner(&agent.wait_enrolled());
+    }
+    let args: Vec<&OsStr> = names.iter().map(OsStr::new).collect();
+    up.run_checks(
+        state.path(),
+        "block/instances_move.py",
+        &args,
+        None,
+        "instances_move.py failed (see above)",
+    );
+    drop(agents);
 }

@@ -5,6 +5,8 @@
 //! harness runs real container instances on it).
 #![allow(dead_code, clippy::unwrap_used)]
 
+pub mod hosts;
+
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -242,7 +244,7 @@ impl KumoUp {
     /// Remove the containers and VMs a test left running (they outlive their agent by
     /// design), their network namespaces, then what the agent built for its VPCs (router
     /// namespaces, dnsmasq, its marked links) and its bridges that no instance uses.
-    fn remove_leftover_instances(agent_dir: &Path) {
+    pub fn remove_leftover_instances(agent_dir: &Path) {
         use kumo_compute_node::container::{ContainerConfig, ContainerRuntime};
         use kumo_compute_node::network::HostNetwork;
         use kumo_compute_node::vm::{VmConfig, VmRuntime};
