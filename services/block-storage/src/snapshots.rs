@@ -200,6 +200,20 @@ pub async fn delete(storage: &BlockStorage, caller: &Principal, id: &str) -> Res
     if found.is_none() {
         return Err(not_found(id));
     }
+    // A registered image launches from it (compute's contract view): kept, as AWS does.
+    let image: Option<String> = sqlx::query_scalar(
+        "SELECT image_id FROM compute.snapshots_in_use WHERE snapshot_id = $1
+         ORDER BY image_id LIMIT 1",
+    )
+    .bind(id)
+    .fetch_optional(&mut *tx)
+    .await?;
+    if let Some(image) = image {
+        return Err(BlockStorageError::Conflict(
+            "InvalidSnapshot.InUse",
+            format!("The snapshot {id} is currently in use by {image}"),
+        ));
+    }
     let orphans = release_chunks(&mut tx, id).await?;
     kumo_tags::delete_all(&mut *tx, &caller.account_id, &[id.to_string()]).await?;
     tx.commit().await?;
@@ -309,6 +323,18 @@ pub async fn restorable(pool: &PgPool, caller: &Principal, id: &str) -> Result<S
         ));
     }
     Ok(snapshot)
+}
+
+/// The states of some snapshots (`pending`, `completed`, `error`; deleted ones are left out),
+/// whoever owns them (for images made from them).
+pub async fn states(pool: &PgPool, ids: &[String]) -> Result<Vec<(String, String)>> {
+    Ok(sqlx::query_as(
+        "SELECT snapshot_id, state FROM block_storage.snapshots
+         WHERE snapshot_id = ANY($1) AND state <> 'deleted'",
+    )
+    .bind(ids)
+    .fetch_all(pool)
+    .await?)
 }
 
 /// Distinct chunks stored for all snapshots, and their bytes (the dedup figure).

@@ -20,14 +20,20 @@ use kumo_ec2_query::filters;
 #[serde(rename_all = "lowercase")]
 #[sqlx(type_name = "text", rename_all = "lowercase")]
 pub enum ImageState {
+    /// An EBS image whose snapshots are being taken.
+    Pending,
     Available,
+    /// One of its snapshots failed: it cannot launch.
+    Failed,
     Deregistered,
 }
 
 impl ImageState {
     pub fn as_str(self) -> &'static str {
         match self {
+            Self::Pending => "pending",
             Self::Available => "available",
+            Self::Failed => "failed",
             Self::Deregistered => "deregistered",
         }
     }
@@ -56,13 +62,17 @@ pub struct Image {
     #[schema(value_type = String)]
     pub state: ImageState,
     pub created_at: DateTime<Utc>,
+    /// An EBS image's mapping (CreateImage, RegisterImage with snapshots), by device.
+    #[sqlx(flatten)]
+    #[serde(skip)]
+    pub block_devices: crate::ebs_images::ImageBlockDevices,
 }
 
 impl Image {
     /// A VM image with a disk launches EBS-backed instances (the disk becomes the root
     /// volume); the others boot from the host's copy of the image (instance store).
     pub fn is_ebs_backed(&self) -> bool {
-        self.kind == InstanceKind::Vm && self.disk.is_some()
+        self.kind == InstanceKind::Vm && (self.disk.is_some() || !self.block_devices.is_empty())
     }
 
     /// The root volume's default size: the disk's virtual size, in GiB rounded up.
@@ -101,7 +111,12 @@ pub struct RegisterImage {
     pub public: bool,
 }
 
-const COLUMNS: &str = "image_id, account_id, name, description, kind, kernel, initramfs, disk, rootfs, is_public, state, created_at";
+pub(crate) const COLUMNS: &str = "image_id, account_id, name, description, kind, kernel, initramfs, disk, rootfs, is_public, state, created_at, \
+    ARRAY(SELECT device_name FROM compute.image_block_devices d WHERE d.image_id = images.image_id ORDER BY device_name) AS bd_devices, \
+    ARRAY(SELECT COALESCE(snapshot_id, '') FROM compute.image_block_devices d WHERE d.image_id = images.image_id ORDER BY device_name) AS bd_snapshots, \
+    ARRAY(SELECT volume_size_gib FROM compute.image_block_devices d WHERE d.image_id = images.image_id ORDER BY device_name) AS bd_sizes, \
+    ARRAY(SELECT volume_type FROM compute.image_block_devices d WHERE d.image_id = images.image_id ORDER BY device_name) AS bd_types, \
+    ARRAY(SELECT delete_on_termination FROM compute.image_block_devices d WHERE d.image_id = images.image_id ORDER BY device_name) AS bd_delete";
 
 /// An image id, by the one rule of [`ImageId::parse`] (`InvalidAMIID.Malformed`).
 pub fn parse_image_id(id: &str) -> Result<ImageId> {
@@ -167,22 +182,7 @@ pub async fn register(
     input: &RegisterImage,
 ) -> Result<Image> {
     require_write(caller)?;
-    let name_ok = (3..=128).contains(&input.name.chars().count())
-        && input
-            .name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "()[] ./-'@_".contains(c));
-    if !name_ok {
-        return Err(ComputeError::invalid(format!(
-            "Invalid value '{}' for Name: 3 to 128 letters, digits and ()[] ./-'@_",
-            input.name
-        )));
-    }
-    validate::field(
-        "Description",
-        &input.description,
-        validate::MAX_DESCRIPTION_CHARS,
-    )?;
+    check_name_and_description(&input.name, &input.description)?;
     if input.public && !caller.is_operator() {
         return Err(ComputeError::Forbidden(
             "only operators can register public images".into(),
@@ -244,9 +244,23 @@ pub async fn register(
     inserted
 }
 
-async fn name_taken(pool: &PgPool, account_id: &str, name: &str) -> Result<bool> {
+/// An image's name (3–128 of letters, digits and `()[] ./-'@_`) and description.
+pub(crate) fn check_name_and_description(name: &str, description: &str) -> Result<()> {
+    let name_ok = (3..=128).contains(&name.chars().count())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "()[] ./-'@_".contains(c));
+    if !name_ok {
+        return Err(ComputeError::invalid(format!(
+            "Invalid value '{name}' for Name: 3 to 128 letters, digits and ()[] ./-'@_"
+        )));
+    }
+    validate::field("Description", description, validate::MAX_DESCRIPTION_CHARS)
+}
+
+pub(crate) async fn name_taken(pool: &PgPool, account_id: &str, name: &str) -> Result<bool> {
     Ok(sqlx::query_scalar::<_, bool>(
-        "SELECT EXISTS (SELECT 1 FROM compute.images WHERE account_id = $1 AND name = $2 AND state = 'available')",
+        "SELECT EXISTS (SELECT 1 FROM compute.images WHERE account_id = $1 AND name = $2 AND state <> 'deregistered')",
     )
     .bind(account_id)
     .bind(name)
@@ -254,7 +268,7 @@ async fn name_taken(pool: &PgPool, account_id: &str, name: &str) -> Result<bool>
     .await?)
 }
 
-fn duplicate_name(name: &str) -> ComputeError {
+pub(crate) fn duplicate_name(name: &str) -> ComputeError {
     ComputeError::Invalid(
         "InvalidAMIName.Duplicate",
         format!("AMI name {name} is already in use by AMI in this account"),
@@ -348,7 +362,7 @@ pub async fn list(
     let owners = owner_ids;
     let images = sqlx::query_as::<_, Image>(&format!(
         "SELECT {COLUMNS} FROM compute.images
-         WHERE state = 'available' AND (account_id = $1 OR is_public)
+         WHERE state <> 'deregistered' AND (account_id = $1 OR is_public)
            AND (cardinality($2::text[]) = 0 OR image_id = ANY($2))
            AND (cardinality($3::text[]) = 0 OR account_id = ANY($3))
            AND (cardinality($4::text[]) = 0 OR name = ANY($4))
@@ -407,7 +421,7 @@ pub async fn get_launchable<'e, E: sqlx::PgExecutor<'e>>(
 pub async fn deregister(pool: &PgPool, caller: &Principal, image_id: &str) -> Result<()> {
     require_write(caller)?;
     parse_image_id(image_id)?;
-    let done = sqlx::query("UPDATE compute.images SET state = 'deregistered' WHERE image_id = $1 AND account_id = $2 AND state = 'available'")
+    let done = sqlx::query("UPDATE compute.images SET state = 'deregistered' WHERE image_id = $1 AND account_id = $2 AND state <> 'deregistered'")
         .bind(image_id)
         .bind(&caller.account_id)
         .execute(pool)

@@ -6,6 +6,7 @@
 pub mod agent_api;
 pub mod api;
 pub mod default_images;
+pub mod ebs_images;
 pub mod ec2;
 pub mod error;
 pub mod host_network;
@@ -85,6 +86,8 @@ pub struct Compute {
     pub host_networks: Option<Arc<dyn host_network::HostNetworkPlanner>>,
     /// The block-storage service, for instances' volumes (wired by the gateway).
     pub volumes: Option<Arc<dyn volumes::InstanceVolumes>>,
+    /// The block-storage service's snapshots, for EBS images (wired by the gateway).
+    pub image_snapshots: Option<Arc<dyn ebs_images::ImageSnapshots>>,
     /// The data-plane generation the agents' long polls wait on.
     pub data_plane: host_network::DataPlane,
     /// Whose ids CreateTags and DeleteTags may tag: compute's own, and every other
@@ -103,6 +106,7 @@ impl Compute {
             networking: None,
             host_networks: None,
             volumes: None,
+            image_snapshots: None,
             data_plane: host_network::DataPlane::new(),
         }
     }
@@ -129,6 +133,12 @@ impl Compute {
     /// This service, attaching instances' volumes through `volumes`.
     pub fn with_volumes(mut self, volumes: Arc<dyn volumes::InstanceVolumes>) -> Self {
         self.volumes = Some(volumes);
+        self
+    }
+
+    /// This service, making EBS images from snapshots taken through `snapshots`.
+    pub fn with_image_snapshots(mut self, snapshots: Arc<dyn ebs_images::ImageSnapshots>) -> Self {
+        self.image_snapshots = Some(snapshots);
         self
     }
 

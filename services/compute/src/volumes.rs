@@ -243,6 +243,12 @@ pub fn plan_for_image(
     image: &crate::images::Image,
     mappings: &[BlockDeviceMapping],
 ) -> Result<LaunchPlan> {
+    if !image.block_devices.is_empty() {
+        if compute.volumes.is_none() {
+            return Err(ComputeError::invalid("EBS images need block storage"));
+        }
+        return crate::ebs_images::plan_launch(image, mappings);
+    }
     let root = match (&image.disk, image.kind, &compute.volumes) {
         (Some(disk), kumo_compute_protocol::InstanceKind::Vm, Some(_)) => {
             let bytes = crate::image_import::disk_virtual_size(std::path::Path::new(disk))?;
@@ -270,7 +276,16 @@ pub async fn plan_in_zone(
     let root_mapped = mappings
         .iter()
         .any(|m| m.device_name == ROOT_DEVICE_NAME && m.ebs.is_some() && !m.no_device);
-    if plan.root_device_name.is_none() || root_mapped || volumes.zone_has_storage(tx, zone).await? {
+    // A root from a snapshot (an EBS image's) has no copy on the host to fall back to.
+    let root_from_snapshot = plan
+        .volumes
+        .iter()
+        .any(|v| v.boot && v.source_disk.is_none());
+    if plan.root_device_name.is_none()
+        || root_mapped
+        || root_from_snapshot
+        || volumes.zone_has_storage(tx, zone).await?
+    {
         return Ok(plan.clone());
     }
     Ok(LaunchPlan {

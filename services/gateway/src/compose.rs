@@ -25,6 +25,7 @@ use kumo_object_storage::{ObjectStorage, StorageError};
 use sqlx::{Postgres, Transaction};
 
 mod chunks;
+mod images;
 mod volumes;
 
 /// The services this gateway mounts.
@@ -95,6 +96,9 @@ impl Services {
         self.compute = self
             .compute
             .with_volumes(std::sync::Arc::new(volumes::AttachedVolumes(
+                self.block_storage.clone(),
+            )))
+            .with_image_snapshots(std::sync::Arc::new(images::ImageVolumes(
                 self.block_storage.clone(),
             )));
         self.block_storage =

@@ -6,6 +6,7 @@ use kumo_common::xml::XmlWriter;
 use super::page;
 use super::params::Params;
 use super::xml::{fragment, returned_true, tag_set};
+use crate::ebs_images::{self, CreateImage, RegisterEbsImage};
 use crate::error::{ComputeError, Result};
 use crate::images::{self, Image, RegisterImage};
 use crate::tags::{self, Tags};
@@ -67,6 +68,9 @@ pub(super) async fn describe_images(
     })?;
     p.bool("IncludeDeprecated")?;
     p.bool("IncludeDisabled")?;
+    if compute.image_snapshots.is_some() {
+        ebs_images::refresh_pending(compute, &caller.account_id).await?;
+    }
     let found = images::list(
         &compute.pool,
         caller,
@@ -106,19 +110,16 @@ pub(super) async fn register_image(
     caller: &Principal,
     p: Params<'_>,
 ) -> Result<XmlWriter> {
+    if let Some(root_device_name) = p.string("RootDeviceName") {
+        return register_ebs_image(compute, caller, p, root_device_name).await;
+    }
     let input = RegisterImage {
         name: p.required("Name")?.to_string(),
         description: p.string("Description").unwrap_or("").to_string(),
         location: p.required("ImageLocation")?.to_string(),
         public: false,
     };
-    if let Some(arch) = p.string("Architecture") {
-        if arch != "x86_64" {
-            return Err(ComputeError::invalid(format!(
-                "Invalid value '{arch}' for Architecture: only x86_64"
-            )));
-        }
-    }
+    check_architecture(p)?;
     let tag_list = p.tags_for("image", &[])?;
     tags::validate(&tag_list)?;
     let image = images::register(compute, caller, &input).await?;
@@ -134,6 +135,56 @@ pub(super) async fn register_image(
     Ok(xml)
 }
 
+/// RegisterImage with `RootDeviceName` and snapshots in `BlockDeviceMapping.N`.
+async fn register_ebs_image(
+    compute: &Compute,
+    caller: &Principal,
+    p: Params<'_>,
+    root_device_name: &str,
+) -> Result<XmlWriter> {
+    check_architecture(p)?;
+    if p.string("ImageLocation").is_some() {
+        return Err(ComputeError::Invalid(
+            "InvalidParameterCombination",
+            "ImageLocation and RootDeviceName cannot both be given".into(),
+        ));
+    }
+    let input = RegisterEbsImage {
+        name: p.required("Name")?.to_string(),
+        description: p.string("Description").unwrap_or("").to_string(),
+        root_device_name: root_device_name.to_string(),
+        mappings: super::instances::block_device_mappings(p)?,
+        kernel_image_id: p.string("KernelId").map(str::to_string),
+        tags: p.tags_for("image", &[])?,
+    };
+    let image_id = ebs_images::register(compute, caller, &input).await?;
+    let mut xml = XmlWriter::fragment();
+    xml.text("imageId", &image_id);
+    Ok(xml)
+}
+
+/// CreateImage: an EBS image from the caller's EBS-backed VM (running or stopped; never
+/// rebooted: its snapshots are crash-consistent).
+pub(super) async fn create_image(
+    compute: &Compute,
+    caller: &Principal,
+    p: Params<'_>,
+) -> Result<XmlWriter> {
+    let input = CreateImage {
+        instance_id: p.required("InstanceId")?.to_string(),
+        name: p.required("Name")?.to_string(),
+        description: p.string("Description").unwrap_or("").to_string(),
+        no_reboot: p.bool("NoReboot")?.unwrap_or(false),
+        mappings: super::instances::block_device_mappings(p)?,
+        image_tags: p.tags_for("image", &["snapshot"])?,
+        snapshot_tags: p.tags_for("snapshot", &["image"])?,
+    };
+    let image_id = ebs_images::create_image(compute, caller, &input).await?;
+    let mut xml = XmlWriter::fragment();
+    xml.text("imageId", &image_id);
+    Ok(xml)
+}
+
 pub(super) async fn deregister_image(
     compute: &Compute,
     caller: &Principal,
@@ -142,6 +193,15 @@ pub(super) async fn deregister_image(
     let image_id = p.required("ImageId")?;
     images::deregister(&compute.pool, caller, image_id).await?;
     Ok(returned_true())
+}
+
+fn check_architecture(p: Params<'_>) -> Result<()> {
+    match p.string("Architecture") {
+        Some(arch) if arch != "x86_64" => Err(ComputeError::invalid(format!(
+            "Invalid value '{arch}' for Architecture: only x86_64"
+        ))),
+        _ => Ok(()),
+    }
 }
 
 // ---------------------------------------------------------------- XML
@@ -181,6 +241,25 @@ fn write_image(xml: &mut XmlWriter, image: &Image, tags: &Tags) {
         .text("usageOperation", "RunInstances")
         .bool("enaSupport", true)
         .empty("productCodes");
+    if !image.block_devices.is_empty() {
+        xml.list(
+            "blockDeviceMapping",
+            "item",
+            &image.block_devices.list(),
+            |xml, device| {
+                xml.text("deviceName", &device.device_name)
+                    .element("ebs", |xml| {
+                        xml.bool("deleteOnTermination", device.delete_on_termination)
+                            .opt("snapshotId", device.snapshot_id.as_deref())
+                            .num("volumeSize", device.volume_size_gib)
+                            .text("volumeType", &device.volume_type)
+                            .bool("encrypted", false);
+                    });
+            },
+        );
+        tag_set(xml, tags);
+        return;
+    }
     // An EBS-backed image maps its root volume (made from its disk, not from a snapshot).
     let root: Vec<Option<u64>> = if image.is_ebs_backed() {
         vec![image.root_volume_gib()]

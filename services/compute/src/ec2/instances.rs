@@ -102,7 +102,7 @@ fn network_request(p: Params<'_>) -> Result<NetworkRequest> {
 }
 
 /// `BlockDeviceMapping.N`: device name, `NoDevice`, `VirtualName` and `Ebs.*`.
-fn block_device_mappings(p: Params<'_>) -> Result<Vec<BlockDeviceMapping>> {
+pub(super) fn block_device_mappings(p: Params<'_>) -> Result<Vec<BlockDeviceMapping>> {
     p.indices("BlockDeviceMapping")
         .into_iter()
         .map(|n| {

@@ -30,7 +30,7 @@ use crate::{require_write, Compute};
 use params::Params;
 
 /// Every action this facade answers, and whether it writes.
-pub const ACTIONS: [(&str, bool); 24] = [
+pub const ACTIONS: [(&str, bool); 25] = [
     ("RunInstances", true),
     ("DescribeInstances", false),
     ("StartInstances", true),
@@ -43,6 +43,7 @@ pub const ACTIONS: [(&str, bool); 24] = [
     ("DescribeImages", false),
     ("RegisterImage", true),
     ("DeregisterImage", true),
+    ("CreateImage", true),
     ("ImportKeyPair", true),
     ("CreateKeyPair", true),
     ("DescribeKeyPairs", false),
@@ -93,6 +94,7 @@ pub async fn dispatch(
         "DescribeImages" => images::describe_images(compute, caller, p).await,
         "RegisterImage" => images::register_image(compute, caller, p).await,
         "DeregisterImage" => images::deregister_image(compute, caller, p).await,
+        "CreateImage" => images::create_image(compute, caller, p).await,
         "ImportKeyPair" => key_pairs::import_key_pair(compute, caller, p).await,
         "CreateKeyPair" => key_pairs::create_key_pair(compute, caller, p).await,
         "DescribeKeyPairs" => key_pairs::describe_key_pairs(compute, caller, p).await,

@@ -38,7 +38,7 @@ impl InstanceDirectory for ComputeInstances {
 /// Block storage's attachments, for compute.
 pub(crate) struct AttachedVolumes(pub BlockStorage);
 
-fn block_error(e: BlockStorageError) -> ComputeError {
+pub(super) fn block_error(e: BlockStorageError) -> ComputeError {
     match e {
         BlockStorageError::Invalid(code, m) => ComputeError::Invalid(code, m),
         BlockStorageError::Missing(name) => ComputeError::Missing(name),
