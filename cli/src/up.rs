@@ -35,6 +35,10 @@ pub struct UpArgs {
     /// min(3, healthy nodes).
     #[arg(long, default_value_t = 1)]
     pub storage_nodes: u32,
+    /// The IP address those storage nodes listen on (chunk API and NBD exports): one
+    /// that the compute hosts reach.
+    #[arg(long, default_value = "127.0.0.1")]
+    pub storage_address: std::net::IpAddr,
 }
 
 pub async fn run(args: UpArgs) -> anyhow::Result<()> {
@@ -108,7 +112,7 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
                 plane.state_dir.join(format!("storage-node-{n}")),
                 endpoint.clone(),
             );
-            config.listen = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
+            config.listen = std::net::SocketAddr::new(args.storage_address, 0);
             config.join_token = Some(token.join_token.clone());
             config.name = format!("{host}-s{n}");
             storage_nodes.push(kumo_storage_node::agent::StorageNode::start(config).await?);

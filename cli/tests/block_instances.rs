@@ -8,7 +8,8 @@
 //! two compute hosts (`kumo up --no-agent --storage-nodes 2` and two `kumo agent` children
 //! on a `Topology`), `tests/block/instances_move.py`: stopped, its host disabled, started,
 //! the VM runs on the other host from the same root volume (its boot count on / goes on);
-//! draining a host moves it back while stopped (ignored for now: see its reason).
+//! draining a host moves it back while stopped. The storage nodes listen on the root
+//! namespace's address on the topology's underlay, which the hosts' namespaces reach.
 
 mod kumo_up;
 
@@ -39,13 +40,12 @@ fn ebs_backed_instances_boot_from_their_root_volume() {
 }
 
 #[test]
-#[ignore = "a VM's QEMU on a Topology host cannot reach kumo up's storage nodes (NBD on \
-            127.0.0.1 of the root namespace: connection refused); needs the nodes on an \
-            address the hosts' namespaces reach (services/gateway/tests/ebs_instances.rs \
-            covers the move)"]
 fn a_stopped_ebs_backed_instance_starts_on_another_host() {
     let prefix = format!("ke{:04x}", std::process::id() & 0xffff);
     let topology = Topology::create(&prefix, 2).unwrap();
+    // The hosts' VMs dial the storage nodes' NBD exports from the hosts' namespaces: the
+    // nodes listen on the root namespace's address on the underlay.
+    let storage_address = topology.join_root_namespace().unwrap().to_string();
     let state = tempfile::Builder::new()
         .prefix("kumo-ebs2-")
         .tempdir_in("/tmp")
@@ -53,7 +53,12 @@ fn a_stopped_ebs_backed_instance_starts_on_another_host() {
     let up = KumoUp::start_and(
         state.path(),
         "warn,kumo_compute=info,kumo_block_storage=info",
-        &["--storage-nodes", "2"],
+        &[
+            "--storage-nodes",
+            "2",
+            "--storage-address",
+            &storage_address,
+        ],
     );
     let join_token = join_token(&up, state.path());
     let names: Vec<String> = (1..=2).map(|n| format!("{prefix}-h{n}")).collect();

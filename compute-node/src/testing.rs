@@ -26,6 +26,8 @@ use crate::network::NETNS_DIR;
 
 /// The outside's address on the uplink switch.
 pub const OUTSIDE_ADDR: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 100);
+/// The root namespace's address on the underlay ([`Topology::join_root_namespace`]).
+pub const ROOT_ON_UNDERLAY: Ipv4Addr = Ipv4Addr::new(10, 77, 0, 250);
 /// The uplink's name in every host.
 pub const UPLINK: &str = "up0";
 /// The underlay link's name in every host.
@@ -141,6 +143,30 @@ impl Topology {
     /// Host `n`'s address on the uplink switch: `203.0.113.1N`.
     pub fn uplink_address(n: u8) -> Ipv4Addr {
         Ipv4Addr::new(203, 0, 113, 10 + n)
+    }
+
+    /// Put the machine's own (root) namespace on the underlay at [`ROOT_ON_UNDERLAY`], for
+    /// services the hosts must reach, such as `kumo up`'s storage nodes (their NBD exports
+    /// are dialled from a host's namespace by its VMs' QEMU). The root namespace gets a route
+    /// to the underlay's /24, so one topology at a time on the machine may do this. The link
+    /// goes with the underlay namespace.
+    pub fn join_root_namespace(&self) -> io::Result<Ipv4Addr> {
+        let under = self.underlay_netns();
+        let link = format!("{}-ul", self.prefix);
+        ip(&[
+            "link", "add", &link, "type", "veth", "peer", "name", "root", "netns", &under,
+        ])?;
+        ip(&["-n", &under, "link", "set", "root", "master", "br0"])?;
+        ip(&["-n", &under, "link", "set", "root", "up"])?;
+        ip(&[
+            "addr",
+            "add",
+            &format!("{ROOT_ON_UNDERLAY}/24"),
+            "dev",
+            &link,
+        ])?;
+        ip(&["link", "set", &link, "up"])?;
+        Ok(ROOT_ON_UNDERLAY)
     }
 
     /// The agent flags that put an agent on host `n`.

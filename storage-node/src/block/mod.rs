@@ -331,12 +331,18 @@ impl BlockExports {
         TcpListener::bind(SocketAddr::new(self.config.nbd_host, port)).is_ok()
     }
 
-    /// The lowest port of the range no other replica has recorded and nothing listens on.
+    /// A port of the range no other replica has recorded and nothing listens on. The
+    /// search starts at a random place: nodes sharing a machine and its range (several
+    /// in one `kumo up`, tests side by side) would otherwise all try the lowest free port
+    /// at once, and all but one daemon would fail to bind it.
     fn choose_port(&self, volume_id: &str) -> std::result::Result<u16, String> {
         let taken = self.recorded_ports(volume_id);
-        self.config
-            .nbd_ports
-            .clone()
+        let ports: Vec<u16> = self.config.nbd_ports.clone().collect();
+        let start = usize::from(rand::random::<u16>()) % ports.len().max(1);
+        ports[start..]
+            .iter()
+            .chain(&ports[..start])
+            .copied()
             .find(|port| !taken.contains(port) && self.port_free(*port))
             .ok_or_else(|| {
                 format!(
