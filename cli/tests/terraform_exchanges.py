@@ -40,22 +40,14 @@ from harness import client, create_account, create_user, ok_native, operator_tok
 endpoint = sys.argv[1]
 HTTP = urllib3.PoolManager(retries=False, timeout=urllib3.Timeout(connect=10, read=120))
 
-# Recorded calls left out, by action: (reason, issue).
-OUT_OF_SCOPE = {
-    "CreateVolume": ("EBS volumes", "issue 10 (block storage)"),
-    "DescribeVolumes": ("EBS volumes", "issue 10 (block storage)"),
-    "AttachVolume": ("EBS volumes", "issue 10 (block storage)"),
-    "DetachVolume": ("EBS volumes", "issue 10 (block storage)"),
-}
+# Recorded calls left out, by action: (reason, issue). None now: every recorded EC2 call
+# (EBS volumes and attachments too) is replayed.
+OUT_OF_SCOPE = {}
 
 # Element paths of moto's responses Kumo may lack: (action, path pattern, reason).
 ALLOWED = [
-    ("RunInstances", "*/instancesSet/item/blockDeviceMapping/item*",
-     "the root disk is not an EBS volume yet: no vol- id to map (issue 10)"),
-    ("DescribeInstances", "*/instancesSet/item/blockDeviceMapping/item*",
-     "the root disk is not an EBS volume yet: no vol- id to map (issue 10)"),
-    ("DescribeImages", "*/imagesSet/item/blockDeviceMapping/item*",
-     "images are files, not EBS snapshots: no snapshot to map (issue 10)"),
+    ("DescribeImages", "*/imagesSet/item/blockDeviceMapping/item/ebs/snapshotId",
+     "Kumo's built-in images boot from a disk on the image store, not a snapshot (images made by CreateImage or RegisterImage map theirs)"),
     ("DescribeInstanceTypes", "*/instanceTypeSet/item/ebsInfo*", "EBS limits come with EBS volumes (issue 10)"),
     ("*Instances", "*/instancesSet/item/platform",
      "moto sends Linux/UNIX; AWS sends platform only for Windows instances (not planned)"),
@@ -164,7 +156,8 @@ class Replay:
         if not pools:
             ok_native("POST", "/v1/address-pools", {"name": "tfx", "zone": self.zone, "cidr": "198.51.100.0/24"}, operator_token())
         images = self.ec2.describe_images()["Images"]
-        image = next(i for i in images if "container" in i.get("Name", ""))
+        # The recorded instance is EBS-backed (root_block_device): the busybox VM image is.
+        image = next(i for i in images if i.get("Name") == "kumo-busybox-vm")
         self.image, self.image_name, self.image_owner = image["ImageId"], image["Name"], image["OwnerId"]
 
     def first(self, prefix):
@@ -231,6 +224,8 @@ class Replay:
             if ex.action == "DescribeImages" and re.match(r"^Filter\.\d+\.Value\.1$", name):
                 if dict(ex.params).get(name.replace("Value.1", "Name")) == "name":
                     value = self.image_name
+            if name in ("AvailabilityZone", "Placement.AvailabilityZone") and value:
+                value = self.zone
             if ID.match(value):
                 if ex.status >= 400:
                     kind = value.rsplit("-", 1)[0]
@@ -247,6 +242,17 @@ class Replay:
             moto = theirs.get(path)
             if moto and ID.match(moto) and ID.match(ours) and moto.rsplit("-", 1)[0] == ours.rsplit("-", 1)[0]:
                 self.ids.setdefault(moto, ours)
+
+    def wait_attachment(self, volume_id, wanted):
+        """Until the volume's attachment is `wanted` (None: gone), as Terraform waits."""
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            volumes = self.ec2.describe_volumes(VolumeIds=[volume_id])["Volumes"]
+            states = [a["State"] for v in volumes for a in v.get("Attachments", [])]
+            if (states[0] if states else None) == wanted:
+                return
+            time.sleep(0.5)
+        raise SystemExit(f"{volume_id}'s attachment never became {wanted}")
 
     def wait_running(self, instance_ids):
         deadline = time.monotonic() + 120
@@ -279,6 +285,9 @@ def main():
         if ex.action == "RunInstances" and status < 400:
             got = re.findall(rb"<instanceId>(i-[0-9a-f]+)</instanceId>", body)
             replay.wait_running([i.decode() for i in dict.fromkeys(got)])
+        if ex.action in ("AttachVolume", "DetachVolume") and status < 400:
+            volume_id = dict(replay.translate(ex))["VolumeId"]
+            replay.wait_attachment(volume_id, "attached" if ex.action == "AttachVolume" else None)
         compared += 1
         ok_status = (ex.status < 400) == (status < 400)
         theirs = shapes.paths(shapes.parse(ex.xml))

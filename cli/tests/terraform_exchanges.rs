@@ -1,12 +1,14 @@
 #![allow(clippy::unwrap_used)]
 //! Terraform's recorded calls against a real `kumo up` with its own compute agent:
-//! `tests/terraform_exchanges.py` replays every recorded EC2/STS/IAM call of the networking
-//! resources and aws_instance in `tests/terraform/exchanges/` (hashicorp/aws 5.100.0 against
-//! moto) with Kumo's ids, and checks that every element path of moto's response is in
-//! Kumo's (allowances with reasons in the script; EBS calls are issue 10). Then, when
-//! `terraform` is on PATH, `tests/terraform/vpc_stack.sh` applies a real VPC stack with the
-//! stock provider, plans again (expects "No changes") and destroys it; otherwise the test
-//! says it skipped that part and why.
+//! `tests/terraform_exchanges.py` replays every recorded EC2/STS/IAM call in
+//! `tests/terraform/exchanges/` (hashicorp/aws 5.100.0 against moto: the networking
+//! resources, an EBS-backed aws_instance, an EBS volume and its attachment) with Kumo's
+//! ids, and checks that every element path of moto's response is in Kumo's (allowances
+//! with reasons in the script). Then, when `terraform` is on PATH,
+//! `tests/terraform/vpc_stack.sh` applies a real stack (a VPC, an EBS-backed instance with
+//! a root_block_device, a volume and its attachment) with the stock provider, plans again
+//! (expects "No changes") and destroys it; otherwise the test says it skipped that part
+//! and why.
 
 mod kumo_up;
 

@@ -18,5 +18,6 @@ ec2 = client("ec2", key)
 zone = ec2.describe_availability_zones()["AvailabilityZones"][0]["ZoneName"]
 if not ok_native("GET", "/v1/address-pools", None, operator_token())["address_pools"]:
     ok_native("POST", "/v1/address-pools", {"name": "terraform", "zone": zone, "cidr": "198.51.100.0/24"}, operator_token())
-image = next(i["ImageId"] for i in ec2.describe_images()["Images"] if "container" in i.get("Name", ""))
+# The busybox VM image: EBS-backed (its root disk becomes the instance's root volume).
+image = next(i["ImageId"] for i in ec2.describe_images()["Images"] if i.get("Name") == "kumo-busybox-vm")
 print(key[0], key[1], image, zone)

@@ -1,8 +1,8 @@
 #!/bin/sh
 # A real `terraform apply` of a VPC stack (vpc_stack.tf: VPC, subnet, internet gateway,
 # route table and association, security groups with inline and standalone rules, a network
-# interface, an instance with subnet_id and vpc_security_group_ids, an elastic IP and its
-# association) against Kumo with the stock hashicorp/aws 5.100.0 provider from the local
+# interface, an EBS-backed instance with subnet_id, vpc_security_group_ids and a
+# root_block_device, an EBS volume and its attachment, an elastic IP and its association) against Kumo with the stock hashicorp/aws 5.100.0 provider from the local
 # filesystem mirror; then `terraform plan` must say "No changes"; then `terraform destroy`.
 #
 # Usage: vpc_stack.sh ENDPOINT IMAGE_ID ZONE   (AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY

@@ -1,4 +1,5 @@
-# A VPC stack as a Terraform user writes it, against Kumo (cli/tests/terraform/vpc_stack.sh
+# A VPC stack with an EBS-backed instance and a data volume, as a Terraform user writes
+# it, against Kumo (cli/tests/terraform/vpc_stack.sh
 # applies it, plans again expecting "No changes", and destroys it).
 
 terraform {
@@ -109,6 +110,24 @@ resource "aws_instance" "web" {
   vpc_security_group_ids = [aws_security_group.web.id, aws_security_group.app.id]
   tags                   = { Name = "kumo-tf-web" }
   depends_on             = [aws_route_table_association.public]
+  root_block_device {
+    volume_size           = 2
+    volume_type           = "gp3"
+    delete_on_termination = true
+  }
+}
+
+resource "aws_ebs_volume" "data" {
+  availability_zone = var.zone
+  size              = 1
+  type              = "gp3"
+  tags              = { Name = "kumo-tf-data" }
+}
+
+resource "aws_volume_attachment" "data" {
+  device_name = "/dev/sdh"
+  volume_id   = aws_ebs_volume.data.id
+  instance_id = aws_instance.web.id
 }
 
 resource "aws_eip" "web" {
@@ -124,3 +143,4 @@ resource "aws_eip_association" "web" {
 # The instance's own public_ip is not an output: the elastic IP association replaces its
 # launch-time address after apply, as on AWS (a refresh sees the new one).
 output "public_ip" { value = aws_eip.web.public_ip }
+output "root_volume_id" { value = aws_instance.web.root_block_device[0].volume_id }
