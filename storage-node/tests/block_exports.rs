@@ -533,50 +533,77 @@ fn bench(target: &[&str], write: bool, count: u64, size: u64, step: u64) -> (f64
 }
 
 /// The benchmark, first half: 4 KiB scattered I/O and 1 MiB sequential I/O
-/// through the NBD+TLS export, next to the same workload on a local qcow2 file. Printed,
-/// not asserted. `qemu-img bench` takes no `--object` (no TLS credentials), so the
-/// remote side goes through a client `qemu-storage-daemon` that opens the export with
-/// TLS-PSK and re-exports it on a local Unix socket (one more, cheap, hop); and it has no
-/// random mode, so "random" 4 KiB is a 1 MiB + 4 KiB stride across 1 GiB.
+/// through one NBD+TLS export, through the attach path a compute host builds (a quorum,
+/// read-pattern fifo, over two replicas' NBD+TLS exports on two nodes: every write goes to
+/// both), and on a local qcow2 file. Printed, not asserted. `qemu-img bench` takes no
+/// `--object` (no TLS credentials), so the remote sides go through a client
+/// `qemu-storage-daemon` that opens the exports with TLS-PSK and re-exports them on a
+/// local Unix socket (one more, cheap, hop); and it has no random mode, so "random" 4 KiB
+/// is a 1 MiB + 4 KiB stride across 1 GiB.
 #[tokio::test]
 async fn benchmark_nbd_tls_export_against_a_local_file() {
     if !qemu_present() {
         return;
     }
-    let node = Node::new(21060);
-    let mut exports = node.exports();
-    let (id, key) = (volume_id(), random_hex(32));
-    let size = 1 << 30;
-    let report = exports
-        .converge(&wanted(vec![replica(
-            &id,
-            size,
-            &key,
-            ReplicaDesired::Present,
-        )]))
-        .await;
-    let port = ready(&report, &id).nbd_port.unwrap();
-
+    let nodes = [Node::new(21060), Node::new(21080)];
+    let (id, size) = (volume_id(), 1u64 << 30);
     let client = tempfile::tempdir().unwrap();
-    let keys = client_keys("host-a", &key);
+    // The single-export row uses a second volume on the first node (the quorum's
+    // children are not exported on their own at the same time).
+    let (single_id, single_key) = (volume_id(), random_hex(32));
+    let mut blockdevs = Vec::new();
+    let mut key_dirs = Vec::new();
+    for (i, node) in nodes.iter().enumerate() {
+        let key = random_hex(32);
+        let mut replicas = vec![replica(&id, size, &key, ReplicaDesired::Present)];
+        if i == 0 {
+            replicas.push(replica(
+                &single_id,
+                size,
+                &single_key,
+                ReplicaDesired::Present,
+            ));
+        }
+        let report = node.exports().converge(&wanted(replicas)).await;
+        let mut served = vec![(format!("r{i}"), id.clone(), key)];
+        if i == 0 {
+            served.push(("single".into(), single_id.clone(), single_key.clone()));
+        }
+        for (node_name, volume, key) in served {
+            let port = ready(&report, &volume).nbd_port.unwrap();
+            let keys = client_keys("host-a", &key);
+            blockdevs.push(format!(
+                "--object=tls-creds-psk,id=tls-{node_name},endpoint=client,username=host-a,dir={}",
+                keys.path().display()
+            ));
+            blockdevs.push(format!(
+                "--blockdev=driver=nbd,node-name={node_name},server.type=inet,server.host={LOCALHOST},server.port={port},export={volume},tls-creds=tls-{node_name}"
+            ));
+            key_dirs.push(keys);
+        }
+    }
+    // The attach path: the quorum the compute agent puts over a volume's replicas.
+    blockdevs.push(
+        "--blockdev=driver=quorum,node-name=q,vote-threshold=1,read-pattern=fifo,children.0=r0,children.1=r1"
+            .into(),
+    );
     let socket = client.path().join("nbd.sock");
     let pidfile = client.path().join("client.pid");
     let started = Command::new("qemu-storage-daemon")
         .arg("--daemonize")
         .arg("--pidfile")
         .arg(&pidfile)
-        .arg("--object")
-        .arg(format!(
-            "tls-creds-psk,id=tls0,endpoint=client,username=host-a,dir={}",
-            keys.path().display()
-        ))
-        .arg("--blockdev")
-        .arg(format!(
-            "driver=nbd,node-name=remote,server.type=inet,server.host={LOCALHOST},server.port={port},export={id},tls-creds=tls0"
-        ))
+        .args(&blockdevs)
         .arg("--nbd-server")
         .arg(format!("addr.type=unix,addr.path={}", socket.display()))
-        .args(["--export", "type=nbd,id=e0,node-name=remote,name=v,writable=on"])
+        .args([
+            "--export",
+            "type=nbd,id=e0,node-name=single,name=single,writable=on",
+        ])
+        .args([
+            "--export",
+            "type=nbd,id=e1,node-name=q,name=quorum,writable=on",
+        ])
         .status()
         .unwrap();
     assert!(started.success());
@@ -585,7 +612,8 @@ async fn benchmark_nbd_tls_export_against_a_local_file() {
         .trim()
         .parse()
         .unwrap();
-    let remote = format!("nbd+unix:///v?socket={}", socket.display());
+    let single = format!("nbd+unix:///single?socket={}", socket.display());
+    let quorum = format!("nbd+unix:///quorum?socket={}", socket.display());
     let local_file = client.path().join("local.qcow2");
     let created = Command::new("qemu-img")
         .args(["create", "-q", "-f", "qcow2"])
@@ -595,8 +623,9 @@ async fn benchmark_nbd_tls_export_against_a_local_file() {
         .unwrap();
     assert!(created.success());
     let local_path = local_file.to_string_lossy().into_owned();
-    let targets: [(&str, Vec<&str>); 2] = [
-        ("NBD+TLS export", vec!["-f", "raw", &remote]),
+    let targets: [(&str, Vec<&str>); 3] = [
+        ("NBD+TLS export", vec!["-f", "raw", &single]),
+        ("quorum 2xNBD+TLS", vec!["-f", "raw", &quorum]),
         (
             "local qcow2",
             vec!["-f", "qcow2", "-t", "none", "-n", &local_path],
@@ -615,20 +644,23 @@ async fn benchmark_nbd_tls_export_against_a_local_file() {
     unsafe { libc::kill(client_pid, libc::SIGTERM) };
     println!("block benchmark (qemu-img bench, depth 16, 1 GiB volume):");
     println!(
-        "  {:<16} {:>12} {:>12} {:>14} {:>14}",
+        "  {:<18} {:>12} {:>12} {:>14} {:>14}",
         "", "4K read IOPS", "4K write IOPS", "1M read MiB/s", "1M write MiB/s"
     );
     for (name, rr, rw, sr, sw) in &rows {
-        println!("  {name:<16} {rr:>12.0} {rw:>12.0} {sr:>14.1} {sw:>14.1}");
+        println!("  {name:<18} {rr:>12.0} {rw:>12.0} {sr:>14.1} {sw:>14.1}");
     }
-    let (remote, local) = (&rows[0], &rows[1]);
-    println!(
-        "  ratio NBD/local  {:>12.2} {:>12.2} {:>14.2} {:>14.2}",
-        remote.1 / local.1,
-        remote.2 / local.2,
-        remote.3 / local.3,
-        remote.4 / local.4
-    );
+    let local = &rows[2];
+    for remote in &rows[..2] {
+        println!(
+            "  ratio to local    {:>12.2} {:>12.2} {:>14.2} {:>14.2}   ({})",
+            remote.1 / local.1,
+            remote.2 / local.2,
+            remote.3 / local.3,
+            remote.4 / local.4,
+            remote.0
+        );
+    }
 }
 
 /// An EBS root volume's replica: a full copy of an image's disk (here a qcow2 with a
