@@ -18,6 +18,7 @@ from botocore.exceptions import ClientError
 from targets import POLL_ATTEMPTS, POLL_SECONDS
 
 MISSING_INSTANCE = "i-0123456789abcdef0"
+MISSING_SNAPSHOT = "snap-0123456789abcdef0"
 MISSING_IMAGE = "ami-0123456789abcdef0"
 MISSING_GROUP = "sg-0123456789abcdef0"
 INSTANCE_TYPE = "t3.micro"
@@ -145,6 +146,66 @@ def compute(rec, target, image_bucket):
     rec.call(ec2, "describe_images", label="DescribeImages#NotFound", ImageIds=[MISSING_IMAGE])
     rec.call(ec2, "describe_key_pairs", label="DescribeKeyPairs#NotFound", KeyNames=[f"conf-missing-{run}"])
     rec.call(ec2, "terminate_instances", label="TerminateInstances#NotFound", InstanceIds=[MISSING_INSTANCE])
+
+
+def ebs_images(rec, target):
+    """EBS images: CreateImage of a running EBS-backed VM (Kumo's busybox VM image; the
+    container the compute step runs is instance-store), wait available, describe its mapping,
+    RegisterImage with its root snapshot, DeleteSnapshot while they use it
+    (InvalidSnapshot.InUse), deregister both, then the snapshot goes."""
+    ec2 = rec.client("ec2")
+    quiet = rec.quiet_client("ec2")
+    run = uuid.uuid4().hex[:8]
+    named = [{"Name": "name", "Values": ["kumo-busybox-vm"]}]
+    vm_images = [i["ImageId"] for i in quiet.describe_images(Filters=named)["Images"]]
+    image = vm_images[0] if vm_images else target.pick_image(ec2)
+    instance = first_instance_id(
+        quiet.run_instances(ImageId=image, InstanceType=INSTANCE_TYPE, MinCount=1, MaxCount=1)
+    )
+    for _ in range(POLL_ATTEMPTS):
+        described = quiet.describe_instances(InstanceIds=[instance])["Reservations"][0]["Instances"][0]
+        if described["State"]["Name"] == "running":
+            break
+        time.sleep(POLL_SECONDS)
+    created = rec.call(
+        ec2,
+        "create_image",
+        InstanceId=instance,
+        Name=f"conformance-ebs-{run}",
+        Description="conformance",
+        NoReboot=True,
+        TagSpecifications=[{"ResourceType": "image", "Tags": [{"Key": "Name", "Value": "conformance"}]}],
+    ).get("ImageId", MISSING_IMAGE)
+    snapshot = MISSING_SNAPSHOT
+    for _ in range(POLL_ATTEMPTS):
+        try:
+            found = quiet.describe_images(ImageIds=[created])["Images"][0]
+        except (ClientError, IndexError):
+            break
+        mapping = (found.get("BlockDeviceMappings") or [{}])[0]
+        snapshot = mapping.get("Ebs", {}).get("SnapshotId") or snapshot
+        if found.get("State") == "available":
+            break
+        time.sleep(POLL_SECONDS)
+    rec.call(ec2, "describe_images", label="DescribeImages#created", ImageIds=[created])
+    registered = rec.call(
+        ec2,
+        "register_image",
+        label="RegisterImage#snapshot",
+        Name=f"conformance-snap-{run}",
+        RootDeviceName="/dev/xvda",
+        Architecture="x86_64",
+        BlockDeviceMappings=[{"DeviceName": "/dev/xvda", "Ebs": {"SnapshotId": snapshot}}],
+    ).get("ImageId", MISSING_IMAGE)
+    rec.call(ec2, "describe_images", label="DescribeImages#snapshot", ImageIds=[registered])
+    rec.call(ec2, "delete_snapshot", label="DeleteSnapshot#InUse", SnapshotId=snapshot)
+    rec.call(ec2, "deregister_image", label="DeregisterImage#snapshot", ImageId=registered)
+    rec.call(ec2, "deregister_image", label="DeregisterImage#created", ImageId=created)
+    try:
+        quiet.delete_snapshot(SnapshotId=snapshot)
+    except ClientError:
+        pass
+    quiet.terminate_instances(InstanceIds=[instance])
 
 
 def storage(rec, target):
@@ -672,4 +733,5 @@ def run(rec, target):
     addresses(rec, target)
     volumes(rec)
     snapshots(rec)
+    ebs_images(rec, target)
     cleanup(rec, bucket, versioned)

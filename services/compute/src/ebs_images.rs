@@ -216,7 +216,7 @@ pub async fn create_image(
         &input.name,
         &input.description,
         &source,
-        "pending",
+        ("pending", Some(input.instance_id.as_str())),
         &devices,
         &input.image_tags,
     )
@@ -325,7 +325,7 @@ pub async fn register(
         &input.name,
         &input.description,
         &source,
-        "available",
+        ("available", None),
         &devices,
         &input.tags,
     )
@@ -358,14 +358,15 @@ async fn insert(
     name: &str,
     description: &str,
     kernel_from: &Image,
-    state: &str,
+    (state, source_instance_id): (&str, Option<&str>),
     devices: &[ImageBlockDevice],
     tags: &[(String, String)],
 ) -> Result<()> {
     let mut tx = compute.pool.begin().await?;
     sqlx::query(
-        "INSERT INTO compute.images (image_id, account_id, name, description, kind, kernel, initramfs, state)
-         VALUES ($1, $2, $3, $4, 'vm', $5, $6, $7)",
+        "INSERT INTO compute.images
+             (image_id, account_id, name, description, kind, kernel, initramfs, state, source_instance_id)
+         VALUES ($1, $2, $3, $4, 'vm', $5, $6, $7, $8)",
     )
     .bind(image_id)
     .bind(&caller.account_id)
@@ -374,6 +375,7 @@ async fn insert(
     .bind(&kernel_from.kernel)
     .bind(&kernel_from.initramfs)
     .bind(state)
+    .bind(source_instance_id)
     .execute(&mut *tx)
     .await
     .map_err(|e| match e {

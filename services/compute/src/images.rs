@@ -62,6 +62,8 @@ pub struct Image {
     #[schema(value_type = String)]
     pub state: ImageState,
     pub created_at: DateTime<Utc>,
+    /// The instance CreateImage made it from.
+    pub source_instance_id: Option<String>,
     /// An EBS image's mapping (CreateImage, RegisterImage with snapshots), by device.
     #[sqlx(flatten)]
     #[serde(skip)]
@@ -111,7 +113,7 @@ pub struct RegisterImage {
     pub public: bool,
 }
 
-pub(crate) const COLUMNS: &str = "image_id, account_id, name, description, kind, kernel, initramfs, disk, rootfs, is_public, state, created_at, \
+pub(crate) const COLUMNS: &str = "image_id, account_id, name, description, kind, kernel, initramfs, disk, rootfs, is_public, state, created_at, source_instance_id, \
     ARRAY(SELECT device_name FROM compute.image_block_devices d WHERE d.image_id = images.image_id ORDER BY device_name) AS bd_devices, \
     ARRAY(SELECT COALESCE(snapshot_id, '') FROM compute.image_block_devices d WHERE d.image_id = images.image_id ORDER BY device_name) AS bd_snapshots, \
     ARRAY(SELECT volume_size_gib FROM compute.image_block_devices d WHERE d.image_id = images.image_id ORDER BY device_name) AS bd_sizes, \

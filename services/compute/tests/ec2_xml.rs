@@ -539,6 +539,7 @@ fn types_images_and_key_pairs() {
         is_public: true,
         state: ImageState::Available,
         created_at: at(1_767_323_045, 0),
+        source_instance_id: None,
         block_devices: Default::default(),
     };
     let container = Image {

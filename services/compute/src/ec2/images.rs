@@ -241,6 +241,7 @@ fn write_image(xml: &mut XmlWriter, image: &Image, tags: &Tags) {
         .text("usageOperation", "RunInstances")
         .bool("enaSupport", true)
         .empty("productCodes");
+    xml.opt("sourceInstanceId", image.source_instance_id.as_deref());
     if !image.block_devices.is_empty() {
         xml.list(
             "blockDeviceMapping",
