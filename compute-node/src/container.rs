@@ -2,13 +2,15 @@
 //!
 //! Layout under the state directory:
 //! - `<state_dir>/<instance-id>/rootfs/`: the image's rootfs, extracted on first start and
-//!   kept across stops (it is the instance's disk);
+//!   kept across stops (it is the instance's disk); an EBS root volume's file system is
+//!   mounted there instead while the container runs ([`root`]);
 //! - `<state_dir>/<instance-id>/config.json`: the OCI runtime spec, rewritten on every start;
 //! - `<state_dir>/<instance-id>/resolv.conf`: the VPC's resolver and search domain, rewritten
 //!   on every start and bind-mounted read-only at `/etc/resolv.conf` (the rootfs keeps the
 //!   image's own file); absent, and the image's file used, when the VPC has no resolver;
 //! - `<state_dir>/<instance-id>/console.log`: the container's stdout and stderr (appended);
 //! - `<state_dir>/<instance-id>/runtime.log`: the runtime's own log of `run`;
+//! - `<state_dir>/<instance-id>/root/<vol>/`: the EBS root volume's daemon files ([`root`]);
 //! - `<state_dir>/<instance-id>/volumes/<vol>/`: an attached EBS volume's local daemon,
 //!   FUSE export and keys ([`volumes`]);
 //! - `<state_dir>/runc/`: the runtime's state root (`--root`), so a new agent finds its
@@ -32,6 +34,7 @@ use serde_json::json;
 
 use crate::error::{run, NodeError, Result};
 
+mod root;
 mod volumes;
 
 /// CFS period used for the CPU quota, in microseconds.
@@ -152,8 +155,14 @@ impl ContainerRuntime {
             None => {}
         }
 
-        let rootfs = dir.join("rootfs");
-        ensure_rootfs(spec, &dir, &rootfs).await?;
+        let rootfs = match spec.volumes.iter().find(|v| v.boot) {
+            Some(root) => self.mount_root(spec, &dir, root).await?,
+            None => {
+                let rootfs = dir.join("rootfs");
+                ensure_rootfs(spec, &dir, &rootfs).await?;
+                rootfs
+            }
+        };
 
         let user_data_script = spec
             .metadata
@@ -250,6 +259,7 @@ impl ContainerRuntime {
         let _guard = lock.lock().await;
         self.stop_locked(instance_id, REMOVE_GRACE).await?;
         self.remove_volumes(instance_id).await?;
+        self.check_root_unmounted(instance_id)?;
         let dir = self.instance_dir(instance_id);
         match tokio::fs::remove_dir_all(&dir).await {
             Ok(()) => {}
@@ -327,7 +337,7 @@ impl ContainerRuntime {
 
     async fn stop_locked(&self, id: &str, grace: Duration) -> Result<()> {
         let Some(state) = self.runtime_state(id).await else {
-            return Ok(());
+            return self.release_root(id).await;
         };
         if state.is_running() {
             if state.status == "paused" {
@@ -346,6 +356,7 @@ impl ContainerRuntime {
             }
         }
         self.runtime_delete(id).await?;
+        self.release_root(id).await?;
         tracing::info!(instance_id = id, "container stopped");
         Ok(())
     }
@@ -419,11 +430,19 @@ fn lock_map<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// Extract the image's rootfs tarball into `rootfs` unless it is already there. Extracts
-/// next to it first, so an interrupted extraction is never mistaken for a disk.
+/// Extract the image's rootfs tarball into `rootfs` unless it is already there.
 async fn ensure_rootfs(spec: &InstanceSpec, dir: &Path, rootfs: &Path) -> Result<()> {
     if rootfs.is_dir() {
         return Ok(());
+    }
+    extract_image(spec, dir, rootfs).await
+}
+
+/// Extract the image's rootfs tarball into the directory `target` (replaced). Extracts
+/// next to it first, so an interrupted extraction is never mistaken for a disk.
+async fn extract_image(spec: &InstanceSpec, dir: &Path, target: &Path) -> Result<()> {
+    if tokio::fs::symlink_metadata(target).await.is_ok() {
+        tokio::fs::remove_dir_all(target).await?;
     }
     let tarball = spec.image.rootfs.as_ref().ok_or_else(|| {
         NodeError::InvalidSpec(format!(
@@ -437,7 +456,7 @@ async fn ensure_rootfs(spec: &InstanceSpec, dir: &Path, rootfs: &Path) -> Result
     }
     tokio::fs::create_dir_all(&partial).await?;
     let tarball = tarball.to_string_lossy();
-    let target = partial.to_string_lossy();
+    let into = partial.to_string_lossy();
     run(
         "tar",
         &[
@@ -445,13 +464,13 @@ async fn ensure_rootfs(spec: &InstanceSpec, dir: &Path, rootfs: &Path) -> Result
             "--file",
             tarball.as_ref(),
             "--directory",
-            target.as_ref(),
+            into.as_ref(),
             "--numeric-owner",
             "--preserve-permissions",
         ],
     )
     .await?;
-    tokio::fs::rename(&partial, rootfs).await?;
+    tokio::fs::rename(&partial, target).await?;
     Ok(())
 }
 

@@ -16,7 +16,7 @@ use kumo_compute_node::container::{ContainerConfig, ContainerRuntime};
 use kumo_compute_node::testing::busybox_rootfs_tarball;
 use kumo_compute_protocol::{
     DesiredState, ImageSource, InstanceKind, InstanceMetadata, InstanceSpec, NetworkAttachment,
-    VolumeAttachmentSpec, VolumeReplicaEndpoint,
+    ObservedState, VolumeAttachmentSpec, VolumeReplicaEndpoint,
 };
 
 const MIB: u64 = 1 << 20;
@@ -362,4 +362,131 @@ async fn a_volume_attaches_to_running_containers_and_keeps_its_bytes() {
     assert!(!reader_volume.exists());
     assert_eq!(loops_of(&reader_volume.join("disk")), 0);
     rt.remove(&writer.id).await.unwrap();
+}
+
+/// A container launched with an EBS root (`boot: true`): the empty volume becomes an ext4
+/// holding the image, mounted as its `/`; a file written there survives a stop and a start
+/// by a new runtime on a fresh state directory (another host); the root is never a device
+/// in the container; stop and remove release the mount, the loop and the daemon.
+#[tokio::test]
+async fn a_container_boots_from_an_ebs_root_and_keeps_its_files() {
+    if !tools_present() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let tar = busybox_rootfs_tarball(tmp.path()).unwrap();
+    let volume_id = format!("vol-{}", &random_hex(9)[..17]);
+    let base = 20000 + (rand::random::<u16>() % 20000);
+    let replicas = [
+        Replica::start(tmp.path(), 0, &volume_id, base),
+        Replica::start(tmp.path(), 1, &volume_id, base + 1),
+    ];
+    let root = VolumeAttachmentSpec {
+        volume_id: volume_id.clone(),
+        device: "/dev/xvda".into(),
+        replicas: replicas.iter().map(|r| r.endpoint.clone()).collect(),
+        boot: true,
+    };
+    let id = format!("i-f{:016x}", rand::random::<u64>());
+    let mut spec = spec(&id, &tar);
+    spec.volumes = vec![root.clone()];
+    let netns = format!("kumo-v-{:08x}", rand::random::<u32>());
+    assert!(Command::new("ip")
+        .args(["netns", "add", &netns])
+        .status()
+        .unwrap()
+        .success());
+    let netns_path = PathBuf::from(format!("/var/run/netns/{netns}"));
+    let exec = |state: &Path, script: &str| -> String {
+        let out = Command::new("runc")
+            .arg("--root")
+            .arg(state.join("runc"))
+            .args(["exec", &id, "/bin/sh", "-c", script])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{script}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+
+    // First host: the empty volume is made the image's ext4 and mounted as `/`.
+    let first_state = tmp.path().join("first");
+    let rt = ContainerRuntime::new(ContainerConfig::new(&first_state));
+    let started = Instant::now();
+    rt.start(&spec, &netns_path).await.unwrap();
+    println!(
+        "first boot from an empty EBS root (mkfs + image): {:?}",
+        started.elapsed()
+    );
+    let root_mount = exec(&first_state, "grep ' / ' /proc/mounts");
+    assert!(root_mount.contains(" ext4 "), "{root_mount}");
+    assert!(rt.plugged_volumes(&id).await.unwrap().contains(&volume_id));
+    // The root volume is the container's `/`, not a device in it; converging the spec's
+    // volumes leaves it alone.
+    rt.converge_volumes(&id, std::slice::from_ref(&root))
+        .await
+        .unwrap();
+    assert_eq!(
+        exec(&first_state, "test -e /dev/xvda || echo absent"),
+        "absent"
+    );
+    exec(&first_state, "echo kept-across-hosts > /marker && sync");
+    rt.stop(&id, Duration::from_secs(5)).await.unwrap();
+    let root_dir = first_state.join(&id).join("root").join(&volume_id);
+    assert!(
+        !root_dir.exists(),
+        "the root's daemon files stay after stop"
+    );
+    assert_eq!(loops_of(&root_dir.join("disk")), 0);
+    assert_eq!(rt.observe(&id).await.unwrap(), ObservedState::Stopped);
+
+    // Another host (a fresh state directory): the same root, with its data.
+    let second_state = tmp.path().join("second");
+    let rt = ContainerRuntime::new(ContainerConfig::new(&second_state));
+    let started = Instant::now();
+    rt.start(&spec, &netns_path).await.unwrap();
+    println!("boot from an existing EBS root: {:?}", started.elapsed());
+    assert_eq!(exec(&second_state, "cat /marker"), "kept-across-hosts");
+    // A restarted agent finds it mounted; starting again changes nothing.
+    let rt = ContainerRuntime::new(ContainerConfig::new(&second_state));
+    assert!(rt.plugged_volumes(&id).await.unwrap().contains(&volume_id));
+    rt.start(&spec, &netns_path).await.unwrap();
+    exec(&second_state, "echo second >> /marker && sync");
+    rt.remove(&id).await.unwrap();
+    let root_dir = second_state.join(&id).join("root").join(&volume_id);
+    assert_eq!(loops_of(&root_dir.join("disk")), 0);
+    assert!(!second_state.join(&id).exists());
+    let _ = Command::new("ip").args(["netns", "del", &netns]).output();
+
+    // The replicas hold the file system, whole: the host side reads it back.
+    let raw = tmp.path().join("root.raw");
+    assert!(Command::new("qemu-img")
+        .args(["convert", "-U", "-O", "raw"])
+        .arg(&replicas[1].image)
+        .arg(&raw)
+        .status()
+        .unwrap()
+        .success());
+    let fsck = Command::new("e2fsck")
+        .args(["-f", "-n"])
+        .arg(&raw)
+        .output()
+        .unwrap();
+    assert!(
+        fsck.status.success(),
+        "{}",
+        String::from_utf8_lossy(&fsck.stdout)
+    );
+    let marker = Command::new("debugfs")
+        .args(["-R", "cat /marker"])
+        .arg(&raw)
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&marker.stdout),
+        "kept-across-hosts\nsecond\n"
+    );
 }

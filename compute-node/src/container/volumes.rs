@@ -41,17 +41,17 @@ const STOP_GRACE: Duration = Duration::from_secs(5);
 
 /// One attached volume's files under `<instance dir>/volumes/<vol>/`.
 #[derive(Debug, Clone)]
-struct VolumePaths {
-    dir: PathBuf,
+pub(super) struct VolumePaths {
+    pub(super) dir: PathBuf,
     /// The FUSE export's mount point (a regular file).
-    disk: PathBuf,
+    pub(super) disk: PathBuf,
     pidfile: PathBuf,
     /// The device name the node was made at, for detach.
     device: PathBuf,
 }
 
 impl VolumePaths {
-    fn new(volumes_dir: &Path, volume_id: &str) -> Self {
+    pub(super) fn new(volumes_dir: &Path, volume_id: &str) -> Self {
         let dir = volumes_dir.join(volume_id);
         Self {
             disk: dir.join("disk"),
@@ -78,13 +78,13 @@ fn check_device(device: &str) -> Result<()> {
     }
 }
 
-fn path_str(path: &Path) -> Result<&str> {
+pub(super) fn path_str(path: &Path) -> Result<&str> {
     path.to_str()
         .ok_or_else(|| NodeError::Other(format!("{} is not UTF-8", path.display())))
 }
 
 /// The running daemon of this volume (its pid file names a live daemon started with it).
-fn find_daemon(paths: &VolumePaths) -> Option<PinnedProcess> {
+pub(super) fn find_daemon(paths: &VolumePaths) -> Option<PinnedProcess> {
     let pid: u32 = std::fs::read_to_string(&paths.pidfile)
         .ok()?
         .trim()
@@ -148,6 +148,52 @@ async fn start_daemon(paths: &VolumePaths, volume: &VolumeAttachmentSpec) -> Res
     find_daemon(paths).map(|_| ()).ok_or_else(|| {
         NodeError::Other(format!("{DAEMON} started but its pid file names no daemon"))
     })
+}
+
+/// The volume's daemon (started if not running) and a loop device bound to its export;
+/// whether anything had to be (re)started.
+pub(super) async fn ensure_loop(
+    paths: &VolumePaths,
+    volume: &VolumeAttachmentSpec,
+) -> Result<(PathBuf, bool)> {
+    std::fs::create_dir_all(&paths.dir)?;
+    let mut changed = false;
+    if find_daemon(paths).is_none() {
+        changed = true;
+        // A new daemon gets a new loop: the old ones stand on a dead export.
+        for stale in loops_of(&paths.disk) {
+            let _ = run("losetup", &["-d", path_str(&stale)?]).await;
+        }
+        start_daemon(paths, volume).await?;
+    }
+    let loop_device = match loops_of(&paths.disk).into_iter().next() {
+        Some(existing) => existing,
+        None => {
+            changed = true;
+            // Direct I/O to the export: no second copy of the data in the page cache
+            // of the FUSE file (the loop device has its own).
+            let out = run(
+                "losetup",
+                &["--find", "--show", "--direct-io=on", path_str(&paths.disk)?],
+            )
+            .await?;
+            PathBuf::from(out.trim())
+        }
+    };
+    Ok((loop_device, changed))
+}
+
+/// Release the volume's loop devices (the kernel flushes them) and stop its daemon (it
+/// flushes and unmounts its export). Fine if half there.
+pub(super) async fn release_loop(paths: &VolumePaths) -> Result<()> {
+    for l in &loops_of(&paths.disk) {
+        run("losetup", &["-d", path_str(l)?]).await?;
+    }
+    if let Some(daemon) = find_daemon(paths) {
+        stop_daemon(daemon).await?;
+    }
+    let _ = run("umount", &["-l", path_str(&paths.disk)?]).await;
+    Ok(())
 }
 
 /// The loop devices (`/dev/loopN`) bound to `file`, read from sysfs (no stat of the file,
@@ -270,7 +316,7 @@ impl ContainerRuntime {
         let Some(pid) = self.pid(instance_id).await? else {
             return Ok(BTreeSet::new());
         };
-        let mut plugged = BTreeSet::new();
+        let mut plugged: BTreeSet<String> = self.mounted_root(instance_id)?.into_iter().collect();
         for volume_id in self.volume_dirs(instance_id) {
             let paths = self.volume_paths(instance_id, &volume_id)?;
             let Ok(device) = std::fs::read_to_string(&paths.device) else {
@@ -301,30 +347,7 @@ impl ContainerRuntime {
         check_device(&volume.device)?;
         check_replicas(volume_id, &volume.replicas)?;
         let paths = self.volume_paths(instance_id, volume_id)?;
-        std::fs::create_dir_all(&paths.dir)?;
-        let mut changed = false;
-        if find_daemon(&paths).is_none() {
-            changed = true;
-            // A new daemon gets a new loop: the old ones stand on a dead export.
-            for stale in loops_of(&paths.disk) {
-                let _ = run("losetup", &["-d", path_str(&stale)?]).await;
-            }
-            start_daemon(&paths, volume).await?;
-        }
-        let loop_device = match loops_of(&paths.disk).into_iter().next() {
-            Some(existing) => existing,
-            None => {
-                changed = true;
-                // Direct I/O to the export: no second copy of the data in the page cache
-                // of the FUSE file (the loop device has its own).
-                let out = run(
-                    "losetup",
-                    &["--find", "--show", "--direct-io=on", path_str(&paths.disk)?],
-                )
-                .await?;
-                PathBuf::from(out.trim())
-            }
-        };
+        let (loop_device, mut changed) = ensure_loop(&paths, volume).await?;
         let rdev = block_rdev(&loop_device).ok_or_else(|| {
             NodeError::Other(format!("{} is not a block device", loop_device.display()))
         })?;
@@ -377,13 +400,7 @@ impl ContainerRuntime {
                 }
             }
         }
-        for l in &loops {
-            run("losetup", &["-d", path_str(l)?]).await?;
-        }
-        if let Some(daemon) = find_daemon(&paths) {
-            stop_daemon(daemon).await?;
-        }
-        let _ = run("umount", &["-l", path_str(&paths.disk)?]).await;
+        release_loop(&paths).await?;
         std::fs::remove_dir_all(&paths.dir)?;
         tracing::info!(
             instance = instance_id,
@@ -404,6 +421,9 @@ impl ContainerRuntime {
         let Some(pid) = self.pid(instance_id).await? else {
             return Ok(());
         };
+        // The boot volume is the container's root file system ([`super::root`]): mounted
+        // before the container starts, never hot-plugged nor unplugged here.
+        let volumes: Vec<&VolumeAttachmentSpec> = volumes.iter().filter(|v| !v.boot).collect();
         let wanted: BTreeSet<&str> = volumes.iter().map(|v| v.volume_id.as_str()).collect();
         let mut first_error = None;
         for volume in volumes {
