@@ -500,3 +500,66 @@ async fn a_restarted_copy_drops_what_was_recorded_and_a_dead_nodes_task_moves() 
         ("completed", 1 << 20)
     );
 }
+
+/// A snapshot a registered image maps (compute's `compute.snapshots_in_use` view) is
+/// `InvalidSnapshot.InUse` until the image is deregistered; another account still gets
+/// NotFound; `states` reports it for the image's refresh.
+#[tokio::test]
+async fn a_snapshot_an_image_uses_is_kept_until_the_image_is_deregistered() {
+    let pool = kumo_catalog::testing::fresh_database().await.unwrap();
+    let storage = BlockStorage::new(pool.clone(), Default::default())
+        .with_chunk_store(Arc::new(MemoryChunkStore::default()));
+    let (a, b) = (principal("111111111111"), principal("222222222222"));
+    node(&pool, "n1").await;
+    let volume = volumes::create(
+        &storage,
+        &a,
+        &CreateVolume {
+            zone: "us-east-1a".into(),
+            size_gib: Some(1),
+            ..CreateVolume::default()
+        },
+    )
+    .await
+    .unwrap();
+    ready(&pool, "n1", &[&volume.volume_id], 1).await;
+    let snapshot = snapshots::create(&storage, &a, &volume.volume_id, "", &Default::default())
+        .await
+        .unwrap();
+    let id = snapshot.snapshot_id;
+    for sql in [
+        "INSERT INTO compute.images (image_id, account_id, name, kind, state)
+         VALUES ('ami-0123456789abcdef0', '111111111111', 'from-snap', 'vm', 'pending')",
+        "INSERT INTO compute.image_block_devices
+             (image_id, device_name, snapshot_id, volume_size_gib, volume_type, delete_on_termination)
+         VALUES ('ami-0123456789abcdef0', '/dev/xvda', $1, 1, 'gp3', true)",
+    ] {
+        sqlx::query(sql).bind(&id).execute(&pool).await.unwrap();
+    }
+    let states = snapshots::states(&pool, std::slice::from_ref(&id))
+        .await
+        .unwrap();
+    assert_eq!(states, [(id.clone(), "pending".to_string())]);
+    let in_use = snapshots::delete(&storage, &a, &id).await.unwrap_err();
+    assert!(
+        in_use.to_string().contains(&format!(
+            "The snapshot {id} is currently in use by ami-0123456789abcdef0"
+        )),
+        "{in_use}"
+    );
+    assert_eq!(code(in_use), "InvalidSnapshot.InUse");
+    assert_eq!(
+        code(snapshots::delete(&storage, &b, &id).await.unwrap_err()),
+        "InvalidSnapshot.NotFound"
+    );
+    assert_eq!(
+        snapshots::get(&pool, &a, &id).await.unwrap().state,
+        "pending"
+    );
+    sqlx::query("UPDATE compute.images SET state = 'deregistered'")
+        .execute(&pool)
+        .await
+        .unwrap();
+    snapshots::delete(&storage, &a, &id).await.unwrap();
+    assert!(snapshots::states(&pool, &[id]).await.unwrap().is_empty());
+}

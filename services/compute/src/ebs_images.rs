@@ -507,3 +507,131 @@ pub fn plan_launch(image: &Image, mappings: &[BlockDeviceMapping]) -> Result<Lau
     plan.root_device_name = Some(ROOT_DEVICE_NAME.into());
     Ok(plan)
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::images::ImageState;
+    use crate::volumes::EbsMapping;
+
+    fn image(devices: &[(&str, Option<&str>, i64)]) -> Image {
+        Image {
+            image_id: "ami-0123456789abcdef0".into(),
+            account_id: "123456789012".into(),
+            name: "from-snapshots".into(),
+            description: String::new(),
+            kind: InstanceKind::Vm,
+            kernel: Some("/images/vm/vmlinuz".into()),
+            initramfs: Some("/images/vm/initramfs.img".into()),
+            disk: None,
+            rootfs: None,
+            is_public: false,
+            state: ImageState::Available,
+            created_at: chrono::Utc::now(),
+            source_instance_id: None,
+            block_devices: ImageBlockDevices {
+                bd_devices: devices.iter().map(|d| d.0.to_string()).collect(),
+                bd_snapshots: devices
+                    .iter()
+                    .map(|d| d.1.unwrap_or_default().to_string())
+                    .collect(),
+                bd_sizes: devices.iter().map(|d| d.2).collect(),
+                bd_types: devices.iter().map(|_| "gp3".to_string()).collect(),
+                bd_delete: devices.iter().map(|_| true).collect(),
+            },
+        }
+    }
+
+    fn mapping(device: &str, ebs: Option<EbsMapping>, no_device: bool) -> BlockDeviceMapping {
+        BlockDeviceMapping {
+            device_name: device.into(),
+            no_device,
+            virtual_name: None,
+            ebs,
+        }
+    }
+
+    const ROOT_SNAP: &str = "snap-0123456789abcdef0";
+    const DATA_SNAP: &str = "snap-0123456789abcdef1";
+
+    #[test]
+    fn an_ebs_image_launches_its_snapshots_root_first() {
+        let image = image(&[
+            ("/dev/sdf", Some(DATA_SNAP), 2),
+            (ROOT_DEVICE_NAME, Some(ROOT_SNAP), 1),
+        ]);
+        assert!(image.is_ebs_backed());
+        let plan = plan_launch(&image, &[]).unwrap();
+        assert_eq!(plan.root_device_name.as_deref(), Some(ROOT_DEVICE_NAME));
+        let root = &plan.volumes[0];
+        assert!(root.boot);
+        assert_eq!(root.snapshot_id.as_deref(), Some(ROOT_SNAP));
+        assert_eq!(
+            (root.size_gib, root.source_disk.as_deref()),
+            (Some(1), None)
+        );
+        assert_eq!(plan.volumes[1].snapshot_id.as_deref(), Some(DATA_SNAP));
+        assert!(!plan.volumes[1].boot);
+    }
+
+    #[test]
+    fn a_launch_mapping_grows_drops_or_adds_but_never_swaps_a_snapshot() {
+        let image = image(&[
+            (ROOT_DEVICE_NAME, Some(ROOT_SNAP), 2),
+            ("/dev/sdf", Some(DATA_SNAP), 1),
+        ]);
+        let grow = EbsMapping {
+            volume_size: Some(5),
+            delete_on_termination: Some(false),
+            ..Default::default()
+        };
+        let empty = EbsMapping {
+            volume_size: Some(1),
+            ..Default::default()
+        };
+        let plan = plan_launch(
+            &image,
+            &[
+                mapping(ROOT_DEVICE_NAME, Some(grow), false),
+                mapping("/dev/sdf", None, true),
+                mapping("/dev/sdg", Some(empty), false),
+            ],
+        )
+        .unwrap();
+        let devices: Vec<&str> = plan.volumes.iter().map(|v| v.device.as_str()).collect();
+        assert_eq!(devices, [ROOT_DEVICE_NAME, "/dev/sdg"]);
+        assert_eq!(plan.volumes[0].size_gib, Some(5));
+        assert!(!plan.volumes[0].delete_on_termination);
+        assert_eq!(plan.volumes[1].snapshot_id, None);
+
+        let small = EbsMapping {
+            volume_size: Some(1),
+            ..Default::default()
+        };
+        let swap = EbsMapping {
+            snapshot_id: Some(DATA_SNAP.into()),
+            ..Default::default()
+        };
+        for bad in [
+            mapping(ROOT_DEVICE_NAME, Some(small), false),
+            mapping(ROOT_DEVICE_NAME, Some(swap), false),
+            mapping(ROOT_DEVICE_NAME, None, true),
+        ] {
+            let refused = plan_launch(&image, &[bad]).unwrap_err();
+            assert!(
+                matches!(
+                    refused,
+                    ComputeError::Invalid("InvalidBlockDeviceMapping", _)
+                ),
+                "{refused:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn an_image_without_a_root_mapping_does_not_launch() {
+        let image = image(&[("/dev/sdf", Some(DATA_SNAP), 1)]);
+        assert!(plan_launch(&image, &[]).is_err());
+    }
+}
