@@ -21,32 +21,8 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "network"))
 
-from harness import client, create_account, create_user, error_code, state_dir  # noqa: E402
-
-WAIT = 300
-
-
-def eq(got, want, what):
-    assert got == want, f"{what}: got {got!r}, want {want!r}"
-
-
-def expect_code(expected, fn, **kwargs):
-    got = error_code(fn, **kwargs)
-    assert got == expected, f"{fn.__name__}({kwargs}): expected {expected}, got {got}"
-
-
-def wait_for(what, predicate, seconds=WAIT, interval=0.5):
-    deadline = time.time() + seconds
-    while time.time() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
-def instance(ec2, instance_id):
-    return ec2.describe_instances(InstanceIds=[instance_id])["Reservations"][0]["Instances"][0]
+from harness import client, create_account, create_user, state_dir  # noqa: E402
+from common import eq, expect_code, instance, running, wait_for  # noqa: E402
 
 
 def state(ec2, instance_id):
@@ -76,12 +52,6 @@ def launch(ec2, image_id, user_data):
     return ec2.run_instances(
         ImageId=image_id, InstanceType="t3.micro", MinCount=1, MaxCount=1, UserData=user_data
     )["Instances"][0]["InstanceId"]
-
-
-def running(ec2, instance_id):
-    got = state(ec2, instance_id)
-    assert got in ("pending", "running"), f"{instance_id} is {got}"
-    return got == "running"
 
 
 accounts = {}
