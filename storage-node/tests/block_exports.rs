@@ -706,3 +706,70 @@ async fn a_replica_from_an_image_disk_holds_the_disks_bytes() {
     std::fs::remove_file(&disk).unwrap();
     qemu_io(&id, port, Some(keys.path()), &["read -P 0x5a 1M 1M"]).unwrap();
 }
+
+/// A replacement replica of a detached volume: the second node copies the first node's
+/// replica over its NBD+TLS export (the peer's key), and exports the copy only once whole.
+#[tokio::test]
+async fn a_replica_copied_from_a_peers_export_holds_its_bytes() {
+    if !qemu_present() {
+        return;
+    }
+    let (first, second) = (Node::new(21120), Node::new(21130));
+    let id = volume_id();
+    let first_key = random_hex(32);
+    let mut first_exports = first.exports();
+    let spec = replica(&id, 8 * MIB, &first_key, ReplicaDesired::Present);
+    let report = first_exports.converge(&wanted(vec![spec])).await;
+    let first_port = ready(&report, &id).nbd_port.unwrap();
+    let first_keys = client_keys("host-a", &first_key);
+    qemu_io(
+        &id,
+        first_port,
+        Some(first_keys.path()),
+        &["write -P 0x3c 1M 2M", "write -P 0x71 7M 512k"],
+    )
+    .unwrap();
+
+    // A wrong peer key: nothing is made, the replica is reported failed, no export.
+    let second_key = random_hex(32);
+    let mut copy = replica(&id, 8 * MIB, &second_key, ReplicaDesired::Present);
+    let peer = |key: &str| ReplicaSource::Peer {
+        host: LOCALHOST.into(),
+        nbd_port: first_port,
+        psk_identity: "host-a".into(),
+        psk_key_hex: key.into(),
+    };
+    copy.source = Some(peer(&random_hex(32)));
+    let mut second_exports = second.exports();
+    let report = second_exports.converge(&wanted(vec![copy.clone()])).await;
+    assert_eq!(report.volumes[0].state, ReplicaState::Failed, "{report:?}");
+    assert!(!second.dir.join(format!("{id}.qcow2")).exists());
+    assert!(!second.dir.join(format!("{id}.qcow2.tmp")).exists());
+
+    copy.source = Some(peer(&first_key));
+    let report = second_exports.converge(&wanted(vec![copy])).await;
+    let second_port = ready(&report, &id).nbd_port.unwrap();
+    assert_ne!(second_port, first_port);
+    // The peer's key was only for the copy: it is not left on the node.
+    assert!(!second.dir.join(format!("{id}.d/peer-tls")).exists());
+    let second_keys = client_keys("host-a", &second_key);
+    qemu_io(
+        &id,
+        second_port,
+        Some(second_keys.path()),
+        &[
+            "read -P 0 0 1M",
+            "read -P 0x3c 1M 2M",
+            "read -P 0 3M 4M",
+            "read -P 0x71 7M 512k",
+            "read -P 0 7680k 512k",
+        ],
+    )
+    .unwrap();
+    // Its own export answers its own key only.
+    assert!(qemu_io(&id, second_port, Some(first_keys.path()), &["read 0 4k"]).is_err());
+    assert_eq!(
+        remote_virtual_size(&id, second_port, second_keys.path()),
+        8 * MIB
+    );
+}

@@ -51,6 +51,16 @@ pub enum ReplicaSource {
     /// The bytes of a completed snapshot (`snap-…`), fetched as chunks from the control
     /// plane; the replica reports `ready` only once they are all written.
     Snapshot { snapshot_id: String },
+    /// A full copy of another node's in-sync replica of the same volume, read over that
+    /// node's NBD export with TLS-PSK (`host:nbd_port`, export named by the volume id): a
+    /// replacement replica of a detached volume. The replica reports `ready` only once the
+    /// copy is whole; the service hands these credentials out only while the copy is due.
+    Peer {
+        host: String,
+        nbd_port: u16,
+        psk_identity: String,
+        psk_key_hex: String,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -72,11 +72,65 @@ pub(super) async fn create_from(
         Ok::<(), String>(())
     }
     .await;
+    install(&tmp, path, made)
+}
+
+/// Where a replica is copied from another node's export (see [`copy_from_peer`]).
+pub(super) struct PeerExport<'a> {
+    pub host: &'a str,
+    pub nbd_port: u16,
+    /// The export's name.
+    pub volume_id: &'a str,
+    /// Holds `keys.psk` (`identity:hexkey`) for the export.
+    pub key_dir: &'a Path,
+    pub psk_identity: &'a str,
+}
+
+/// Create the qcow2 at `path` as a full copy of another node's replica, read over its NBD
+/// export with TLS-PSK, grown to `size_bytes`. All or nothing, as [`create`]: a replica
+/// whose copy broke off is never left behind looking whole.
+pub(super) async fn copy_from_peer(
+    qemu_img: &Path,
+    peer: &PeerExport<'_>,
+    path: &Path,
+    size_bytes: u64,
+) -> Result<(), String> {
+    let tmp = path.with_extension("qcow2.tmp");
+    let _ = std::fs::remove_file(&tmp);
+    let key_dir = peer
+        .key_dir
+        .to_str()
+        .ok_or_else(|| "the key directory is not UTF-8".to_string())?;
+    let made = async {
+        run(Command::new(qemu_img)
+            .args(["convert", "-q", "-O", "qcow2", "--object"])
+            .arg(format!(
+                "tls-creds-psk,id=peer,endpoint=client,dir={key_dir},username={}",
+                peer.psk_identity
+            ))
+            .arg("--image-opts")
+            .arg(format!(
+                "driver=nbd,server.type=inet,server.host={},server.port={},export={},tls-creds=peer",
+                peer.host, peer.nbd_port, peer.volume_id
+            ))
+            .arg(&tmp))
+        .await?;
+        if virtual_size(qemu_img, &tmp).await? < size_bytes {
+            grow(qemu_img, &tmp, size_bytes).await?;
+        }
+        Ok::<(), String>(())
+    }
+    .await;
+    install(&tmp, path, made)
+}
+
+/// Rename a finished `tmp` to `path` (durably), or remove it when making it failed.
+fn install(tmp: &Path, path: &Path, made: Result<(), String>) -> Result<(), String> {
     if let Err(e) = made {
-        let _ = std::fs::remove_file(&tmp);
+        let _ = std::fs::remove_file(tmp);
         return Err(e);
     }
-    std::fs::rename(&tmp, path).map_err(|e| format!("renaming {}: {e}", tmp.display()))?;
+    std::fs::rename(tmp, path).map_err(|e| format!("renaming {}: {e}", tmp.display()))?;
     if let Some(dir) = path.parent() {
         let _ = std::fs::File::open(dir).and_then(|d| d.sync_all());
     }

@@ -201,6 +201,41 @@ impl BlockExports {
                 (Some(ReplicaSource::Snapshot { .. }), None) => {
                     return Err("no control plane to restore the snapshot from".into())
                 }
+                (
+                    Some(ReplicaSource::Peer {
+                        host,
+                        nbd_port,
+                        psk_identity,
+                        psk_key_hex,
+                    }),
+                    _,
+                ) => {
+                    // The peer's key lives only for the copy, beside (not in) our own.
+                    let key_dir = paths.run_dir.join("peer-tls");
+                    private_dir(&key_dir).map_err(|e| io("peer key directory", e))?;
+                    write_private(
+                        &key_dir.join("keys.psk"),
+                        format!("{psk_identity}:{psk_key_hex}\n").as_bytes(),
+                    )
+                    .map_err(|e| io("peer keys.psk", e))?;
+                    let peer = image::PeerExport {
+                        host,
+                        nbd_port: *nbd_port,
+                        volume_id: id,
+                        key_dir: &key_dir,
+                        psk_identity,
+                    };
+                    let copied = image::copy_from_peer(
+                        &self.config.qemu_img,
+                        &peer,
+                        &paths.image,
+                        spec.size_bytes,
+                    )
+                    .await;
+                    let _ = std::fs::remove_dir_all(&key_dir);
+                    copied?;
+                    tracing::info!(volume_id = %id, %host, nbd_port, "volume replica copied from a peer's export");
+                }
                 (Some(ReplicaSource::Image { disk }), _) => {
                     let qemu_img = &self.config.qemu_img;
                     image::create_from(qemu_img, disk, &paths.image, spec.size_bytes).await?;

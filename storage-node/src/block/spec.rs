@@ -41,22 +41,8 @@ pub fn validate(spec: &VolumeReplicaSpec) -> Result<ValidSpec, String> {
         ));
     }
     let identity = &spec.export.psk_identity;
-    if identity.is_empty()
-        || identity.len() > MAX_IDENTITY_CHARS
-        || !identity
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-')
-    {
-        return Err("the PSK identity must be 1-64 characters of [A-Za-z0-9-]".into());
-    }
     let key = &spec.export.psk_key_hex;
-    if key.len() != KEY_HEX_DIGITS
-        || !key
-            .bytes()
-            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-    {
-        return Err("the PSK key must be 64 lowercase hex digits".into());
-    }
+    check_credentials(identity, key)?;
     if spec.desired == ReplicaDesired::Present
         && !(MIN_VOLUME_BYTES..=MAX_VOLUME_BYTES).contains(&spec.size_bytes)
     {
@@ -76,6 +62,24 @@ pub fn validate(spec: &VolumeReplicaSpec) -> Result<ValidSpec, String> {
             return Err(format!("snapshot id {snapshot_id:?} is malformed"));
         }
     }
+    if let Some(ReplicaSource::Peer {
+        host,
+        psk_identity,
+        psk_key_hex,
+        ..
+    }) = &spec.source
+    {
+        // These go into qemu-img's option strings: no comma, no '=' may slip in.
+        if host.is_empty()
+            || host.len() > 253
+            || !host
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b".-:".contains(&b))
+        {
+            return Err(format!("peer host {host:?} is not an address"));
+        }
+        check_credentials(psk_identity, psk_key_hex)?;
+    }
     if let Some(ReplicaSource::Image { disk }) = &spec.source {
         if !disk.is_absolute() || disk.components().any(|c| c.as_os_str() == "..") {
             return Err(format!(
@@ -92,6 +96,26 @@ pub fn validate(spec: &VolumeReplicaSpec) -> Result<ValidSpec, String> {
         psk_key_hex: key.clone(),
         source: spec.source.clone(),
     })
+}
+
+/// A TLS-PSK identity (`[A-Za-z0-9-]`, 1-64) and key (64 lowercase hex digits).
+fn check_credentials(identity: &str, key: &str) -> Result<(), String> {
+    if identity.is_empty()
+        || identity.len() > MAX_IDENTITY_CHARS
+        || !identity
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+    {
+        return Err("the PSK identity must be 1-64 characters of [A-Za-z0-9-]".into());
+    }
+    if key.len() != KEY_HEX_DIGITS
+        || !key
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    {
+        return Err("the PSK key must be 64 lowercase hex digits".into());
+    }
+    Ok(())
 }
 
 #[cfg(test)]
