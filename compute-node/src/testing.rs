@@ -531,3 +531,72 @@ pub fn busybox_rootfs_tarball(dir: &Path) -> io::Result<PathBuf> {
     }
     Ok(tar)
 }
+
+/// A VM's spec for agent tests: one vCPU, 256 MiB, `image`, a primary interface at
+/// `10.213.<subnet>.5/24` on bridge `kb-test` (gateway `.1`), account `000000000000`,
+/// no volumes, no user data.
+pub fn vm_spec(
+    id: &str,
+    image: kumo_compute_protocol::ImageSource,
+    subnet: u8,
+) -> kumo_compute_protocol::InstanceSpec {
+    use kumo_compute_protocol::{
+        DesiredState, InstanceKind, InstanceMetadata, InstanceSpec, NetworkAttachment,
+    };
+    let ip = Ipv4Addr::new(10, 213, subnet, 5);
+    let mac = format!("02:00:0a:d5:{subnet:02x}:05");
+    InstanceSpec {
+        instance_id: id.to_string(),
+        account_id: "000000000000".to_string(),
+        kind: InstanceKind::Vm,
+        desired: DesiredState::Running,
+        generation: 1,
+        reboot_count: 0,
+        vcpus: 1,
+        memory_mib: 256,
+        image,
+        network: NetworkAttachment {
+            network_interface_id: String::new(),
+            vpc_id: String::new(),
+            subnet_id: "subnet-test".to_string(),
+            bridge: "kb-test".to_string(),
+            ip,
+            prefix_len: 24,
+            gateway: Ipv4Addr::new(10, 213, subnet, 1),
+            mac: mac.clone(),
+            dns_server: None,
+            dns_domain: String::new(),
+        },
+        volumes: Vec::new(),
+        metadata: InstanceMetadata {
+            instance_id: id.to_string(),
+            instance_type: "t3.micro".to_string(),
+            ami_id: "ami-kumovm".to_string(),
+            reservation_id: "r-test".to_string(),
+            account_id: "000000000000".to_string(),
+            availability_zone: "kumo-1a".to_string(),
+            region: "kumo-1".to_string(),
+            local_ipv4: ip,
+            mac,
+            hostname: "test".to_string(),
+            public_keys: vec![],
+            user_data: None,
+        },
+    }
+}
+
+/// The image source of a kernel + initramfs (+ disk) VM image.
+pub fn vm_image(
+    kernel: &Path,
+    initramfs: &Path,
+    disk: Option<&Path>,
+) -> kumo_compute_protocol::ImageSource {
+    kumo_compute_protocol::ImageSource {
+        image_id: "ami-kumovm".to_string(),
+        kind: kumo_compute_protocol::InstanceKind::Vm,
+        kernel: Some(kernel.to_path_buf()),
+        initramfs: Some(initramfs.to_path_buf()),
+        disk: disk.map(Path::to_path_buf),
+        rootfs: None,
+    }
+}

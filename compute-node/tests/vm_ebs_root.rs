@@ -11,17 +11,15 @@
 //! `deploy/build-images.sh` (`$KUMO_IMAGE_DIR`, default `<repo>/target/kumo-images`).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::net::{Ipv4Addr, TcpListener};
+use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use kumo_compute_node::testing;
 use kumo_compute_node::vm::volumes::volume_serial;
 use kumo_compute_node::vm::{Accel, VmConfig, VmRuntime};
-use kumo_compute_protocol::{
-    DesiredState, ImageSource, InstanceKind, InstanceMetadata, InstanceSpec, NetworkAttachment,
-    VolumeAttachmentSpec, VolumeReplicaEndpoint,
-};
+use kumo_compute_protocol::{InstanceSpec, VolumeAttachmentSpec, VolumeReplicaEndpoint};
 
 const BOOT_TIMEOUT: Duration = Duration::from_secs(180);
 
@@ -139,52 +137,14 @@ impl Drop for Replica {
 }
 
 fn spec(id: &str, image: &Path, volumes: Vec<VolumeAttachmentSpec>) -> InstanceSpec {
-    let ip = Ipv4Addr::new(10, 213, 9, 5);
-    let mac = "02:00:0a:d5:09:05".to_string();
+    let source = testing::vm_image(
+        &image.join("vmlinuz"),
+        &image.join("initramfs.img"),
+        Some(&image.join("disk.qcow2")),
+    );
     InstanceSpec {
-        instance_id: id.to_string(),
-        account_id: "000000000000".to_string(),
-        kind: InstanceKind::Vm,
-        desired: DesiredState::Running,
-        generation: 1,
-        reboot_count: 0,
-        vcpus: 1,
-        memory_mib: 256,
-        image: ImageSource {
-            image_id: "ami-kumovm".to_string(),
-            kind: InstanceKind::Vm,
-            kernel: Some(image.join("vmlinuz")),
-            initramfs: Some(image.join("initramfs.img")),
-            disk: Some(image.join("disk.qcow2")),
-            rootfs: None,
-        },
-        network: NetworkAttachment {
-            network_interface_id: String::new(),
-            vpc_id: String::new(),
-            subnet_id: "subnet-test".to_string(),
-            bridge: "kb-test".to_string(),
-            ip,
-            prefix_len: 24,
-            gateway: Ipv4Addr::new(10, 213, 9, 1),
-            mac: mac.clone(),
-            dns_server: None,
-            dns_domain: String::new(),
-        },
         volumes,
-        metadata: InstanceMetadata {
-            instance_id: id.to_string(),
-            instance_type: "t3.micro".to_string(),
-            ami_id: "ami-kumovm".to_string(),
-            reservation_id: "r-test".to_string(),
-            account_id: "000000000000".to_string(),
-            availability_zone: "kumo-1a".to_string(),
-            region: "kumo-1".to_string(),
-            local_ipv4: ip,
-            mac,
-            hostname: "test".to_string(),
-            public_keys: vec![],
-            user_data: None,
-        },
+        ..testing::vm_spec(id, source, 9)
     }
 }
 

@@ -6,15 +6,12 @@
 //! (`$KUMO_IMAGE_DIR/vm/{vmlinuz,initramfs.img}`, default `<repo>/target/kumo-images`).
 #![allow(clippy::unwrap_used)]
 
-use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use kumo_compute_node::testing;
 use kumo_compute_node::vm::{Accel, VmConfig, VmRuntime};
-use kumo_compute_protocol::{
-    DesiredState, ImageSource, InstanceKind, InstanceMetadata, InstanceSpec, NetworkAttachment,
-    ObservedState,
-};
+use kumo_compute_protocol::{InstanceSpec, ObservedState};
 
 const BOOT_TIMEOUT: Duration = Duration::from_secs(120);
 
@@ -49,53 +46,7 @@ fn vm_image() -> (PathBuf, PathBuf) {
 }
 
 fn spec(id: &str, kernel: &Path, initramfs: &Path) -> InstanceSpec {
-    let ip = Ipv4Addr::new(10, 213, 7, 5);
-    let mac = "02:00:0a:d5:07:05".to_string();
-    InstanceSpec {
-        instance_id: id.to_string(),
-        account_id: "000000000000".to_string(),
-        kind: InstanceKind::Vm,
-        desired: DesiredState::Running,
-        generation: 1,
-        reboot_count: 0,
-        vcpus: 1,
-        memory_mib: 256,
-        image: ImageSource {
-            image_id: "ami-kumovm".to_string(),
-            kind: InstanceKind::Vm,
-            kernel: Some(kernel.to_path_buf()),
-            initramfs: Some(initramfs.to_path_buf()),
-            disk: None,
-            rootfs: None,
-        },
-        network: NetworkAttachment {
-            network_interface_id: String::new(),
-            vpc_id: String::new(),
-            subnet_id: "subnet-test".to_string(),
-            bridge: "kb-test".to_string(),
-            ip,
-            prefix_len: 24,
-            gateway: Ipv4Addr::new(10, 213, 7, 1),
-            mac: mac.clone(),
-            dns_server: None,
-            dns_domain: String::new(),
-        },
-        volumes: Vec::new(),
-        metadata: InstanceMetadata {
-            instance_id: id.to_string(),
-            instance_type: "t3.micro".to_string(),
-            ami_id: "ami-kumovm".to_string(),
-            reservation_id: "r-test".to_string(),
-            account_id: "000000000000".to_string(),
-            availability_zone: "kumo-1a".to_string(),
-            region: "kumo-1".to_string(),
-            local_ipv4: ip,
-            mac,
-            hostname: "test".to_string(),
-            public_keys: vec![],
-            user_data: None,
-        },
-    }
+    testing::vm_spec(id, testing::vm_image(kernel, initramfs, None), 7)
 }
 
 fn unique_id() -> String {

@@ -9,15 +9,14 @@
 //! rebuild time of the 1 GiB volume. Needs QEMU and the busybox VM image.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
+use kumo_compute_node::testing;
 use kumo_compute_node::vm::{qmp, Accel, VmConfig, VmRuntime};
 use kumo_compute_protocol::{
-    DesiredState, ImageSource, InstanceKind, InstanceMetadata, InstanceSpec, NetworkAttachment,
-    ObservedVolume, ReplicaSyncState, VolumeAttachmentSpec, VolumeReplicaEndpoint,
+    InstanceSpec, ObservedVolume, ReplicaSyncState, VolumeAttachmentSpec, VolumeReplicaEndpoint,
 };
 use serde_json::json;
 
@@ -136,53 +135,7 @@ impl Drop for Node {
 }
 
 fn spec(id: &str, kernel: &Path, initramfs: &Path) -> InstanceSpec {
-    let ip = Ipv4Addr::new(10, 213, 9, 5);
-    let mac = "02:00:0a:d5:09:05".to_string();
-    InstanceSpec {
-        instance_id: id.to_string(),
-        account_id: "000000000000".to_string(),
-        kind: InstanceKind::Vm,
-        desired: DesiredState::Running,
-        generation: 1,
-        reboot_count: 0,
-        vcpus: 1,
-        memory_mib: 256,
-        image: ImageSource {
-            image_id: "ami-kumovm".to_string(),
-            kind: InstanceKind::Vm,
-            kernel: Some(kernel.to_path_buf()),
-            initramfs: Some(initramfs.to_path_buf()),
-            disk: None,
-            rootfs: None,
-        },
-        network: NetworkAttachment {
-            network_interface_id: String::new(),
-            vpc_id: String::new(),
-            subnet_id: "subnet-test".to_string(),
-            bridge: "kb-test".to_string(),
-            ip,
-            prefix_len: 24,
-            gateway: Ipv4Addr::new(10, 213, 9, 1),
-            mac: mac.clone(),
-            dns_server: None,
-            dns_domain: String::new(),
-        },
-        volumes: Vec::new(),
-        metadata: InstanceMetadata {
-            instance_id: id.to_string(),
-            instance_type: "t3.micro".to_string(),
-            ami_id: "ami-kumovm".to_string(),
-            reservation_id: "r-test".to_string(),
-            account_id: "000000000000".to_string(),
-            availability_zone: "kumo-1a".to_string(),
-            region: "kumo-1".to_string(),
-            local_ipv4: ip,
-            mac,
-            hostname: "test".to_string(),
-            public_keys: vec![],
-            user_data: None,
-        },
-    }
+    testing::vm_spec(id, testing::vm_image(kernel, initramfs, None), 9)
 }
 
 /// A guest write through the VM's disk (the virtio-blk device's backend), as the guest's
