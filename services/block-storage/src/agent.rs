@@ -122,6 +122,7 @@ pub async fn assigned(pool: &PgPool, node_id: &str) -> Result<NodeVolumes> {
         )
         .collect();
     let volumes = crate::snapshots::agent::with_snapshot_sources(pool, volumes).await?;
+    let volumes = crate::peer_copy::with_peer_sources(pool, node_id, volumes).await?;
     let snapshots = crate::snapshots::agent::tasks(pool, node_id).await?;
     Ok(NodeVolumes { volumes, snapshots })
 }
@@ -187,6 +188,13 @@ pub async fn apply_report(pool: &PgPool, node_id: &str, report: &VolumeReport) -
         .execute(&mut *tx)
         .await?;
     }
+    let ready: Vec<&str> = report
+        .volumes
+        .iter()
+        .filter(|r| r.state == ReplicaState::Ready && held.contains(&r.volume_id))
+        .map(|r| r.volume_id.as_str())
+        .collect();
+    crate::peer_copy::copied(&mut tx, node_id, &ready).await?;
     // A replica to remove that the node no longer holds is gone.
     let reported: Vec<&str> = report
         .volumes

@@ -192,6 +192,7 @@ pub async fn attach(
     .bind(device)
     .fetch_one(&mut *tx)
     .await?;
+    crate::peer_copy::spoil(&mut tx, volume_id).await?;
     set_volume_state(&mut tx, volume_id, "in-use").await?;
     tx.commit().await?;
     Ok(attachment)

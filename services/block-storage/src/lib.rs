@@ -17,6 +17,7 @@ pub mod error;
 pub mod launch;
 pub mod modifications;
 pub mod nodes;
+pub mod peer_copy;
 pub mod placement;
 pub mod replicas;
 pub mod snapshots;

@@ -10,7 +10,9 @@
 //! lost) is replaced: a new, stale replica on a healthy node of the zone that holds none
 //! of the volume, and the lost one is marked absent (removed if its node ever returns),
 //! unless it is the volume's last in-sync replica. The attached host rebuilds the new one
-//! from the live copy; a detached volume's stale replicas are rebuilt at its next attach.
+//! from the live copy; a detached volume's replacement is copied by its node from an in-sync
+//! peer's export (see `peer_copy`); other stale replicas of a detached volume are rebuilt
+//! at its next attach.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -189,8 +191,9 @@ pub async fn replace_lost(pool: &PgPool, grace: Duration) -> Result<usize> {
         };
         sqlx::query(
             "INSERT INTO block_storage.volume_replicas
-                 (volume_id, node_id, psk_identity, psk_key_hex, in_sync, sync_changed_at)
-             VALUES ($1, $2, $1, $3, false, now())",
+                 (volume_id, node_id, psk_identity, psk_key_hex, in_sync, sync_changed_at,
+                  peer_copy)
+             VALUES ($1, $2, $1, $3, false, now(), 'due')",
         )
         .bind(&volume_id)
         .bind(&spare)

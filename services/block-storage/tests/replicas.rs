@@ -244,3 +244,129 @@ async fn a_lost_nodes_replica_is_replaced_on_a_spare_node() {
         ["n1"]
     );
 }
+
+/// The replicas a node is handed, with their sources.
+async fn handed(
+    storage: &BlockStorage,
+    node: &str,
+) -> Vec<kumo_storage_protocol::block::VolumeReplicaSpec> {
+    agent::assigned(&storage.pool, node).await.unwrap().volumes
+}
+
+#[tokio::test]
+async fn a_detached_volumes_replacement_is_copied_from_an_in_sync_peer() {
+    use kumo_storage_protocol::block::ReplicaSource;
+    let (storage, vol) = setup().await;
+    attachments::detach(&storage, &principal(A), &vol, None, None, true)
+        .await
+        .unwrap();
+    assert!(sqlx::query_scalar::<_, bool>(
+        "SELECT NOT EXISTS (SELECT 1 FROM block_storage.attachments)"
+    )
+    .fetch_one(&storage.pool)
+    .await
+    .unwrap());
+    add_node(&storage, "n3").await;
+    sqlx::query(
+        "UPDATE block_storage.volume_replicas SET reported_at = now() - interval '2 minutes'
+         WHERE node_id = 'n2'",
+    )
+    .execute(&storage.pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        replicas::replace_lost(&storage.pool, Duration::from_secs(60))
+            .await
+            .unwrap(),
+        1
+    );
+
+    // n3 is told to copy n1's replica, with n1's export key (and only n3 is).
+    let n1_key: String = sqlx::query_scalar(
+        "SELECT psk_key_hex FROM block_storage.volume_replicas WHERE node_id = 'n1'",
+    )
+    .fetch_one(&storage.pool)
+    .await
+    .unwrap();
+    let specs = handed(&storage, "n3").await;
+    assert_eq!(specs.len(), 1);
+    assert_eq!(
+        specs[0].source,
+        Some(ReplicaSource::Peer {
+            host: "10.0.0.1".into(),
+            nbd_port: 10809,
+            psk_identity: vol.clone(),
+            psk_key_hex: n1_key,
+        })
+    );
+    assert!(handed(&storage, "n1")
+        .await
+        .iter()
+        .all(|s| s.source.is_none()));
+
+    // Copied and ready, the volume still detached: in sync; no more credentials.
+    report_ready(&storage, "n3", &vol).await;
+    assert_eq!(
+        replicas::in_sync_replicas(&storage.pool, &vol)
+            .await
+            .unwrap(),
+        ["n1", "n3"]
+    );
+    assert_eq!(handed(&storage, "n3").await[0].source, None);
+}
+
+#[tokio::test]
+async fn attaching_during_a_copy_spoils_it_and_no_peer_means_wait() {
+    use kumo_storage_protocol::block::ReplicaSource;
+    let (storage, vol) = setup().await;
+    attachments::detach(&storage, &principal(A), &vol, None, None, true)
+        .await
+        .unwrap();
+    add_node(&storage, "n3").await;
+    sqlx::query(
+        "UPDATE block_storage.volume_replicas SET reported_at = now() - interval '2 minutes'
+         WHERE node_id = 'n2'",
+    )
+    .execute(&storage.pool)
+    .await
+    .unwrap();
+    replicas::replace_lost(&storage.pool, Duration::from_secs(60))
+        .await
+        .unwrap();
+
+    // The only in-sync peer is not ready: the replacement waits (not handed, never empty).
+    sqlx::query(
+        "UPDATE block_storage.volume_replicas SET reported = 'failed' WHERE node_id = 'n1'",
+    )
+    .execute(&storage.pool)
+    .await
+    .unwrap();
+    assert!(handed(&storage, "n3").await.is_empty());
+    report_ready(&storage, "n1", &vol).await;
+    let specs = handed(&storage, "n3").await;
+    assert!(matches!(specs[0].source, Some(ReplicaSource::Peer { .. })));
+
+    // Attached while the copy runs: its end does not make it in sync.
+    attachments::attach(&storage, &principal(A), &vol, VM, "/dev/sdf")
+        .await
+        .unwrap();
+    assert_eq!(handed(&storage, "n3").await[0].source, None);
+    report_ready(&storage, "n3", &vol).await;
+    assert_eq!(
+        replicas::in_sync_replicas(&storage.pool, &vol)
+            .await
+            .unwrap(),
+        ["n1"]
+    );
+    // Detached again: still stale (the attached host's rebuild is what makes it whole).
+    attachments::detach(&storage, &principal(A), &vol, None, None, true)
+        .await
+        .unwrap();
+    report_ready(&storage, "n3", &vol).await;
+    assert_eq!(
+        replicas::in_sync_replicas(&storage.pool, &vol)
+            .await
+            .unwrap(),
+        ["n1"]
+    );
+}
