@@ -208,9 +208,7 @@ pub fn plan_launch(
         });
     }
     for mapping in mappings {
-        // The root's mapping: applied above; an instance-store image's root (a container's)
-        // stays on the host, as the launch did before EBS roots (Terraform's
-        // root_block_device maps /dev/xvda whatever the image).
+        // The root's mapping: applied above, or by `container_root` for a container image.
         let is_root = mapping.device_name == ROOT_DEVICE_NAME;
         if is_root || mapping.no_device || mapping.virtual_name.is_some() {
             continue;
@@ -256,7 +254,39 @@ pub fn plan_for_image(
         }
         _ => None,
     };
-    plan_launch(root, mappings)
+    let mut plan = plan_launch(root, mappings)?;
+    if image.kind == kumo_compute_protocol::InstanceKind::Container && compute.volumes.is_some() {
+        if let Some(root) = container_root(mappings) {
+            plan.root_device_name = Some(ROOT_DEVICE_NAME.into());
+            plan.volumes.insert(0, root);
+        }
+    }
+    Ok(plan)
+}
+
+/// A container image's root is the host's copy of its rootfs (instance store) unless the
+/// root device is mapped to an EBS volume with a size or a snapshot: then the container
+/// boots from that volume (an empty one is made the image's file system by the host at
+/// the first boot). A root mapping with neither stays ignored, as before containers had
+/// EBS roots (Terraform's `root_block_device` maps `/dev/xvda` whatever the image).
+fn container_root(mappings: &[BlockDeviceMapping]) -> Option<LaunchVolume> {
+    let ebs = mappings
+        .iter()
+        .find(|m| m.device_name == ROOT_DEVICE_NAME && !m.no_device)?
+        .ebs
+        .as_ref()
+        .filter(|ebs| ebs.volume_size.is_some() || ebs.snapshot_id.is_some())?;
+    Some(LaunchVolume {
+        device: ROOT_DEVICE_NAME.into(),
+        size_gib: ebs.volume_size,
+        volume_type: ebs.volume_type.clone(),
+        iops: ebs.iops,
+        throughput: ebs.throughput,
+        snapshot_id: ebs.snapshot_id.clone(),
+        delete_on_termination: ebs.delete_on_termination.unwrap_or(true),
+        source_disk: None,
+        boot: true,
+    })
 }
 
 /// The plan for one instance placed in `zone`: an image's root that no mapping asked for
