@@ -9,7 +9,8 @@ image `pending` until the root's snapshot is completed, then `available`, with a
 mapping naming the snapshot. A VM launched from it boots from a root volume restored from
 that snapshot: the file is there, and the disk's boot count (KUMO-ROOT line) goes on from
 the source's. RegisterImage with a root snapshot makes an image that launches the same
-way. DeleteSnapshot of a snapshot an image uses is InvalidSnapshot.InUse until the image
+way. CreateImage of a stopped VM and RegisterImage with KernelId too. DeleteSnapshot of a
+snapshot an image uses is InvalidSnapshot.InUse until the image
 is deregistered. Another account cannot image A's instance, register A's snapshot, or see
 A's images. Exit status 1 on any failure.
 """
@@ -151,6 +152,24 @@ for reader, image_id in zip(readers, (created, registered)):
     eq(line.split()[1], new_root.replace("-", "")[:20], "the new root's serial")
     assert line.endswith("boot 2"), f"the restored root counts on from the source's boot: {line}"
     eq(wait_for(f"{reader}'s marker", lambda reader=reader: marker(reader, "KUMO-MARKER-READ:")), token, "the file from the image")
+
+# ----------------------------------------------------------------- a stopped instance; KernelId
+a.stop_instances(InstanceIds=[readers[1]])
+wait_for(f"{readers[1]} stopped", lambda: state(a, readers[1]) == "stopped")
+from_stopped = a.create_image(InstanceId=readers[1], Name="kumo-from-stopped")["ImageId"]
+wait_for(f"{from_stopped} available", lambda: image(a, from_stopped)["State"] == "available")
+stopped_snap = image(a, from_stopped)["BlockDeviceMappings"][0]["Ebs"]["SnapshotId"]
+eq(image(a, from_stopped)["BlockDeviceMappings"][0]["Ebs"]["VolumeSize"], source_size + 1, "the stopped VM's root size")
+with_kernel = a.register_image(
+    Name="kumo-with-kernel", RootDeviceName="/dev/xvda", KernelId=vm_image,
+    BlockDeviceMappings=[{"DeviceName": "/dev/xvda", "Ebs": {"SnapshotId": stopped_snap}}],
+)["ImageId"]
+eq(image(a, with_kernel)["State"], "available", "an image with KernelId")
+expect_code("InvalidAMIID.NotFound", a.register_image, Name="no-such-kernel", RootDeviceName="/dev/xvda",
+            KernelId="ami-0123456789abcdef0", BlockDeviceMappings=[{"DeviceName": "/dev/xvda", "Ebs": {"SnapshotId": stopped_snap}}])
+for image_id in (from_stopped, with_kernel):
+    a.deregister_image(ImageId=image_id)
+a.delete_snapshot(SnapshotId=stopped_snap)
 
 # ----------------------------------------------------------------- clean-up: deregister frees the snapshot
 a.terminate_instances(InstanceIds=[writer] + readers)
