@@ -16,7 +16,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "network"))
 
-from harness import client, create_account, create_user, error_code, ok_native, operator_token, run_tag  # noqa: E402
+from harness import client, create_account, create_user, error_code, login, native, ok_native, operator_token, run_tag  # noqa: E402
 
 ZONE = "us-east-1a"
 
@@ -43,10 +43,11 @@ def wait_state(ec2, volume_id, state, seconds=60):
     return False
 
 
-accounts = {}
+accounts, tokens = {}, {}
 for name in ("a", "b"):
     account_id = create_account(f"vol-{name}")
     accounts[name] = create_user(account_id, "admin", "admin")
+    tokens[name] = login(account_id, "admin")
 a, b = client("ec2", accounts["a"]), client("ec2", accounts["b"])
 
 # ----------------------------------------------------------------- create
@@ -134,6 +135,45 @@ expect_code("InvalidVolume.NotFound", b.describe_volumes, VolumeIds=[vol])
 expect_code("InvalidVolume.NotFound", b.delete_volume, VolumeId=vol)
 expect_code("InvalidVolume.NotFound", b.modify_volume, VolumeId=vol, Size=10)
 expect_code("InvalidVolume.NotFound", b.describe_volume_attribute, VolumeId=vol, Attribute="productCodes")
+
+# ----------------------------------------------------------------- the native API
+zone = volume(a, vol)["AvailabilityZone"]
+made = ok_native("POST", "/v1/volumes", {"zone": zone, "size_gib": 1, "volume_type": "gp3",
+                                         "tags": {"Name": "native"}}, tokens["a"])
+native_vol = made["volume_id"]
+eq((made["size_gib"], made["volume_type"]), (1, "gp3"), "native CreateVolume")
+eq(native("GET", f"/v1/volumes/{native_vol}", None, tokens["b"])[0], 404, "B reading A's volume")
+status, body = native("POST", f"/v1/volumes/{native_vol}/attachment",
+                      {"instance_id": "i-0123456789abcdef0", "device": "/dev/sdf"}, tokens["a"])
+eq((status, "i-0123456789abcdef0" in body["error"]["message"]), (404, True), f"native attach to no instance: {body}")
+status, body = native("DELETE", f"/v1/volumes/{native_vol}/attachment", None, tokens["a"])
+eq(status, 409, f"native detach of a detached volume: {body}")
+if available and wait_state(a, native_vol, "available"):
+    snap = ok_native("POST", "/v1/snapshots", {"volume_id": native_vol, "description": "native"}, tokens["a"])
+    snap_id = snap["snapshot_id"]
+    eq((snap["volume_id"], snap["state"]), (native_vol, "pending"), "native CreateSnapshot")
+    deadline = time.time() + 120
+    while time.time() < deadline and snap["state"] == "pending":
+        time.sleep(0.5)
+        snap = ok_native("GET", f"/v1/snapshots/{snap_id}", None, tokens["a"])
+    eq(snap["state"], "completed", "native snapshot state")
+    listed = ok_native("GET", f"/v1/snapshots?volume_id={native_vol}", None, tokens["a"])["snapshots"]
+    eq([s["snapshot_id"] for s in listed], [snap_id], "native snapshot listing")
+    eq(ok_native("GET", "/v1/snapshots", None, tokens["b"])["snapshots"], [], "B's snapshot listing")
+    eq(native("GET", f"/v1/snapshots/{snap_id}", None, tokens["b"])[0], 404, "B reading A's snapshot")
+    eq(native("POST", "/v1/volumes", {"zone": zone, "snapshot_id": snap_id}, tokens["b"])[0], 404,
+       "B restoring A's snapshot")
+    copied = ok_native("POST", f"/v1/snapshots/{snap_id}/copy", {"description": "copy"}, tokens["a"])
+    eq(copied["state"], "completed", "native CopySnapshot")
+    restored = ok_native("POST", "/v1/volumes", {"zone": zone, "snapshot_id": copied["snapshot_id"]}, tokens["a"])
+    eq(restored["size_gib"], 1, "a restored volume's default size")
+    wait_state(a, restored["volume_id"], "available")
+    ok_native("DELETE", f"/v1/volumes/{restored['volume_id']}", None, tokens["a"])
+    for snapshot_id in (snap_id, copied["snapshot_id"]):
+        eq(native("DELETE", f"/v1/snapshots/{snapshot_id}", None, tokens["a"])[0], 204, "native DeleteSnapshot")
+    eq(native("GET", f"/v1/snapshots/{snap_id}", None, tokens["a"])[0], 404, "a deleted snapshot")
+    print("ok: native snapshots (create, list, copy, restore, delete, isolation)")
+ok_native("DELETE", f"/v1/volumes/{native_vol}", None, tokens["a"])
 
 # ----------------------------------------------------------------- delete
 for volume_id in (vol, gp2["VolumeId"]):

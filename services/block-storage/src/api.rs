@@ -56,10 +56,13 @@ pub struct VolumePage {
 #[serde(deny_unknown_fields)]
 pub struct CreateVolumeRequest {
     pub zone: String,
-    pub size_gib: i64,
+    /// GiB; may be left out when restoring a snapshot.
+    pub size_gib: Option<i64>,
     pub volume_type: Option<String>,
     pub iops: Option<i64>,
     pub throughput: Option<i64>,
+    /// Restore this completed snapshot of the caller's (the size defaults to its size).
+    pub snapshot_id: Option<String>,
     /// Makes retries idempotent (1–64 printable ASCII characters).
     pub client_token: Option<String>,
     #[serde(default)]
@@ -117,10 +120,11 @@ async fn create_volume(
 ) -> Result<(StatusCode, Json<Volume>)> {
     let request = CreateVolume {
         zone: input.zone,
-        size_gib: Some(input.size_gib),
+        size_gib: input.size_gib,
         volume_type: input.volume_type,
         iops: input.iops,
         throughput: input.throughput,
+        snapshot_id: input.snapshot_id,
         client_token: input.client_token,
         tags: input.tags,
         ..CreateVolume::default()

@@ -12,6 +12,7 @@ pub mod agent;
 pub mod api;
 pub mod attachments;
 pub mod chunk_store;
+pub mod drain;
 pub mod ec2;
 pub mod error;
 pub mod launch;
@@ -93,7 +94,9 @@ impl BlockStorage {
         axum::Router::new()
             .merge(api::router(self.clone()))
             .merge(agent::router(self.clone()))
+            .merge(nodes::router(self.clone()))
             .merge(snapshots::agent::router(self.clone()))
+            .merge(snapshots::api::router(self.clone()))
     }
 
     /// Start this service: its routes, and the loop replacing lost replicas. Otherwise
@@ -108,7 +111,8 @@ impl BlockStorage {
         }
     }
 
-    /// Every few seconds, replace the replicas of lost storage nodes.
+    /// Every few seconds, replace the replicas of lost storage nodes and move those of
+    /// draining ones.
     async fn run_replacement(self) {
         let period = (self.config.replace_grace / 4).clamp(
             std::time::Duration::from_millis(500),
@@ -119,6 +123,9 @@ impl BlockStorage {
             if let Err(e) = replicas::replace_lost(&self.pool, self.config.replace_grace).await {
                 tracing::warn!(error = %e, "replacing lost replicas failed");
             }
+            if let Err(e) = drain::move_drained(&self.pool).await {
+                tracing::warn!(error = %e, "moving drained replicas failed");
+            }
         }
     }
 }
@@ -126,7 +133,10 @@ impl BlockStorage {
 /// The OpenAPI document of the native routes.
 pub fn openapi() -> utoipa::openapi::OpenApi {
     use utoipa::OpenApi;
-    api::BlockStorageApi::openapi()
+    let mut document = api::BlockStorageApi::openapi();
+    document.merge(nodes::NodesApi::openapi());
+    document.merge(snapshots::api::SnapshotApi::openapi());
+    document
 }
 
 /// Tenant writes need a role that may write.

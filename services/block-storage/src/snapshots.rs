@@ -8,6 +8,7 @@
 //! references; a chunk nobody references any more is deleted from the store.
 
 pub mod agent;
+pub mod api;
 
 use chrono::{DateTime, Utc};
 use kumo_auth::Principal;
