@@ -1,7 +1,7 @@
 //! Where a new volume's replicas go: the healthy storage nodes of its zone (as object
 //! storage's `object_storage.node_inventory` view shows them), the ones with the most room
 //! first (free bytes less what is already promised to replicas), `min(replicas, healthy
-//! nodes in the zone)` of them; none at all is `InsufficientVolumeCapacity`.
+//! nodes in the zone)` of them (a draining node takes none); none at all is `InsufficientVolumeCapacity`.
 
 use rand::RngCore;
 use sqlx::{Postgres, Transaction};
@@ -28,6 +28,7 @@ pub async fn choose(
                     WHERE r.desired = 'present'
                     GROUP BY r.node_id) a ON a.node_id = n.node_id
          WHERE n.zone = $1 AND n.healthy
+           AND NOT EXISTS (SELECT 1 FROM block_storage.node_drains d WHERE d.node_id = n.node_id)
          ORDER BY n.free_bytes - COALESCE(a.allocated, 0) DESC, n.node_id
          LIMIT $2",
     )

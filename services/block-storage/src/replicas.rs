@@ -178,8 +178,10 @@ pub async fn replace_lost(pool: &PgPool, grace: Duration) -> Result<usize> {
         }
         let holders: Vec<String> = replicas.iter().map(|r| r.0.clone()).collect();
         let spare: Option<String> = sqlx::query_scalar(
-            "SELECT node_id FROM object_storage.node_inventory
+            "SELECT node_id FROM object_storage.node_inventory n
              WHERE zone = $1 AND healthy AND NOT (node_id = ANY($2))
+               AND NOT EXISTS (SELECT 1 FROM block_storage.node_drains d
+                               WHERE d.node_id = n.node_id)
              ORDER BY free_bytes DESC, node_id LIMIT 1",
         )
         .bind(&zone)
@@ -198,6 +200,16 @@ pub async fn replace_lost(pool: &PgPool, grace: Duration) -> Result<usize> {
         .bind(&volume_id)
         .bind(&spare)
         .bind(export_key())
+        .execute(&mut *tx)
+        .await?;
+        // A drained replica whose replacement was lost waits for this one instead.
+        sqlx::query(
+            "UPDATE block_storage.volume_replicas SET replaced_by = $3
+             WHERE volume_id = $1 AND replaced_by = $2",
+        )
+        .bind(&volume_id)
+        .bind(&node_id)
+        .bind(&spare)
         .execute(&mut *tx)
         .await?;
         sqlx::query(

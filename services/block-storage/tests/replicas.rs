@@ -370,3 +370,129 @@ async fn attaching_during_a_copy_spoils_it_and_no_peer_means_wait() {
         ["n1"]
     );
 }
+
+fn operator() -> Principal {
+    let mut p = principal("000000000000");
+    p.role = Role::Operator;
+    p
+}
+
+#[tokio::test]
+async fn draining_a_node_moves_its_replicas_and_keeps_an_in_sync_copy() {
+    use kumo_block_storage::{drain, nodes};
+    let (storage, vol) = setup().await;
+    attachments::detach(&storage, &principal(A), &vol, None, None, true)
+        .await
+        .unwrap();
+    // Tenants may not drain; unknown nodes are NotFound.
+    assert!(
+        drain::set_draining(&storage.pool, &principal(A), "n2", true)
+            .await
+            .is_err()
+    );
+    assert!(drain::set_draining(&storage.pool, &operator(), "n9", true)
+        .await
+        .is_err());
+    let node = drain::set_draining(&storage.pool, &operator(), "n2", true)
+        .await
+        .unwrap();
+    assert!(node.draining);
+    // No spare node yet: nothing moves, nothing is removed.
+    assert_eq!(drain::move_drained(&storage.pool).await.unwrap(), 0);
+
+    add_node(&storage, "n3").await;
+    assert_eq!(drain::move_drained(&storage.pool).await.unwrap(), 1);
+    assert_eq!(
+        states(&storage, &vol).await,
+        vec![
+            ("n1".to_string(), "present".to_string(), true),
+            ("n2".to_string(), "present".to_string(), true),
+            ("n3".to_string(), "present".to_string(), false),
+        ]
+    );
+    // The replacement is being copied (from an in-sync peer): the drained one stays.
+    assert!(matches!(
+        agent::assigned(&storage.pool, "n3").await.unwrap().volumes[0].source,
+        Some(kumo_storage_protocol::block::ReplicaSource::Peer { .. })
+    ));
+    assert_eq!(drain::move_drained(&storage.pool).await.unwrap(), 0);
+    assert_eq!(states(&storage, &vol).await[1].1, "present");
+
+    // Copied: in sync, then the drained replica goes.
+    report_ready(&storage, "n3", &vol).await;
+    assert_eq!(drain::move_drained(&storage.pool).await.unwrap(), 1);
+    assert_eq!(
+        states(&storage, &vol).await,
+        vec![
+            ("n1".to_string(), "present".to_string(), true),
+            ("n2".to_string(), "absent".to_string(), false),
+            ("n3".to_string(), "present".to_string(), true),
+        ]
+    );
+    assert_eq!(drain::move_drained(&storage.pool).await.unwrap(), 0);
+    let listed = nodes::list(&storage.pool, &operator()).await.unwrap();
+    let n2 = listed.iter().find(|n| n.node_id == "n2").unwrap();
+    assert!(n2.draining);
+    assert_eq!(n2.replicas, 0);
+
+    // New volumes skip a draining node.
+    add_node(&storage, "n4").await;
+    let other = volumes::create(
+        &storage,
+        &principal(A),
+        &CreateVolume {
+            zone: "us-east-1a".into(),
+            size_gib: Some(1),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let placed: Vec<String> = sqlx::query_scalar(
+        "SELECT node_id FROM block_storage.volume_replicas WHERE volume_id = $1",
+    )
+    .bind(&other.volume_id)
+    .fetch_all(&storage.pool)
+    .await
+    .unwrap();
+    assert_eq!(placed.len(), 2);
+    assert!(!placed.contains(&"n2".to_string()), "{placed:?}");
+    let node = drain::set_draining(&storage.pool, &operator(), "n2", false)
+        .await
+        .unwrap();
+    assert!(!node.draining);
+}
+
+#[tokio::test]
+async fn draining_every_holder_never_drops_the_last_in_sync_copy() {
+    use kumo_block_storage::drain;
+    let (storage, vol) = setup().await;
+    // An attached volume, both holders draining, one spare: one replacement at a time
+    // per drained replica; neither drained copy goes before its replacement is in sync.
+    add_node(&storage, "n3").await;
+    for node in ["n1", "n2"] {
+        drain::set_draining(&storage.pool, &operator(), node, true)
+            .await
+            .unwrap();
+    }
+    assert_eq!(drain::move_drained(&storage.pool).await.unwrap(), 1);
+    report_ready(&storage, "n3", &vol).await;
+    // Attached: the copy is the host's job; not in sync until it says so.
+    assert_eq!(drain::move_drained(&storage.pool).await.unwrap(), 0);
+    assert_eq!(
+        replicas::in_sync_replicas(&storage.pool, &vol)
+            .await
+            .unwrap(),
+        ["n1", "n2"]
+    );
+    replicas::observed(&storage.pool, VM, &[seen(&vol, "n3", true)])
+        .await
+        .unwrap();
+    assert_eq!(drain::move_drained(&storage.pool).await.unwrap(), 1);
+    let left: Vec<(String, String, bool)> = states(&storage, &vol).await;
+    assert_eq!(
+        left.iter().filter(|r| r.1 == "present" && r.2).count(),
+        2,
+        "{left:?}"
+    );
+}
