@@ -10,7 +10,8 @@ a busybox VM whose script writes numbered 4 KiB blocks to it without end (block 
 done) and prints `KUMO-ACK: i uptime` per acknowledged block. The external node is killed
 mid-stream: the writes go on (the first one waits out the NBD reconnect delay), and its
 replica turns stale. The node comes back on the same directory (same identity): the host
-rebuilds its replica and the service marks it in sync again. Then a second volume is
+rebuilds its replica and the service marks it in sync again (its log, and the native
+GET /v1/volumes/{id}'s replicas_in_sync). Then a second volume is
 attached as the writer's stop signal; the guest reads back every acknowledged block
 (page cache dropped) and prints their md5, which must be that of the blocks written. After
 DetachVolume both replicas' qcow2 files must be identical (`qemu-img compare`).
@@ -27,7 +28,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "network"))
 
-from harness import client, create_account, create_user, ok_native, operator_token, state_dir  # noqa: E402
+from harness import client, create_account, create_user, login, ok_native, operator_token, state_dir  # noqa: E402
 from common import WAIT, attachment_state, eq, running, volume, wait_for  # noqa: E402
 
 ZONE = "us-east-1a"
@@ -85,6 +86,12 @@ def sync_events(volume_id):
     return events
 
 
+def replicas_in_sync(volume_id):
+    """The native GET's (replicas, replicas_in_sync) of the volume."""
+    got = ok_native("GET", f"/v1/volumes/{volume_id}", None, token)
+    return got["replicas"], got["replicas_in_sync"]
+
+
 def block_nodes():
     return ok_native("GET", "/v1/block/nodes", None, operator_token())["nodes"]
 
@@ -120,7 +127,9 @@ def writer_script(volume_id, stop_volume_id):
     )
 
 
-key = create_user(create_account("replicas"), "admin", "admin")
+account_id = create_account("replicas")
+key = create_user(account_id, "admin", "admin")
+token = login(account_id, "admin")
 ec2 = client("ec2", key)
 vm_image = next(i["ImageId"] for i in ec2.describe_images()["Images"] if i.get("Name") == "kumo-busybox-vm")
 
@@ -135,6 +144,7 @@ external_copy = os.path.join(external_dir, "block", f"{vol}.qcow2")
 local_copies = [p for p in glob.glob(os.path.join(state_dir, "storage-node-*", "block", f"{vol}.qcow2"))]
 assert os.path.exists(external_copy), f"no replica of {vol} on the external node"
 eq(len(local_copies), 1, "replicas of the volume on kumo up's node")
+eq(replicas_in_sync(vol), (2, 2), "replicas and in-sync replicas of the new volume")
 print(f"volume {vol}: replicas {local_copies[0]} and {external_copy} (node {external})", flush=True)
 
 writer = ec2.run_instances(
@@ -163,6 +173,8 @@ print(f"BENCH write stall at the loss (longest gap between acks): {stall:.2f} s"
 print(f"failed writes retried by the guest: {len(markers(writer, 'KUMO-NACK:'))}", flush=True)
 eq([i for i, _ in after], list(range(len(after))), "acknowledged blocks in sequence")
 wait_for("the lost replica stale", lambda: (external, False) in sync_events(vol))
+# (The log line is written inside the transaction: the GET may lag it a moment.)
+wait_for("GET: one replica in sync of two", lambda: replicas_in_sync(vol) == (2, 1), seconds=30)
 print(f"replica on {external} marked stale {time.monotonic() - killed_at:.1f} s after the kill", flush=True)
 
 # ----------------------------------------------------------------- it comes back
@@ -170,6 +182,7 @@ ask("restart", "restarted")
 returned_at = time.monotonic()
 wait_for("the returned replica in sync", lambda: sync_events(vol)[-1:] == [(external, True)], seconds=2 * WAIT)
 rebuild = time.monotonic() - returned_at
+wait_for("GET: both replicas in sync", lambda: replicas_in_sync(vol) == (2, 2), seconds=30)
 print(f"BENCH node back -> its replica rebuilt and in sync (1 GiB volume, written): {rebuild:.1f} s", flush=True)
 eq(volume(ec2, vol)["State"], "in-use", "volume state after the rebuild")
 

@@ -36,6 +36,15 @@ pub struct Volume {
     /// Its attachment, while it has one.
     #[sqlx(skip)]
     pub attachment: Option<Attachment>,
+    /// On `GET /v1/volumes/{id}` only: how many replicas it should have, and how many of
+    /// those are ready and in sync (hold every acknowledged write); fewer while one is
+    /// lost or being rebuilt.
+    #[sqlx(skip)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub replicas: Option<i64>,
+    #[sqlx(skip)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub replicas_in_sync: Option<i64>,
 }
 
 impl Volume {
@@ -233,7 +242,17 @@ pub async fn list(pool: &PgPool, caller: &Principal, ids: &[String]) -> Result<V
 
 pub async fn get(pool: &PgPool, caller: &Principal, id: &str) -> Result<Volume> {
     let mut found = list(pool, caller, &[id.to_string()]).await?;
-    found.pop().ok_or_else(|| not_found(id))
+    let mut volume = found.pop().ok_or_else(|| not_found(id))?;
+    let (replicas, in_sync): (i64, i64) = sqlx::query_as(
+        "SELECT count(*), count(*) FILTER (WHERE reported = 'ready' AND in_sync)
+         FROM block_storage.volume_replicas WHERE volume_id = $1 AND desired = 'present'",
+    )
+    .bind(id)
+    .fetch_one(pool)
+    .await?;
+    volume.replicas = Some(replicas);
+    volume.replicas_in_sync = Some(in_sync);
+    Ok(volume)
 }
 
 /// The caller's (not deleted) volume, locked for this transaction.

@@ -171,9 +171,12 @@ async fn reports_drive_creating_available_deleting_deleted() {
         vec![state(&id, ReplicaState::Ready, 4)],
     )
     .await;
+    let creating = volumes::get(&storage.pool, &a, &id).await.unwrap();
+    assert_eq!(creating.state, "creating");
+    // GET counts the replicas it should have and the ready, in-sync ones.
     assert_eq!(
-        volumes::get(&storage.pool, &a, &id).await.unwrap().state,
-        "creating"
+        (creating.replicas, creating.replicas_in_sync),
+        (Some(2), Some(1))
     );
     report(
         &storage.pool,
@@ -181,9 +184,11 @@ async fn reports_drive_creating_available_deleting_deleted() {
         vec![state(&id, ReplicaState::Ready, 4)],
     )
     .await;
+    let available = volumes::get(&storage.pool, &a, &id).await.unwrap();
+    assert_eq!(available.state, "available");
     assert_eq!(
-        volumes::get(&storage.pool, &a, &id).await.unwrap().state,
-        "available"
+        (available.replicas, available.replicas_in_sync),
+        (Some(2), Some(2))
     );
     // The node's free space is what it reported.
     let free: i64 = sqlx::query_scalar(
