@@ -41,7 +41,7 @@ impl kumo_tags::TaggableResources for ComputeResources {
             "SELECT instance_id FROM compute.instances WHERE account_id = $1 AND instance_id = ANY($2)
              UNION ALL
              SELECT image_id FROM compute.images
-              WHERE account_id = $1 AND image_id = ANY($2) AND state = 'available'
+              WHERE account_id = $1 AND image_id = ANY($2) AND state <> 'deregistered'
              UNION ALL
              SELECT key_pair_id FROM compute.key_pairs WHERE account_id = $1 AND key_pair_id = ANY($2)",
         )
