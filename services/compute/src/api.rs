@@ -210,6 +210,7 @@ async fn list_images(
     State(compute): State<Compute>,
     Caller(caller): Caller,
 ) -> Result<Json<Vec<Image>>> {
+    crate::ebs_images::refresh(&compute, &caller.account_id).await?;
     Ok(Json(
         images::list(&compute.pool, &caller, &[], &[], &[]).await?,
     ))
@@ -235,6 +236,7 @@ async fn get_image(
     Caller(caller): Caller,
     ValidPath(id): ValidPath<String>,
 ) -> Result<Json<Image>> {
+    crate::ebs_images::refresh(&compute, &caller.account_id).await?;
     let mut found =
         images::list(&compute.pool, &caller, std::slice::from_ref(&id), &[], &[]).await?;
     found.pop().map(Json).ok_or_else(|| images::not_found(&id))

@@ -402,6 +402,15 @@ async fn insert(
     Ok(())
 }
 
+/// [`refresh_pending`] where block storage is wired (else no image is pending): before
+/// an image is described or launched.
+pub async fn refresh(compute: &Compute, account_id: &str) -> Result<()> {
+    if compute.image_snapshots.is_none() {
+        return Ok(());
+    }
+    refresh_pending(compute, account_id).await
+}
+
 /// Move the account's `pending` images on: `available` once every snapshot is completed,
 /// `failed` when one errored or is gone.
 pub async fn refresh_pending(compute: &Compute, account_id: &str) -> Result<()> {

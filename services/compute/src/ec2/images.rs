@@ -68,9 +68,7 @@ pub(super) async fn describe_images(
     })?;
     p.bool("IncludeDeprecated")?;
     p.bool("IncludeDisabled")?;
-    if compute.image_snapshots.is_some() {
-        ebs_images::refresh_pending(compute, &caller.account_id).await?;
-    }
+    ebs_images::refresh(compute, &caller.account_id).await?;
     let found = images::list(
         &compute.pool,
         caller,

@@ -165,6 +165,8 @@ pub(super) async fn run_instances(
     p: Params<'_>,
 ) -> Result<XmlWriter> {
     let image_id = p.required("ImageId")?.to_string();
+    // An EBS image whose snapshots just completed launches without a describe first.
+    crate::ebs_images::refresh(compute, &caller.account_id).await?;
     let min_count = p.required_int("MinCount")?;
     let max_count = p.required_int("MaxCount")?;
     let user_data_bytes = match p.string("UserData").filter(|u| !u.trim().is_empty()) {
