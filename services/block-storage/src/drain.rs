@@ -11,8 +11,7 @@ use sqlx::PgPool;
 
 use crate::error::{BlockStorageError, Result};
 use crate::nodes::{self, BlockNode};
-use crate::placement::export_key;
-use crate::require_operator;
+use crate::{replicas, require_operator};
 
 /// Start (`draining` true) or stop draining `node_id`; the node as the pool list shows it.
 pub async fn set_draining(
@@ -113,31 +112,11 @@ pub async fn move_drained(pool: &PgPool) -> Result<usize> {
             Some(_) => continue, // Being rebuilt.
             None => {
                 let holders: Vec<&str> = replicas.iter().map(|r| r.0.as_str()).collect();
-                let spare: Option<String> = sqlx::query_scalar(
-                    "SELECT n.node_id FROM object_storage.node_inventory n
-                     WHERE n.zone = $1 AND n.healthy AND NOT (n.node_id = ANY($2))
-                       AND NOT EXISTS (SELECT 1 FROM block_storage.node_drains d
-                                       WHERE d.node_id = n.node_id)
-                     ORDER BY n.free_bytes DESC, n.node_id LIMIT 1",
-                )
-                .bind(&zone)
-                .bind(&holders)
-                .fetch_optional(&mut *tx)
-                .await?;
-                let Some(spare) = spare else {
+                let Some(spare) =
+                    replicas::place_replacement(&mut tx, &volume_id, &zone, &holders).await?
+                else {
                     continue;
                 };
-                sqlx::query(
-                    "INSERT INTO block_storage.volume_replicas
-                         (volume_id, node_id, psk_identity, psk_key_hex, in_sync,
-                          sync_changed_at, peer_copy)
-                     VALUES ($1, $2, $1, $3, false, now(), 'due')",
-                )
-                .bind(&volume_id)
-                .bind(&spare)
-                .bind(export_key())
-                .execute(&mut *tx)
-                .await?;
                 sqlx::query(
                     "UPDATE block_storage.volume_replicas SET replaced_by = $3
                      WHERE volume_id = $1 AND node_id = $2",

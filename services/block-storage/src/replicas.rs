@@ -134,6 +134,44 @@ async fn set_in_sync(
     Ok(())
 }
 
+/// Place a new, stale replica of the volume (to be rebuilt, or copied from a peer) on the
+/// healthy, non-draining node of the zone with the most free bytes that holds none of it
+/// (`holders`: every node with a row of the volume); its node, or `None` without one. The
+/// caller holds the zone's placement lock and the volume's replicas.
+pub(crate) async fn place_replacement(
+    tx: &mut Transaction<'_, Postgres>,
+    volume_id: &str,
+    zone: &str,
+    holders: &[&str],
+) -> Result<Option<String>> {
+    let spare: Option<String> = sqlx::query_scalar(
+        "SELECT node_id FROM object_storage.node_inventory n
+         WHERE zone = $1 AND healthy AND NOT (node_id = ANY($2))
+           AND NOT EXISTS (SELECT 1 FROM block_storage.node_drains d
+                           WHERE d.node_id = n.node_id)
+         ORDER BY free_bytes DESC, node_id LIMIT 1",
+    )
+    .bind(zone)
+    .bind(holders)
+    .fetch_optional(&mut **tx)
+    .await?;
+    let Some(spare) = spare else {
+        return Ok(None);
+    };
+    sqlx::query(
+        "INSERT INTO block_storage.volume_replicas
+             (volume_id, node_id, psk_identity, psk_key_hex, in_sync, sync_changed_at,
+              peer_copy)
+         VALUES ($1, $2, $1, $3, false, now(), 'due')",
+    )
+    .bind(volume_id)
+    .bind(&spare)
+    .bind(export_key())
+    .execute(&mut **tx)
+    .await?;
+    Ok(Some(spare))
+}
+
 /// Replace the replicas whose node has not reported for longer than `grace` (see the
 /// module's comment). Returns how many were replaced.
 pub async fn replace_lost(pool: &PgPool, grace: Duration) -> Result<usize> {
@@ -176,32 +214,10 @@ pub async fn replace_lost(pool: &PgPool, grace: Duration) -> Result<usize> {
             // Its last in-sync copy: kept, whatever the wait.
             continue;
         }
-        let holders: Vec<String> = replicas.iter().map(|r| r.0.clone()).collect();
-        let spare: Option<String> = sqlx::query_scalar(
-            "SELECT node_id FROM object_storage.node_inventory n
-             WHERE zone = $1 AND healthy AND NOT (node_id = ANY($2))
-               AND NOT EXISTS (SELECT 1 FROM block_storage.node_drains d
-                               WHERE d.node_id = n.node_id)
-             ORDER BY free_bytes DESC, node_id LIMIT 1",
-        )
-        .bind(&zone)
-        .bind(&holders)
-        .fetch_optional(&mut *tx)
-        .await?;
-        let Some(spare) = spare else {
+        let holders: Vec<&str> = replicas.iter().map(|r| r.0.as_str()).collect();
+        let Some(spare) = place_replacement(&mut tx, &volume_id, &zone, &holders).await? else {
             continue;
         };
-        sqlx::query(
-            "INSERT INTO block_storage.volume_replicas
-                 (volume_id, node_id, psk_identity, psk_key_hex, in_sync, sync_changed_at,
-                  peer_copy)
-             VALUES ($1, $2, $1, $3, false, now(), 'due')",
-        )
-        .bind(&volume_id)
-        .bind(&spare)
-        .bind(export_key())
-        .execute(&mut *tx)
-        .await?;
         // A drained replica whose replacement was lost waits for this one instead.
         sqlx::query(
             "UPDATE block_storage.volume_replicas SET replaced_by = $3
