@@ -7,19 +7,20 @@
 //! end, each synced, and prints an ack per acknowledged block; asks this test to kill the
 //! external node (with its `qemu-storage-daemon`s, which outlive it by design): the writes
 //! go on; asks for it back on the same directory (same node identity: its replica
-//! returns): the host rebuilds it and the service marks it in sync again. Then the
-//! guest reads back every acknowledged block, and after DetachVolume the two replicas'
-//! qcow2 files are compared block by block. Prints the write stall at the loss and the
-//! rebuild time.
+//! returns): the host rebuilds it and the service marks it in sync again. Then a spare
+//! node joins and the external node dies again for longer than the replacement grace: a
+//! new replica on the spare is rebuilt. Then the guest reads back every acknowledged
+//! block, and after DetachVolume the live replicas' qcow2 files are compared block by
+//! block. Prints the write stalls at the losses, the rebuild and replacement times.
 //!
 //! The script and this test talk through files in `<state>/control/`: the script creates
-//! `kill` or `restart`, this test answers `killed` or `restarted`.
+//! `kill`, `restart` or `start-spare`, this test answers `<request>.done`.
 
 mod kumo_up;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use kumo_up::hosts::operator_token;
 use kumo_up::KumoUp;
@@ -30,15 +31,17 @@ use serde_json::Value;
 struct ExternalStorageNode {
     endpoint: String,
     join_token: String,
+    name: String,
     dir: PathBuf,
     child: Option<Child>,
 }
 
 impl ExternalStorageNode {
-    fn start(endpoint: &str, join_token: &str, dir: &Path) -> Self {
+    fn start(endpoint: &str, join_token: &str, name: &str, dir: &Path) -> Self {
         let mut node = ExternalStorageNode {
             endpoint: endpoint.to_string(),
             join_token: join_token.to_string(),
+            name: name.to_string(),
             dir: dir.to_path_buf(),
             child: None,
         };
@@ -59,7 +62,7 @@ impl ExternalStorageNode {
             .args(["--join-token", &self.join_token])
             .arg("--data-dir")
             .arg(&self.dir)
-            .args(["--listen", "127.0.0.1:0", "--name", "replicas-external"])
+            .args(["--listen", "127.0.0.1:0", "--name", &self.name])
             .args(["--zone", "us-east-1a", "--heartbeat-seconds", "1"])
             .env("RUST_LOG", "info")
             .stdin(Stdio::null())
@@ -105,19 +108,24 @@ fn a_killed_storage_node_loses_no_acknowledged_write() {
         .prefix("kumo-replicas-")
         .tempdir_in("/tmp")
         .unwrap();
-    // The killed node returns: it must not be replaced meanwhile.
-    std::env::set_var("KUMO_BLOCK_REPLACE_GRACE_SECS", "3600");
+    // The killed node returns well within the grace; later, killed again, it is replaced.
+    std::env::set_var("KUMO_BLOCK_REPLACE_GRACE_SECS", REPLACE_GRACE_SECS);
     let up = KumoUp::start_with_agent_and(
         state.path(),
         "warn,kumo_compute_node=info,kumo_block_storage=info",
         &["--storage-nodes", "1"],
     );
+    let join_token = storage_join_token(&up.endpoint, state.path());
     let external_dir = state.path().join("storage-external");
-    let mut node = ExternalStorageNode::start(
+    let spare_dir = state.path().join("storage-spare");
+    let mut external = ExternalStorageNode::start(
         &up.endpoint,
-        &storage_join_token(&up.endpoint, state.path()),
+        &join_token,
+        "replicas-external",
         &external_dir,
     );
+    // The spare joins only when asked (else it could hold the volume from the start).
+    let mut spare: Option<ExternalStorageNode> = None;
     let control = state.path().join("control");
     std::fs::create_dir_all(&control).unwrap();
 
@@ -126,27 +134,31 @@ fn a_killed_storage_node_loses_no_acknowledged_write() {
             up.run_python(
                 state.path(),
                 "block/replicas.py",
-                &[external_dir.as_os_str()],
+                &[external_dir.as_os_str(), spare_dir.as_os_str()],
                 None,
             )
         });
         while !script.is_finished() {
-            if control.join("kill").exists() && !control.join("killed").exists() {
-                let started = Instant::now();
-                node.kill();
-                println!(
-                    "killed the external storage node in {:?}",
-                    started.elapsed()
-                );
-                std::fs::write(control.join("killed"), "").unwrap();
-            }
-            if control.join("restart").exists() && !control.join("restarted").exists() {
-                node.spawn();
-                println!(
-                    "restarted the external storage node on {}",
-                    external_dir.display()
-                );
-                std::fs::write(control.join("restarted"), "").unwrap();
+            for request in ["kill", "restart", "start-spare"] {
+                let done = control.join(format!("{request}.done"));
+                if !control.join(request).exists() || done.exists() {
+                    continue;
+                }
+                match request {
+                    "kill" => external.kill(),
+                    "restart" => external.spawn(),
+                    _ => {
+                        spare = Some(ExternalStorageNode::start(
+                            &up.endpoint,
+                            &join_token,
+                            "replicas-spare",
+                            &spare_dir,
+                        ))
+                    }
+                }
+                println!("control: {request} done");
+                std::fs::write(done, "").unwrap();
+                // A request may come again (kill, restart, kill): the script removes both.
             }
             std::thread::sleep(Duration::from_millis(50));
         }
@@ -154,13 +166,19 @@ fn a_killed_storage_node_loses_no_acknowledged_write() {
     });
     if !passed {
         println!("kumo up's log tail:\n{}", up.log_tail());
-        let node_log =
-            std::fs::read_to_string(external_dir.with_extension("log")).unwrap_or_default();
-        let lines: Vec<&str> = node_log.lines().collect();
-        println!(
-            "external storage node's log tail:\n{}",
-            lines[lines.len().saturating_sub(30)..].join("\n")
-        );
+        for dir in [&external_dir, &spare_dir] {
+            let log = std::fs::read_to_string(dir.with_extension("log")).unwrap_or_default();
+            let lines: Vec<&str> = log.lines().collect();
+            println!(
+                "{}'s log tail:\n{}",
+                dir.display(),
+                lines[lines.len().saturating_sub(30)..].join("\n")
+            );
+        }
     }
+    drop(spare);
     assert!(passed, "replicas.py failed (see above)");
 }
+
+/// Long enough for a restart to count as the node returning, short enough to wait out.
+const REPLACE_GRACE_SECS: &str = "40";

@@ -2,7 +2,7 @@
 compute agent and one external storage node (run by cli/tests/block_replicas.rs, which
 kills and restarts that node when asked through files in STATE_DIR/control/).
 
-Usage: replicas.py ENDPOINT STATE_DIR EXTERNAL_NODE_DIR
+Usage: replicas.py ENDPOINT STATE_DIR EXTERNAL_NODE_DIR SPARE_NODE_DIR
 
 A 2-replica volume (one replica on kumo up's node, one on the external one) is attached to
 a busybox VM whose script writes numbered 4 KiB blocks to it without end (block i holds
@@ -11,11 +11,14 @@ done) and prints `KUMO-ACK: i uptime` per acknowledged block. The external node 
 mid-stream: the writes go on (the first one waits out the NBD reconnect delay), and its
 replica turns stale. The node comes back on the same directory (same identity): the host
 rebuilds its replica and the service marks it in sync again (its log, and the native
-GET /v1/volumes/{id}'s replicas_in_sync). Then a second volume is
-attached as the writer's stop signal; the guest reads back every acknowledged block
-(page cache dropped) and prints their md5, which must be that of the blocks written. After
-DetachVolume both replicas' qcow2 files must be identical (`qemu-img compare`).
-Prints the write stall at the loss and the rebuild time. Exit status 1 on any failure.
+GET /v1/volumes/{id}'s replicas_in_sync). Then a spare node joins and the external node
+dies again, for longer than the replacement grace: the service places a replica on the
+spare and the host rebuilds it. Then a second volume is attached as the writer's stop
+signal; the guest reads back every acknowledged block (page cache dropped) and prints
+their md5, which must be that of the blocks written. After DetachVolume kumo up's replica
+and the spare's must be identical (`qemu-img compare`), and the returned replica must hold
+every block acknowledged before its second death. Prints the write stalls at the losses,
+the rebuild time and the time to a replacement in sync. Exit status 1 on any failure.
 """
 import glob
 import hashlib
@@ -33,15 +36,19 @@ from common import WAIT, attachment_state, eq, running, volume, wait_for  # noqa
 
 ZONE = "us-east-1a"
 BLOCK = 4096
-external_dir = sys.argv[3]
+external_dir, spare_dir = sys.argv[3], sys.argv[4]
 control = os.path.join(state_dir, "control")
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
-def ask(request, answer):
-    """Ask the Rust side to kill or restart the external node; wait until it is done."""
-    open(os.path.join(control, request), "w").close()
-    wait_for(f"the external node {answer}", lambda: os.path.exists(os.path.join(control, answer)), interval=0.05)
+def ask(request):
+    """Ask the Rust side to kill or restart the external node, or start the spare; wait
+    until it is done (then clear both files: a request may come again)."""
+    asked, done = os.path.join(control, request), os.path.join(control, f"{request}.done")
+    open(asked, "w").close()
+    wait_for(f"{request} done", lambda: os.path.exists(done), interval=0.05)
+    os.remove(asked)
+    os.remove(done)
 
 
 def console_lines(instance_id):
@@ -161,7 +168,7 @@ gaps = [b[1] - a[1] for a, b in zip(before, before[1:])]
 print(f"writing: {len(before)} blocks acknowledged, median gap {sorted(gaps)[len(gaps) // 2]:.3f} s", flush=True)
 
 # ----------------------------------------------------------------- kill the external node
-ask("kill", "killed")
+ask("kill")
 killed_at = time.monotonic()
 at_kill = len(acks(writer))
 print(f"external node killed after {at_kill} acknowledged blocks", flush=True)
@@ -178,13 +185,35 @@ wait_for("GET: one replica in sync of two", lambda: replicas_in_sync(vol) == (2,
 print(f"replica on {external} marked stale {time.monotonic() - killed_at:.1f} s after the kill", flush=True)
 
 # ----------------------------------------------------------------- it comes back
-ask("restart", "restarted")
+ask("restart")
 returned_at = time.monotonic()
 wait_for("the returned replica in sync", lambda: sync_events(vol)[-1:] == [(external, True)], seconds=2 * WAIT)
 rebuild = time.monotonic() - returned_at
 wait_for("GET: both replicas in sync", lambda: replicas_in_sync(vol) == (2, 2), seconds=30)
 print(f"BENCH node back -> its replica rebuilt and in sync (1 GiB volume, written): {rebuild:.1f} s", flush=True)
 eq(volume(ec2, vol)["State"], "in-use", "volume state after the rebuild")
+
+# ----------------------------------------------------------------- killed again: replaced
+# A spare node joins; the external node dies again and stays dead longer than the grace
+# (KUMO_BLOCK_REPLACE_GRACE_SECS, set by block_replicas.rs): the service places a new
+# replica on the spare, the host rebuilds it from the live copy.
+ask("start-spare")
+# Every block acknowledged so far is on the returned replica too (checked after the end).
+on_returned = len(acks(writer))
+wait_for("three healthy block nodes", lambda: sum(1 for n in block_nodes() if n["healthy"]) == 3)
+spare = next(n["node_id"] for n in block_nodes() if n["name"] == "replicas-spare")
+ask("kill")
+killed_at = time.monotonic()
+at_kill = len(acks(writer))
+wait_for("20 more acknowledged blocks after the second kill", lambda: len(acks(writer)) >= at_kill + 20)
+window = acks(writer)[max(at_kill - 1, 0):]
+print(f"BENCH write stall at the second loss: {max(b[1] - a[1] for a, b in zip(window, window[1:])):.2f} s", flush=True)
+wait_for("the replacement on the spare in sync", lambda: (spare, True) in sync_events(vol), seconds=2 * WAIT)
+replaced = time.monotonic() - killed_at
+wait_for("GET: both replicas in sync", lambda: replicas_in_sync(vol) == (2, 2), seconds=30)
+print(f"BENCH node lost -> replacement on the spare rebuilt and in sync (grace included): {replaced:.1f} s", flush=True)
+spare_copy = os.path.join(spare_dir, "block", f"{vol}.qcow2")
+assert os.path.exists(spare_copy), f"no replica of {vol} on the spare"
 
 # ----------------------------------------------------------------- stop, read back, compare
 ec2.attach_volume(VolumeId=stop, InstanceId=writer, Device="/dev/sdg")
@@ -202,10 +231,18 @@ for v in (vol, stop):
 for v in (vol, stop):
     wait_for(f"{v} available after DetachVolume", lambda v=v: volume(ec2, v)["State"] == "available")
 compare = subprocess.run(
-    ["qemu-img", "compare", "-U", local_copies[0], external_copy], capture_output=True, text=True
+    ["qemu-img", "compare", "-U", local_copies[0], spare_copy], capture_output=True, text=True
 )
 print(f"qemu-img compare: {compare.stdout.strip()} {compare.stderr.strip()}", flush=True)
-eq(compare.returncode, 0, "qemu-img compare of the two replicas (0: identical)")
+eq(compare.returncode, 0, "qemu-img compare of kumo up's replica and the spare's (0: identical)")
+# The returned replica, dead again since: it holds every block acknowledged before then.
+raw = os.path.join(state_dir, "returned.raw")
+subprocess.run(["qemu-img", "convert", "-U", "-O", "raw", external_copy, raw], check=True)
+with open(raw, "rb") as f:
+    held = hashlib.md5(f.read(on_returned * BLOCK)).hexdigest()
+os.remove(raw)
+eq(held, hashlib.md5(b"".join(block_bytes(i) for i in range(on_returned))).hexdigest(),
+   f"the {on_returned} blocks acknowledged before the second kill on the returned replica")
 
 ec2.terminate_instances(InstanceIds=[writer])
 for v in (vol, stop):
