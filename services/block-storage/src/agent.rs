@@ -202,6 +202,7 @@ pub async fn apply_report(pool: &PgPool, node_id: &str, report: &VolumeReport) -
         .filter(|r| r.state != ReplicaState::Absent)
         .map(|r| r.volume_id.as_str())
         .collect();
+    crate::peer_copy::rewanted(&mut tx, node_id, &reported).await?;
     sqlx::query(
         "DELETE FROM block_storage.volume_replicas
          WHERE node_id = $1 AND desired = 'absent' AND NOT (volume_id = ANY($2))",

@@ -126,6 +126,9 @@ impl BlockStorage {
             if let Err(e) = drain::move_drained(&self.pool).await {
                 tracing::warn!(error = %e, "moving drained replicas failed");
             }
+            if let Err(e) = peer_copy::reset_stale(&self.pool).await {
+                tracing::warn!(error = %e, "resetting stale replicas failed");
+            }
         }
     }
 }

@@ -9,6 +9,11 @@
 //! of a `copying` replica, the volume still detached, makes it in sync. Attaching the
 //! volume spoils a copy under way (`spoiled`: a guest may write to the peer meanwhile):
 //! the copy never counts, and the attached host rebuilds the replica as any stale one.
+//!
+//! A detached volume's other stale replicas (a returned node's, a spoiled copy) are
+//! rebuilt the same way on their own node ([`reset_stale`]): `reset` makes the node delete
+//! the replica (desired absent); once it reports it gone, the replica is wanted again,
+//! `due`, and copied from a peer (the node never refills an image it holds).
 
 use kumo_storage_protocol::block::{ReplicaSource, VolumeReplicaSpec};
 use sqlx::{PgPool, Postgres, Transaction};
@@ -140,6 +145,79 @@ pub(crate) async fn spoil(tx: &mut Transaction<'_, Postgres>, volume_id: &str) -
          WHERE volume_id = $1 AND peer_copy = 'copying'",
     )
     .bind(volume_id)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// Start the rebuild of every stale, ready replica of an available, detached volume that
+/// has an in-sync, ready replica on another healthy node (see the module's comment), on
+/// healthy, non-draining nodes. Returns how many were reset.
+pub async fn reset_stale(pool: &PgPool) -> Result<usize> {
+    let stale: Vec<(String, String)> = sqlx::query_as(
+        "SELECT r.volume_id, r.node_id FROM block_storage.volume_replicas r
+         JOIN block_storage.volumes v ON v.volume_id = r.volume_id
+         JOIN object_storage.node_inventory n ON n.node_id = r.node_id
+         WHERE r.desired = 'present' AND NOT r.in_sync AND r.reported = 'ready'
+           AND (r.peer_copy IS NULL OR r.peer_copy = 'spoiled')
+           AND v.state = 'available' AND n.healthy
+           AND NOT EXISTS (SELECT 1 FROM block_storage.node_drains d WHERE d.node_id = r.node_id)
+         ORDER BY r.volume_id, r.node_id",
+    )
+    .fetch_all(pool)
+    .await?;
+    let mut reset = 0;
+    for (volume_id, node_id) in stale {
+        let mut tx = pool.begin().await?;
+        sqlx::query(
+            "SELECT 1 FROM block_storage.volume_replicas WHERE volume_id = $1
+             ORDER BY node_id FOR UPDATE",
+        )
+        .bind(&volume_id)
+        .execute(&mut *tx)
+        .await?;
+        let changed = sqlx::query(
+            "UPDATE block_storage.volume_replicas r
+             SET desired = 'absent', peer_copy = 'reset'
+             WHERE r.volume_id = $1 AND r.node_id = $2 AND r.desired = 'present'
+               AND NOT r.in_sync AND r.reported = 'ready'
+               AND (r.peer_copy IS NULL OR r.peer_copy = 'spoiled')
+               AND NOT EXISTS (SELECT 1 FROM block_storage.attachments a WHERE a.volume_id = $1)
+               AND EXISTS (SELECT 1 FROM block_storage.volume_replicas o
+                           JOIN object_storage.node_inventory n ON n.node_id = o.node_id
+                           WHERE o.volume_id = $1 AND o.node_id <> $2 AND o.desired = 'present'
+                             AND o.in_sync AND o.reported = 'ready' AND n.healthy)",
+        )
+        .bind(&volume_id)
+        .bind(&node_id)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        tx.commit().await?;
+        if changed > 0 {
+            tracing::info!(%volume_id, %node_id, "stale replica of a detached volume: recopied from a peer");
+            reset += 1;
+        }
+    }
+    Ok(reset)
+}
+
+/// The node no longer holds these `reset` replicas (`held`: what it reported holding): they
+/// are wanted again, to be copied from a peer (the caller's transaction holds the node's
+/// replicas locked).
+pub(crate) async fn rewanted(
+    tx: &mut Transaction<'_, Postgres>,
+    node_id: &str,
+    held: &[&str],
+) -> Result<()> {
+    sqlx::query(
+        "UPDATE block_storage.volume_replicas
+         SET desired = 'present', peer_copy = 'due', nbd_port = NULL
+         WHERE node_id = $1 AND desired = 'absent' AND peer_copy = 'reset'
+           AND NOT (volume_id = ANY($2))",
+    )
+    .bind(node_id)
+    .bind(held)
     .execute(&mut **tx)
     .await?;
     Ok(())

@@ -358,11 +358,100 @@ async fn attaching_during_a_copy_spoils_it_and_no_peer_means_wait() {
             .unwrap(),
         ["n1"]
     );
-    // Detached again: still stale (the attached host's rebuild is what makes it whole).
+    // Detached again: still stale (a ready report does not make it whole) ...
     attachments::detach(&storage, &principal(A), &vol, None, None, true)
         .await
         .unwrap();
     report_ready(&storage, "n3", &vol).await;
+    assert_eq!(
+        replicas::in_sync_replicas(&storage.pool, &vol)
+            .await
+            .unwrap(),
+        ["n1"]
+    );
+    // ... until it is reset: n3 deletes it, then copies it again from n1.
+    use kumo_block_storage::peer_copy;
+    assert_eq!(peer_copy::reset_stale(&storage.pool).await.unwrap(), 1);
+    assert_eq!(peer_copy::reset_stale(&storage.pool).await.unwrap(), 0);
+    let specs = handed(&storage, "n3").await;
+    assert_eq!(
+        specs[0].desired,
+        kumo_storage_protocol::block::ReplicaDesired::Absent
+    );
+    // Still held (an older converge): nothing changes.
+    report_ready(&storage, "n3", &vol).await;
+    assert_eq!(
+        handed(&storage, "n3").await[0].desired,
+        kumo_storage_protocol::block::ReplicaDesired::Absent
+    );
+    let gone = VolumeReport {
+        volumes: vec![VolumeReplicaState {
+            volume_id: vol.clone(),
+            state: ReplicaState::Absent,
+            nbd_port: None,
+            size_bytes: 0,
+            detail: None,
+        }],
+        free_bytes: 50 << 30,
+    };
+    agent::apply_report(&storage.pool, "n3", &gone)
+        .await
+        .unwrap();
+    let specs = handed(&storage, "n3").await;
+    assert_eq!(
+        specs[0].desired,
+        kumo_storage_protocol::block::ReplicaDesired::Present
+    );
+    assert!(matches!(specs[0].source, Some(ReplicaSource::Peer { .. })));
+    report_ready(&storage, "n3", &vol).await;
+    assert_eq!(
+        replicas::in_sync_replicas(&storage.pool, &vol)
+            .await
+            .unwrap(),
+        ["n1", "n3"]
+    );
+    assert_eq!(peer_copy::reset_stale(&storage.pool).await.unwrap(), 0);
+}
+
+#[tokio::test]
+async fn a_returned_nodes_stale_replica_of_a_detached_volume_is_recopied() {
+    let (storage, vol) = setup().await;
+    // The host took n2 out (a failed write), then the volume was detached.
+    replicas::observed(&storage.pool, VM, &[seen(&vol, "n2", false)])
+        .await
+        .unwrap();
+    // Attached: the host's job, nothing reset.
+    assert_eq!(
+        kumo_block_storage::peer_copy::reset_stale(&storage.pool)
+            .await
+            .unwrap(),
+        0
+    );
+    attachments::detach(&storage, &principal(A), &vol, None, None, true)
+        .await
+        .unwrap();
+    // The only in-sync copy's node is down: nothing to copy from, nothing reset.
+    sqlx::query("UPDATE object_storage.nodes SET last_heartbeat_at = now() - interval '1 hour' WHERE node_id = 'n1'")
+        .execute(&storage.pool)
+        .await
+        .unwrap();
+    assert_eq!(
+        kumo_block_storage::peer_copy::reset_stale(&storage.pool)
+            .await
+            .unwrap(),
+        0
+    );
+    sqlx::query("UPDATE object_storage.nodes SET last_heartbeat_at = now() WHERE node_id = 'n1'")
+        .execute(&storage.pool)
+        .await
+        .unwrap();
+    assert_eq!(
+        kumo_block_storage::peer_copy::reset_stale(&storage.pool)
+            .await
+            .unwrap(),
+        1
+    );
+    // The stale replica never counts meanwhile.
     assert_eq!(
         replicas::in_sync_replicas(&storage.pool, &vol)
             .await
