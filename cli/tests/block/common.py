@@ -1,8 +1,10 @@
 """What the block scripts share (attach.py, containers.py): bounded waits, equality checks
 with a message, AWS error codes, volume and instance look-ups, the 64 MiB test pattern."""
+import glob
+import os
 import time
 
-from harness import error_code
+from harness import error_code, state_dir
 
 # Bounded waits (never a performance limit: a slow machine only waits longer).
 WAIT = 300
@@ -51,3 +53,22 @@ def pattern(volume_id):
     """The bytes the guests write: a line naming the volume, repeated to 64 MiB."""
     line = f"kumo-pattern-{volume_id}\n".encode()
     return (line * (PATTERN_BYTES // len(line) + 1))[:PATTERN_BYTES]
+
+
+def volume_gone(ec2, volume_id):
+    try:
+        volume(ec2, volume_id)
+        return False
+    except Exception as e:  # noqa: BLE001 — botocore's ClientError
+        return "InvalidVolume.NotFound" in str(e)
+
+
+def console_lines(instance_id, prefix):
+    """The rest of every line of the instance's console (appended to across starts) that
+    starts with PREFIX."""
+    found = glob.glob(os.path.join(state_dir, "**", instance_id, "console.log"), recursive=True)
+    if not found:
+        return []
+    with open(found[0], "rb") as f:
+        lines = f.read().decode("utf-8", "replace").splitlines()
+    return [line.strip()[len(prefix):].strip() for line in lines if line.strip().startswith(prefix)]

@@ -10,18 +10,19 @@ with a size, the container boots from a 2-replica root volume (`ebs`, `/dev/xvda
 DescribeVolumes and in blockDeviceMapping, attached, DeleteOnTermination as mapped); its
 user data, run at every start, counts its boots in a file on `/` and prints `/`'s file
 system type: ext4 (the volume), and the count goes on across a stop and start.
-DeleteOnTermination true deletes the root at termination, false leaves it `available`.
+DeleteOnTermination true deletes the root at termination, false leaves it `available`; a
+container launched from a snapshot of that root boots from its file system (the count goes
+on).
 Exit status 1 on any failure.
 """
-import glob
 import os
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "network"))
 
-from harness import client, create_account, create_user, state_dir  # noqa: E402
-from common import eq, instance, volume, wait_for  # noqa: E402
+from harness import client, create_account, create_user  # noqa: E402
+from common import console_lines, eq, instance, volume, volume_gone, wait_for  # noqa: E402
 
 ROOT = "/dev/xvda"
 # Run at every start of the container: one more line in /boots, then `/`'s device, type
@@ -35,14 +36,7 @@ BOOT_COUNTER = (
 
 
 def rootfs_lines(instance_id):
-    """Every KUMO-ROOTFS line of the container's console (appended to across starts)."""
-    found = glob.glob(os.path.join(state_dir, "**", instance_id, "console.log"), recursive=True)
-    if not found:
-        return []
-    with open(found[0], "rb") as f:
-        lines = f.read().decode("utf-8", "replace").splitlines()
-    prefix = "KUMO-ROOTFS:"
-    return [line.strip()[len(prefix):].strip() for line in lines if line.strip().startswith(prefix)]
+    return console_lines(instance_id, "KUMO-ROOTFS:")
 
 
 def state(ec2, instance_id):
@@ -54,14 +48,6 @@ def launch(ec2, image, mappings):
     return ec2.run_instances(
         ImageId=image, InstanceType="t3.micro", MinCount=1, MaxCount=1, UserData=BOOT_COUNTER, **kwargs
     )["Instances"][0]["InstanceId"]
-
-
-def volume_gone(ec2, volume_id):
-    try:
-        volume(ec2, volume_id)
-        return False
-    except Exception as e:  # noqa: BLE001 — botocore's ClientError
-        return "InvalidVolume.NotFound" in str(e)
 
 
 account = create_account("container-root")
@@ -124,5 +110,22 @@ a.terminate_instances(InstanceIds=[plain, ignored, kept, ebs])
 wait_for(f"{ebs_root} deleted", lambda: volume_gone(a, ebs_root))
 wait_for(f"{kept_root} available", lambda: volume(a, kept_root)["State"] == "available")
 eq(volume(a, kept_root).get("Attachments", []), [], "the kept root's attachments")
+
+# A root from a snapshot of the kept root: its file system, its boot count goes on.
+snapshot = a.create_snapshot(VolumeId=kept_root)["SnapshotId"]
+wait_for(
+    f"{snapshot} completed",
+    lambda: a.describe_snapshots(SnapshotIds=[snapshot])["Snapshots"][0]["State"] == "completed",
+)
+restored = launch(a, image, [{"DeviceName": ROOT, "Ebs": {"SnapshotId": snapshot}}])
+wait_for(f"{restored} running", lambda: state(a, restored) == "running")
+eq(instance(a, restored)["RootDeviceType"], "ebs", "the restored container's root device type")
+restored_root = instance(a, restored)["BlockDeviceMappings"][0]["Ebs"]["VolumeId"]
+eq((volume(a, restored_root)["SnapshotId"], volume(a, restored_root)["Size"]), (snapshot, 1), "restored root")
+booted = wait_for(f"{restored} booted", lambda: rootfs_lines(restored))
+eq(booted[0].split()[1:], ["ext4", "2"], "the restored root's boot count")
+a.terminate_instances(InstanceIds=[restored])
+wait_for(f"{restored_root} deleted", lambda: volume_gone(a, restored_root))
+a.delete_snapshot(SnapshotId=snapshot)
 a.delete_volume(VolumeId=kept_root)
 print("container_root.py: ok")
