@@ -105,7 +105,7 @@ impl BlockStorage {
         Started {
             router: self.router(),
             tasks: vec![kumo_common::service::BackgroundTask::spawn(
-                "block_storage.replicas",
+                "block-storage.replicas",
                 self.clone().run_replacement(),
             )],
         }

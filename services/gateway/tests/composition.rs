@@ -35,6 +35,7 @@ async fn each_process_runs_only_the_loops_of_the_services_it_mounts() {
                 "compute.housekeeping",
                 "compute.data-plane",
                 "object-storage.housekeeping",
+                "block-storage.replicas",
             ],
         ),
         (Mount::IdentityOnly, &["auth.credential-cache"]),
