@@ -203,18 +203,20 @@ pub async fn reset_stale(pool: &PgPool) -> Result<usize> {
 }
 
 /// The node no longer holds these `reset` replicas (`held`: what it reported holding): they
-/// are wanted again, to be copied from a peer (the caller's transaction holds the node's
-/// replicas locked).
+/// are wanted again, to be copied from a peer — unless their volume is being deleted
+/// (the caller's transaction holds the node's replicas locked).
 pub(crate) async fn rewanted(
     tx: &mut Transaction<'_, Postgres>,
     node_id: &str,
     held: &[&str],
 ) -> Result<()> {
     sqlx::query(
-        "UPDATE block_storage.volume_replicas
+        "UPDATE block_storage.volume_replicas r
          SET desired = 'present', peer_copy = 'due', nbd_port = NULL
-         WHERE node_id = $1 AND desired = 'absent' AND peer_copy = 'reset'
-           AND NOT (volume_id = ANY($2))",
+         WHERE r.node_id = $1 AND r.desired = 'absent' AND r.peer_copy = 'reset'
+           AND NOT (r.volume_id = ANY($2))
+           AND EXISTS (SELECT 1 FROM block_storage.volumes v
+                       WHERE v.volume_id = r.volume_id AND v.state IN ('available', 'in-use'))",
     )
     .bind(node_id)
     .bind(held)

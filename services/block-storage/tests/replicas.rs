@@ -458,6 +458,21 @@ async fn a_returned_nodes_stale_replica_of_a_detached_volume_is_recopied() {
             .unwrap(),
         ["n1"]
     );
+    // Deleted meanwhile: once n2 reports it gone it is not wanted again.
+    volumes::delete(&storage, &principal(A), &vol)
+        .await
+        .unwrap();
+    let gone = VolumeReport {
+        volumes: vec![],
+        free_bytes: 50 << 30,
+    };
+    agent::apply_report(&storage.pool, "n2", &gone)
+        .await
+        .unwrap();
+    assert_eq!(
+        states(&storage, &vol).await,
+        vec![("n1".to_string(), "absent".to_string(), true)]
+    );
 }
 
 fn operator() -> Principal {
