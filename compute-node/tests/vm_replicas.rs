@@ -244,6 +244,8 @@ async fn a_lost_replica_is_taken_out_and_rebuilt_while_the_vm_writes() {
         .collect();
 
     let state = dir.path().join("vms");
+    // QEMU daemonizes: a failed run must not leave the VM behind.
+    let _cleanup = kumo_compute_node::testing::KillQemuOnDrop(state.clone());
     let mut config = VmConfig::new(&state);
     config.accel = Accel::Tcg;
     let rt = VmRuntime::new(config);
