@@ -8,7 +8,9 @@
 //! container at `/dev/xvdg`, which reads the same checksum back. Force detach and tenant
 //! isolation too. Prints AttachVolume → block device visible in the container. The same
 //! across two compute hosts (`kumo up --no-agent --storage-nodes 3` and two `kumo agent`
-//! children on a `Topology`): the writer on one host, the reader on the other.
+//! children on a `Topology`): the writer on one host, the reader on the other; then a
+//! volume moves between busybox VMs on the two hosts the same way (the storage nodes listen
+//! on the root namespace's underlay address, which the hosts' QEMU reaches).
 
 mod kumo_up;
 
@@ -42,6 +44,9 @@ fn volumes_attach_to_running_containers() {
 fn a_volume_moves_between_containers_on_two_hosts() {
     let prefix = format!("kv{:04x}", std::process::id() & 0xffff);
     let topology = Topology::create(&prefix, 2).unwrap();
+    // The VMs' QEMU dials the storage nodes from the hosts' namespaces: the nodes listen
+    // on the root namespace's address on the underlay.
+    let storage_address = topology.join_root_namespace().unwrap().to_string();
     let state = tempfile::Builder::new()
         .prefix("kumo-ctvol2-")
         .tempdir_in("/tmp")
@@ -49,7 +54,12 @@ fn a_volume_moves_between_containers_on_two_hosts() {
     let up = KumoUp::start_and(
         state.path(),
         "warn,kumo_block_storage=info",
-        &["--storage-nodes", "3"],
+        &[
+            "--storage-nodes",
+            "3",
+            "--storage-address",
+            &storage_address,
+        ],
     );
     let join_token = join_token(&up, state.path());
     let names: Vec<String> = (1..=2).map(|n| format!("{prefix}-h{n}")).collect();

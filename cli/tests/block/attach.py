@@ -25,7 +25,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "network"))
 
 from harness import client, create_account, create_user, state_dir  # noqa: E402
-from common import PATTERN_BYTES, attachment_state, eq, expect_code, instance, pattern, running, volume, wait_for  # noqa: E402
+from common import PATTERN_BYTES, attachment_state, vm_script as guest_script, eq, expect_code, instance, pattern, running, volume, wait_for  # noqa: E402
 
 ZONE = "us-east-1a"
 
@@ -57,35 +57,6 @@ def markers(instance_id, prefix):
     """The rest of every console line starting with PREFIX (the console file is appended to
     across restarts)."""
     return [line.strip()[len(prefix):].strip() for line in console_lines(instance_id) if line.strip().startswith(prefix)]
-
-
-def guest_script(volume_id, write):
-    """User data: wait for the disk whose serial is the volume's, then write the pattern
-    (or read it back), print its md5sum, and wait for the disk to go."""
-    serial = volume_id.replace("-", "")[:20]
-    if write:
-        work = (
-            f'yes "kumo-pattern-{volume_id}" | head -c {PATTERN_BYTES} | dd of=/dev/$dev bs=1M conv=fsync 2>/dev/null\n'
-            "sync\n"
-            f'echo "KUMO-VOL-WRITTEN: $(head -c {PATTERN_BYTES} /dev/$dev | md5sum | cut -d" " -f1)"\n'
-        )
-    else:
-        work = f'echo "KUMO-VOL-READ: $(head -c {PATTERN_BYTES} /dev/$dev | md5sum | cut -d" " -f1)"\n'
-    return (
-        "#!/bin/sh\n"
-        'echo "KUMO-VOL-WAITING"\n'
-        "dev=\n"
-        'while [ -z "$dev" ]; do\n'
-        "  for s in /sys/block/vd*/serial; do\n"
-        f'    [ -e "$s" ] && [ "$(cat "$s")" = "{serial}" ] && dev=$(basename $(dirname "$s"))\n'
-        "  done\n"
-        '  [ -z "$dev" ] && usleep 50000\n'
-        "done\n"
-        'echo "KUMO-VOL-SEEN: $dev $(cat /sys/block/$dev/serial)"\n'
-        + work
-        + 'while [ -e "/sys/block/$dev" ]; do usleep 100000; done\n'
-        'echo "KUMO-VOL-GONE: $dev"\n'
-    )
 
 
 def launch(ec2, image, user_data):

@@ -1,4 +1,5 @@
-"""What the block scripts share (attach.py, containers.py): bounded waits, equality checks
+"""What the block scripts share (attach.py, containers.py, …): a busybox VM's user data
+reading or writing the pattern on an attached volume, bounded waits, equality checks
 with a message, AWS error codes, volume and instance look-ups, the 64 MiB test pattern."""
 import glob
 import os
@@ -72,3 +73,32 @@ def console_lines(instance_id, prefix):
     with open(found[0], "rb") as f:
         lines = f.read().decode("utf-8", "replace").splitlines()
     return [line.strip()[len(prefix):].strip() for line in lines if line.strip().startswith(prefix)]
+
+
+def vm_script(volume_id, write):
+    """User data: wait for the disk whose serial is the volume's, then write the pattern
+    (or read it back), print its md5sum, and wait for the disk to go."""
+    serial = volume_id.replace("-", "")[:20]
+    if write:
+        work = (
+            f'yes "kumo-pattern-{volume_id}" | head -c {PATTERN_BYTES} | dd of=/dev/$dev bs=1M conv=fsync 2>/dev/null\n'
+            "sync\n"
+            f'echo "KUMO-VOL-WRITTEN: $(head -c {PATTERN_BYTES} /dev/$dev | md5sum | cut -d" " -f1)"\n'
+        )
+    else:
+        work = f'echo "KUMO-VOL-READ: $(head -c {PATTERN_BYTES} /dev/$dev | md5sum | cut -d" " -f1)"\n'
+    return (
+        "#!/bin/sh\n"
+        'echo "KUMO-VOL-WAITING"\n'
+        "dev=\n"
+        'while [ -z "$dev" ]; do\n'
+        "  for s in /sys/block/vd*/serial; do\n"
+        f'    [ -e "$s" ] && [ "$(cat "$s")" = "{serial}" ] && dev=$(basename $(dirname "$s"))\n'
+        "  done\n"
+        '  [ -z "$dev" ] && usleep 50000\n'
+        "done\n"
+        'echo "KUMO-VOL-SEEN: $dev $(cat /sys/block/$dev/serial)"\n'
+        + work
+        + 'while [ -e "/sys/block/$dev" ]; do usleep 100000; done\n'
+        'echo "KUMO-VOL-GONE: $dev"\n'
+    )

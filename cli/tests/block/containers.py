@@ -6,7 +6,8 @@ Usage: containers.py ENDPOINT STATE_DIR [HOST_NAME_1 HOST_NAME_2 AGENT_PID_1 AGE
 With two compute hosts named, the writer runs on the first and the reader on the second
 (placement pinned by enabling one host at a time): the volume moves between hosts. Then
 the reader's host dies (its agent frozen with SIGSTOP): Force detach, and the volume is
-attached on the writer's host again; the dead host, back, drops the device.
+attached on the writer's host again; the dead host, back, drops the device. Last, a second
+volume moves between busybox VMs on the two hosts (written on one, read on the other).
 
 A 2-replica volume is attached to a running busybox container: the agent opens both
 replicas (NBD with TLS-PSK, quorum) in a local qemu-storage-daemon, exports it through
@@ -30,7 +31,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "network"))
 
 from harness import client, create_account, create_user, login, ok_native, operator_token, state_dir  # noqa: E402
-from common import PATTERN_BYTES, attachment_state, eq, expect_code, instance, pattern, running, volume, wait_for  # noqa: E402
+from common import PATTERN_BYTES, attachment_state, vm_script, eq, expect_code, instance, pattern, running, volume, wait_for  # noqa: E402
 
 host_names = sys.argv[3:5]
 # With two hosts: their agents' pids (host 1's, host 2's), to freeze one.
@@ -197,6 +198,38 @@ wait_for("the reader losing the device", lambda: marker(reader, "KUMO-VOL-GONE:"
 if frozen:
     a.detach_volume(VolumeId=vol)
     wait_for("available after the last DetachVolume", lambda: volume(a, vol)["State"] == "available")
+
+# ----------------------------------------------------------------- between VMs on two hosts
+# With two hosts, the same volume moves between VMs too: a VM on the first host writes a
+# new pattern (its QEMU dials the storage nodes' NBD exports from its host's namespace),
+# detach while it runs, a VM on the second host reads the same checksum.
+if HOSTS:
+    vm_image = next(i["ImageId"] for i in images if i.get("Name") == "kumo-busybox-vm")
+    moved = a.create_volume(AvailabilityZone=ZONE, Size=1, VolumeType="gp3")["VolumeId"]
+    wait_for(f"{moved} available", lambda: volume(a, moved)["State"] == "available")
+    vm_writer = launch(a, vm_image, vm_script(moved, write=True), 0)
+    vm_reader = launch(a, vm_image, vm_script(moved, write=False), 1)
+    for iid in (vm_writer, vm_reader):
+        wait_for(f"{iid} running", lambda iid=iid: running(a, iid))
+        wait_for(f"{iid}'s script waiting", lambda iid=iid: marker(iid, "KUMO-VOL-WAITING") is not None)
+    token = login(account_ids["a"], "admin")
+    placed = [ok_native("GET", f"/v1/instances/{iid}", None, token)["host_id"] for iid in (vm_writer, vm_reader)]
+    eq(placed, HOSTS, "the VM writer and the VM reader on the two hosts")
+    moved_sum = hashlib.md5(pattern(moved)).hexdigest()
+    a.attach_volume(VolumeId=moved, InstanceId=vm_writer, Device="/dev/sdf")
+    eq(wait_for("the VM writer's checksum", lambda: marker(vm_writer, "KUMO-VOL-WRITTEN:")), moved_sum,
+       "checksum of the 64 MiB the VM on the first host wrote")
+    a.detach_volume(VolumeId=moved, InstanceId=vm_writer)
+    wait_for("the VM writer losing the disk", lambda: marker(vm_writer, "KUMO-VOL-GONE:") is not None)
+    wait_for(f"{moved} available again", lambda: volume(a, moved)["State"] == "available")
+    a.attach_volume(VolumeId=moved, InstanceId=vm_reader, Device="/dev/sdf")
+    eq(wait_for("the VM reader's checksum", lambda: marker(vm_reader, "KUMO-VOL-READ:")), moved_sum,
+       "checksum read back by the VM on the second host")
+    print(f"a volume moved between VMs on two hosts: {moved_sum}", flush=True)
+    a.detach_volume(VolumeId=moved, Force=True)
+    a.terminate_instances(InstanceIds=[vm_writer, vm_reader])
+    wait_for(f"{moved} available after the move", lambda: volume(a, moved)["State"] == "available")
+    a.delete_volume(VolumeId=moved)
 
 a.terminate_instances(InstanceIds=[writer, reader])
 b.terminate_instances(InstanceIds=[other])
