@@ -13,52 +13,14 @@ detached; DeleteOnTermination changes with ModifyInstanceAttribute; at terminati
 volumes marked so are deleted and the others are `available`. Error codes and tenant
 isolation too. Exit status 1 on any failure.
 """
-import glob
 import os
 import sys
-import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "network"))
 
-from harness import client, create_account, create_user, error_code, state_dir  # noqa: E402
-
-WAIT = 300
-
-
-def eq(got, want, what):
-    assert got == want, f"{what}: got {got!r}, want {want!r}"
-
-
-def expect_code(expected, fn, **kwargs):
-    got = error_code(fn, **kwargs)
-    assert got == expected, f"{fn.__name__}({kwargs}): expected {expected}, got {got}"
-
-
-def wait_for(what, predicate, seconds=WAIT, interval=0.2):
-    deadline = time.time() + seconds
-    while time.time() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
-def volume(ec2, volume_id):
-    return ec2.describe_volumes(VolumeIds=[volume_id])["Volumes"][0]
-
-
-def volume_gone(ec2, volume_id):
-    try:
-        volume(ec2, volume_id)
-        return False
-    except Exception as e:  # noqa: BLE001 — botocore's ClientError
-        return "InvalidVolume.NotFound" in str(e)
-
-
-def instance(ec2, instance_id):
-    return ec2.describe_instances(InstanceIds=[instance_id])["Reservations"][0]["Instances"][0]
+from harness import client, create_account, create_user  # noqa: E402
+from common import console_lines, eq, expect_code, instance, volume, volume_gone, wait_for  # noqa: E402
 
 
 def state(ec2, instance_id):
@@ -71,12 +33,7 @@ def mappings(ec2, instance_id):
 
 def root_lines(instance_id):
     """Every KUMO-ROOT line of the VM's console (appended to across restarts)."""
-    found = glob.glob(os.path.join(state_dir, "**", instance_id, "console.log"), recursive=True)
-    if not found:
-        return []
-    with open(found[0], "rb") as f:
-        lines = f.read().decode("utf-8", "replace").splitlines()
-    return [line.strip()[len("KUMO-ROOT:"):].strip() for line in lines if line.strip().startswith("KUMO-ROOT:")]
+    return console_lines(instance_id, "KUMO-ROOT:")
 
 
 accounts = {}
