@@ -142,6 +142,16 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     document
 }
 
+/// The first of the requested `ids` that `found` lacks (a Describe's unknown id).
+pub(crate) fn first_missing<'a, T>(
+    ids: &'a [String],
+    found: &[T],
+    id_of: impl Fn(&T) -> &str,
+) -> Option<&'a String> {
+    ids.iter()
+        .find(|id| !found.iter().any(|item| id_of(item) == id.as_str()))
+}
+
 /// Tenant writes need a role that may write.
 pub fn require_write(caller: &Principal) -> Result<()> {
     if caller.role.can_write() {

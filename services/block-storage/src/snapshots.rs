@@ -283,10 +283,7 @@ pub async fn list(pool: &PgPool, caller: &Principal, ids: &[String]) -> Result<V
     .bind(ids)
     .fetch_all(pool)
     .await?;
-    if let Some(missing) = ids
-        .iter()
-        .find(|id| !snapshots.iter().any(|s| s.snapshot_id == id.as_str()))
-    {
+    if let Some(missing) = crate::first_missing(ids, &snapshots, |s| &s.snapshot_id) {
         return Err(not_found(missing));
     }
     let snapshot_ids: Vec<String> = snapshots.iter().map(|s| s.snapshot_id.clone()).collect();

@@ -224,10 +224,7 @@ pub async fn list(pool: &PgPool, caller: &Principal, ids: &[String]) -> Result<V
     .bind(ids)
     .fetch_all(pool)
     .await?;
-    if let Some(missing) = ids
-        .iter()
-        .find(|id| !volumes.iter().any(|v| v.volume_id == id.as_str()))
-    {
+    if let Some(missing) = crate::first_missing(ids, &volumes, |v| &v.volume_id) {
         return Err(not_found(missing));
     }
     let volume_ids: Vec<String> = volumes.iter().map(|v| v.volume_id.clone()).collect();
