@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs what Kumo needs and is missing, on Debian 12. Idempotent: run it as often as you like.
 #   deploy/install-deps.sh          runtime needs (PostgreSQL, QEMU, runc, …) and the default images
-#   deploy/install-deps.sh --test   also the test tools (aws-cli, boto3, schemathesis and moto in .venv)
+#   deploy/install-deps.sh --test   also the test tools (aws-cli, boto3, schemathesis and moto in .venv,
+#                                   Chromium for the console's browser tests)
+# Both also install Node.js and npm and the web console's npm packages (web-console/node_modules).
 # Rust (cargo) must already be installed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -26,6 +28,13 @@ ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || missing+=(postgresql)
 command -v python3 >/dev/null 2>&1 || missing+=(python3)
 command -v curl >/dev/null 2>&1 || missing+=(curl)
 command -v ssh-keygen >/dev/null 2>&1 || missing+=(openssh-client)
+# The web console (web-console/) is built with Node.js and npm; its browser tests drive
+# Debian's Chromium (playwright-core never downloads a browser).
+command -v node >/dev/null 2>&1 || missing+=(nodejs)
+command -v npm >/dev/null 2>&1 || missing+=(npm)
+if $want_test; then
+    [ -x /usr/bin/chromium ] || missing+=(chromium)
+fi
 if [ ${#missing[@]} -gt 0 ]; then
     echo "installing: ${missing[*]}"
     apt_install "${missing[@]}"
@@ -38,6 +47,18 @@ deploy/build-images.sh "${KUMO_IMAGE_DIR:-target/kumo-images}"
 if ! command -v cargo >/dev/null 2>&1; then
     echo "cargo not found: install Rust (https://rustup.rs) first" >&2
     exit 1
+fi
+
+# The console's npm packages, pinned by its lock file: `npm ci` only when the lock file
+# changed since the last install (a stamp of its hash in node_modules), so a re-run costs nothing.
+if [ -f web-console/package-lock.json ]; then
+    lock_hash="$(sha256sum web-console/package-lock.json | cut -d' ' -f1)"
+    stamp=web-console/node_modules/.kumo-lock-sha256
+    if [ "$(cat "$stamp" 2>/dev/null)" != "$lock_hash" ]; then
+        echo "installing the web console's npm packages (npm ci)"
+        npm --prefix web-console ci --no-audit --no-fund --loglevel=error
+        echo "$lock_hash" >"$stamp"
+    fi
 fi
 
 if $want_test; then
@@ -66,5 +87,5 @@ if $want_test; then
         .venv/bin/pip install --quiet --disable-pip-version-check -c "$constraints" "moto[server]==$moto_version"
         rm -f "$constraints"
     fi
-    echo "test tools: $(.venv/bin/aws --version 2>&1), $(.venv/bin/schemathesis --version 2>&1), moto $moto_version"
+    echo "test tools: $(.venv/bin/aws --version 2>&1), $(.venv/bin/schemathesis --version 2>&1), moto $moto_version, $(/usr/bin/chromium --version 2>/dev/null), node $(node --version)"
 fi

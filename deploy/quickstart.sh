@@ -4,5 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 deploy/install-deps.sh
+# The web console the gateway serves at /console/ (install-deps ran its `npm ci`).
+npm --prefix web-console run build
 cargo build --release -p kumo
 exec target/release/kumo up --image-dir "$PWD/target/kumo-images" "$@"

@@ -14,6 +14,10 @@ if [ -n "${CI:-}" ]; then
 fi
 echo "== disk free for the build and the tests: $(df -h --output=avail . | tail -1 | tr -d ' ')"
 
+echo "== web console: npm run build (type check against openapi/kumo.json, bundle into web-console/dist)"
+npm --prefix web-console run build
+echo "== web console: npm test (vitest)"
+npm --prefix web-console test
 echo "== cargo fmt --check"
 cargo fmt --all --check
 echo "== cargo clippy"
