@@ -16,12 +16,12 @@ use chrono::{DateTime, Utc};
 use http::request::Parts;
 use http::{header, Request, Version};
 use http_body_util::BodyExt;
-use kumo_common::AwsErrorFormat;
+use kumo_common::{AwsErrorFormat, JsonError};
 use tower::{Layer, Service};
 
-use crate::sigv2;
 use crate::sigv4::{self, CanonicalInput, ParsedSignature};
 use crate::{jwt, AuthError, AuthMethod, CredentialStore, Principal};
+use crate::{session, sigv2};
 
 /// The region `kumo up` writes into the AWS profile and every service reports.
 pub const DEFAULT_REGION: &str = "us-east-1";
@@ -203,7 +203,13 @@ async fn authenticate(shared: &Shared, req: Request<Body>) -> Result<Request<Bod
         None if sigv2::is_presigned_v2(req.uri().query().unwrap_or("")) => {
             presigned_v2_auth(shared, req).await
         }
-        None => Ok(req),
+        None => match session::cookie(req.headers(), session::SESSION_COOKIE) {
+            Some(token) if session::cookie_applies(req.method(), req.uri().path()) => {
+                let token = token.to_string();
+                session_auth(shared, req, &token).await
+            }
+            _ => Ok(req),
+        },
     }
 }
 
@@ -322,18 +328,7 @@ async fn bearer(
     mut req: Request<Body>,
     token: &str,
 ) -> Result<Request<Body>, Response> {
-    let result = async {
-        let kid = jwt::token_kid(token)?;
-        let key = shared.store.jwt_key(&kid).await?.ok_or_else(|| {
-            AuthError::InvalidToken("the bearer token's signing key is unknown or retired".into())
-        })?;
-        let claims = jwt::verify_at(&key, token, (shared.config.now)())?;
-        let user = shared.store.user(&claims.sub).await?;
-        let principal = current_principal(&claims, user.as_ref())?;
-        Ok::<_, AuthError>((claims, principal))
-    }
-    .await;
-    match result {
+    match verify_token(shared, token).await {
         Ok((claims, principal)) => {
             req.extensions_mut().insert(principal);
             // Logout needs the token's id and expiry.
@@ -345,6 +340,45 @@ async fn bearer(
             Err(e.to_json().into_response())
         }
     }
+}
+
+/// The console's session cookie: the same JWT as a Bearer token, refused (401) on the same
+/// grounds; a state-changing request must also repeat the session's CSRF token in
+/// `X-CSRF-Token` (else 403 `InvalidCsrfToken`).
+async fn session_auth(
+    shared: &Shared,
+    mut req: Request<Body>,
+    token: &str,
+) -> Result<Request<Body>, Response> {
+    let (claims, mut principal) = verify_token(shared, token).await.map_err(|e| {
+        log_failure(&e, None);
+        e.to_json().into_response()
+    })?;
+    if session::needs_csrf(req.method()) && !session::csrf_matches(req.headers(), &claims.jti) {
+        tracing::debug!(user_name = %principal.user_name, "session request without a valid CSRF token");
+        return Err(JsonError::new(
+            http::StatusCode::FORBIDDEN,
+            session::CSRF_ERROR_CODE,
+            session::CSRF_ERROR_MESSAGE,
+        )
+        .into_response());
+    }
+    principal.method = AuthMethod::Session;
+    req.extensions_mut().insert(principal);
+    req.extensions_mut().insert(claims);
+    Ok(req)
+}
+
+/// A JWT's claims and the caller it stands for, if it is valid and still honoured.
+async fn verify_token(shared: &Shared, token: &str) -> Result<(jwt::Claims, Principal), AuthError> {
+    let kid = jwt::token_kid(token)?;
+    let key = shared.store.jwt_key(&kid).await?.ok_or_else(|| {
+        AuthError::InvalidToken("the bearer token's signing key is unknown or retired".into())
+    })?;
+    let claims = jwt::verify_at(&key, token, (shared.config.now)())?;
+    let user = shared.store.user(&claims.sub).await?;
+    let principal = current_principal(&claims, user.as_ref())?;
+    Ok((claims, principal))
 }
 
 /// The caller a verified token stands for, if its user still honours it: the user exists in

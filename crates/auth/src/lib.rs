@@ -12,6 +12,7 @@ pub mod extract;
 pub mod jwt;
 pub mod layer;
 pub mod principal;
+pub mod session;
 pub mod sigv2;
 pub mod sigv4;
 

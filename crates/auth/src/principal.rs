@@ -84,6 +84,8 @@ impl std::fmt::Display for Role {
 pub enum AuthMethod {
     /// `Authorization: Bearer <JWT>`.
     Bearer,
+    /// The same JWT in the web console's `kumo_session` cookie (native API only).
+    Session,
     /// AWS SigV4, by header or presigned URL.
     SigV4 {
         access_key_id: String,

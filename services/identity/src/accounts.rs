@@ -14,6 +14,8 @@ pub struct Account {
     pub name: String,
     /// The account that holds the cloud's operators.
     pub is_operator: bool,
+    /// A disabled account's users cannot log in, and their tokens and access keys are refused.
+    pub enabled: bool,
     pub created_at: DateTime<Utc>,
 }
 
@@ -58,7 +60,7 @@ pub async fn insert(pool: &PgPool, name: &str, is_operator: bool) -> Result<Acco
         let inserted = sqlx::query_as::<_, Account>(
             "INSERT INTO identity.accounts (account_id, name, is_operator) VALUES ($1, $2, $3)
              ON CONFLICT (account_id) DO NOTHING
-             RETURNING account_id, name, is_operator, created_at",
+             RETURNING account_id, name, is_operator, enabled, created_at",
         )
         .bind(&account_id)
         .bind(name)
@@ -94,7 +96,7 @@ pub async fn create(pool: &PgPool, caller: &Principal, input: &CreateAccount) ->
 /// Operators see every account; everyone else sees only their own.
 pub async fn list(pool: &PgPool, caller: &Principal) -> Result<Vec<Account>> {
     let accounts = sqlx::query_as::<_, Account>(
-        "SELECT account_id, name, is_operator, created_at FROM identity.accounts
+        "SELECT account_id, name, is_operator, enabled, created_at FROM identity.accounts
          WHERE $1 OR account_id = $2 ORDER BY created_at, account_id",
     )
     .bind(caller.is_operator())
@@ -117,7 +119,7 @@ pub async fn get(pool: &PgPool, caller: &Principal, account_id: &str) -> Result<
 
 pub async fn fetch(pool: &PgPool, account_id: &str) -> Result<Option<Account>> {
     Ok(sqlx::query_as::<_, Account>(
-        "SELECT account_id, name, is_operator, created_at FROM identity.accounts WHERE account_id = $1",
+        "SELECT account_id, name, is_operator, enabled, created_at FROM identity.accounts WHERE account_id = $1",
     )
     .bind(account_id)
     .fetch_optional(pool)
@@ -127,7 +129,7 @@ pub async fn fetch(pool: &PgPool, account_id: &str) -> Result<Option<Account>> {
 /// Find an account by id or by name (used by login, where people type names).
 pub async fn find_by_id_or_name(pool: &PgPool, account: &str) -> Result<Option<Account>> {
     Ok(sqlx::query_as::<_, Account>(
-        "SELECT account_id, name, is_operator, created_at FROM identity.accounts
+        "SELECT account_id, name, is_operator, enabled, created_at FROM identity.accounts
          WHERE account_id = $1 OR name = $1 LIMIT 1",
     )
     .bind(account)
@@ -137,4 +139,41 @@ pub async fn find_by_id_or_name(pool: &PgPool, account: &str) -> Result<Option<A
 
 pub fn not_found(account_id: &str) -> IdentityError {
     IdentityError::NotFound(format!("account {account_id} not found"))
+}
+
+/// Disable or enable an account (operators only; never the operator account). Disabling
+/// takes effect at once: its users' tokens and access keys are refused and they cannot log
+/// in; enabling lets them back in (tokens issued before still count if unexpired).
+pub async fn set_enabled(
+    pool: &PgPool,
+    caller: &Principal,
+    account_id: &str,
+    enabled: bool,
+) -> Result<Account> {
+    validate_account_id(account_id)?;
+    if !caller.is_operator() {
+        return Err(IdentityError::Forbidden(
+            "only operators can disable or enable accounts".into(),
+        ));
+    }
+    let account = fetch(pool, account_id)
+        .await?
+        .ok_or_else(|| not_found(account_id))?;
+    if account.is_operator || account.account_id == caller.account_id {
+        return Err(IdentityError::InvalidInput(
+            "the operator account cannot be disabled".into(),
+        ));
+    }
+    let account = sqlx::query_as::<_, Account>(
+        "UPDATE identity.accounts SET enabled = $2 WHERE account_id = $1
+         RETURNING account_id, name, is_operator, enabled, created_at",
+    )
+    .bind(account_id)
+    .bind(enabled)
+    .fetch_optional(pool)
+    .await?;
+    crate::store::changed();
+    let account = account.ok_or_else(|| not_found(account_id))?;
+    tracing::info!(%account_id, enabled, by = %caller.user_name, "account enabled state changed");
+    Ok(account)
 }

@@ -14,6 +14,7 @@ use crate::access_keys::{self, AccessKey, AccessKeyStatus, NewAccessKey};
 use crate::accounts::{self, Account, CreateAccount};
 use crate::error::{IdentityError, Result};
 use crate::login::{self, LoginRequest, LoginResponse};
+use crate::sessions::{self, ChangePassword, Session};
 use crate::signing_keys::{self, SigningKeyInfo};
 use crate::users::{self, CreateUser, UpdateUser, User};
 use crate::Identity;
@@ -23,8 +24,17 @@ pub fn router(identity: Identity) -> Router {
         .route("/v1/login", post(login_handler))
         .route("/v1/logout", post(logout_handler))
         .route("/v1/whoami", get(whoami))
+        .route(
+            "/v1/session",
+            get(sessions::get_session)
+                .post(sessions::create_session)
+                .delete(sessions::delete_session),
+        )
+        .route("/v1/session/password", post(sessions::change_password))
         .route("/v1/accounts", get(list_accounts).post(create_account))
         .route("/v1/accounts/{account_id}", get(get_account))
+        .route("/v1/accounts/{account_id}/disable", post(disable_account))
+        .route("/v1/accounts/{account_id}/enable", post(enable_account))
         .route(
             "/v1/accounts/{account_id}/users",
             get(list_users).post(create_user),
@@ -128,7 +138,7 @@ pub struct WhoAmI {
     pub user_name: String,
     pub role: Role,
     pub arn: String,
-    /// `bearer` or `sigv4`.
+    /// `bearer`, `session` (the console's cookie), `sigv4` or `presigned-v2`.
     pub auth_method: String,
 }
 
@@ -143,6 +153,7 @@ async fn whoami(Caller(caller): Caller) -> Json<WhoAmI> {
         role: caller.role,
         auth_method: match caller.method {
             AuthMethod::Bearer => "bearer".into(),
+            AuthMethod::Session => "session".into(),
             AuthMethod::SigV4 { .. } => "sigv4".into(),
             AuthMethod::PresignedV2 { .. } => "presigned-v2".into(),
         },
@@ -182,6 +193,36 @@ async fn get_account(
 ) -> Result<Json<Account>> {
     Ok(Json(
         accounts::get(&identity.pool, &caller, &account_id).await?,
+    ))
+}
+
+#[utoipa::path(post, path = "/v1/accounts/{account_id}/disable", tag = "identity",
+    params(("account_id" = String, Path, description = "12-digit account id")),
+    responses((status = 200, body = Account,
+               description = "disabled: its users cannot log in; their tokens and access keys are refused"),
+              (status = 400, body = ApiErrorBody), (status = 403, body = ApiErrorBody),
+              (status = 404, body = ApiErrorBody)))]
+async fn disable_account(
+    State(identity): State<Identity>,
+    Caller(caller): Caller,
+    ValidPath(account_id): ValidPath<String>,
+) -> Result<Json<Account>> {
+    Ok(Json(
+        accounts::set_enabled(&identity.pool, &caller, &account_id, false).await?,
+    ))
+}
+
+#[utoipa::path(post, path = "/v1/accounts/{account_id}/enable", tag = "identity",
+    params(("account_id" = String, Path, description = "12-digit account id")),
+    responses((status = 200, body = Account), (status = 400, body = ApiErrorBody),
+              (status = 403, body = ApiErrorBody), (status = 404, body = ApiErrorBody)))]
+async fn enable_account(
+    State(identity): State<Identity>,
+    Caller(caller): Caller,
+    ValidPath(account_id): ValidPath<String>,
+) -> Result<Json<Account>> {
+    Ok(Json(
+        accounts::set_enabled(&identity.pool, &caller, &account_id, true).await?,
     ))
 }
 
@@ -336,13 +377,15 @@ async fn rotate_signing_key(
 #[openapi(
     paths(
         login_handler, logout_handler, whoami, list_accounts, create_account, get_account,
+        disable_account, enable_account, sessions::create_session, sessions::get_session,
+        sessions::delete_session, sessions::change_password,
         list_users, create_user, get_user, update_user, delete_user, sign_out_user,
         list_access_keys, create_access_key, update_access_key, delete_access_key,
         list_signing_keys, rotate_signing_key
     ),
     components(schemas(ApiErrorBody, Account, CreateAccount, User, CreateUser, UpdateUser,
         AccessKey, NewAccessKey, UpdateAccessKey, LoginRequest, LoginResponse, WhoAmI,
-        SigningKeyInfo, Role)),
-    tags((name = "identity", description = "Accounts, users, roles, access keys and login"))
+        SigningKeyInfo, Role, Session, ChangePassword)),
+    tags((name = "identity", description = "Accounts, users, roles, access keys, login and the console's sessions"))
 )]
 pub struct IdentityApi;

@@ -55,7 +55,7 @@ pub async fn check_master_key(pool: &PgPool, master_key: &MasterKey) -> Result<(
 
 async fn operator_account(pool: &PgPool) -> Result<Option<accounts::Account>> {
     Ok(sqlx::query_as::<_, accounts::Account>(
-        "SELECT account_id, name, is_operator, created_at FROM identity.accounts WHERE is_operator",
+        "SELECT account_id, name, is_operator, enabled, created_at FROM identity.accounts WHERE is_operator",
     )
     .fetch_optional(pool)
     .await?)

@@ -59,9 +59,16 @@ pub fn validate(request: &LoginRequest) -> Result<()> {
 }
 
 pub async fn login(identity: &Identity, request: &LoginRequest) -> Result<LoginResponse> {
+    Ok(issue(identity, request).await?.0)
+}
+
+/// Check the password and issue a token: the answer to a login, and the token's claims
+/// (the console's session cookies need its id and expiry).
+pub async fn issue(identity: &Identity, request: &LoginRequest) -> Result<(LoginResponse, Claims)> {
     validate(request)?;
     let account = accounts::find_by_id_or_name(&identity.pool, &request.account).await?;
-    let row = match &account {
+    // A disabled account's users cannot sign in (answered as any failed login).
+    let row = match account.as_ref().filter(|a| a.enabled) {
         Some(a) => users::fetch_row(&identity.pool, &a.account_id, &request.user_name).await?,
         None => None,
     };
@@ -97,13 +104,16 @@ pub async fn login(identity: &Identity, request: &LoginRequest) -> Result<LoginR
     };
     let token = jwt::issue(&key, &claims).map_err(|e| IdentityError::Crypto(e.to_string()))?;
     tracing::info!(account_id = %row.account_id, user_name = %row.user_name, "login");
-    Ok(LoginResponse {
-        token,
-        token_type: "Bearer".into(),
-        expires_at,
-        account_id: row.account_id,
-        user_name: row.user_name,
-    })
+    Ok((
+        LoginResponse {
+            token,
+            token_type: "Bearer".into(),
+            expires_at,
+            account_id: row.account_id,
+            user_name: row.user_name,
+        },
+        claims,
+    ))
 }
 
 /// Revoke the token of this request (`POST /v1/logout`): it is refused from now on, by every

@@ -380,8 +380,8 @@ pub async fn revoke_token(
     Ok(())
 }
 
-/// The user with this id as the auth layer needs it: role, state, token generation and the
-/// ids of its revoked tokens that have not expired yet.
+/// The user with this id as the auth layer needs it: role, state (disabled when its account
+/// is), token generation and the ids of its revoked tokens that have not expired yet.
 pub async fn status(pool: &PgPool, user_id: &str) -> Result<Option<UserStatus>> {
     #[derive(sqlx::FromRow)]
     struct Row {
@@ -394,10 +394,11 @@ pub async fn status(pool: &PgPool, user_id: &str) -> Result<Option<UserStatus>> 
         revoked: Vec<String>,
     }
     let row = sqlx::query_as::<_, Row>(
-        "SELECT u.user_id, u.account_id, u.user_name, u.role, u.enabled, u.token_generation,
+        "SELECT u.user_id, u.account_id, u.user_name, u.role, u.enabled AND a.enabled AS enabled,
+                u.token_generation,
                 ARRAY(SELECT r.jti FROM identity.revoked_tokens r
                       WHERE r.user_id = u.user_id AND r.expires_at > now() - interval '5 minutes') AS revoked
-         FROM identity.users u WHERE u.user_id = $1",
+         FROM identity.users u JOIN identity.accounts a USING (account_id) WHERE u.user_id = $1",
     )
     .bind(user_id)
     .fetch_optional(pool)

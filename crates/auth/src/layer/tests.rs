@@ -716,3 +716,5 @@ fn current_principal_takes_the_lesser_role_and_current_name() {
         Err(AuthError::RevokedToken(_))
     ));
 }
+
+mod console;

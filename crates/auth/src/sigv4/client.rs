@@ -122,3 +122,52 @@ pub fn presign_url(
     let sig = signature(&key, &string_to_sign(&amz_date, &scope, &creq));
     format!("{path}?{query}&X-Amz-Signature={sig}")
 }
+
+/// Presign an S3 request, path style, as the web console needs it: `bucket` and `key` are
+/// plain (not yet encoded) names, `query` plain name/value pairs (e.g. `("uploads", "")`,
+/// `("partNumber", "3")`). Only `host` is signed and the body is `UNSIGNED-PAYLOAD`, so a
+/// browser may send any body. Returns the path and query to request.
+#[allow(clippy::too_many_arguments)]
+pub fn presign_s3(
+    method: &str,
+    bucket: &str,
+    key: &str,
+    query: &[(String, String)],
+    host: &str,
+    access_key_id: &str,
+    secret: &str,
+    region: &str,
+    time: DateTime<Utc>,
+    expires_secs: u64,
+) -> String {
+    let mut uri = format!("/{}", uri_encode(bucket.as_bytes(), false));
+    if !key.is_empty() {
+        uri.push('/');
+        uri.push_str(&uri_encode(key.as_bytes(), true));
+    }
+    let query: Vec<String> = query
+        .iter()
+        .map(|(name, value)| {
+            format!(
+                "{}={}",
+                uri_encode(name.as_bytes(), false),
+                uri_encode(value.as_bytes(), false)
+            )
+        })
+        .collect();
+    if !query.is_empty() {
+        uri.push('?');
+        uri.push_str(&query.join("&"));
+    }
+    presign_url(
+        method,
+        &uri,
+        host,
+        access_key_id,
+        secret,
+        region,
+        "s3",
+        time,
+        expires_secs,
+    )
+}
