@@ -39,6 +39,8 @@ pub struct UpArgs {
     /// that the compute hosts reach.
     #[arg(long, default_value = "127.0.0.1")]
     pub storage_address: std::net::IpAddr,
+    #[command(flatten)]
+    pub console: kumo_gateway::console::ConsoleArgs,
 }
 
 pub async fn run(args: UpArgs) -> anyhow::Result<()> {
@@ -65,10 +67,13 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
         .map(|image| format!("{} {}", image.image_id, image.name))
         .collect();
     // Every service, with its loops.
-    let process = kumo_gateway::start(
+    let console = args.console.config();
+    let console_note = console.banner(&endpoint);
+    let process = kumo_gateway::start_with_console(
         plane.services(),
         kumo_gateway::Mount::Gateway,
         Default::default(),
+        console,
     );
     tracing::debug!(tasks = ?process.task_names(), "services started");
     // Stopping is ours to time: the gateway is told to stop when the signal has come.
@@ -143,6 +148,7 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
          compute:  agent {agent_note}\n  \
          storage:  {storage_note}\n  \
          images:   {}\n  \
+         console:  {console_note}\n  \
          use it:   source {} && aws sts get-caller-identity\n  \
          or:       AWS_SHARED_CREDENTIALS_FILE={} aws --endpoint-url {endpoint} --profile {} --region us-east-1 sts get-caller-identity\n\
          Press Ctrl-C to stop.",

@@ -150,6 +150,21 @@ pub fn compute_with_network(compute: Compute, network: &Network) -> Compute {
 /// the auth layer's credential-cache listener (every process authenticates), then each
 /// mounted service's own loops, and no one else's.
 pub fn start(services: Services, mount: Mount, auth_config: AuthConfig) -> Started {
+    start_with_console(
+        services,
+        mount,
+        auth_config,
+        crate::ConsoleConfig::from_env(),
+    )
+}
+
+/// [`start`], serving the web console from `console` (when `mount` is the whole gateway).
+pub fn start_with_console(
+    services: Services,
+    mount: Mount,
+    auth_config: AuthConfig,
+    console: crate::ConsoleConfig,
+) -> Started {
     let services = services.wired();
     let mut started = Started {
         router: axum::Router::new(),
@@ -176,7 +191,7 @@ pub fn start(services: Services, mount: Mount, auth_config: AuthConfig) -> Start
         started = started.merge(services.block_storage.start());
     }
     Started {
-        router: crate::build(services, started.router, auth_config, mount),
+        router: crate::build(services, started.router, auth_config, mount, console),
         tasks: started.tasks,
     }
 }

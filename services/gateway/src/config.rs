@@ -30,6 +30,10 @@ pub struct CommonArgs {
     /// Default: /var/lib/kumo as root, else $XDG_DATA_HOME/kumo or ~/.local/share/kumo.
     #[arg(long, env = "KUMO_STATE_DIR")]
     pub state_dir: Option<PathBuf>,
+    /// How long a login token (and a console session) lives, in seconds.
+    #[arg(long, env = "KUMO_TOKEN_TTL_SECS", default_value_t = 900,
+          value_parser = clap::value_parser!(u64).range(10..=86_400))]
+    pub token_ttl_secs: u64,
 }
 
 impl CommonArgs {
@@ -79,7 +83,9 @@ pub async fn start_control_plane(args: &CommonArgs) -> anyhow::Result<ControlPla
     let identity = Identity::new(
         catalog.pool.clone(),
         master_key.clone(),
-        IdentityConfig::default(),
+        IdentityConfig {
+            token_ttl: std::time::Duration::from_secs(args.token_ttl_secs),
+        },
     );
     let operator = bootstrap::ensure_operator(&catalog.pool, &master_key).await?;
     // Make sure a signing key exists before the first login races to create one.

@@ -13,9 +13,11 @@
 
 pub mod compose;
 pub mod config;
+pub mod console;
 pub mod server;
 
-pub use compose::{start, Mount, Services};
+pub use compose::{start, start_with_console, Mount, Services};
+pub use console::ConsoleConfig;
 
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Request, State};
@@ -39,18 +41,29 @@ struct AppState {
 /// The whole HTTP application over `services` (every route, plus the edge layers), without
 /// starting any service's loops: what tests serve. Processes start theirs with [`start`].
 pub fn app(services: Services, auth_config: AuthConfig) -> Router {
+    app_with_console(services, auth_config, ConsoleConfig::from_env())
+}
+
+/// [`app`], serving the web console from `console`.
+pub fn app_with_console(
+    services: Services,
+    auth_config: AuthConfig,
+    console: ConsoleConfig,
+) -> Router {
     let services = services.wired();
     let routes = services.routes(Mount::Gateway);
-    build(services, routes, auth_config, Mount::Gateway)
+    build(services, routes, auth_config, Mount::Gateway, console)
 }
 
 /// The edge in front of `service_routes` (the mounted services' native routes): the AWS
-/// Query and S3 routing, health and readiness, request ids, auth and limits.
+/// Query and S3 routing, health and readiness, the web console (whole gateway only),
+/// request ids, auth and limits.
 fn build(
     services: Services,
     service_routes: Router,
     mut auth_config: AuthConfig,
     mount: Mount,
+    console: ConsoleConfig,
 ) -> Router {
     // SigV4 credential scopes must name a region this endpoint's services are configured for.
     for region in [
@@ -62,7 +75,7 @@ fn build(
         }
     }
     let auth = AuthLayer::with_config(services.identity.credential_store(), auth_config);
-    let router = Router::new()
+    let mut router = Router::new()
         .route("/", get(aws_query).post(aws_query))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(ready))
@@ -71,6 +84,9 @@ fn build(
             mount,
         })
         .merge(service_routes);
+    if mount == Mount::Gateway {
+        router = router.merge(console::router(console));
+    }
     let s3_state = AppState {
         services: services.clone(),
         mount,
@@ -183,6 +199,13 @@ async fn aws_query(
 ) -> Response {
     let service = signed_service(context.as_ref()).map(str::to_string);
     let query = request.uri().query().map(str::to_string);
+    if method == Method::GET
+        && mount == Mount::Gateway
+        && principal.is_none()
+        && console::wants_console(request.headers(), query.as_deref())
+    {
+        return (StatusCode::FOUND, [(http::header::LOCATION, "/console/")]).into_response();
+    }
     if method == Method::GET && !query.as_deref().unwrap_or("").contains("Action=") {
         return Json(serde_json::json!({
             "service": "kumo",
@@ -252,7 +275,8 @@ async fn aws_query(
 }
 
 /// Is this an S3 REST request? Signed for s3, addressed to a bucket's virtual host, or
-/// outside the native and Query routes.
+/// outside the native and Query routes and the console's files (so a bucket named
+/// `console` is reached signed or by virtual host only).
 fn is_s3_request(request: &Request, storage: &ObjectStorage) -> bool {
     if let Some(context) = request.extensions().get::<SigV4Context>() {
         return context.service == "s3";
@@ -268,7 +292,8 @@ fn is_s3_request(request: &Request, storage: &ObjectStorage) -> bool {
         return true;
     }
     let path = request.uri().path();
-    !(path == "/" || path == "/healthz" || path == "/readyz" || path.starts_with("/v1/"))
+    let console = path == "/console" || path.starts_with("/console/");
+    !(path == "/" || path == "/healthz" || path == "/readyz" || path.starts_with("/v1/") || console)
 }
 
 /// `Expect: 100-continue` with an empty body: the server never sends a 100 for it.

@@ -10,9 +10,25 @@ use crate::Mount;
 /// The body of every standalone binary: open the control plane, start the services `mount`
 /// serves (and only their loops), serve until a signal, then stop the catalog.
 pub async fn run_standalone(name: &str, args: &CommonArgs, mount: Mount) -> anyhow::Result<()> {
+    run_standalone_with_console(name, args, mount, crate::ConsoleConfig::from_env()).await
+}
+
+/// [`run_standalone`], serving the web console from `console` (whole gateway only).
+pub async fn run_standalone_with_console(
+    name: &str,
+    args: &CommonArgs,
+    mount: Mount,
+    console: crate::ConsoleConfig,
+) -> anyhow::Result<()> {
     init_logging();
     let plane = start_control_plane(args).await?;
-    let process = crate::start(plane.services(), mount, Default::default());
+    if mount == Mount::Gateway && !console.is_built() {
+        tracing::warn!(
+            dir = %console.dir.display(),
+            "the web console is not built; /console/ says how to build it"
+        );
+    }
+    let process = crate::start_with_console(plane.services(), mount, Default::default(), console);
     let listener = TcpListener::bind(args.listen).await?;
     tracing::info!(
         endpoint = %format!("http://{}", listener.local_addr()?),

@@ -11,11 +11,18 @@ use kumo_gateway::config::CommonArgs;
 struct Args {
     #[command(flatten)]
     common: CommonArgs,
+    #[command(flatten)]
+    console: kumo_gateway::console::ConsoleArgs,
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    kumo_gateway::server::run_standalone("kumo-gateway", &args.common, kumo_gateway::Mount::Gateway)
-        .await
+    kumo_gateway::server::run_standalone_with_console(
+        "kumo-gateway",
+        &args.common,
+        kumo_gateway::Mount::Gateway,
+        args.console.config(),
+    )
+    .await
 }
