@@ -1,13 +1,4 @@
-import { Page } from "../components/Page";
-
-export function Instances(_props: { params: Record<string, string> }) {
-  return <Page title="Instances"><p>Not built yet.</p></Page>;
-}
-
-export function InstanceLaunch(_props: { params: Record<string, string> }) {
-  return <Page title="InstanceLaunch"><p>Not built yet.</p></Page>;
-}
-
-export function InstanceDetail(_props: { params: Record<string, string> }) {
-  return <Page title="InstanceDetail"><p>Not built yet.</p></Page>;
-}
+// Instances: the list, the launch wizard and one instance's page (in pages/instances/).
+export { Instances } from "./instances/list";
+export { InstanceLaunch } from "./instances/launch";
+export { InstanceDetail } from "./instances/detail";
