@@ -124,11 +124,13 @@ pub async fn insert(pool: &PgPool, master_key: &MasterKey, user: &UserRow) -> Re
         .bind(&user.user_id)
         .execute(&mut *tx)
         .await?;
-    let count: i64 =
-        sqlx::query_scalar("SELECT count(*) FROM identity.access_keys WHERE user_id = $1")
-            .bind(&user.user_id)
-            .fetch_one(&mut *tx)
-            .await?;
+    // The console's own keys do not count.
+    let count: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM identity.access_keys WHERE user_id = $1 AND purpose = 'user'",
+    )
+    .bind(&user.user_id)
+    .fetch_one(&mut *tx)
+    .await?;
     if count >= MAX_KEYS_PER_USER {
         return Err(IdentityError::LimitExceeded(format!(
             "Cannot exceed quota for AccessKeysPerUser: {MAX_KEYS_PER_USER}"
@@ -179,7 +181,7 @@ pub async fn list(
     Ok(sqlx::query_as::<_, AccessKey>(
         "SELECT k.access_key_id, k.account_id, u.user_name, k.status, k.created_at
          FROM identity.access_keys k JOIN identity.users u USING (user_id)
-         WHERE k.user_id = $1 ORDER BY k.created_at, k.access_key_id",
+         WHERE k.user_id = $1 AND k.purpose = 'user' ORDER BY k.created_at, k.access_key_id",
     )
     .bind(&user.user_id)
     .fetch_all(pool)
@@ -196,7 +198,7 @@ pub async fn delete(
     validate_access_key_id(access_key_id)?;
     let user = authorize(pool, caller, account_id, user_name, true).await?;
     let deleted =
-        sqlx::query("DELETE FROM identity.access_keys WHERE access_key_id = $1 AND user_id = $2")
+        sqlx::query("DELETE FROM identity.access_keys WHERE access_key_id = $1 AND user_id = $2 AND purpose = 'user'")
             .bind(access_key_id)
             .bind(&user.user_id)
             .execute(pool)
@@ -229,6 +231,7 @@ pub async fn set_status(
     let key = sqlx::query_as::<_, AccessKey>(
         "UPDATE identity.access_keys k SET status = $3 FROM identity.users u
          WHERE k.access_key_id = $1 AND k.user_id = $2 AND u.user_id = k.user_id
+           AND k.purpose = 'user'
          RETURNING k.access_key_id, k.account_id, u.user_name, k.status, k.created_at",
     )
     .bind(access_key_id)
@@ -250,6 +253,7 @@ struct KeyRow {
     account_id: String,
     user_id: String,
     status: AccessKeyStatus,
+    expires_at: Option<DateTime<Utc>>,
 }
 
 /// An access key as the credential cache keeps it: secret unsealed, owner by id (the
@@ -261,6 +265,8 @@ pub struct KeyEntry {
     pub account_id: String,
     pub user_id: String,
     pub active: bool,
+    /// Console keys expire; users' own keys do not.
+    pub expires_at: Option<DateTime<Utc>>,
 }
 
 impl std::fmt::Debug for KeyEntry {
@@ -281,7 +287,8 @@ pub async fn fetch_entry(
     access_key_id: &str,
 ) -> Result<Option<KeyEntry>> {
     let row = sqlx::query_as::<_, KeyRow>(
-        "SELECT access_key_id, secret_ciphertext, secret_nonce, account_id, user_id, status
+        "SELECT access_key_id, secret_ciphertext, secret_nonce, account_id, user_id, status,
+                expires_at
          FROM identity.access_keys WHERE access_key_id = $1",
     )
     .bind(access_key_id)
@@ -296,5 +303,6 @@ pub async fn fetch_entry(
         account_id: row.account_id,
         user_id: row.user_id,
         active: row.status == AccessKeyStatus::Active,
+        expires_at: row.expires_at,
     }))
 }

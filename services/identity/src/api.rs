@@ -14,6 +14,7 @@ use crate::access_keys::{self, AccessKey, AccessKeyStatus, NewAccessKey};
 use crate::accounts::{self, Account, CreateAccount};
 use crate::error::{IdentityError, Result};
 use crate::login::{self, LoginRequest, LoginResponse};
+use crate::presign::{self, PresignMethod, PresignRequest, PresignedUrl};
 use crate::sessions::{self, ChangePassword, Session};
 use crate::signing_keys::{self, SigningKeyInfo};
 use crate::users::{self, CreateUser, UpdateUser, User};
@@ -31,6 +32,7 @@ pub fn router(identity: Identity) -> Router {
                 .delete(sessions::delete_session),
         )
         .route("/v1/session/password", post(sessions::change_password))
+        .route("/v1/presign", post(presign::presign_handler))
         .route("/v1/accounts", get(list_accounts).post(create_account))
         .route("/v1/accounts/{account_id}", get(get_account))
         .route("/v1/accounts/{account_id}/disable", post(disable_account))
@@ -378,14 +380,15 @@ async fn rotate_signing_key(
     paths(
         login_handler, logout_handler, whoami, list_accounts, create_account, get_account,
         disable_account, enable_account, sessions::create_session, sessions::get_session,
-        sessions::delete_session, sessions::change_password,
+        sessions::delete_session, sessions::change_password, presign::presign_handler,
         list_users, create_user, get_user, update_user, delete_user, sign_out_user,
         list_access_keys, create_access_key, update_access_key, delete_access_key,
         list_signing_keys, rotate_signing_key
     ),
     components(schemas(ApiErrorBody, Account, CreateAccount, User, CreateUser, UpdateUser,
         AccessKey, NewAccessKey, UpdateAccessKey, LoginRequest, LoginResponse, WhoAmI,
-        SigningKeyInfo, Role, Session, ChangePassword)),
+        SigningKeyInfo, Role, Session, ChangePassword, PresignRequest, PresignMethod,
+        PresignedUrl)),
     tags((name = "identity", description = "Accounts, users, roles, access keys, login and the console's sessions"))
 )]
 pub struct IdentityApi;

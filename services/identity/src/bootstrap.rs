@@ -108,7 +108,7 @@ pub async fn ensure_operator(pool: &PgPool, master_key: &MasterKey) -> Result<Op
     // The oldest active key of the operator user, or a new one.
     let existing: Option<String> = sqlx::query_scalar(
         "SELECT access_key_id FROM identity.access_keys WHERE user_id = $1 AND status = 'Active'
-         ORDER BY created_at, access_key_id LIMIT 1",
+           AND purpose = 'user' ORDER BY created_at, access_key_id LIMIT 1",
     )
     .bind(&user.user_id)
     .fetch_optional(pool)

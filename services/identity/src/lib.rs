@@ -12,6 +12,7 @@ pub mod crypto;
 pub mod error;
 pub mod login;
 pub mod passwords;
+pub mod presign;
 pub mod sessions;
 pub mod signing_keys;
 pub mod store;

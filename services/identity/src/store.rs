@@ -234,7 +234,7 @@ impl CredentialStore for CatalogCredentials {
         let Some(key) = self.key_entry(access_key_id).await? else {
             return Ok(None);
         };
-        if !key.active {
+        if !key.active || key.expires_at.is_some_and(|at| at <= chrono::Utc::now()) {
             return Ok(None);
         }
         let Some(user) = self.user_status(&key.user_id).await? else {
