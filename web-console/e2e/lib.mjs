@@ -106,8 +106,10 @@ export async function nav(page, name) {
   const link = page.getByRole("navigation", { name: "Main" }).getByRole("link", { name, exact: true });
   // On a narrow window the navigation hides behind its Menu button.
   if (!(await link.isVisible())) await page.getByRole("button", { name: "Menu" }).click();
+  const target = await link.getAttribute("href");
   await link.click();
-  await heading(page, name);
+  await page.waitForURL((url) => url.pathname === target);
+  await page.getByRole("main").getByRole("heading", { level: 1 }).first().waitFor();
 }
 
 /** Waits for the page's h1 to read `title` (a string: exact; or a RegExp). */

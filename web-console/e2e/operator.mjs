@@ -67,9 +67,32 @@ export async function overview(ctx) {
 
 /** The operator creates tenant A through the Accounts page, and its admin. */
 export async function createsAccountAndAdmin(ctx) {
-  const { page } = await operatorSession(ctx);
   const account = `tenant-a-${runId}`;
   const password = `a-admin-${runId}-secret`;
+  try {
+    await createThroughUi(ctx, account, password);
+  } catch (error) {
+    // The later scenarios still get their tenant (this one still fails).
+    await ensureTenantByApi(ctx, account, password).catch((e) => console.log(`  (API fallback for tenant A failed too: ${e.message})`));
+    throw error;
+  }
+}
+
+async function ensureTenantByApi(ctx, account, password) {
+  await operatorSession(ctx).catch(() => {});
+  ctx.operatorApi ??= await Api.login(OPERATOR.account, OPERATOR.user, operatorPassword);
+  let made = (await ctx.operatorApi.get("/v1/accounts")).find((a) => a.name === account);
+  made ??= await ctx.operatorApi.post("/v1/accounts", { name: account });
+  const users = await ctx.operatorApi.get(`/v1/accounts/${made.account_id}/users`);
+  if (!users.some((u) => u.user_name === "admin")) {
+    await ctx.operatorApi.post(`/v1/accounts/${made.account_id}/users`, { user_name: "admin", role: "admin", password });
+  }
+  ctx.apiA = await Api.login(account, "admin", password);
+  ctx.tenantA = { account, accountId: made.account_id, user: "admin", password };
+}
+
+async function createThroughUi(ctx, account, password) {
+  const { page } = await operatorSession(ctx);
   await nav(page, "Accounts");
   await page.getByRole("button", { name: /create account|new account/i }).first().click();
   const form = page.getByRole("form", { name: /account/i });
