@@ -2,18 +2,11 @@
 import { createContext } from "preact";
 import { useContext } from "preact/hooks";
 import { api } from "./api";
+import type { Schemas } from "../api/types";
 
 export type Role = "operator" | "admin" | "member" | "reader";
 
-// TODO(lead): Schemas["Session"] once the backend's schema is in openapi/kumo.json.
-export interface Session {
-  account_id: string;
-  account_name?: string | null;
-  user_name: string;
-  role: Role;
-  expires_at: string;
-  csrf_token: string;
-}
+export type Session = Schemas["Session"];
 
 export const SessionContext = createContext<Session | undefined>(undefined);
 
