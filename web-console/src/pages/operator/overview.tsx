@@ -10,20 +10,14 @@ import { formatBytes } from "../../lib/format";
 import { useLoad } from "../../lib/poll";
 import { REFRESH_MS } from "./hosts";
 
-// TODO: Schemas["Overview"] once the backend's route is in openapi/kumo.json.
+// TODO: Schemas["Overview"] once the gateway's route is in openapi/kumo.json.
 interface Overview {
+  accounts: { total: number; disabled: number };
   instances_by_state: Record<string, number>;
   hosts_by_state: Record<string, number>;
-  vcpus_total: number;
-  vcpus_used: number;
-  memory_mib_total: number;
-  memory_mib_used: number;
-  storage_used_bytes: number;
-  storage_capacity_bytes: number;
-  objects: number;
-  volumes: number;
-  volumes_gib: number;
-  accounts: number;
+  compute: { vcpus_total: number; vcpus_used: number; memory_mib_total: number; memory_mib_used: number };
+  object_storage: { nodes: number; used_bytes: number; capacity_bytes: number; objects: number; object_bytes: number };
+  volumes: { count: number; size_gib: number };
 }
 
 const mib = (n: number) => formatBytes(n * 1024 * 1024);
@@ -60,13 +54,14 @@ function Figures({ o }: { o: Overview }) {
           {hosts.length > 0 && <span class="muted small"> ({hosts.map((h) => `${h.value} ${h.label}`).join(", ")})</span>}
         </li>
         <li>
-          <span class="stat">{o.accounts}</span> <Link to="/operator/accounts">accounts</Link>
+          <span class="stat">{o.accounts.total}</span> <Link to="/operator/accounts">accounts</Link>
+          {o.accounts.disabled > 0 && <span class="muted small"> ({o.accounts.disabled} disabled)</span>}
         </li>
         <li>
-          <span class="stat">{o.volumes}</span> volumes <span class="muted small">({o.volumes_gib} GiB)</span>
+          <span class="stat">{o.volumes.count}</span> volumes <span class="muted small">({o.volumes.size_gib} GiB)</span>
         </li>
         <li>
-          <span class="stat">{o.objects.toLocaleString()}</span> objects
+          <span class="stat">{o.object_storage.objects.toLocaleString()}</span> objects <span class="muted small">({formatBytes(o.object_storage.object_bytes)})</span>
         </li>
       </ul>
       <div class="overview-grid">
@@ -76,12 +71,12 @@ function Figures({ o }: { o: Overview }) {
         </section>
         <section class="card" aria-labelledby="ov-capacity">
           <h2 id="ov-capacity">Capacity in use</h2>
-          <CapacityBar label="vCPU" used={o.vcpus_used} total={o.vcpus_total} />
-          <CapacityBar label="Memory" used={o.memory_mib_used} total={o.memory_mib_total} format={mib} />
+          <CapacityBar label="vCPU" used={o.compute.vcpus_used} total={o.compute.vcpus_total} />
+          <CapacityBar label="Memory" used={o.compute.memory_mib_used} total={o.compute.memory_mib_total} format={mib} />
           <h2 id="ov-storage">Object storage</h2>
-          <CapacityBar label="Object storage used" used={o.storage_used_bytes} total={o.storage_capacity_bytes} format={formatBytes} />
+          <CapacityBar label="Object storage used" used={o.object_storage.used_bytes} total={o.object_storage.capacity_bytes} format={formatBytes} />
           <p class="muted small">
-            On the <Link to="/operator/storage-nodes">storage nodes</Link>' disks, replicas included.
+            On the disks of the <Link to="/operator/storage-nodes">storage nodes</Link> ({o.object_storage.nodes}), every replica counted.
           </p>
         </section>
       </div>
