@@ -26,6 +26,7 @@ use sqlx::{Postgres, Transaction};
 
 mod chunks;
 mod images;
+pub mod overview;
 mod volumes;
 
 /// The services this gateway mounts.

@@ -85,7 +85,9 @@ fn build(
         })
         .merge(service_routes);
     if mount == Mount::Gateway {
-        router = router.merge(console::router(console));
+        router = router
+            .merge(console::router(console))
+            .merge(compose::overview::router(services.identity.pool.clone()));
     }
     let s3_state = AppState {
         services: services.clone(),
@@ -349,6 +351,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     doc.merge(kumo_object_storage::api::ObjectStorageApi::openapi());
     doc.merge(kumo_network::openapi());
     doc.merge(kumo_block_storage::openapi());
+    doc.merge(compose::overview::OverviewApi::openapi());
     doc.info = utoipa::openapi::InfoBuilder::new()
         .title("Kumo native API")
         .version(env!("CARGO_PKG_VERSION"))
