@@ -82,7 +82,9 @@ export function Images(_props: { params: Record<string, string> }) {
                 Launch an instance
               </Link>
             )}
-            <Link to="/images">Close</Link>
+            <Link to="/images" class="button">
+              Close
+            </Link>
           </div>
         </section>
       )}
@@ -95,8 +97,8 @@ export function Images(_props: { params: Record<string, string> }) {
         text={(i) => [i.name, i.image_id, i.kind, i.state, i.description, owner(i, session)]}
         empty={<p>No images are visible to your account yet.{writer ? " Register one from a .tar or .qcow2 object in a bucket." : ""}</p>}
         columns={[
-          { header: "Name", cell: (i) => <strong>{i.name}</strong> },
-          { header: "Image", cell: (i) => <Link to={`/images?image=${encodeURIComponent(i.image_id)}`}>{i.image_id}</Link> },
+          { header: "Name", cell: (i) => <strong class="nowrap">{i.name}</strong> },
+          { header: "Image", cell: (i) => <Link to={`/images?image=${encodeURIComponent(i.image_id)}`} class="nowrap">{i.image_id}</Link> },
           { header: "Kind", cell: (i) => i.kind },
           { header: "State", cell: (i) => <StateBadge state={i.state} /> },
           { header: "Owner", cell: (i) => owner(i, session) },

@@ -136,7 +136,7 @@ function CreateForm({ onCreated, onCancel }: { onCreated: (made: NewKeyPair) => 
           { value: "rsa", label: "RSA (2048-bit)" },
         ]}
       />
-      <p class="hint">Kumo makes the pair and keeps only the public key: the private key is downloaded once as a .pem file.</p>
+      <p class="muted small">Kumo makes the pair and keeps only the public key: the private key is downloaded once as a .pem file.</p>
     </ApiForm>
   );
 }

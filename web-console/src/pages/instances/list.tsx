@@ -78,15 +78,15 @@ export function Instances(_props: { params: Record<string, string> }) {
           )
         }
         columns={[
-          { header: "Instance", cell: (i) => <Link to={`/instances/${i.instance_id}`}>{i.instance_id}</Link> },
+          { header: "Instance", cell: (i) => <Link to={`/instances/${i.instance_id}`} class="nowrap">{i.instance_id}</Link> },
           { header: "Name", cell: (i) => instanceName(i.tags) ?? "" },
           { header: "State", cell: (i) => <StateBadge state={i.state} /> },
           { header: "Type", cell: (i) => i.instance_type },
           { header: "Kind", cell: (i) => i.kind },
-          { header: "Image", cell: (i) => <code>{i.image_id}</code> },
+          { header: "Image", cell: (i) => <code class="nowrap">{i.image_id}</code> },
           { header: "Private IP", cell: (i) => i.private_ip ?? "" },
           { header: "Public IP", cell: (i) => instanceAddresses(i.network_interfaces).public.join(", ") },
-          { header: "Launched", cell: (i) => formatTime(i.launch_time) },
+          { header: "Launched", cell: (i) => <span class="nowrap">{formatTime(i.launch_time)}</span> },
           { header: "Tags", cell: (i) => <span class="small">{formatTags(i.tags)}</span> },
         ]}
       />
