@@ -10,6 +10,8 @@ import { Vpcs, Subnets } from "./pages/vpcs";
 import { SecurityGroupDetail, SecurityGroups } from "./pages/security-groups";
 import { Addresses } from "./pages/addresses";
 import { Volumes } from "./pages/volumes";
+import { VolumeDetail } from "./pages/block/volume-detail";
+import { VpcDetail } from "./pages/network/vpc-detail";
 import { Snapshots } from "./pages/snapshots";
 import { BucketObjects, Buckets } from "./pages/buckets";
 import { UserDetail, Users } from "./pages/users";
@@ -39,11 +41,13 @@ export const ROUTES: RouteDef[] = [
   { path: "/key-pairs", page: KeyPairs, nav: { label: "Key pairs", section: "Compute" } },
   { path: "/instance-types", page: InstanceTypes, nav: { label: "Instance types", section: "Compute" } },
   { path: "/vpcs", page: Vpcs, nav: { label: "VPCs", section: "Network" } },
+  { path: "/vpcs/:id", page: VpcDetail },
   { path: "/subnets", page: Subnets, nav: { label: "Subnets", section: "Network" } },
   { path: "/security-groups", page: SecurityGroups, nav: { label: "Security groups", section: "Network" } },
   { path: "/security-groups/:id", page: SecurityGroupDetail },
   { path: "/addresses", page: Addresses, nav: { label: "Elastic IPs", section: "Network" } },
   { path: "/volumes", page: Volumes, nav: { label: "Volumes", section: "Storage" } },
+  { path: "/volumes/:id", page: VolumeDetail },
   { path: "/snapshots", page: Snapshots, nav: { label: "Snapshots", section: "Storage" } },
   { path: "/buckets", page: Buckets, nav: { label: "Buckets", section: "Storage" } },
   { path: "/buckets/:bucket", page: BucketObjects },

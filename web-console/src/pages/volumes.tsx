@@ -103,7 +103,9 @@ export function Volumes(_props: { params: Record<string, string> }) {
             header: "Volume",
             cell: (v) => (
               <span>
-                <Id id={v.volume_id} />
+                <Link to={`/volumes/${encodeURIComponent(v.volume_id)}`}>
+                  <Id id={v.volume_id} />
+                </Link>
                 {v.snapshot_id && (
                   <span class="small muted" style={{ display: "block" }}>
                     From <Id id={v.snapshot_id} small />
@@ -127,7 +129,7 @@ export function Volumes(_props: { params: Record<string, string> }) {
               </span>
             ),
           },
-          { header: "Zone", cell: (v) => v.zone },
+          { header: "Zone", cell: (v) => <span style={{ whiteSpace: "nowrap" }}>{v.zone}</span> },
           { header: "Attachment", cell: (v) => <AttachmentCell attachment={v.attachment} /> },
           { header: "Created", cell: (v) => formatTime(v.created_at) },
           { header: "Tags", cell: (v) => <TagsCell tags={v.tags} /> },
@@ -158,7 +160,7 @@ export function Volumes(_props: { params: Record<string, string> }) {
   );
 }
 
-function AttachmentCell({ attachment }: { attachment: VolumeAttachment | null | undefined }) {
+export function AttachmentCell({ attachment }: { attachment: VolumeAttachment | null | undefined }) {
   if (!attachment) return <span class="muted">Not attached</span>;
   return (
     <span>
@@ -170,7 +172,8 @@ function AttachmentCell({ attachment }: { attachment: VolumeAttachment | null | 
   );
 }
 
-function VolumeActions({ volume: v, reload, attach, snapshot }: { volume: Volume; reload: () => void; attach: () => void; snapshot: () => void }) {
+export function VolumeActions(props: { volume: Volume; reload: () => void; attach: () => void; snapshot: () => void; deleted?: () => void }) {
+  const { volume: v, reload, attach, snapshot } = props;
   const gone = v.state === "deleting" || v.state === "deleted";
   return (
     <Actions>
@@ -198,7 +201,7 @@ function VolumeActions({ volume: v, reload, attach, snapshot }: { volume: Volume
         disabled={gone || !!v.attachment}
         confirm={`Delete volume ${v.volume_id} and all its data?`}
         run={() => api.del(`/v1/volumes/${seg(v.volume_id)}`)}
-        done={reload}
+        done={props.deleted ?? reload}
       >
         Delete
       </ActionButton>
@@ -265,7 +268,7 @@ function CreateVolume(props: { snapshotId: string; zones: string[]; done: () => 
   );
 }
 
-function Attach({ volume, done, onCancel }: { volume: Volume; done: () => void; onCancel: () => void }) {
+export function Attach({ volume, done, onCancel }: { volume: Volume; done: () => void; onCancel: () => void }) {
   const instances = useLoad(lists.instances, []);
   const inZone = liveInstances(instances.data).filter((i) => i.availability_zone === volume.zone);
   const [instanceId, setInstanceId] = useState("");
@@ -306,7 +309,7 @@ function Attach({ volume, done, onCancel }: { volume: Volume; done: () => void; 
   );
 }
 
-function CreateSnapshot({ volume, done, onCancel }: { volume: Volume; done: () => void; onCancel: () => void }) {
+export function CreateSnapshot({ volume, done, onCancel }: { volume: Volume; done: () => void; onCancel: () => void }) {
   const [description, setDescription] = useState("");
   return (
     <ApiForm

@@ -57,7 +57,14 @@ export function Vpcs(_props: { params: Record<string, string> }) {
         text={(v) => [v.vpc_id, v.cidr_block, v.state, tagText(v.tags), v.is_default ? "default" : ""]}
         empty={<p>No VPCs yet. Create one with a CIDR block{writer ? ", or create the default VPC" : ""}.</p>}
         columns={[
-          { header: "VPC", cell: (v) => <Id id={v.vpc_id} /> },
+          {
+            header: "VPC",
+            cell: (v) => (
+              <Link to={`/vpcs/${encodeURIComponent(v.vpc_id)}`}>
+                <Id id={v.vpc_id} />
+              </Link>
+            ),
+          },
           { header: "Name", cell: (v) => v.tags["Name"] ?? <span class="muted">—</span> },
           { header: "CIDR block", cell: (v) => <code>{v.cidr_block}</code> },
           { header: "State", cell: (v) => <StateBadge state={v.state} /> },
@@ -160,7 +167,14 @@ export function Subnets(_props: { params: Record<string, string> }) {
         empty={<p>No subnets{vpcFilter ? ` in ${vpcFilter}` : ""} yet.{writer ? " Create one inside a VPC's block." : ""}</p>}
         columns={[
           { header: "Subnet", cell: (s) => <Id id={s.subnet_id} /> },
-          { header: "VPC", cell: (s) => <Id id={s.vpc_id} /> },
+          {
+            header: "VPC",
+            cell: (s) => (
+              <Link to={`/vpcs/${encodeURIComponent(s.vpc_id)}`}>
+                <Id id={s.vpc_id} />
+              </Link>
+            ),
+          },
           { header: "CIDR block", cell: (s) => <code>{s.cidr_block}</code> },
           { header: "Zone", cell: (s) => s.availability_zone },
           { header: "Free addresses", cell: (s) => s.available_ip_address_count },
