@@ -25,6 +25,8 @@ export function Account(_props: { params: Record<string, string> }) {
   const [next, setNext] = useState("");
   const [confirm, setConfirm] = useState("");
   const [changed, setChanged] = useState(false);
+  // The password change starts a new session (new cookies): its end is the answer's.
+  const [expiresAt, setExpiresAt] = useState(session.expires_at);
   return (
     <Page title="My account">
       <Details
@@ -33,7 +35,7 @@ export function Account(_props: { params: Record<string, string> }) {
           ["Role", session.role],
           ["Account", session.account_name],
           ["Account id", <code>{session.account_id}</code>],
-          ["Session ends", formatTime(session.expires_at)],
+          ["Session ends", formatTime(expiresAt)],
         ]}
       />
       <h2>Password</h2>
@@ -50,7 +52,8 @@ export function Account(_props: { params: Record<string, string> }) {
           const problem = passwordProblem(current, next, confirm);
           if (problem) throw new Error(problem);
           // The answer sets fresh session cookies (the change revoked the old token).
-          await sessions.changePassword(current, next);
+          const fresh = await sessions.changePassword(current, next);
+          setExpiresAt(fresh.expires_at);
         }}
         done={() => {
           setCurrent("");

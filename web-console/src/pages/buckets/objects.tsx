@@ -50,9 +50,15 @@ export function BucketObjects({ params }: { params: Record<string, string> }) {
     [bucket, prefix, after],
   );
 
-  if (listing.error?.status === 404) {
-    // Not the API's words: they would repeat the name of a bucket that may be someone else's.
-    const error = new ApiError(404, listing.error.code, "Bucket not found: there is no bucket of that name in this account.", listing.error.requestId);
+  if (listing.data === undefined && (listing.error?.status === 404 || listing.error?.status === 403)) {
+    // Not the API's words, nor the name: another account's bucket (403, as S3 answers) must
+    // not be told apart from none at all.
+    const error = new ApiError(
+      listing.error.status,
+      listing.error.code,
+      "There is no bucket of that name in this account, or you are not allowed to read it.",
+      listing.error.requestId,
+    );
     return (
       <Page title="Bucket not found">
         <ErrorBanner error={error} />

@@ -56,7 +56,11 @@ export function UserDetail({ params }: { params: Record<string, string> }) {
               This is you. Change your password and end your sessions on <Link to="/account">My account</Link>.
             </p>
           )}
-          <AccessKeys accountId={session.account_id} userName={u.user_name} mayManage={admin || (self && canWrite(session.role))} />
+          {admin || self ? (
+            <AccessKeys accountId={session.account_id} userName={u.user_name} mayManage={admin || (self && canWrite(session.role))} />
+          ) : (
+            <p class="muted">Only the account's admins see another user's access keys.</p>
+          )}
         </>
       )}
     </Page>
