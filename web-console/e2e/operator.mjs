@@ -25,6 +25,9 @@ export async function operatorSession(ctx) {
   if (!ctx.operator) {
     const { context, page } = await newUser(ctx.browser);
     acceptDialogs(page);
+    await page.goto("/console/");
+    await page.getByRole("button", { name: /sign in/i }).waitFor();
+    await screenshot(page, "sign-in");
     await signIn(page, OPERATOR.account, OPERATOR.user, operatorPassword);
     ctx.operator = { context, page };
     ctx.operatorApi = await Api.login(OPERATOR.account, OPERATOR.user, operatorPassword);
@@ -57,10 +60,11 @@ export async function servedWithHeaders() {
 export async function overview(ctx) {
   const { page } = await operatorSession(ctx);
   await nav(page, "Overview");
-  // Instances by state, capacity, storage: the figures the page is for.
-  await page.getByText(/instances/i).first().waitFor();
-  await page.getByText(/storage/i).first().waitFor();
-  await page.getByRole("meter").first().waitFor();
+  // Instances by state (a chart), capacity, storage: the figures the page is for.
+  await page.getByRole("list", { name: "Totals" }).waitFor();
+  await page.getByRole("img", { name: /instances by state/i }).waitFor();
+  await page.getByRole("meter", { name: "vCPU" }).waitFor();
+  await page.getByRole("meter", { name: /object storage/i }).waitFor();
   await screenshot(page, "operator-overview");
   expectNoConsoleErrors(page);
 }
@@ -135,17 +139,17 @@ export async function infrastructurePages(ctx) {
   const hosts = await ctx.operatorApi.get("/v1/hosts");
   assert(hosts.length >= 1, "no host in GET /v1/hosts");
   const host = hosts[0];
-  await page.getByText(host.name ?? host.host_id).first().waitFor();
-  await page.getByRole("meter").first().waitFor();
+  await row(page, host.host_id, "Hosts").first().waitFor();
+  await page.getByRole("meter", { name: `vCPU of ${host.name}` }).waitFor();
   await screenshot(page, "operator-hosts");
   await nav(page, "Storage nodes");
   const nodes = await ctx.operatorApi.get("/v1/storage/nodes");
   const list = Array.isArray(nodes) ? nodes : nodes.nodes ?? [];
   assert(list.length >= 1, "no storage node in GET /v1/storage/nodes");
-  await page.getByText(list[0].name ?? list[0].node_id).first().waitFor();
+  await row(page, list[0].node_id).first().waitFor();
   await screenshot(page, "operator-storage-nodes");
   await nav(page, "Join tokens");
-  await page.getByRole("button", { name: /create|new/i }).first().click();
+  await page.getByRole("button", { name: /create host join token/i }).click();
   // A join token is shown once, to paste into `kumo agent`/`kumo storage-node`.
   await page.getByText(/\bkjt-[A-Za-z0-9]{20,}/).first().waitFor();
   await screenshot(page, "operator-join-tokens");

@@ -166,7 +166,7 @@ export async function secondAccountIsolated(ctx) {
   }
 }
 
-const WRITE_BUTTON = /^(launch|create|import|delete|terminate|stop|start|reboot|upload|remove|add|new)\b/i;
+const WRITE_BUTTON = /^(launch|create|import|register|delete|terminate|stop|start|reboot|upload|remove|add|new|enable|disable|suspend|allocate|associate|attach|detach|release|snapshot|copy|restore|change|end all)\b/i;
 
 export async function readerIsReadOnly(ctx) {
   const a = ctx.tenantA;

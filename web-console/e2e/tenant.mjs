@@ -1,6 +1,7 @@
 // Tenant A's admin: key pairs, the launch wizard, live states, the VM's console, stop and
 // start, images and instance types, an access key's secret shown once, terminate all.
 import { generateKeyPairSync } from "node:crypto";
+import { readFileSync } from "node:fs";
 import {
   STATE_TIMEOUT,
   acceptDialogs,
@@ -69,7 +70,22 @@ async function importThroughUi(ctx, keyName) {
   const keys = await ctx.apiA.get("/v1/key-pairs");
   assert(keys.some((k) => k.key_name === keyName), `${keyName} not in GET /v1/key-pairs`);
   ctx.tenantA.keyName = keyName;
+  // Create: Kumo makes the pair; the private key downloads once, as <name>.pem.
+  const madeName = `made-${runId}`;
+  await page.getByRole("button", { name: /create key pair/i }).first().click();
+  const create = page.getByRole("form", { name: /create key pair/i });
+  await create.getByLabel(/name/i).fill(madeName);
+  const [download] = await Promise.all([page.waitForEvent("download"), create.getByRole("button", { name: /create/i }).click()]);
+  assert(download.suggestedFilename().startsWith(madeName), `the private key downloads as ${download.suggestedFilename()}`);
+  const pem = readFileSync(await download.path(), "utf8");
+  assert(/PRIVATE KEY/.test(pem), "the downloaded file is not a private key");
+  await row(page, madeName).first().waitFor();
   await screenshot(page, "key-pairs");
+  // Shown once: gone when the page is left.
+  await nav(page, "Images");
+  await nav(page, "Key pairs");
+  await row(page, madeName).first().waitFor();
+  assert(!(await page.locator("body").innerText()).includes("PRIVATE KEY"), "the private key is shown again");
   expectNoConsoleErrors(page);
 }
 
@@ -228,9 +244,8 @@ export async function createsAccessKey(ctx) {
   // Its secret: 40 characters, shown once, beside its id.
   await page.getByText(made.access_key_id).first().waitFor();
   const secret = await waitUntil("the secret on the page", async () => {
-    const text = await page.locator("main").innerText();
-    const found = text.match(/\b[A-Za-z0-9/+]{40}\b/);
-    return found?.[0];
+    const codes = await page.locator("main code").allInnerTexts();
+    return codes.map((c) => c.trim()).find((c) => /^[A-Za-z0-9/+]{40}$/.test(c));
   }, { timeout: 10_000 });
   await screenshot(page, "access-key-secret");
   // Gone once the page is left: never shown again.
@@ -253,13 +268,14 @@ export async function terminatesAll(ctx) {
     await detailState(page, /^(shutting-down|terminated)$/);
   }
   await nav(page, "Instances");
+  for (const id of ids) await row(page, id).first().waitFor();
   await waitUntil("all three instances to show terminated on the list", async () => {
     for (const id of ids) {
-      const r = row(page, id).first();
-      if ((await r.count()) && !(await r.getByText("terminated", { exact: true }).isVisible())) return false;
+      if (!(await row(page, id).first().getByText("terminated", { exact: true }).isVisible())) return false;
     }
     return true;
   });
+  await screenshot(page, "instances-terminated");
   const left = (await ctx.apiA.get("/v1/instances")).instances.filter((i) => ids.includes(i.instance_id) && i.state !== "terminated");
   eq(left.length, 0, "instances not terminated per the API");
   expectNoConsoleErrors(page);
