@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use chrono::{DateTime, Utc};
 use kumo_auth::jwt::Claims;
-use kumo_auth::{session, Caller, Principal, Role};
+use kumo_auth::{session, AuthMethod, Caller, Principal, Role};
 use kumo_common::{ApiErrorBody, ValidJson};
 use serde::{Deserialize, Serialize};
 
@@ -115,13 +115,15 @@ pub(crate) async fn get_session(
 }
 
 #[utoipa::path(delete, path = "/v1/session", tag = "identity",
-    responses((status = 204, description = "signed out: the token is revoked and both cookies are cleared"),
+    responses((status = 204, description = "signed out: the session's token is revoked and both cookies are cleared (a bearer token is left alone: POST /v1/logout revokes those)"),
               (status = 401, body = ApiErrorBody), (status = 403, body = ApiErrorBody)))]
 pub(crate) async fn delete_session(
     State(identity): State<Identity>,
+    caller: Option<Extension<Principal>>,
     claims: Option<Extension<Claims>>,
 ) -> Result<Response> {
-    if let Some(Extension(claims)) = claims {
+    let from_cookie = caller.is_some_and(|Extension(c)| c.method == AuthMethod::Session);
+    if let (true, Some(Extension(claims))) = (from_cookie, claims) {
         login::logout(&identity, &claims).await?;
     }
     Ok(with_cookies(
