@@ -23,7 +23,7 @@ describe("barChart", () => {
       ],
       100,
       50,
-      10,
+      { gap: 10 },
     );
     expect(chart.max).toBe(5);
     const [running, stopped] = chart.bars;
@@ -35,6 +35,13 @@ describe("barChart", () => {
     expect(stopped.height).toBe(10);
     expect(chart.ticks.map((t) => t.value)).toEqual([0, 2, 4]);
     expect(chart.ticks[0].y).toBe(50);
+  });
+  it("keeps bars at most maxBarWidth wide, centred", () => {
+    const chart = barChart([{ label: "a", value: 1 }, { label: "b", value: 1 }], 100, 50, { gap: 10, maxBarWidth: 20 });
+    expect(chart.bars.map((b) => [b.x, b.width])).toEqual([
+      [25, 20],
+      [55, 20],
+    ]);
   });
   it("draws nothing tall for all zeros and nothing at all for no data", () => {
     const zeros = barChart([{ label: "running", value: 0 }], 100, 50);

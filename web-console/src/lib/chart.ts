@@ -32,15 +32,17 @@ export function niceCeiling(n: number): number {
 }
 
 /** Bars for `counts` in a plot of `width` × `height` (SVG units, y down), side by side
- * with `gap` between them; whole-number ticks at most `maxTicks` + 1 of them. */
-export function barChart(counts: Count[], width: number, height: number, gap = 12, maxTicks = 4): BarChart {
+ * with `gap` between them, at most `maxBarWidth` wide (then centred); whole-number ticks,
+ * at most `maxTicks` + 1 of them. */
+export function barChart(counts: Count[], width: number, height: number, { gap = 12, maxTicks = 4, maxBarWidth = Infinity } = {}): BarChart {
   const max = niceCeiling(Math.max(0, ...counts.map((c) => c.value)));
   const n = counts.length;
-  const barWidth = n > 0 ? Math.max(1, (width - gap * (n + 1)) / n) : 0;
+  const barWidth = n > 0 ? Math.min(maxBarWidth, Math.max(1, (width - gap * (n + 1)) / n)) : 0;
+  const start = (width - (n * barWidth + (n - 1) * gap)) / 2;
   const bars = counts.map((c, i) => {
     const value = Math.max(0, c.value);
     const h = (value / max) * height;
-    return { ...c, x: gap + i * (barWidth + gap), y: height - h, width: barWidth, height: h };
+    return { ...c, x: start + i * (barWidth + gap), y: height - h, width: barWidth, height: h };
   });
   const step = Math.max(1, Math.ceil(max / maxTicks));
   const ticks: { value: number; y: number }[] = [];

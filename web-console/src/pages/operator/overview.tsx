@@ -1,5 +1,6 @@
 // Operator: the cloud at a glance (GET /v1/overview): instances by state (with a small
 // inline SVG chart and its table for screen readers), capacity in use, storage.
+import type { Schemas } from "../../api/types";
 import { Link } from "../../components/Link";
 import { ErrorBanner } from "../../components/ErrorBanner";
 import { Loading, Page } from "../../components/Page";
@@ -10,15 +11,7 @@ import { formatBytes } from "../../lib/format";
 import { useLoad } from "../../lib/poll";
 import { REFRESH_MS } from "./hosts";
 
-// TODO: Schemas["Overview"] once the gateway's route is in openapi/kumo.json.
-interface Overview {
-  accounts: { total: number; disabled: number };
-  instances_by_state: Record<string, number>;
-  hosts_by_state: Record<string, number>;
-  compute: { vcpus_total: number; vcpus_used: number; memory_mib_total: number; memory_mib_used: number };
-  object_storage: { nodes: number; used_bytes: number; capacity_bytes: number; objects: number; object_bytes: number };
-  volumes: { count: number; size_gib: number };
-}
+type Overview = Schemas["Overview"];
 
 const mib = (n: number) => formatBytes(n * 1024 * 1024);
 const total = (counts: Count[]) => counts.reduce((sum, c) => sum + c.value, 0);
@@ -68,6 +61,7 @@ function Figures({ o }: { o: Overview }) {
         <section class="card" aria-labelledby="ov-instances">
           <h2 id="ov-instances">Instances by state</h2>
           <StateChart counts={instances} />
+          {total(instances) === 0 && <p class="muted small">No instances in any account yet.</p>}
         </section>
         <section class="card" aria-labelledby="ov-capacity">
           <h2 id="ov-capacity">Capacity in use</h2>
@@ -84,13 +78,13 @@ function Figures({ o }: { o: Overview }) {
   );
 }
 
-const CHART = { width: 360, height: 160, left: 28, bottom: 22, top: 8 };
+const CHART = { width: 360, height: 170, left: 28, bottom: 22, top: 18 };
 
 /** A bar per state: an SVG picture (role img, with a title) and the same figures as a table. */
 function StateChart({ counts }: { counts: Count[] }) {
   const plotWidth = CHART.width - CHART.left;
   const plotHeight = CHART.height - CHART.bottom - CHART.top;
-  const chart = barChart(counts, plotWidth, plotHeight);
+  const chart = barChart(counts, plotWidth, plotHeight, { maxBarWidth: 64 });
   const summary = counts.map((c) => `${c.value} ${c.label}`).join(", ");
   return (
     <figure class="chart">
