@@ -113,7 +113,7 @@ function NewSecret({ accessKey, dismiss }: { accessKey: NewAccessKey; dismiss: (
   };
   return (
     <div class="secret" role="region" aria-label="New access key">
-      <p>
+      <p style={{ wordBreak: "normal" }}>
         <strong>Save the secret access key now: it is shown only this once.</strong> Kumo does not keep it in a form it can show again; if it is
         lost, delete the key and create another.
       </p>
