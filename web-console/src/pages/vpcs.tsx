@@ -176,7 +176,7 @@ export function Subnets(_props: { params: Record<string, string> }) {
             ),
           },
           { header: "CIDR block", cell: (s) => <code>{s.cidr_block}</code> },
-          { header: "Zone", cell: (s) => s.availability_zone },
+          { header: "Zone", cell: (s) => <span style={{ whiteSpace: "nowrap" }}>{s.availability_zone}</span> },
           { header: "Free addresses", cell: (s) => s.available_ip_address_count },
           { header: "State", cell: (s) => <StateBadge state={s.state} /> },
           { header: "Notes", cell: (s) => subnetNotes(s) || <span class="muted">—</span> },
@@ -186,15 +186,24 @@ export function Subnets(_props: { params: Record<string, string> }) {
                 {
                   header: "Actions",
                   cell: (s: Subnet) => (
-                    <ActionButton
-                      danger
-                      label={`Delete ${s.subnet_id}`}
-                      confirm={`Delete subnet ${s.subnet_id}? Its instances and interfaces must be gone first.`}
-                      run={() => api.del(`/v1/subnets/${seg(s.subnet_id)}`)}
-                      done={subnets.reload}
-                    >
-                      Delete
-                    </ActionButton>
+                    <Actions>
+                      <ActionButton
+                        label={`${s.map_public_ip_on_launch ? "Turn off" : "Turn on"} public IPs on launch in ${s.subnet_id}`}
+                        run={() => api.patch<Subnet>(`/v1/subnets/${seg(s.subnet_id)}`, { map_public_ip_on_launch: !s.map_public_ip_on_launch } satisfies Schemas["ModifySubnet"])}
+                        done={subnets.reload}
+                      >
+                        {s.map_public_ip_on_launch ? "Turn off public IPs" : "Turn on public IPs"}
+                      </ActionButton>
+                      <ActionButton
+                        danger
+                        label={`Delete ${s.subnet_id}`}
+                        confirm={`Delete subnet ${s.subnet_id}? Its instances and interfaces must be gone first.`}
+                        run={() => api.del(`/v1/subnets/${seg(s.subnet_id)}`)}
+                        done={subnets.reload}
+                      >
+                        Delete
+                      </ActionButton>
+                    </Actions>
                   ),
                 },
               ]

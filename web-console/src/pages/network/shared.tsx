@@ -98,7 +98,7 @@ export function NotFoundPage({ what, id, back, backLabel, error }: { what: strin
   return (
     <Page title={`${what} not found`}>
       <p>
-        No {what.toLowerCase()} <code>{id}</code> was found in your account.
+        No {/^[A-Z]{2,}/.test(what) ? what : what.toLowerCase()} <code>{id}</code> was found in your account.
       </p>
       <ErrorBanner error={error} />
       <p>
