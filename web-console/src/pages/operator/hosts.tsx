@@ -74,8 +74,8 @@ export function Hosts(_props: { params: Record<string, string> }) {
             header: "Capacity",
             cell: (h) => (
               <div class="capacity-cell">
-                <CapacityBar label="vCPU" used={h.vcpus_used} total={h.vcpus} />
-                <CapacityBar label="Memory" used={h.memory_mib_used} total={h.memory_mib} format={mib} />
+                <CapacityBar label={`vCPU of ${h.name}`} used={h.vcpus_used} total={h.vcpus} />
+                <CapacityBar label={`Memory of ${h.name}`} used={h.memory_mib_used} total={h.memory_mib} format={mib} />
                 <div class="muted small">Disk {h.disk_gib} GiB</div>
               </div>
             ),

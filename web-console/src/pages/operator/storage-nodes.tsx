@@ -74,7 +74,7 @@ function ObjectNodes() {
             header: "Disk",
             cell: (n) => (
               <div class="capacity-cell">
-                <CapacityBar label="Used" used={n.used_bytes} total={n.capacity_bytes} format={formatBytes} />
+                <CapacityBar label={`Disk of ${n.name}`} used={n.used_bytes} total={n.capacity_bytes} format={formatBytes} />
               </div>
             ),
           },
