@@ -82,7 +82,7 @@ export function Accounts(_props: { params: Record<string, string> }) {
             cell: (a) => (
               <>
                 <span class="action">
-                  <button type="button" aria-pressed={shown?.account_id === a.account_id} onClick={() => setShown(shown?.account_id === a.account_id ? undefined : a)}>
+                  <button type="button" aria-label={`Users of ${a.name}`} aria-pressed={shown?.account_id === a.account_id} onClick={() => setShown(shown?.account_id === a.account_id ? undefined : a)}>
                     Users
                   </button>
                 </span>
@@ -93,11 +93,12 @@ export function Accounts(_props: { params: Record<string, string> }) {
                       confirm={`Disable account ${a.name}? Its users can no longer sign in, and their tokens and access keys are refused. Its resources stay.`}
                       run={() => toggle(a, false)}
                       done={accounts.reload}
+                      label={`Disable ${a.name}`}
                     >
                       Disable
                     </ActionButton>
                   ) : (
-                    <ActionButton run={() => toggle(a, true)} done={accounts.reload}>
+                    <ActionButton run={() => toggle(a, true)} done={accounts.reload} label={`Enable ${a.name}`}>
                       Enable
                     </ActionButton>
                   ))}
