@@ -3,6 +3,7 @@
 //   KUMO_ENDPOINT           http://127.0.0.1:<port>
 //   KUMO_OPERATOR_PASSWORD  the operator's password (<state>/operator-password)
 //   KUMO_SCREENSHOTS        where the screenshots go (target/console-screenshots)
+//   KUMO_TOKEN_TTL_SECS     only with a Kumo whose tokens live that long: runs the expiry scenario alone
 // By hand: `KUMO_ENDPOINT=... KUMO_OPERATOR_PASSWORD=... node web-console/e2e/run.mjs [name-prefix...]`.
 // Prints `ok - <name>` or `not ok - <name>` with the error per scenario; exits 1 on any failure.
 import { allConsoleErrors, endpoint, launchBrowser, operatorPassword, screenshotsDir, setScenario } from "./lib.mjs";
@@ -12,7 +13,7 @@ import * as buckets from "./buckets.mjs";
 import * as security from "./security.mjs";
 import * as session from "./session.mjs";
 
-const scenarios = [
+const mainScenarios = [
   ["console is served with its security headers", operator.servedWithHeaders],
   ["operator signs in and sees the cloud at a glance", operator.overview],
   ["operator creates an account and its admin", operator.createsAccountAndAdmin],
@@ -32,6 +33,11 @@ const scenarios = [
   ["password change, sign-out, and a lost session back to sign-in", session.passwordAndSessionLoss],
   ["works on a narrow window", session.narrowWindow],
 ];
+
+// With KUMO_TOKEN_TTL_SECS (a Kumo started with a short --token-ttl-secs): only the expiry.
+const scenarios = process.env.KUMO_TOKEN_TTL_SECS
+  ? [["a session expires and the page goes back to sign-in with the message", session.expires]]
+  : mainScenarios;
 
 async function main() {
   if (!endpoint || !operatorPassword) {

@@ -1,7 +1,7 @@
 // The session's life: password change, sign-out, a wrong password in plain words, a session
 // that ends under the page (revoked: the same 401 as an expired one) back to sign-in with a
 // clear message; and the console on a narrow window, signed in with the keyboard alone.
-import { Api, acceptDialogs, assert, expectNoConsoleErrors, heading, nav, newUser, screenshot, signIn, signedIn } from "./lib.mjs";
+import { Api, acceptDialogs, assert, expectNoConsoleErrors, heading, nav, newUser, operatorPassword, screenshot, signIn, signedIn } from "./lib.mjs";
 import { adminA } from "./tenant.mjs";
 
 export async function passwordAndSessionLoss(ctx) {
@@ -40,7 +40,7 @@ export async function passwordAndSessionLoss(ctx) {
   await nav(page, "Key pairs").catch(() => {});
   await page.getByText(/session has expired or was signed out/i).first().waitFor();
   await page.getByRole("button", { name: /sign in/i }).waitFor();
-  await screenshot(page, "session-expired");
+  await screenshot(page, "session-signed-out");
   await signIn(page, a.account, a.user, newPassword);
   ctx.apiA = await Api.login(a.account, a.user, newPassword);
   expectNoConsoleErrors(page);
@@ -66,6 +66,28 @@ export async function narrowWindow(ctx) {
     const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
     assert(overflow <= 1, `the page is ${overflow}px wider than a 390px window`);
     await screenshot(page, "narrow-instances");
+    expectNoConsoleErrors(page);
+  } finally {
+    await context.close();
+  }
+}
+
+/** Against a Kumo whose tokens live KUMO_TOKEN_TTL_SECS (cli/tests/console.rs starts one with
+ * 10 s): a signed-in page left alone past that goes back to sign-in with the message. */
+export async function expires(ctx) {
+  const ttl = Number(process.env.KUMO_TOKEN_TTL_SECS);
+  assert(ttl > 0 && ttl <= 60, `KUMO_TOKEN_TTL_SECS=${process.env.KUMO_TOKEN_TTL_SECS}: this scenario wants a short token life`);
+  const { context, page } = await newUser(ctx.browser);
+  try {
+    await signIn(page, "operator", "operator", operatorPassword);
+    await nav(page, "Accounts");
+    await new Promise((r) => setTimeout(r, (ttl + 2) * 1000));
+    await nav(page, "Hosts").catch(() => {});
+    await page.getByText(/session has expired or was signed out/i).first().waitFor();
+    await page.getByRole("button", { name: /sign in/i }).waitFor();
+    await screenshot(page, "session-expired");
+    // Signing in again works.
+    await signIn(page, "operator", "operator", operatorPassword);
     expectNoConsoleErrors(page);
   } finally {
     await context.close();
