@@ -77,8 +77,15 @@ export function Volumes(_props: { params: Record<string, string> }) {
         <CreateVolume
           snapshotId={query.get("snapshot") ?? ""}
           zones={knownZones(undefined, (volumes.data ?? []).map((v) => v.zone))}
-          onCancel={() => setCreating(false)}
-          done={closeAnd(() => setCreating(false))}
+          onCancel={() => {
+            setCreating(false);
+            if (query.has("snapshot")) navigate("/volumes", true);
+          }}
+          done={closeAnd(() => {
+            setCreating(false);
+            // A restore arrives with ?snapshot=; done, the plain list is the page again.
+            if (query.has("snapshot")) navigate("/volumes", true);
+          })}
         />
       )}
       {writer && attaching && <Attach key={attaching.volume_id} volume={attaching} onCancel={() => setAttaching(undefined)} done={closeAnd(() => setAttaching(undefined))} />}
