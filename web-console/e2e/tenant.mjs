@@ -173,6 +173,13 @@ async function launchThroughUi(ctx) {
   assert(states.every((s) => s === "running"), `API states: ${states}`);
   await screenshot(page, "instances");
   expectNoConsoleErrors(page);
+  // The operator's overview counts them (all accounts), live.
+  if (ctx.operator) {
+    const op = ctx.operator.page;
+    await nav(op, "Overview");
+    await op.getByRole("img", { name: /\b3 running\b/ }).waitFor({ timeout: 60_000 });
+    await screenshot(op, "operator-overview-busy");
+  }
 }
 
 export async function readsVmConsole(ctx) {
