@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { displayName, formatPeer, formatPortRange, isIpv4Cidr, nameTags, parsePortRange, protocolLabel, suggestDevice } from "./network";
+import { displayName, formatPeer, formatPortRange, isIpv4Cidr, nameTags, parsePortRange, portRangeText, protocolLabel, suggestDevice } from "./network";
 
 describe("protocolLabel", () => {
   it("names the usual protocols and numbers the rest", () => {
@@ -91,5 +91,27 @@ describe("names", () => {
     expect(nameTags(" ")).toBeUndefined();
     expect(displayName({ Name: "web" }, "vpc-1")).toBe("web (vpc-1)");
     expect(displayName({}, "vpc-1")).toBe("vpc-1");
+  });
+});
+
+describe("portRangeText", () => {
+  it("writes what parsePortRange reads back", () => {
+    const cases: [string, number | null, number | null][] = [
+      ["tcp", 22, 22],
+      ["udp", 8000, 8080],
+      ["tcp", 0, 65535],
+      ["icmp", -1, -1],
+      ["icmp", 8, -1],
+      ["icmp", 3, 4],
+      ["-1", null, null],
+    ];
+    for (const [protocol, from, to] of cases) {
+      const text = portRangeText(protocol, from, to);
+      const back = parsePortRange(protocol, text);
+      expect(back).toEqual({ from_port: from, to_port: to });
+    }
+    expect(portRangeText("tcp", 8000, 8080)).toBe("8000-8080");
+    expect(portRangeText("tcp", 0, 65535)).toBe("");
+    expect(portRangeText("icmp", 3, 4)).toBe("3:4");
   });
 });

@@ -129,3 +129,18 @@ export function displayName(tags: Record<string, string> | null | undefined, id:
   const name = tags?.["Name"];
   return name ? `${name} (${id})` : id;
 }
+
+/** What the ports field shows for a stored rule (the text `parsePortRange` reads back):
+ * "22", "8000-8080", "" for all ports; for ICMP "8", "3:4", "" for all types. */
+export function portRangeText(protocol: string, from: number | null | undefined, to: number | null | undefined): string {
+  const k = kind(protocol);
+  if (k === "tcp" || k === "udp") {
+    if (from === null || from === undefined || (from <= 0 && (to ?? 65535) >= 65535)) return "";
+    return to === null || to === undefined || to === from ? String(from) : `${from}-${to}`;
+  }
+  if (k === "icmp") {
+    if (from === null || from === undefined || from < 0) return "";
+    return to === null || to === undefined || to < 0 ? String(from) : `${from}:${to}`;
+  }
+  return "";
+}

@@ -1,19 +1,19 @@
 // Security groups: list, create, delete, and one group's rule editor (ingress and egress).
-import { useState } from "preact/hooks";
+import { useEffect, useState } from "preact/hooks";
 import { api, seg } from "../lib/api";
 import type { Schemas } from "../api/types";
 import { useLoad } from "../lib/poll";
 import { canWrite, useSession } from "../lib/session";
 import { navigate } from "../lib/router";
 import { formatTime } from "../lib/format";
-import { formatPeer, formatPortRange, isIpv4Cidr, parsePortRange, protocolLabel } from "../lib/network";
+import { formatPeer, formatPortRange, isIpv4Cidr, parsePortRange, portRangeText, protocolLabel } from "../lib/network";
 import { Details, Loading, Page } from "../components/Page";
 import { Table } from "../components/Table";
 import { ErrorBanner } from "../components/ErrorBanner";
 import { ActionButton, ApiForm } from "../components/Action";
 import { SelectField, TextField } from "../components/Field";
 import { Link } from "../components/Link";
-import { fail, lists, Row, NotFoundPage, tagText, TagsCell, type SecurityGroup, type Vpc, Id } from "./network/shared";
+import { Actions, fail, lists, Row, NotFoundPage, tagText, TagsCell, type SecurityGroup, type Vpc, Id } from "./network/shared";
 
 type Rule = Schemas["SecurityGroupRule"];
 
@@ -129,10 +129,12 @@ export function SecurityGroupDetail({ params }: { params: Record<string, string>
   const writer = canWrite(session.role);
   const group = useLoad(() => api.get<SecurityGroup>(`/v1/security-groups/${seg(id)}`), [id]);
   const others = useLoad(lists.securityGroups, []);
+  const [editing, setEditing] = useState<string | undefined>(undefined);
   if (group.error?.status === 404) {
     return <NotFoundPage what="Security group" id={id} back="/security-groups" backLabel="All security groups" error={group.error} />;
   }
   const g = group.data;
+  const editable = g && editing ? [...g.ingress, ...g.egress].find((r) => r.rule_id === editing) : undefined;
   const peers = (others.data ?? []).filter((o) => g && o.vpc_id === g.vpc_id);
   return (
     <Page
@@ -171,16 +173,39 @@ export function SecurityGroupDetail({ params }: { params: Record<string, string>
               ["Tags", <TagsCell tags={g.tags} />],
             ]}
           />
-          <RuleList title="Inbound rules" direction="ingress" group={g} rules={g.ingress} writer={writer} reload={group.reload} />
-          <RuleList title="Outbound rules" direction="egress" group={g} rules={g.egress} writer={writer} reload={group.reload} />
-          {writer && <AddRule group={g} peers={peers} done={group.reload} />}
+          <RuleList title="Inbound rules" direction="ingress" group={g} rules={g.ingress} writer={writer} reload={group.reload} edit={setEditing} />
+          <RuleList title="Outbound rules" direction="egress" group={g} rules={g.egress} writer={writer} reload={group.reload} edit={setEditing} />
+          {writer &&
+            (editable ? (
+              <RuleForm
+                key={editable.rule_id}
+                group={g}
+                peers={peers}
+                rule={editable}
+                onCancel={() => setEditing(undefined)}
+                done={() => {
+                  setEditing(undefined);
+                  group.reload();
+                }}
+              />
+            ) : (
+              <RuleForm key="new" group={g} peers={peers} done={group.reload} />
+            ))}
         </>
       )}
     </Page>
   );
 }
 
-function RuleList(props: { title: string; direction: "ingress" | "egress"; group: SecurityGroup; rules: Rule[]; writer: boolean; reload: () => void }) {
+function RuleList(props: {
+  title: string;
+  direction: "ingress" | "egress";
+  group: SecurityGroup;
+  rules: Rule[];
+  writer: boolean;
+  reload: () => void;
+  edit: (ruleId: string) => void;
+}) {
   const peer = props.direction === "ingress" ? "Source" : "Destination";
   return (
     <section class="card" aria-label={props.title}>
@@ -207,15 +232,20 @@ function RuleList(props: { title: string; direction: "ingress" | "egress"; group
                 {
                   header: "Actions",
                   cell: (r: Rule) => (
-                    <ActionButton
-                      danger
-                      label={`Delete rule ${r.rule_id}`}
-                      confirm={`Delete the ${protocolLabel(r.protocol)} ${formatPortRange(r.protocol, r.from_port, r.to_port)} rule for ${formatPeer(r)}?`}
-                      run={() => api.del(`/v1/security-groups/${seg(props.group.group_id)}/rules/${seg(r.rule_id)}`)}
-                      done={props.reload}
-                    >
-                      Delete rule
-                    </ActionButton>
+                    <Actions>
+                      <button type="button" aria-label={`Edit rule ${r.rule_id}`} onClick={() => props.edit(r.rule_id)}>
+                        Edit rule
+                      </button>
+                      <ActionButton
+                        danger
+                        label={`Delete rule ${r.rule_id}`}
+                        confirm={`Delete the ${protocolLabel(r.protocol)} ${formatPortRange(r.protocol, r.from_port, r.to_port)} rule for ${formatPeer(r)}?`}
+                        run={() => api.del(`/v1/security-groups/${seg(props.group.group_id)}/rules/${seg(r.rule_id)}`)}
+                        done={props.reload}
+                      >
+                        Delete rule
+                      </ActionButton>
+                    </Actions>
                   ),
                 },
               ]
@@ -226,6 +256,12 @@ function RuleList(props: { title: string; direction: "ingress" | "egress"; group
   );
 }
 
+/** The protocol as the form's select names it ("6" → "tcp"). */
+function normalProtocol(protocol: string): string {
+  const known: Record<string, string> = { "6": "tcp", "17": "udp", "1": "icmp", all: "-1" };
+  return known[protocol.toLowerCase()] ?? protocol.toLowerCase();
+}
+
 const PROTOCOLS = [
   { value: "tcp", label: "TCP" },
   { value: "udp", label: "UDP" },
@@ -233,14 +269,21 @@ const PROTOCOLS = [
   { value: "-1", label: "All traffic" },
 ];
 
-function AddRule({ group, peers, done }: { group: SecurityGroup; peers: SecurityGroup[]; done: () => void }) {
-  const [direction, setDirection] = useState<"ingress" | "egress">("ingress");
-  const [protocol, setProtocol] = useState("tcp");
-  const [ports, setPorts] = useState("22");
-  const [peerKind, setPeerKind] = useState<"cidr" | "group">("cidr");
-  const [cidr, setCidr] = useState("0.0.0.0/0");
-  const [peerGroup, setPeerGroup] = useState(group.group_id);
-  const [description, setDescription] = useState("");
+/** Add a rule, or with `rule` change that one (`PUT …/rules/{id}`, same direction). */
+function RuleForm({ group, peers, rule, done, onCancel }: { group: SecurityGroup; peers: SecurityGroup[]; rule?: Rule; done: () => void; onCancel?: () => void }) {
+  const [direction, setDirection] = useState<"ingress" | "egress">(rule?.is_egress ? "egress" : "ingress");
+  const [protocol, setProtocol] = useState(rule ? normalProtocol(rule.protocol) : "tcp");
+  const [ports, setPorts] = useState(rule ? portRangeText(rule.protocol, rule.from_port, rule.to_port) : "22");
+  const [peerKind, setPeerKind] = useState<"cidr" | "group">(rule?.referenced_group_id ? "group" : "cidr");
+  const [cidr, setCidr] = useState(rule?.cidr ?? "0.0.0.0/0");
+  const [peerGroup, setPeerGroup] = useState(rule?.referenced_group_id ?? group.group_id);
+  const [description, setDescription] = useState(rule?.description ?? "");
+  const protocols = PROTOCOLS.some((p) => p.value === protocol) ? PROTOCOLS : [...PROTOCOLS, { value: protocol, label: protocolLabel(protocol) }];
+  const title = rule ? `Edit rule ${rule.rule_id}` : "Add rule";
+  // Editing starts at the form (it sits under the lists): focus its first field.
+  useEffect(() => {
+    if (rule) document.querySelector<HTMLElement>('[name="rule_protocol"]')?.focus();
+  }, [rule?.rule_id]);
   const portHint =
     protocol === "icmp"
       ? "An ICMP type (8), a type and code (3:4), or empty for all."
@@ -249,40 +292,44 @@ function AddRule({ group, peers, done }: { group: SecurityGroup; peers: Security
         : "A port (22), a range (8000-8080), or empty for all.";
   return (
     <ApiForm
-      label="Add rule"
-      submit="Add rule"
+      label={title}
+      submit={rule ? "Save rule" : "Add rule"}
+      onCancel={onCancel}
       done={() => {
-        setDescription("");
+        if (!rule) setDescription("");
         done();
       }}
       run={() => {
         const range = parsePortRange(protocol, ports);
         if (range instanceof Error) throw range;
         if (peerKind === "cidr" && !isIpv4Cidr(cidr)) fail(`“${cidr}” is not an IPv4 CIDR block (e.g. 0.0.0.0/0 or 10.0.0.0/16).`);
-        const rule: Schemas["RuleSpec"] = {
+        const spec: Schemas["RuleSpec"] = {
           protocol,
           ...range,
           cidr: peerKind === "cidr" ? cidr.trim() : null,
           referenced_group_id: peerKind === "group" ? peerGroup : null,
           description: description.trim() || null,
         };
-        const body: Schemas["AddRules"] = { direction, rules: [rule] };
+        if (rule) return api.put<Rule>(`/v1/security-groups/${seg(group.group_id)}/rules/${seg(rule.rule_id)}`, spec);
+        const body: Schemas["AddRules"] = { direction, rules: [spec] };
         return api.post<Rule[]>(`/v1/security-groups/${seg(group.group_id)}/rules`, body);
       }}
     >
-      <h2>Add a rule</h2>
+      <h2>{rule ? <>Edit rule <Id id={rule.rule_id} small /></> : "Add a rule"}</h2>
       <Row>
-        <SelectField
-          label="Direction"
-          name="rule_direction"
-          value={direction}
-          onChange={(v) => setDirection(v === "egress" ? "egress" : "ingress")}
-          options={[
-            { value: "ingress", label: "Inbound (ingress)" },
-            { value: "egress", label: "Outbound (egress)" },
-          ]}
-        />
-        <SelectField label="Protocol" name="rule_protocol" value={protocol} onChange={setProtocol} options={PROTOCOLS} />
+        {!rule && (
+          <SelectField
+            label="Direction"
+            name="rule_direction"
+            value={direction}
+            onChange={(v) => setDirection(v === "egress" ? "egress" : "ingress")}
+            options={[
+              { value: "ingress", label: "Inbound (ingress)" },
+              { value: "egress", label: "Outbound (egress)" },
+            ]}
+          />
+        )}
+        <SelectField label="Protocol" name="rule_protocol" value={protocol} onChange={setProtocol} options={protocols} />
         {protocol !== "-1" && <TextField label={protocol === "icmp" ? "ICMP type and code" : "Port range"} name="rule_ports" value={ports} onInput={setPorts} hint={portHint} />}
       </Row>
       <Row>
