@@ -203,13 +203,21 @@ async fn authenticate(shared: &Shared, req: Request<Body>) -> Result<Request<Bod
         None if sigv2::is_presigned_v2(req.uri().query().unwrap_or("")) => {
             presigned_v2_auth(shared, req).await
         }
-        None => match session::cookie(req.headers(), session::SESSION_COOKIE) {
-            Some(token) if session::cookie_applies(req.method(), req.uri().path()) => {
-                let token = token.to_string();
-                session_auth(shared, req, &token).await
+        None if session::cookie_applies(req.method(), req.uri().path()) => {
+            match session::session_cookie(req.headers()) {
+                session::SessionCookie::One(token) => {
+                    let token = token.to_string();
+                    session_auth(shared, req, &token).await
+                }
+                session::SessionCookie::Ambiguous => {
+                    let e = AuthError::InvalidToken(session::AMBIGUOUS_SESSION_MESSAGE.into());
+                    log_failure(&e, None);
+                    Err(e.to_json().into_response())
+                }
+                session::SessionCookie::Absent => Ok(req),
             }
-            _ => Ok(req),
-        },
+        }
+        None => Ok(req),
     }
 }
 

@@ -27,16 +27,51 @@ pub fn csrf_token(jti: &str) -> String {
 
 /// The value of cookie `name`, from any `Cookie` header (HTTP/2 may send several).
 pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    cookies(headers, name).into_iter().next()
+}
+
+/// Every non-empty value of cookie `name`, in the order the client sent them.
+fn cookies<'a>(headers: &'a HeaderMap, name: &str) -> Vec<&'a str> {
     headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(n, _)| *n == name)
+        .filter(|(n, _)| *n == name)
         .map(|(_, v)| v.trim().trim_matches('"'))
         .filter(|v| !v.is_empty())
+        .collect()
 }
+
+/// The session cookie a request carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionCookie<'a> {
+    Absent,
+    One(&'a str),
+    /// Two different `kumo_session` values: one was planted for a narrower path or a parent
+    /// domain by another page on this host (cookies ignore ports) or a sibling subdomain.
+    /// Neither is used: the planted one may be its author's own valid session, and acting
+    /// as that account for the visitor (or showing it its data) is worse than asking it to
+    /// sign in.
+    Ambiguous,
+}
+
+/// The request's `kumo_session` cookie, refusing to choose between different values.
+pub fn session_cookie(headers: &HeaderMap) -> SessionCookie<'_> {
+    let values = cookies(headers, SESSION_COOKIE);
+    let Some(first) = values.first().copied() else {
+        return SessionCookie::Absent;
+    };
+    if values.iter().any(|other| *other != first) {
+        SessionCookie::Ambiguous
+    } else {
+        SessionCookie::One(first)
+    }
+}
+
+/// Why an ambiguous session cookie is refused.
+pub const AMBIGUOUS_SESSION_MESSAGE: &str = "the request carries several different kumo_session cookies (one was set by another page on this host); clear this site's cookies and sign in again";
 
 /// Is this a request the session cookie may authenticate? Only the native API (`/v1/`)
 /// honours it, and never the sign-in calls themselves (a stale cookie must not stop a
@@ -110,6 +145,42 @@ mod tests {
         assert_eq!(cookie(&h, CSRF_COOKIE), None);
         h.append(header::COOKIE, "kumo_csrf=ff".parse().unwrap());
         assert_eq!(cookie(&h, CSRF_COOKIE), Some("ff"));
+    }
+
+    #[test]
+    fn different_session_cookies_are_ambiguous() {
+        let mut h = HeaderMap::new();
+        assert_eq!(session_cookie(&h), SessionCookie::Absent);
+        h.append(header::COOKIE, "kumo_session=; x=1".parse().unwrap());
+        assert_eq!(session_cookie(&h), SessionCookie::Absent);
+        h.append(header::COOKIE, "kumo_session=mine".parse().unwrap());
+        assert_eq!(session_cookie(&h), SessionCookie::One("mine"));
+        // The same value twice is one cookie.
+        h.append(
+            header::COOKIE,
+            "a=b; kumo_session=\"mine\"".parse().unwrap(),
+        );
+        assert_eq!(session_cookie(&h), SessionCookie::One("mine"));
+        // A planted one beside it, in any order and header.
+        let mut planted = HeaderMap::new();
+        planted.append(
+            header::COOKIE,
+            "kumo_session=theirs; kumo_csrf=c; kumo_session=mine"
+                .parse()
+                .unwrap(),
+        );
+        assert_eq!(session_cookie(&planted), SessionCookie::Ambiguous);
+        h.append(header::COOKIE, "kumo_session=theirs".parse().unwrap());
+        assert_eq!(session_cookie(&h), SessionCookie::Ambiguous);
+        // Names are exact: look-alikes are other cookies.
+        let mut lookalike = HeaderMap::new();
+        lookalike.append(
+            header::COOKIE,
+            "Kumo_session=x; kumo_session_2=y; kumo_session=mine"
+                .parse()
+                .unwrap(),
+        );
+        assert_eq!(session_cookie(&lookalike), SessionCookie::One("mine"));
     }
 
     #[test]

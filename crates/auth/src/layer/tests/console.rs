@@ -161,3 +161,78 @@ async fn console_presigned_urls_verify() {
         assert_eq!(status, StatusCode::FORBIDDEN, "{other} {path}: {body}");
     }
 }
+
+/// Every method but GET/HEAD/OPTIONS needs the CSRF header, odd ones too.
+#[tokio::test]
+async fn every_unsafe_method_needs_the_csrf_token() {
+    let token = jwt::issue(&jwt_key(), &claims(3600)).unwrap();
+    for method in [
+        "PUT", "PATCH", "DELETE", "POST", "PROPFIND", "FROB", "TRACE",
+    ] {
+        let req = cookie_request(method, "/v1/things/1", &token, None);
+        let (status, body) = send(app(), req).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{method}: {body}");
+        assert_eq!(error_code(&body), "InvalidCsrfToken", "{method}");
+    }
+    for method in ["GET", "HEAD", "OPTIONS"] {
+        let req = cookie_request(method, "/v1/things/1", &token, None);
+        let (status, _) = send(app(), req).await;
+        assert_eq!(status, StatusCode::OK, "{method}");
+    }
+}
+
+/// A cross-site form posted to the AWS Query endpoint (`/`) with the session cookie is
+/// anonymous there: the cookie never stands for an AWS caller.
+#[tokio::test]
+async fn the_query_endpoint_ignores_the_session_cookie() {
+    let token = jwt::issue(&jwt_key(), &claims(3600)).unwrap();
+    for (method, path) in [("POST", "/"), ("GET", "/?Action=CreateUser&UserName=x")] {
+        let (status, body) = send(app(), cookie_request(method, path, &token, None)).await;
+        assert_eq!(status, StatusCode::OK, "{method} {path}: {body}");
+        assert!(body.starts_with("anonymous|"), "{method} {path}: {body}");
+    }
+}
+
+/// A second, different `kumo_session` (planted by another page on the host for a narrower
+/// path) makes the request ambiguous: neither session is used, whichever comes first.
+#[tokio::test]
+async fn a_planted_second_session_cookie_is_refused() {
+    let mine = jwt::issue(&jwt_key(), &claims(3600)).unwrap();
+    let theirs = jwt::issue(
+        &jwt_key(),
+        &Claims {
+            jti: "token-2".into(),
+            ..claims(3600)
+        },
+    )
+    .unwrap();
+    for (first, second) in [(&theirs, &mine), (&mine, &theirs)] {
+        let csrf = session::csrf_token("token-1");
+        let req = Request::builder()
+            .method("POST")
+            .uri("/v1/things")
+            .header("host", HOST)
+            .header(
+                "cookie",
+                format!("kumo_session={first}; kumo_session={second}"),
+            )
+            .header(session::CSRF_HEADER, &csrf)
+            .body(Body::empty())
+            .unwrap();
+        let (status, body) = send(app(), req).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+        assert_eq!(error_code(&body), "InvalidToken");
+        assert!(body.contains("several different kumo_session"), "{body}");
+    }
+    // The same cookie sent twice is fine.
+    let req = Request::builder()
+        .method("GET")
+        .uri("/v1/whoami")
+        .header("host", HOST)
+        .header("cookie", format!("kumo_session={mine}"))
+        .header("cookie", format!("kumo_session={mine}"))
+        .body(Body::empty())
+        .unwrap();
+    let (status, body) = send(app(), req).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+}
