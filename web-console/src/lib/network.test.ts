@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { displayName, formatPeer, formatPortRange, isIpv4Cidr, nameTags, parsePortRange, portRangeText, protocolLabel, suggestDevice } from "./network";
+import { formatPeer, formatPortRange, isIpv4Cidr, nameTags, parsePortRange, portRangeText, protocolLabel, suggestDevice } from "./network";
 
 describe("protocolLabel", () => {
   it("names the usual protocols and numbers the rest", () => {
@@ -86,11 +86,9 @@ describe("suggestDevice", () => {
 });
 
 describe("names", () => {
-  it("tags a name and shows it beside the id", () => {
+  it("tags a name, none when blank", () => {
     expect(nameTags("  web ")).toEqual({ Name: "web" });
     expect(nameTags(" ")).toBeUndefined();
-    expect(displayName({ Name: "web" }, "vpc-1")).toBe("web (vpc-1)");
-    expect(displayName({}, "vpc-1")).toBe("vpc-1");
   });
 });
 

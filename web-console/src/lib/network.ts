@@ -118,16 +118,10 @@ export function suggestDevice(used: string[]): string {
   return "/dev/sdf";
 }
 
-/** "Name" tag first, then the rest, as a plain object (for create bodies): blank keys dropped. */
+/** The tags of a create body for a name: `{Name}`, or none for a blank name. */
 export function nameTags(name: string): Record<string, string> | undefined {
   const trimmed = name.trim();
   return trimmed ? { Name: trimmed } : undefined;
-}
-
-/** A resource's display name: its Name tag, else its id. */
-export function displayName(tags: Record<string, string> | null | undefined, id: string): string {
-  const name = tags?.["Name"];
-  return name ? `${name} (${id})` : id;
 }
 
 /** What the ports field shows for a stored rule (the text `parsePortRange` reads back):
