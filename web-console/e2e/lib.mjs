@@ -13,7 +13,9 @@ export const CHROMIUM = process.env.KUMO_CHROMIUM ?? "/usr/bin/chromium";
 
 // Bounded waits; a slow machine only waits longer, never fails sooner than these.
 export const UI_TIMEOUT = 30_000;
-export const STATE_TIMEOUT = 240_000;
+// Instance state changes: seconds on an idle machine, minutes on a loaded one (seen: a
+// container's stop took 3 minutes at a load average of 15 on 2 cores).
+export const STATE_TIMEOUT = 480_000;
 
 /** Debian's Chromium, headless. As root it needs --no-sandbox; the rest keep it off the
  * network this closed machine does not have (its refusals would be noise and delays). */

@@ -218,6 +218,10 @@ export async function readerIsReadOnly(ctx) {
     assert(message.split(" ").length >= 4, `the refusal is not in plain words: ${JSON.stringify(refused.body)}`);
     assert(refused.body?.request_id, "the refusal has no request id");
     assert(!(await ctx.apiA.get("/v1/key-pairs")).some((k) => k.key_name === "reader-wrote-this"), "the reader's key pair was created");
+    // The launch wizard's URL typed by a reader: told its role may not, no form.
+    await open(page, "/instances/launch");
+    await page.getByText(/your role \(reader\)/i).first().waitFor();
+    eq(await page.getByRole("form").count(), 0, "forms on the launch page for a reader");
     // A reader typing an operator page's URL: told plainly, nothing shown.
     await open(page, "/operator/accounts");
     await page.getByText(/not found|not allowed|no page/i).first().waitFor();

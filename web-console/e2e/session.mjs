@@ -32,6 +32,7 @@ export async function passwordAndSessionLoss(ctx) {
   await alert.waitFor();
   const said = await alert.innerText();
   assert(said.split(/\s+/).length >= 4, `the wrong-password message is not in plain words: ${said}`);
+  assert(/request id/i.test(said), `the wrong-password message has no request id: ${said}`);
   await screenshot(page, "sign-in-refused");
   await signIn(page, a.account, a.user, newPassword);
 

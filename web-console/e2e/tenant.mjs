@@ -212,12 +212,15 @@ export async function stopsAndStarts(ctx) {
   assert(id, "no container was launched");
   await open(page, `/instances/${id}`);
   await heading(page, new RegExp(id));
+  const t0 = Date.now();
   await page.getByRole("button", { name: /^stop/i }).click();
   await detailState(page, "stopped");
   eq((await ctx.apiA.get(`/v1/instances/${id}`)).state, "stopped", "state after Stop");
+  const t1 = Date.now();
   await page.getByRole("button", { name: /^start/i }).click();
   await detailState(page, "running");
   eq((await ctx.apiA.get(`/v1/instances/${id}`)).state, "running", "state after Start");
+  console.log(`  ${id}: stopped after ${((t1 - t0) / 1000).toFixed(1)} s, running again after ${((Date.now() - t1) / 1000).toFixed(1)} s`);
   expectNoConsoleErrors(page);
 }
 
