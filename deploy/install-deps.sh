@@ -52,6 +52,11 @@ fi
 # The console's npm packages, pinned by its lock file: `npm ci` only when the lock file
 # changed since the last install (a stamp of its hash in node_modules), so a re-run costs nothing.
 if [ -f web-console/package-lock.json ]; then
+    # Vite 7 wants Node.js 20.19+ (Debian 12's own nodejs is 18): say so rather than fail later.
+    if ! node -e 'const [a, b] = process.versions.node.split(".").map(Number); process.exit(a > 20 || (a === 20 && b >= 19) ? 0 : 1)'; then
+        echo "Node.js $(node --version) is too old for the web console's build (Vite 7 needs 20.19 or later): install a newer nodejs (e.g. from NodeSource) and run this again" >&2
+        exit 1
+    fi
     lock_hash="$(sha256sum web-console/package-lock.json | cut -d' ' -f1)"
     stamp=web-console/node_modules/.kumo-lock-sha256
     if [ "$(cat "$stamp" 2>/dev/null)" != "$lock_hash" ]; then
