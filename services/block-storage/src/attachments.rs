@@ -22,6 +22,7 @@ use crate::{require_write, volumes, BlockStorage};
 pub const MAX_PER_INSTANCE: i64 = 24;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema, sqlx::FromRow)]
+#[schema(as = VolumeAttachment)]
 pub struct Attachment {
     pub volume_id: String,
     pub instance_id: String,

@@ -66,6 +66,7 @@ pub struct GroupIdentifier {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[schema(as = NetworkInterfaceAttachment)]
 pub struct Attachment {
     pub attachment_id: String,
     pub instance_id: String,

@@ -17,20 +17,9 @@ import { StateBadge } from "../components/StateBadge";
 import { Link } from "../components/Link";
 import { Actions, DEFAULT_ZONE, fail, Id, knownZones, liveInstances, lists, Row, SuggestField, tagText, TagsCell } from "./network/shared";
 
-/** A volume's attachment as block storage answers it. The generated `Volume.attachment`
- * names the network's `Attachment` schema (two Rust types share the name in the OpenAPI
- * document), so the console reads the fields block storage really sends. */
-export interface VolumeAttachment {
-  volume_id: string;
-  instance_id: string;
-  device: string;
-  /** `attaching`, `attached` or `detaching`. */
-  state: string;
-  delete_on_termination: boolean;
-  attached_at: string;
-}
+export type VolumeAttachment = Schemas["VolumeAttachment"];
 
-export type Volume = Omit<Schemas["Volume"], "attachment"> & { attachment?: VolumeAttachment | null };
+export type Volume = Schemas["Volume"];
 
 export const VOLUME_TYPES = ["gp3", "gp2", "io1", "io2", "st1", "sc1", "standard"];
 
