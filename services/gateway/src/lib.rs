@@ -102,7 +102,31 @@ fn build(
         .layer(axum::middleware::from_fn(
             kumo_common::request_id_middleware,
         ))
+        .layer(axum::middleware::map_response(sandbox_untrusted))
 }
+
+/// Every answer but the console's own files (which carry their policy) is sandboxed: the
+/// console shares this origin with S3, whose objects (and `response-content-type`
+/// overrides on presigned URLs any tenant can make) may be HTML. Rendered here, a tenant's
+/// page would run as the console: read the CSRF cookie and act with a visitor's session.
+/// `sandbox` gives such a page a unique origin and no scripts; `nosniff` keeps the other
+/// answers what they say they are.
+async fn sandbox_untrusted(mut response: Response) -> Response {
+    let headers = response.headers_mut();
+    if !headers.contains_key(http::header::CONTENT_SECURITY_POLICY) {
+        headers.insert(
+            http::header::CONTENT_SECURITY_POLICY,
+            http::HeaderValue::from_static(UNTRUSTED_CONTENT_POLICY),
+        );
+    }
+    headers
+        .entry(http::header::X_CONTENT_TYPE_OPTIONS)
+        .or_insert(http::HeaderValue::from_static("nosniff"));
+    response
+}
+
+/// The policy of every answer but the console's files.
+pub const UNTRUSTED_CONTENT_POLICY: &str = "sandbox; default-src 'none'; style-src 'unsafe-inline'";
 
 /// How much of a refused request's unread body is read and discarded before answering.
 const DRAIN_LIMIT_BYTES: usize = 64 * 1024 * 1024;

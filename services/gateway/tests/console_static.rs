@@ -73,6 +73,7 @@ async fn serves_the_built_console() {
     std::fs::write(dist.join("favicon.svg"), "<svg/>").unwrap();
     std::fs::write(root.path().join("secret.txt"), "top secret").unwrap();
     std::os::unix::fs::symlink(root.path().join("secret.txt"), dist.join("link.txt")).unwrap();
+    std::os::unix::fs::symlink(root.path(), dist.join("outside")).unwrap();
     let url = gateway(&dist).await;
     let http = client();
 
@@ -144,6 +145,50 @@ async fn serves_the_built_console() {
         assert!(!body.contains("top secret"), "{path}: {status} {body}");
         assert_ne!(status, 200, "{path}: {body}");
     }
+
+    // Absolute paths, NUL, directories, links to folders outside and very long names
+    // give the app or a refusal, never a file from elsewhere or a listing.
+    let long = format!("/console/{}", "a/".repeat(3000));
+    for path in [
+        "/console//etc/passwd",
+        "/console/%2Fetc%2Fpasswd",
+        "/console/%00",
+        "/console/index.html%00.js",
+        "/console/outside/secret.txt",
+        "/console/outside/",
+        "/console/assets/",
+        long.as_str(),
+    ] {
+        let resp = http.get(format!("{url}{path}")).send().await.unwrap();
+        let status = resp.status().as_u16();
+        let body = resp.text().await.unwrap();
+        assert!(
+            !body.contains("top secret") && !body.contains("root:") && !body.contains("app-1a2b"),
+            "{path}: {status} {body}"
+        );
+        assert!(
+            status == 200 && body == "<!doctype html><title>Kumo</title>" || status >= 400,
+            "{path}: {status} {body}"
+        );
+    }
+
+    // Everything else on this origin (S3 objects above all: a tenant's HTML must not run
+    // as the console) is sandboxed; the console's files keep their own policy.
+    for path in [
+        "/some-bucket/page.html",
+        "/v1/no-such-route",
+        "/healthz",
+        "/",
+    ] {
+        let resp = http.get(format!("{url}{path}")).send().await.unwrap();
+        assert_eq!(
+            header(&resp, "content-security-policy"),
+            kumo_gateway::UNTRUSTED_CONTENT_POLICY,
+            "{path}"
+        );
+        assert_eq!(header(&resp, "x-content-type-options"), "nosniff", "{path}");
+    }
+    assert!(kumo_gateway::UNTRUSTED_CONTENT_POLICY.starts_with("sandbox;"));
 
     // `/`: a browser goes to the console; API clients get the JSON as before.
     let resp = http
