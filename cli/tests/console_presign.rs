@@ -430,6 +430,109 @@ async fn presigned_urls_drive_s3_like_the_console() {
     let text = resp.text().await.unwrap();
     assert_eq!(status, 403, "{text}");
 
+    // Another account presigns for this one's bucket: signing works (S3 authorizes at
+    // use), the URLs do not.
+    let (status, beta) = native(
+        &http,
+        &endpoint,
+        &op,
+        Method::POST,
+        "/v1/accounts",
+        Some(json!({"name": "beta"})),
+    )
+    .await;
+    assert_eq!(status, 201, "{beta}");
+    let beta_id = beta["account_id"].as_str().unwrap();
+    let (status, body) = native(
+        &http,
+        &endpoint,
+        &op,
+        Method::POST,
+        &format!("/v1/accounts/{beta_id}/users"),
+        Some(json!({"user_name": "admin", "role": "admin", "password": "correct-horse"})),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    let intruder = sign_in(&http, &endpoint, "beta", "admin", "correct-horse").await;
+    let url = presign(&http, &endpoint, &intruder, "GET", "photos", key, json!([])).await;
+    assert_eq!(http.get(&url).send().await.unwrap().status(), 403);
+    let url = presign(
+        &http,
+        &endpoint,
+        &intruder,
+        "PUT",
+        "photos",
+        "planted",
+        json!([]),
+    )
+    .await;
+    let resp = http.put(&url).body("x").send().await.unwrap();
+    assert_eq!(resp.status(), 403);
+    let url = presign(
+        &http,
+        &endpoint,
+        &intruder,
+        "DELETE",
+        "photos",
+        key,
+        json!([]),
+    )
+    .await;
+    assert_eq!(http.delete(&url).send().await.unwrap().status(), 403);
+    let url = presign(
+        &http,
+        &endpoint,
+        &admin,
+        "GET",
+        "photos",
+        "planted",
+        json!([]),
+    )
+    .await;
+    assert_eq!(http.get(&url).send().await.unwrap().status(), 404);
+
+    // An object is never a page of the console's origin: a tenant's HTML (or any object
+    // with response-content-type=text/html, which every presigned URL may ask for) is
+    // served sandboxed, so its scripts cannot read the CSRF cookie or use a session.
+    let page = "<script>fetch('/v1/accounts',{method:'POST'})</script>";
+    let url = presign(
+        &http,
+        &endpoint,
+        &admin,
+        "PUT",
+        "photos",
+        "page.html",
+        json!([]),
+    )
+    .await;
+    let resp = http
+        .put(&url)
+        .header("content-type", "text/html")
+        .body(page)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    for query in [json!([]), json!([["response-content-type", "text/html"]])] {
+        for object in ["page.html", key] {
+            let url = presign(
+                &http,
+                &endpoint,
+                &admin,
+                "GET",
+                "photos",
+                object,
+                query.clone(),
+            )
+            .await;
+            let resp = http.get(&url).send().await.unwrap();
+            assert_eq!(resp.status(), 200);
+            let policy = resp.headers()["content-security-policy"].to_str().unwrap();
+            assert!(policy.starts_with("sandbox;"), "{policy}");
+            assert_eq!(resp.headers()["x-content-type-options"], "nosniff");
+        }
+    }
+
     // A disabled account's URLs stop working at once.
     let url = presign(&http, &endpoint, &admin, "GET", "photos", key, json!([])).await;
     let (status, _) = native(
