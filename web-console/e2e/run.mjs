@@ -12,6 +12,7 @@ import * as tenant from "./tenant.mjs";
 import * as buckets from "./buckets.mjs";
 import * as security from "./security.mjs";
 import * as session from "./session.mjs";
+import * as network from "./network.mjs";
 
 const mainScenarios = [
   ["console is served with its security headers", operator.servedWithHeaders],
@@ -25,6 +26,7 @@ const mainScenarios = [
   ["admin browses images and instance types", tenant.browsesCatalog],
   ["admin creates an access key and sees the secret once", tenant.createsAccessKey],
   ["admin uploads 20 MiB to a bucket, downloads it equal, deletes it", buckets.uploadDownloadDelete],
+  ["admin edits a security group's rules and makes a volume", network.securityGroupRulesAndVolumes],
   ["the session cookie is not readable from page scripts", security.jwtNotReadable],
   ["a cross-site form post without the CSRF token is refused", security.crossSiteFormRefused],
   ["a second account's admin sees none of the first's resources", security.secondAccountIsolated],
