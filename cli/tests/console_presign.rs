@@ -4,7 +4,8 @@
 //! PUT ?partNumber&uploadId with the ETags, POST ?uploadId with the XML), a bucket listing,
 //! versioning on and the versions listed.
 //! Readers presign reads only; console keys are not listed; access-key callers cannot
-//! presign; a disabled account's URLs are refused.
+//! presign; another account's URLs are refused; signing out everywhere ends the URLs; a
+//! disabled account's URLs are refused; objects are served sandboxed.
 
 mod support;
 
@@ -532,6 +533,31 @@ async fn presigned_urls_drive_s3_like_the_console() {
             assert_eq!(resp.headers()["x-content-type-options"], "nosniff");
         }
     }
+
+    // Signing a user out everywhere also ends the URLs presigned for its sessions (a
+    // thief's among them): its console keys are deleted.
+    let url = presign(&http, &endpoint, &reader, "GET", "photos", key, json!([])).await;
+    assert_eq!(http.get(&url).send().await.unwrap().status(), 200);
+    let (status, body) = native(
+        &http,
+        &endpoint,
+        &op,
+        Method::POST,
+        &format!("/v1/accounts/{account_id}/users/viewer/sign-out"),
+        None,
+    )
+    .await;
+    assert!(status == 200 || status == 204, "{status} {body}");
+    assert_eq!(http.get(&url).send().await.unwrap().status(), 403);
+    let viewer_keys: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM identity.access_keys k JOIN identity.users u USING (user_id)
+         WHERE u.account_id = $1 AND u.user_name = 'viewer' AND k.purpose = 'console'",
+    )
+    .bind(&account_id)
+    .fetch_one(&cloud.identity.pool)
+    .await
+    .unwrap();
+    assert_eq!(viewer_keys, 0);
 
     // A disabled account's URLs stop working at once.
     let url = presign(&http, &endpoint, &admin, "GET", "photos", key, json!([])).await;

@@ -254,6 +254,27 @@ pub async fn console_key(
     Ok(key)
 }
 
+/// Delete the console keys of a user whose tokens were all just revoked (signed out
+/// everywhere; password or role changed; disabled): the URLs presigned for its sessions,
+/// which may have been a thief's, stop working with them. The next presign makes a new key.
+pub async fn forget_console_keys(pool: &PgPool, account_id: &str, user_name: &str) -> Result<()> {
+    let deleted = sqlx::query(
+        "DELETE FROM identity.access_keys k USING identity.users u
+         WHERE k.user_id = u.user_id AND k.purpose = 'console'
+           AND u.account_id = $1 AND u.user_name = $2",
+    )
+    .bind(account_id)
+    .bind(user_name)
+    .execute(pool)
+    .await?
+    .rows_affected();
+    if deleted > 0 {
+        crate::store::changed();
+        tracing::info!(%account_id, %user_name, deleted, "console keys deleted with the user's tokens");
+    }
+    Ok(())
+}
+
 /// A console key's id and secret.
 pub struct ConsoleKey {
     pub access_key_id: String,

@@ -281,6 +281,7 @@ pub async fn update(
     crate::store::changed();
     let row = row.ok_or_else(|| not_found(account_id, user_name))?;
     if revoke {
+        crate::presign::forget_console_keys(pool, account_id, user_name).await?;
         tracing::info!(%account_id, %user_name, role_changed, password_changed = input.password.is_some(), disabling, "user changed; its tokens are revoked");
     }
     Ok(row.into_user())
@@ -323,7 +324,8 @@ pub async fn delete(
 
 /// Sign a user out everywhere: every login token issued to it so far is refused from now
 /// on. Admins of the account (and operators) may do it to anyone in reach; every user may
-/// do it to itself. Access keys are not affected (delete or deactivate them).
+/// do it to itself. Its own access keys are not affected (delete or deactivate them); the
+/// console keys behind its sessions' presigned URLs are deleted.
 pub async fn sign_out_everywhere(
     pool: &PgPool,
     caller: &Principal,
@@ -348,6 +350,7 @@ pub async fn sign_out_everywhere(
     if bumped.rows_affected() == 0 {
         return Err(not_found(account_id, user_name));
     }
+    crate::presign::forget_console_keys(pool, account_id, user_name).await?;
     tracing::info!(%account_id, %user_name, by = %caller.user_name, "signed out everywhere");
     Ok(())
 }
