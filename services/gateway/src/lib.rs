@@ -343,7 +343,13 @@ async fn s3_intercept(
 ) -> Response {
     let serves_s3 = mount.serves_object_storage();
     if serves_s3 && is_s3_request(&request, &services.object_storage) {
-        let principal = request.extensions().get::<Principal>().cloned();
+        // The console's session cookie never stands for an S3 caller (a virtual-host
+        // request for a `/v1/…` key could carry one if a browser ever sent it there).
+        let principal = request
+            .extensions()
+            .get::<Principal>()
+            .filter(|p| p.method != kumo_auth::AuthMethod::Session)
+            .cloned();
         let context = request.extensions().get::<SigV4Context>().cloned();
         let empty_expecting_continue = expects_continue_without_body(&request);
         let mut response =

@@ -200,6 +200,49 @@ async fn session_cookies_csrf_and_sign_out() {
         .unwrap()
         .contains("<Code>AccessDenied</Code>"));
 
+    // Nor on a bucket's virtual host, even for a `/v1/…` key.
+    let resp = cloud
+        .http
+        .get(cloud.url("/v1/whoami"))
+        .header("host", "some-bucket.s3.localhost")
+        .header("cookie", browser.cookie_header())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 403);
+    assert!(resp
+        .text()
+        .await
+        .unwrap()
+        .contains("<Code>AccessDenied</Code>"));
+
+    // A cross-site form posted to the AWS Query endpoint acts with no session.
+    let resp = cloud
+        .http
+        .post(cloud.url("/"))
+        .header("cookie", browser.cookie_header())
+        .form(&[
+            ("Action", "CreateUser"),
+            ("Version", "2010-05-08"),
+            ("UserName", "forged"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let status = resp.status().as_u16();
+    let text = resp.text().await.unwrap();
+    assert!(status == 400 || status == 403, "{status} {text}");
+    let (status, body) = send(
+        &cloud,
+        &browser,
+        Method::GET,
+        &format!("{users}/forged"),
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(status, 404, "nothing was created: {body}");
+
     // A stale cookie does not stop a fresh sign-in.
     let stale = Browser {
         session: "not.a.jwt".into(),
