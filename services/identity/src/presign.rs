@@ -3,7 +3,7 @@
 //! holding a secret.
 //!
 //! The URLs are signed with a **console key**: an access key of the caller's own user that
-//! identity keeps for this purpose. It lives an hour, is reused while it has enough life
+//! identity keeps for this purpose. It lives 75 minutes, is reused while it has enough life
 //! left, is never listed (native API, IAM ListAccessKeys), does not count against the
 //! two-key limit, and is refused by the credential store once expired. S3 authorizes the
 //! request when the URL is used, as for any other signed request of that user.
@@ -22,8 +22,10 @@ use crate::error::{IdentityError, Result};
 use crate::users::{self, UserRow};
 use crate::Identity;
 
-/// How long a new console key lives.
-pub const CONSOLE_KEY_LIFETIME: Duration = Duration::hours(1);
+/// How long a new console key lives: longer than the longest URL plus the reuse margin, so
+/// that a fresh key serves every request for a while (at an hour, each hour-long URL would
+/// make a new key, and a client could pile up rows at will).
+pub const CONSOLE_KEY_LIFETIME: Duration = Duration::minutes(75);
 /// A console key is reused while it has at least this much life left (and at least as much
 /// as the URL asked for).
 pub const CONSOLE_KEY_MIN_LEFT: Duration = Duration::minutes(10);
