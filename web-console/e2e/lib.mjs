@@ -150,6 +150,12 @@ export async function screenshot(page, name) {
   // Let polling lists settle out of their loading state first (bounded).
   await page.waitForLoadState("networkidle", { timeout: 5_000 }).catch(() => {});
   await page.screenshot({ path: join(screenshotsDir, `${name}.png`), fullPage: true });
+  // Every page fits its window's width (wide tables scroll inside their own box).
+  const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+  if (overflow > 1) {
+    const width = page.viewportSize()?.width;
+    throw new Error(`${name}: the page is ${overflow}px wider than the ${width}px window (see ${name}.png)`);
+  }
 }
 
 /** Waits (bounded) until `check()` returns a truthy value, which it returns. */
