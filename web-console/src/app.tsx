@@ -78,7 +78,10 @@ function Shell({ session, onSignedOut }: { session: Session; onSignedOut: () => 
           Menu
         </button>
         <Link to="/" class="brand">
-          雲 Kumo
+          <svg class="logo" viewBox="0 0 24 16" width="24" height="16" aria-hidden="true" focusable="false">
+            <path d="M6 15h12a5 5 0 0 0 .6-9.96A6.5 6.5 0 0 0 6.1 6.2 4.4 4.4 0 0 0 6 15z" fill="currentColor" />
+          </svg>
+          Kumo
         </Link>
         <span class="who" aria-label="Signed in as">
           {session.user_name} @ {session.account_name ?? session.account_id} <span class="badge idle">{session.role}</span>
