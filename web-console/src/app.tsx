@@ -1,5 +1,5 @@
 import { useEffect, useState } from "preact/hooks";
-import { ApiError, onSessionLost } from "./lib/api";
+import { ApiError, csrfToken, onSessionLost } from "./lib/api";
 import { match, navigate, useRoute } from "./lib/router";
 import { isOperator, Session, SessionContext, sessions } from "./lib/session";
 import { ROUTES, RouteDef, Section } from "./routes";
@@ -18,14 +18,20 @@ export function App() {
   const [boot, setBoot] = useState<Boot>({ state: "loading" });
   const [bootError, setBootError] = useState<ApiError | undefined>(undefined);
   useEffect(() => {
+    onSessionLost(() => setBoot({ state: "signed-out", message: SESSION_LOST_MESSAGE }));
+    // No CSRF cookie, no session: sign in without asking (and without a 401 in the console).
+    if (!csrfToken()) {
+      setBoot({ state: "signed-out" });
+      return () => onSessionLost(undefined);
+    }
     sessions.current().then(
       (session) => setBoot({ state: "signed-in", session }),
       (e: ApiError) => {
+        // A CSRF cookie whose session is refused: it ended (revoked, or expired in flight).
         if (e.status !== 401) setBootError(e);
-        setBoot({ state: "signed-out" });
+        setBoot({ state: "signed-out", message: e.status === 401 ? SESSION_LOST_MESSAGE : undefined });
       },
     );
-    onSessionLost(() => setBoot({ state: "signed-out", message: SESSION_LOST_MESSAGE }));
     return () => onSessionLost(undefined);
   }, []);
   if (boot.state === "loading") return <Loading what="Starting the console" />;
