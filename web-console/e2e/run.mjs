@@ -13,6 +13,7 @@ import * as buckets from "./buckets.mjs";
 import * as security from "./security.mjs";
 import * as session from "./session.mjs";
 import * as network from "./network.mjs";
+import * as a11y from "./a11y.mjs";
 
 const mainScenarios = [
   ["console is served with its security headers", operator.servedWithHeaders],
@@ -31,6 +32,7 @@ const mainScenarios = [
   ["a cross-site form post without the CSRF token is refused", security.crossSiteFormRefused],
   ["a second account's admin sees none of the first's resources", security.secondAccountIsolated],
   ["a reader sees no create/delete buttons and a write is refused in plain words", security.readerIsReadOnly],
+  ["the main pages pass axe's WCAG 2.1 A/AA checks (no serious or critical violation)", a11y.mainPages],
   ["admin terminates all instances", tenant.terminatesAll],
   ["password change, sign-out, and a lost session back to sign-in", session.passwordAndSessionLoss],
   ["works on a narrow window", session.narrowWindow],
