@@ -286,9 +286,10 @@ pub async fn delete(storage: &ObjectStorage, bucket: AuthorizedBucket) -> Result
         .bind(name)
         .execute(&mut *tx)
         .await?;
+    // Only object versions (delete markers included) keep a bucket: S3 deletes a general
+    // purpose bucket with multipart uploads in progress, and their parts with it.
     let in_use: bool = sqlx::query_scalar(
-        "SELECT EXISTS (SELECT 1 FROM object_storage.objects WHERE bucket = $1)
-             OR EXISTS (SELECT 1 FROM object_storage.multipart_uploads WHERE bucket = $1)",
+        "SELECT EXISTS (SELECT 1 FROM object_storage.objects WHERE bucket = $1)",
     )
     .bind(name)
     .fetch_one(&mut *tx)
@@ -300,10 +301,21 @@ pub async fn delete(storage: &ObjectStorage, bucket: AuthorizedBucket) -> Result
             "The bucket you tried to delete is not empty".into(),
         ));
     }
+    let part_blobs: Vec<uuid::Uuid> = sqlx::query_scalar(
+        "SELECT p.blob_id FROM object_storage.upload_parts p
+           JOIN object_storage.multipart_uploads u USING (upload_id) WHERE u.bucket = $1",
+    )
+    .bind(name)
+    .fetch_all(&mut *tx)
+    .await?;
+    // The uploads and their parts go with the bucket (ON DELETE CASCADE).
     sqlx::query("DELETE FROM object_storage.buckets WHERE name = $1")
         .bind(name)
         .execute(&mut *tx)
         .await?;
+    for blob in part_blobs {
+        crate::blobs::release_blob(&mut tx, Some(blob)).await?;
+    }
     tx.commit().await?;
     tracing::info!(bucket = name, "bucket deleted");
     Ok(())

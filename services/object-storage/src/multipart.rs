@@ -364,6 +364,19 @@ pub async fn complete(
     };
     let row = objects::commit_version(&mut tx, bucket, &upload.key, Some(blob_id), version, false)
         .await?;
+    let part_checksums: Option<Vec<String>> =
+        chosen.iter().map(|p| p.checksum_value.clone()).collect();
+    sqlx::query(
+        "UPDATE object_storage.objects SET upload_id = $4, part_checksums = $5
+         WHERE bucket = $1 AND key = $2 AND version_id = $3",
+    )
+    .bind(bucket.name())
+    .bind(&upload.key)
+    .bind(&row.version_id)
+    .bind(&upload.upload_id)
+    .bind(&part_checksums)
+    .execute(&mut *tx)
+    .await?;
     tx.commit().await?;
     tracing::info!(bucket = %bucket.name, key = %upload.key, parts = chosen.len(), size, "multipart upload completed");
     Ok(row)
@@ -393,6 +406,50 @@ pub async fn abort(
     }
     tx.commit().await?;
     Ok(())
+}
+
+/// The version of `key` that upload `upload_id` completed, if it is still there: S3 answers
+/// a repeated CompleteMultipartUpload with the first one's result.
+pub async fn completed_version(
+    storage: &ObjectStorage,
+    bucket: &AuthorizedBucket,
+    key: &str,
+    upload_id: &str,
+) -> Result<Option<ObjectVersion>> {
+    bucket.require_write()?;
+    let version_id: Option<String> = sqlx::query_scalar(
+        "SELECT version_id FROM object_storage.objects
+         WHERE bucket = $1 AND key = $2 AND upload_id = $3",
+    )
+    .bind(bucket.name())
+    .bind(key)
+    .bind(upload_id)
+    .fetch_optional(&storage.pool)
+    .await?;
+    match version_id {
+        Some(version_id) => Ok(Some(
+            objects::get(storage, bucket, key, Some(&version_id)).await?,
+        )),
+        None => Ok(None),
+    }
+}
+
+/// The checksums of the parts a version was completed from, in part order (None when it
+/// was written in one piece or its upload had no checksum algorithm).
+pub async fn part_checksums(
+    storage: &ObjectStorage,
+    version: &ObjectVersion,
+) -> Result<Option<Vec<String>>> {
+    Ok(sqlx::query_scalar(
+        "SELECT part_checksums FROM object_storage.objects
+         WHERE bucket = $1 AND key = $2 AND version_id = $3",
+    )
+    .bind(&version.bucket)
+    .bind(&version.key)
+    .bind(&version.version_id)
+    .fetch_optional(&storage.pool)
+    .await?
+    .flatten())
 }
 
 /// In-progress uploads of a bucket, in (key, initiation) order.

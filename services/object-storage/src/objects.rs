@@ -546,8 +546,10 @@ pub async fn set_tags(
     Ok(target)
 }
 
-/// Where a version listing resumes after `key`'s version `version_id` (its `seq`):
-/// `InvalidArgument` when the bucket holds no such version.
+/// Where a version listing resumes after `key`'s version `version_id` (its `seq`). A version
+/// deleted since (a client deleting what it lists, page by page) resumes at `key`'s versions
+/// still there, as S3 continues past a vanished marker: ids are random, so where it stood is
+/// unknown, and listing one again beats skipping the rest.
 pub async fn version_position(
     storage: &ObjectStorage,
     bucket: &AuthorizedBucket,
@@ -562,8 +564,10 @@ pub async fn version_position(
     .bind(version_id)
     .fetch_optional(&storage.pool)
     .await?;
-    let seq = seq.ok_or_else(|| StorageError::invalid_argument("Invalid version id specified"))?;
-    Ok(ListPosition::AfterVersion(key.to_string(), seq))
+    Ok(ListPosition::AfterVersion(
+        key.to_string(),
+        seq.unwrap_or(i64::MAX),
+    ))
 }
 
 pub fn method_not_allowed() -> StorageError {

@@ -712,5 +712,8 @@ fn presigned_expiry_limits() {
     assert!(check_freshness(&p(604_800), t, t, skew).is_ok());
     assert!(check_freshness(&p(604_801), t, t, skew).is_err());
     assert!(check_freshness(&p(60), t, t + chrono::Duration::seconds(61), skew).is_err());
+    assert!(check_freshness(&p(60), t, t + chrono::Duration::seconds(59), skew).is_ok());
+    assert!(check_freshness(&p(60), t, t + chrono::Duration::seconds(60), skew).is_err());
+    assert!(check_freshness(&p(0), t, t, skew).is_err());
     assert!(check_freshness(&p(60), t, t - chrono::Duration::minutes(16), skew).is_err());
 }

@@ -121,7 +121,8 @@ pub fn check_freshness(
             }
             // `expires` is at most a week, so the cast cannot wrap.
             let age = (now - time).num_seconds();
-            if age > p.expires as i64 {
+            // Valid for `expires` seconds from its date: X-Amz-Expires=0 never is (S3: 403).
+            if age >= p.expires as i64 {
                 return Err(AuthError::RequestExpired("Request has expired".to_string()));
             }
         }

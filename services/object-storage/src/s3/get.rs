@@ -208,6 +208,16 @@ pub(super) fn delete_marker_response(request: &S3Request, version: &ObjectVersio
     response
 }
 
+/// A non-negative count from a request header (`x-amz-max-parts`...), `default` when absent.
+fn header_number(request: &S3Request, name: &str, default: usize) -> Result<usize> {
+    match request.header(name) {
+        None => Ok(default),
+        Some(value) => value.trim().parse().map_err(|_| {
+            StorageError::invalid_argument(format!("Invalid value for header {name}: {value}"))
+        }),
+    }
+}
+
 /// GetObjectAttributes: what `x-amz-object-attributes` asks for, without the data.
 pub(super) async fn get_attributes(
     storage: &ObjectStorage,
@@ -258,7 +268,29 @@ pub(super) async fn get_attributes(
     }
     if asked("ObjectParts") {
         if let Some(count) = version.parts_count {
-            w.open("ObjectParts").num("PartsCount", count).close();
+            w.open("ObjectParts").num("PartsCount", count);
+            if let Some(sizes) = &version.part_sizes {
+                let checksums = multipart::part_checksums(storage, &version).await?;
+                let checksum_name = version.checksum_algorithm.map(|a| format!("Checksum{a}"));
+                let marker = header_number(request, "x-amz-part-number-marker", 0)?;
+                let max_parts = header_number(request, "x-amz-max-parts", 1000)?;
+                let listed: Vec<usize> = (marker..sizes.len()).take(max_parts).collect();
+                let next = listed.last().map_or(marker, |index| index + 1);
+                w.num("PartNumberMarker", marker)
+                    .num("NextPartNumberMarker", next)
+                    .num("MaxParts", max_parts)
+                    .bool("IsTruncated", next < sizes.len());
+                for index in listed {
+                    w.open("Part")
+                        .num("PartNumber", index + 1)
+                        .num("Size", sizes[index]);
+                    if let (Some(name), Some(values)) = (&checksum_name, &checksums) {
+                        w.opt(name, values.get(index).map(String::as_str));
+                    }
+                    w.close();
+                }
+            }
+            w.close();
         }
     }
     if asked("StorageClass") {

@@ -156,7 +156,11 @@ pub(super) async fn list_objects(
     let params = ListingParams::parse(request)?;
     let url = params.url;
     let start = if v2 {
-        match request.param("continuation-token") {
+        // An empty token is no token (S3 echoes it and lists from the start).
+        match request
+            .param("continuation-token")
+            .filter(|t| !t.is_empty())
+        {
             Some(token) => Some(decode_token(token)?),
             None => request
                 .param("start-after")

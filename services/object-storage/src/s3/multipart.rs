@@ -19,7 +19,7 @@ use crate::checksum::{
 };
 use crate::error::{Result, StorageError};
 use crate::multipart;
-use crate::objects::{self, ObjectKey};
+use crate::objects::{self, ObjectKey, ObjectVersion};
 use crate::write;
 use crate::ObjectStorage;
 
@@ -173,7 +173,15 @@ pub(super) async fn complete_upload(
     key: &ObjectKey,
     upload_id: &str,
 ) -> Result<Response> {
-    let upload = multipart::get(storage, bucket, key, upload_id).await?;
+    let upload = match multipart::get(storage, bucket, key, upload_id).await {
+        Err(StorageError::NoSuchUpload(id)) => {
+            return match multipart::completed_version(storage, bucket, key, upload_id).await? {
+                Some(row) => Ok(completed(bucket, key, &row)),
+                None => Err(StorageError::NoSuchUpload(id)),
+            };
+        }
+        outcome => outcome?,
+    };
     let body = read_document(request.take_body(), "CompleteMultipartUpload").await?;
     // The part checksums the client lists are checked against the stored ones.
     let listed_checksum = upload
@@ -225,6 +233,11 @@ pub(super) async fn complete_upload(
         },
     };
     let row = multipart::complete(storage, bucket, &upload, &parts, &condition, &expected).await?;
+    Ok(completed(bucket, key, &row))
+}
+
+/// CompleteMultipartUpload's answer for the version it made.
+fn completed(bucket: &AuthorizedBucket, key: &ObjectKey, row: &ObjectVersion) -> Response {
     let mut w = xml::document("CompleteMultipartUploadResult");
     w.text("Location", &format!("/{}/{key}", bucket.name()))
         .text("Bucket", bucket.name())
@@ -235,8 +248,8 @@ pub(super) async fn complete_upload(
             .text("ChecksumType", ChecksumType::of_value(value).as_str());
     }
     let mut response = xml_response(w.finish());
-    version_header(&mut response, bucket, &row);
-    Ok(response)
+    version_header(&mut response, bucket, row);
+    response
 }
 
 pub(super) async fn abort_upload(
