@@ -61,7 +61,7 @@ impl Replica {
             .status()
             .unwrap();
         assert!(created.success());
-        let daemon = Command::new("qemu-storage-daemon")
+        let mut daemon = Command::new("qemu-storage-daemon")
             .arg("--object")
             .arg(format!(
                 "tls-creds-psk,id=tls0,endpoint=server,dir={}",
@@ -84,8 +84,13 @@ impl Replica {
             ))
             .spawn()
             .unwrap();
-        let deadline = Instant::now() + Duration::from_secs(10);
+        // Readiness, not speed: a loaded machine may take a while to start the daemon, but a
+        // daemon that exited (say, its port was taken) fails at once with its status.
+        let deadline = Instant::now() + Duration::from_secs(120);
         while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            if let Some(status) = daemon.try_wait().unwrap() {
+                panic!("the NBD server for port {port} exited: {status}");
+            }
             assert!(
                 Instant::now() < deadline,
                 "NBD server on {port} never listened"

@@ -102,8 +102,13 @@ impl Node {
             .spawn()
             .unwrap();
         self.daemon = Some(daemon);
-        let deadline = Instant::now() + Duration::from_secs(10);
+        // Readiness, not speed: a loaded machine may take a while to start the daemon, but a
+        // daemon that exited (say, its port was taken) fails at once with its status.
+        let deadline = Instant::now() + Duration::from_secs(120);
         while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            if let Some(status) = self.daemon.as_mut().unwrap().try_wait().unwrap() {
+                panic!("the NBD server for port {port} exited: {status}");
+            }
             assert!(
                 Instant::now() < deadline,
                 "NBD server on {port} never listened"
