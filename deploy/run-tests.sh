@@ -34,12 +34,10 @@ log=$(mktemp /tmp/kumo-tests-half2.XXXXXX)
 started=$(date +%s)
 (
     set +e
-    cargo test --workspace --exclude kumo
+    # Every binary runs even after a failure, so one run reports every failing test.
+    cargo test --no-fail-fast --workspace --exclude kumo
     rc=$?
-    if [ "$rc" -eq 0 ]; then
-        cargo test -p kumo "${second[@]}"
-        rc=$?
-    fi
+    cargo test --no-fail-fast -p kumo "${second[@]}" || rc=1
     echo "== half 2 ended (exit $rc) after $(($(date +%s) - started)) s"
     exit "$rc"
 ) >"$log" 2>&1 &
@@ -47,7 +45,7 @@ half2=$!
 
 echo "== cargo test, half 1: kumo's VM and container tests (half 2 runs beside it; its output follows)"
 set +e
-cargo test -p kumo "${first[@]}"
+cargo test --no-fail-fast -p kumo "${first[@]}"
 rc1=$?
 echo "== half 1 ended (exit $rc1) after $(($(date +%s) - started)) s"
 wait "$half2"
