@@ -13,7 +13,7 @@ cd "$(dirname "$0")/.."
 
 SECOND_HALF=(terraform_exchanges schemathesis conformance s3_cli object_storage catalog_loss
     hostile network_addresses network_interfaces network_public_ips network_security_groups
-    network_tags network_topology up)
+    network_tags network_topology up s3_fixes console_presign)
 
 echo "== cargo test --no-run (build every test binary once)"
 cargo test --workspace --no-run --quiet
