@@ -76,10 +76,7 @@ pub async fn issue(identity: &Identity, request: &LoginRequest) -> Result<(Login
         .as_ref()
         .and_then(|r| r.password_hash.clone())
         .unwrap_or_else(|| passwords::dummy_hash().to_string());
-    let password = request.password.clone();
-    let verified = tokio::task::spawn_blocking(move || passwords::verify(&password, &hash))
-        .await
-        .map_err(|e| IdentityError::Crypto(e.to_string()))?;
+    let verified = passwords::verify_off_thread(&request.password, hash).await?;
     let row = match row {
         Some(row) if verified && row.password_hash.is_some() && row.enabled => row,
         _ => {

@@ -61,6 +61,14 @@ pub async fn validate_and_hash(password: &str) -> Result<String> {
         .map_err(|e| IdentityError::Crypto(e.to_string()))?
 }
 
+/// [`verify`] on a blocking thread, for the same reason.
+pub async fn verify_off_thread(password: &str, phc: String) -> Result<bool> {
+    let password = password.to_string();
+    tokio::task::spawn_blocking(move || verify(&password, &phc))
+        .await
+        .map_err(|e| IdentityError::Crypto(e.to_string()))
+}
+
 /// A hash of a random password, verified against when the user does not exist so that a
 /// failed login takes the same time either way.
 pub fn dummy_hash() -> &'static str {

@@ -183,11 +183,7 @@ async fn check_current_password(
             "this user has no password to change".into(),
         ));
     };
-    let password = password.to_string();
-    let verified = tokio::task::spawn_blocking(move || passwords::verify(&password, &hash))
-        .await
-        .map_err(|e| IdentityError::Crypto(e.to_string()))?;
-    if !verified {
+    if !passwords::verify_off_thread(password, hash).await? {
         return Err(IdentityError::Forbidden(
             "the current password is not right".into(),
         ));
