@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use sha2::Digest;
-use support::{storage_test_config, Cloud, TEST_NODE_CAPACITY};
+use support::{run_boto3_report, storage_test_config, Cloud, TEST_NODE_CAPACITY};
 
 const KIB: usize = 1024;
 const CHUNK: usize = 256 * KIB;
@@ -46,18 +46,6 @@ fn corrupt(path: &Path) {
     let file = std::fs::OpenOptions::new().write(true).open(path).unwrap();
     file.write_all_at(b"\0CORRUPTED\0", 1000).unwrap();
     file.sync_all().unwrap();
-}
-
-/// The Python with boto3: `$KUMO_PYTHON`, else the workspace's `.venv`, else `python3`.
-fn python() -> String {
-    if let Ok(python) = std::env::var("KUMO_PYTHON") {
-        return python;
-    }
-    let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join("../.venv/bin/python");
-    if venv.exists() {
-        return venv.to_string_lossy().into_owned();
-    }
-    "python3".into()
 }
 
 /// A minimal S3 client: path-style requests signed with SigV4 (the payload's SHA-256 signed).
@@ -231,37 +219,21 @@ async fn boto3_conformance() {
     let (key_r, secret_r) = cloud
         .access_key(&alice.account_id, "reader", kumo_auth::Role::Reader)
         .await;
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/s3_conformance.py");
     // KUMO_S3_SECTIONS=listing,multipart runs only those sections (when debugging).
     let sections: Vec<String> = std::env::var("KUMO_S3_SECTIONS")
         .map(|s| s.split(',').map(str::to_string).collect())
         .unwrap_or_default();
-    let out = tokio::process::Command::new(python())
-        .arg(&script)
-        .args([
-            &cloud.endpoint,
-            &key_a,
-            &secret_a,
-            &key_b,
-            &secret_b,
-            &key_r,
-            &secret_r,
-        ])
-        .args(&sections)
-        .env_remove("AWS_PROFILE")
-        .env_remove("AWS_ENDPOINT_URL")
-        .env("AWS_CONFIG_FILE", "/dev/null")
-        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
-        .output()
-        .await
-        .expect("python with boto3: run deploy/install-deps.sh --test, or set KUMO_PYTHON");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    let report: serde_json::Value = stdout
-        .lines()
-        .last()
-        .and_then(|l| serde_json::from_str(l).ok())
-        .unwrap_or_else(|| panic!("no report from the script\nstdout: {stdout}\nstderr: {stderr}"));
+    let mut args = vec![
+        cloud.endpoint.clone(),
+        key_a,
+        secret_a,
+        key_b,
+        secret_b,
+        key_r,
+        secret_r,
+    ];
+    args.extend(sections.iter().cloned());
+    let (report, out, _, stderr) = run_boto3_report("s3_conformance.py", &args).await;
     if !stderr.is_empty() {
         eprintln!("--- the script's stderr:\n{stderr}");
     }

@@ -638,3 +638,45 @@ impl TestStorageNode {
         }
     }
 }
+
+/// The Python with boto3: `$KUMO_PYTHON`, else the workspace's `.venv`, else `python3`.
+pub fn python() -> String {
+    if let Ok(python) = std::env::var("KUMO_PYTHON") {
+        return python;
+    }
+    let venv = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../.venv/bin/python");
+    if venv.exists() {
+        return venv.to_string_lossy().into_owned();
+    }
+    "python3".into()
+}
+
+/// Run a boto3 script of `tests/` with `args` and no AWS profile or config of this machine;
+/// its report (the JSON on its last stdout line: `passed`, `failed`), its output, stdout
+/// and stderr.
+pub async fn run_boto3_report(
+    script: &str,
+    args: &[String],
+) -> (serde_json::Value, Output, String, String) {
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests")
+        .join(script);
+    let out = tokio::process::Command::new(python())
+        .arg(&script)
+        .args(args)
+        .env_remove("AWS_PROFILE")
+        .env_remove("AWS_ENDPOINT_URL")
+        .env("AWS_CONFIG_FILE", "/dev/null")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+        .output()
+        .await
+        .expect("python with boto3: run deploy/install-deps.sh --test, or set KUMO_PYTHON");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    let report: serde_json::Value = stdout
+        .lines()
+        .last()
+        .and_then(|l| serde_json::from_str(l).ok())
+        .unwrap_or_else(|| panic!("no report from the script\nstdout: {stdout}\nstderr: {stderr}"));
+    (report, out, stdout, stderr)
+}
