@@ -22,7 +22,7 @@ echo "== cargo fmt --check"
 cargo fmt --all --check
 echo "== cargo clippy"
 cargo clippy --workspace --all-targets --quiet -- -D warnings
-echo "== cargo test (two halves side by side: deploy/run-tests.sh)"
-deploy/run-tests.sh
+echo "== cargo test"
+cargo test --workspace
 echo "== fuzz (10 s per target; longer runs: docs/fuzzing.md)"
 fuzz/ci.sh 10
